@@ -1,0 +1,159 @@
+//! Why the service refuses something: machine-readable reasons shared by every
+//! layer, and the domain's own refusal.
+
+use std::fmt;
+
+/// The `ErrorInfo.reason` values of the contract (UPPER_SNAKE on the wire).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Reason {
+    InvalidArgument,
+    InvalidAmount,
+    InvalidCurrency,
+    InvalidIdempotencyKey,
+    InvalidCard,
+    InvalidOrderId,
+    InvalidPageToken,
+    MissingProviderDetails,
+    ProviderNotConfigured,
+    OrderNotFound,
+    AmountExceedsCapturable,
+    PartialCaptureNotAllowed,
+    CaptureNotAllowed,
+    AuthorizationExpired,
+    AmountExceedsRefundable,
+    RefundNotAllowed,
+    VoidNotAllowed,
+    OperationInProgress,
+    IdempotencyKeyReused,
+    IdempotencyKeyInUse,
+    ProviderUnavailable,
+    OutcomeUnknown,
+    ProviderRejected,
+    ProviderCredentialsRejected,
+    DatabaseUnavailable,
+    Internal,
+}
+
+impl Reason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::InvalidArgument => "INVALID_ARGUMENT",
+            Reason::InvalidAmount => "INVALID_AMOUNT",
+            Reason::InvalidCurrency => "INVALID_CURRENCY",
+            Reason::InvalidIdempotencyKey => "INVALID_IDEMPOTENCY_KEY",
+            Reason::InvalidCard => "INVALID_CARD",
+            Reason::InvalidOrderId => "INVALID_ORDER_ID",
+            Reason::InvalidPageToken => "INVALID_PAGE_TOKEN",
+            Reason::MissingProviderDetails => "MISSING_PROVIDER_DETAILS",
+            Reason::ProviderNotConfigured => "PROVIDER_NOT_CONFIGURED",
+            Reason::OrderNotFound => "ORDER_NOT_FOUND",
+            Reason::AmountExceedsCapturable => "AMOUNT_EXCEEDS_CAPTURABLE",
+            Reason::PartialCaptureNotAllowed => "PARTIAL_CAPTURE_NOT_ALLOWED",
+            Reason::CaptureNotAllowed => "CAPTURE_NOT_ALLOWED",
+            Reason::AuthorizationExpired => "AUTHORIZATION_EXPIRED",
+            Reason::AmountExceedsRefundable => "AMOUNT_EXCEEDS_REFUNDABLE",
+            Reason::RefundNotAllowed => "REFUND_NOT_ALLOWED",
+            Reason::VoidNotAllowed => "VOID_NOT_ALLOWED",
+            Reason::OperationInProgress => "OPERATION_IN_PROGRESS",
+            Reason::IdempotencyKeyReused => "IDEMPOTENCY_KEY_REUSED",
+            Reason::IdempotencyKeyInUse => "IDEMPOTENCY_KEY_IN_USE",
+            Reason::ProviderUnavailable => "PROVIDER_UNAVAILABLE",
+            Reason::OutcomeUnknown => "OUTCOME_UNKNOWN",
+            Reason::ProviderRejected => "PROVIDER_REJECTED",
+            Reason::ProviderCredentialsRejected => "PROVIDER_CREDENTIALS_REJECTED",
+            Reason::DatabaseUnavailable => "DATABASE_UNAVAILABLE",
+            Reason::Internal => "INTERNAL",
+        }
+    }
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One invalid field of a request.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct FieldViolation {
+    pub field: String,
+    pub description: String,
+}
+
+/// Malformed input: the request can never succeed as sent.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
+#[error("{reason}: {}", describe(.violations))]
+pub struct InvalidInput {
+    pub reason: Reason,
+    pub violations: Vec<FieldViolation>,
+}
+
+fn describe(violations: &[FieldViolation]) -> String {
+    violations
+        .iter()
+        .map(|v| format!("{}: {}", v.field, v.description))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+impl InvalidInput {
+    pub fn new(reason: Reason, field: impl Into<String>, description: impl Into<String>) -> Self {
+        Self {
+            reason,
+            violations: vec![FieldViolation {
+                field: field.into(),
+                description: description.into(),
+            }],
+        }
+    }
+
+    /// Prefixes every field path, for errors parsed inside a nested message.
+    pub fn within(mut self, parent: &str) -> Self {
+        for v in &mut self.violations {
+            v.field = format!("{parent}.{}", v.field);
+        }
+        self
+    }
+}
+
+/// The order's state forbids the operation (FAILED_PRECONDITION).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
+#[error("{reason}: {message}")]
+pub struct RuleViolation {
+    pub reason: Reason,
+    pub message: String,
+}
+
+impl RuleViolation {
+    pub fn new(reason: Reason, message: impl Into<String>) -> Self {
+        Self {
+            reason,
+            message: message.into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reasons_serialize_as_their_wire_names() {
+        for reason in [
+            Reason::AmountExceedsCapturable,
+            Reason::ProviderCredentialsRejected,
+            Reason::IdempotencyKeyInUse,
+        ] {
+            let json = serde_json::to_string(&reason).unwrap();
+            assert_eq!(json, format!("\"{}\"", reason.as_str()));
+        }
+    }
+
+    #[test]
+    fn nested_violations_name_their_full_path() {
+        let e = InvalidInput::new(Reason::InvalidCard, "number", "fails the Luhn check")
+            .within("paymentoptions.card");
+        assert_eq!(e.violations[0].field, "paymentoptions.card.number");
+    }
+}

@@ -1,0 +1,20 @@
+//! Pure rules: money, identifiers, the order state machine and each
+//! provider's rules. No I/O.
+
+pub mod decide;
+pub mod error;
+pub mod idempotency_key;
+pub mod ids;
+pub mod money;
+pub mod order;
+pub mod provider;
+pub mod rules;
+pub mod text;
+
+pub use error::{FieldViolation, InvalidInput, Reason, RuleViolation};
+pub use idempotency_key::IdempotencyKey;
+pub use ids::{AttemptId, CaptureId, OrderId, RefundId};
+pub use money::{Amount, Currency, Money};
+pub use order::{AuthState, OrderState, OrderStatus, Release};
+pub use provider::{PaymentMethodKind, ProviderKind};
+pub use rules::{ProviderRules, RefundReason};

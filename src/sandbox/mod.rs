@@ -1,0 +1,87 @@
+//! Faithful HTTP simulators of the providers, for tests and for the
+//! out-of-the-box sandbox mode.
+//!
+//! They are written from the provider documentation on their own and never
+//! import the adapters' wire types: two independent readings of the docs catch
+//! each other's mistakes.
+
+pub mod faults;
+pub mod payjp;
+
+use std::net::SocketAddr;
+
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::clock::SharedClock;
+
+/// The secret key the PAY.JP simulator accepts and sandbox mode configures.
+pub const PAYJP_SANDBOX_SECRET_KEY: &str = "sk_test_kessai_sandbox";
+
+/// The simulators, served together on one listener under per-provider
+/// prefixes (`/payjp/v2/…`).
+pub struct Sandbox {
+    addr: SocketAddr,
+    pub payjp: payjp::PayjpSimulator,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl Sandbox {
+    /// Binds `addr` (port 0 picks a free port) and serves every simulator.
+    pub async fn start(addr: SocketAddr, clock: SharedClock) -> std::io::Result<Self> {
+        let listener = TcpListener::bind(addr).await?;
+        let addr = listener.local_addr()?;
+        let root = format!("http://{addr}");
+        let payjp = payjp::PayjpSimulator::new(
+            clock,
+            format!("{root}/payjp"),
+            PAYJP_SANDBOX_SECRET_KEY,
+        );
+        let app = axum::Router::new().nest("/payjp", payjp.router());
+        let (tx, rx) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            let serve = axum::serve(listener, app).with_graceful_shutdown(async {
+                let _ = rx.await;
+            });
+            if let Err(error) = serve.await {
+                tracing::error!(%error, "sandbox server stopped");
+            }
+        });
+        Ok(Self {
+            addr,
+            payjp,
+            shutdown: Some(tx),
+            task: Some(task),
+        })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The PAY.JP v2 base URL to configure the adapter with.
+    pub fn payjp_base_url(&self) -> String {
+        format!("http://{}/payjp/v2", self.addr)
+    }
+
+    /// Stops serving and waits for the server task.
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.abort();
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}
