@@ -1,2 +1,5 @@
 pub mod clock;
 pub mod domain;
+pub mod providers;
+pub mod sandbox;
+pub mod store;

@@ -2,19 +2,27 @@
 //! provider's rules. No I/O.
 
 pub mod decide;
+pub mod details;
 pub mod error;
 pub mod idempotency_key;
 pub mod ids;
 pub mod money;
 pub mod order;
 pub mod provider;
+pub mod records;
 pub mod rules;
 pub mod text;
 
+pub use details::{PayjpDetails, ProviderDetails};
 pub use error::{FieldViolation, InvalidInput, Reason, RuleViolation};
 pub use idempotency_key::IdempotencyKey;
 pub use ids::{AttemptId, CaptureId, OrderId, RefundId};
 pub use money::{Amount, Currency, Money};
 pub use order::{AuthState, OrderState, OrderStatus, Release};
 pub use provider::{PaymentMethodKind, ProviderKind};
+pub use records::{
+    CaptureMethod, CaptureRecord, CaptureStatus, CardSummary, Failure, NextAction, OrderRecord,
+    OrderView, RefundPart, RefundRecord, RefundStatus,
+};
 pub use rules::{ProviderRules, RefundReason};
+pub use text::Metadata;

@@ -1,0 +1,166 @@
+//! Sending provider requests: timeouts, bounded retries, and an honest
+//! account of whether a failed request may have reached the provider.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use reqwest::StatusCode;
+
+/// Timeouts and retries for one provider.
+#[derive(Debug, Clone)]
+pub struct HttpSettings {
+    pub connect_timeout: Duration,
+    /// For the whole exchange of one attempt.
+    pub request_timeout: Duration,
+    /// Attempts per call, the first included.
+    pub max_attempts: u32,
+    pub backoff: Duration,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        Self {
+            connect_timeout: Duration::from_secs(3),
+            request_timeout: Duration::from_secs(15),
+            max_attempts: 3,
+            backoff: Duration::from_millis(200),
+        }
+    }
+}
+
+impl HttpSettings {
+    pub fn client(&self) -> reqwest::Client {
+        reqwest::Client::builder()
+            .connect_timeout(self.connect_timeout)
+            .timeout(self.request_timeout)
+            .user_agent(concat!("kessai/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .unwrap_or_else(|_| reqwest::Client::new())
+    }
+}
+
+/// A complete answer from the provider.
+#[derive(Debug, Clone)]
+pub struct RawResponse {
+    pub status: StatusCode,
+    pub body: Bytes,
+    pub retry_after: Option<Duration>,
+}
+
+/// No complete answer arrived.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SendFailure {
+    /// No attempt can have reached the provider (the connection was never
+    /// made), so nothing moved.
+    NotSent(String),
+    /// An attempt may have been acted on (timeout, connection dropped
+    /// mid-exchange).
+    Unknown(String),
+}
+
+/// Whether repeating a request is safe: a read, or a write the provider
+/// deduplicates by its idempotency key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Repeat {
+    Safe,
+    Unsafe,
+}
+
+async fn send_once(request: reqwest::RequestBuilder) -> Result<RawResponse, SendFailure> {
+    let response = request.send().await.map_err(classify)?;
+    let status = response.status();
+    let retry_after = response
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(Duration::from_secs);
+    // The provider answered, but the body may still be cut off: if so it may
+    // have acted, and we cannot know what it said.
+    let body = response
+        .bytes()
+        .await
+        .map_err(|e| SendFailure::Unknown(format!("response body lost: {}", describe(e))))?;
+    Ok(RawResponse {
+        status,
+        body,
+        retry_after,
+    })
+}
+
+fn classify(error: reqwest::Error) -> SendFailure {
+    if error.is_connect() {
+        SendFailure::NotSent(describe(error))
+    } else {
+        SendFailure::Unknown(describe(error))
+    }
+}
+
+/// The error chain without the URL (which may carry ids but never secrets;
+/// kept short for logs).
+fn describe(error: reqwest::Error) -> String {
+    let error = error.without_url();
+    let mut text = error.to_string();
+    let mut source = std::error::Error::source(&error);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+fn retryable_status(status: StatusCode) -> bool {
+    status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error()
+}
+
+/// Sends with bounded retries. A 429 or a connection that was never made is
+/// retried always (nothing moved); a 5xx or a lost answer only when the
+/// request is safe to repeat. Once any attempt may have reached the provider,
+/// a later "not sent" no longer means nothing moved.
+pub async fn send<F>(settings: &HttpSettings, repeat: Repeat, mut make: F) -> Result<RawResponse, SendFailure>
+where
+    F: FnMut() -> reqwest::RequestBuilder,
+{
+    let attempts = settings.max_attempts.max(1);
+    let mut maybe_acted = false;
+    let mut last: Result<RawResponse, SendFailure> = Err(SendFailure::NotSent("no attempt made".into()));
+    for attempt in 1..=attempts {
+        let result = send_once(make()).await;
+        let retry = match &result {
+            Ok(response) if retryable_status(response.status) => {
+                if response.status != StatusCode::TOO_MANY_REQUESTS {
+                    maybe_acted = true;
+                }
+                response.status == StatusCode::TOO_MANY_REQUESTS || repeat == Repeat::Safe
+            }
+            Ok(_) => false,
+            Err(SendFailure::NotSent(_)) => true,
+            Err(SendFailure::Unknown(_)) => {
+                maybe_acted = true;
+                repeat == Repeat::Safe
+            }
+        };
+        let wait = match &result {
+            Ok(response) => response.retry_after,
+            Err(_) => None,
+        };
+        last = result;
+        if !retry || attempt == attempts {
+            break;
+        }
+        let backoff = settings.backoff * 2u32.saturating_pow(attempt - 1);
+        tokio::time::sleep(wait.unwrap_or(backoff).min(Duration::from_secs(5))).await;
+    }
+    match last {
+        Err(SendFailure::NotSent(detail)) if maybe_acted => Err(SendFailure::Unknown(format!(
+            "an earlier attempt may have reached the provider; last attempt: {detail}"
+        ))),
+        Ok(response) if maybe_acted && response.status == StatusCode::TOO_MANY_REQUESTS => {
+            Err(SendFailure::Unknown(
+                "an earlier attempt may have reached the provider; the last was rate limited".into(),
+            ))
+        }
+        other => other,
+    }
+}

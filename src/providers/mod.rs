@@ -1,0 +1,179 @@
+//! Provider adapters behind one small trait. Each adapter owns its wire types
+//! and its error mapping; adding a provider means a module here and one line
+//! in [`registry`].
+
+pub mod http;
+pub mod payjp;
+mod registry;
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use crate::domain::{
+    CaptureMethod, CaptureRecord, CardSummary, Failure, Metadata, Money, NextAction, OrderId,
+    OrderRecord, PaymentMethodKind, ProviderDetails, ProviderKind, Reason, RefundReason,
+    RefundStatus,
+};
+
+pub use registry::Registry;
+
+/// Authorize at the provider.
+#[derive(Debug, Clone)]
+pub struct AuthorizeCall<'a> {
+    pub order_id: &'a OrderId,
+    /// Derived from kessai's ids, so a retry is idempotent at the provider.
+    pub idempotency_key: String,
+    pub money: Money,
+    pub capture_method: CaptureMethod,
+    pub description: &'a str,
+    pub merchant_reference: &'a str,
+    pub metadata: &'a Metadata,
+    pub details: &'a ProviderDetails,
+}
+
+/// What the provider made of an authorization.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AuthorizeResult {
+    /// Authorized; with automatic capture `captured` is already taken.
+    Authorized { amount: i64, captured: i64 },
+    /// The shopper or the shop's front end must act.
+    RequiresAction(NextAction),
+    /// The provider said no.
+    Declined(Failure),
+    /// The provider is still working on it; reconciliation will tell.
+    Processing,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuthorizeOutcome {
+    pub provider_order_id: Option<String>,
+    pub result: AuthorizeResult,
+    pub livemode: bool,
+    pub payment_method: Option<PaymentMethodKind>,
+    /// The provider's own deadline for capturing, where it gives one.
+    pub expires_at: Option<DateTime<Utc>>,
+    pub provider_data: Option<serde_json::Value>,
+    pub card: Option<CardSummary>,
+}
+
+#[derive(Debug, Clone)]
+pub struct CaptureCall<'a> {
+    pub order: &'a OrderRecord,
+    pub capture: &'a CaptureRecord,
+    pub idempotency_key: String,
+    /// Everything capturable: the provider's "capture all" form is used.
+    pub whole_remainder: bool,
+    /// The provider should release whatever this capture leaves.
+    pub final_capture: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CaptureOutcome {
+    /// The provider's id for the capture, where it has one.
+    pub provider_capture_id: Option<String>,
+    pub amount: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct RefundCall<'a> {
+    pub order: &'a OrderRecord,
+    /// The capture this part refunds, for providers that refund per capture.
+    pub capture: Option<&'a CaptureRecord>,
+    pub amount: i64,
+    pub reason: Option<RefundReason>,
+    pub reference: &'a str,
+    pub description: &'a str,
+    pub idempotency_key: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefundOutcome {
+    pub provider_refund_id: String,
+    /// Succeeded, or Pending where the provider settles refunds later.
+    pub status: RefundStatus,
+}
+
+#[derive(Debug, Clone)]
+pub struct VoidCall<'a> {
+    pub order: &'a OrderRecord,
+    pub idempotency_key: String,
+}
+
+/// The provider's view of an order, for refresh and reconciliation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProviderSnapshot {
+    pub state: SnapshotState,
+    pub amount_authorized: i64,
+    pub amount_captured: i64,
+    pub amount_capturable: i64,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub payment_method: Option<PaymentMethodKind>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum SnapshotState {
+    RequiresAction(Option<NextAction>),
+    Processing,
+    /// Authorized; something may still be capturable.
+    Authorized,
+    /// Nothing more can be captured (fully captured or the rest released).
+    Closed,
+    /// Released without any capture.
+    Canceled,
+    Declined(Failure),
+}
+
+/// How the provider refused a request it understood.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RejectionKind {
+    /// The request was malformed for the provider (INVALID_ARGUMENT).
+    InvalidArgument,
+    /// The provider's state forbids it (FAILED_PRECONDITION).
+    Precondition,
+    /// The provider does not know the object (NOT_FOUND).
+    NotFound,
+}
+
+/// Why a provider call did not give an answer kessai can record as done.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ProviderError {
+    /// The request never reached the provider: nothing moved.
+    #[error("{provider} could not be reached: {detail}")]
+    Unreachable { provider: ProviderKind, detail: String },
+    /// The provider declined to act now (rate limit): nothing moved.
+    #[error("{provider} is throttling requests")]
+    Throttled {
+        provider: ProviderKind,
+        retry_after: Option<Duration>,
+    },
+    /// The request may have been acted on; what happened is unknown.
+    #[error("{provider} outcome unknown: {detail}")]
+    OutcomeUnknown { provider: ProviderKind, detail: String },
+    /// The provider refused kessai's own credentials.
+    #[error("{provider} rejected kessai's credentials")]
+    CredentialsRejected { provider: ProviderKind },
+    /// The provider understood and refused the request.
+    #[error("{provider} refused ({provider_code}): {message}")]
+    Rejected {
+        provider: ProviderKind,
+        kind: RejectionKind,
+        reason: Reason,
+        provider_code: String,
+        message: String,
+    },
+}
+
+/// The provider-facing operations. Calls carry kessai's ids; outcomes carry
+/// what the provider said, already mapped to kessai's vocabulary.
+#[async_trait::async_trait]
+pub trait PaymentProvider: Send + Sync + 'static {
+    fn kind(&self) -> ProviderKind;
+    /// Whether objects are test-mode (sandbox or test keys).
+    fn livemode(&self) -> bool;
+    async fn authorize(&self, call: AuthorizeCall<'_>) -> Result<AuthorizeOutcome, ProviderError>;
+    async fn capture(&self, call: CaptureCall<'_>) -> Result<CaptureOutcome, ProviderError>;
+    async fn refund(&self, call: RefundCall<'_>) -> Result<RefundOutcome, ProviderError>;
+    async fn void(&self, call: VoidCall<'_>) -> Result<(), ProviderError>;
+    async fn fetch(&self, order: &OrderRecord) -> Result<ProviderSnapshot, ProviderError>;
+}

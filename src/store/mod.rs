@@ -1,0 +1,165 @@
+//! Persistence: sea-orm entities and the queries that keep the invariants.
+//!
+//! Every write that moves money runs in a [`Tx`] that first takes the order's
+//! row lock, so the decision made from the locked row and the write that
+//! follows cannot interleave with another caller's. The money invariants are
+//! also CHECK constraints, so a write that would break one fails in the
+//! database itself.
+//!
+//! SQLite gets one writer connection (writes queue in the pool rather than in
+//! SQLite's busy handler), IMMEDIATE transactions (safe across processes) and
+//! a pool of readers in WAL mode; PostgreSQL gets one pool for both.
+
+mod convert;
+pub mod entities;
+mod error;
+mod reads;
+pub mod records;
+mod tx;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sea_orm::sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sea_orm::sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sea_orm::{
+    DatabaseBackend, DatabaseConnection, SqlxPostgresConnector, SqlxSqliteConnector,
+    TransactionOptions, TransactionTrait,
+};
+use kessai_migrations::{Migrator, MigratorTrait};
+
+pub use error::StoreError;
+pub use reads::OrderFilter;
+pub use records::*;
+pub use tx::Tx;
+
+/// How to reach the database.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    pub max_connections: u32,
+    pub acquire_timeout: Duration,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self {
+            max_connections: 16,
+            acquire_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Store {
+    read: DatabaseConnection,
+    write: DatabaseConnection,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("backend", &self.backend()).finish()
+    }
+}
+
+impl Store {
+    /// Connects to `sqlite://…` (the file is created if missing) or
+    /// `postgres://…`.
+    pub async fn connect(url: &str, options: &StoreOptions) -> Result<Self, StoreError> {
+        if url.starts_with("sqlite:") {
+            Self::connect_sqlite(url, options).await
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Self::connect_postgres(url, options).await
+        } else {
+            Err(StoreError::Unavailable(
+                "the database URL must start with sqlite:// or postgres://".into(),
+            ))
+        }
+    }
+
+    async fn connect_sqlite(url: &str, options: &StoreOptions) -> Result<Self, StoreError> {
+        let connect = SqliteConnectOptions::from_str(url)
+            .map_err(|e| StoreError::Unavailable(format!("invalid SQLite URL: {e}")))?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // FULL: a committed capture survives a power cut, not only a crash.
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        let write = SqlitePoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(options.acquire_timeout.max(Duration::from_secs(30)))
+            .connect_with(connect.clone())
+            .await
+            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        let read = SqlitePoolOptions::new()
+            .max_connections(options.max_connections.clamp(1, 64))
+            .acquire_timeout(options.acquire_timeout)
+            .connect_with(connect.read_only(true))
+            .await
+            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        Ok(Self {
+            read: SqlxSqliteConnector::from_sqlx_sqlite_pool(read),
+            write: SqlxSqliteConnector::from_sqlx_sqlite_pool(write),
+        })
+    }
+
+    async fn connect_postgres(url: &str, options: &StoreOptions) -> Result<Self, StoreError> {
+        let connect = PgConnectOptions::from_str(url)
+            .map_err(|e| StoreError::Unavailable(format!("invalid PostgreSQL URL: {}", redact_url_error(&e.to_string()))))?;
+        let pool = PgPoolOptions::new()
+            .max_connections(options.max_connections.max(1))
+            .acquire_timeout(options.acquire_timeout)
+            .connect_with(connect)
+            .await
+            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        let db = SqlxPostgresConnector::from_sqlx_postgres_pool(pool);
+        Ok(Self {
+            read: db.clone(),
+            write: db,
+        })
+    }
+
+    pub fn backend(&self) -> DatabaseBackend {
+        self.write.get_database_backend()
+    }
+
+    /// Applies every pending migration.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        Migrator::up(&self.write, None).await?;
+        Ok(())
+    }
+
+    /// Whether the database answers, for readiness.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        self.write.ping().await?;
+        Ok(())
+    }
+
+    /// Starts a write transaction (IMMEDIATE on SQLite).
+    pub async fn begin(&self) -> Result<Tx, StoreError> {
+        let options = TransactionOptions {
+            sqlite_transaction_mode: match self.backend() {
+                DatabaseBackend::Sqlite => Some(sea_orm::SqliteTransactionMode::Immediate),
+                _ => None,
+            },
+            ..Default::default()
+        };
+        let txn = self.write.begin_with_options(options).await?;
+        Ok(Tx::new(txn))
+    }
+
+    pub async fn close(self) {
+        let _ = self.write.close().await;
+        let _ = self.read.close().await;
+    }
+}
+
+/// sqlx echoes the URL in some parse errors; keep the password out of logs.
+fn redact_url_error(message: &str) -> String {
+    match (message.find("://"), message.find('@')) {
+        (Some(start), Some(at)) if at > start => {
+            format!("{}://***{}", &message[..start], &message[at..])
+        }
+        _ => message.to_owned(),
+    }
+}

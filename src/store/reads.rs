@@ -1,0 +1,185 @@
+//! Reads, served from the read pool.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+
+use super::convert::{capture_from_row, order_from_row, refund_from_row};
+use super::entities::{captures, idempotency_keys, order_events, orders, provider_attempts};
+use super::error::StoreError;
+use super::records::{AttemptRecord, AttemptState, EventRecord, KeyRecord, KeyState, Operation};
+use super::Store;
+use crate::domain::{
+    AttemptId, CaptureRecord, OrderId, OrderStatus, OrderView, ProviderKind, RefundRecord,
+};
+
+/// Which orders to list, newest first, and where the page starts.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OrderFilter {
+    pub statuses: Vec<OrderStatus>,
+    pub provider: Option<ProviderKind>,
+    pub merchant_reference: Option<String>,
+    /// Inclusive.
+    pub created_after: Option<DateTime<Utc>>,
+    /// Exclusive.
+    pub created_before: Option<DateTime<Utc>>,
+    /// Keyset cursor: only ids below this one (ids sort by creation).
+    pub before_id: Option<String>,
+    pub limit: u64,
+}
+
+pub(super) fn key_from_row(row: idempotency_keys::Model) -> Result<KeyRecord, StoreError> {
+    Ok(KeyRecord {
+        state: KeyState::parse(&row.state)
+            .ok_or_else(|| StoreError::Corrupt(format!("idempotency key state {:?}", row.state)))?,
+        scope: row.scope,
+        key: row.key,
+        rpc: row.rpc,
+        request_hash: row.request_hash,
+        order_id: row.order_id,
+        outcome: row.outcome,
+        created_at: row.created_at,
+        expires_at: row.expires_at,
+    })
+}
+
+fn attempt_from_row(row: provider_attempts::Model) -> Result<AttemptRecord, StoreError> {
+    Ok(AttemptRecord {
+        operation: Operation::parse(&row.operation)
+            .ok_or_else(|| StoreError::Corrupt(format!("attempt operation {:?}", row.operation)))?,
+        state: AttemptState::parse(&row.state)
+            .ok_or_else(|| StoreError::Corrupt(format!("attempt state {:?}", row.state)))?,
+        id: AttemptId::from_trusted(row.id),
+        order_id: OrderId::from_trusted(row.order_id),
+        target_id: row.target_id,
+        provider_key: row.provider_key,
+        amount: row.amount,
+        error: row.error,
+        checks: row.checks,
+        created_at: row.created_at,
+    })
+}
+
+impl Store {
+    /// One order with its captures and refunds: three statements, no write.
+    pub async fn order_view(&self, id: &OrderId) -> Result<Option<OrderView>, StoreError> {
+        let Some(row) = orders::Entity::find_by_id(id.as_str()).one(&self.read).await? else {
+            return Ok(None);
+        };
+        let order = order_from_row(row)?;
+        let mut views = self.attach(vec![order]).await?;
+        Ok(views.pop())
+    }
+
+    /// A page of orders, newest first.
+    pub async fn list_orders(&self, filter: &OrderFilter) -> Result<Vec<OrderView>, StoreError> {
+        let mut query = orders::Entity::find();
+        if !filter.statuses.is_empty() {
+            query = query.filter(
+                orders::Column::Status.is_in(filter.statuses.iter().map(|s| s.as_str())),
+            );
+        }
+        if let Some(provider) = filter.provider {
+            query = query.filter(orders::Column::Provider.eq(provider.as_str()));
+        }
+        if let Some(reference) = &filter.merchant_reference {
+            query = query.filter(orders::Column::MerchantReference.eq(reference.as_str()));
+        }
+        if let Some(after) = filter.created_after {
+            query = query.filter(orders::Column::CreatedAt.gte(after));
+        }
+        if let Some(before) = filter.created_before {
+            query = query.filter(orders::Column::CreatedAt.lt(before));
+        }
+        if let Some(cursor) = &filter.before_id {
+            query = query.filter(orders::Column::Id.lt(cursor.as_str()));
+        }
+        let rows = query
+            .order_by_desc(orders::Column::Id)
+            .limit(filter.limit)
+            .all(&self.read)
+            .await?;
+        let orders = rows.into_iter().map(order_from_row).collect::<Result<Vec<_>, _>>()?;
+        self.attach(orders).await
+    }
+
+    /// Loads the captures and refunds of several orders in two statements.
+    async fn attach(&self, orders: Vec<crate::domain::OrderRecord>) -> Result<Vec<OrderView>, StoreError> {
+        if orders.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<String> = orders.iter().map(|o| o.id.to_string()).collect();
+        let mut captures_by_order: HashMap<String, Vec<CaptureRecord>> = HashMap::new();
+        for row in captures::Entity::find()
+            .filter(captures::Column::OrderId.is_in(ids.clone()))
+            .order_by_asc(captures::Column::Id)
+            .all(&self.read)
+            .await?
+        {
+            let capture = capture_from_row(row)?;
+            captures_by_order.entry(capture.order_id.to_string()).or_default().push(capture);
+        }
+        let mut refunds_by_order: HashMap<String, Vec<RefundRecord>> = HashMap::new();
+        for row in super::entities::refunds::Entity::find()
+            .filter(super::entities::refunds::Column::OrderId.is_in(ids))
+            .order_by_asc(super::entities::refunds::Column::Id)
+            .all(&self.read)
+            .await?
+        {
+            let refund = refund_from_row(row)?;
+            refunds_by_order.entry(refund.order_id.to_string()).or_default().push(refund);
+        }
+        Ok(orders
+            .into_iter()
+            .map(|order| OrderView {
+                captures: captures_by_order.remove(order.id.as_str()).unwrap_or_default(),
+                refunds: refunds_by_order.remove(order.id.as_str()).unwrap_or_default(),
+                order,
+            })
+            .collect())
+    }
+
+    pub async fn find_key(&self, scope: &str, key: &str) -> Result<Option<KeyRecord>, StoreError> {
+        idempotency_keys::Entity::find_by_id((scope.to_owned(), key.to_owned()))
+            .one(&self.write)
+            .await?
+            .map(key_from_row)
+            .transpose()
+    }
+
+    /// The order's history, oldest first.
+    pub async fn events(&self, order_id: &OrderId) -> Result<Vec<EventRecord>, StoreError> {
+        order_events::Entity::find()
+            .filter(order_events::Column::OrderId.eq(order_id.as_str()))
+            .order_by_asc(order_events::Column::Id)
+            .all(&self.read)
+            .await?
+            .into_iter()
+            .map(|row| {
+                Ok(EventRecord {
+                    data: serde_json::from_str(&row.data)
+                        .map_err(|_| StoreError::Corrupt(format!("event data {:?}", row.data)))?,
+                    id: row.id,
+                    order_id: row.order_id,
+                    event_type: row.event_type,
+                    actor: row.actor,
+                    status: row.status,
+                    created_at: row.created_at,
+                })
+            })
+            .collect()
+    }
+
+    /// The order's provider calls, oldest first.
+    pub async fn attempts(&self, order_id: &OrderId) -> Result<Vec<AttemptRecord>, StoreError> {
+        provider_attempts::Entity::find()
+            .filter(provider_attempts::Column::OrderId.eq(order_id.as_str()))
+            .order_by_asc(provider_attempts::Column::Id)
+            .all(&self.read)
+            .await?
+            .into_iter()
+            .map(attempt_from_row)
+            .collect()
+    }
+}

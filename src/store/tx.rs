@@ -1,0 +1,262 @@
+//! A write transaction and the statements that run inside it.
+
+use chrono::{DateTime, Utc};
+use sea_orm::ActiveValue::Set;
+use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
+use sea_orm::{
+    ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder,
+};
+
+use super::convert::{
+    capture_from_row, capture_to_active, order_from_row, order_to_active, refund_from_row,
+    refund_to_active,
+};
+use super::entities::{captures, idempotency_keys, order_events, orders, provider_attempts, refunds};
+use super::error::StoreError;
+use super::reads::key_from_row;
+use super::records::{AttemptState, Claim, KeyState, NewAttempt, NewEvent, NewKey};
+use crate::domain::{
+    AttemptId, CaptureId, CaptureRecord, OrderId, OrderRecord, RefundId, RefundRecord,
+};
+
+/// One write transaction. Dropping it without [`Tx::commit`] rolls back.
+pub struct Tx {
+    txn: DatabaseTransaction,
+}
+
+impl Tx {
+    pub(super) fn new(txn: DatabaseTransaction) -> Self {
+        Self { txn }
+    }
+
+    pub async fn commit(self) -> Result<(), StoreError> {
+        self.txn.commit().await?;
+        Ok(())
+    }
+
+    pub async fn rollback(self) -> Result<(), StoreError> {
+        self.txn.rollback().await?;
+        Ok(())
+    }
+
+    /// Claims an idempotency key, or returns whoever holds it. On PostgreSQL
+    /// a concurrent claim of the same key waits here until the first commits.
+    pub async fn claim_key(&self, key: &NewKey) -> Result<Claim, StoreError> {
+        let row = idempotency_keys::ActiveModel {
+            scope: Set(key.scope.clone()),
+            key: Set(key.key.clone()),
+            rpc: Set(key.rpc.to_owned()),
+            request_hash: Set(key.request_hash.clone()),
+            order_id: Set(key.order_id.clone()),
+            state: Set(KeyState::InFlight.as_str().to_owned()),
+            outcome: Set(None),
+            created_at: Set(key.now),
+            updated_at: Set(key.now),
+            expires_at: Set(key.expires_at),
+        };
+        let inserted = idempotency_keys::Entity::insert(row)
+            .on_conflict(
+                OnConflict::columns([idempotency_keys::Column::Scope, idempotency_keys::Column::Key])
+                    .do_nothing()
+                    .to_owned(),
+            )
+            .exec_without_returning(&self.txn)
+            .await;
+        let rows = match inserted {
+            Ok(rows) => rows,
+            Err(sea_orm::DbErr::RecordNotInserted) => 0,
+            Err(e) => return Err(e.into()),
+        };
+        if rows == 1 {
+            return Ok(Claim::Claimed);
+        }
+        let existing = idempotency_keys::Entity::find_by_id((key.scope.clone(), key.key.clone()))
+            .one(&self.txn)
+            .await?
+            .ok_or_else(|| StoreError::Database("idempotency key vanished after a conflict".into()))?;
+        Ok(Claim::Existing(key_from_row(existing)?))
+    }
+
+    /// Stores the outcome to replay for a key.
+    pub async fn complete_key(
+        &self,
+        scope: &str,
+        key: &str,
+        order_id: Option<&OrderId>,
+        outcome: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut update = idempotency_keys::Entity::update_many()
+            .col_expr(idempotency_keys::Column::State, Expr::value(KeyState::Completed.as_str()))
+            .col_expr(idempotency_keys::Column::Outcome, Expr::value(outcome))
+            .col_expr(idempotency_keys::Column::UpdatedAt, Expr::value(now));
+        if let Some(order_id) = order_id {
+            update = update.col_expr(idempotency_keys::Column::OrderId, Expr::value(order_id.to_string()));
+        }
+        update
+            .filter(idempotency_keys::Column::Scope.eq(scope))
+            .filter(idempotency_keys::Column::Key.eq(key))
+            .exec(&self.txn)
+            .await?;
+        Ok(())
+    }
+
+    /// Forgets a key whose call must be retryable (nothing reached the provider).
+    pub async fn delete_key(&self, scope: &str, key: &str) -> Result<(), StoreError> {
+        idempotency_keys::Entity::delete_many()
+            .filter(idempotency_keys::Column::Scope.eq(scope))
+            .filter(idempotency_keys::Column::Key.eq(key))
+            .exec(&self.txn)
+            .await?;
+        Ok(())
+    }
+
+    /// Takes the order's row lock (by writing to the row, which works the
+    /// same way on both engines) and returns the locked row.
+    pub async fn lock_order(&self, id: &OrderId) -> Result<Option<OrderRecord>, StoreError> {
+        let rows = orders::Entity::update_many()
+            .col_expr(orders::Column::LockVersion, Expr::col(orders::Column::LockVersion).add(1))
+            .filter(orders::Column::Id.eq(id.as_str()))
+            .exec_with_returning(&self.txn)
+            .await?;
+        rows.into_iter().next().map(order_from_row).transpose()
+    }
+
+    pub async fn insert_order(&self, order: &OrderRecord) -> Result<(), StoreError> {
+        orders::Entity::insert(order_to_active(order))
+            .exec_without_returning(&self.txn)
+            .await?;
+        Ok(())
+    }
+
+    /// Writes the whole order if nobody wrote it since `order.version` was
+    /// read. The CHECK constraints refuse a state that breaks an invariant.
+    pub async fn save_order(&self, order: &OrderRecord, now: DateTime<Utc>) -> Result<OrderRecord, StoreError> {
+        let mut next = order.clone();
+        next.version = order.version + 1;
+        next.updated_at = now;
+        let result = orders::Entity::update_many()
+            .set(order_to_active(&next))
+            .filter(orders::Column::Id.eq(order.id.as_str()))
+            .filter(orders::Column::LockVersion.eq(order.version))
+            .exec(&self.txn)
+            .await?;
+        if result.rows_affected != 1 {
+            return Err(StoreError::Conflict);
+        }
+        Ok(next)
+    }
+
+    /// The order's captures, oldest first (read under the order's lock).
+    pub async fn captures(&self, order_id: &OrderId) -> Result<Vec<CaptureRecord>, StoreError> {
+        captures::Entity::find()
+            .filter(captures::Column::OrderId.eq(order_id.as_str()))
+            .order_by_asc(captures::Column::Id)
+            .all(&self.txn)
+            .await?
+            .into_iter()
+            .map(capture_from_row)
+            .collect()
+    }
+
+    pub async fn capture(&self, id: &CaptureId) -> Result<Option<CaptureRecord>, StoreError> {
+        captures::Entity::find_by_id(id.as_str())
+            .one(&self.txn)
+            .await?
+            .map(capture_from_row)
+            .transpose()
+    }
+
+    pub async fn insert_capture(&self, capture: &CaptureRecord) -> Result<(), StoreError> {
+        captures::Entity::insert(capture_to_active(capture))
+            .exec_without_returning(&self.txn)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn save_capture(&self, capture: &CaptureRecord) -> Result<(), StoreError> {
+        captures::Entity::update(capture_to_active(capture))
+            .exec(&self.txn)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn refund(&self, id: &RefundId) -> Result<Option<RefundRecord>, StoreError> {
+        refunds::Entity::find_by_id(id.as_str())
+            .one(&self.txn)
+            .await?
+            .map(refund_from_row)
+            .transpose()
+    }
+
+    pub async fn insert_refund(&self, refund: &RefundRecord) -> Result<(), StoreError> {
+        refunds::Entity::insert(refund_to_active(refund))
+            .exec_without_returning(&self.txn)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn save_refund(&self, refund: &RefundRecord) -> Result<(), StoreError> {
+        refunds::Entity::update(refund_to_active(refund))
+            .exec(&self.txn)
+            .await?;
+        Ok(())
+    }
+
+    /// Records the intent to call a provider (write-ahead).
+    pub async fn insert_attempt(&self, attempt: &NewAttempt, now: DateTime<Utc>) -> Result<(), StoreError> {
+        provider_attempts::Entity::insert(provider_attempts::ActiveModel {
+            id: Set(attempt.id.to_string()),
+            order_id: Set(attempt.order_id.to_string()),
+            operation: Set(attempt.operation.as_str().to_owned()),
+            target_id: Set(attempt.target_id.clone()),
+            provider_key: Set(attempt.provider_key.clone()),
+            amount: Set(attempt.amount),
+            state: Set(AttemptState::InFlight.as_str().to_owned()),
+            error: Set(None),
+            checks: Set(0),
+            next_check_at: Set(None),
+            created_at: Set(now),
+            updated_at: Set(now),
+        })
+        .exec_without_returning(&self.txn)
+        .await?;
+        Ok(())
+    }
+
+    /// Records a provider call's outcome.
+    pub async fn finish_attempt(
+        &self,
+        id: &AttemptId,
+        state: AttemptState,
+        error: Option<&str>,
+        now: DateTime<Utc>,
+        next_check_at: Option<DateTime<Utc>>,
+    ) -> Result<(), StoreError> {
+        provider_attempts::Entity::update_many()
+            .col_expr(provider_attempts::Column::State, Expr::value(state.as_str()))
+            .col_expr(provider_attempts::Column::Error, Expr::value(error.map(str::to_owned)))
+            .col_expr(provider_attempts::Column::UpdatedAt, Expr::value(now))
+            .col_expr(provider_attempts::Column::NextCheckAt, Expr::value(next_check_at))
+            .filter(provider_attempts::Column::Id.eq(id.as_str()))
+            .exec(&self.txn)
+            .await?;
+        Ok(())
+    }
+
+    /// Appends a line to the order's history.
+    pub async fn append_event(&self, event: &NewEvent, now: DateTime<Utc>) -> Result<(), StoreError> {
+        order_events::Entity::insert(order_events::ActiveModel {
+            id: sea_orm::ActiveValue::NotSet,
+            order_id: Set(event.order_id.to_string()),
+            event_type: Set(event.event_type.to_owned()),
+            actor: Set(event.actor.clone()),
+            status: Set(event.status.as_str().to_owned()),
+            data: Set(event.data.to_string()),
+            created_at: Set(now),
+        })
+        .exec_without_returning(&self.txn)
+        .await?;
+        Ok(())
+    }
+}
