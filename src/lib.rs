@@ -1,5 +1,16 @@
+//! kessai: a payment gateway. Internal services call one gRPC contract
+//! (`kessai.v1.PaymentService`); kessai drives the providers and keeps the
+//! record of every order. See ARCHITECTURE.md for the map.
+
+pub mod cli;
 pub mod clock;
+pub mod config;
 pub mod domain;
+pub mod grpc;
+pub mod payments;
+pub mod proto;
 pub mod providers;
 pub mod sandbox;
+pub mod startup;
 pub mod store;
+pub mod telemetry;

@@ -112,6 +112,7 @@ enum ProviderAttempts {
     TargetId,
     ProviderKey,
     Amount,
+    Request,
     State,
     Error,
     Checks,
@@ -128,6 +129,7 @@ enum IdempotencyKeys {
     Rpc,
     RequestHash,
     OrderId,
+    AttemptId,
     State,
     Outcome,
     CreatedAt,
@@ -144,23 +146,41 @@ fn text_null<T: IntoIden>(name: T) -> ColumnDef {
 }
 
 fn money<T: IntoIden>(name: T) -> ColumnDef {
-    ColumnDef::new(name).big_integer().not_null().default(0).to_owned()
+    ColumnDef::new(name)
+        .big_integer()
+        .not_null()
+        .default(0)
+        .to_owned()
 }
 
 fn count<T: IntoIden>(name: T) -> ColumnDef {
-    ColumnDef::new(name).integer().not_null().default(0).to_owned()
+    ColumnDef::new(name)
+        .integer()
+        .not_null()
+        .default(0)
+        .to_owned()
 }
 
 fn flag<T: IntoIden>(name: T) -> ColumnDef {
-    ColumnDef::new(name).boolean().not_null().default(false).to_owned()
+    ColumnDef::new(name)
+        .boolean()
+        .not_null()
+        .default(false)
+        .to_owned()
 }
 
 fn time<T: IntoIden>(name: T) -> ColumnDef {
-    ColumnDef::new(name).timestamp_with_time_zone().not_null().to_owned()
+    ColumnDef::new(name)
+        .timestamp_with_time_zone()
+        .not_null()
+        .to_owned()
 }
 
 fn time_null<T: IntoIden>(name: T) -> ColumnDef {
-    ColumnDef::new(name).timestamp_with_time_zone().null().to_owned()
+    ColumnDef::new(name)
+        .timestamp_with_time_zone()
+        .null()
+        .to_owned()
 }
 
 fn non_negative<T: IntoIden + Copy + 'static>(cols: &[T]) -> Expr {
@@ -215,7 +235,12 @@ impl MigrationTrait for Migration {
                     .col(flag(Orders::NeedsReview))
                     .col(time(Orders::CreatedAt))
                     .col(time(Orders::UpdatedAt))
-                    .col(ColumnDef::new(Orders::LockVersion).big_integer().not_null().default(0))
+                    .col(
+                        ColumnDef::new(Orders::LockVersion)
+                            .big_integer()
+                            .not_null()
+                            .default(0),
+                    )
                     .check((
                         "orders_amounts_non_negative",
                         non_negative(&[
@@ -248,9 +273,15 @@ impl MigrationTrait for Migration {
         for (name, cols) in [
             ("idx_orders_status_id", vec![Orders::Status, Orders::Id]),
             ("idx_orders_provider_id", vec![Orders::Provider, Orders::Id]),
-            ("idx_orders_merchant_reference", vec![Orders::MerchantReference, Orders::Id]),
+            (
+                "idx_orders_merchant_reference",
+                vec![Orders::MerchantReference, Orders::Id],
+            ),
             ("idx_orders_created_at", vec![Orders::CreatedAt]),
-            ("idx_orders_provider_order_id", vec![Orders::Provider, Orders::ProviderOrderId]),
+            (
+                "idx_orders_provider_order_id",
+                vec![Orders::Provider, Orders::ProviderOrderId],
+            ),
         ] {
             let mut index = Index::create();
             index.name(name).table(Orders::Table);
@@ -286,7 +317,11 @@ impl MigrationTrait for Migration {
                     )
                     .check((
                         "captures_amounts_non_negative",
-                        non_negative(&[Captures::Amount, Captures::AmountRefunded, Captures::PendingRefund]),
+                        non_negative(&[
+                            Captures::Amount,
+                            Captures::AmountRefunded,
+                            Captures::PendingRefund,
+                        ]),
                     ))
                     .check((
                         "captures_refunded_within_amount",
@@ -390,7 +425,12 @@ impl MigrationTrait for Migration {
                     .col(text(ProviderAttempts::Operation))
                     .col(text_null(ProviderAttempts::TargetId))
                     .col(text_null(ProviderAttempts::ProviderKey))
-                    .col(ColumnDef::new(ProviderAttempts::Amount).big_integer().null())
+                    .col(
+                        ColumnDef::new(ProviderAttempts::Amount)
+                            .big_integer()
+                            .null(),
+                    )
+                    .col(text(ProviderAttempts::Request).default("{}"))
                     .col(text(ProviderAttempts::State))
                     .col(text_null(ProviderAttempts::Error))
                     .col(count(ProviderAttempts::Checks))
@@ -434,6 +474,7 @@ impl MigrationTrait for Migration {
                     .col(text(IdempotencyKeys::Rpc))
                     .col(text(IdempotencyKeys::RequestHash))
                     .col(text_null(IdempotencyKeys::OrderId))
+                    .col(text_null(IdempotencyKeys::AttemptId))
                     .col(text(IdempotencyKeys::State))
                     .col(text_null(IdempotencyKeys::Outcome))
                     .col(time(IdempotencyKeys::CreatedAt))
@@ -468,7 +509,9 @@ impl MigrationTrait for Migration {
             Captures::Table.into_iden(),
             Orders::Table.into_iden(),
         ] {
-            manager.drop_table(Table::drop().table(table).to_owned()).await?;
+            manager
+                .drop_table(Table::drop().table(table).to_owned())
+                .await?;
         }
         Ok(())
     }

@@ -82,7 +82,9 @@ fn check_settled(order: &OrderState, operation: &str, not_allowed: Reason) -> Re
     if order.unsettled > 0 {
         return Err(rule(
             Reason::OperationInProgress,
-            format!("an earlier call's outcome is not known yet; {operation} is possible once the order is reconciled"),
+            format!(
+                "an earlier call's outcome is not known yet; {operation} is possible once the order is reconciled"
+            ),
         ));
     }
     match order.auth {
@@ -114,7 +116,10 @@ pub fn decide_capture(
         None => {}
         Some(Release::Void) => return Err(rule(Reason::CaptureNotAllowed, "the order was voided")),
         Some(Release::Expiry) => {
-            return Err(rule(Reason::AuthorizationExpired, "the authorization has expired"));
+            return Err(rule(
+                Reason::AuthorizationExpired,
+                "the authorization has expired",
+            ));
         }
         Some(Release::FinalCapture) => {
             return Err(rule(
@@ -127,14 +132,20 @@ pub fn decide_capture(
         return Err(rule(Reason::OperationInProgress, "a void is in progress"));
     }
     if order.is_expired(now) {
-        return Err(rule(Reason::AuthorizationExpired, "the authorization has expired"));
+        return Err(rule(
+            Reason::AuthorizationExpired,
+            "the authorization has expired",
+        ));
     }
     let remaining = order.capturable();
     if let CapturePolicy::OnePartialThenRemainder | CapturePolicy::Single = rules.capture {
         if order.captures_pending > 0 {
             return Err(rule(
                 Reason::OperationInProgress,
-                format!("another capture is in progress; {} allows one at a time", rules.provider),
+                format!(
+                    "another capture is in progress; {} allows one at a time",
+                    rules.provider
+                ),
             ));
         }
     }
@@ -153,7 +164,10 @@ pub fn decide_capture(
         }
         Some(amount) => amount,
         None if remaining == 0 => {
-            return Err(rule(Reason::CaptureNotAllowed, "nothing is left to capture"));
+            return Err(rule(
+                Reason::CaptureNotAllowed,
+                "nothing is left to capture",
+            ));
         }
         None => remaining,
     };
@@ -162,7 +176,10 @@ pub fn decide_capture(
         return Err(InvalidInput::new(
             Reason::InvalidAmount,
             "amount",
-            format!("{} captures at least {}, got {amount}", rules.provider, rules.min_capture),
+            format!(
+                "{} captures at least {}, got {amount}",
+                rules.provider, rules.min_capture
+            ),
         )
         .into());
     }
@@ -246,7 +263,11 @@ pub fn decide_refund(
             return Err(InvalidInput::new(
                 Reason::InvalidArgument,
                 "reason",
-                format!("{} does not accept the refund reason {}", rules.provider, reason.as_str()),
+                format!(
+                    "{} does not accept the refund reason {}",
+                    rules.provider,
+                    reason.as_str()
+                ),
             )
             .into());
         }
@@ -264,7 +285,10 @@ pub fn decide_refund(
         }
         Some(amount) => amount,
         None if refundable == 0 => {
-            return Err(rule(Reason::RefundNotAllowed, "everything captured is already refunded"));
+            return Err(rule(
+                Reason::RefundNotAllowed,
+                "everything captured is already refunded",
+            ));
         }
         None => refundable,
     };
@@ -325,15 +349,23 @@ pub fn decide_void(
         }
         return Err(rule(
             Reason::VoidNotAllowed,
-            format!("{} can void an order only once the shopper has authorized it", rules.provider),
+            format!(
+                "{} can void an order only once the shopper has authorized it",
+                rules.provider
+            ),
         ));
     }
     check_settled(order, "void", Reason::VoidNotAllowed)?;
     match order.release {
         None => {}
-        Some(Release::Void) => return Err(rule(Reason::VoidNotAllowed, "the order is already voided")),
+        Some(Release::Void) => {
+            return Err(rule(Reason::VoidNotAllowed, "the order is already voided"));
+        }
         Some(Release::Expiry) => {
-            return Err(rule(Reason::AuthorizationExpired, "the authorization has expired"));
+            return Err(rule(
+                Reason::AuthorizationExpired,
+                "the authorization has expired",
+            ));
         }
         Some(Release::FinalCapture) => {
             return Err(rule(Reason::VoidNotAllowed, "nothing is left to release"));
@@ -343,10 +375,16 @@ pub fn decide_void(
         return Err(rule(Reason::OperationInProgress, "a void is in progress"));
     }
     if order.captures_pending > 0 {
-        return Err(rule(Reason::OperationInProgress, "a capture is in progress"));
+        return Err(rule(
+            Reason::OperationInProgress,
+            "a capture is in progress",
+        ));
     }
     if order.is_expired(now) {
-        return Err(rule(Reason::AuthorizationExpired, "the authorization has expired"));
+        return Err(rule(
+            Reason::AuthorizationExpired,
+            "the authorization has expired",
+        ));
     }
     let releases = order.capturable();
     if releases == 0 {
@@ -355,7 +393,10 @@ pub fn decide_void(
     if order.captured > 0 && !rules.void_after_partial_capture {
         return Err(rule(
             Reason::VoidNotAllowed,
-            format!("{} cannot release the rest of a captured authorization", rules.provider),
+            format!(
+                "{} cannot release the rest of a captured authorization",
+                rules.provider
+            ),
         ));
     }
     Ok(VoidPlan { releases })
@@ -369,7 +410,9 @@ mod tests {
     use chrono::Duration;
 
     fn now() -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339("2026-01-10T00:00:00Z").unwrap().to_utc()
+        DateTime::parse_from_rfc3339("2026-01-10T00:00:00Z")
+            .unwrap()
+            .to_utc()
     }
 
     fn authorized(amount: i64) -> OrderState {
@@ -377,7 +420,9 @@ mod tests {
     }
 
     fn captured(order: OrderState, amount: i64, releases_rest: bool) -> OrderState {
-        order.capture_reserved(amount).capture_succeeded(amount, releases_rest)
+        order
+            .capture_reserved(amount)
+            .capture_succeeded(amount, releases_rest)
     }
 
     fn reason(r: Result<impl std::fmt::Debug, Refusal>) -> Reason {
@@ -389,19 +434,42 @@ mod tests {
 
     #[test]
     fn authorize_limits_are_the_providers() {
-        let jpy = |v| Money { amount: Amount::parse(v, "amount").unwrap(), currency: Currency::JPY };
+        let jpy = |v| Money {
+            amount: Amount::parse(v, "amount").unwrap(),
+            currency: Currency::JPY,
+        };
         assert!(check_authorize(&PAYJP, jpy(50)).is_ok());
         assert!(check_authorize(&PAYJP, jpy(9_999_999)).is_ok());
-        assert_eq!(check_authorize(&PAYJP, jpy(49)).unwrap_err().reason, Reason::InvalidAmount);
-        assert_eq!(check_authorize(&PAYJP, jpy(10_000_000)).unwrap_err().reason, Reason::InvalidAmount);
-        let usd = Money { amount: Amount::parse(100, "amount").unwrap(), currency: Currency::parse("USD").unwrap() };
-        assert_eq!(check_authorize(&PAYJP, usd).unwrap_err().reason, Reason::InvalidCurrency);
+        assert_eq!(
+            check_authorize(&PAYJP, jpy(49)).unwrap_err().reason,
+            Reason::InvalidAmount
+        );
+        assert_eq!(
+            check_authorize(&PAYJP, jpy(10_000_000)).unwrap_err().reason,
+            Reason::InvalidAmount
+        );
+        let usd = Money {
+            amount: Amount::parse(100, "amount").unwrap(),
+            currency: Currency::parse("USD").unwrap(),
+        };
+        assert_eq!(
+            check_authorize(&PAYJP, usd).unwrap_err().reason,
+            Reason::InvalidCurrency
+        );
     }
 
     #[test]
     fn payjp_whole_capture_takes_everything() {
         let plan = decide_capture(&authorized(10_000), &PAYJP, None, false, now()).unwrap();
-        assert_eq!(plan, CapturePlan { amount: 10_000, whole_remainder: true, final_capture: true, release_after: false });
+        assert_eq!(
+            plan,
+            CapturePlan {
+                amount: 10_000,
+                whole_remainder: true,
+                final_capture: true,
+                release_after: false
+            }
+        );
     }
 
     #[test]
@@ -430,7 +498,16 @@ mod tests {
         let r = decide_capture(&authorized(10_000), &PAYJP, Some(9_970), false, now());
         assert_eq!(reason(r), Reason::PartialCaptureNotAllowed);
         assert!(decide_capture(&authorized(10_000), &PAYJP, Some(9_970), true, now()).is_ok());
-        assert_eq!(reason(decide_capture(&authorized(10_000), &PAYJP, Some(49), true, now())), Reason::InvalidAmount);
+        assert_eq!(
+            reason(decide_capture(
+                &authorized(10_000),
+                &PAYJP,
+                Some(49),
+                true,
+                now()
+            )),
+            Reason::InvalidAmount
+        );
     }
 
     #[test]
@@ -444,33 +521,67 @@ mod tests {
     #[test]
     fn reservations_count_against_what_is_capturable() {
         let order = authorized(1_000).capture_reserved(600);
-        assert_eq!(reason(decide_capture(&order, &SMARTPAY, Some(500), false, now())), Reason::AmountExceedsCapturable);
+        assert_eq!(
+            reason(decide_capture(&order, &SMARTPAY, Some(500), false, now())),
+            Reason::AmountExceedsCapturable
+        );
         assert!(decide_capture(&order, &SMARTPAY, Some(400), false, now()).is_ok());
-        assert_eq!(reason(decide_capture(&order, &PAYJP, Some(100), false, now())), Reason::OperationInProgress);
+        assert_eq!(
+            reason(decide_capture(&order, &PAYJP, Some(100), false, now())),
+            Reason::OperationInProgress
+        );
     }
 
     #[test]
     fn capture_after_expiry_is_refused() {
         let order = authorized(1_000);
         let later = now() + Duration::days(7);
-        assert_eq!(reason(decide_capture(&order, &PAYJP, None, false, later)), Reason::AuthorizationExpired);
-        assert_eq!(reason(decide_capture(&order.expired(), &PAYJP, None, false, now())), Reason::AuthorizationExpired);
+        assert_eq!(
+            reason(decide_capture(&order, &PAYJP, None, false, later)),
+            Reason::AuthorizationExpired
+        );
+        assert_eq!(
+            reason(decide_capture(&order.expired(), &PAYJP, None, false, now())),
+            Reason::AuthorizationExpired
+        );
     }
 
     #[test]
     fn capture_needs_an_authorized_settled_order() {
         let cases = [
             (OrderState::new(1_000), Reason::OperationInProgress),
-            (OrderState::new(1_000).requires_action(), Reason::CaptureNotAllowed),
+            (
+                OrderState::new(1_000).requires_action(),
+                Reason::CaptureNotAllowed,
+            ),
             (OrderState::new(1_000).declined(), Reason::CaptureNotAllowed),
-            (authorized(1_000).void_requested().voided(), Reason::CaptureNotAllowed),
-            (authorized(1_000).void_requested(), Reason::OperationInProgress),
-            (authorized(1_000).outcome_unknown(), Reason::OperationInProgress),
-            (captured(authorized(1_000), 500, true), Reason::CaptureNotAllowed),
-            (captured(authorized(1_000), 1_000, false), Reason::CaptureNotAllowed),
+            (
+                authorized(1_000).void_requested().voided(),
+                Reason::CaptureNotAllowed,
+            ),
+            (
+                authorized(1_000).void_requested(),
+                Reason::OperationInProgress,
+            ),
+            (
+                authorized(1_000).outcome_unknown(),
+                Reason::OperationInProgress,
+            ),
+            (
+                captured(authorized(1_000), 500, true),
+                Reason::CaptureNotAllowed,
+            ),
+            (
+                captured(authorized(1_000), 1_000, false),
+                Reason::CaptureNotAllowed,
+            ),
         ];
         for (order, expected) in cases {
-            assert_eq!(reason(decide_capture(&order, &SMARTPAY, None, false, now())), expected, "{order:?}");
+            assert_eq!(
+                reason(decide_capture(&order, &SMARTPAY, None, false, now())),
+                expected,
+                "{order:?}"
+            );
         }
     }
 
@@ -481,82 +592,171 @@ mod tests {
         let plan = decide_capture(&order, &SMARTPAY, Some(500), true, now()).unwrap();
         assert!(plan.final_capture && !plan.release_after);
         let order = captured(order, 500, true);
-        assert_eq!(reason(decide_capture(&order, &SMARTPAY, Some(100), false, now())), Reason::CaptureNotAllowed);
+        assert_eq!(
+            reason(decide_capture(&order, &SMARTPAY, Some(100), false, now())),
+            Reason::CaptureNotAllowed
+        );
     }
 
     #[test]
     fn paymentoptions_captures_once() {
-        let plan = decide_capture(&authorized(1_000), &PAYMENTOPTIONS, Some(400), false, now()).unwrap();
+        let plan =
+            decide_capture(&authorized(1_000), &PAYMENTOPTIONS, Some(400), false, now()).unwrap();
         assert!(plan.final_capture);
         let order = captured(authorized(1_000), 400, true);
-        assert_eq!(reason(decide_capture(&order, &PAYMENTOPTIONS, None, false, now())), Reason::CaptureNotAllowed);
+        assert_eq!(
+            reason(decide_capture(&order, &PAYMENTOPTIONS, None, false, now())),
+            Reason::CaptureNotAllowed
+        );
     }
 
     fn refundable(id: &CaptureId, refundable: i64) -> RefundableCapture {
-        RefundableCapture { capture_id: id.clone(), refundable }
+        RefundableCapture {
+            capture_id: id.clone(),
+            refundable,
+        }
     }
 
     #[test]
     fn refunds_go_up_to_what_was_captured() {
         let order = captured(authorized(10_000), 3_000, false);
-        assert_eq!(reason(decide_refund(&order, &PAYJP, Some(3_001), None, &[])), Reason::AmountExceedsRefundable);
+        assert_eq!(
+            reason(decide_refund(&order, &PAYJP, Some(3_001), None, &[])),
+            Reason::AmountExceedsRefundable
+        );
         let plan = decide_refund(&order, &PAYJP, None, None, &[]).unwrap();
-        assert_eq!(plan.parts, vec![RefundPartPlan { capture_id: None, amount: 3_000 }]);
+        assert_eq!(
+            plan.parts,
+            vec![RefundPartPlan {
+                capture_id: None,
+                amount: 3_000
+            }]
+        );
         let order = order.refund_reserved(1_000).refund_settled(1_000, 1_000);
-        assert_eq!(decide_refund(&order, &PAYJP, None, None, &[]).unwrap().amount, 2_000);
+        assert_eq!(
+            decide_refund(&order, &PAYJP, None, None, &[])
+                .unwrap()
+                .amount,
+            2_000
+        );
         let all = order.refund_reserved(2_000).refund_settled(2_000, 2_000);
-        assert_eq!(reason(decide_refund(&all, &PAYJP, None, None, &[])), Reason::RefundNotAllowed);
-        assert_eq!(reason(decide_refund(&authorized(100), &PAYJP, None, None, &[])), Reason::RefundNotAllowed);
+        assert_eq!(
+            reason(decide_refund(&all, &PAYJP, None, None, &[])),
+            Reason::RefundNotAllowed
+        );
+        assert_eq!(
+            reason(decide_refund(&authorized(100), &PAYJP, None, None, &[])),
+            Reason::RefundNotAllowed
+        );
     }
 
     #[test]
     fn per_capture_refunds_split_oldest_first() {
         let (a, b) = (CaptureId::generate(), CaptureId::generate());
         let order = captured(captured(authorized(3_000), 1_000, false), 2_000, false);
-        let plan = decide_refund(&order, &SMARTPAY, Some(1_500), None, &[refundable(&a, 1_000), refundable(&b, 2_000)]).unwrap();
+        let plan = decide_refund(
+            &order,
+            &SMARTPAY,
+            Some(1_500),
+            None,
+            &[refundable(&a, 1_000), refundable(&b, 2_000)],
+        )
+        .unwrap();
         assert_eq!(
             plan.parts,
             vec![
-                RefundPartPlan { capture_id: Some(a.clone()), amount: 1_000 },
-                RefundPartPlan { capture_id: Some(b.clone()), amount: 500 },
+                RefundPartPlan {
+                    capture_id: Some(a.clone()),
+                    amount: 1_000
+                },
+                RefundPartPlan {
+                    capture_id: Some(b.clone()),
+                    amount: 500
+                },
             ]
         );
-        let plan = decide_refund(&order, &SMARTPAY, Some(300), None, &[refundable(&a, 0), refundable(&b, 2_000)]).unwrap();
-        assert_eq!(plan.parts, vec![RefundPartPlan { capture_id: Some(b), amount: 300 }]);
+        let plan = decide_refund(
+            &order,
+            &SMARTPAY,
+            Some(300),
+            None,
+            &[refundable(&a, 0), refundable(&b, 2_000)],
+        )
+        .unwrap();
+        assert_eq!(
+            plan.parts,
+            vec![RefundPartPlan {
+                capture_id: Some(b),
+                amount: 300
+            }]
+        );
     }
 
     #[test]
     fn refund_reasons_are_the_providers() {
         let order = captured(authorized(1_000), 1_000, false);
         let id = CaptureId::generate();
-        let r = decide_refund(&order, &SMARTPAY, None, Some(RefundReason::Duplicate), &[refundable(&id, 1_000)]);
+        let r = decide_refund(
+            &order,
+            &SMARTPAY,
+            None,
+            Some(RefundReason::Duplicate),
+            &[refundable(&id, 1_000)],
+        );
         assert_eq!(reason(r), Reason::InvalidArgument);
         assert!(decide_refund(&order, &PAYJP, None, Some(RefundReason::Duplicate), &[]).is_ok());
     }
 
     #[test]
     fn void_releases_what_is_capturable() {
-        assert_eq!(decide_void(&authorized(1_000), &PAYJP, now()).unwrap().releases, 1_000);
+        assert_eq!(
+            decide_void(&authorized(1_000), &PAYJP, now())
+                .unwrap()
+                .releases,
+            1_000
+        );
         let partly = captured(authorized(1_000), 300, false);
         assert_eq!(decide_void(&partly, &PAYJP, now()).unwrap().releases, 700);
-        assert_eq!(reason(decide_void(&partly, &PAYMENTOPTIONS, now())), Reason::VoidNotAllowed);
+        assert_eq!(
+            reason(decide_void(&partly, &PAYMENTOPTIONS, now())),
+            Reason::VoidNotAllowed
+        );
     }
 
     #[test]
     fn void_after_capture_or_with_nothing_capturable_is_refused() {
         let full = captured(authorized(1_000), 1_000, false);
-        assert_eq!(reason(decide_void(&full, &PAYJP, now())), Reason::VoidNotAllowed);
+        assert_eq!(
+            reason(decide_void(&full, &PAYJP, now())),
+            Reason::VoidNotAllowed
+        );
         let voided = authorized(1_000).void_requested().voided();
-        assert_eq!(reason(decide_void(&voided, &PAYJP, now())), Reason::VoidNotAllowed);
+        assert_eq!(
+            reason(decide_void(&voided, &PAYJP, now())),
+            Reason::VoidNotAllowed
+        );
         let capturing = authorized(1_000).capture_reserved(100);
-        assert_eq!(reason(decide_void(&capturing, &PAYJP, now())), Reason::OperationInProgress);
-        assert_eq!(reason(decide_void(&authorized(1_000), &PAYJP, now() + Duration::days(8))), Reason::AuthorizationExpired);
+        assert_eq!(
+            reason(decide_void(&capturing, &PAYJP, now())),
+            Reason::OperationInProgress
+        );
+        assert_eq!(
+            reason(decide_void(
+                &authorized(1_000),
+                &PAYJP,
+                now() + Duration::days(8)
+            )),
+            Reason::AuthorizationExpired
+        );
     }
 
     #[test]
     fn voiding_before_the_shopper_acts_depends_on_the_provider() {
         let waiting = OrderState::new(1_000).requires_action();
         assert!(decide_void(&waiting, &PAYJP, now()).is_ok());
-        assert_eq!(reason(decide_void(&waiting, &SMARTPAY, now())), Reason::VoidNotAllowed);
+        assert_eq!(
+            reason(decide_void(&waiting, &SMARTPAY, now())),
+            Reason::VoidNotAllowed
+        );
     }
 }

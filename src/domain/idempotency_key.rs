@@ -55,7 +55,13 @@ mod tests {
 
     #[test]
     fn refuses_missing_overlong_and_foreign_characters() {
-        for bad in [String::new(), "k".repeat(256), "a b".into(), "キー".into(), "a/b".into()] {
+        for bad in [
+            String::new(),
+            "k".repeat(256),
+            "a b".into(),
+            "キー".into(),
+            "a/b".into(),
+        ] {
             let e = IdempotencyKey::parse(&bad).unwrap_err();
             assert_eq!(e.reason, Reason::InvalidIdempotencyKey);
             assert_eq!(e.violations[0].field, "idempotency_key");

@@ -87,7 +87,13 @@ mod tests {
     #[test]
     fn ids_of_another_kind_or_malformed_are_refused() {
         let capture = CaptureId::generate();
-        for bad in [capture.as_str(), "", "ord_", "ord_123", "ORD_01J0000000000000000000000"] {
+        for bad in [
+            capture.as_str(),
+            "",
+            "ord_",
+            "ord_123",
+            "ORD_01J0000000000000000000000",
+        ] {
             let e = OrderId::parse(bad, "order_id").unwrap_err();
             assert_eq!(e.reason, Reason::InvalidOrderId, "{bad}");
         }

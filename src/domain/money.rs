@@ -15,11 +15,41 @@ pub struct Currency {
 /// table is refused as unknown; whether a provider accepts a known one is a
 /// provider rule.
 const CURRENCIES: &[(&str, u8)] = &[
-    ("AED", 2), ("AUD", 2), ("BRL", 2), ("CAD", 2), ("CHF", 2), ("CLP", 0), ("CNY", 2),
-    ("CZK", 2), ("DKK", 2), ("EUR", 2), ("GBP", 2), ("HKD", 2), ("HUF", 2), ("IDR", 2),
-    ("ILS", 2), ("INR", 2), ("ISK", 0), ("JPY", 0), ("KRW", 0), ("KWD", 3), ("MXN", 2),
-    ("MYR", 2), ("NOK", 2), ("NZD", 2), ("PHP", 2), ("PLN", 2), ("SAR", 2), ("SEK", 2),
-    ("SGD", 2), ("THB", 2), ("TRY", 2), ("TWD", 2), ("USD", 2), ("VND", 0), ("ZAR", 2),
+    ("AED", 2),
+    ("AUD", 2),
+    ("BRL", 2),
+    ("CAD", 2),
+    ("CHF", 2),
+    ("CLP", 0),
+    ("CNY", 2),
+    ("CZK", 2),
+    ("DKK", 2),
+    ("EUR", 2),
+    ("GBP", 2),
+    ("HKD", 2),
+    ("HUF", 2),
+    ("IDR", 2),
+    ("ILS", 2),
+    ("INR", 2),
+    ("ISK", 0),
+    ("JPY", 0),
+    ("KRW", 0),
+    ("KWD", 3),
+    ("MXN", 2),
+    ("MYR", 2),
+    ("NOK", 2),
+    ("NZD", 2),
+    ("PHP", 2),
+    ("PLN", 2),
+    ("SAR", 2),
+    ("SEK", 2),
+    ("SGD", 2),
+    ("THB", 2),
+    ("TRY", 2),
+    ("TWD", 2),
+    ("USD", 2),
+    ("VND", 0),
+    ("ZAR", 2),
 ];
 
 impl Currency {
@@ -138,7 +168,10 @@ mod tests {
             assert_eq!(e.reason, Reason::InvalidAmount, "{v}");
         }
         assert_eq!(Amount::parse(1, "amount").unwrap().get(), 1);
-        assert_eq!(Amount::parse(Amount::MAX, "amount").unwrap().get(), Amount::MAX);
+        assert_eq!(
+            Amount::parse(Amount::MAX, "amount").unwrap().get(),
+            Amount::MAX
+        );
     }
 
     #[test]

@@ -327,8 +327,14 @@ mod tests {
     #[test]
     fn a_new_order_is_pending_until_the_provider_answers() {
         assert_eq!(OrderState::new(1000).status(), OrderStatus::Pending);
-        assert_eq!(OrderState::new(1000).requires_action().status(), OrderStatus::RequiresAction);
-        assert_eq!(OrderState::new(1000).declined().status(), OrderStatus::Declined);
+        assert_eq!(
+            OrderState::new(1000).requires_action().status(),
+            OrderStatus::RequiresAction
+        );
+        assert_eq!(
+            OrderState::new(1000).declined().status(),
+            OrderStatus::Declined
+        );
         assert_eq!(authorized(1000).status(), OrderStatus::Authorized);
     }
 
@@ -340,7 +346,9 @@ mod tests {
         let order = order.capture_succeeded(3_000, false);
         assert_eq!(order.status(), OrderStatus::PartiallyCaptured);
         assert_eq!(order.capturable(), 7_000);
-        let order = order.capture_reserved(7_000).capture_succeeded(7_000, false);
+        let order = order
+            .capture_reserved(7_000)
+            .capture_succeeded(7_000, false);
         assert_eq!(order.status(), OrderStatus::Captured);
         assert_eq!(order.capturable(), 0);
         assert!(order.invariants_hold());
@@ -348,7 +356,9 @@ mod tests {
 
     #[test]
     fn a_final_partial_capture_releases_the_rest() {
-        let order = authorized(10_000).capture_reserved(3_000).capture_succeeded(3_000, true);
+        let order = authorized(10_000)
+            .capture_reserved(3_000)
+            .capture_succeeded(3_000, true);
         assert_eq!(order.status(), OrderStatus::Captured);
         assert_eq!(order.release, Some(Release::FinalCapture));
         assert_eq!(order.capturable(), 0);
@@ -356,28 +366,46 @@ mod tests {
 
     #[test]
     fn a_failed_capture_gives_the_reservation_back() {
-        let order = authorized(10_000).capture_reserved(4_000).capture_failed(4_000);
+        let order = authorized(10_000)
+            .capture_reserved(4_000)
+            .capture_failed(4_000);
         assert_eq!(order, authorized(10_000));
     }
 
     #[test]
     fn void_and_expiry_of_an_untouched_order() {
-        assert_eq!(authorized(1000).void_requested().voided().status(), OrderStatus::Voided);
+        assert_eq!(
+            authorized(1000).void_requested().voided().status(),
+            OrderStatus::Voided
+        );
         assert_eq!(authorized(1000).expired().status(), OrderStatus::Expired);
-        assert_eq!(OrderState::new(1000).requires_action().expired().status(), OrderStatus::Expired);
+        assert_eq!(
+            OrderState::new(1000).requires_action().expired().status(),
+            OrderStatus::Expired
+        );
     }
 
     #[test]
     fn void_or_expiry_of_a_partly_captured_order_leaves_it_captured() {
-        let partly = authorized(10_000).capture_reserved(3_000).capture_succeeded(3_000, false);
-        assert_eq!(partly.clone().void_requested().voided().status(), OrderStatus::Captured);
+        let partly = authorized(10_000)
+            .capture_reserved(3_000)
+            .capture_succeeded(3_000, false);
+        assert_eq!(
+            partly.clone().void_requested().voided().status(),
+            OrderStatus::Captured
+        );
         assert_eq!(partly.expired().status(), OrderStatus::Captured);
     }
 
     #[test]
     fn refunds_never_change_the_status() {
-        let captured = authorized(1000).capture_reserved(1000).capture_succeeded(1000, true);
-        let refunded = captured.clone().refund_reserved(1000).refund_settled(1000, 1000);
+        let captured = authorized(1000)
+            .capture_reserved(1000)
+            .capture_succeeded(1000, true);
+        let refunded = captured
+            .clone()
+            .refund_reserved(1000)
+            .refund_settled(1000, 1000);
         assert_eq!(refunded.status(), captured.status());
         assert_eq!(refunded.refundable(), 0);
         assert!(refunded.invariants_hold());
@@ -396,7 +424,9 @@ mod tests {
         let mut order = authorized(1000);
         order.captured = 1001;
         assert!(!order.invariants_hold());
-        let mut order = authorized(1000).capture_reserved(500).capture_succeeded(500, false);
+        let mut order = authorized(1000)
+            .capture_reserved(500)
+            .capture_succeeded(500, false);
         order.refunded = 501;
         assert!(!order.invariants_hold());
     }

@@ -128,9 +128,13 @@ impl CaptureStatus {
     }
 
     pub fn parse(value: &str) -> Option<Self> {
-        [CaptureStatus::Pending, CaptureStatus::Succeeded, CaptureStatus::Failed]
-            .into_iter()
-            .find(|s| s.as_str() == value)
+        [
+            CaptureStatus::Pending,
+            CaptureStatus::Succeeded,
+            CaptureStatus::Failed,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == value)
     }
 }
 
@@ -178,9 +182,13 @@ impl RefundStatus {
     }
 
     pub fn parse(value: &str) -> Option<Self> {
-        [RefundStatus::Pending, RefundStatus::Succeeded, RefundStatus::Failed]
-            .into_iter()
-            .find(|s| s.as_str() == value)
+        [
+            RefundStatus::Pending,
+            RefundStatus::Succeeded,
+            RefundStatus::Failed,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == value)
     }
 }
 

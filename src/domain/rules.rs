@@ -106,7 +106,11 @@ impl ProviderRules {
 
     /// How long an authorization with this method lives; `None` where the
     /// provider documents no deadline.
-    pub fn authorization_window(&self, method: PaymentMethodKind, extended: bool) -> Option<Duration> {
+    pub fn authorization_window(
+        &self,
+        method: PaymentMethodKind,
+        extended: bool,
+    ) -> Option<Duration> {
         self.windows.iter().find(|w| w.method == method).map(|w| {
             let days = match (extended, w.extended_days) {
                 (true, Some(extended_days)) => extended_days,
@@ -200,17 +204,35 @@ mod tests {
     #[test]
     fn payjp_windows_follow_the_seed() {
         let r = ProviderRules::for_provider(ProviderKind::Payjp);
-        assert_eq!(r.authorization_window(PaymentMethodKind::Card, false), Some(Duration::days(7)));
-        assert_eq!(r.authorization_window(PaymentMethodKind::Card, true), Some(Duration::days(30)));
-        assert_eq!(r.authorization_window(PaymentMethodKind::ApplePay, true), Some(Duration::days(30)));
-        assert_eq!(r.authorization_window(PaymentMethodKind::PayPay, false), Some(Duration::days(30)));
-        assert_eq!(r.authorization_window(PaymentMethodKind::PayPay, true), Some(Duration::days(30)));
+        assert_eq!(
+            r.authorization_window(PaymentMethodKind::Card, false),
+            Some(Duration::days(7))
+        );
+        assert_eq!(
+            r.authorization_window(PaymentMethodKind::Card, true),
+            Some(Duration::days(30))
+        );
+        assert_eq!(
+            r.authorization_window(PaymentMethodKind::ApplePay, true),
+            Some(Duration::days(30))
+        );
+        assert_eq!(
+            r.authorization_window(PaymentMethodKind::PayPay, false),
+            Some(Duration::days(30))
+        );
+        assert_eq!(
+            r.authorization_window(PaymentMethodKind::PayPay, true),
+            Some(Duration::days(30))
+        );
     }
 
     #[test]
     fn smartpay_orders_live_seven_days() {
         let r = ProviderRules::for_provider(ProviderKind::Smartpay);
-        assert_eq!(r.authorization_window(PaymentMethodKind::Bnpl, false), Some(Duration::days(7)));
+        assert_eq!(
+            r.authorization_window(PaymentMethodKind::Bnpl, false),
+            Some(Duration::days(7))
+        );
     }
 
     #[test]

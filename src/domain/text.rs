@@ -85,7 +85,8 @@ mod tests {
     fn metadata_limits_keys_and_sizes() {
         let ok: BTreeMap<String, String> = (0..50).map(|i| (format!("k{i}"), "v".into())).collect();
         assert!(Metadata::parse(&ok).is_ok());
-        let many: BTreeMap<String, String> = (0..51).map(|i| (format!("k{i}"), "v".into())).collect();
+        let many: BTreeMap<String, String> =
+            (0..51).map(|i| (format!("k{i}"), "v".into())).collect();
         assert!(Metadata::parse(&many).is_err());
         let long_key: BTreeMap<String, String> = [("k".repeat(41), "v".into())].into();
         assert!(Metadata::parse(&long_key).is_err());

@@ -118,13 +118,18 @@ fn retryable_status(status: StatusCode) -> bool {
 /// retried always (nothing moved); a 5xx or a lost answer only when the
 /// request is safe to repeat. Once any attempt may have reached the provider,
 /// a later "not sent" no longer means nothing moved.
-pub async fn send<F>(settings: &HttpSettings, repeat: Repeat, mut make: F) -> Result<RawResponse, SendFailure>
+pub async fn send<F>(
+    settings: &HttpSettings,
+    repeat: Repeat,
+    mut make: F,
+) -> Result<RawResponse, SendFailure>
 where
     F: FnMut() -> reqwest::RequestBuilder,
 {
     let attempts = settings.max_attempts.max(1);
     let mut maybe_acted = false;
-    let mut last: Result<RawResponse, SendFailure> = Err(SendFailure::NotSent("no attempt made".into()));
+    let mut last: Result<RawResponse, SendFailure> =
+        Err(SendFailure::NotSent("no attempt made".into()));
     for attempt in 1..=attempts {
         let result = send_once(make()).await;
         let retry = match &result {
@@ -158,7 +163,8 @@ where
         ))),
         Ok(response) if maybe_acted && response.status == StatusCode::TOO_MANY_REQUESTS => {
             Err(SendFailure::Unknown(
-                "an earlier attempt may have reached the provider; the last was rate limited".into(),
+                "an earlier attempt may have reached the provider; the last was rate limited"
+                    .into(),
             ))
         }
         other => other,

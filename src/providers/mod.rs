@@ -140,7 +140,10 @@ pub enum RejectionKind {
 pub enum ProviderError {
     /// The request never reached the provider: nothing moved.
     #[error("{provider} could not be reached: {detail}")]
-    Unreachable { provider: ProviderKind, detail: String },
+    Unreachable {
+        provider: ProviderKind,
+        detail: String,
+    },
     /// The provider declined to act now (rate limit): nothing moved.
     #[error("{provider} is throttling requests")]
     Throttled {
@@ -149,7 +152,10 @@ pub enum ProviderError {
     },
     /// The request may have been acted on; what happened is unknown.
     #[error("{provider} outcome unknown: {detail}")]
-    OutcomeUnknown { provider: ProviderKind, detail: String },
+    OutcomeUnknown {
+        provider: ProviderKind,
+        detail: String,
+    },
     /// The provider refused kessai's own credentials.
     #[error("{provider} rejected kessai's credentials")]
     CredentialsRejected { provider: ProviderKind },

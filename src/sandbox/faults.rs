@@ -184,10 +184,12 @@ where
     axum::Router::new()
         .route(
             "/_sandbox/faults",
-            post(|State(f): State<Faults>, Json(fault): Json<Fault>| async move {
-                f.inject(fault);
-                StatusCode::NO_CONTENT
-            }),
+            post(
+                |State(f): State<Faults>, Json(fault): Json<Fault>| async move {
+                    f.inject(fault);
+                    StatusCode::NO_CONTENT
+                },
+            ),
         )
         .route(
             "/_sandbox/faults",
@@ -198,10 +200,12 @@ where
         )
         .route(
             "/_sandbox/latency",
-            put(|State(f): State<Faults>, Json(body): Json<LatencyBody>| async move {
-                f.set_latency(Duration::from_millis(body.ms));
-                StatusCode::NO_CONTENT
-            }),
+            put(
+                |State(f): State<Faults>, Json(body): Json<LatencyBody>| async move {
+                    f.set_latency(Duration::from_millis(body.ms));
+                    StatusCode::NO_CONTENT
+                },
+            ),
         )
         .with_state(faults)
 }
@@ -213,13 +217,17 @@ mod tests {
     #[test]
     fn a_fault_is_met_as_many_times_as_asked_then_gone() {
         let faults = Faults::default();
-        faults.inject(
-            Fault::new("POST", "/capture", FaultKind::Hang).times(2),
-        );
+        faults.inject(Fault::new("POST", "/capture", FaultKind::Hang).times(2));
         assert_eq!(faults.take("GET", "/v2/payment_flows/x/capture"), None);
         assert_eq!(faults.take("POST", "/v2/payment_flows"), None);
-        assert_eq!(faults.take("POST", "/v2/payment_flows/x/capture"), Some(FaultKind::Hang));
-        assert_eq!(faults.take("post", "/v2/payment_flows/x/capture"), Some(FaultKind::Hang));
+        assert_eq!(
+            faults.take("POST", "/v2/payment_flows/x/capture"),
+            Some(FaultKind::Hang)
+        );
+        assert_eq!(
+            faults.take("post", "/v2/payment_flows/x/capture"),
+            Some(FaultKind::Hang)
+        );
         assert_eq!(faults.take("POST", "/v2/payment_flows/x/capture"), None);
     }
 
@@ -232,7 +240,10 @@ mod tests {
         assert_eq!(fault.times, 3);
         assert_eq!(
             fault.kind,
-            FaultKind::Status { status: 503, body: serde_json::json!({"x":1}) }
+            FaultKind::Status {
+                status: 503,
+                body: serde_json::json!({"x":1})
+            }
         );
     }
 }

@@ -34,11 +34,8 @@ impl Sandbox {
         let listener = TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
         let root = format!("http://{addr}");
-        let payjp = payjp::PayjpSimulator::new(
-            clock,
-            format!("{root}/payjp"),
-            PAYJP_SANDBOX_SECRET_KEY,
-        );
+        let payjp =
+            payjp::PayjpSimulator::new(clock, format!("{root}/payjp"), PAYJP_SANDBOX_SECRET_KEY);
         let app = axum::Router::new().nest("/payjp", payjp.router());
         let (tx, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {

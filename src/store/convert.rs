@@ -15,7 +15,11 @@ fn corrupt(what: &str, value: &str) -> StoreError {
     StoreError::Corrupt(format!("{what}: {value:?}"))
 }
 
-fn failure(code: Option<String>, message: Option<String>, provider_code: Option<String>) -> Option<Failure> {
+fn failure(
+    code: Option<String>,
+    message: Option<String>,
+    provider_code: Option<String>,
+) -> Option<Failure> {
     code.map(|code| Failure {
         code,
         message: message.unwrap_or_default(),
@@ -24,25 +28,28 @@ fn failure(code: Option<String>, message: Option<String>, provider_code: Option<
 }
 
 pub fn order_from_row(row: orders::Model) -> Result<OrderRecord, StoreError> {
-    let provider = ProviderKind::parse(&row.provider).ok_or_else(|| corrupt("provider", &row.provider))?;
-    let currency = Currency::parse(&row.currency).map_err(|_| corrupt("currency", &row.currency))?;
-    let capture_method =
-        CaptureMethod::parse(&row.capture_method).ok_or_else(|| corrupt("capture_method", &row.capture_method))?;
+    let provider =
+        ProviderKind::parse(&row.provider).ok_or_else(|| corrupt("provider", &row.provider))?;
+    let currency =
+        Currency::parse(&row.currency).map_err(|_| corrupt("currency", &row.currency))?;
+    let capture_method = CaptureMethod::parse(&row.capture_method)
+        .ok_or_else(|| corrupt("capture_method", &row.capture_method))?;
     let payment_method = row
         .payment_method
         .as_deref()
         .map(|m| PaymentMethodKind::parse(m).ok_or_else(|| corrupt("payment_method", m)))
         .transpose()?;
-    let auth = AuthState::parse(&row.auth_state).ok_or_else(|| corrupt("auth_state", &row.auth_state))?;
+    let auth =
+        AuthState::parse(&row.auth_state).ok_or_else(|| corrupt("auth_state", &row.auth_state))?;
     let release = row
         .release
         .as_deref()
         .map(|r| Release::parse(r).ok_or_else(|| corrupt("release", r)))
         .transpose()?;
     let next_action = match (row.next_action_kind.as_deref(), row.next_action_value) {
-        (Some(kind), Some(value)) => {
-            Some(NextAction::from_parts(kind, value).ok_or_else(|| corrupt("next_action_kind", kind))?)
-        }
+        (Some(kind), Some(value)) => Some(
+            NextAction::from_parts(kind, value).ok_or_else(|| corrupt("next_action_kind", kind))?,
+        ),
         _ => None,
     };
     let metadata: Metadata =
@@ -87,7 +94,11 @@ pub fn order_from_row(row: orders::Model) -> Result<OrderRecord, StoreError> {
             expires_at: row.expires_at,
         },
         next_action,
-        failure: failure(row.failure_code, row.failure_message, row.failure_provider_code),
+        failure: failure(
+            row.failure_code,
+            row.failure_message,
+            row.failure_provider_code,
+        ),
         livemode: row.livemode,
         metadata,
         provider_data,
@@ -148,7 +159,8 @@ pub fn order_to_active(order: &OrderRecord) -> orders::ActiveModel {
 
 pub fn capture_from_row(row: captures::Model) -> Result<CaptureRecord, StoreError> {
     Ok(CaptureRecord {
-        status: CaptureStatus::parse(&row.status).ok_or_else(|| corrupt("capture status", &row.status))?,
+        status: CaptureStatus::parse(&row.status)
+            .ok_or_else(|| corrupt("capture status", &row.status))?,
         id: CaptureId::from_trusted(row.id),
         order_id: OrderId::from_trusted(row.order_id),
         amount: row.amount,
@@ -158,7 +170,11 @@ pub fn capture_from_row(row: captures::Model) -> Result<CaptureRecord, StoreErro
         description: row.description,
         amount_refunded: row.amount_refunded,
         pending_refund: row.pending_refund,
-        failure: failure(row.failure_code, row.failure_message, row.failure_provider_code),
+        failure: failure(
+            row.failure_code,
+            row.failure_message,
+            row.failure_provider_code,
+        ),
         created_at: row.created_at,
         updated_at: row.updated_at,
     })
@@ -185,9 +201,11 @@ pub fn capture_to_active(c: &CaptureRecord) -> captures::ActiveModel {
 }
 
 pub fn refund_from_row(row: refunds::Model) -> Result<RefundRecord, StoreError> {
-    let parts: Vec<RefundPart> = serde_json::from_str(&row.parts).map_err(|_| corrupt("refund parts", &row.parts))?;
+    let parts: Vec<RefundPart> =
+        serde_json::from_str(&row.parts).map_err(|_| corrupt("refund parts", &row.parts))?;
     Ok(RefundRecord {
-        status: RefundStatus::parse(&row.status).ok_or_else(|| corrupt("refund status", &row.status))?,
+        status: RefundStatus::parse(&row.status)
+            .ok_or_else(|| corrupt("refund status", &row.status))?,
         reason: row
             .reason
             .as_deref()
@@ -199,7 +217,11 @@ pub fn refund_from_row(row: refunds::Model) -> Result<RefundRecord, StoreError> 
         reference: row.reference,
         description: row.description,
         parts,
-        failure: failure(row.failure_code, row.failure_message, row.failure_provider_code),
+        failure: failure(
+            row.failure_code,
+            row.failure_message,
+            row.failure_provider_code,
+        ),
         created_at: row.created_at,
         updated_at: row.updated_at,
     })

@@ -21,7 +21,9 @@ pub enum StoreError {
 
 impl From<DbErr> for StoreError {
     fn from(e: DbErr) -> Self {
-        if let DbErr::Exec(RuntimeErr::SqlxError(inner)) | DbErr::Query(RuntimeErr::SqlxError(inner)) = &e {
+        if let DbErr::Exec(RuntimeErr::SqlxError(inner))
+        | DbErr::Query(RuntimeErr::SqlxError(inner)) = &e
+        {
             if let sea_orm::sqlx::Error::Database(db) = inner.as_ref() {
                 if let sea_orm::sqlx::error::ErrorKind::CheckViolation = db.kind() {
                     return StoreError::InvariantViolated(db.message().to_owned());

@@ -5,11 +5,11 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
+use super::Store;
 use super::convert::{capture_from_row, order_from_row, refund_from_row};
 use super::entities::{captures, idempotency_keys, order_events, orders, provider_attempts};
 use super::error::StoreError;
 use super::records::{AttemptRecord, AttemptState, EventRecord, KeyRecord, KeyState, Operation};
-use super::Store;
 use crate::domain::{
     AttemptId, CaptureRecord, OrderId, OrderStatus, OrderView, ProviderKind, RefundRecord,
 };
@@ -38,13 +38,15 @@ pub(super) fn key_from_row(row: idempotency_keys::Model) -> Result<KeyRecord, St
         rpc: row.rpc,
         request_hash: row.request_hash,
         order_id: row.order_id,
+        attempt_id: row.attempt_id,
         outcome: row.outcome,
         created_at: row.created_at,
+        updated_at: row.updated_at,
         expires_at: row.expires_at,
     })
 }
 
-fn attempt_from_row(row: provider_attempts::Model) -> Result<AttemptRecord, StoreError> {
+pub(super) fn attempt_from_row(row: provider_attempts::Model) -> Result<AttemptRecord, StoreError> {
     Ok(AttemptRecord {
         operation: Operation::parse(&row.operation)
             .ok_or_else(|| StoreError::Corrupt(format!("attempt operation {:?}", row.operation)))?,
@@ -55,6 +57,8 @@ fn attempt_from_row(row: provider_attempts::Model) -> Result<AttemptRecord, Stor
         target_id: row.target_id,
         provider_key: row.provider_key,
         amount: row.amount,
+        request: serde_json::from_str(&row.request)
+            .map_err(|_| StoreError::Corrupt(format!("attempt request {:?}", row.request)))?,
         error: row.error,
         checks: row.checks,
         created_at: row.created_at,
@@ -64,7 +68,10 @@ fn attempt_from_row(row: provider_attempts::Model) -> Result<AttemptRecord, Stor
 impl Store {
     /// One order with its captures and refunds: three statements, no write.
     pub async fn order_view(&self, id: &OrderId) -> Result<Option<OrderView>, StoreError> {
-        let Some(row) = orders::Entity::find_by_id(id.as_str()).one(&self.read).await? else {
+        let Some(row) = orders::Entity::find_by_id(id.as_str())
+            .one(&self.read)
+            .await?
+        else {
             return Ok(None);
         };
         let order = order_from_row(row)?;
@@ -76,9 +83,8 @@ impl Store {
     pub async fn list_orders(&self, filter: &OrderFilter) -> Result<Vec<OrderView>, StoreError> {
         let mut query = orders::Entity::find();
         if !filter.statuses.is_empty() {
-            query = query.filter(
-                orders::Column::Status.is_in(filter.statuses.iter().map(|s| s.as_str())),
-            );
+            query = query
+                .filter(orders::Column::Status.is_in(filter.statuses.iter().map(|s| s.as_str())));
         }
         if let Some(provider) = filter.provider {
             query = query.filter(orders::Column::Provider.eq(provider.as_str()));
@@ -100,12 +106,18 @@ impl Store {
             .limit(filter.limit)
             .all(&self.read)
             .await?;
-        let orders = rows.into_iter().map(order_from_row).collect::<Result<Vec<_>, _>>()?;
+        let orders = rows
+            .into_iter()
+            .map(order_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
         self.attach(orders).await
     }
 
     /// Loads the captures and refunds of several orders in two statements.
-    async fn attach(&self, orders: Vec<crate::domain::OrderRecord>) -> Result<Vec<OrderView>, StoreError> {
+    async fn attach(
+        &self,
+        orders: Vec<crate::domain::OrderRecord>,
+    ) -> Result<Vec<OrderView>, StoreError> {
         if orders.is_empty() {
             return Ok(Vec::new());
         }
@@ -118,7 +130,10 @@ impl Store {
             .await?
         {
             let capture = capture_from_row(row)?;
-            captures_by_order.entry(capture.order_id.to_string()).or_default().push(capture);
+            captures_by_order
+                .entry(capture.order_id.to_string())
+                .or_default()
+                .push(capture);
         }
         let mut refunds_by_order: HashMap<String, Vec<RefundRecord>> = HashMap::new();
         for row in super::entities::refunds::Entity::find()
@@ -128,13 +143,20 @@ impl Store {
             .await?
         {
             let refund = refund_from_row(row)?;
-            refunds_by_order.entry(refund.order_id.to_string()).or_default().push(refund);
+            refunds_by_order
+                .entry(refund.order_id.to_string())
+                .or_default()
+                .push(refund);
         }
         Ok(orders
             .into_iter()
             .map(|order| OrderView {
-                captures: captures_by_order.remove(order.id.as_str()).unwrap_or_default(),
-                refunds: refunds_by_order.remove(order.id.as_str()).unwrap_or_default(),
+                captures: captures_by_order
+                    .remove(order.id.as_str())
+                    .unwrap_or_default(),
+                refunds: refunds_by_order
+                    .remove(order.id.as_str())
+                    .unwrap_or_default(),
                 order,
             })
             .collect())

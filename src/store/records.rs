@@ -9,6 +9,9 @@ use crate::domain::{AttemptId, OrderId, OrderStatus};
 pub enum KeyState {
     /// Claimed by a call that has not finished.
     InFlight,
+    /// Nobody drives it and it has no outcome: the provider's answer was
+    /// lost or never came. A retry with the same request resumes it.
+    Open,
     /// Finished; `outcome` holds what to replay.
     Completed,
 }
@@ -17,6 +20,7 @@ impl KeyState {
     pub fn as_str(self) -> &'static str {
         match self {
             KeyState::InFlight => "in_flight",
+            KeyState::Open => "open",
             KeyState::Completed => "completed",
         }
     }
@@ -24,6 +28,7 @@ impl KeyState {
     pub fn parse(value: &str) -> Option<Self> {
         match value {
             "in_flight" => Some(KeyState::InFlight),
+            "open" => Some(KeyState::Open),
             "completed" => Some(KeyState::Completed),
             _ => None,
         }
@@ -37,9 +42,11 @@ pub struct KeyRecord {
     pub rpc: String,
     pub request_hash: String,
     pub order_id: Option<String>,
+    pub attempt_id: Option<String>,
     pub state: KeyState,
     pub outcome: Option<String>,
     pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
 }
 
@@ -51,6 +58,7 @@ pub struct NewKey {
     pub rpc: &'static str,
     pub request_hash: String,
     pub order_id: Option<String>,
+    pub attempt_id: Option<String>,
     pub now: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
 }
@@ -139,6 +147,8 @@ pub struct NewAttempt {
     /// The idempotency key sent to the provider, where it takes one.
     pub provider_key: Option<String>,
     pub amount: Option<i64>,
+    /// What a resumed call must send again (never secrets).
+    pub request: serde_json::Value,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -149,6 +159,7 @@ pub struct AttemptRecord {
     pub target_id: Option<String>,
     pub provider_key: Option<String>,
     pub amount: Option<i64>,
+    pub request: serde_json::Value,
     pub state: AttemptState,
     pub error: Option<String>,
     pub checks: i32,

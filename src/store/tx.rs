@@ -3,15 +3,15 @@
 use chrono::{DateTime, Utc};
 use sea_orm::ActiveValue::Set;
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
-use sea_orm::{
-    ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder,
-};
+use sea_orm::{ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder};
 
 use super::convert::{
     capture_from_row, capture_to_active, order_from_row, order_to_active, refund_from_row,
     refund_to_active,
 };
-use super::entities::{captures, idempotency_keys, order_events, orders, provider_attempts, refunds};
+use super::entities::{
+    captures, idempotency_keys, order_events, orders, provider_attempts, refunds,
+};
 use super::error::StoreError;
 use super::reads::key_from_row;
 use super::records::{AttemptState, Claim, KeyState, NewAttempt, NewEvent, NewKey};
@@ -48,6 +48,7 @@ impl Tx {
             rpc: Set(key.rpc.to_owned()),
             request_hash: Set(key.request_hash.clone()),
             order_id: Set(key.order_id.clone()),
+            attempt_id: Set(key.attempt_id.clone()),
             state: Set(KeyState::InFlight.as_str().to_owned()),
             outcome: Set(None),
             created_at: Set(key.now),
@@ -56,9 +57,12 @@ impl Tx {
         };
         let inserted = idempotency_keys::Entity::insert(row)
             .on_conflict(
-                OnConflict::columns([idempotency_keys::Column::Scope, idempotency_keys::Column::Key])
-                    .do_nothing()
-                    .to_owned(),
+                OnConflict::columns([
+                    idempotency_keys::Column::Scope,
+                    idempotency_keys::Column::Key,
+                ])
+                .do_nothing()
+                .to_owned(),
             )
             .exec_without_returning(&self.txn)
             .await;
@@ -73,7 +77,9 @@ impl Tx {
         let existing = idempotency_keys::Entity::find_by_id((key.scope.clone(), key.key.clone()))
             .one(&self.txn)
             .await?
-            .ok_or_else(|| StoreError::Database("idempotency key vanished after a conflict".into()))?;
+            .ok_or_else(|| {
+                StoreError::Database("idempotency key vanished after a conflict".into())
+            })?;
         Ok(Claim::Existing(key_from_row(existing)?))
     }
 
@@ -87,11 +93,17 @@ impl Tx {
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         let mut update = idempotency_keys::Entity::update_many()
-            .col_expr(idempotency_keys::Column::State, Expr::value(KeyState::Completed.as_str()))
+            .col_expr(
+                idempotency_keys::Column::State,
+                Expr::value(KeyState::Completed.as_str()),
+            )
             .col_expr(idempotency_keys::Column::Outcome, Expr::value(outcome))
             .col_expr(idempotency_keys::Column::UpdatedAt, Expr::value(now));
         if let Some(order_id) = order_id {
-            update = update.col_expr(idempotency_keys::Column::OrderId, Expr::value(order_id.to_string()));
+            update = update.col_expr(
+                idempotency_keys::Column::OrderId,
+                Expr::value(order_id.to_string()),
+            );
         }
         update
             .filter(idempotency_keys::Column::Scope.eq(scope))
@@ -99,6 +111,57 @@ impl Tx {
             .exec(&self.txn)
             .await?;
         Ok(())
+    }
+
+    /// Leaves a key without an outcome and without a driver, so that a retry
+    /// of the same request resumes the call.
+    pub async fn open_key(
+        &self,
+        scope: &str,
+        key: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        idempotency_keys::Entity::update_many()
+            .col_expr(
+                idempotency_keys::Column::State,
+                Expr::value(KeyState::Open.as_str()),
+            )
+            .col_expr(idempotency_keys::Column::UpdatedAt, Expr::value(now))
+            .filter(idempotency_keys::Column::Scope.eq(scope))
+            .filter(idempotency_keys::Column::Key.eq(key))
+            .exec(&self.txn)
+            .await?;
+        Ok(())
+    }
+
+    /// Takes over a key that nobody drives (open, or in flight since
+    /// `seen_updated_at` by a holder presumed dead). Only one taker wins.
+    pub async fn take_over_key(
+        &self,
+        record: &super::records::KeyRecord,
+        attempt_id: Option<&AttemptId>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let mut update = idempotency_keys::Entity::update_many()
+            .col_expr(
+                idempotency_keys::Column::State,
+                Expr::value(KeyState::InFlight.as_str()),
+            )
+            .col_expr(idempotency_keys::Column::UpdatedAt, Expr::value(now));
+        if let Some(attempt_id) = attempt_id {
+            update = update.col_expr(
+                idempotency_keys::Column::AttemptId,
+                Expr::value(attempt_id.to_string()),
+            );
+        }
+        let result = update
+            .filter(idempotency_keys::Column::Scope.eq(record.scope.as_str()))
+            .filter(idempotency_keys::Column::Key.eq(record.key.as_str()))
+            .filter(idempotency_keys::Column::State.eq(record.state.as_str()))
+            .filter(idempotency_keys::Column::UpdatedAt.eq(record.updated_at))
+            .exec(&self.txn)
+            .await?;
+        Ok(result.rows_affected == 1)
     }
 
     /// Forgets a key whose call must be retryable (nothing reached the provider).
@@ -115,7 +178,10 @@ impl Tx {
     /// same way on both engines) and returns the locked row.
     pub async fn lock_order(&self, id: &OrderId) -> Result<Option<OrderRecord>, StoreError> {
         let rows = orders::Entity::update_many()
-            .col_expr(orders::Column::LockVersion, Expr::col(orders::Column::LockVersion).add(1))
+            .col_expr(
+                orders::Column::LockVersion,
+                Expr::col(orders::Column::LockVersion).add(1),
+            )
             .filter(orders::Column::Id.eq(id.as_str()))
             .exec_with_returning(&self.txn)
             .await?;
@@ -131,7 +197,11 @@ impl Tx {
 
     /// Writes the whole order if nobody wrote it since `order.version` was
     /// read. The CHECK constraints refuse a state that breaks an invariant.
-    pub async fn save_order(&self, order: &OrderRecord, now: DateTime<Utc>) -> Result<OrderRecord, StoreError> {
+    pub async fn save_order(
+        &self,
+        order: &OrderRecord,
+        now: DateTime<Utc>,
+    ) -> Result<OrderRecord, StoreError> {
         let mut next = order.clone();
         next.version = order.version + 1;
         next.updated_at = now;
@@ -204,7 +274,11 @@ impl Tx {
     }
 
     /// Records the intent to call a provider (write-ahead).
-    pub async fn insert_attempt(&self, attempt: &NewAttempt, now: DateTime<Utc>) -> Result<(), StoreError> {
+    pub async fn insert_attempt(
+        &self,
+        attempt: &NewAttempt,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
         provider_attempts::Entity::insert(provider_attempts::ActiveModel {
             id: Set(attempt.id.to_string()),
             order_id: Set(attempt.order_id.to_string()),
@@ -212,6 +286,7 @@ impl Tx {
             target_id: Set(attempt.target_id.clone()),
             provider_key: Set(attempt.provider_key.clone()),
             amount: Set(attempt.amount),
+            request: Set(attempt.request.to_string()),
             state: Set(AttemptState::InFlight.as_str().to_owned()),
             error: Set(None),
             checks: Set(0),
@@ -224,6 +299,17 @@ impl Tx {
         Ok(())
     }
 
+    pub async fn attempt(
+        &self,
+        id: &AttemptId,
+    ) -> Result<Option<super::records::AttemptRecord>, StoreError> {
+        provider_attempts::Entity::find_by_id(id.as_str())
+            .one(&self.txn)
+            .await?
+            .map(super::reads::attempt_from_row)
+            .transpose()
+    }
+
     /// Records a provider call's outcome.
     pub async fn finish_attempt(
         &self,
@@ -234,10 +320,19 @@ impl Tx {
         next_check_at: Option<DateTime<Utc>>,
     ) -> Result<(), StoreError> {
         provider_attempts::Entity::update_many()
-            .col_expr(provider_attempts::Column::State, Expr::value(state.as_str()))
-            .col_expr(provider_attempts::Column::Error, Expr::value(error.map(str::to_owned)))
+            .col_expr(
+                provider_attempts::Column::State,
+                Expr::value(state.as_str()),
+            )
+            .col_expr(
+                provider_attempts::Column::Error,
+                Expr::value(error.map(str::to_owned)),
+            )
             .col_expr(provider_attempts::Column::UpdatedAt, Expr::value(now))
-            .col_expr(provider_attempts::Column::NextCheckAt, Expr::value(next_check_at))
+            .col_expr(
+                provider_attempts::Column::NextCheckAt,
+                Expr::value(next_check_at),
+            )
             .filter(provider_attempts::Column::Id.eq(id.as_str()))
             .exec(&self.txn)
             .await?;
@@ -245,7 +340,11 @@ impl Tx {
     }
 
     /// Appends a line to the order's history.
-    pub async fn append_event(&self, event: &NewEvent, now: DateTime<Utc>) -> Result<(), StoreError> {
+    pub async fn append_event(
+        &self,
+        event: &NewEvent,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
         order_events::Entity::insert(order_events::ActiveModel {
             id: sea_orm::ActiveValue::NotSet,
             order_id: Set(event.order_id.to_string()),

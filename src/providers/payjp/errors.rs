@@ -60,23 +60,39 @@ pub fn map_error(op: Op, status: StatusCode, problem: &Problem) -> ProviderError
             provider: ProviderKind::Payjp,
             detail: message,
         },
-        (404, _) => rejected(RejectionKind::NotFound, Reason::OrderNotFound, code_or(code, "not_found"), message),
+        (404, _) => rejected(
+            RejectionKind::NotFound,
+            Reason::OrderNotFound,
+            code_or(code, "not_found"),
+            message,
+        ),
         (422, _) => rejected(
             RejectionKind::InvalidArgument,
             Reason::InvalidArgument,
             code_or(code, "validation_error"),
             message,
         ),
-        (400, "payment_flow_expired") => {
-            rejected(RejectionKind::Precondition, Reason::AuthorizationExpired, code, message)
+        (400, "payment_flow_expired") => rejected(
+            RejectionKind::Precondition,
+            Reason::AuthorizationExpired,
+            code,
+            message,
+        ),
+        (400, "invalid_amount_to_capture") => rejected(
+            RejectionKind::Precondition,
+            Reason::PartialCaptureNotAllowed,
+            code,
+            message,
+        ),
+        (400, "refund_exceeds_payment" | "already_refunded") => rejected(
+            RejectionKind::Precondition,
+            Reason::AmountExceedsRefundable,
+            code,
+            message,
+        ),
+        (400, "invalid_status") => {
+            rejected(RejectionKind::Precondition, op.not_allowed(), code, message)
         }
-        (400, "invalid_amount_to_capture") => {
-            rejected(RejectionKind::Precondition, Reason::PartialCaptureNotAllowed, code, message)
-        }
-        (400, "refund_exceeds_payment" | "already_refunded") => {
-            rejected(RejectionKind::Precondition, Reason::AmountExceedsRefundable, code, message)
-        }
-        (400, "invalid_status") => rejected(RejectionKind::Precondition, op.not_allowed(), code, message),
         (402, _) => rejected(
             RejectionKind::Precondition,
             Reason::ProviderRejected,
@@ -137,27 +153,77 @@ mod tests {
     #[test]
     fn fixtures_map_by_code() {
         let cases = [
-            ("error.400.payment_flow_expired.json", Op::Capture, RejectionKind::Precondition, Reason::AuthorizationExpired),
-            ("error.400.invalid_status.json", Op::Capture, RejectionKind::Precondition, Reason::CaptureNotAllowed),
-            ("error.400.invalid_status.json", Op::Void, RejectionKind::Precondition, Reason::VoidNotAllowed),
-            ("error.400.refund_exceeds_payment.json", Op::Refund, RejectionKind::Precondition, Reason::AmountExceedsRefundable),
-            ("error.404.not_found.json", Op::Capture, RejectionKind::NotFound, Reason::OrderNotFound),
-            ("error.422.validation_error.json", Op::Authorize, RejectionKind::InvalidArgument, Reason::InvalidArgument),
-            ("error.402.payment_failed.json", Op::Capture, RejectionKind::Precondition, Reason::ProviderRejected),
-            ("error.409.idempotency_conflict.json", Op::Authorize, RejectionKind::Precondition, Reason::ProviderRejected),
+            (
+                "error.400.payment_flow_expired.json",
+                Op::Capture,
+                RejectionKind::Precondition,
+                Reason::AuthorizationExpired,
+            ),
+            (
+                "error.400.invalid_status.json",
+                Op::Capture,
+                RejectionKind::Precondition,
+                Reason::CaptureNotAllowed,
+            ),
+            (
+                "error.400.invalid_status.json",
+                Op::Void,
+                RejectionKind::Precondition,
+                Reason::VoidNotAllowed,
+            ),
+            (
+                "error.400.refund_exceeds_payment.json",
+                Op::Refund,
+                RejectionKind::Precondition,
+                Reason::AmountExceedsRefundable,
+            ),
+            (
+                "error.404.not_found.json",
+                Op::Capture,
+                RejectionKind::NotFound,
+                Reason::OrderNotFound,
+            ),
+            (
+                "error.422.validation_error.json",
+                Op::Authorize,
+                RejectionKind::InvalidArgument,
+                Reason::InvalidArgument,
+            ),
+            (
+                "error.402.payment_failed.json",
+                Op::Capture,
+                RejectionKind::Precondition,
+                Reason::ProviderRejected,
+            ),
+            (
+                "error.409.idempotency_conflict.json",
+                Op::Authorize,
+                RejectionKind::Precondition,
+                Reason::ProviderRejected,
+            ),
         ];
         for (name, op, kind, reason) in cases {
             let (status, problem) = fixture(name);
-            assert_eq!(reason_of(map_error(op, status, &problem)), (kind, reason), "{name}");
+            assert_eq!(
+                reason_of(map_error(op, status, &problem)),
+                (kind, reason),
+                "{name}"
+            );
         }
     }
 
     #[test]
     fn credentials_rate_limits_and_server_errors_are_not_rejections() {
         let (status, problem) = fixture("error.401.unauthorized.json");
-        assert!(matches!(map_error(Op::Capture, status, &problem), ProviderError::CredentialsRejected { .. }));
+        assert!(matches!(
+            map_error(Op::Capture, status, &problem),
+            ProviderError::CredentialsRejected { .. }
+        ));
         let (status, problem) = fixture("error.429.rate_limit.json");
-        assert!(matches!(map_error(Op::Capture, status, &problem), ProviderError::Throttled { .. }));
+        assert!(matches!(
+            map_error(Op::Capture, status, &problem),
+            ProviderError::Throttled { .. }
+        ));
         let error = map_error(Op::Capture, StatusCode::BAD_GATEWAY, &Problem::default());
         assert!(matches!(error, ProviderError::OutcomeUnknown { .. }));
     }
@@ -165,7 +231,8 @@ mod tests {
     #[test]
     fn validation_messages_name_the_fields() {
         let (status, problem) = fixture("error.422.validation_error.json");
-        let ProviderError::Rejected { message, .. } = map_error(Op::Authorize, status, &problem) else {
+        let ProviderError::Rejected { message, .. } = map_error(Op::Authorize, status, &problem)
+        else {
             panic!("expected a rejection");
         };
         assert!(message.contains("amount: Field required"), "{message}");

@@ -16,17 +16,18 @@ use serde::Serialize;
 
 use self::errors::{Op, map_error, parse_problem};
 use self::wire::{
-    CancelPaymentFlow, CapturePaymentFlow, CardOptions, CreatePaymentFlow, CreateRefund, FlowStatus,
-    PAYMENT_FLOWS, PAYMENT_REFUNDS, PaymentFlow, PaymentMethodOptions, PaymentRefund,
+    CancelPaymentFlow, CapturePaymentFlow, CardOptions, CreatePaymentFlow, CreateRefund,
+    FlowStatus, PAYMENT_FLOWS, PAYMENT_REFUNDS, PaymentFlow, PaymentMethodOptions, PaymentRefund,
 };
 use super::http::{self, HttpSettings, RawResponse, Repeat, SendFailure};
 use super::{
     AuthorizeCall, AuthorizeOutcome, AuthorizeResult, CaptureCall, CaptureOutcome, PaymentProvider,
-    ProviderError, ProviderSnapshot, RefundCall, RefundOutcome, RejectionKind, SnapshotState, VoidCall,
+    ProviderError, ProviderSnapshot, RefundCall, RefundOutcome, RejectionKind, SnapshotState,
+    VoidCall,
 };
 use crate::domain::{
-    CaptureMethod, Failure, NextAction, OrderRecord, PaymentMethodKind, ProviderDetails, ProviderKind,
-    Reason, RefundStatus,
+    CaptureMethod, Failure, NextAction, OrderRecord, PaymentMethodKind, ProviderDetails,
+    ProviderKind, Reason, RefundStatus,
 };
 
 /// Where and how to reach PAY.JP.
@@ -55,7 +56,12 @@ impl Payjp {
         }
     }
 
-    async fn post<T: Serialize>(&self, path: &str, body: &T, key: &str) -> Result<RawResponse, ProviderError> {
+    async fn post<T: Serialize>(
+        &self,
+        path: &str,
+        body: &T,
+        key: &str,
+    ) -> Result<RawResponse, ProviderError> {
         let url = format!("{}{path}", self.base_url);
         let response = http::send(&self.http, Repeat::Safe, || {
             self.client
@@ -71,20 +77,25 @@ impl Payjp {
     async fn get(&self, path: &str) -> Result<RawResponse, ProviderError> {
         let url = format!("{}{path}", self.base_url);
         let response = http::send(&self.http, Repeat::Safe, || {
-            self.client.get(&url).bearer_auth(self.secret_key.expose_secret())
+            self.client
+                .get(&url)
+                .bearer_auth(self.secret_key.expose_secret())
         })
         .await;
         response.map_err(failure)
     }
 
     fn flow_path(order: &OrderRecord, suffix: &str) -> Result<String, ProviderError> {
-        let id = order.provider_order_id.as_deref().ok_or_else(|| ProviderError::Rejected {
-            provider: ProviderKind::Payjp,
-            kind: RejectionKind::NotFound,
-            reason: Reason::OrderNotFound,
-            provider_code: "not_found".into(),
-            message: "the order has no PAY.JP payment flow".into(),
-        })?;
+        let id = order
+            .provider_order_id
+            .as_deref()
+            .ok_or_else(|| ProviderError::Rejected {
+                provider: ProviderKind::Payjp,
+                kind: RejectionKind::NotFound,
+                reason: Reason::OrderNotFound,
+                provider_code: "not_found".into(),
+                message: "the order has no PAY.JP payment flow".into(),
+            })?;
         Ok(format!("{PAYMENT_FLOWS}/{id}{suffix}"))
     }
 }
@@ -110,11 +121,18 @@ fn unreadable(error: serde_json::Error) -> ProviderError {
     }
 }
 
-fn parse<T: serde::de::DeserializeOwned>(op: Op, response: RawResponse) -> Result<T, ProviderError> {
+fn parse<T: serde::de::DeserializeOwned>(
+    op: Op,
+    response: RawResponse,
+) -> Result<T, ProviderError> {
     if response.status.is_success() {
         serde_json::from_slice(&response.body).map_err(unreadable)
     } else {
-        Err(map_error(op, response.status, &parse_problem(&response.body)))
+        Err(map_error(
+            op,
+            response.status,
+            &parse_problem(&response.body),
+        ))
     }
 }
 
@@ -145,7 +163,8 @@ fn declined(code: &str, message: String) -> Failure {
 fn authorize_result(flow: &PaymentFlow, confirmed: bool) -> AuthorizeResult {
     match flow.status {
         FlowStatus::RequiresCapture => AuthorizeResult::Authorized {
-            amount: flow.amount_capturable.unwrap_or(flow.amount) + flow.amount_received.unwrap_or(0),
+            amount: flow.amount_capturable.unwrap_or(flow.amount)
+                + flow.amount_received.unwrap_or(0),
             captured: flow.amount_received.unwrap_or(0),
         },
         FlowStatus::Succeeded => AuthorizeResult::Authorized {
@@ -158,9 +177,13 @@ fn authorize_result(flow: &PaymentFlow, confirmed: bool) -> AuthorizeResult {
         },
         FlowStatus::RequiresPaymentMethod | FlowStatus::RequiresConfirmation => {
             match (confirmed, flow.payment_error()) {
-                (true, Some((code, message))) => AuthorizeResult::Declined(declined(&code, message)),
+                (true, Some((code, message))) => {
+                    AuthorizeResult::Declined(declined(&code, message))
+                }
                 (_, _) => match &flow.client_secret {
-                    Some(secret) => AuthorizeResult::RequiresAction(NextAction::ClientSecret(secret.clone())),
+                    Some(secret) => {
+                        AuthorizeResult::RequiresAction(NextAction::ClientSecret(secret.clone()))
+                    }
                     None => AuthorizeResult::Processing,
                 },
             }
@@ -210,11 +233,13 @@ impl PaymentProvider for Payjp {
             },
             customer_id: details.customer_id.as_deref(),
             payment_method_id: details.payment_method_id.as_deref(),
-            payment_method_options: details.extended_authorization.then_some(PaymentMethodOptions {
-                card: CardOptions {
-                    request_extended_authorization: "if_available",
+            payment_method_options: details.extended_authorization.then_some(
+                PaymentMethodOptions {
+                    card: CardOptions {
+                        request_extended_authorization: "if_available",
+                    },
                 },
-            }),
+            ),
             confirm,
             return_url: details.return_url.as_deref(),
             description: non_empty(call.description),
@@ -224,12 +249,20 @@ impl PaymentProvider for Payjp {
                 ("merchant_reference", call.merchant_reference),
             ]),
         };
-        let response = self.post(PAYMENT_FLOWS, &body, &call.idempotency_key).await?;
+        let response = self
+            .post(PAYMENT_FLOWS, &body, &call.idempotency_key)
+            .await?;
         if response.status == StatusCode::PAYMENT_REQUIRED {
             // The decline names no flow: the order keeps no provider id.
             let problem = parse_problem(&response.body);
-            let code = problem.code.clone().unwrap_or_else(|| "payment_failed".into());
-            let message = problem.detail.clone().unwrap_or_else(|| "the card was declined".into());
+            let code = problem
+                .code
+                .clone()
+                .unwrap_or_else(|| "payment_failed".into());
+            let message = problem
+                .detail
+                .clone()
+                .unwrap_or_else(|| "the card was declined".into());
             return Ok(AuthorizeOutcome {
                 provider_order_id: None,
                 result: AuthorizeResult::Declined(declined(&code, message)),
@@ -267,7 +300,9 @@ impl PaymentProvider for Payjp {
 
     async fn refund(&self, call: RefundCall<'_>) -> Result<RefundOutcome, ProviderError> {
         let flow_id = Self::flow_path(call.order, "")?;
-        let flow_id = flow_id.trim_start_matches(PAYMENT_FLOWS).trim_start_matches('/');
+        let flow_id = flow_id
+            .trim_start_matches(PAYMENT_FLOWS)
+            .trim_start_matches('/');
         let body = CreateRefund {
             payment_flow_id: flow_id,
             amount: call.amount,
@@ -277,7 +312,9 @@ impl PaymentProvider for Payjp {
                 ("reference", call.reference),
             ]),
         };
-        let response = self.post(PAYMENT_REFUNDS, &body, &call.idempotency_key).await?;
+        let response = self
+            .post(PAYMENT_REFUNDS, &body, &call.idempotency_key)
+            .await?;
         let refund: PaymentRefund = parse(Op::Refund, response)?;
         let status = match refund.status.as_deref() {
             Some("succeeded") => RefundStatus::Succeeded,
@@ -308,9 +345,9 @@ impl PaymentProvider for Payjp {
         let received = flow.amount_received.unwrap_or(0);
         let capturable = flow.amount_capturable.unwrap_or(0);
         let state = match flow.status {
-            FlowStatus::RequiresPaymentMethod | FlowStatus::RequiresConfirmation | FlowStatus::RequiresAction => {
-                SnapshotState::RequiresAction(next_action(&flow))
-            }
+            FlowStatus::RequiresPaymentMethod
+            | FlowStatus::RequiresConfirmation
+            | FlowStatus::RequiresAction => SnapshotState::RequiresAction(next_action(&flow)),
             FlowStatus::Processing | FlowStatus::Unknown => SnapshotState::Processing,
             FlowStatus::RequiresCapture => SnapshotState::Authorized,
             FlowStatus::Succeeded => SnapshotState::Closed,

@@ -115,7 +115,10 @@ impl PaymentFlow {
 
     pub fn payment_error(&self) -> Option<(String, String)> {
         let error = self.last_payment_error.as_ref()?;
-        let code = error.get("code").and_then(|c| c.as_str()).unwrap_or("payment_failed");
+        let code = error
+            .get("code")
+            .and_then(|c| c.as_str())
+            .unwrap_or("payment_failed");
         let message = error
             .get("message")
             .and_then(|m| m.as_str())
@@ -165,10 +168,22 @@ mod tests {
     #[test]
     fn every_flow_fixture_parses() {
         for (name, status) in [
-            ("payment_flow.created.requires_payment_method.json", FlowStatus::RequiresPaymentMethod),
-            ("payment_flow.confirmed.requires_capture.json", FlowStatus::RequiresCapture),
-            ("payment_flow.requires_action.3ds.json", FlowStatus::RequiresAction),
-            ("payment_flow.partially_captured.requires_capture.json", FlowStatus::RequiresCapture),
+            (
+                "payment_flow.created.requires_payment_method.json",
+                FlowStatus::RequiresPaymentMethod,
+            ),
+            (
+                "payment_flow.confirmed.requires_capture.json",
+                FlowStatus::RequiresCapture,
+            ),
+            (
+                "payment_flow.requires_action.3ds.json",
+                FlowStatus::RequiresAction,
+            ),
+            (
+                "payment_flow.partially_captured.requires_capture.json",
+                FlowStatus::RequiresCapture,
+            ),
             ("payment_flow.succeeded.json", FlowStatus::Succeeded),
             ("payment_flow.canceled.json", FlowStatus::Canceled),
         ] {
@@ -179,8 +194,10 @@ mod tests {
 
     #[test]
     fn the_partial_capture_fixture_reads_as_the_seed_says() {
-        let flow: PaymentFlow =
-            serde_json::from_str(&fixture("payment_flow.partially_captured.requires_capture.json")).unwrap();
+        let flow: PaymentFlow = serde_json::from_str(&fixture(
+            "payment_flow.partially_captured.requires_capture.json",
+        ))
+        .unwrap();
         assert_eq!(flow.amount_received, Some(3000));
         assert_eq!(flow.amount_capturable, Some(7000));
         assert!(flow.expired_at.is_some());
@@ -188,7 +205,8 @@ mod tests {
 
     #[test]
     fn the_3ds_redirect_is_found() {
-        let flow: PaymentFlow = serde_json::from_str(&fixture("payment_flow.requires_action.3ds.json")).unwrap();
+        let flow: PaymentFlow =
+            serde_json::from_str(&fixture("payment_flow.requires_action.3ds.json")).unwrap();
         assert_eq!(
             flow.redirect_url().as_deref(),
             Some("https://api.pay.jp/v2/three_d_secure/redirect/pfw_e9af07486e92bf2eb5ea4d2d")
@@ -198,7 +216,8 @@ mod tests {
     #[test]
     fn an_unknown_status_does_not_fail_the_parse() {
         let flow: PaymentFlow =
-            serde_json::from_str(r#"{"id":"pfw_1","amount":100,"status":"requires_teleport"}"#).unwrap();
+            serde_json::from_str(r#"{"id":"pfw_1","amount":100,"status":"requires_teleport"}"#)
+                .unwrap();
         assert_eq!(flow.status, FlowStatus::Unknown);
     }
 
@@ -222,7 +241,8 @@ mod tests {
 
     #[test]
     fn the_refund_fixture_parses() {
-        let refund: PaymentRefund = serde_json::from_str(&fixture("payment_refund.succeeded.json")).unwrap();
+        let refund: PaymentRefund =
+            serde_json::from_str(&fixture("payment_refund.succeeded.json")).unwrap();
         assert_eq!(refund.status.as_deref(), Some("succeeded"));
     }
 }

@@ -10,6 +10,8 @@ pub struct Model {
     pub rpc: String,
     pub request_hash: String,
     pub order_id: Option<String>,
+    /// The provider call this key drives, to resume it after a lost answer.
+    pub attempt_id: Option<String>,
     pub state: String,
     /// JSON of the stored outcome once completed.
     pub outcome: Option<String>,

@@ -10,6 +10,8 @@ pub struct Model {
     pub target_id: Option<String>,
     pub provider_key: Option<String>,
     pub amount: Option<i64>,
+    /// JSON of what a resumed call must send again (never secrets).
+    pub request: String,
     pub state: String,
     pub error: Option<String>,
     pub checks: i32,

@@ -1,0 +1,311 @@
+//! Configuration from `KESSAI_*` environment variables, with defaults that
+//! work out of the box. Secrets may also come from files (`KESSAI_…_FILE`,
+//! e.g. a mounted Kubernetes Secret) and are held as `SecretString`, so no
+//! `Debug` or log line can print them.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::providers::http::HttpSettings;
+
+pub const DEFAULT_LISTEN_ADDR: &str = "127.0.0.1:50051";
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://kessai.sqlite";
+pub const PAYJP_BASE_URL: &str = "https://api.pay.jp/v2";
+pub const SMARTPAY_BASE_URL: &str = "https://api.smartpay.co/v1";
+pub const PAYMENTOPTIONS_BASE_URL: &str = "https://api.paymentoptions.com";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Credentials of one provider.
+#[derive(Debug, Clone)]
+pub struct PayjpSettings {
+    pub secret_key: SecretString,
+    pub base_url: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen_addr: SocketAddr,
+    pub database_url: SecretString,
+    pub database_max_connections: u32,
+    pub log_format: LogFormat,
+    pub log_filter: String,
+    /// Serve against the built-in provider simulators.
+    pub sandbox: bool,
+    pub sandbox_addr: SocketAddr,
+    pub payjp: Option<PayjpSettings>,
+    pub provider_http: HttpSettings,
+    pub fingerprint_key: SecretString,
+    pub idempotency_ttl: chrono::Duration,
+    /// Wait after turning NOT_SERVING before refusing new calls, so load
+    /// balancers stop routing here first.
+    pub drain_delay: Duration,
+    /// How long in-flight calls may take to finish at shutdown.
+    pub shutdown_timeout: Duration,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ConfigError {
+    #[error("{name}: {problem}")]
+    Invalid { name: String, problem: String },
+    #[error("{0}")]
+    Inconsistent(String),
+}
+
+fn invalid(name: &str, problem: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        name: name.to_owned(),
+        problem: problem.into(),
+    }
+}
+
+/// The key used when none is configured in sandbox mode. Fine for fake
+/// money; outside sandbox mode a key must be configured.
+const SANDBOX_FINGERPRINT_KEY: &str = "kessai-sandbox-fingerprint-key";
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads variables through `lookup` (tests pass a map).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let env = Env { lookup: &lookup };
+        let payjp_key = env.secret("KESSAI_PAYJP_SECRET_KEY")?;
+        let any_credential = payjp_key.is_some()
+            || env.secret("KESSAI_SMARTPAY_SECRET_KEY")?.is_some()
+            || env.secret("KESSAI_PAYMENTOPTIONS_API_KEY")?.is_some()
+            || env.get("KESSAI_PAYMENTOPTIONS_MERCHANT_ID").is_some();
+        let sandbox = env.parse_bool("KESSAI_SANDBOX")?.unwrap_or(!any_credential);
+
+        let payjp = match (sandbox, payjp_key) {
+            (true, _) | (false, None) => None,
+            (false, Some(secret_key)) => Some(PayjpSettings {
+                secret_key,
+                base_url: env
+                    .get("KESSAI_PAYJP_BASE_URL")
+                    .unwrap_or_else(|| PAYJP_BASE_URL.into()),
+            }),
+        };
+        if !sandbox && payjp.is_none() {
+            return Err(ConfigError::Inconsistent(
+                "KESSAI_SANDBOX is false but no provider has credentials: set KESSAI_PAYJP_SECRET_KEY \
+                 (or unset every credential to serve the sandbox)"
+                    .into(),
+            ));
+        }
+        let fingerprint_key = match (env.secret("KESSAI_FINGERPRINT_KEY")?, sandbox) {
+            (Some(key), _) if key.expose_secret().len() < 16 => {
+                return Err(invalid(
+                    "KESSAI_FINGERPRINT_KEY",
+                    "must be at least 16 characters",
+                ));
+            }
+            (Some(key), _) => key,
+            (None, true) => SecretString::from(SANDBOX_FINGERPRINT_KEY),
+            (None, false) => {
+                return Err(ConfigError::Inconsistent(
+                    "KESSAI_FINGERPRINT_KEY is required outside sandbox mode: a random string of at \
+                     least 16 characters, the same on every replica"
+                        .into(),
+                ));
+            }
+        };
+        Ok(Self {
+            listen_addr: env
+                .parse("KESSAI_LISTEN_ADDR")?
+                .unwrap_or_else(|| DEFAULT_LISTEN_ADDR.parse().expect("valid default")),
+            database_url: env
+                .secret("KESSAI_DATABASE_URL")?
+                .unwrap_or_else(|| SecretString::from(DEFAULT_DATABASE_URL)),
+            database_max_connections: env.parse("KESSAI_DATABASE_MAX_CONNECTIONS")?.unwrap_or(16),
+            log_format: match env.get("KESSAI_LOG_FORMAT").as_deref() {
+                None | Some("text") => LogFormat::Text,
+                Some("json") => LogFormat::Json,
+                Some(other) => {
+                    return Err(invalid(
+                        "KESSAI_LOG_FORMAT",
+                        format!("must be text or json, got {other:?}"),
+                    ));
+                }
+            },
+            log_filter: env
+                .get("KESSAI_LOG")
+                .or_else(|| env.get("RUST_LOG"))
+                .unwrap_or_else(|| "info".into()),
+            sandbox,
+            sandbox_addr: env
+                .parse("KESSAI_SANDBOX_ADDR")?
+                .unwrap_or_else(|| "127.0.0.1:0".parse().expect("valid default")),
+            payjp,
+            provider_http: HttpSettings {
+                request_timeout: Duration::from_millis(
+                    env.parse("KESSAI_PROVIDER_TIMEOUT_MS")?.unwrap_or(15_000),
+                ),
+                max_attempts: env.parse("KESSAI_PROVIDER_MAX_ATTEMPTS")?.unwrap_or(3),
+                ..HttpSettings::default()
+            },
+            fingerprint_key,
+            idempotency_ttl: chrono::Duration::hours(
+                env.parse("KESSAI_IDEMPOTENCY_TTL_HOURS")?.unwrap_or(24),
+            ),
+            drain_delay: Duration::from_secs(env.parse("KESSAI_DRAIN_DELAY_SECS")?.unwrap_or(0)),
+            shutdown_timeout: Duration::from_secs(
+                env.parse("KESSAI_SHUTDOWN_TIMEOUT_SECS")?.unwrap_or(30),
+            ),
+        })
+    }
+
+    /// The configuration with every secret redacted, for start-up logs.
+    pub fn redacted(&self) -> String {
+        format!("{self:?}")
+    }
+}
+
+struct Env<'a> {
+    lookup: &'a dyn Fn(&str) -> Option<String>,
+}
+
+impl Env<'_> {
+    fn get(&self, name: &str) -> Option<String> {
+        (self.lookup)(name).filter(|v| !v.trim().is_empty())
+    }
+
+    fn parse<T: std::str::FromStr>(&self, name: &str) -> Result<Option<T>, ConfigError>
+    where
+        T::Err: std::fmt::Display,
+    {
+        self.get(name)
+            .map(|v| {
+                v.trim()
+                    .parse::<T>()
+                    .map_err(|e| invalid(name, e.to_string()))
+            })
+            .transpose()
+    }
+
+    fn parse_bool(&self, name: &str) -> Result<Option<bool>, ConfigError> {
+        match self
+            .get(name)
+            .map(|v| v.trim().to_ascii_lowercase())
+            .as_deref()
+        {
+            None => Ok(None),
+            Some("1" | "true" | "yes" | "on") => Ok(Some(true)),
+            Some("0" | "false" | "no" | "off") => Ok(Some(false)),
+            Some(other) => Err(invalid(
+                name,
+                format!("must be true or false, got {other:?}"),
+            )),
+        }
+    }
+
+    /// `NAME`, or the contents of the file at `NAME_FILE`.
+    fn secret(&self, name: &str) -> Result<Option<SecretString>, ConfigError> {
+        if let Some(value) = self.get(name) {
+            return Ok(Some(SecretString::from(value.trim().to_owned())));
+        }
+        let file_var = format!("{name}_FILE");
+        match self.get(&file_var) {
+            None => Ok(None),
+            Some(path) => std::fs::read_to_string(&path)
+                .map(|v| Some(SecretString::from(v.trim().to_owned())))
+                .map_err(|e| invalid(&file_var, format!("cannot read {path}: {e}"))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| ((*k).into(), (*v).into()))
+            .collect();
+        Config::from_lookup(|name| map.get(name).cloned())
+    }
+
+    #[test]
+    fn no_credentials_means_sandbox_with_working_defaults() {
+        let c = config(&[]).unwrap();
+        assert!(c.sandbox);
+        assert_eq!(c.listen_addr.to_string(), DEFAULT_LISTEN_ADDR);
+        assert_eq!(c.database_url.expose_secret(), DEFAULT_DATABASE_URL);
+        assert!(c.payjp.is_none());
+    }
+
+    #[test]
+    fn any_credential_turns_sandbox_off() {
+        let c = config(&[
+            ("KESSAI_PAYJP_SECRET_KEY", "sk_live_x"),
+            ("KESSAI_FINGERPRINT_KEY", "0123456789abcdef"),
+        ])
+        .unwrap();
+        assert!(!c.sandbox);
+        assert_eq!(c.payjp.unwrap().base_url, PAYJP_BASE_URL);
+    }
+
+    #[test]
+    fn sandbox_off_without_credentials_is_refused_not_a_silent_fallback() {
+        assert!(matches!(
+            config(&[("KESSAI_SANDBOX", "false")]),
+            Err(ConfigError::Inconsistent(_))
+        ));
+    }
+
+    #[test]
+    fn outside_sandbox_a_fingerprint_key_is_required() {
+        let e = config(&[("KESSAI_PAYJP_SECRET_KEY", "sk_live_x")]).unwrap_err();
+        assert!(e.to_string().contains("KESSAI_FINGERPRINT_KEY"));
+    }
+
+    #[test]
+    fn secrets_never_show_in_the_redacted_dump() {
+        let c = config(&[
+            ("KESSAI_PAYJP_SECRET_KEY", "sk_live_supersecret"),
+            ("KESSAI_FINGERPRINT_KEY", "fingerprint-secret-123"),
+            ("KESSAI_DATABASE_URL", "postgres://kessai:hunter2@db/kessai"),
+        ])
+        .unwrap();
+        let dump = c.redacted();
+        for secret in ["sk_live_supersecret", "fingerprint-secret-123", "hunter2"] {
+            assert!(!dump.contains(secret), "{secret} leaked: {dump}");
+        }
+    }
+
+    #[test]
+    fn secrets_can_come_from_files() {
+        let dir = std::env::temp_dir().join(format!("kessai-config-{}", ulid::Ulid::new()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("payjp");
+        std::fs::write(&file, "sk_test_from_file\n").unwrap();
+        let c = config(&[
+            ("KESSAI_PAYJP_SECRET_KEY_FILE", file.to_str().unwrap()),
+            ("KESSAI_FINGERPRINT_KEY", "0123456789abcdef"),
+        ])
+        .unwrap();
+        assert_eq!(
+            c.payjp.unwrap().secret_key.expose_secret(),
+            "sk_test_from_file"
+        );
+    }
+
+    #[test]
+    fn malformed_values_name_the_variable() {
+        let e = config(&[("KESSAI_LISTEN_ADDR", "not an address")]).unwrap_err();
+        assert!(e.to_string().starts_with("KESSAI_LISTEN_ADDR"));
+        let e = config(&[("KESSAI_SANDBOX", "maybe")]).unwrap_err();
+        assert!(e.to_string().starts_with("KESSAI_SANDBOX"));
+    }
+}

@@ -1,0 +1,571 @@
+//! Proto ⇄ domain. Requests are parsed into commands here ("parse, don't
+//! validate"): every field problem is collected into one INVALID_ARGUMENT
+//! with a field violation each.
+
+use chrono::{DateTime, Utc};
+use prost_types::Timestamp;
+
+use crate::domain::text::bounded_text;
+use crate::domain::{
+    Amount, CaptureMethod, CaptureRecord, CaptureStatus, Currency, Failure, IdempotencyKey,
+    InvalidInput, Metadata, Money, NextAction, OrderId, OrderStatus, OrderView, PayjpDetails,
+    ProviderDetails, ProviderKind, Reason, RefundPart, RefundReason, RefundRecord, RefundStatus,
+};
+use crate::payments::{
+    AuthorizeCommand, CaptureCommand, ListOrdersCommand, PaymentError, RefundCommand, VoidCommand,
+};
+use crate::proto::v1;
+
+/// Longest accepted free-text field (references, descriptions, ids of
+/// provider objects).
+pub const MAX_TEXT: usize = 255;
+const MAX_URL: usize = 2048;
+const MAX_PAGE_TOKEN: usize = 1024;
+
+/// Gathers field problems so one answer lists them all.
+#[derive(Default)]
+struct Violations(Vec<InvalidInput>);
+
+impl Violations {
+    fn check<T>(&mut self, result: Result<T, InvalidInput>) -> Option<T> {
+        match result {
+            Ok(value) => Some(value),
+            Err(e) => {
+                self.0.push(e);
+                None
+            }
+        }
+    }
+
+    fn finish(self) -> Result<(), PaymentError> {
+        let mut all = self.0.into_iter();
+        let Some(first) = all.next() else {
+            return Ok(());
+        };
+        let mut merged = first;
+        for other in all {
+            merged.violations.extend(other.violations);
+        }
+        Err(PaymentError::Invalid(merged))
+    }
+}
+
+fn text(value: &str, field: &str) -> Result<String, InvalidInput> {
+    bounded_text(value, field, MAX_TEXT)
+}
+
+fn optional_text(value: &str, field: &str) -> Result<Option<String>, InvalidInput> {
+    text(value, field).map(|v| (!v.is_empty()).then_some(v))
+}
+
+fn optional_url(value: &str, field: &str) -> Result<Option<String>, InvalidInput> {
+    if value.is_empty() {
+        return Ok(None);
+    }
+    let value = bounded_text(value, field, MAX_URL)?;
+    match url::Url::parse(&value) {
+        Ok(u) if matches!(u.scheme(), "https" | "http") => Ok(Some(value)),
+        Ok(_) | Err(_) => Err(InvalidInput::new(
+            Reason::InvalidArgument,
+            field,
+            "must be an http(s) URL",
+        )),
+    }
+}
+
+fn capture_method(value: i32) -> Result<CaptureMethod, InvalidInput> {
+    match v1::CaptureMethod::try_from(value) {
+        Ok(v1::CaptureMethod::Unspecified | v1::CaptureMethod::Manual) => Ok(CaptureMethod::Manual),
+        Ok(v1::CaptureMethod::Automatic) => Ok(CaptureMethod::Automatic),
+        Err(_) => Err(InvalidInput::new(
+            Reason::InvalidArgument,
+            "capture_method",
+            format!("unknown value {value}"),
+        )),
+    }
+}
+
+fn payjp_details(d: &v1::PayjpDetails) -> Result<PayjpDetails, InvalidInput> {
+    Ok(PayjpDetails {
+        payment_method_id: optional_text(&d.payment_method_id, "payjp.payment_method_id")?,
+        customer_id: optional_text(&d.customer_id, "payjp.customer_id")?,
+        return_url: optional_url(&d.return_url, "payjp.return_url")?,
+        extended_authorization: d.extended_authorization,
+    })
+}
+
+fn provider_details(
+    details: &Option<v1::authorize_request::ProviderDetails>,
+) -> Result<ProviderDetails, PaymentError> {
+    use v1::authorize_request::ProviderDetails as P;
+    match details {
+        None => Err(PaymentError::Invalid(InvalidInput::new(
+            Reason::MissingProviderDetails,
+            "provider_details",
+            "one of payjp, smartpay or paymentoptions is required: it chooses the provider",
+        ))),
+        Some(P::Payjp(d)) => Ok(ProviderDetails::Payjp(payjp_details(d)?)),
+        Some(P::Smartpay(_)) => Err(PaymentError::ProviderNotConfigured {
+            provider: ProviderKind::Smartpay,
+        }),
+        Some(P::Paymentoptions(_)) => Err(PaymentError::ProviderNotConfigured {
+            provider: ProviderKind::PaymentOptions,
+        }),
+    }
+}
+
+impl TryFrom<v1::AuthorizeRequest> for AuthorizeCommand {
+    type Error = PaymentError;
+
+    fn try_from(r: v1::AuthorizeRequest) -> Result<Self, Self::Error> {
+        let mut v = Violations::default();
+        let key = v.check(IdempotencyKey::parse(&r.idempotency_key));
+        let amount = v.check(Amount::parse(r.amount, "amount"));
+        let currency = v.check(Currency::parse(&r.currency));
+        let capture_method = v.check(capture_method(r.capture_method));
+        let merchant_reference = v.check(text(&r.merchant_reference, "merchant_reference"));
+        let description = v.check(text(&r.description, "description"));
+        let metadata = v.check(Metadata::parse(&r.metadata));
+        let details = match provider_details(&r.provider_details) {
+            Ok(details) => Some(details),
+            Err(PaymentError::Invalid(e)) => {
+                v.0.push(e);
+                None
+            }
+            Err(other) => {
+                v.finish()?;
+                return Err(other);
+            }
+        };
+        v.finish()?;
+        match (
+            key,
+            amount,
+            currency,
+            capture_method,
+            merchant_reference,
+            description,
+            metadata,
+            details,
+        ) {
+            (
+                Some(key),
+                Some(amount),
+                Some(currency),
+                Some(capture_method),
+                Some(merchant_reference),
+                Some(description),
+                Some(metadata),
+                Some(details),
+            ) => Ok(AuthorizeCommand {
+                key,
+                money: Money { amount, currency },
+                capture_method,
+                merchant_reference,
+                description,
+                metadata,
+                details,
+            }),
+            _ => Err(PaymentError::Internal),
+        }
+    }
+}
+
+fn optional_amount(amount: Option<i64>) -> Result<Option<Amount>, InvalidInput> {
+    amount.map(|a| Amount::parse(a, "amount")).transpose()
+}
+
+impl TryFrom<v1::CaptureRequest> for CaptureCommand {
+    type Error = PaymentError;
+
+    fn try_from(r: v1::CaptureRequest) -> Result<Self, Self::Error> {
+        let mut v = Violations::default();
+        let key = v.check(IdempotencyKey::parse(&r.idempotency_key));
+        let order_id = v.check(OrderId::parse(&r.order_id, "order_id"));
+        let amount = v.check(optional_amount(r.amount));
+        let reference = v.check(text(&r.reference, "reference"));
+        let description = v.check(text(&r.description, "description"));
+        v.finish()?;
+        match (key, order_id, amount, reference, description) {
+            (Some(key), Some(order_id), Some(amount), Some(reference), Some(description)) => {
+                Ok(CaptureCommand {
+                    key,
+                    order_id,
+                    amount,
+                    final_capture: r.final_capture,
+                    reference,
+                    description,
+                })
+            }
+            _ => Err(PaymentError::Internal),
+        }
+    }
+}
+
+fn refund_reason(value: i32) -> Result<Option<RefundReason>, InvalidInput> {
+    match v1::RefundReason::try_from(value) {
+        Ok(v1::RefundReason::Unspecified) => Ok(None),
+        Ok(v1::RefundReason::RequestedByCustomer) => Ok(Some(RefundReason::RequestedByCustomer)),
+        Ok(v1::RefundReason::Fraudulent) => Ok(Some(RefundReason::Fraudulent)),
+        Ok(v1::RefundReason::Duplicate) => Ok(Some(RefundReason::Duplicate)),
+        Err(_) => Err(InvalidInput::new(
+            Reason::InvalidArgument,
+            "reason",
+            format!("unknown value {value}"),
+        )),
+    }
+}
+
+impl TryFrom<v1::RefundRequest> for RefundCommand {
+    type Error = PaymentError;
+
+    fn try_from(r: v1::RefundRequest) -> Result<Self, Self::Error> {
+        let mut v = Violations::default();
+        let key = v.check(IdempotencyKey::parse(&r.idempotency_key));
+        let order_id = v.check(OrderId::parse(&r.order_id, "order_id"));
+        let amount = v.check(optional_amount(r.amount));
+        let reason = v.check(refund_reason(r.reason));
+        let reference = v.check(text(&r.reference, "reference"));
+        let description = v.check(text(&r.description, "description"));
+        v.finish()?;
+        match (key, order_id, amount, reason, reference, description) {
+            (
+                Some(key),
+                Some(order_id),
+                Some(amount),
+                Some(reason),
+                Some(reference),
+                Some(description),
+            ) => Ok(RefundCommand {
+                key,
+                order_id,
+                amount,
+                reason,
+                reference,
+                description,
+            }),
+            _ => Err(PaymentError::Internal),
+        }
+    }
+}
+
+impl TryFrom<v1::VoidRequest> for VoidCommand {
+    type Error = PaymentError;
+
+    fn try_from(r: v1::VoidRequest) -> Result<Self, Self::Error> {
+        let mut v = Violations::default();
+        let key = v.check(IdempotencyKey::parse(&r.idempotency_key));
+        let order_id = v.check(OrderId::parse(&r.order_id, "order_id"));
+        v.finish()?;
+        match (key, order_id) {
+            (Some(key), Some(order_id)) => Ok(VoidCommand { key, order_id }),
+            _ => Err(PaymentError::Internal),
+        }
+    }
+}
+
+pub fn order_id(value: &str) -> Result<OrderId, PaymentError> {
+    Ok(OrderId::parse(value, "order_id")?)
+}
+
+fn status_filter(value: i32) -> Result<OrderStatus, InvalidInput> {
+    let invalid = || {
+        InvalidInput::new(
+            Reason::InvalidArgument,
+            "statuses",
+            format!("unknown or unspecified status {value}"),
+        )
+    };
+    match v1::OrderStatus::try_from(value).map_err(|_| invalid())? {
+        v1::OrderStatus::Unspecified => Err(invalid()),
+        v1::OrderStatus::RequiresAction => Ok(OrderStatus::RequiresAction),
+        v1::OrderStatus::Authorized => Ok(OrderStatus::Authorized),
+        v1::OrderStatus::PartiallyCaptured => Ok(OrderStatus::PartiallyCaptured),
+        v1::OrderStatus::Captured => Ok(OrderStatus::Captured),
+        v1::OrderStatus::Voided => Ok(OrderStatus::Voided),
+        v1::OrderStatus::Expired => Ok(OrderStatus::Expired),
+        v1::OrderStatus::Declined => Ok(OrderStatus::Declined),
+        v1::OrderStatus::Pending => Ok(OrderStatus::Pending),
+    }
+}
+
+fn provider_filter(value: i32) -> Result<Option<ProviderKind>, InvalidInput> {
+    match v1::Provider::try_from(value) {
+        Ok(v1::Provider::Unspecified) => Ok(None),
+        Ok(v1::Provider::Smartpay) => Ok(Some(ProviderKind::Smartpay)),
+        Ok(v1::Provider::Payjp) => Ok(Some(ProviderKind::Payjp)),
+        Ok(v1::Provider::Paymentoptions) => Ok(Some(ProviderKind::PaymentOptions)),
+        Err(_) => Err(InvalidInput::new(
+            Reason::InvalidArgument,
+            "provider",
+            format!("unknown value {value}"),
+        )),
+    }
+}
+
+fn timestamp(value: Option<Timestamp>, field: &str) -> Result<Option<DateTime<Utc>>, InvalidInput> {
+    value
+        .map(|t| {
+            u32::try_from(t.nanos)
+                .ok()
+                .and_then(|nanos| DateTime::from_timestamp(t.seconds, nanos))
+                .ok_or_else(|| {
+                    InvalidInput::new(Reason::InvalidArgument, field, "is not a valid timestamp")
+                })
+        })
+        .transpose()
+}
+
+impl TryFrom<v1::ListOrdersRequest> for ListOrdersCommand {
+    type Error = PaymentError;
+
+    fn try_from(r: v1::ListOrdersRequest) -> Result<Self, Self::Error> {
+        let mut v = Violations::default();
+        let statuses: Vec<Option<OrderStatus>> = r
+            .statuses
+            .iter()
+            .map(|s| v.check(status_filter(*s)))
+            .collect();
+        let provider = v.check(provider_filter(r.provider));
+        let merchant_reference =
+            v.check(optional_text(&r.merchant_reference, "merchant_reference"));
+        let created_after = v.check(timestamp(r.created_after, "created_after"));
+        let created_before = v.check(timestamp(r.created_before, "created_before"));
+        if r.page_token.len() > MAX_PAGE_TOKEN {
+            v.0.push(InvalidInput::new(
+                Reason::InvalidPageToken,
+                "page_token",
+                "is too long",
+            ));
+        }
+        v.finish()?;
+        Ok(ListOrdersCommand {
+            statuses: statuses.into_iter().flatten().collect(),
+            provider: provider.flatten(),
+            merchant_reference: merchant_reference.flatten(),
+            created_after: created_after.flatten(),
+            created_before: created_before.flatten(),
+            page_size: r.page_size,
+            page_token: r.page_token,
+        })
+    }
+}
+
+// Domain → proto.
+
+fn ts(t: DateTime<Utc>) -> Timestamp {
+    Timestamp {
+        seconds: t.timestamp(),
+        nanos: t.timestamp_subsec_nanos() as i32,
+    }
+}
+
+pub fn provider(kind: ProviderKind) -> v1::Provider {
+    match kind {
+        ProviderKind::Smartpay => v1::Provider::Smartpay,
+        ProviderKind::Payjp => v1::Provider::Payjp,
+        ProviderKind::PaymentOptions => v1::Provider::Paymentoptions,
+    }
+}
+
+pub fn status(status: OrderStatus) -> v1::OrderStatus {
+    match status {
+        OrderStatus::RequiresAction => v1::OrderStatus::RequiresAction,
+        OrderStatus::Authorized => v1::OrderStatus::Authorized,
+        OrderStatus::PartiallyCaptured => v1::OrderStatus::PartiallyCaptured,
+        OrderStatus::Captured => v1::OrderStatus::Captured,
+        OrderStatus::Voided => v1::OrderStatus::Voided,
+        OrderStatus::Expired => v1::OrderStatus::Expired,
+        OrderStatus::Declined => v1::OrderStatus::Declined,
+        OrderStatus::Pending => v1::OrderStatus::Pending,
+    }
+}
+
+fn failure(f: &Failure) -> v1::Failure {
+    v1::Failure {
+        code: f.code.clone(),
+        message: f.message.clone(),
+        provider_code: f.provider_code.clone().unwrap_or_default(),
+    }
+}
+
+fn refund_status(s: RefundStatus) -> v1::RefundStatus {
+    match s {
+        RefundStatus::Pending => v1::RefundStatus::Pending,
+        RefundStatus::Succeeded => v1::RefundStatus::Succeeded,
+        RefundStatus::Failed => v1::RefundStatus::Failed,
+    }
+}
+
+fn capture(c: &CaptureRecord) -> v1::Capture {
+    v1::Capture {
+        id: c.id.to_string(),
+        amount: c.amount,
+        status: match c.status {
+            CaptureStatus::Pending => v1::CaptureStatus::Pending,
+            CaptureStatus::Succeeded => v1::CaptureStatus::Succeeded,
+            CaptureStatus::Failed => v1::CaptureStatus::Failed,
+        } as i32,
+        final_capture: c.final_capture,
+        provider_capture_id: c.provider_capture_id.clone().unwrap_or_default(),
+        reference: c.reference.clone(),
+        description: c.description.clone(),
+        created_at: Some(ts(c.created_at)),
+        failure: c.failure.as_ref().map(failure),
+        amount_refunded: c.amount_refunded,
+    }
+}
+
+fn refund_part(p: &RefundPart) -> v1::RefundPart {
+    v1::RefundPart {
+        capture_id: p.capture_id.clone().unwrap_or_default(),
+        amount: p.amount,
+        status: refund_status(p.status) as i32,
+        provider_refund_id: p.provider_refund_id.clone().unwrap_or_default(),
+    }
+}
+
+fn refund(r: &RefundRecord) -> v1::Refund {
+    v1::Refund {
+        id: r.id.to_string(),
+        amount: r.amount,
+        status: refund_status(r.status) as i32,
+        reason: match r.reason {
+            None => v1::RefundReason::Unspecified,
+            Some(RefundReason::RequestedByCustomer) => v1::RefundReason::RequestedByCustomer,
+            Some(RefundReason::Fraudulent) => v1::RefundReason::Fraudulent,
+            Some(RefundReason::Duplicate) => v1::RefundReason::Duplicate,
+        } as i32,
+        reference: r.reference.clone(),
+        description: r.description.clone(),
+        parts: r.parts.iter().map(refund_part).collect(),
+        created_at: Some(ts(r.created_at)),
+        failure: r.failure.as_ref().map(failure),
+    }
+}
+
+impl From<&OrderView> for v1::Order {
+    fn from(view: &OrderView) -> Self {
+        let o = &view.order;
+        v1::Order {
+            id: o.id.to_string(),
+            provider: provider(o.provider) as i32,
+            provider_order_id: o.provider_order_id.clone().unwrap_or_default(),
+            merchant_reference: o.merchant_reference.clone(),
+            status: status(o.state.status()) as i32,
+            currency: o.currency.code().to_owned(),
+            amount: o.state.amount,
+            amount_authorized: o.state.authorized,
+            amount_captured: o.state.captured,
+            amount_refunded: o.state.refunded,
+            amount_capturable: o.state.capturable(),
+            captures: view.captures.iter().map(capture).collect(),
+            refunds: view.refunds.iter().map(refund).collect(),
+            created_at: Some(ts(o.created_at)),
+            updated_at: Some(ts(o.updated_at)),
+            expires_at: o.state.expires_at.map(ts),
+            next_action: o.next_action.as_ref().map(|a| v1::NextAction {
+                action: Some(match a {
+                    NextAction::RedirectUrl(url) => {
+                        v1::next_action::Action::RedirectUrl(url.clone())
+                    }
+                    NextAction::ClientSecret(secret) => {
+                        v1::next_action::Action::ClientSecret(secret.clone())
+                    }
+                }),
+            }),
+            failure: o.failure.as_ref().map(failure),
+            livemode: o.livemode,
+            metadata: o
+                .metadata
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            capture_method: match o.capture_method {
+                CaptureMethod::Manual => v1::CaptureMethod::Manual,
+                CaptureMethod::Automatic => v1::CaptureMethod::Automatic,
+            } as i32,
+            description: o.description.clone(),
+            card: o.card.as_ref().map(|c| v1::CardSummary {
+                bin: c.bin.clone(),
+                last4: c.last4.clone(),
+                brand: c.brand.clone().unwrap_or_default(),
+                expiry_month: c.exp_month,
+                expiry_year: c.exp_year,
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn valid_authorize() -> v1::AuthorizeRequest {
+        v1::AuthorizeRequest {
+            idempotency_key: "k-1".into(),
+            amount: 1000,
+            currency: "JPY".into(),
+            provider_details: Some(v1::authorize_request::ProviderDetails::Payjp(
+                v1::PayjpDetails {
+                    payment_method_id: "pm_test_approve".into(),
+                    ..Default::default()
+                },
+            )),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_valid_authorize_parses() {
+        let cmd = AuthorizeCommand::try_from(valid_authorize()).unwrap();
+        assert_eq!(cmd.money.amount.get(), 1000);
+        assert_eq!(cmd.capture_method, CaptureMethod::Manual);
+    }
+
+    #[test]
+    fn every_bad_field_is_reported_at_once() {
+        let mut r = valid_authorize();
+        r.idempotency_key = String::new();
+        r.amount = -5;
+        r.currency = "yen".into();
+        r.provider_details = None;
+        let Err(PaymentError::Invalid(e)) = AuthorizeCommand::try_from(r) else {
+            panic!("expected INVALID_ARGUMENT");
+        };
+        let fields: Vec<&str> = e.violations.iter().map(|v| v.field.as_str()).collect();
+        assert_eq!(
+            fields,
+            ["idempotency_key", "amount", "currency", "provider_details"]
+        );
+        assert_eq!(e.reason, Reason::InvalidIdempotencyKey);
+    }
+
+    #[test]
+    fn a_return_url_must_be_http() {
+        let mut r = valid_authorize();
+        r.provider_details = Some(v1::authorize_request::ProviderDetails::Payjp(
+            v1::PayjpDetails {
+                payment_method_id: "pm_test_approve".into(),
+                return_url: "javascript:alert(1)".into(),
+                ..Default::default()
+            },
+        ));
+        assert!(matches!(
+            AuthorizeCommand::try_from(r),
+            Err(PaymentError::Invalid(_))
+        ));
+    }
+
+    #[test]
+    fn unspecified_status_filters_are_refused() {
+        let r = v1::ListOrdersRequest {
+            statuses: vec![0],
+            ..Default::default()
+        };
+        assert!(matches!(
+            ListOrdersCommand::try_from(r),
+            Err(PaymentError::Invalid(_))
+        ));
+    }
+}

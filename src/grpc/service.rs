@@ -1,0 +1,121 @@
+//! Thin handlers: parse the request into a command, call the use case,
+//! present the order.
+
+use tonic::{Request, Response, Status};
+
+use super::convert;
+use crate::payments::{
+    AuthorizeCommand, Caller, CaptureCommand, ListOrdersCommand, Payments, RefundCommand,
+    VoidCommand,
+};
+use crate::proto::v1;
+use crate::proto::v1::payment_service_server::PaymentService;
+
+pub struct PaymentApi {
+    payments: Payments,
+}
+
+impl PaymentApi {
+    pub fn new(payments: Payments) -> Self {
+        Self { payments }
+    }
+}
+
+/// The authenticated caller, when an interceptor put one on the request.
+fn caller<T>(request: &Request<T>) -> Caller {
+    request
+        .extensions()
+        .get::<Caller>()
+        .cloned()
+        .unwrap_or_else(Caller::anonymous)
+}
+
+fn order(view: &crate::domain::OrderView) -> Option<v1::Order> {
+    tracing::Span::current().record("order_id", view.order.id.as_str());
+    Some(view.into())
+}
+
+#[tonic::async_trait]
+impl PaymentService for PaymentApi {
+    #[tracing::instrument(name = "Authorize", skip_all, fields(order_id))]
+    async fn authorize(
+        &self,
+        request: Request<v1::AuthorizeRequest>,
+    ) -> Result<Response<v1::AuthorizeResponse>, Status> {
+        let caller = caller(&request);
+        let cmd = AuthorizeCommand::try_from(request.into_inner())?;
+        let view = self.payments.authorize(&caller, cmd).await?;
+        Ok(Response::new(v1::AuthorizeResponse {
+            order: order(&view),
+        }))
+    }
+
+    #[tracing::instrument(name = "Capture", skip_all, fields(order_id))]
+    async fn capture(
+        &self,
+        request: Request<v1::CaptureRequest>,
+    ) -> Result<Response<v1::CaptureResponse>, Status> {
+        let caller = caller(&request);
+        let cmd = CaptureCommand::try_from(request.into_inner())?;
+        let view = self.payments.capture(&caller, cmd).await?;
+        Ok(Response::new(v1::CaptureResponse {
+            order: order(&view),
+        }))
+    }
+
+    #[tracing::instrument(name = "Refund", skip_all, fields(order_id))]
+    async fn refund(
+        &self,
+        request: Request<v1::RefundRequest>,
+    ) -> Result<Response<v1::RefundResponse>, Status> {
+        let caller = caller(&request);
+        let cmd = RefundCommand::try_from(request.into_inner())?;
+        let view = self.payments.refund(&caller, cmd).await?;
+        Ok(Response::new(v1::RefundResponse {
+            order: order(&view),
+        }))
+    }
+
+    #[tracing::instrument(name = "Void", skip_all, fields(order_id))]
+    async fn void(
+        &self,
+        request: Request<v1::VoidRequest>,
+    ) -> Result<Response<v1::VoidResponse>, Status> {
+        let caller = caller(&request);
+        let cmd = VoidCommand::try_from(request.into_inner())?;
+        let view = self.payments.void(&caller, cmd).await?;
+        Ok(Response::new(v1::VoidResponse {
+            order: order(&view),
+        }))
+    }
+
+    #[tracing::instrument(name = "GetOrder", skip_all, fields(order_id))]
+    async fn get_order(
+        &self,
+        request: Request<v1::GetOrderRequest>,
+    ) -> Result<Response<v1::GetOrderResponse>, Status> {
+        let caller = caller(&request);
+        let request = request.into_inner();
+        let id = convert::order_id(&request.order_id)?;
+        let view = self
+            .payments
+            .get_order(&caller, &id, request.refresh)
+            .await?;
+        Ok(Response::new(v1::GetOrderResponse {
+            order: order(&view),
+        }))
+    }
+
+    #[tracing::instrument(name = "ListOrders", skip_all)]
+    async fn list_orders(
+        &self,
+        request: Request<v1::ListOrdersRequest>,
+    ) -> Result<Response<v1::ListOrdersResponse>, Status> {
+        let cmd = ListOrdersCommand::try_from(request.into_inner())?;
+        let page = self.payments.list_orders(cmd).await?;
+        Ok(Response::new(v1::ListOrdersResponse {
+            orders: page.orders.iter().map(Into::into).collect(),
+            next_page_token: page.next_page_token,
+        }))
+    }
+}

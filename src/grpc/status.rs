@@ -1,0 +1,244 @@
+//! The one mapping from the use cases' errors to gRPC statuses. Exhaustive:
+//! a new error variant does not compile until it is mapped here.
+
+use std::collections::HashMap;
+
+use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, StatusExt};
+
+use crate::domain::Reason;
+use crate::payments::{PaymentError, RejectionKindData};
+
+pub const DOMAIN: &str = "kessai.v1";
+
+fn info(details: &mut ErrorDetails, reason: Reason, metadata: &[(&str, Option<&str>)]) {
+    let metadata: HashMap<String, String> = metadata
+        .iter()
+        .filter_map(|(k, v)| v.map(|v| ((*k).to_owned(), v.to_owned())))
+        .collect();
+    details.set_error_info(reason.as_str(), DOMAIN, metadata);
+}
+
+impl From<PaymentError> for Status {
+    fn from(error: PaymentError) -> Self {
+        let message = error.to_string();
+        let mut details = ErrorDetails::new();
+        let code = match &error {
+            PaymentError::Invalid(invalid) => {
+                info(&mut details, invalid.reason, &[]);
+                for v in &invalid.violations {
+                    details.add_bad_request_violation(v.field.clone(), v.description.clone());
+                }
+                Code::InvalidArgument
+            }
+            PaymentError::OrderNotFound { order_id } => {
+                info(
+                    &mut details,
+                    Reason::OrderNotFound,
+                    &[("order_id", Some(order_id))],
+                );
+                Code::NotFound
+            }
+            PaymentError::Refused(violation) => {
+                info(&mut details, violation.reason, &[]);
+                details.add_precondition_failure_violation(
+                    violation.reason.as_str(),
+                    "order",
+                    violation.message.clone(),
+                );
+                Code::FailedPrecondition
+            }
+            PaymentError::KeyReused => {
+                info(&mut details, Reason::IdempotencyKeyReused, &[]);
+                Code::AlreadyExists
+            }
+            PaymentError::KeyInUse => {
+                info(&mut details, Reason::IdempotencyKeyInUse, &[]);
+                details.set_retry_info(Some(std::time::Duration::from_secs(1)));
+                Code::Aborted
+            }
+            PaymentError::ProviderNotConfigured { provider } => {
+                info(
+                    &mut details,
+                    Reason::ProviderNotConfigured,
+                    &[("provider", Some(provider.as_str()))],
+                );
+                Code::FailedPrecondition
+            }
+            PaymentError::ProviderUnavailable {
+                provider,
+                retry_after_ms,
+                order_id,
+                ..
+            } => {
+                info(
+                    &mut details,
+                    Reason::ProviderUnavailable,
+                    &[
+                        ("provider", Some(provider.as_str())),
+                        ("order_id", order_id.as_deref()),
+                    ],
+                );
+                let delay = retry_after_ms.map_or(
+                    std::time::Duration::from_secs(1),
+                    std::time::Duration::from_millis,
+                );
+                details.set_retry_info(Some(delay));
+                Code::Unavailable
+            }
+            PaymentError::OutcomeUnknown { provider, order_id } => {
+                info(
+                    &mut details,
+                    Reason::OutcomeUnknown,
+                    &[
+                        ("provider", Some(provider.as_str())),
+                        ("order_id", Some(order_id)),
+                    ],
+                );
+                Code::DeadlineExceeded
+            }
+            PaymentError::ProviderCredentialsRejected { provider } => {
+                info(
+                    &mut details,
+                    Reason::ProviderCredentialsRejected,
+                    &[("provider", Some(provider.as_str()))],
+                );
+                Code::Internal
+            }
+            PaymentError::ProviderRejected {
+                provider,
+                kind,
+                reason,
+                provider_code,
+                message,
+                order_id,
+            } => {
+                info(
+                    &mut details,
+                    *reason,
+                    &[
+                        ("provider", Some(provider.as_str())),
+                        ("provider_code", Some(provider_code)),
+                        ("order_id", order_id.as_deref()),
+                    ],
+                );
+                match kind {
+                    RejectionKindData::InvalidArgument => {
+                        details.add_bad_request_violation("provider_details", message.clone());
+                        Code::InvalidArgument
+                    }
+                    RejectionKindData::Precondition => {
+                        details.add_precondition_failure_violation(
+                            reason.as_str(),
+                            "order",
+                            message.clone(),
+                        );
+                        Code::FailedPrecondition
+                    }
+                    RejectionKindData::NotFound => Code::NotFound,
+                }
+            }
+            PaymentError::DatabaseUnavailable => {
+                info(&mut details, Reason::DatabaseUnavailable, &[]);
+                details.set_retry_info(Some(std::time::Duration::from_secs(1)));
+                Code::Unavailable
+            }
+            PaymentError::Internal => {
+                info(&mut details, Reason::Internal, &[]);
+                Code::Internal
+            }
+        };
+        Status::with_error_details(code, message, details)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{InvalidInput, ProviderKind, RuleViolation};
+
+    fn reason(status: &Status) -> String {
+        status.get_details_error_info().expect("ErrorInfo").reason
+    }
+
+    #[test]
+    fn every_error_carries_error_info_in_the_kessai_domain() {
+        let errors = [
+            PaymentError::Invalid(InvalidInput::new(
+                Reason::InvalidAmount,
+                "amount",
+                "must be positive",
+            )),
+            PaymentError::OrderNotFound {
+                order_id: "ord_x".into(),
+            },
+            PaymentError::Refused(RuleViolation::new(
+                Reason::AmountExceedsCapturable,
+                "too much",
+            )),
+            PaymentError::KeyReused,
+            PaymentError::KeyInUse,
+            PaymentError::ProviderNotConfigured {
+                provider: ProviderKind::Smartpay,
+            },
+            PaymentError::ProviderUnavailable {
+                provider: ProviderKind::Payjp,
+                detail: "refused".into(),
+                retry_after_ms: None,
+                order_id: None,
+            },
+            PaymentError::OutcomeUnknown {
+                provider: ProviderKind::Payjp,
+                order_id: "ord_y".into(),
+            },
+            PaymentError::ProviderCredentialsRejected {
+                provider: ProviderKind::Payjp,
+            },
+            PaymentError::DatabaseUnavailable,
+            PaymentError::Internal,
+        ];
+        let expected = [
+            (Code::InvalidArgument, "INVALID_AMOUNT"),
+            (Code::NotFound, "ORDER_NOT_FOUND"),
+            (Code::FailedPrecondition, "AMOUNT_EXCEEDS_CAPTURABLE"),
+            (Code::AlreadyExists, "IDEMPOTENCY_KEY_REUSED"),
+            (Code::Aborted, "IDEMPOTENCY_KEY_IN_USE"),
+            (Code::FailedPrecondition, "PROVIDER_NOT_CONFIGURED"),
+            (Code::Unavailable, "PROVIDER_UNAVAILABLE"),
+            (Code::DeadlineExceeded, "OUTCOME_UNKNOWN"),
+            (Code::Internal, "PROVIDER_CREDENTIALS_REJECTED"),
+            (Code::Unavailable, "DATABASE_UNAVAILABLE"),
+            (Code::Internal, "INTERNAL"),
+        ];
+        for (error, (code, r)) in errors.into_iter().zip(expected) {
+            let status = Status::from(error);
+            assert_eq!(status.code(), code);
+            assert_eq!(reason(&status), r);
+            assert_eq!(status.get_details_error_info().unwrap().domain, DOMAIN);
+        }
+    }
+
+    #[test]
+    fn an_unknown_outcome_names_the_order() {
+        let status = Status::from(PaymentError::OutcomeUnknown {
+            provider: ProviderKind::Payjp,
+            order_id: "ord_01ABC".into(),
+        });
+        let info = status.get_details_error_info().unwrap();
+        assert_eq!(
+            info.metadata.get("order_id").map(String::as_str),
+            Some("ord_01ABC")
+        );
+    }
+
+    #[test]
+    fn invalid_input_lists_field_violations() {
+        let status = Status::from(PaymentError::Invalid(InvalidInput::new(
+            Reason::InvalidCurrency,
+            "currency",
+            "unknown",
+        )));
+        let bad = status.get_details_bad_request().unwrap();
+        assert_eq!(bad.field_violations[0].field, "currency");
+    }
+}

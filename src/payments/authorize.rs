@@ -1,0 +1,370 @@
+//! Authorize: open an order and reserve its amount at the provider.
+
+use serde_json::json;
+
+use super::events::*;
+use super::idempotency::{Existing, KeyedRequest, complete};
+use super::{Caller, PaymentError, Payments};
+use crate::domain::decide::check_authorize;
+use crate::domain::{
+    AttemptId, CaptureId, CaptureMethod, CaptureRecord, CaptureStatus, Failure, IdempotencyKey,
+    Metadata, Money, OrderId, OrderRecord, OrderState, OrderView, ProviderDetails, ProviderRules,
+};
+use crate::providers::{
+    AuthorizeCall, AuthorizeOutcome, AuthorizeResult, PaymentProvider, ProviderError,
+};
+use crate::store::{AttemptState, Claim, KeyRecord, NewAttempt, NewEvent, Operation};
+
+#[derive(Debug, Clone)]
+pub struct AuthorizeCommand {
+    pub key: IdempotencyKey,
+    pub money: Money,
+    pub capture_method: CaptureMethod,
+    pub merchant_reference: String,
+    pub description: String,
+    pub metadata: Metadata,
+    pub details: ProviderDetails,
+}
+
+impl AuthorizeCommand {
+    /// Every field that makes two Authorize requests different.
+    fn fingerprint(&self) -> serde_json::Value {
+        let details = match &self.details {
+            ProviderDetails::Payjp(d) => json!({
+                "provider": "payjp",
+                "payment_method_id": d.payment_method_id,
+                "customer_id": d.customer_id,
+                "return_url": d.return_url,
+                "extended_authorization": d.extended_authorization,
+            }),
+        };
+        json!({
+            "amount": self.money.amount.get(),
+            "currency": self.money.currency.code(),
+            "capture_method": self.capture_method.as_str(),
+            "merchant_reference": self.merchant_reference,
+            "description": self.description,
+            "metadata": self.metadata,
+            "details": details,
+        })
+    }
+
+    fn extended_authorization(&self) -> bool {
+        match &self.details {
+            ProviderDetails::Payjp(d) => d.extended_authorization,
+        }
+    }
+}
+
+/// The provider idempotency key of an authorization: the order id, so a
+/// resumed call can never authorize twice.
+fn provider_key(order_id: &OrderId) -> String {
+    order_id.to_string()
+}
+
+impl Payments {
+    pub async fn authorize(
+        &self,
+        caller: &Caller,
+        cmd: AuthorizeCommand,
+    ) -> Result<OrderView, PaymentError> {
+        let kind = cmd.details.provider();
+        let provider = self.provider(kind)?.clone();
+        check_authorize(ProviderRules::for_provider(kind), cmd.money)?;
+        let request = self.keyed(caller, &cmd.key, "authorize", &cmd.fingerprint());
+        let now = self.now();
+        let order = OrderRecord {
+            id: OrderId::generate(),
+            provider: kind,
+            provider_order_id: None,
+            merchant_reference: cmd.merchant_reference.clone(),
+            description: cmd.description.clone(),
+            currency: cmd.money.currency,
+            capture_method: cmd.capture_method,
+            payment_method: None,
+            state: OrderState::new(cmd.money.amount.get()),
+            next_action: None,
+            failure: None,
+            livemode: provider.livemode(),
+            metadata: cmd.metadata.clone(),
+            provider_data: None,
+            card: None,
+            needs_review: false,
+            created_at: now,
+            updated_at: now,
+            version: 0,
+        };
+        let attempt = NewAttempt {
+            id: AttemptId::generate(),
+            order_id: order.id.clone(),
+            operation: Operation::Authorize,
+            target_id: None,
+            provider_key: Some(provider_key(&order.id)),
+            amount: Some(cmd.money.amount.get()),
+            request: json!({}),
+        };
+
+        let tx = self.store().begin().await?;
+        let claim = tx
+            .claim_key(&self.new_key(&request, Some(&order.id), Some(&attempt.id), now))
+            .await?;
+        if let Claim::Existing(record) = claim {
+            tx.rollback().await?;
+            return match self.existing(record, &request).await {
+                Existing::Answer(answer) => answer,
+                Existing::Resume(record) => {
+                    self.resume_authorize(caller, record, &request, &cmd, provider)
+                        .await
+                }
+            };
+        }
+        tx.insert_order(&order).await?;
+        tx.insert_attempt(&attempt, now).await?;
+        tx.append_event(
+            &NewEvent {
+                order_id: order.id.clone(),
+                event_type: AUTHORIZATION_REQUESTED,
+                actor: caller.name.clone(),
+                status: order.state.status(),
+                data: json!({
+                    "provider": kind.as_str(),
+                    "amount": cmd.money.amount.get(),
+                    "currency": cmd.money.currency.code(),
+                    "capture_method": cmd.capture_method.as_str(),
+                }),
+            },
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+
+        let result = provider.authorize(call(&order.id, &cmd)).await;
+        self.settle_authorize(caller, &request, &order.id, &attempt.id, &cmd, result)
+            .await
+    }
+
+    /// Sends the authorization again for an order whose first answer was
+    /// lost or never came, with the same provider key.
+    async fn resume_authorize(
+        &self,
+        caller: &Caller,
+        record: KeyRecord,
+        request: &KeyedRequest,
+        cmd: &AuthorizeCommand,
+        provider: std::sync::Arc<dyn PaymentProvider>,
+    ) -> Result<OrderView, PaymentError> {
+        let (Some(order_id), Some(attempt_id)) =
+            (record.order_id.clone(), record.attempt_id.clone())
+        else {
+            tracing::error!(key = %record.key, "authorize key without its order");
+            return Err(PaymentError::Internal);
+        };
+        let order_id = OrderId::from_trusted(order_id);
+        let attempt_id = AttemptId::from_trusted(attempt_id);
+        let now = self.now();
+        let tx = self.store().begin().await?;
+        if !tx.take_over_key(&record, None, now).await? {
+            return Err(PaymentError::KeyInUse);
+        }
+        let order = tx
+            .lock_order(&order_id)
+            .await?
+            .ok_or(PaymentError::Internal)?;
+        if order.state.auth != crate::domain::AuthState::Pending {
+            // Settled meanwhile (by reconciliation): the order is the answer.
+            complete(&tx, request, &Ok(order_id.clone()), now).await?;
+            tx.commit().await?;
+            return self.view(&order_id).await;
+        }
+        tx.finish_attempt(&attempt_id, AttemptState::InFlight, None, now, None)
+            .await?;
+        tx.append_event(
+            &NewEvent {
+                order_id: order_id.clone(),
+                event_type: AUTHORIZATION_RESUMED,
+                actor: caller.name.clone(),
+                status: order.state.status(),
+                data: json!({}),
+            },
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        let result = provider.authorize(call(&order_id, cmd)).await;
+        self.settle_authorize(caller, request, &order_id, &attempt_id, cmd, result)
+            .await
+    }
+
+    async fn settle_authorize(
+        &self,
+        caller: &Caller,
+        request: &KeyedRequest,
+        order_id: &OrderId,
+        attempt_id: &AttemptId,
+        cmd: &AuthorizeCommand,
+        result: Result<AuthorizeOutcome, ProviderError>,
+    ) -> Result<OrderView, PaymentError> {
+        let now = self.now();
+        let tx = self.store().begin().await?;
+        let mut order = tx
+            .lock_order(order_id)
+            .await?
+            .ok_or(PaymentError::Internal)?;
+        let outcome = match result {
+            Ok(outcome) => outcome,
+            Err(error) => {
+                let answer = PaymentError::from_provider(error.clone(), order_id.as_str());
+                let (event, attempt_state, detail) = match &error {
+                    ProviderError::Unreachable { .. }
+                    | ProviderError::Throttled { .. }
+                    | ProviderError::CredentialsRejected { .. } => (
+                        AUTHORIZATION_NOT_SENT,
+                        AttemptState::Failed,
+                        error.to_string(),
+                    ),
+                    ProviderError::OutcomeUnknown { .. } => (
+                        AUTHORIZATION_OUTCOME_UNKNOWN,
+                        AttemptState::Unknown,
+                        error.to_string(),
+                    ),
+                    ProviderError::Rejected {
+                        reason,
+                        provider_code,
+                        message,
+                        ..
+                    } => {
+                        order.state = order.state.clone().declined();
+                        order.failure = Some(Failure {
+                            code: reason.as_str().to_owned(),
+                            message: message.clone(),
+                            provider_code: Some(provider_code.clone()),
+                        });
+                        (
+                            AUTHORIZATION_REJECTED,
+                            AttemptState::Failed,
+                            error.to_string(),
+                        )
+                    }
+                };
+                let order = tx.save_order(&order, now).await?;
+                tx.finish_attempt(attempt_id, attempt_state, Some(&detail), now, None)
+                    .await?;
+                if event == AUTHORIZATION_REJECTED {
+                    complete(&tx, request, &Err(answer.clone()), now).await?;
+                } else {
+                    // No outcome to replay: a retry with the same key resumes.
+                    tx.open_key(&request.scope, &request.key, now).await?;
+                }
+                tx.append_event(
+                    &event_of(&order, event, caller, json!({ "error": detail })),
+                    now,
+                )
+                .await?;
+                tx.commit().await?;
+                return Err(answer);
+            }
+        };
+
+        let rules = crate::domain::ProviderRules::for_provider(order.provider);
+        order.provider_order_id = outcome
+            .provider_order_id
+            .clone()
+            .or(order.provider_order_id);
+        order.livemode = outcome.livemode;
+        order.payment_method = outcome.payment_method.or(order.payment_method);
+        order.provider_data = outcome.provider_data.clone().or(order.provider_data);
+        order.card = outcome.card.clone().or(order.card);
+        let mut auto_capture = None;
+        let event = match &outcome.result {
+            AuthorizeResult::Authorized { amount, captured } => {
+                let window = order
+                    .payment_method
+                    .and_then(|m| rules.authorization_window(m, cmd.extended_authorization()));
+                let expires_at = outcome.expires_at.or_else(|| window.map(|w| now + w));
+                order.state = order.state.clone().authorized(*amount, expires_at);
+                order.next_action = None;
+                if *captured > 0 {
+                    order.state = order
+                        .state
+                        .clone()
+                        .capture_reserved(*captured)
+                        .capture_succeeded(*captured, true);
+                    auto_capture = Some(*captured);
+                }
+                AUTHORIZATION_SUCCEEDED
+            }
+            AuthorizeResult::RequiresAction(action) => {
+                order.state = order.state.clone().requires_action();
+                order.next_action = Some(action.clone());
+                AUTHORIZATION_REQUIRES_ACTION
+            }
+            AuthorizeResult::Declined(failure) => {
+                order.state = order.state.clone().declined();
+                order.failure = Some(failure.clone());
+                AUTHORIZATION_DECLINED
+            }
+            AuthorizeResult::Processing => AUTHORIZATION_PROCESSING,
+        };
+        let order = tx.save_order(&order, now).await?;
+        if let Some(amount) = auto_capture {
+            tx.insert_capture(&CaptureRecord {
+                id: CaptureId::generate(),
+                order_id: order.id.clone(),
+                amount,
+                status: CaptureStatus::Succeeded,
+                final_capture: true,
+                provider_capture_id: None,
+                reference: String::new(),
+                description: "automatic capture".into(),
+                amount_refunded: 0,
+                pending_refund: 0,
+                failure: None,
+                created_at: now,
+                updated_at: now,
+            })
+            .await?;
+        }
+        tx.finish_attempt(attempt_id, AttemptState::Succeeded, None, now, None)
+            .await?;
+        let data = json!({
+            "provider_order_id": order.provider_order_id,
+            "amount_authorized": order.state.authorized,
+            "amount_captured": order.state.captured,
+            "expires_at": order.state.expires_at,
+            "failure": order.failure.as_ref().map(|f| &f.code),
+        });
+        tx.append_event(&event_of(&order, event, caller, data), now)
+            .await?;
+        complete(&tx, request, &Ok(order.id.clone()), now).await?;
+        tx.commit().await?;
+        self.view(order_id).await
+    }
+}
+
+fn call<'a>(order_id: &'a OrderId, cmd: &'a AuthorizeCommand) -> AuthorizeCall<'a> {
+    AuthorizeCall {
+        order_id,
+        idempotency_key: provider_key(order_id),
+        money: cmd.money,
+        capture_method: cmd.capture_method,
+        description: &cmd.description,
+        merchant_reference: &cmd.merchant_reference,
+        metadata: &cmd.metadata,
+        details: &cmd.details,
+    }
+}
+
+pub(super) fn event_of(
+    order: &OrderRecord,
+    event_type: &'static str,
+    caller: &Caller,
+    data: serde_json::Value,
+) -> NewEvent {
+    NewEvent {
+        order_id: order.id.clone(),
+        event_type,
+        actor: caller.name.clone(),
+        status: order.state.status(),
+        data,
+    }
+}

@@ -1,0 +1,475 @@
+//! Capture: take all or part of what an order has authorized.
+
+use serde_json::json;
+
+use super::authorize::event_of;
+use super::events::*;
+use super::idempotency::{Existing, KeyedRequest, complete};
+use super::{Caller, PaymentError, Payments};
+use crate::domain::decide::{CapturePlan, Refusal, decide_capture};
+use crate::domain::{
+    Amount, AttemptId, CaptureId, CaptureRecord, CaptureStatus, Failure, IdempotencyKey, OrderId,
+    OrderRecord, OrderView, ProviderRules, Reason,
+};
+use crate::providers::{CaptureCall, CaptureOutcome, ProviderError, VoidCall};
+use crate::store::{AttemptState, Claim, KeyRecord, NewAttempt, Operation, Tx};
+
+#[derive(Debug, Clone)]
+pub struct CaptureCommand {
+    pub key: IdempotencyKey,
+    pub order_id: OrderId,
+    pub amount: Option<Amount>,
+    pub final_capture: bool,
+    pub reference: String,
+    pub description: String,
+}
+
+impl CaptureCommand {
+    fn fingerprint(&self) -> serde_json::Value {
+        json!({
+            "order_id": self.order_id.as_str(),
+            "amount": self.amount.map(Amount::get),
+            "final_capture": self.final_capture,
+            "reference": self.reference,
+            "description": self.description,
+        })
+    }
+}
+
+/// What a resumed capture must send again.
+#[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize)]
+struct CaptureRequestData {
+    whole_remainder: bool,
+    final_capture: bool,
+    release_after: bool,
+}
+
+impl From<CapturePlan> for CaptureRequestData {
+    fn from(plan: CapturePlan) -> Self {
+        Self {
+            whole_remainder: plan.whole_remainder,
+            final_capture: plan.final_capture,
+            release_after: plan.release_after,
+        }
+    }
+}
+
+/// A capture whose provider call is about to be made.
+struct Drive {
+    order: OrderRecord,
+    capture: CaptureRecord,
+    attempt_id: AttemptId,
+    data: CaptureRequestData,
+    /// The attempt being resumed had an unknown outcome (the order counts it
+    /// as unsettled until this call settles it).
+    was_unknown: bool,
+}
+
+impl Payments {
+    pub async fn capture(
+        &self,
+        caller: &Caller,
+        cmd: CaptureCommand,
+    ) -> Result<OrderView, PaymentError> {
+        let request = self.keyed(caller, &cmd.key, "capture", &cmd.fingerprint());
+        let now = self.now();
+        let capture_id = CaptureId::generate();
+        let attempt_id = AttemptId::generate();
+        let tx = self.store().begin().await?;
+        let claim = tx
+            .claim_key(&self.new_key(&request, Some(&cmd.order_id), Some(&attempt_id), now))
+            .await?;
+        if let Claim::Existing(record) = claim {
+            tx.rollback().await?;
+            return match self.existing(record, &request).await {
+                Existing::Answer(answer) => answer,
+                Existing::Resume(record) => self.resume_capture(caller, record, &request).await,
+            };
+        }
+        let Some(mut order) = tx.lock_order(&cmd.order_id).await? else {
+            return Err(PaymentError::OrderNotFound {
+                order_id: cmd.order_id.to_string(),
+            });
+        };
+        self.provider(order.provider)?;
+        let rules = ProviderRules::for_provider(order.provider);
+        let plan = match decide_capture(
+            &order.state,
+            rules,
+            cmd.amount.map(Amount::get),
+            cmd.final_capture,
+            now,
+        ) {
+            Ok(plan) => plan,
+            Err(refusal) => {
+                return self.refuse(caller, tx, &request, order, refusal).await;
+            }
+        };
+        order.state = order.state.clone().capture_reserved(plan.amount);
+        let order = tx.save_order(&order, now).await?;
+        let capture = CaptureRecord {
+            id: capture_id,
+            order_id: order.id.clone(),
+            amount: plan.amount,
+            status: CaptureStatus::Pending,
+            final_capture: plan.final_capture,
+            provider_capture_id: None,
+            reference: cmd.reference.clone(),
+            description: cmd.description.clone(),
+            amount_refunded: 0,
+            pending_refund: 0,
+            failure: None,
+            created_at: now,
+            updated_at: now,
+        };
+        let data = CaptureRequestData::from(plan);
+        tx.insert_capture(&capture).await?;
+        tx.insert_attempt(
+            &NewAttempt {
+                id: attempt_id.clone(),
+                order_id: order.id.clone(),
+                operation: Operation::Capture,
+                target_id: Some(capture.id.to_string()),
+                provider_key: Some(capture.id.to_string()),
+                amount: Some(plan.amount),
+                request: serde_json::to_value(data).unwrap_or_default(),
+            },
+            now,
+        )
+        .await?;
+        let event = json!({ "capture_id": capture.id.as_str(), "amount": plan.amount, "final_capture": plan.final_capture });
+        tx.append_event(&event_of(&order, CAPTURE_REQUESTED, caller, event), now)
+            .await?;
+        tx.commit().await?;
+        self.drive_capture(
+            caller,
+            &request,
+            Drive {
+                order,
+                capture,
+                attempt_id,
+                data,
+                was_unknown: false,
+            },
+        )
+        .await
+    }
+
+    /// A refusal before any provider call commits nothing, except that an
+    /// authorization found past its deadline is recorded as expired.
+    async fn refuse(
+        &self,
+        caller: &Caller,
+        tx: Tx,
+        request: &KeyedRequest,
+        mut order: OrderRecord,
+        refusal: Refusal,
+    ) -> Result<OrderView, PaymentError> {
+        let expired_now = matches!(&refusal, Refusal::Rule(v) if v.reason == Reason::AuthorizationExpired)
+            && order.state.release.is_none();
+        if expired_now {
+            let now = self.now();
+            order.state = order.state.clone().expired();
+            let order = tx.save_order(&order, now).await?;
+            tx.delete_key(&request.scope, &request.key).await?;
+            let data = json!({ "expires_at": order.state.expires_at });
+            tx.append_event(&event_of(&order, AUTHORIZATION_EXPIRED, caller, data), now)
+                .await?;
+            tx.commit().await?;
+        } else {
+            tx.rollback().await?;
+        }
+        Err(refusal.into())
+    }
+
+    async fn resume_capture(
+        &self,
+        caller: &Caller,
+        record: KeyRecord,
+        request: &KeyedRequest,
+    ) -> Result<OrderView, PaymentError> {
+        let now = self.now();
+        let attempt_id =
+            AttemptId::from_trusted(record.attempt_id.clone().ok_or(PaymentError::Internal)?);
+        let tx = self.store().begin().await?;
+        if !tx.take_over_key(&record, None, now).await? {
+            return Err(PaymentError::KeyInUse);
+        }
+        let attempt = tx.attempt(&attempt_id).await?;
+        let order_id =
+            OrderId::from_trusted(record.order_id.clone().ok_or(PaymentError::Internal)?);
+        let order = tx.lock_order(&order_id).await?;
+        let (Some(attempt), Some(order)) = (attempt, order) else {
+            // The first call was refused before its intent was committed.
+            tx.delete_key(&request.scope, &request.key).await?;
+            tx.commit().await?;
+            return Err(PaymentError::KeyInUse);
+        };
+        let capture_id =
+            CaptureId::from_trusted(attempt.target_id.clone().ok_or(PaymentError::Internal)?);
+        let capture = tx
+            .capture(&capture_id)
+            .await?
+            .ok_or(PaymentError::Internal)?;
+        if capture.status != CaptureStatus::Pending {
+            complete(&tx, request, &Ok(order_id.clone()), now).await?;
+            tx.commit().await?;
+            return self.view(&order_id).await;
+        }
+        let data: CaptureRequestData =
+            serde_json::from_value(attempt.request.clone()).map_err(|_| PaymentError::Internal)?;
+        let was_unknown = attempt.state == AttemptState::Unknown;
+        tx.finish_attempt(&attempt_id, AttemptState::InFlight, None, now, None)
+            .await?;
+        let event = json!({ "capture_id": capture.id.as_str() });
+        tx.append_event(&event_of(&order, CAPTURE_RESUMED, caller, event), now)
+            .await?;
+        tx.commit().await?;
+        self.drive_capture(
+            caller,
+            request,
+            Drive {
+                order,
+                capture,
+                attempt_id,
+                data,
+                was_unknown,
+            },
+        )
+        .await
+    }
+
+    async fn drive_capture(
+        &self,
+        caller: &Caller,
+        request: &KeyedRequest,
+        drive: Drive,
+    ) -> Result<OrderView, PaymentError> {
+        let provider = self.provider(drive.order.provider)?.clone();
+        let result = provider
+            .capture(CaptureCall {
+                order: &drive.order,
+                capture: &drive.capture,
+                idempotency_key: drive.capture.id.to_string(),
+                whole_remainder: drive.data.whole_remainder,
+                final_capture: drive.data.final_capture,
+            })
+            .await;
+        let order_id = drive.order.id.clone();
+        let release = self.settle_capture(caller, request, &drive, result).await?;
+        if let Some((attempt_id, key)) = release {
+            self.release_remainder(caller, &order_id, &attempt_id, key)
+                .await?;
+        }
+        self.view(&order_id).await
+    }
+
+    /// Records a capture's outcome. Returns the attempt of the release to
+    /// make next, when a final partial capture needs one.
+    async fn settle_capture(
+        &self,
+        caller: &Caller,
+        request: &KeyedRequest,
+        drive: &Drive,
+        result: Result<CaptureOutcome, ProviderError>,
+    ) -> Result<Option<(AttemptId, String)>, PaymentError> {
+        let now = self.now();
+        let tx = self.store().begin().await?;
+        let mut order = tx
+            .lock_order(&drive.order.id)
+            .await?
+            .ok_or(PaymentError::Internal)?;
+        let mut capture = tx
+            .capture(&drive.capture.id)
+            .await?
+            .ok_or(PaymentError::Internal)?;
+        if drive.was_unknown {
+            order.state = order.state.clone().outcome_settled();
+        }
+        let amount = capture.amount;
+        capture.updated_at = now;
+        let outcome = match result {
+            Ok(outcome) => outcome,
+            Err(error) => {
+                let answer = PaymentError::from_provider(error.clone(), order.id.as_str());
+                let detail = error.to_string();
+                let event = match &error {
+                    ProviderError::OutcomeUnknown { .. } => {
+                        order.state = order.state.clone().outcome_unknown();
+                        tx.finish_attempt(
+                            &drive.attempt_id,
+                            AttemptState::Unknown,
+                            Some(&detail),
+                            now,
+                            None,
+                        )
+                        .await?;
+                        tx.open_key(&request.scope, &request.key, now).await?;
+                        CAPTURE_OUTCOME_UNKNOWN
+                    }
+                    ProviderError::Unreachable { .. }
+                    | ProviderError::Throttled { .. }
+                    | ProviderError::CredentialsRejected { .. } => {
+                        order.state = order.state.clone().capture_failed(amount);
+                        capture.status = CaptureStatus::Failed;
+                        capture.failure = Some(failure_of(&answer, &error));
+                        tx.finish_attempt(
+                            &drive.attempt_id,
+                            AttemptState::Failed,
+                            Some(&detail),
+                            now,
+                            None,
+                        )
+                        .await?;
+                        // Nothing moved: the caller may retry with the same key.
+                        tx.delete_key(&request.scope, &request.key).await?;
+                        CAPTURE_NOT_SENT
+                    }
+                    ProviderError::Rejected { reason, .. } => {
+                        order.state = order.state.clone().capture_failed(amount);
+                        if *reason == Reason::AuthorizationExpired {
+                            order.state = order.state.clone().expired();
+                        }
+                        capture.status = CaptureStatus::Failed;
+                        capture.failure = Some(failure_of(&answer, &error));
+                        tx.finish_attempt(
+                            &drive.attempt_id,
+                            AttemptState::Failed,
+                            Some(&detail),
+                            now,
+                            None,
+                        )
+                        .await?;
+                        complete(&tx, request, &Err(answer.clone()), now).await?;
+                        CAPTURE_FAILED
+                    }
+                };
+                let order = tx.save_order(&order, now).await?;
+                tx.save_capture(&capture).await?;
+                let data =
+                    json!({ "capture_id": capture.id.as_str(), "amount": amount, "error": detail });
+                tx.append_event(&event_of(&order, event, caller, data), now)
+                    .await?;
+                tx.commit().await?;
+                return Err(answer);
+            }
+        };
+        let provider_releases = drive.data.final_capture && !drive.data.release_after;
+        order.state = order
+            .state
+            .clone()
+            .capture_succeeded(amount, provider_releases);
+        capture.status = CaptureStatus::Succeeded;
+        capture.provider_capture_id = outcome.provider_capture_id;
+        tx.finish_attempt(&drive.attempt_id, AttemptState::Succeeded, None, now, None)
+            .await?;
+        let release = if drive.data.release_after && order.state.capturable() > 0 {
+            order.state = order.state.clone().void_requested();
+            let key = format!("{}-release", capture.id);
+            let attempt = NewAttempt {
+                id: AttemptId::generate(),
+                order_id: order.id.clone(),
+                operation: Operation::Release,
+                target_id: Some(capture.id.to_string()),
+                provider_key: Some(key.clone()),
+                amount: Some(order.state.capturable()),
+                request: json!({}),
+            };
+            tx.insert_attempt(&attempt, now).await?;
+            Some((attempt.id, key))
+        } else {
+            None
+        };
+        let order = tx.save_order(&order, now).await?;
+        tx.save_capture(&capture).await?;
+        let data = json!({ "capture_id": capture.id.as_str(), "amount": amount, "final_capture": capture.final_capture });
+        tx.append_event(&event_of(&order, CAPTURE_SUCCEEDED, caller, data), now)
+            .await?;
+        // The capture's outcome is known: a retry replays the order even if
+        // the release that follows fails.
+        complete(&tx, request, &Ok(order.id.clone()), now).await?;
+        tx.commit().await?;
+        Ok(release)
+    }
+
+    /// Releases what a final partial capture left, where the provider has no
+    /// "capture and release" call (PAY.JP: cancel after the capture).
+    async fn release_remainder(
+        &self,
+        caller: &Caller,
+        order_id: &OrderId,
+        attempt_id: &AttemptId,
+        idempotency_key: String,
+    ) -> Result<(), PaymentError> {
+        let order = self.view(order_id).await?.order;
+        let provider = self.provider(order.provider)?.clone();
+        let result = provider
+            .void(VoidCall {
+                order: &order,
+                idempotency_key,
+            })
+            .await;
+        let now = self.now();
+        let tx = self.store().begin().await?;
+        let mut order = tx
+            .lock_order(order_id)
+            .await?
+            .ok_or(PaymentError::Internal)?;
+        let (event, state, detail) = match &result {
+            Ok(()) => {
+                order.state = order.state.clone().remainder_released();
+                (REMAINDER_RELEASED, AttemptState::Succeeded, None)
+            }
+            Err(ProviderError::OutcomeUnknown { .. }) => {
+                order.state = order.state.clone().outcome_unknown();
+                (
+                    REMAINDER_RELEASE_UNKNOWN,
+                    AttemptState::Unknown,
+                    result.as_ref().err().map(|e| e.to_string()),
+                )
+            }
+            Err(error) => {
+                tracing::warn!(order_id = %order.id, %error, "releasing the rest after a final capture failed");
+                order.state = order.state.clone().void_failed();
+                (
+                    REMAINDER_RELEASE_FAILED,
+                    AttemptState::Failed,
+                    Some(error.to_string()),
+                )
+            }
+        };
+        let order = tx.save_order(&order, now).await?;
+        tx.finish_attempt(attempt_id, state, detail.as_deref(), now, None)
+            .await?;
+        tx.append_event(
+            &event_of(&order, event, caller, json!({ "error": detail })),
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+/// The failure recorded on a capture or refund the provider refused.
+pub(super) fn failure_of(answer: &PaymentError, error: &ProviderError) -> Failure {
+    let (code, provider_code) = match error {
+        ProviderError::Rejected {
+            reason,
+            provider_code,
+            ..
+        } => (reason.as_str(), Some(provider_code.clone())),
+        ProviderError::Unreachable { .. } | ProviderError::Throttled { .. } => {
+            (Reason::ProviderUnavailable.as_str(), None)
+        }
+        ProviderError::CredentialsRejected { .. } => {
+            (Reason::ProviderCredentialsRejected.as_str(), None)
+        }
+        ProviderError::OutcomeUnknown { .. } => (Reason::OutcomeUnknown.as_str(), None),
+    };
+    Failure {
+        code: code.to_owned(),
+        message: answer.to_string(),
+        provider_code,
+    }
+}

@@ -1,0 +1,31 @@
+//! Names of the order history's events.
+
+pub const AUTHORIZATION_REQUESTED: &str = "authorization.requested";
+pub const AUTHORIZATION_RESUMED: &str = "authorization.resumed";
+pub const AUTHORIZATION_SUCCEEDED: &str = "authorization.succeeded";
+pub const AUTHORIZATION_REQUIRES_ACTION: &str = "authorization.requires_action";
+pub const AUTHORIZATION_DECLINED: &str = "authorization.declined";
+pub const AUTHORIZATION_PROCESSING: &str = "authorization.processing";
+pub const AUTHORIZATION_REJECTED: &str = "authorization.rejected";
+pub const AUTHORIZATION_NOT_SENT: &str = "authorization.not_sent";
+pub const AUTHORIZATION_OUTCOME_UNKNOWN: &str = "authorization.outcome_unknown";
+pub const AUTHORIZATION_EXPIRED: &str = "authorization.expired";
+pub const CAPTURE_REQUESTED: &str = "capture.requested";
+pub const CAPTURE_RESUMED: &str = "capture.resumed";
+pub const CAPTURE_SUCCEEDED: &str = "capture.succeeded";
+pub const CAPTURE_FAILED: &str = "capture.failed";
+pub const CAPTURE_NOT_SENT: &str = "capture.not_sent";
+pub const CAPTURE_OUTCOME_UNKNOWN: &str = "capture.outcome_unknown";
+pub const REMAINDER_RELEASED: &str = "capture.remainder_released";
+pub const REMAINDER_RELEASE_FAILED: &str = "capture.remainder_release_failed";
+pub const REMAINDER_RELEASE_UNKNOWN: &str = "capture.remainder_release_outcome_unknown";
+pub const REFUND_REQUESTED: &str = "refund.requested";
+pub const REFUND_RESUMED: &str = "refund.resumed";
+pub const REFUND_SETTLED: &str = "refund.settled";
+pub const VOID_REQUESTED: &str = "void.requested";
+pub const VOID_RESUMED: &str = "void.resumed";
+pub const VOID_SUCCEEDED: &str = "void.succeeded";
+pub const VOID_FAILED: &str = "void.failed";
+pub const VOID_NOT_SENT: &str = "void.not_sent";
+pub const VOID_OUTCOME_UNKNOWN: &str = "void.outcome_unknown";
+pub const PROVIDER_STATE_SYNCED: &str = "order.provider_state_synced";

@@ -1,0 +1,132 @@
+//! The use cases, one per RPC: check the domain rules, record the intent,
+//! call the provider, record the outcome. The gRPC handlers call these; the
+//! reconciliation and webhooks reuse the same settle functions.
+//!
+//! Every call that moves money makes two commits: the intent (idempotency
+//! key claimed, amount reserved, provider call logged) before the provider
+//! is called, and the outcome after. No transaction is held across a
+//! provider call.
+
+mod authorize;
+mod capture;
+mod error;
+mod events;
+mod get_order;
+mod idempotency;
+mod list_orders;
+mod refund;
+mod void;
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use secrecy::SecretSlice;
+
+use crate::clock::SharedClock;
+use crate::domain::{OrderId, OrderView, ProviderKind};
+use crate::providers::{PaymentProvider, Registry};
+use crate::store::Store;
+
+pub use authorize::AuthorizeCommand;
+pub use capture::CaptureCommand;
+pub use error::{PaymentError, RejectionKindData};
+pub use list_orders::{ListOrdersCommand, OrderPage};
+pub use refund::RefundCommand;
+pub use void::VoidCommand;
+
+/// Who is calling: scopes idempotency keys and names the actor in the
+/// order history.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    pub name: String,
+}
+
+impl Caller {
+    pub fn new(name: impl Into<String>) -> Self {
+        Self { name: name.into() }
+    }
+
+    /// The caller when authentication is off (sandbox mode).
+    pub fn anonymous() -> Self {
+        Self::new("anonymous")
+    }
+}
+
+/// Tunables of the use cases.
+#[derive(Clone)]
+pub struct PaymentsConfig {
+    /// How long a key's first outcome is replayed.
+    pub idempotency_ttl: chrono::Duration,
+    /// How long a call may hold its key before a retry presumes it dead and
+    /// takes over (longer than any provider call with its retries).
+    pub in_flight_lease: chrono::Duration,
+    /// Keys the request fingerprints; must be the same on every replica.
+    pub fingerprint_key: SecretSlice<u8>,
+}
+
+impl std::fmt::Debug for PaymentsConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PaymentsConfig")
+            .field("idempotency_ttl", &self.idempotency_ttl)
+            .field("in_flight_lease", &self.in_flight_lease)
+            .field("fingerprint_key", &"[REDACTED]")
+            .finish()
+    }
+}
+
+struct Inner {
+    store: Store,
+    providers: Registry,
+    clock: SharedClock,
+    config: PaymentsConfig,
+}
+
+/// The payment use cases. Cheap to clone.
+#[derive(Clone)]
+pub struct Payments {
+    inner: Arc<Inner>,
+}
+
+impl Payments {
+    pub fn new(
+        store: Store,
+        providers: Registry,
+        clock: SharedClock,
+        config: PaymentsConfig,
+    ) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                store,
+                providers,
+                clock,
+                config,
+            }),
+        }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    fn now(&self) -> DateTime<Utc> {
+        self.inner.clock.now()
+    }
+
+    fn provider(&self, kind: ProviderKind) -> Result<&Arc<dyn PaymentProvider>, PaymentError> {
+        self.inner
+            .providers
+            .get(kind)
+            .ok_or(PaymentError::ProviderNotConfigured { provider: kind })
+    }
+
+    /// The order as stored now.
+    async fn view(&self, id: &OrderId) -> Result<OrderView, PaymentError> {
+        self.inner
+            .store
+            .order_view(id)
+            .await?
+            .ok_or_else(|| PaymentError::OrderNotFound {
+                order_id: id.to_string(),
+            })
+    }
+}

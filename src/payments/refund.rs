@@ -1,0 +1,420 @@
+//! Refund: give captured money back, split across captures where the
+//! provider refunds per payment (the plan is stored before any call; part n
+//! goes out with the key `{refund id}-{n}`).
+
+use std::collections::BTreeMap;
+
+use serde_json::json;
+
+use super::authorize::event_of;
+use super::capture::failure_of;
+use super::events::*;
+use super::idempotency::{Existing, KeyedRequest, complete};
+use super::{Caller, PaymentError, Payments};
+use crate::domain::decide::{RefundableCapture, decide_refund};
+use crate::domain::{
+    Amount, AttemptId, CaptureRecord, CaptureStatus, IdempotencyKey, OrderId, OrderRecord,
+    OrderView, ProviderRules, RefundId, RefundPart, RefundReason, RefundRecord, RefundStatus,
+};
+use crate::providers::{ProviderError, RefundCall, RefundOutcome};
+use crate::store::{AttemptState, Claim, KeyRecord, NewAttempt, Operation};
+
+#[derive(Debug, Clone)]
+pub struct RefundCommand {
+    pub key: IdempotencyKey,
+    pub order_id: OrderId,
+    pub amount: Option<Amount>,
+    pub reason: Option<RefundReason>,
+    pub reference: String,
+    pub description: String,
+}
+
+impl RefundCommand {
+    fn fingerprint(&self) -> serde_json::Value {
+        json!({
+            "order_id": self.order_id.as_str(),
+            "amount": self.amount.map(Amount::get),
+            "reason": self.reason.map(RefundReason::as_str),
+            "reference": self.reference,
+            "description": self.description,
+        })
+    }
+}
+
+struct Drive {
+    order: OrderRecord,
+    refund: RefundRecord,
+    captures: BTreeMap<String, CaptureRecord>,
+    attempt_id: AttemptId,
+    was_unknown: bool,
+}
+
+impl Payments {
+    pub async fn refund(
+        &self,
+        caller: &Caller,
+        cmd: RefundCommand,
+    ) -> Result<OrderView, PaymentError> {
+        let request = self.keyed(caller, &cmd.key, "refund", &cmd.fingerprint());
+        let now = self.now();
+        let attempt_id = AttemptId::generate();
+        let tx = self.store().begin().await?;
+        let claim = tx
+            .claim_key(&self.new_key(&request, Some(&cmd.order_id), Some(&attempt_id), now))
+            .await?;
+        if let Claim::Existing(record) = claim {
+            tx.rollback().await?;
+            return match self.existing(record, &request).await {
+                Existing::Answer(answer) => answer,
+                Existing::Resume(record) => self.resume_refund(caller, record, &request).await,
+            };
+        }
+        let Some(mut order) = tx.lock_order(&cmd.order_id).await? else {
+            return Err(PaymentError::OrderNotFound {
+                order_id: cmd.order_id.to_string(),
+            });
+        };
+        self.provider(order.provider)?;
+        let rules = ProviderRules::for_provider(order.provider);
+        let captures = tx.captures(&order.id).await?;
+        let refundable: Vec<RefundableCapture> = captures
+            .iter()
+            .filter(|c| c.status == CaptureStatus::Succeeded)
+            .map(|c| RefundableCapture {
+                capture_id: c.id.clone(),
+                refundable: c.refundable(),
+            })
+            .collect();
+        let plan = decide_refund(
+            &order.state,
+            rules,
+            cmd.amount.map(Amount::get),
+            cmd.reason,
+            &refundable,
+        )?;
+        order.state = order.state.clone().refund_reserved(plan.amount);
+        let order = tx.save_order(&order, now).await?;
+        let mut by_id: BTreeMap<String, CaptureRecord> = captures
+            .into_iter()
+            .map(|c| (c.id.to_string(), c))
+            .collect();
+        let mut parts = Vec::with_capacity(plan.parts.len());
+        for (index, part) in plan.parts.iter().enumerate() {
+            if let Some(capture_id) = &part.capture_id {
+                let capture = by_id
+                    .get_mut(capture_id.as_str())
+                    .ok_or(PaymentError::Internal)?;
+                capture.pending_refund += part.amount;
+                capture.updated_at = now;
+                tx.save_capture(capture).await?;
+            }
+            parts.push(RefundPart {
+                n: index as u32 + 1,
+                capture_id: part.capture_id.as_ref().map(|c| c.to_string()),
+                amount: part.amount,
+                status: RefundStatus::Pending,
+                provider_refund_id: None,
+            });
+        }
+        let refund = RefundRecord {
+            id: RefundId::generate(),
+            order_id: order.id.clone(),
+            amount: plan.amount,
+            status: RefundStatus::Pending,
+            reason: cmd.reason,
+            reference: cmd.reference.clone(),
+            description: cmd.description.clone(),
+            parts,
+            failure: None,
+            created_at: now,
+            updated_at: now,
+        };
+        tx.insert_refund(&refund).await?;
+        tx.insert_attempt(
+            &NewAttempt {
+                id: attempt_id.clone(),
+                order_id: order.id.clone(),
+                operation: Operation::Refund,
+                target_id: Some(refund.id.to_string()),
+                provider_key: Some(refund.id.to_string()),
+                amount: Some(plan.amount),
+                request: json!({}),
+            },
+            now,
+        )
+        .await?;
+        let data = json!({ "refund_id": refund.id.as_str(), "amount": plan.amount, "parts": refund.parts.len() });
+        tx.append_event(&event_of(&order, REFUND_REQUESTED, caller, data), now)
+            .await?;
+        tx.commit().await?;
+        self.drive_refund(
+            caller,
+            &request,
+            Drive {
+                order,
+                refund,
+                captures: by_id,
+                attempt_id,
+                was_unknown: false,
+            },
+        )
+        .await
+    }
+
+    async fn resume_refund(
+        &self,
+        caller: &Caller,
+        record: KeyRecord,
+        request: &KeyedRequest,
+    ) -> Result<OrderView, PaymentError> {
+        let now = self.now();
+        let attempt_id =
+            AttemptId::from_trusted(record.attempt_id.clone().ok_or(PaymentError::Internal)?);
+        let order_id =
+            OrderId::from_trusted(record.order_id.clone().ok_or(PaymentError::Internal)?);
+        let tx = self.store().begin().await?;
+        if !tx.take_over_key(&record, None, now).await? {
+            return Err(PaymentError::KeyInUse);
+        }
+        let attempt = tx.attempt(&attempt_id).await?;
+        let order = tx.lock_order(&order_id).await?;
+        let (Some(attempt), Some(order)) = (attempt, order) else {
+            tx.delete_key(&request.scope, &request.key).await?;
+            tx.commit().await?;
+            return Err(PaymentError::KeyInUse);
+        };
+        let refund_id =
+            RefundId::from_trusted(attempt.target_id.clone().ok_or(PaymentError::Internal)?);
+        let refund = tx.refund(&refund_id).await?.ok_or(PaymentError::Internal)?;
+        if refund.status != RefundStatus::Pending {
+            complete(&tx, request, &Ok(order_id.clone()), now).await?;
+            tx.commit().await?;
+            return self.view(&order_id).await;
+        }
+        let captures = tx
+            .captures(&order_id)
+            .await?
+            .into_iter()
+            .map(|c| (c.id.to_string(), c))
+            .collect();
+        let was_unknown = attempt.state == AttemptState::Unknown;
+        tx.finish_attempt(&attempt_id, AttemptState::InFlight, None, now, None)
+            .await?;
+        let data = json!({ "refund_id": refund.id.as_str() });
+        tx.append_event(&event_of(&order, REFUND_RESUMED, caller, data), now)
+            .await?;
+        tx.commit().await?;
+        self.drive_refund(
+            caller,
+            request,
+            Drive {
+                order,
+                refund,
+                captures,
+                attempt_id,
+                was_unknown,
+            },
+        )
+        .await
+    }
+
+    /// Sends the parts not sent yet, in order, stopping at the first that
+    /// does not succeed.
+    async fn drive_refund(
+        &self,
+        caller: &Caller,
+        request: &KeyedRequest,
+        drive: Drive,
+    ) -> Result<OrderView, PaymentError> {
+        let provider = self.provider(drive.order.provider)?.clone();
+        let mut results = BTreeMap::new();
+        for part in &drive.refund.parts {
+            if part.status != RefundStatus::Pending || part.provider_refund_id.is_some() {
+                continue;
+            }
+            let capture = part
+                .capture_id
+                .as_ref()
+                .and_then(|id| drive.captures.get(id));
+            let result = provider
+                .refund(RefundCall {
+                    order: &drive.order,
+                    capture,
+                    amount: part.amount,
+                    reason: drive.refund.reason,
+                    reference: &drive.refund.reference,
+                    description: &drive.refund.description,
+                    idempotency_key: drive.refund.part_key(part.n),
+                })
+                .await;
+            let stop = result.is_err();
+            results.insert(part.n, result);
+            if stop {
+                break;
+            }
+        }
+        self.settle_refund(caller, request, &drive, results).await
+    }
+
+    async fn settle_refund(
+        &self,
+        caller: &Caller,
+        request: &KeyedRequest,
+        drive: &Drive,
+        mut results: BTreeMap<u32, Result<RefundOutcome, ProviderError>>,
+    ) -> Result<OrderView, PaymentError> {
+        let now = self.now();
+        let tx = self.store().begin().await?;
+        let mut order = tx
+            .lock_order(&drive.order.id)
+            .await?
+            .ok_or(PaymentError::Internal)?;
+        let mut refund = tx
+            .refund(&drive.refund.id)
+            .await?
+            .ok_or(PaymentError::Internal)?;
+        let mut captures: BTreeMap<String, CaptureRecord> = tx
+            .captures(&order.id)
+            .await?
+            .into_iter()
+            .map(|c| (c.id.to_string(), c))
+            .collect();
+        if drive.was_unknown {
+            order.state = order.state.clone().outcome_settled();
+        }
+        let mut unknown = false;
+        let mut moved = false;
+        let mut first_error: Option<ProviderError> = None;
+        for part in refund
+            .parts
+            .iter_mut()
+            .filter(|p| p.status == RefundStatus::Pending)
+        {
+            let settled = match results.remove(&part.n) {
+                Some(Ok(outcome)) => {
+                    part.provider_refund_id = Some(outcome.provider_refund_id);
+                    part.status = outcome.status;
+                    moved = true;
+                    match outcome.status {
+                        RefundStatus::Succeeded => Some(part.amount),
+                        RefundStatus::Failed => Some(0),
+                        RefundStatus::Pending => None,
+                    }
+                }
+                Some(Err(error @ ProviderError::OutcomeUnknown { .. })) => {
+                    unknown = true;
+                    first_error.get_or_insert(error);
+                    None
+                }
+                Some(Err(error)) => {
+                    part.status = RefundStatus::Failed;
+                    first_error.get_or_insert(error);
+                    Some(0)
+                }
+                // Never sent: after an unknown part it waits for the resume;
+                // after a refusal it will not be sent.
+                None if unknown || part.provider_refund_id.is_some() => None,
+                None => {
+                    part.status = RefundStatus::Failed;
+                    Some(0)
+                }
+            };
+            if let Some(refunded) = settled {
+                order.state = order.state.clone().refund_settled(part.amount, refunded);
+                if let Some(capture) = part.capture_id.as_ref().and_then(|id| captures.get_mut(id))
+                {
+                    capture.pending_refund -= part.amount;
+                    capture.amount_refunded += refunded;
+                    capture.updated_at = now;
+                }
+            }
+        }
+        refund.status = if refund
+            .parts
+            .iter()
+            .all(|p| p.status == RefundStatus::Succeeded)
+        {
+            RefundStatus::Succeeded
+        } else if refund
+            .parts
+            .iter()
+            .any(|p| p.status == RefundStatus::Pending)
+        {
+            RefundStatus::Pending
+        } else {
+            RefundStatus::Failed
+        };
+        refund.updated_at = now;
+        let answer = first_error
+            .as_ref()
+            .map(|e| PaymentError::from_provider(e.clone(), order.id.as_str()));
+        if let (Some(answer), Some(error)) = (&answer, &first_error) {
+            refund.failure = Some(failure_of(answer, error));
+        }
+        if unknown {
+            order.state = order.state.clone().outcome_unknown();
+        }
+        let order = tx.save_order(&order, now).await?;
+        for capture in captures.values() {
+            if refund
+                .parts
+                .iter()
+                .any(|p| p.capture_id.as_deref() == Some(capture.id.as_str()))
+            {
+                tx.save_capture(capture).await?;
+            }
+        }
+        tx.save_refund(&refund).await?;
+        let detail = first_error.as_ref().map(|e| e.to_string());
+        let (attempt_state, result) = match (&first_error, &answer) {
+            (Some(ProviderError::OutcomeUnknown { .. }), Some(answer)) => {
+                tx.open_key(&request.scope, &request.key, now).await?;
+                (AttemptState::Unknown, Err(answer.clone()))
+            }
+            (
+                Some(
+                    ProviderError::Unreachable { .. }
+                    | ProviderError::Throttled { .. }
+                    | ProviderError::CredentialsRejected { .. },
+                ),
+                Some(answer),
+            ) if !moved => {
+                tx.delete_key(&request.scope, &request.key).await?;
+                (AttemptState::Failed, Err(answer.clone()))
+            }
+            (Some(_), Some(answer)) if !moved => {
+                complete(&tx, request, &Err(answer.clone()), now).await?;
+                (AttemptState::Failed, Err(answer.clone()))
+            }
+            // Some money moved: the order, with the refund's parts, is the
+            // answer.
+            (Some(_), _) => {
+                complete(&tx, request, &Ok(order.id.clone()), now).await?;
+                (AttemptState::Failed, Ok(()))
+            }
+            (None, _) => {
+                complete(&tx, request, &Ok(order.id.clone()), now).await?;
+                (AttemptState::Succeeded, Ok(()))
+            }
+        };
+        tx.finish_attempt(
+            &drive.attempt_id,
+            attempt_state,
+            detail.as_deref(),
+            now,
+            None,
+        )
+        .await?;
+        let data = json!({
+            "refund_id": refund.id.as_str(),
+            "status": refund.status.as_str(),
+            "amount_refunded": order.state.refunded,
+            "error": detail,
+        });
+        tx.append_event(&event_of(&order, REFUND_SETTLED, caller, data), now)
+            .await?;
+        tx.commit().await?;
+        result?;
+        self.view(&order.id).await
+    }
+}

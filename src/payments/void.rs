@@ -1,0 +1,181 @@
+//! Void: release whatever is still capturable.
+
+use serde_json::json;
+
+use super::authorize::event_of;
+use super::events::*;
+use super::idempotency::{Existing, KeyedRequest, complete};
+use super::{Caller, PaymentError, Payments};
+use crate::domain::decide::decide_void;
+use crate::domain::{AttemptId, IdempotencyKey, OrderId, OrderRecord, OrderView, ProviderRules};
+use crate::providers::{ProviderError, VoidCall};
+use crate::store::{AttemptState, Claim, KeyRecord, NewAttempt, Operation};
+
+#[derive(Debug, Clone)]
+pub struct VoidCommand {
+    pub key: IdempotencyKey,
+    pub order_id: OrderId,
+}
+
+impl Payments {
+    pub async fn void(&self, caller: &Caller, cmd: VoidCommand) -> Result<OrderView, PaymentError> {
+        let request = self.keyed(
+            caller,
+            &cmd.key,
+            "void",
+            &json!({ "order_id": cmd.order_id.as_str() }),
+        );
+        let now = self.now();
+        let attempt_id = AttemptId::generate();
+        let tx = self.store().begin().await?;
+        let claim = tx
+            .claim_key(&self.new_key(&request, Some(&cmd.order_id), Some(&attempt_id), now))
+            .await?;
+        if let Claim::Existing(record) = claim {
+            tx.rollback().await?;
+            return match self.existing(record, &request).await {
+                Existing::Answer(answer) => answer,
+                Existing::Resume(record) => self.resume_void(caller, record, &request).await,
+            };
+        }
+        let Some(mut order) = tx.lock_order(&cmd.order_id).await? else {
+            return Err(PaymentError::OrderNotFound {
+                order_id: cmd.order_id.to_string(),
+            });
+        };
+        self.provider(order.provider)?;
+        let plan = decide_void(
+            &order.state,
+            ProviderRules::for_provider(order.provider),
+            now,
+        )?;
+        order.state = order.state.clone().void_requested();
+        let order = tx.save_order(&order, now).await?;
+        tx.insert_attempt(
+            &NewAttempt {
+                id: attempt_id.clone(),
+                order_id: order.id.clone(),
+                operation: Operation::Void,
+                target_id: None,
+                provider_key: Some(attempt_id.to_string()),
+                amount: Some(plan.releases),
+                request: json!({}),
+            },
+            now,
+        )
+        .await?;
+        let data = json!({ "releases": plan.releases });
+        tx.append_event(&event_of(&order, VOID_REQUESTED, caller, data), now)
+            .await?;
+        tx.commit().await?;
+        self.drive_void(caller, &request, order, attempt_id, false)
+            .await
+    }
+
+    async fn resume_void(
+        &self,
+        caller: &Caller,
+        record: KeyRecord,
+        request: &KeyedRequest,
+    ) -> Result<OrderView, PaymentError> {
+        let now = self.now();
+        let attempt_id =
+            AttemptId::from_trusted(record.attempt_id.clone().ok_or(PaymentError::Internal)?);
+        let order_id =
+            OrderId::from_trusted(record.order_id.clone().ok_or(PaymentError::Internal)?);
+        let tx = self.store().begin().await?;
+        if !tx.take_over_key(&record, None, now).await? {
+            return Err(PaymentError::KeyInUse);
+        }
+        let attempt = tx.attempt(&attempt_id).await?;
+        let order = tx.lock_order(&order_id).await?;
+        let (Some(attempt), Some(order)) = (attempt, order) else {
+            tx.delete_key(&request.scope, &request.key).await?;
+            tx.commit().await?;
+            return Err(PaymentError::KeyInUse);
+        };
+        if !order.state.void_pending {
+            complete(&tx, request, &Ok(order_id.clone()), now).await?;
+            tx.commit().await?;
+            return self.view(&order_id).await;
+        }
+        let was_unknown = attempt.state == AttemptState::Unknown;
+        tx.finish_attempt(&attempt_id, AttemptState::InFlight, None, now, None)
+            .await?;
+        tx.append_event(&event_of(&order, VOID_RESUMED, caller, json!({})), now)
+            .await?;
+        tx.commit().await?;
+        self.drive_void(caller, request, order, attempt_id, was_unknown)
+            .await
+    }
+
+    async fn drive_void(
+        &self,
+        caller: &Caller,
+        request: &KeyedRequest,
+        order: OrderRecord,
+        attempt_id: AttemptId,
+        was_unknown: bool,
+    ) -> Result<OrderView, PaymentError> {
+        let provider = self.provider(order.provider)?.clone();
+        let result = provider
+            .void(VoidCall {
+                order: &order,
+                idempotency_key: attempt_id.to_string(),
+            })
+            .await;
+        let now = self.now();
+        let tx = self.store().begin().await?;
+        let mut order = tx
+            .lock_order(&order.id)
+            .await?
+            .ok_or(PaymentError::Internal)?;
+        if was_unknown {
+            order.state = order.state.clone().outcome_settled();
+        }
+        let (event, attempt_state, answer) = match &result {
+            Ok(()) => {
+                order.state = order.state.clone().voided();
+                order.next_action = None;
+                complete(&tx, request, &Ok(order.id.clone()), now).await?;
+                (VOID_SUCCEEDED, AttemptState::Succeeded, None)
+            }
+            Err(error) => {
+                let answer = PaymentError::from_provider(error.clone(), order.id.as_str());
+                match error {
+                    ProviderError::OutcomeUnknown { .. } => {
+                        order.state = order.state.clone().outcome_unknown();
+                        tx.open_key(&request.scope, &request.key, now).await?;
+                        (VOID_OUTCOME_UNKNOWN, AttemptState::Unknown, Some(answer))
+                    }
+                    ProviderError::Unreachable { .. }
+                    | ProviderError::Throttled { .. }
+                    | ProviderError::CredentialsRejected { .. } => {
+                        order.state = order.state.clone().void_failed();
+                        tx.delete_key(&request.scope, &request.key).await?;
+                        (VOID_NOT_SENT, AttemptState::Failed, Some(answer))
+                    }
+                    ProviderError::Rejected { .. } => {
+                        order.state = order.state.clone().void_failed();
+                        complete(&tx, request, &Err(answer.clone()), now).await?;
+                        (VOID_FAILED, AttemptState::Failed, Some(answer))
+                    }
+                }
+            }
+        };
+        let order = tx.save_order(&order, now).await?;
+        let detail = result.as_ref().err().map(|e| e.to_string());
+        tx.finish_attempt(&attempt_id, attempt_state, detail.as_deref(), now, None)
+            .await?;
+        tx.append_event(
+            &event_of(&order, event, caller, json!({ "error": detail })),
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        match answer {
+            Some(error) => Err(error),
+            None => self.view(&order.id).await,
+        }
+    }
+}

@@ -1,0 +1,216 @@
+//! Wiring: database, providers (real or sandbox), use cases, gRPC server.
+//! `Application::build` binds the listener and returns, so tests can serve
+//! on port 0 and learn the address.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use secrecy::{ExposeSecret, SecretSlice, SecretString};
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tokio_util::sync::CancellationToken;
+use tonic_health::ServingStatus;
+use tonic_health::server::HealthReporter;
+
+use crate::clock::SharedClock;
+use crate::config::Config;
+use crate::grpc::{self, PaymentApi};
+use crate::payments::{Payments, PaymentsConfig};
+use crate::proto::v1::payment_service_server::PaymentServiceServer;
+use crate::providers::Registry;
+use crate::providers::payjp::{Payjp, PayjpConfig};
+use crate::sandbox::{PAYJP_SANDBOX_SECRET_KEY, Sandbox};
+use crate::store::{Store, StoreOptions};
+
+/// Installs the one TLS crypto provider (ring) that reqwest and sqlx share.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// Connects to the database and applies pending migrations.
+pub async fn connect_store(config: &Config) -> anyhow::Result<Store> {
+    let options = StoreOptions {
+        max_connections: config.database_max_connections,
+        ..StoreOptions::default()
+    };
+    let store = Store::connect(config.database_url.expose_secret(), &options).await?;
+    store.migrate().await?;
+    Ok(store)
+}
+
+pub struct Application {
+    addr: SocketAddr,
+    listener: TcpListener,
+    payments: Payments,
+    reporter: HealthReporter,
+    shutdown: CancellationToken,
+    sandbox: Option<Sandbox>,
+    config: Config,
+}
+
+impl Application {
+    pub async fn build(config: Config, clock: SharedClock) -> anyhow::Result<Self> {
+        install_crypto_provider();
+        let store = connect_store(&config).await?;
+        let (registry, sandbox) = providers(&config, clock.clone()).await?;
+        let payments = Payments::new(
+            store,
+            registry,
+            clock,
+            PaymentsConfig {
+                idempotency_ttl: config.idempotency_ttl,
+                in_flight_lease: chrono::Duration::seconds(
+                    (config.provider_http.request_timeout.as_secs() as i64 + 5)
+                        * config.provider_http.max_attempts as i64
+                        * 2,
+                ),
+                fingerprint_key: fingerprint_key(&config.fingerprint_key),
+            },
+        );
+        let listener = TcpListener::bind(config.listen_addr).await?;
+        let addr = listener.local_addr()?;
+        let reporter = HealthReporter::new();
+        reporter
+            .set_service_status("", ServingStatus::Serving)
+            .await;
+        reporter
+            .set_service_status(grpc::health::PAYMENT_SERVICE, ServingStatus::NotServing)
+            .await;
+        Ok(Self {
+            addr,
+            listener,
+            payments,
+            reporter,
+            shutdown: CancellationToken::new(),
+            sandbox,
+            config,
+        })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn payments(&self) -> &Payments {
+        &self.payments
+    }
+
+    pub fn sandbox(&self) -> Option<&Sandbox> {
+        self.sandbox.as_ref()
+    }
+
+    /// Fires the same drain and shutdown as SIGTERM.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+
+    /// Serves until `signal` completes (or the shutdown token fires), then
+    /// drains: health goes NOT_SERVING, new calls are refused after the
+    /// drain delay, and calls in flight finish.
+    pub async fn run_until_stopped(
+        self,
+        signal: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let shutdown = self.shutdown.clone();
+        tokio::spawn({
+            let shutdown = shutdown.clone();
+            async move {
+                signal.await;
+                shutdown.cancel();
+            }
+        });
+        let watcher = tokio::spawn(grpc::health::watch_database(
+            self.reporter.clone(),
+            self.payments.store().clone(),
+            grpc::HEALTH_INTERVAL,
+            shutdown.clone(),
+        ));
+        let reflection_v1 = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(crate::proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET)
+            .build_v1()?;
+        let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(crate::proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET)
+            .build_v1alpha()?;
+        let api = PaymentServiceServer::new(PaymentApi::new(self.payments.clone()));
+
+        let reporter = self.reporter.clone();
+        let drain_delay = self.config.drain_delay;
+        let stop_accepting = {
+            let shutdown = shutdown.clone();
+            async move {
+                shutdown.cancelled().await;
+                tracing::info!("shutting down: draining");
+                grpc::health::drain(&reporter).await;
+                tokio::time::sleep(drain_delay).await;
+            }
+        };
+        tracing::info!(addr = %self.addr, "kessai serving gRPC");
+        let serve = tonic::transport::Server::builder()
+            .layer(grpc::request_layers())
+            .add_service(tonic_health::pb::health_server::HealthServer::new(
+                tonic_health::server::HealthService::from_health_reporter(self.reporter.clone()),
+            ))
+            .add_service(reflection_v1)
+            .add_service(reflection_v1alpha)
+            .add_service(api)
+            .serve_with_incoming_shutdown(TcpListenerStream::new(self.listener), stop_accepting);
+        let timeout = self.config.shutdown_timeout;
+        let result = tokio::select! {
+            result = serve => result.map_err(anyhow::Error::from),
+            () = async { shutdown.cancelled().await; tokio::time::sleep(timeout + drain_delay).await } => {
+                tracing::warn!("calls still in flight after the shutdown timeout; stopping anyway");
+                Ok(())
+            }
+        };
+        watcher.abort();
+        if let Some(sandbox) = self.sandbox {
+            sandbox.stop().await;
+        }
+        self.payments.store().clone().close().await;
+        tracing::info!("kessai stopped");
+        result
+    }
+}
+
+fn fingerprint_key(key: &SecretString) -> SecretSlice<u8> {
+    SecretSlice::from(key.expose_secret().as_bytes().to_vec())
+}
+
+/// The provider adapters, pointed at the real providers or, in sandbox
+/// mode, at the simulators started here.
+async fn providers(
+    config: &Config,
+    clock: SharedClock,
+) -> anyhow::Result<(Registry, Option<Sandbox>)> {
+    let mut registry = Registry::default();
+    if config.sandbox {
+        let sandbox = Sandbox::start(config.sandbox_addr, clock).await?;
+        tracing::warn!(
+            simulators = %sandbox.addr(),
+            "SANDBOX MODE: no provider credentials are configured, so every provider is a built-in \
+             simulator on loopback. No real money moves and every order has livemode=false. Set \
+             provider credentials (and KESSAI_SANDBOX=false) to use the real providers."
+        );
+        registry.register(Arc::new(Payjp::new(PayjpConfig {
+            base_url: sandbox.payjp_base_url(),
+            secret_key: SecretString::from(PAYJP_SANDBOX_SECRET_KEY),
+            http: config.provider_http.clone(),
+        })));
+        return Ok((registry, Some(sandbox)));
+    }
+    if let Some(payjp) = &config.payjp {
+        registry.register(Arc::new(Payjp::new(PayjpConfig {
+            base_url: payjp.base_url.clone(),
+            secret_key: payjp.secret_key.clone(),
+            http: config.provider_http.clone(),
+        })));
+    }
+    let configured: Vec<&str> = registry.kinds().map(|k| k.as_str()).collect();
+    tracing::info!(providers = ?configured, "providers configured");
+    Ok((registry, None))
+}
