@@ -138,16 +138,18 @@ pub fn decide_capture(
         ));
     }
     let remaining = order.capturable();
-    if let CapturePolicy::OnePartialThenRemainder | CapturePolicy::Single = rules.capture {
-        if order.captures_pending > 0 {
-            return Err(rule(
-                Reason::OperationInProgress,
-                format!(
-                    "another capture is in progress; {} allows one at a time",
-                    rules.provider
-                ),
-            ));
-        }
+    let one_at_a_time = matches!(
+        rules.capture,
+        CapturePolicy::OnePartialThenRemainder | CapturePolicy::Single
+    );
+    if one_at_a_time && order.captures_pending > 0 {
+        return Err(rule(
+            Reason::OperationInProgress,
+            format!(
+                "another capture is in progress; {} allows one at a time",
+                rules.provider
+            ),
+        ));
     }
     if rules.capture == CapturePolicy::Single && order.captures_succeeded > 0 {
         return Err(rule(
@@ -258,19 +260,19 @@ pub fn decide_refund(
     reason: Option<RefundReason>,
     captures: &[RefundableCapture],
 ) -> Result<RefundPlan, Refusal> {
-    if let Some(reason) = reason {
-        if !rules.accepts_refund_reason(reason) {
-            return Err(InvalidInput::new(
-                Reason::InvalidArgument,
-                "reason",
-                format!(
-                    "{} does not accept the refund reason {}",
-                    rules.provider,
-                    reason.as_str()
-                ),
-            )
-            .into());
-        }
+    if let Some(reason) = reason
+        && !rules.accepts_refund_reason(reason)
+    {
+        return Err(InvalidInput::new(
+            Reason::InvalidArgument,
+            "reason",
+            format!(
+                "{} does not accept the refund reason {}",
+                rules.provider,
+                reason.as_str()
+            ),
+        )
+        .into());
     }
     if order.captured == 0 {
         return Err(rule(Reason::RefundNotAllowed, "nothing has been captured"));

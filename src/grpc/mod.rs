@@ -9,6 +9,8 @@ pub mod status;
 use std::time::Duration;
 
 use http::{HeaderName, Request};
+use tower::layer::util::{Identity, Stack};
+use tower_http::classify::{GrpcCode, GrpcErrorsAsFailures, SharedClassifier};
 use tower_http::request_id::{
     MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
 };
@@ -32,25 +34,41 @@ impl MakeRequestId for MakeUlid {
 
 /// A span per call carrying its method and request id (taken from the
 /// caller's `x-request-id` metadata, or made up), echoed in the response.
-pub fn request_layers() -> tower::ServiceBuilder<
-    tower::layer::util::Stack<
-        PropagateRequestIdLayer,
-        tower::layer::util::Stack<
-            TraceLayer<
-                tower_http::classify::SharedClassifier<tower_http::classify::GrpcErrorsAsFailures>,
-                fn(&Request<tonic::body::Body>) -> tracing::Span,
-            >,
-            tower::layer::util::Stack<SetRequestIdLayer<MakeUlid>, tower::layer::util::Identity>,
-        >,
-    >,
-> {
+type RpcSpan = fn(&Request<tonic::body::Body>) -> tracing::Span;
+type TraceRpc = TraceLayer<SharedClassifier<GrpcErrorsAsFailures>, RpcSpan>;
+type RequestLayers =
+    Stack<PropagateRequestIdLayer, Stack<TraceRpc, Stack<SetRequestIdLayer<MakeUlid>, Identity>>>;
+
+pub fn request_layers() -> tower::ServiceBuilder<RequestLayers> {
     tower::ServiceBuilder::new()
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeUlid))
         .layer(
-            TraceLayer::new_for_grpc()
-                .make_span_with(rpc_span as fn(&Request<tonic::body::Body>) -> tracing::Span),
+            TraceLayer::new(SharedClassifier::new(server_faults()))
+                .make_span_with(rpc_span as RpcSpan),
         )
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+}
+
+/// Only the answers that mean kessai or a provider failed are logged as
+/// failures; a caller's bad input or a refused capture is not.
+fn server_faults() -> GrpcErrorsAsFailures {
+    [
+        GrpcCode::Cancelled,
+        GrpcCode::InvalidArgument,
+        GrpcCode::NotFound,
+        GrpcCode::AlreadyExists,
+        GrpcCode::PermissionDenied,
+        GrpcCode::ResourceExhausted,
+        GrpcCode::FailedPrecondition,
+        GrpcCode::Aborted,
+        GrpcCode::OutOfRange,
+        GrpcCode::Unauthenticated,
+    ]
+    .into_iter()
+    .fold(
+        GrpcErrorsAsFailures::new(),
+        GrpcErrorsAsFailures::with_success,
+    )
 }
 
 fn rpc_span(request: &Request<tonic::body::Body>) -> tracing::Span {

@@ -111,7 +111,7 @@ impl Payments {
         if let Claim::Existing(record) = claim {
             tx.rollback().await?;
             return match self.existing(record, &request).await {
-                Existing::Answer(answer) => answer,
+                Existing::Answer(answer) => *answer,
                 Existing::Resume(record) => {
                     self.resume_authorize(caller, record, &request, &cmd, provider)
                         .await
@@ -148,7 +148,7 @@ impl Payments {
     async fn resume_authorize(
         &self,
         caller: &Caller,
-        record: KeyRecord,
+        record: Box<KeyRecord>,
         request: &KeyedRequest,
         cmd: &AuthorizeCommand,
         provider: std::sync::Arc<dyn PaymentProvider>,

@@ -82,7 +82,7 @@ impl Payments {
         if let Claim::Existing(record) = claim {
             tx.rollback().await?;
             return match self.existing(record, &request).await {
-                Existing::Answer(answer) => answer,
+                Existing::Answer(answer) => *answer,
                 Existing::Resume(record) => self.resume_capture(caller, record, &request).await,
             };
         }
@@ -185,7 +185,7 @@ impl Payments {
     async fn resume_capture(
         &self,
         caller: &Caller,
-        record: KeyRecord,
+        record: Box<KeyRecord>,
         request: &KeyedRequest,
     ) -> Result<OrderView, PaymentError> {
         let now = self.now();

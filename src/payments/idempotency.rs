@@ -41,9 +41,9 @@ enum StoredOutcome {
 /// What to do about a key someone already holds.
 pub(super) enum Existing {
     /// The answer to give.
-    Answer(Result<OrderView, PaymentError>),
+    Answer(Box<Result<OrderView, PaymentError>>),
     /// Nobody drives it and it has no outcome: resume the call.
-    Resume(KeyRecord),
+    Resume(Box<KeyRecord>),
 }
 
 impl Payments {
@@ -90,16 +90,20 @@ impl Payments {
         }
     }
 
-    pub(super) async fn existing(&self, record: KeyRecord, request: &KeyedRequest) -> Existing {
+    pub(super) async fn existing(
+        &self,
+        record: Box<KeyRecord>,
+        request: &KeyedRequest,
+    ) -> Existing {
         if record.rpc != request.rpc || record.request_hash != request.hash {
-            return Existing::Answer(Err(PaymentError::KeyReused));
+            return Existing::Answer(Box::new(Err(PaymentError::KeyReused)));
         }
         match record.state {
-            KeyState::Completed => Existing::Answer(self.replay(&record).await),
+            KeyState::Completed => Existing::Answer(Box::new(self.replay(&record).await)),
             KeyState::InFlight => {
                 let held_for = self.now() - record.updated_at;
                 if held_for < self.inner.config.in_flight_lease {
-                    Existing::Answer(Err(PaymentError::KeyInUse))
+                    Existing::Answer(Box::new(Err(PaymentError::KeyInUse)))
                 } else {
                     tracing::warn!(key = %record.key, "taking over an idempotency key whose holder stopped");
                     Existing::Resume(record)

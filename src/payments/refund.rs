@@ -65,7 +65,7 @@ impl Payments {
         if let Claim::Existing(record) = claim {
             tx.rollback().await?;
             return match self.existing(record, &request).await {
-                Existing::Answer(answer) => answer,
+                Existing::Answer(answer) => *answer,
                 Existing::Resume(record) => self.resume_refund(caller, record, &request).await,
             };
         }
@@ -164,7 +164,7 @@ impl Payments {
     async fn resume_refund(
         &self,
         caller: &Caller,
-        record: KeyRecord,
+        record: Box<KeyRecord>,
         request: &KeyedRequest,
     ) -> Result<OrderView, PaymentError> {
         let now = self.now();

@@ -34,7 +34,7 @@ impl Payments {
         if let Claim::Existing(record) = claim {
             tx.rollback().await?;
             return match self.existing(record, &request).await {
-                Existing::Answer(answer) => answer,
+                Existing::Answer(answer) => *answer,
                 Existing::Resume(record) => self.resume_void(caller, record, &request).await,
             };
         }
@@ -75,7 +75,7 @@ impl Payments {
     async fn resume_void(
         &self,
         caller: &Caller,
-        record: KeyRecord,
+        record: Box<KeyRecord>,
         request: &KeyedRequest,
     ) -> Result<OrderView, PaymentError> {
         let now = self.now();

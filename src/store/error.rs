@@ -24,10 +24,10 @@ impl From<DbErr> for StoreError {
         if let DbErr::Exec(RuntimeErr::SqlxError(inner))
         | DbErr::Query(RuntimeErr::SqlxError(inner)) = &e
         {
-            if let sea_orm::sqlx::Error::Database(db) = inner.as_ref() {
-                if let sea_orm::sqlx::error::ErrorKind::CheckViolation = db.kind() {
-                    return StoreError::InvariantViolated(db.message().to_owned());
-                }
+            if let sea_orm::sqlx::Error::Database(db) = inner.as_ref()
+                && let sea_orm::sqlx::error::ErrorKind::CheckViolation = db.kind()
+            {
+                return StoreError::InvariantViolated(db.message().to_owned());
             }
             if let sea_orm::sqlx::Error::PoolTimedOut
             | sea_orm::sqlx::Error::PoolClosed

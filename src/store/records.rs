@@ -67,7 +67,7 @@ pub struct NewKey {
 pub enum Claim {
     Claimed,
     /// Someone holds (or held) the key already.
-    Existing(KeyRecord),
+    Existing(Box<KeyRecord>),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

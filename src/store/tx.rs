@@ -80,7 +80,7 @@ impl Tx {
             .ok_or_else(|| {
                 StoreError::Database("idempotency key vanished after a conflict".into())
             })?;
-        Ok(Claim::Existing(key_from_row(existing)?))
+        Ok(Claim::Existing(Box::new(key_from_row(existing)?)))
     }
 
     /// Stores the outcome to replay for a key.

@@ -1,1 +1,10 @@
+//! kessai's integration tests: one binary (linking this stack once per file
+//! would cost minutes), the real gRPC server, the provider simulators.
 
+mod helpers;
+
+mod bad_input;
+mod idempotency;
+mod payjp_rules;
+mod server;
+mod store_invariants;

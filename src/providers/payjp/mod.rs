@@ -220,9 +220,7 @@ impl PaymentProvider for Payjp {
     }
 
     async fn authorize(&self, call: AuthorizeCall<'_>) -> Result<AuthorizeOutcome, ProviderError> {
-        let details = match call.details {
-            ProviderDetails::Payjp(details) => details,
-        };
+        let ProviderDetails::Payjp(details) = call.details;
         let confirm = details.payment_method_id.is_some();
         let body = CreatePaymentFlow {
             amount: call.money.amount.get(),

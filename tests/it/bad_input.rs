@@ -1,0 +1,123 @@
+//! Bad input gets the right code and an `ErrorInfo` reason, and writes
+//! nothing.
+
+use kessai::proto::v1;
+use tonic::Code;
+use tonic_types::StatusExt;
+
+use crate::db_test;
+use crate::helpers::{assert_error, payjp_authorize, unique_key};
+
+db_test! {
+    async fn idempotency_keys_must_be_present_short_and_plain(app: TestApp) {
+        for key in [String::new(), "k".repeat(256), "has space".into(), "キー".into()] {
+            let status = assert_error(
+                app.authorize(payjp_authorize(&key, 1_000, "pm_test_approve")).await,
+                Code::InvalidArgument,
+                "INVALID_IDEMPOTENCY_KEY",
+            );
+            assert_eq!(status.get_details_bad_request().unwrap().field_violations[0].field, "idempotency_key");
+        }
+        assert_eq!(app.count("orders").await, 0);
+        assert_eq!(app.count("idempotency_keys").await, 0);
+    }
+}
+
+db_test! {
+    async fn amounts_must_be_positive_and_bounded(app: TestApp) {
+        for amount in [0, -1, i64::MIN, i64::MAX, 1_000_000_000_000] {
+            assert_error(
+                app.authorize(payjp_authorize(&unique_key("auth"), amount, "pm_test_approve")).await,
+                Code::InvalidArgument,
+                "INVALID_AMOUNT",
+            );
+        }
+        // Within kessai's bounds but outside PAY.JP's 50–9,999,999.
+        for amount in [49, 10_000_000] {
+            assert_error(
+                app.authorize(payjp_authorize(&unique_key("auth"), amount, "pm_test_approve")).await,
+                Code::InvalidArgument,
+                "INVALID_AMOUNT",
+            );
+        }
+        let order = app.authorized_payjp(1_000).await;
+        for amount in [0, -5, i64::MAX] {
+            assert_error(app.capture(&order.id, Some(amount), false).await, Code::InvalidArgument, "INVALID_AMOUNT");
+            assert_error(app.refund(&order.id, Some(amount)).await, Code::InvalidArgument, "INVALID_AMOUNT");
+        }
+        assert_eq!(app.count("orders").await, 1);
+        assert_eq!(app.count("captures").await, 0);
+        assert_eq!(app.count("refunds").await, 0);
+    }
+}
+
+db_test! {
+    async fn currencies_must_be_known_and_accepted_by_the_provider(app: TestApp) {
+        for currency in ["", "jpy", "YEN", "XYZ", "USD"] {
+            let mut request = payjp_authorize(&unique_key("auth"), 1_000, "pm_test_approve");
+            request.currency = currency.into();
+            assert_error(app.authorize(request).await, Code::InvalidArgument, "INVALID_CURRENCY");
+        }
+        assert_eq!(app.count("orders").await, 0);
+    }
+}
+
+db_test! {
+    async fn unknown_and_malformed_order_ids(app: TestApp) {
+        let unknown = kessai::domain::OrderId::generate().to_string();
+        assert_error(app.get_order(&unknown, false).await, Code::NotFound, "ORDER_NOT_FOUND");
+        assert_error(app.capture(&unknown, None, false).await, Code::NotFound, "ORDER_NOT_FOUND");
+        assert_error(app.refund(&unknown, None).await, Code::NotFound, "ORDER_NOT_FOUND");
+        assert_error(app.void(&unknown).await, Code::NotFound, "ORDER_NOT_FOUND");
+        for bad in ["", "ord_123", "cap_01J00000000000000000000000", "1; DROP TABLE orders"] {
+            assert_error(app.get_order(bad, false).await, Code::InvalidArgument, "INVALID_ORDER_ID");
+        }
+        // A refused call leaves no half-written record, not even its key.
+        assert_eq!(app.count("idempotency_keys").await, 0);
+        assert_eq!(app.count("captures").await, 0);
+    }
+}
+
+db_test! {
+    async fn the_provider_is_chosen_by_its_details(app: TestApp) {
+        let mut request = payjp_authorize(&unique_key("auth"), 1_000, "pm_test_approve");
+        request.provider_details = None;
+        assert_error(app.authorize(request.clone()).await, Code::InvalidArgument, "MISSING_PROVIDER_DETAILS");
+        request.provider_details = Some(v1::authorize_request::ProviderDetails::Smartpay(v1::SmartpayDetails::default()));
+        assert_error(app.authorize(request).await, Code::FailedPrecondition, "PROVIDER_NOT_CONFIGURED");
+        assert_eq!(app.count("orders").await, 0);
+    }
+}
+
+db_test! {
+    async fn several_bad_fields_are_reported_together(app: TestApp) {
+        let request = v1::AuthorizeRequest {
+            idempotency_key: String::new(),
+            amount: 0,
+            currency: "yen".into(),
+            metadata: [("k".repeat(41), "v".into())].into(),
+            ..Default::default()
+        };
+        let status = app.authorize(request).await.unwrap_err();
+        let fields: Vec<String> = status
+            .get_details_bad_request()
+            .unwrap()
+            .field_violations
+            .into_iter()
+            .map(|v| v.field)
+            .collect();
+        assert_eq!(fields.len(), 5, "{fields:?}");
+    }
+}
+
+db_test! {
+    async fn list_orders_checks_its_page_size_and_token(app: TestApp) {
+        let mut client = app.client.clone();
+        let bad_size = client.list_orders(v1::ListOrdersRequest { page_size: 201, ..Default::default() }).await;
+        assert_error(bad_size, Code::InvalidArgument, "INVALID_ARGUMENT");
+        let bad_token = client
+            .list_orders(v1::ListOrdersRequest { page_token: "not-a-token".into(), ..Default::default() })
+            .await;
+        assert_error(bad_token, Code::InvalidArgument, "INVALID_PAGE_TOKEN");
+    }
+}

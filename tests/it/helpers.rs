@@ -1,0 +1,326 @@
+//! A kessai server on port 0 with a fresh database, the provider simulators
+//! and a controllable clock, per test.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use kessai::clock::ManualClock;
+use kessai::config::Config;
+use kessai::proto::v1;
+use kessai::proto::v1::payment_service_client::PaymentServiceClient;
+use kessai::sandbox::payjp::PayjpSimulator;
+use kessai::startup::Application;
+use kessai::store::Store;
+use sea_orm::sqlx::{AssertSqlSafe, Connection, Executor, PgConnection};
+use tokio_util::sync::CancellationToken;
+use tonic::transport::Channel;
+use tonic::{Code, Status};
+use tonic_types::StatusExt;
+
+/// Runs the test body once on SQLite and, when `KESSAI_TEST_DATABASE_URL`
+/// is set, again on PostgreSQL (each in a fresh database).
+#[macro_export]
+macro_rules! db_test {
+    ($(#[$meta:meta])* async fn $name:ident($app:ident: TestApp) $body:block) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            async fn run($app: $crate::helpers::TestApp) $body
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                run($crate::helpers::TestApp::spawn($crate::helpers::Backend::Sqlite).await).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                let Some(app) = $crate::helpers::TestApp::spawn_postgres().await else {
+                    eprintln!("KESSAI_TEST_DATABASE_URL is not set: the PostgreSQL run is left to .ci/run");
+                    return;
+                };
+                run(app).await;
+            }
+        }
+    };
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+pub struct TestApp {
+    pub client: PaymentServiceClient<Channel>,
+    pub channel: Channel,
+    pub clock: ManualClock,
+    pub payjp: PayjpSimulator,
+    pub store: Store,
+    pub database_url: String,
+    shutdown: CancellationToken,
+    server: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+        if let Some(server) = self.server.take() {
+            server.abort();
+        }
+    }
+}
+
+/// A fresh PostgreSQL database on the server `KESSAI_TEST_DATABASE_URL`
+/// points at.
+async fn fresh_postgres(admin_url: &str) -> String {
+    let name = format!("kessai_it_{}", ulid::Ulid::new().to_string().to_lowercase());
+    let mut admin = PgConnection::connect(admin_url)
+        .await
+        .expect("KESSAI_TEST_DATABASE_URL must reach PostgreSQL");
+    admin
+        .execute(AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .await
+        .expect("create the test database");
+    let mut url = url::Url::parse(admin_url).expect("a postgres:// URL");
+    url.set_path(&format!("/{name}"));
+    url.to_string()
+}
+
+fn fresh_sqlite() -> String {
+    let dir = std::env::temp_dir().join("kessai-it");
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    format!("sqlite://{}/{}.sqlite", dir.display(), ulid::Ulid::new())
+}
+
+pub fn base_env(database_url: &str) -> HashMap<String, String> {
+    [
+        ("KESSAI_LISTEN_ADDR", "127.0.0.1:0"),
+        ("KESSAI_SANDBOX_ADDR", "127.0.0.1:0"),
+        ("KESSAI_DATABASE_URL", database_url),
+        ("KESSAI_DATABASE_MAX_CONNECTIONS", "8"),
+        // Short provider timeouts, so fault tests are quick.
+        ("KESSAI_PROVIDER_TIMEOUT_MS", "1500"),
+        ("KESSAI_PROVIDER_MAX_ATTEMPTS", "2"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect()
+}
+
+impl TestApp {
+    pub async fn spawn(backend: Backend) -> Self {
+        let url = match backend {
+            Backend::Sqlite => fresh_sqlite(),
+            Backend::Postgres => {
+                let admin =
+                    std::env::var("KESSAI_TEST_DATABASE_URL").expect("KESSAI_TEST_DATABASE_URL");
+                fresh_postgres(&admin).await
+            }
+        };
+        Self::spawn_with(base_env(&url)).await
+    }
+
+    pub async fn spawn_postgres() -> Option<Self> {
+        std::env::var("KESSAI_TEST_DATABASE_URL").ok()?;
+        Some(Self::spawn(Backend::Postgres).await)
+    }
+
+    pub async fn spawn_with(env: HashMap<String, String>) -> Self {
+        init_logs();
+        let database_url = env["KESSAI_DATABASE_URL"].clone();
+        let config =
+            Config::from_lookup(|name| env.get(name).cloned()).expect("test configuration");
+        let clock = ManualClock::starting_now();
+        let app = Application::build(config, Arc::new(clock.clone()))
+            .await
+            .expect("application starts");
+        let addr = app.addr();
+        let payjp = app.sandbox().expect("sandbox mode").payjp.clone();
+        let store = app.payments().store().clone();
+        let shutdown = app.shutdown_token();
+        let server = tokio::spawn(async move {
+            app.run_until_stopped(std::future::pending())
+                .await
+                .expect("server runs");
+        });
+        let channel = Channel::from_shared(format!("http://{addr}"))
+            .expect("address")
+            .connect()
+            .await
+            .expect("connect to kessai");
+        Self {
+            client: PaymentServiceClient::new(channel.clone()),
+            channel,
+            clock,
+            payjp,
+            store,
+            database_url,
+            shutdown,
+            server: Some(server),
+        }
+    }
+
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+
+    pub async fn authorize(&self, request: v1::AuthorizeRequest) -> Result<v1::Order, Status> {
+        let response = self.client.clone().authorize(request).await?;
+        Ok(response.into_inner().order.expect("an order"))
+    }
+
+    /// Authorizes `amount` yen with PAY.JP's approving test method.
+    pub async fn authorized_payjp(&self, amount: i64) -> v1::Order {
+        let order = self
+            .authorize(payjp_authorize(
+                &unique_key("auth"),
+                amount,
+                "pm_test_approve",
+            ))
+            .await
+            .expect("authorize");
+        assert_eq!(order.status(), v1::OrderStatus::Authorized, "{order:?}");
+        order
+    }
+
+    pub async fn capture(
+        &self,
+        order_id: &str,
+        amount: Option<i64>,
+        final_capture: bool,
+    ) -> Result<v1::Order, Status> {
+        self.capture_with_key(&unique_key("cap"), order_id, amount, final_capture)
+            .await
+    }
+
+    pub async fn capture_with_key(
+        &self,
+        key: &str,
+        order_id: &str,
+        amount: Option<i64>,
+        final_capture: bool,
+    ) -> Result<v1::Order, Status> {
+        let response = self
+            .client
+            .clone()
+            .capture(v1::CaptureRequest {
+                idempotency_key: key.into(),
+                order_id: order_id.into(),
+                amount,
+                final_capture,
+                ..Default::default()
+            })
+            .await?;
+        Ok(response.into_inner().order.expect("an order"))
+    }
+
+    pub async fn refund(&self, order_id: &str, amount: Option<i64>) -> Result<v1::Order, Status> {
+        let response = self
+            .client
+            .clone()
+            .refund(v1::RefundRequest {
+                idempotency_key: unique_key("ref"),
+                order_id: order_id.into(),
+                amount,
+                ..Default::default()
+            })
+            .await?;
+        Ok(response.into_inner().order.expect("an order"))
+    }
+
+    pub async fn void(&self, order_id: &str) -> Result<v1::Order, Status> {
+        let response = self
+            .client
+            .clone()
+            .void(v1::VoidRequest {
+                idempotency_key: unique_key("void"),
+                order_id: order_id.into(),
+            })
+            .await?;
+        Ok(response.into_inner().order.expect("an order"))
+    }
+
+    pub async fn get_order(&self, order_id: &str, refresh: bool) -> Result<v1::Order, Status> {
+        let response = self
+            .client
+            .clone()
+            .get_order(v1::GetOrderRequest {
+                order_id: order_id.into(),
+                refresh,
+            })
+            .await?;
+        Ok(response.into_inner().order.expect("an order"))
+    }
+
+    /// The simulator's own record of a payment flow.
+    pub fn ledger_flow(&self, flow_id: &str) -> kessai::sandbox::payjp::LedgerFlow {
+        self.payjp
+            .ledger()
+            .flows
+            .into_iter()
+            .find(|f| f.id == flow_id)
+            .unwrap_or_else(|| panic!("the simulator knows no flow {flow_id}"))
+    }
+
+    /// How many rows a table holds.
+    pub async fn count(&self, table: &str) -> i64 {
+        use sea_orm::{ConnectionTrait, Statement};
+        let conn = sea_orm::Database::connect(&self.database_url)
+            .await
+            .expect("connect");
+        let row = conn
+            .query_one_raw(Statement::from_string(
+                conn.get_database_backend(),
+                format!("SELECT COUNT(*) AS n FROM {table}"),
+            ))
+            .await
+            .expect("count")
+            .expect("a row");
+        row.try_get::<i64>("", "n").expect("a count")
+    }
+}
+
+pub fn unique_key(prefix: &str) -> String {
+    format!("{prefix}-{}", ulid::Ulid::new())
+}
+
+pub fn payjp_authorize(key: &str, amount: i64, payment_method: &str) -> v1::AuthorizeRequest {
+    v1::AuthorizeRequest {
+        idempotency_key: key.into(),
+        amount,
+        currency: "JPY".into(),
+        merchant_reference: "order-1001".into(),
+        provider_details: Some(v1::authorize_request::ProviderDetails::Payjp(
+            v1::PayjpDetails {
+                payment_method_id: payment_method.into(),
+                ..Default::default()
+            },
+        )),
+        ..Default::default()
+    }
+}
+
+/// Asserts the gRPC code and the `ErrorInfo` reason of an error.
+#[track_caller]
+pub fn assert_error<T: std::fmt::Debug>(
+    result: Result<T, Status>,
+    code: Code,
+    reason: &str,
+) -> Status {
+    let status = result.expect_err("an error");
+    assert_eq!(status.code(), code, "{status:?}");
+    let info = status.get_details_error_info().expect("ErrorInfo detail");
+    assert_eq!(info.reason, reason, "{status:?}");
+    assert_eq!(info.domain, "kessai.v1");
+    status
+}
+
+fn init_logs() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let filter = std::env::var("KESSAI_TEST_LOG")
+            .unwrap_or_else(|_| "warn,kessai::startup=error".into());
+        kessai::telemetry::init(kessai::config::LogFormat::Text, &filter);
+    });
+}
