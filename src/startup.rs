@@ -150,7 +150,9 @@ impl Application {
             }
         };
         tracing::info!(addr = %self.addr, "kessai serving gRPC");
+        let in_flight = grpc::InFlight::default();
         let serve = tonic::transport::Server::builder()
+            .layer(in_flight.clone())
             .layer(grpc::request_layers())
             .add_service(tonic_health::pb::health_server::HealthServer::new(
                 tonic_health::server::HealthService::from_health_reporter(self.reporter.clone()),
@@ -159,13 +161,25 @@ impl Application {
             .add_service(reflection_v1alpha)
             .add_service(api)
             .serve_with_incoming_shutdown(TcpListenerStream::new(self.listener), stop_accepting);
+        // Idle client connections may stay open indefinitely (and hyper's
+        // graceful close can wait on them), so shutdown waits for the calls
+        // in flight, not for the connections.
         let timeout = self.config.shutdown_timeout;
+        let calls_finished = async {
+            shutdown.cancelled().await;
+            tokio::time::sleep(drain_delay).await;
+            if !in_flight.wait_idle(timeout).await {
+                tracing::warn!(
+                    in_flight = in_flight.current(),
+                    "calls still in flight after the shutdown timeout; stopping anyway"
+                );
+            }
+            // Let the last responses leave the socket.
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        };
         let result = tokio::select! {
             result = serve => result.map_err(anyhow::Error::from),
-            () = async { shutdown.cancelled().await; tokio::time::sleep(timeout + drain_delay).await } => {
-                tracing::warn!("calls still in flight after the shutdown timeout; stopping anyway");
-                Ok(())
-            }
+            () = calls_finished => Ok(()),
         };
         watcher.abort();
         if let Some(sandbox) = self.sandbox {

@@ -26,6 +26,10 @@ pub async fn watch_database(
             tokio::time::timeout(every.max(Duration::from_millis(500)), store.ping()).await,
             Ok(Ok(()))
         );
+        // Draining owns the status from the moment shutdown begins.
+        if stop.is_cancelled() {
+            return;
+        }
         if last != Some(ok) {
             if ok {
                 tracing::info!("database answers: {PAYMENT_SERVICE} is SERVING");

@@ -3,6 +3,7 @@
 
 pub mod convert;
 pub mod health;
+mod in_flight;
 mod service;
 pub mod status;
 
@@ -16,6 +17,7 @@ use tower_http::request_id::{
 };
 use tower_http::trace::TraceLayer;
 
+pub use in_flight::InFlight;
 pub use service::PaymentApi;
 
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");

@@ -164,7 +164,7 @@ impl Store {
 
     pub async fn find_key(&self, scope: &str, key: &str) -> Result<Option<KeyRecord>, StoreError> {
         idempotency_keys::Entity::find_by_id((scope.to_owned(), key.to_owned()))
-            .one(&self.write)
+            .one(&self.read)
             .await?
             .map(key_from_row)
             .transpose()
