@@ -30,6 +30,12 @@ pub struct PayjpSettings {
 }
 
 #[derive(Debug, Clone)]
+pub struct SmartpaySettings {
+    pub secret_key: SecretString,
+    pub base_url: String,
+}
+
+#[derive(Debug, Clone)]
 pub struct Config {
     pub listen_addr: SocketAddr,
     pub database_url: SecretString,
@@ -40,9 +46,12 @@ pub struct Config {
     pub sandbox: bool,
     pub sandbox_addr: SocketAddr,
     pub payjp: Option<PayjpSettings>,
+    pub smartpay: Option<SmartpaySettings>,
     pub provider_http: HttpSettings,
     pub fingerprint_key: SecretString,
     pub idempotency_ttl: chrono::Duration,
+    /// How long an order may wait for the shopper (checkout, 3-D Secure).
+    pub action_ttl: chrono::Duration,
     /// Wait after turning NOT_SERVING before refusing new calls, so load
     /// balancers stop routing here first.
     pub drain_delay: Duration,
@@ -79,8 +88,9 @@ impl Config {
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let env = Env { lookup: &lookup };
         let payjp_key = env.secret("KESSAI_PAYJP_SECRET_KEY")?;
+        let smartpay_key = env.secret("KESSAI_SMARTPAY_SECRET_KEY")?;
         let any_credential = payjp_key.is_some()
-            || env.secret("KESSAI_SMARTPAY_SECRET_KEY")?.is_some()
+            || smartpay_key.is_some()
             || env.secret("KESSAI_PAYMENTOPTIONS_API_KEY")?.is_some()
             || env.get("KESSAI_PAYMENTOPTIONS_MERCHANT_ID").is_some();
         let sandbox = env.parse_bool("KESSAI_SANDBOX")?.unwrap_or(!any_credential);
@@ -94,10 +104,20 @@ impl Config {
                     .unwrap_or_else(|| PAYJP_BASE_URL.into()),
             }),
         };
-        if !sandbox && payjp.is_none() {
+        let smartpay = match (sandbox, smartpay_key) {
+            (true, _) | (false, None) => None,
+            (false, Some(secret_key)) => Some(SmartpaySettings {
+                secret_key,
+                base_url: env
+                    .get("KESSAI_SMARTPAY_BASE_URL")
+                    .unwrap_or_else(|| SMARTPAY_BASE_URL.into()),
+            }),
+        };
+        if !sandbox && payjp.is_none() && smartpay.is_none() {
             return Err(ConfigError::Inconsistent(
-                "KESSAI_SANDBOX is false but no provider has credentials: set KESSAI_PAYJP_SECRET_KEY \
-                 (or unset every credential to serve the sandbox)"
+                "KESSAI_SANDBOX is false but no provider has credentials: set KESSAI_PAYJP_SECRET_KEY, \
+                 KESSAI_SMARTPAY_SECRET_KEY or KESSAI_PAYMENTOPTIONS_API_KEY with \
+                 KESSAI_PAYMENTOPTIONS_MERCHANT_ID (or unset every credential to serve the sandbox)"
                     .into(),
             ));
         }
@@ -145,6 +165,7 @@ impl Config {
                 .parse("KESSAI_SANDBOX_ADDR")?
                 .unwrap_or_else(|| "127.0.0.1:0".parse().expect("valid default")),
             payjp,
+            smartpay,
             provider_http: HttpSettings {
                 request_timeout: Duration::from_millis(
                     env.parse("KESSAI_PROVIDER_TIMEOUT_MS")?.unwrap_or(15_000),
@@ -156,6 +177,7 @@ impl Config {
             idempotency_ttl: chrono::Duration::hours(
                 env.parse("KESSAI_IDEMPOTENCY_TTL_HOURS")?.unwrap_or(24),
             ),
+            action_ttl: chrono::Duration::minutes(env.parse("KESSAI_ACTION_TTL_MINUTES")?.unwrap_or(1440)),
             drain_delay: Duration::from_secs(env.parse("KESSAI_DRAIN_DELAY_SECS")?.unwrap_or(0)),
             shutdown_timeout: Duration::from_secs(
                 env.parse("KESSAI_SHUTDOWN_TIMEOUT_SECS")?.unwrap_or(30),

@@ -20,6 +20,7 @@ use crate::payments::{Payments, PaymentsConfig};
 use crate::proto::v1::payment_service_server::PaymentServiceServer;
 use crate::providers::Registry;
 use crate::providers::payjp::{Payjp, PayjpConfig};
+use crate::providers::smartpay::{Smartpay, SmartpayConfig};
 use crate::sandbox::{PAYJP_SANDBOX_SECRET_KEY, Sandbox};
 use crate::store::{Store, StoreOptions};
 
@@ -66,6 +67,7 @@ impl Application {
                         * 2,
                 ),
                 fingerprint_key: fingerprint_key(&config.fingerprint_key),
+                action_ttl: config.action_ttl,
             },
         );
         let listener = TcpListener::bind(config.listen_addr).await?;
@@ -221,6 +223,13 @@ async fn providers(
         registry.register(Arc::new(Payjp::new(PayjpConfig {
             base_url: payjp.base_url.clone(),
             secret_key: payjp.secret_key.clone(),
+            http: config.provider_http.clone(),
+        })));
+    }
+    if let Some(smartpay) = &config.smartpay {
+        registry.register(Arc::new(Smartpay::new(SmartpayConfig {
+            base_url: smartpay.base_url.clone(),
+            secret_key: smartpay.secret_key.clone(),
             http: config.provider_http.clone(),
         })));
     }

@@ -1,10 +1,12 @@
 //! Provider-specific Authorize input, parsed from the contract's
 //! `provider_details` oneof. The variant chooses the provider.
 
+use serde::Serialize;
+
 use super::provider::ProviderKind;
 
 /// PAY.JP v2 Payment Flow input.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
 pub struct PayjpDetails {
     /// Without one the flow is created unconfirmed (REQUIRES_ACTION with the
     /// client secret).
@@ -14,15 +16,97 @@ pub struct PayjpDetails {
     pub extended_authorization: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A postal address.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct PostalAddress {
+    pub line1: String,
+    pub line2: String,
+    /// City or ward.
+    pub city: String,
+    /// Prefecture or state.
+    pub state: String,
+    pub postal_code: String,
+    /// ISO 3166-1 alpha-2.
+    pub country: String,
+}
+
+/// One line of a Smartpay checkout.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SmartpayItem {
+    pub name: String,
+    /// Unit price in minor units.
+    pub amount: i64,
+    pub quantity: u32,
+    pub description: String,
+    pub image_url: Option<String>,
+}
+
+/// The shopper, passed through to Smartpay.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct SmartpayCustomer {
+    pub email: String,
+    pub first_name: String,
+    pub last_name: String,
+    pub first_name_kana: String,
+    pub last_name_kana: String,
+    pub phone_number: String,
+    pub date_of_birth: String,
+    pub address: Option<PostalAddress>,
+}
+
+/// Where the goods go, passed through to Smartpay.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct SmartpayShipping {
+    pub address: Option<PostalAddress>,
+    pub fee_amount: i64,
+}
+
+/// How the shopper authorizes a Smartpay order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "flow", rename_all = "snake_case")]
+pub enum SmartpayFlow {
+    /// A checkout page the shopper visits.
+    Checkout {
+        success_url: String,
+        cancel_url: String,
+    },
+    /// A token the shopper already approved: the order is made server-side.
+    Token { token: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SmartpayDetails {
+    pub flow: SmartpayFlow,
+    pub items: Vec<SmartpayItem>,
+    pub customer: Option<SmartpayCustomer>,
+    pub shipping: Option<SmartpayShipping>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "provider", rename_all = "snake_case")]
 pub enum ProviderDetails {
     Payjp(PayjpDetails),
+    Smartpay(SmartpayDetails),
 }
 
 impl ProviderDetails {
     pub fn provider(&self) -> ProviderKind {
         match self {
             ProviderDetails::Payjp(_) => ProviderKind::Payjp,
+            ProviderDetails::Smartpay(_) => ProviderKind::Smartpay,
         }
+    }
+
+    /// Whether the caller asked for the longer card authorization window.
+    pub fn extended_authorization(&self) -> bool {
+        match self {
+            ProviderDetails::Payjp(d) => d.extended_authorization,
+            ProviderDetails::Smartpay(_) => false,
+        }
+    }
+
+    /// What makes two requests' details different, for idempotency.
+    pub fn fingerprint(&self) -> serde_json::Value {
+        serde_json::to_value(self).unwrap_or_default()
     }
 }

@@ -13,7 +13,10 @@ pub mod records;
 pub mod rules;
 pub mod text;
 
-pub use details::{PayjpDetails, ProviderDetails};
+pub use details::{
+    PayjpDetails, PostalAddress, ProviderDetails, SmartpayCustomer, SmartpayDetails, SmartpayFlow,
+    SmartpayItem, SmartpayShipping,
+};
 pub use error::{FieldViolation, InvalidInput, Reason, RuleViolation};
 pub use idempotency_key::IdempotencyKey;
 pub use ids::{AttemptId, CaptureId, OrderId, RefundId};

@@ -9,7 +9,8 @@ use crate::domain::text::bounded_text;
 use crate::domain::{
     Amount, CaptureMethod, CaptureRecord, CaptureStatus, Currency, Failure, IdempotencyKey,
     InvalidInput, Metadata, Money, NextAction, OrderId, OrderStatus, OrderView, PayjpDetails,
-    ProviderDetails, ProviderKind, Reason, RefundPart, RefundReason, RefundRecord, RefundStatus,
+    PostalAddress, ProviderDetails, ProviderKind, Reason, RefundPart, RefundReason, RefundRecord,
+    RefundStatus, SmartpayCustomer, SmartpayDetails, SmartpayFlow, SmartpayItem, SmartpayShipping,
 };
 use crate::payments::{
     AuthorizeCommand, CaptureCommand, ListOrdersCommand, PaymentError, RefundCommand, VoidCommand,
@@ -94,6 +95,118 @@ fn payjp_details(d: &v1::PayjpDetails) -> Result<PayjpDetails, InvalidInput> {
     })
 }
 
+fn address(a: &v1::Address, field: &str) -> Result<PostalAddress, InvalidInput> {
+    let country = text(&a.country, &format!("{field}.country"))?;
+    if !(country.is_empty() || (country.len() == 2 && country.bytes().all(|b| b.is_ascii_uppercase()))) {
+        return Err(InvalidInput::new(
+            Reason::InvalidArgument,
+            format!("{field}.country"),
+            "must be an ISO 3166-1 alpha-2 code such as JP",
+        ));
+    }
+    Ok(PostalAddress {
+        line1: text(&a.line1, &format!("{field}.line1"))?,
+        line2: text(&a.line2, &format!("{field}.line2"))?,
+        city: text(&a.city, &format!("{field}.city"))?,
+        state: text(&a.state, &format!("{field}.state"))?,
+        postal_code: text(&a.postal_code, &format!("{field}.postal_code"))?,
+        country,
+    })
+}
+
+fn smartpay_item(item: &v1::SmartpayItem, index: usize) -> Result<SmartpayItem, InvalidInput> {
+    let field = format!("smartpay.items[{index}]");
+    let name = text(&item.name, &format!("{field}.name"))?;
+    if name.is_empty() {
+        return Err(InvalidInput::new(Reason::InvalidArgument, format!("{field}.name"), "is required"));
+    }
+    let quantity = u32::try_from(item.quantity)
+        .ok()
+        .filter(|q| (1..=9_999).contains(q))
+        .ok_or_else(|| {
+            InvalidInput::new(Reason::InvalidArgument, format!("{field}.quantity"), "must be 1–9999")
+        })?;
+    Ok(SmartpayItem {
+        name,
+        amount: Amount::parse(item.amount, &format!("{field}.amount"))?.get(),
+        quantity,
+        description: text(&item.description, &format!("{field}.description"))?,
+        image_url: optional_url(&item.image_url, &format!("{field}.image_url"))?,
+    })
+}
+
+fn smartpay_details(d: &v1::SmartpayDetails) -> Result<SmartpayDetails, InvalidInput> {
+    if d.items.len() > 100 {
+        return Err(InvalidInput::new(Reason::InvalidArgument, "smartpay.items", "at most 100 items"));
+    }
+    let items = d
+        .items
+        .iter()
+        .enumerate()
+        .map(|(i, item)| smartpay_item(item, i))
+        .collect::<Result<Vec<_>, _>>()?;
+    let flow = match optional_text(&d.token, "smartpay.token")? {
+        Some(token) => SmartpayFlow::Token { token },
+        None => {
+            if items.is_empty() {
+                return Err(InvalidInput::new(
+                    Reason::InvalidArgument,
+                    "smartpay.items",
+                    "a checkout needs at least one item (or pass an approved token)",
+                ));
+            }
+            let required_url = |value: &str, field: &str| {
+                optional_url(value, field)?.ok_or_else(|| {
+                    InvalidInput::new(Reason::InvalidArgument, field, "is required for a checkout")
+                })
+            };
+            SmartpayFlow::Checkout {
+                success_url: required_url(&d.success_url, "smartpay.success_url")?,
+                cancel_url: required_url(&d.cancel_url, "smartpay.cancel_url")?,
+            }
+        }
+    };
+    let customer = d
+        .customer
+        .as_ref()
+        .map(|c| -> Result<SmartpayCustomer, InvalidInput> {
+            Ok(SmartpayCustomer {
+                email: text(&c.email, "smartpay.customer.email")?,
+                first_name: text(&c.first_name, "smartpay.customer.first_name")?,
+                last_name: text(&c.last_name, "smartpay.customer.last_name")?,
+                first_name_kana: text(&c.first_name_kana, "smartpay.customer.first_name_kana")?,
+                last_name_kana: text(&c.last_name_kana, "smartpay.customer.last_name_kana")?,
+                phone_number: text(&c.phone_number, "smartpay.customer.phone_number")?,
+                date_of_birth: text(&c.date_of_birth, "smartpay.customer.date_of_birth")?,
+                address: c.address.as_ref().map(|a| address(a, "smartpay.customer.address")).transpose()?,
+            })
+        })
+        .transpose()?;
+    let shipping = d
+        .shipping
+        .as_ref()
+        .map(|s| -> Result<SmartpayShipping, InvalidInput> {
+            if s.fee_amount < 0 {
+                return Err(InvalidInput::new(
+                    Reason::InvalidAmount,
+                    "smartpay.shipping.fee_amount",
+                    "must not be negative",
+                ));
+            }
+            Ok(SmartpayShipping {
+                address: s.address.as_ref().map(|a| address(a, "smartpay.shipping.address")).transpose()?,
+                fee_amount: s.fee_amount,
+            })
+        })
+        .transpose()?;
+    Ok(SmartpayDetails {
+        flow,
+        items,
+        customer,
+        shipping,
+    })
+}
+
 fn provider_details(
     details: &Option<v1::authorize_request::ProviderDetails>,
 ) -> Result<ProviderDetails, PaymentError> {
@@ -105,9 +218,7 @@ fn provider_details(
             "one of payjp, smartpay or paymentoptions is required: it chooses the provider",
         ))),
         Some(P::Payjp(d)) => Ok(ProviderDetails::Payjp(payjp_details(d)?)),
-        Some(P::Smartpay(_)) => Err(PaymentError::ProviderNotConfigured {
-            provider: ProviderKind::Smartpay,
-        }),
+        Some(P::Smartpay(d)) => Ok(ProviderDetails::Smartpay(smartpay_details(d)?)),
         Some(P::Paymentoptions(_)) => Err(PaymentError::ProviderNotConfigured {
             provider: ProviderKind::PaymentOptions,
         }),

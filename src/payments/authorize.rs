@@ -29,15 +29,6 @@ pub struct AuthorizeCommand {
 impl AuthorizeCommand {
     /// Every field that makes two Authorize requests different.
     fn fingerprint(&self) -> serde_json::Value {
-        let details = match &self.details {
-            ProviderDetails::Payjp(d) => json!({
-                "provider": "payjp",
-                "payment_method_id": d.payment_method_id,
-                "customer_id": d.customer_id,
-                "return_url": d.return_url,
-                "extended_authorization": d.extended_authorization,
-            }),
-        };
         json!({
             "amount": self.money.amount.get(),
             "currency": self.money.currency.code(),
@@ -45,14 +36,8 @@ impl AuthorizeCommand {
             "merchant_reference": self.merchant_reference,
             "description": self.description,
             "metadata": self.metadata,
-            "details": details,
+            "details": self.details.fingerprint(),
         })
-    }
-
-    fn extended_authorization(&self) -> bool {
-        match &self.details {
-            ProviderDetails::Payjp(d) => d.extended_authorization,
-        }
     }
 }
 
@@ -138,7 +123,7 @@ impl Payments {
         .await?;
         tx.commit().await?;
 
-        let result = provider.authorize(call(&order.id, &cmd)).await;
+        let result = provider.authorize(call(&order.id, &cmd, None)).await;
         self.settle_authorize(caller, &request, &order.id, &attempt.id, &cmd, result)
             .await
     }
@@ -176,6 +161,7 @@ impl Payments {
             tx.commit().await?;
             return self.view(&order_id).await;
         }
+        let first_sent = tx.attempt(&attempt_id).await?.map(|a| a.created_at);
         tx.finish_attempt(&attempt_id, AttemptState::InFlight, None, now, None)
             .await?;
         tx.append_event(
@@ -190,7 +176,8 @@ impl Payments {
         )
         .await?;
         tx.commit().await?;
-        let result = provider.authorize(call(&order_id, cmd)).await;
+        let resumed_after = first_sent.map(|at| now - at);
+        let result = provider.authorize(call(&order_id, cmd, resumed_after)).await;
         self.settle_authorize(caller, request, &order_id, &attempt_id, cmd, result)
             .await
     }
@@ -274,27 +261,32 @@ impl Payments {
         order.payment_method = outcome.payment_method.or(order.payment_method);
         order.provider_data = outcome.provider_data.clone().or(order.provider_data);
         order.card = outcome.card.clone().or(order.card);
-        let mut auto_capture = None;
+        let mut auto_captures: Vec<(Option<String>, i64)> = Vec::new();
         let event = match &outcome.result {
             AuthorizeResult::Authorized { amount, captured } => {
                 let window = order
                     .payment_method
-                    .and_then(|m| rules.authorization_window(m, cmd.extended_authorization()));
+                    .and_then(|m| rules.authorization_window(m, cmd.details.extended_authorization()));
                 let expires_at = outcome.expires_at.or_else(|| window.map(|w| now + w));
                 order.state = order.state.clone().authorized(*amount, expires_at);
                 order.next_action = None;
                 if *captured > 0 {
-                    order.state = order
-                        .state
-                        .clone()
-                        .capture_reserved(*captured)
-                        .capture_succeeded(*captured, true);
-                    auto_capture = Some(*captured);
+                    auto_captures = if outcome.captures.is_empty() {
+                        vec![(None, *captured)]
+                    } else {
+                        outcome.captures.iter().map(|c| (Some(c.id.clone()), c.amount)).collect()
+                    };
+                    for (_, amount) in &auto_captures {
+                        order.state = order.state.clone().capture_reserved(*amount).capture_succeeded(*amount, true);
+                    }
                 }
                 AUTHORIZATION_SUCCEEDED
             }
             AuthorizeResult::RequiresAction(action) => {
                 order.state = order.state.clone().requires_action();
+                // A shopper who never finishes: the order expires then, once
+                // the provider confirms nothing happened.
+                order.state.expires_at = outcome.expires_at.or(Some(now + self.inner.config.action_ttl));
                 order.next_action = Some(action.clone());
                 AUTHORIZATION_REQUIRES_ACTION
             }
@@ -306,14 +298,14 @@ impl Payments {
             AuthorizeResult::Processing => AUTHORIZATION_PROCESSING,
         };
         let order = tx.save_order(&order, now).await?;
-        if let Some(amount) = auto_capture {
+        for (provider_capture_id, amount) in auto_captures {
             tx.insert_capture(&CaptureRecord {
                 id: CaptureId::generate(),
                 order_id: order.id.clone(),
                 amount,
                 status: CaptureStatus::Succeeded,
                 final_capture: true,
-                provider_capture_id: None,
+                provider_capture_id,
                 reference: String::new(),
                 description: "automatic capture".into(),
                 amount_refunded: 0,
@@ -341,7 +333,11 @@ impl Payments {
     }
 }
 
-fn call<'a>(order_id: &'a OrderId, cmd: &'a AuthorizeCommand) -> AuthorizeCall<'a> {
+fn call<'a>(
+    order_id: &'a OrderId,
+    cmd: &'a AuthorizeCommand,
+    resumed_after: Option<chrono::Duration>,
+) -> AuthorizeCall<'a> {
     AuthorizeCall {
         order_id,
         idempotency_key: provider_key(order_id),
@@ -351,6 +347,7 @@ fn call<'a>(order_id: &'a OrderId, cmd: &'a AuthorizeCommand) -> AuthorizeCall<'
         merchant_reference: &cmd.merchant_reference,
         metadata: &cmd.metadata,
         details: &cmd.details,
+        resumed_after,
     }
 }
 

@@ -63,6 +63,8 @@ struct Drive {
     /// The attempt being resumed had an unknown outcome (the order counts it
     /// as unsettled until this call settles it).
     was_unknown: bool,
+    /// When resuming: how long ago the first call was sent.
+    resumed_after: Option<chrono::Duration>,
 }
 
 impl Payments {
@@ -150,6 +152,7 @@ impl Payments {
                 attempt_id,
                 data,
                 was_unknown: false,
+                resumed_after: None,
             },
         )
         .await
@@ -234,6 +237,7 @@ impl Payments {
                 attempt_id,
                 data,
                 was_unknown,
+                resumed_after: Some(now - attempt.created_at),
             },
         )
         .await
@@ -253,6 +257,7 @@ impl Payments {
                 idempotency_key: drive.capture.id.to_string(),
                 whole_remainder: drive.data.whole_remainder,
                 final_capture: drive.data.final_capture,
+                resumed_after: drive.resumed_after,
             })
             .await;
         let order_id = drive.order.id.clone();

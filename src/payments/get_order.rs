@@ -7,7 +7,7 @@ use super::authorize::event_of;
 use super::events::PROVIDER_STATE_SYNCED;
 use super::{Caller, PaymentError, Payments};
 use crate::domain::{
-    AuthState, CaptureId, CaptureRecord, CaptureStatus, OrderId, OrderRecord, OrderView,
+    AuthState, CaptureId, CaptureRecord, CaptureStatus, OrderId, OrderRecord, OrderView, ProviderRules,
 };
 use crate::providers::{ProviderError, ProviderSnapshot, SnapshotState};
 
@@ -54,29 +54,34 @@ impl Payments {
                 order_id: id.to_string(),
             })?;
         let before = order.clone();
-        let external_capture = match snapshot {
-            Some(snapshot) => apply_snapshot(&mut order, snapshot),
-            None => None,
+        let known = tx.captures(id).await?;
+        let external_captures = match snapshot {
+            Some(snapshot) => apply_snapshot(&mut order, snapshot, &known, now),
+            None => Vec::new(),
         };
         let s = &order.state;
         let busy = s.captures_pending > 0 || s.void_pending || s.unsettled > 0;
-        if !busy && s.auth == AuthState::Authorized && s.release.is_none() && s.is_expired(now) {
+        let waiting = s.auth == AuthState::RequiresAction
+            && snapshot.is_none_or(|snap| matches!(snap.state, SnapshotState::RequiresAction(_)));
+        if !busy && (s.auth == AuthState::Authorized || waiting) && s.release.is_none() && s.is_expired(now) {
             order.state = order.state.clone().expired();
+            order.next_action = None;
         }
         if order == before {
             tx.rollback().await?;
             return self.view(id).await;
         }
         let order = tx.save_order(&order, now).await?;
-        if let Some(amount) = external_capture {
-            tx.insert_capture(&external(&order, amount, now)).await?;
+        for (provider_capture_id, amount) in &external_captures {
+            tx.insert_capture(&external(&order, provider_capture_id.clone(), *amount, now))
+                .await?;
         }
         let data = json!({
             "from": before.state.status().as_str(),
             "to": order.state.status().as_str(),
             "amount_authorized": order.state.authorized,
             "amount_captured": order.state.captured,
-            "external_capture": external_capture,
+            "external_captures": external_captures.iter().map(|(_, amount)| amount).collect::<Vec<_>>(),
         });
         tx.append_event(&event_of(&order, PROVIDER_STATE_SYNCED, caller, data), now)
             .await?;
@@ -110,25 +115,47 @@ fn fetch_error(error: ProviderError, id: &OrderId) -> PaymentError {
     }
 }
 
-/// Moves the order forward to the provider's state. Returns an amount the
-/// provider captured that kessai has no capture for (a capture made outside
-/// kessai, or an automatic one).
-fn apply_snapshot(order: &mut OrderRecord, snapshot: &ProviderSnapshot) -> Option<i64> {
+/// A capture the provider made that kessai has no record of (made outside
+/// kessai, or automatic): its provider id where known, and its amount.
+type ExternalCapture = (Option<String>, i64);
+
+/// Moves the order forward to the provider's state. Returns the captures
+/// to record that kessai has no row for.
+fn apply_snapshot(
+    order: &mut OrderRecord,
+    snapshot: &ProviderSnapshot,
+    known: &[CaptureRecord],
+    now: DateTime<Utc>,
+) -> Vec<ExternalCapture> {
     let s = order.state.clone();
     let busy = s.captures_pending > 0 || s.void_pending || s.unsettled > 0;
     if let Some(method) = snapshot.payment_method {
         order.payment_method.get_or_insert(method);
     }
+    if s.auth != AuthState::Authorized && s.release.is_some() {
+        let moved = !matches!(snapshot.state, SnapshotState::RequiresAction(_) | SnapshotState::Canceled);
+        if moved && !order.needs_review {
+            // Released here (expired or voided) but the provider moved on:
+            // only a person can square that with the shopper.
+            tracing::warn!(order_id = %order.id, "the provider reports progress on an order kessai has released; flagged for review");
+            order.needs_review = true;
+        }
+        return Vec::new();
+    }
     match (s.auth, &snapshot.state) {
-        (_, SnapshotState::Processing) => None,
+        (_, SnapshotState::Processing) => Vec::new(),
         (
             AuthState::Pending | AuthState::RequiresAction,
             SnapshotState::Authorized | SnapshotState::Closed,
         ) => {
             let authorized = snapshot.amount_authorized.max(snapshot.amount_captured);
-            order.state = s.authorized(authorized, snapshot.expires_at);
+            let window = order
+                .payment_method
+                .and_then(|m| ProviderRules::for_provider(order.provider).authorization_window(m, false));
+            let expires_at = snapshot.expires_at.or_else(|| window.map(|w| now + w));
+            order.state = s.authorized(authorized, expires_at);
             order.next_action = None;
-            let captured = take_external_capture(order, snapshot.amount_captured);
+            let captured = take_external_captures(order, snapshot, known);
             if snapshot.state == SnapshotState::Closed && order.state.capturable() > 0 {
                 order.state = order.state.clone().remainder_released();
             }
@@ -138,29 +165,29 @@ fn apply_snapshot(order: &mut OrderRecord, snapshot: &ProviderSnapshot) -> Optio
             order.state = s.declined();
             order.failure = Some(failure.clone());
             order.next_action = None;
-            None
+            Vec::new()
         }
         (AuthState::Pending | AuthState::RequiresAction, SnapshotState::Canceled) => {
             order.state = s.voided();
             order.next_action = None;
-            None
+            Vec::new()
         }
         (AuthState::Pending | AuthState::RequiresAction, SnapshotState::RequiresAction(action)) => {
             order.state = s.requires_action();
             if action.is_some() {
                 order.next_action = action.clone();
             }
-            None
+            Vec::new()
         }
-        (AuthState::Authorized, _) if busy => None,
+        (AuthState::Authorized, _) if busy => Vec::new(),
         (AuthState::Authorized, SnapshotState::Authorized) => {
             if snapshot.expires_at.is_some() {
                 order.state.expires_at = snapshot.expires_at;
             }
-            take_external_capture(order, snapshot.amount_captured)
+            take_external_captures(order, snapshot, known)
         }
         (AuthState::Authorized, SnapshotState::Closed) => {
-            let captured = take_external_capture(order, snapshot.amount_captured);
+            let captured = take_external_captures(order, snapshot, known);
             if order.state.capturable() > 0 && order.state.release.is_none() {
                 order.state = order.state.clone().remainder_released();
             }
@@ -168,37 +195,64 @@ fn apply_snapshot(order: &mut OrderRecord, snapshot: &ProviderSnapshot) -> Optio
         }
         (AuthState::Authorized, SnapshotState::Canceled) => {
             order.state = s.voided();
-            None
+            Vec::new()
         }
         (AuthState::Authorized, SnapshotState::RequiresAction(_) | SnapshotState::Declined(_)) => {
             tracing::warn!(order_id = %order.id, "the provider reports an authorized order as not authorized; left for review");
-            None
+            Vec::new()
         }
-        (AuthState::Declined, _) => None,
+        (AuthState::Declined, _) => Vec::new(),
     }
 }
 
-fn take_external_capture(order: &mut OrderRecord, provider_captured: i64) -> Option<i64> {
-    let missing = provider_captured - order.state.captured;
-    if missing <= 0 || missing > order.state.capturable() {
-        return None;
+fn take_external_captures(
+    order: &mut OrderRecord,
+    snapshot: &ProviderSnapshot,
+    known: &[CaptureRecord],
+) -> Vec<ExternalCapture> {
+    let mut taken = Vec::new();
+    if snapshot.captures.is_empty() {
+        // The provider reports only a total (PAY.JP's amount_received).
+        let missing = snapshot.amount_captured - order.state.captured;
+        if missing > 0 && missing <= order.state.capturable() {
+            take(order, missing);
+            taken.push((None, missing));
+        }
+        return taken;
     }
+    for capture in &snapshot.captures {
+        let recorded = known
+            .iter()
+            .any(|k| k.provider_capture_id.as_deref() == Some(capture.id.as_str()));
+        if !recorded && capture.amount <= order.state.capturable() {
+            take(order, capture.amount);
+            taken.push((Some(capture.id.clone()), capture.amount));
+        }
+    }
+    taken
+}
+
+fn take(order: &mut OrderRecord, amount: i64) {
     order.state = order
         .state
         .clone()
-        .capture_reserved(missing)
-        .capture_succeeded(missing, false);
-    Some(missing)
+        .capture_reserved(amount)
+        .capture_succeeded(amount, false);
 }
 
-fn external(order: &OrderRecord, amount: i64, now: DateTime<Utc>) -> CaptureRecord {
+fn external(
+    order: &OrderRecord,
+    provider_capture_id: Option<String>,
+    amount: i64,
+    now: DateTime<Utc>,
+) -> CaptureRecord {
     CaptureRecord {
         id: CaptureId::generate(),
         order_id: order.id.clone(),
         amount,
         status: CaptureStatus::Succeeded,
         final_capture: false,
-        provider_capture_id: None,
+        provider_capture_id,
         reference: String::new(),
         description: "captured at the provider, outside kessai".into(),
         amount_refunded: 0,

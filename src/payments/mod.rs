@@ -60,6 +60,9 @@ pub struct PaymentsConfig {
     /// How long a call may hold its key before a retry presumes it dead and
     /// takes over (longer than any provider call with its retries).
     pub in_flight_lease: chrono::Duration,
+    /// How long an order may wait for the shopper before it expires (once
+    /// the provider confirms nothing happened).
+    pub action_ttl: chrono::Duration,
     /// Keys the request fingerprints; must be the same on every replica.
     pub fingerprint_key: SecretSlice<u8>,
 }
@@ -69,6 +72,7 @@ impl std::fmt::Debug for PaymentsConfig {
         f.debug_struct("PaymentsConfig")
             .field("idempotency_ttl", &self.idempotency_ttl)
             .field("in_flight_lease", &self.in_flight_lease)
+            .field("action_ttl", &self.action_ttl)
             .field("fingerprint_key", &"[REDACTED]")
             .finish()
     }

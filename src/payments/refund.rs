@@ -47,6 +47,8 @@ struct Drive {
     captures: BTreeMap<String, CaptureRecord>,
     attempt_id: AttemptId,
     was_unknown: bool,
+    /// When resuming: how long ago the first call was sent.
+    resumed_after: Option<chrono::Duration>,
 }
 
 impl Payments {
@@ -156,6 +158,7 @@ impl Payments {
                 captures: by_id,
                 attempt_id,
                 was_unknown: false,
+                resumed_after: None,
             },
         )
         .await
@@ -213,6 +216,7 @@ impl Payments {
                 captures,
                 attempt_id,
                 was_unknown,
+                resumed_after: Some(now - attempt.created_at),
             },
         )
         .await
@@ -245,6 +249,7 @@ impl Payments {
                     reference: &drive.refund.reference,
                     description: &drive.refund.description,
                     idempotency_key: drive.refund.part_key(part.n),
+                    resumed_after: drive.resumed_after,
                 })
                 .await;
             let stop = result.is_err();

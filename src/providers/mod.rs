@@ -4,6 +4,7 @@
 
 pub mod http;
 pub mod payjp;
+pub mod smartpay;
 mod registry;
 
 use std::time::Duration;
@@ -30,6 +31,10 @@ pub struct AuthorizeCall<'a> {
     pub merchant_reference: &'a str,
     pub metadata: &'a Metadata,
     pub details: &'a ProviderDetails,
+    /// Set when this resends a call whose answer was lost: how long ago the
+    /// first was sent. Past the provider's idempotency window a resend is
+    /// no longer deduplicated, so an adapter looks the object up first.
+    pub resumed_after: Option<chrono::Duration>,
 }
 
 /// What the provider made of an authorization.
@@ -55,6 +60,9 @@ pub struct AuthorizeOutcome {
     pub expires_at: Option<DateTime<Utc>>,
     pub provider_data: Option<serde_json::Value>,
     pub card: Option<CardSummary>,
+    /// With automatic capture: the provider's capture objects, where it has
+    /// them (refunds need their ids).
+    pub captures: Vec<ProviderCapture>,
 }
 
 #[derive(Debug, Clone)]
@@ -66,6 +74,8 @@ pub struct CaptureCall<'a> {
     pub whole_remainder: bool,
     /// The provider should release whatever this capture leaves.
     pub final_capture: bool,
+    /// See [`AuthorizeCall::resumed_after`].
+    pub resumed_after: Option<chrono::Duration>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,6 +95,8 @@ pub struct RefundCall<'a> {
     pub reference: &'a str,
     pub description: &'a str,
     pub idempotency_key: String,
+    /// See [`AuthorizeCall::resumed_after`].
+    pub resumed_after: Option<chrono::Duration>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -109,6 +121,16 @@ pub struct ProviderSnapshot {
     pub amount_capturable: i64,
     pub expires_at: Option<DateTime<Utc>>,
     pub payment_method: Option<PaymentMethodKind>,
+    /// The provider's own capture objects, where it has them (Smartpay
+    /// payments), oldest first.
+    pub captures: Vec<ProviderCapture>,
+}
+
+/// A capture as the provider records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProviderCapture {
+    pub id: String,
+    pub amount: i64,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -168,6 +190,19 @@ pub enum ProviderError {
         provider_code: String,
         message: String,
     },
+}
+
+impl ProviderError {
+    /// Details for another provider reached this one: a routing bug.
+    pub fn wrong_details(provider: ProviderKind) -> Self {
+        ProviderError::Rejected {
+            provider,
+            kind: RejectionKind::InvalidArgument,
+            reason: Reason::MissingProviderDetails,
+            provider_code: "wrong_details".into(),
+            message: format!("the request carries no {provider} details"),
+        }
+    }
 }
 
 /// The provider-facing operations. Calls carry kessai's ids; outcomes carry

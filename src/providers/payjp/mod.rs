@@ -220,7 +220,9 @@ impl PaymentProvider for Payjp {
     }
 
     async fn authorize(&self, call: AuthorizeCall<'_>) -> Result<AuthorizeOutcome, ProviderError> {
-        let ProviderDetails::Payjp(details) = call.details;
+        let ProviderDetails::Payjp(details) = call.details else {
+            return Err(ProviderError::wrong_details(ProviderKind::Payjp));
+        };
         let confirm = details.payment_method_id.is_some();
         let body = CreatePaymentFlow {
             amount: call.money.amount.get(),
@@ -269,6 +271,7 @@ impl PaymentProvider for Payjp {
                 expires_at: None,
                 provider_data: None,
                 card: None,
+                captures: Vec::new(),
             });
         }
         let flow: PaymentFlow = parse(Op::Authorize, response)?;
@@ -280,6 +283,7 @@ impl PaymentProvider for Payjp {
             expires_at: flow.expired_at,
             provider_data: None,
             card: None,
+            captures: Vec::new(),
         })
     }
 
@@ -368,6 +372,7 @@ impl PaymentProvider for Payjp {
             amount_capturable: capturable,
             expires_at: flow.expired_at,
             payment_method: payment_method(&flow),
+            captures: Vec::new(),
         })
     }
 }
