@@ -177,7 +177,9 @@ impl Config {
             idempotency_ttl: chrono::Duration::hours(
                 env.parse("KESSAI_IDEMPOTENCY_TTL_HOURS")?.unwrap_or(24),
             ),
-            action_ttl: chrono::Duration::minutes(env.parse("KESSAI_ACTION_TTL_MINUTES")?.unwrap_or(1440)),
+            action_ttl: chrono::Duration::minutes(
+                env.parse("KESSAI_ACTION_TTL_MINUTES")?.unwrap_or(1440),
+            ),
             drain_delay: Duration::from_secs(env.parse("KESSAI_DRAIN_DELAY_SECS")?.unwrap_or(0)),
             shutdown_timeout: Duration::from_secs(
                 env.parse("KESSAI_SHUTDOWN_TIMEOUT_SECS")?.unwrap_or(30),

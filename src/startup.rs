@@ -21,7 +21,7 @@ use crate::proto::v1::payment_service_server::PaymentServiceServer;
 use crate::providers::Registry;
 use crate::providers::payjp::{Payjp, PayjpConfig};
 use crate::providers::smartpay::{Smartpay, SmartpayConfig};
-use crate::sandbox::{PAYJP_SANDBOX_SECRET_KEY, Sandbox};
+use crate::sandbox::{PAYJP_SANDBOX_SECRET_KEY, SMARTPAY_SANDBOX_SECRET_KEY, Sandbox};
 use crate::store::{Store, StoreOptions};
 
 /// Installs the one TLS crypto provider (ring) that reqwest and sqlx share.
@@ -215,6 +215,11 @@ async fn providers(
         registry.register(Arc::new(Payjp::new(PayjpConfig {
             base_url: sandbox.payjp_base_url(),
             secret_key: SecretString::from(PAYJP_SANDBOX_SECRET_KEY),
+            http: config.provider_http.clone(),
+        })));
+        registry.register(Arc::new(Smartpay::new(SmartpayConfig {
+            base_url: sandbox.smartpay_base_url(),
+            secret_key: SecretString::from(SMARTPAY_SANDBOX_SECRET_KEY),
             http: config.provider_http.clone(),
         })));
         return Ok((registry, Some(sandbox)));

@@ -97,7 +97,9 @@ fn payjp_details(d: &v1::PayjpDetails) -> Result<PayjpDetails, InvalidInput> {
 
 fn address(a: &v1::Address, field: &str) -> Result<PostalAddress, InvalidInput> {
     let country = text(&a.country, &format!("{field}.country"))?;
-    if !(country.is_empty() || (country.len() == 2 && country.bytes().all(|b| b.is_ascii_uppercase()))) {
+    if !(country.is_empty()
+        || (country.len() == 2 && country.bytes().all(|b| b.is_ascii_uppercase())))
+    {
         return Err(InvalidInput::new(
             Reason::InvalidArgument,
             format!("{field}.country"),
@@ -118,13 +120,21 @@ fn smartpay_item(item: &v1::SmartpayItem, index: usize) -> Result<SmartpayItem, 
     let field = format!("smartpay.items[{index}]");
     let name = text(&item.name, &format!("{field}.name"))?;
     if name.is_empty() {
-        return Err(InvalidInput::new(Reason::InvalidArgument, format!("{field}.name"), "is required"));
+        return Err(InvalidInput::new(
+            Reason::InvalidArgument,
+            format!("{field}.name"),
+            "is required",
+        ));
     }
     let quantity = u32::try_from(item.quantity)
         .ok()
         .filter(|q| (1..=9_999).contains(q))
         .ok_or_else(|| {
-            InvalidInput::new(Reason::InvalidArgument, format!("{field}.quantity"), "must be 1–9999")
+            InvalidInput::new(
+                Reason::InvalidArgument,
+                format!("{field}.quantity"),
+                "must be 1–9999",
+            )
         })?;
     Ok(SmartpayItem {
         name,
@@ -137,7 +147,11 @@ fn smartpay_item(item: &v1::SmartpayItem, index: usize) -> Result<SmartpayItem, 
 
 fn smartpay_details(d: &v1::SmartpayDetails) -> Result<SmartpayDetails, InvalidInput> {
     if d.items.len() > 100 {
-        return Err(InvalidInput::new(Reason::InvalidArgument, "smartpay.items", "at most 100 items"));
+        return Err(InvalidInput::new(
+            Reason::InvalidArgument,
+            "smartpay.items",
+            "at most 100 items",
+        ));
     }
     let items = d
         .items
@@ -178,7 +192,11 @@ fn smartpay_details(d: &v1::SmartpayDetails) -> Result<SmartpayDetails, InvalidI
                 last_name_kana: text(&c.last_name_kana, "smartpay.customer.last_name_kana")?,
                 phone_number: text(&c.phone_number, "smartpay.customer.phone_number")?,
                 date_of_birth: text(&c.date_of_birth, "smartpay.customer.date_of_birth")?,
-                address: c.address.as_ref().map(|a| address(a, "smartpay.customer.address")).transpose()?,
+                address: c
+                    .address
+                    .as_ref()
+                    .map(|a| address(a, "smartpay.customer.address"))
+                    .transpose()?,
             })
         })
         .transpose()?;
@@ -194,7 +212,11 @@ fn smartpay_details(d: &v1::SmartpayDetails) -> Result<SmartpayDetails, InvalidI
                 ));
             }
             Ok(SmartpayShipping {
-                address: s.address.as_ref().map(|a| address(a, "smartpay.shipping.address")).transpose()?,
+                address: s
+                    .address
+                    .as_ref()
+                    .map(|a| address(a, "smartpay.shipping.address"))
+                    .transpose()?,
                 fee_amount: s.fee_amount,
             })
         })

@@ -177,7 +177,9 @@ impl Payments {
         .await?;
         tx.commit().await?;
         let resumed_after = first_sent.map(|at| now - at);
-        let result = provider.authorize(call(&order_id, cmd, resumed_after)).await;
+        let result = provider
+            .authorize(call(&order_id, cmd, resumed_after))
+            .await;
         self.settle_authorize(caller, request, &order_id, &attempt_id, cmd, result)
             .await
     }
@@ -264,9 +266,9 @@ impl Payments {
         let mut auto_captures: Vec<(Option<String>, i64)> = Vec::new();
         let event = match &outcome.result {
             AuthorizeResult::Authorized { amount, captured } => {
-                let window = order
-                    .payment_method
-                    .and_then(|m| rules.authorization_window(m, cmd.details.extended_authorization()));
+                let window = order.payment_method.and_then(|m| {
+                    rules.authorization_window(m, cmd.details.extended_authorization())
+                });
                 let expires_at = outcome.expires_at.or_else(|| window.map(|w| now + w));
                 order.state = order.state.clone().authorized(*amount, expires_at);
                 order.next_action = None;
@@ -274,10 +276,18 @@ impl Payments {
                     auto_captures = if outcome.captures.is_empty() {
                         vec![(None, *captured)]
                     } else {
-                        outcome.captures.iter().map(|c| (Some(c.id.clone()), c.amount)).collect()
+                        outcome
+                            .captures
+                            .iter()
+                            .map(|c| (Some(c.id.clone()), c.amount))
+                            .collect()
                     };
                     for (_, amount) in &auto_captures {
-                        order.state = order.state.clone().capture_reserved(*amount).capture_succeeded(*amount, true);
+                        order.state = order
+                            .state
+                            .clone()
+                            .capture_reserved(*amount)
+                            .capture_succeeded(*amount, true);
                     }
                 }
                 AUTHORIZATION_SUCCEEDED
@@ -286,7 +296,9 @@ impl Payments {
                 order.state = order.state.clone().requires_action();
                 // A shopper who never finishes: the order expires then, once
                 // the provider confirms nothing happened.
-                order.state.expires_at = outcome.expires_at.or(Some(now + self.inner.config.action_ttl));
+                order.state.expires_at = outcome
+                    .expires_at
+                    .or(Some(now + self.inner.config.action_ttl));
                 order.next_action = Some(action.clone());
                 AUTHORIZATION_REQUIRES_ACTION
             }

@@ -7,7 +7,8 @@ use super::authorize::event_of;
 use super::events::PROVIDER_STATE_SYNCED;
 use super::{Caller, PaymentError, Payments};
 use crate::domain::{
-    AuthState, CaptureId, CaptureRecord, CaptureStatus, OrderId, OrderRecord, OrderView, ProviderRules,
+    AuthState, CaptureId, CaptureRecord, CaptureStatus, OrderId, OrderRecord, OrderView,
+    ProviderRules,
 };
 use crate::providers::{ProviderError, ProviderSnapshot, SnapshotState};
 
@@ -63,7 +64,11 @@ impl Payments {
         let busy = s.captures_pending > 0 || s.void_pending || s.unsettled > 0;
         let waiting = s.auth == AuthState::RequiresAction
             && snapshot.is_none_or(|snap| matches!(snap.state, SnapshotState::RequiresAction(_)));
-        if !busy && (s.auth == AuthState::Authorized || waiting) && s.release.is_none() && s.is_expired(now) {
+        if !busy
+            && (s.auth == AuthState::Authorized || waiting)
+            && s.release.is_none()
+            && s.is_expired(now)
+        {
             order.state = order.state.clone().expired();
             order.next_action = None;
         }
@@ -133,7 +138,10 @@ fn apply_snapshot(
         order.payment_method.get_or_insert(method);
     }
     if s.auth != AuthState::Authorized && s.release.is_some() {
-        let moved = !matches!(snapshot.state, SnapshotState::RequiresAction(_) | SnapshotState::Canceled);
+        let moved = !matches!(
+            snapshot.state,
+            SnapshotState::RequiresAction(_) | SnapshotState::Canceled
+        );
         if moved && !order.needs_review {
             // Released here (expired or voided) but the provider moved on:
             // only a person can square that with the shopper.
@@ -149,9 +157,9 @@ fn apply_snapshot(
             SnapshotState::Authorized | SnapshotState::Closed,
         ) => {
             let authorized = snapshot.amount_authorized.max(snapshot.amount_captured);
-            let window = order
-                .payment_method
-                .and_then(|m| ProviderRules::for_provider(order.provider).authorization_window(m, false));
+            let window = order.payment_method.and_then(|m| {
+                ProviderRules::for_provider(order.provider).authorization_window(m, false)
+            });
             let expires_at = snapshot.expires_at.or_else(|| window.map(|w| now + w));
             order.state = s.authorized(authorized, expires_at);
             order.next_action = None;

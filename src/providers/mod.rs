@@ -4,8 +4,8 @@
 
 pub mod http;
 pub mod payjp;
-pub mod smartpay;
 mod registry;
+pub mod smartpay;
 
 use std::time::Duration;
 

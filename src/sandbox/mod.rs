@@ -7,6 +7,8 @@
 
 pub mod faults;
 pub mod payjp;
+pub mod paymentoptions;
+pub mod smartpay;
 
 use std::net::SocketAddr;
 
@@ -18,12 +20,19 @@ use crate::clock::SharedClock;
 
 /// The secret key the PAY.JP simulator accepts and sandbox mode configures.
 pub const PAYJP_SANDBOX_SECRET_KEY: &str = "sk_test_kessai_sandbox";
+/// The secret key the Smartpay simulator accepts.
+pub const SMARTPAY_SANDBOX_SECRET_KEY: &str = "sk_test_kessai_sandbox";
+/// The API key and merchant id (DASMID) the PaymentOptions simulator accepts.
+pub const PAYMENTOPTIONS_SANDBOX_API_KEY: &str = "kessai-sandbox-api-key";
+pub const PAYMENTOPTIONS_SANDBOX_MERCHANT_ID: &str = "JP00000001";
 
 /// The simulators, served together on one listener under per-provider
-/// prefixes (`/payjp/v2/…`).
+/// prefixes (`/payjp/v2/…`, `/smartpay/v1/…`, `/paymentoptions/api/v1/…`).
 pub struct Sandbox {
     addr: SocketAddr,
     pub payjp: payjp::PayjpSimulator,
+    pub smartpay: smartpay::SmartpaySimulator,
+    pub paymentoptions: paymentoptions::PaymentOptionsSimulator,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
 }
@@ -34,9 +43,25 @@ impl Sandbox {
         let listener = TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
         let root = format!("http://{addr}");
-        let payjp =
-            payjp::PayjpSimulator::new(clock, format!("{root}/payjp"), PAYJP_SANDBOX_SECRET_KEY);
-        let app = axum::Router::new().nest("/payjp", payjp.router());
+        let payjp = payjp::PayjpSimulator::new(
+            clock.clone(),
+            format!("{root}/payjp"),
+            PAYJP_SANDBOX_SECRET_KEY,
+        );
+        let smartpay = smartpay::SmartpaySimulator::new(
+            clock.clone(),
+            format!("{root}/smartpay"),
+            SMARTPAY_SANDBOX_SECRET_KEY,
+        );
+        let paymentoptions = paymentoptions::PaymentOptionsSimulator::new(
+            clock,
+            PAYMENTOPTIONS_SANDBOX_API_KEY,
+            PAYMENTOPTIONS_SANDBOX_MERCHANT_ID,
+        );
+        let app = axum::Router::new()
+            .nest("/payjp", payjp.router())
+            .nest("/smartpay", smartpay.router())
+            .nest("/paymentoptions", paymentoptions.router());
         let (tx, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             let serve = axum::serve(listener, app).with_graceful_shutdown(async {
@@ -49,6 +74,8 @@ impl Sandbox {
         Ok(Self {
             addr,
             payjp,
+            smartpay,
+            paymentoptions,
             shutdown: Some(tx),
             task: Some(task),
         })
@@ -61,6 +88,16 @@ impl Sandbox {
     /// The PAY.JP v2 base URL to configure the adapter with.
     pub fn payjp_base_url(&self) -> String {
         format!("http://{}/payjp/v2", self.addr)
+    }
+
+    /// The Smartpay base URL to configure the adapter with.
+    pub fn smartpay_base_url(&self) -> String {
+        format!("http://{}/smartpay/v1", self.addr)
+    }
+
+    /// The PaymentOptions base URL (the path prefix is the adapter's).
+    pub fn paymentoptions_base_url(&self) -> String {
+        format!("http://{}/paymentoptions", self.addr)
     }
 
     /// Stops serving and waits for the server task.

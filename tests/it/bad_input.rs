@@ -79,14 +79,44 @@ db_test! {
 }
 
 db_test! {
-    async fn the_provider_is_chosen_by_its_details(app: TestApp) {
+    async fn provider_details_are_required(app: TestApp) {
         let mut request = payjp_authorize(&unique_key("auth"), 1_000, "pm_test_approve");
         request.provider_details = None;
-        assert_error(app.authorize(request.clone()).await, Code::InvalidArgument, "MISSING_PROVIDER_DETAILS");
-        request.provider_details = Some(v1::authorize_request::ProviderDetails::Smartpay(v1::SmartpayDetails::default()));
-        assert_error(app.authorize(request).await, Code::FailedPrecondition, "PROVIDER_NOT_CONFIGURED");
+        assert_error(app.authorize(request).await, Code::InvalidArgument, "MISSING_PROVIDER_DETAILS");
         assert_eq!(app.count("orders").await, 0);
     }
+}
+
+#[tokio::test]
+async fn a_provider_without_credentials_is_not_configured() {
+    let url = format!(
+        "sqlite://{}/{}.sqlite",
+        std::env::temp_dir().join("kessai-it").display(),
+        ulid::Ulid::new()
+    );
+    let mut env = crate::helpers::base_env(&url);
+    env.insert("KESSAI_SMARTPAY_SECRET_KEY".into(), String::new());
+    let app = crate::helpers::TestApp::spawn_with(env).await;
+    let request = v1::AuthorizeRequest {
+        idempotency_key: unique_key("auth"),
+        amount: 1_000,
+        currency: "JPY".into(),
+        provider_details: Some(v1::authorize_request::ProviderDetails::Smartpay(
+            v1::SmartpayDetails {
+                token: "paytok_test_approved".into(),
+                ..Default::default()
+            },
+        )),
+        ..Default::default()
+    };
+    assert_error(
+        app.authorize(request).await,
+        Code::FailedPrecondition,
+        "PROVIDER_NOT_CONFIGURED",
+    );
+    assert_eq!(app.count("orders").await, 0);
+    // PAY.JP, configured, still works.
+    app.authorized_payjp(1_000).await;
 }
 
 db_test! {

@@ -9,6 +9,8 @@ use kessai::config::Config;
 use kessai::proto::v1;
 use kessai::proto::v1::payment_service_client::PaymentServiceClient;
 use kessai::sandbox::payjp::PayjpSimulator;
+use kessai::sandbox::smartpay::SmartpaySimulator;
+use kessai::sandbox::{PAYJP_SANDBOX_SECRET_KEY, SMARTPAY_SANDBOX_SECRET_KEY, Sandbox};
 use kessai::startup::Application;
 use kessai::store::Store;
 use sea_orm::sqlx::{AssertSqlSafe, Connection, Executor, PgConnection};
@@ -56,7 +58,11 @@ pub struct TestApp {
     pub channel: Channel,
     pub clock: ManualClock,
     pub payjp: PayjpSimulator,
+    pub smartpay: SmartpaySimulator,
     pub store: Store,
+    /// The provider simulators, in their own server as the real providers
+    /// would be.
+    pub sandbox: Sandbox,
     pub database_url: String,
     shutdown: CancellationToken,
     server: Option<tokio::task::JoinHandle<()>>,
@@ -126,17 +132,43 @@ impl TestApp {
         Some(Self::spawn(Backend::Postgres).await)
     }
 
-    pub async fn spawn_with(env: HashMap<String, String>) -> Self {
+    /// kessai configured as in production (`KESSAI_SANDBOX=false`, real
+    /// adapters), pointed at the simulators by base URL. A provider whose
+    /// credential `env` sets to "" is left unconfigured.
+    pub async fn spawn_with(mut env: HashMap<String, String>) -> Self {
         init_logs();
+        let clock = ManualClock::starting_now();
+        let sandbox = Sandbox::start("127.0.0.1:0".parse().unwrap(), Arc::new(clock.clone()))
+            .await
+            .expect("the simulators start");
+        for (name, value) in [
+            ("KESSAI_SANDBOX", "false".to_owned()),
+            (
+                "KESSAI_FINGERPRINT_KEY",
+                "integration-test-fingerprint-key".to_owned(),
+            ),
+            (
+                "KESSAI_PAYJP_SECRET_KEY",
+                PAYJP_SANDBOX_SECRET_KEY.to_owned(),
+            ),
+            ("KESSAI_PAYJP_BASE_URL", sandbox.payjp_base_url()),
+            (
+                "KESSAI_SMARTPAY_SECRET_KEY",
+                SMARTPAY_SANDBOX_SECRET_KEY.to_owned(),
+            ),
+            ("KESSAI_SMARTPAY_BASE_URL", sandbox.smartpay_base_url()),
+        ] {
+            env.entry(name.to_owned()).or_insert(value);
+        }
         let database_url = env["KESSAI_DATABASE_URL"].clone();
         let config =
             Config::from_lookup(|name| env.get(name).cloned()).expect("test configuration");
-        let clock = ManualClock::starting_now();
         let app = Application::build(config, Arc::new(clock.clone()))
             .await
             .expect("application starts");
         let addr = app.addr();
-        let payjp = app.sandbox().expect("sandbox mode").payjp.clone();
+        let payjp = sandbox.payjp.clone();
+        let smartpay = sandbox.smartpay.clone();
         let store = app.payments().store().clone();
         let shutdown = app.shutdown_token();
         let server = tokio::spawn(async move {
@@ -154,6 +186,8 @@ impl TestApp {
             channel,
             clock,
             payjp,
+            smartpay,
+            sandbox,
             store,
             database_url,
             shutdown,

@@ -149,7 +149,7 @@ with a clear message when a required value is missing. */}}
 {{- if not .Values.sandbox.enabled }}
 {{- $_ := required "secrets.fingerprintKey is required outside sandbox mode (≥ 16 random characters, e.g. `openssl rand -base64 32`) unless existingSecret is set" $secrets.fingerprintKey }}
 {{- if not (or $secrets.payjpSecretKey $secrets.smartpaySecretKey $secrets.paymentoptionsApiKey) }}
-{{- fail "outside sandbox mode kessai needs at least one provider credential: set secrets.payjpSecretKey, secrets.smartpaySecretKey or secrets.paymentoptionsApiKey (or use existingSecret)" }}
+{{- fail "outside sandbox mode kessai needs at least one provider credential: set secrets.payjpSecretKey, secrets.smartpaySecretKey, or secrets.paymentoptionsApiKey with secrets.paymentoptionsMerchantId (or use existingSecret)" }}
 {{- end }}
 {{- end }}
 {{- $data := dict }}
@@ -258,7 +258,7 @@ Checks of values that the schema cannot express. Included by every workload temp
 NetworkPolicy egress rules shared by the server and the migration Job: DNS, and PostgreSQL.
 */}}
 {{- define "kessai.networkPolicy.egressDnsAndDatabase" -}}
-{{- $egress := .Values.networkPolicy.egress }}
+{{- $egress := .Values.networkPolicy.egress -}}
 - to:
     - namespaceSelector:
         matchLabels:

@@ -20,18 +20,19 @@ use serde::Serialize;
 
 use self::errors::{map_error, parse_error};
 use self::wire::{
-    Address, CheckoutSession, CreateCheckoutSession, CreateOrder, CreatePayment, CreateRefund, CustomerInfo,
-    Item, Order, OrderStatus, Payment, Refund, ShippingInfo,
+    Address, CheckoutSession, CreateCheckoutSession, CreateOrder, CreatePayment, CreateRefund,
+    CustomerInfo, Item, Order, OrderStatus, Payment, Refund, ShippingInfo,
 };
 use super::http::{self, HttpSettings, RawResponse, Repeat, SendFailure};
 use super::{
     AuthorizeCall, AuthorizeOutcome, AuthorizeResult, CaptureCall, CaptureOutcome, PaymentProvider,
-    ProviderCapture, ProviderError, ProviderSnapshot, RefundCall, RefundOutcome, RejectionKind, SnapshotState,
-    VoidCall,
+    ProviderCapture, ProviderError, ProviderSnapshot, RefundCall, RefundOutcome, RejectionKind,
+    SnapshotState, VoidCall,
 };
 use crate::domain::{
-    CaptureMethod, Failure, NextAction, OrderRecord, PaymentMethodKind, PostalAddress, ProviderDetails,
-    ProviderKind, Reason, RefundReason, RefundStatus, SmartpayDetails, SmartpayFlow,
+    CaptureMethod, Failure, NextAction, OrderRecord, PaymentMethodKind, PostalAddress,
+    ProviderDetails, ProviderKind, Reason, RefundReason, RefundStatus, SmartpayDetails,
+    SmartpayFlow,
 };
 
 /// How long Smartpay remembers an `Idempotency-Key` (providers.md).
@@ -181,8 +182,9 @@ impl Smartpay {
 
     /// `Basic <secret key>`: the raw key, not base64 (providers.md).
     fn authorization(&self) -> HeaderValue {
-        let mut value = HeaderValue::from_str(&format!("Basic {}", self.secret_key.expose_secret()))
-            .unwrap_or_else(|_| HeaderValue::from_static("Basic invalid-key"));
+        let mut value =
+            HeaderValue::from_str(&format!("Basic {}", self.secret_key.expose_secret()))
+                .unwrap_or_else(|_| HeaderValue::from_static("Basic invalid-key"));
         value.set_sensitive(true);
         value
     }
@@ -220,7 +222,10 @@ impl Smartpay {
     }
 
     async fn get<T: serde::de::DeserializeOwned>(&self, path: &str) -> Result<T, ProviderError> {
-        parse(self.send::<()>(reqwest::Method::GET, path, None, None).await?)
+        parse(
+            self.send::<()>(reqwest::Method::GET, path, None, None)
+                .await?,
+        )
     }
 
     async fn order(&self, id: &str) -> Result<Order, ProviderError> {
@@ -243,7 +248,11 @@ impl Smartpay {
     }
 
     /// The outcome of an authorized (or captured) Smartpay order.
-    async fn authorized(&self, order: &Order, livemode: bool) -> Result<AuthorizeOutcome, ProviderError> {
+    async fn authorized(
+        &self,
+        order: &Order,
+        livemode: bool,
+    ) -> Result<AuthorizeOutcome, ProviderError> {
         let payments = self.payments(order).await?;
         let captured: i64 = payments.iter().map(|p| p.amount).sum();
         Ok(AuthorizeOutcome {
@@ -259,7 +268,10 @@ impl Smartpay {
             card: None,
             captures: payments
                 .into_iter()
-                .map(|p| ProviderCapture { id: p.id, amount: p.amount })
+                .map(|p| ProviderCapture {
+                    id: p.id,
+                    amount: p.amount,
+                })
                 .collect(),
         })
     }
@@ -280,7 +292,9 @@ impl Smartpay {
     async fn order_outcome(&self, order: Order) -> Result<AuthorizeOutcome, ProviderError> {
         let livemode = order.test == Some(false);
         match order.status {
-            OrderStatus::RequiresCapture | OrderStatus::Succeeded => self.authorized(&order, livemode).await,
+            OrderStatus::RequiresCapture | OrderStatus::Succeeded => {
+                self.authorized(&order, livemode).await
+            }
             OrderStatus::Rejected | OrderStatus::Failed | OrderStatus::Canceled => {
                 Ok(Self::rejected(&order, livemode))
             }
@@ -301,7 +315,11 @@ impl Smartpay {
 
     /// The payment a capture made, found by the capture id kessai put in its
     /// metadata.
-    async fn find_payment(&self, order_id: &str, capture_id: &str) -> Result<Option<Payment>, ProviderError> {
+    async fn find_payment(
+        &self,
+        order_id: &str,
+        capture_id: &str,
+    ) -> Result<Option<Payment>, ProviderError> {
         let order = self.order(order_id).await?;
         let payments = self.payments(&order).await?;
         Ok(payments.into_iter().find(|p| {
@@ -346,12 +364,19 @@ impl PaymentProvider for Smartpay {
                     shipping_info: shipping(details),
                 };
                 let response = self
-                    .send(reqwest::Method::POST, "/checkout-sessions", Some(&body), Some(&call.idempotency_key))
+                    .send(
+                        reqwest::Method::POST,
+                        "/checkout-sessions",
+                        Some(&body),
+                        Some(&call.idempotency_key),
+                    )
                     .await?;
                 let session: CheckoutSession = parse(response)?;
                 Ok(AuthorizeOutcome {
                     provider_order_id: Some(session.order.id.clone()),
-                    result: AuthorizeResult::RequiresAction(NextAction::RedirectUrl(session.url.clone())),
+                    result: AuthorizeResult::RequiresAction(NextAction::RedirectUrl(
+                        session.url.clone(),
+                    )),
                     livemode: session.order.test == Some(false),
                     payment_method: Some(PaymentMethodKind::Bnpl),
                     expires_at: None,
@@ -377,7 +402,12 @@ impl PaymentProvider for Smartpay {
                     shipping_info: shipping(details),
                 };
                 let response = self
-                    .send(reqwest::Method::POST, "/orders", Some(&body), Some(&call.idempotency_key))
+                    .send(
+                        reqwest::Method::POST,
+                        "/orders",
+                        Some(&body),
+                        Some(&call.idempotency_key),
+                    )
                     .await?;
                 let order: Order = parse(response)?;
                 self.order_outcome(order).await
@@ -400,13 +430,22 @@ impl PaymentProvider for Smartpay {
             order: order_id,
             amount: call.capture.amount,
             currency: "JPY",
-            cancel_remainder: if call.final_capture { "automatic" } else { "manual" },
+            cancel_remainder: if call.final_capture {
+                "automatic"
+            } else {
+                "manual"
+            },
             reference: some(&call.capture.reference),
             description: some(&call.capture.description),
             metadata: BTreeMap::from([("kessai_capture_id", capture_id)]),
         };
         let response = self
-            .send(reqwest::Method::POST, "/payments", Some(&body), Some(&call.idempotency_key))
+            .send(
+                reqwest::Method::POST,
+                "/payments",
+                Some(&body),
+                Some(&call.idempotency_key),
+            )
             .await?;
         let payment: Payment = parse(response)?;
         Ok(CaptureOutcome {
@@ -445,7 +484,12 @@ impl PaymentProvider for Smartpay {
             metadata: BTreeMap::from([("kessai_refund_key", call.idempotency_key.as_str())]),
         };
         let response = self
-            .send(reqwest::Method::POST, "/refunds", Some(&body), Some(&call.idempotency_key))
+            .send(
+                reqwest::Method::POST,
+                "/refunds",
+                Some(&body),
+                Some(&call.idempotency_key),
+            )
             .await?;
         let refund: Refund = parse(response)?;
         let status = match refund.status.as_deref() {
@@ -463,7 +507,12 @@ impl PaymentProvider for Smartpay {
         let order_id = self.order_id(call.order)?;
         let path = format!("/orders/{order_id}/cancellation");
         let response = self
-            .send::<()>(reqwest::Method::PUT, &path, None, Some(&call.idempotency_key))
+            .send::<()>(
+                reqwest::Method::PUT,
+                &path,
+                None,
+                Some(&call.idempotency_key),
+            )
             .await?;
         if response.status == StatusCode::NO_CONTENT {
             return Ok(());
@@ -483,12 +532,12 @@ impl PaymentProvider for Smartpay {
             OrderStatus::Succeeded => SnapshotState::Closed,
             OrderStatus::Canceled if captured > 0 => SnapshotState::Closed,
             OrderStatus::Canceled => SnapshotState::Canceled,
-            OrderStatus::Rejected | OrderStatus::Failed => {
-                SnapshotState::Declined(rejection())
-            }
+            OrderStatus::Rejected | OrderStatus::Failed => SnapshotState::Declined(rejection()),
         };
         let authorized = match order.status {
-            OrderStatus::RequiresCapture | OrderStatus::Succeeded | OrderStatus::Canceled => order.amount,
+            OrderStatus::RequiresCapture | OrderStatus::Succeeded | OrderStatus::Canceled => {
+                order.amount
+            }
             OrderStatus::RequiresAuthorization
             | OrderStatus::Pending
             | OrderStatus::Unknown
@@ -508,7 +557,10 @@ impl PaymentProvider for Smartpay {
             payment_method: Some(PaymentMethodKind::Bnpl),
             captures: payments
                 .into_iter()
-                .map(|p| ProviderCapture { id: p.id, amount: p.amount })
+                .map(|p| ProviderCapture {
+                    id: p.id,
+                    amount: p.amount,
+                })
                 .collect(),
         })
     }

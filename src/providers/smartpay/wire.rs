@@ -164,7 +164,10 @@ impl Order {
             .iter()
             .filter_map(|p| match p {
                 serde_json::Value::String(id) => Some(id.clone()),
-                other => other.get("id").and_then(|id| id.as_str()).map(str::to_owned),
+                other => other
+                    .get("id")
+                    .and_then(|id| id.as_str())
+                    .map(str::to_owned),
             })
             .collect()
     }
@@ -207,18 +210,30 @@ mod tests {
     use super::*;
 
     fn fixture(name: &str) -> String {
-        let path = format!("{}/tests/fixtures/smartpay/{name}", env!("CARGO_MANIFEST_DIR"));
+        let path = format!(
+            "{}/tests/fixtures/smartpay/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        );
         std::fs::read_to_string(path).unwrap()
     }
 
     #[test]
     fn every_order_fixture_parses() {
         for (name, status) in [
-            ("order.requires_authorization.json", OrderStatus::RequiresAuthorization),
+            (
+                "order.requires_authorization.json",
+                OrderStatus::RequiresAuthorization,
+            ),
             ("order.requires_capture.json", OrderStatus::RequiresCapture),
-            ("order.requires_capture.partially_captured.json", OrderStatus::RequiresCapture),
+            (
+                "order.requires_capture.partially_captured.json",
+                OrderStatus::RequiresCapture,
+            ),
             ("order.succeeded.json", OrderStatus::Succeeded),
-            ("order.succeeded.after_partial_capture_then_cancel.json", OrderStatus::Succeeded),
+            (
+                "order.succeeded.after_partial_capture_then_cancel.json",
+                OrderStatus::Succeeded,
+            ),
             ("order.canceled.json", OrderStatus::Canceled),
             ("order.rejected.json", OrderStatus::Rejected),
         ] {
@@ -229,14 +244,17 @@ mod tests {
 
     #[test]
     fn payments_are_read_as_ids() {
-        let order: Order = serde_json::from_str(&fixture("order.requires_capture.partially_captured.json")).unwrap();
+        let order: Order =
+            serde_json::from_str(&fixture("order.requires_capture.partially_captured.json"))
+                .unwrap();
         assert_eq!(order.payment_ids(), ["payment_test_6pFdEEUPc3PK9RGTZu4K1X"]);
         assert_eq!(order.expires_at, Some(1_645_583_167_495));
     }
 
     #[test]
     fn the_checkout_session_fixture_parses() {
-        let session: CheckoutSession = serde_json::from_str(&fixture("checkout_session.created.json")).unwrap();
+        let session: CheckoutSession =
+            serde_json::from_str(&fixture("checkout_session.created.json")).unwrap();
         assert!(session.id.starts_with("checkout_test_"));
         assert_eq!(session.order.status, OrderStatus::RequiresAuthorization);
     }
@@ -247,8 +265,12 @@ mod tests {
         assert_eq!(payment.amount, 200);
         let refund: Refund = serde_json::from_str(&fixture("refund.succeeded.json")).unwrap();
         assert_eq!(refund.status.as_deref(), Some("succeeded"));
-        let error: ApiError = serde_json::from_str(&fixture("error.409.payment.excessive-amount.json")).unwrap();
-        assert_eq!(error.error_code.as_deref(), Some("payment.excessive-amount"));
+        let error: ApiError =
+            serde_json::from_str(&fixture("error.409.payment.excessive-amount.json")).unwrap();
+        assert_eq!(
+            error.error_code.as_deref(),
+            Some("payment.excessive-amount")
+        );
     }
 
     #[test]
@@ -263,7 +285,8 @@ mod tests {
             metadata: BTreeMap::new(),
         };
         let json = serde_json::to_value(&body).unwrap();
-        let seed: serde_json::Value = serde_json::from_str(&fixture("payment.create.request.json")).unwrap();
+        let seed: serde_json::Value =
+            serde_json::from_str(&fixture("payment.create.request.json")).unwrap();
         for key in ["order", "amount", "currency", "cancelRemainder"] {
             assert_eq!(json[key], seed[key], "{key}");
         }
