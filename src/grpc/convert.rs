@@ -159,16 +159,16 @@ fn smartpay_details(d: &v1::SmartpayDetails) -> Result<SmartpayDetails, InvalidI
         .enumerate()
         .map(|(i, item)| smartpay_item(item, i))
         .collect::<Result<Vec<_>, _>>()?;
+    if items.is_empty() {
+        return Err(InvalidInput::new(
+            Reason::InvalidArgument,
+            "smartpay.items",
+            "a Smartpay order needs at least one item",
+        ));
+    }
     let flow = match optional_text(&d.token, "smartpay.token")? {
         Some(token) => SmartpayFlow::Token { token },
         None => {
-            if items.is_empty() {
-                return Err(InvalidInput::new(
-                    Reason::InvalidArgument,
-                    "smartpay.items",
-                    "a checkout needs at least one item (or pass an approved token)",
-                ));
-            }
             let required_url = |value: &str, field: &str| {
                 optional_url(value, field)?.ok_or_else(|| {
                     InvalidInput::new(Reason::InvalidArgument, field, "is required for a checkout")

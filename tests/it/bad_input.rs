@@ -104,6 +104,12 @@ async fn a_provider_without_credentials_is_not_configured() {
         provider_details: Some(v1::authorize_request::ProviderDetails::Smartpay(
             v1::SmartpayDetails {
                 token: "paytok_test_approved".into(),
+                items: vec![v1::SmartpayItem {
+                    name: "item".into(),
+                    amount: 1_000,
+                    quantity: 1,
+                    ..Default::default()
+                }],
                 ..Default::default()
             },
         )),

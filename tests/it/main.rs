@@ -8,4 +8,5 @@ mod cli;
 mod idempotency;
 mod payjp_rules;
 mod server;
+mod smartpay_rules;
 mod store_invariants;
