@@ -78,8 +78,8 @@ pub enum SmartpayFlow {
 pub struct SmartpayDetails {
     pub flow: SmartpayFlow,
     pub items: Vec<SmartpayItem>,
-    pub customer: Option<SmartpayCustomer>,
-    pub shipping: Option<SmartpayShipping>,
+    pub customer: Option<Box<SmartpayCustomer>>,
+    pub shipping: Option<Box<SmartpayShipping>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

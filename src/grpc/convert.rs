@@ -183,8 +183,8 @@ fn smartpay_details(d: &v1::SmartpayDetails) -> Result<SmartpayDetails, InvalidI
     let customer = d
         .customer
         .as_ref()
-        .map(|c| -> Result<SmartpayCustomer, InvalidInput> {
-            Ok(SmartpayCustomer {
+        .map(|c| -> Result<Box<SmartpayCustomer>, InvalidInput> {
+            Ok(Box::new(SmartpayCustomer {
                 email: text(&c.email, "smartpay.customer.email")?,
                 first_name: text(&c.first_name, "smartpay.customer.first_name")?,
                 last_name: text(&c.last_name, "smartpay.customer.last_name")?,
@@ -197,13 +197,13 @@ fn smartpay_details(d: &v1::SmartpayDetails) -> Result<SmartpayDetails, InvalidI
                     .as_ref()
                     .map(|a| address(a, "smartpay.customer.address"))
                     .transpose()?,
-            })
+            }))
         })
         .transpose()?;
     let shipping = d
         .shipping
         .as_ref()
-        .map(|s| -> Result<SmartpayShipping, InvalidInput> {
+        .map(|s| -> Result<Box<SmartpayShipping>, InvalidInput> {
             if s.fee_amount < 0 {
                 return Err(InvalidInput::new(
                     Reason::InvalidAmount,
@@ -211,14 +211,14 @@ fn smartpay_details(d: &v1::SmartpayDetails) -> Result<SmartpayDetails, InvalidI
                     "must not be negative",
                 ));
             }
-            Ok(SmartpayShipping {
+            Ok(Box::new(SmartpayShipping {
                 address: s
                     .address
                     .as_ref()
                     .map(|a| address(a, "smartpay.shipping.address"))
                     .transpose()?,
                 fee_amount: s.fee_amount,
-            })
+            }))
         })
         .transpose()?;
     Ok(SmartpayDetails {
