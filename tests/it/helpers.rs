@@ -62,7 +62,7 @@ pub struct TestApp {
     pub store: Store,
     /// The provider simulators, in their own server as the real providers
     /// would be.
-    pub sandbox: Sandbox,
+    _sandbox: Sandbox,
     pub database_url: String,
     shutdown: CancellationToken,
     server: Option<tokio::task::JoinHandle<()>>,
@@ -187,7 +187,7 @@ impl TestApp {
             clock,
             payjp,
             smartpay,
-            sandbox,
+            _sandbox: sandbox,
             store,
             database_url,
             shutdown,
