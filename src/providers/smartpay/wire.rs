@@ -274,6 +274,57 @@ mod tests {
     }
 
     #[test]
+    fn a_checkout_request_uses_the_sdks_field_names() {
+        let body = CreateCheckoutSession {
+            amount: 350,
+            currency: "JPY",
+            items: vec![Item {
+                name: "オリジナルス STAN SMITH",
+                amount: 250,
+                currency: "JPY",
+                quantity: 1,
+                description: None,
+                images: vec![],
+            }],
+            capture_method: "manual",
+            success_url: "https://docs.smartpay.co/example-pages/checkout-successful",
+            cancel_url: "https://docs.smartpay.co/example-pages/checkout-canceled",
+            reference: "order_ref_1234567",
+            metadata: BTreeMap::new(),
+            customer_info: Some(CustomerInfo {
+                email_address: "merchant-support@smartpay.co",
+                first_name: "田中",
+                last_name: "太郎",
+                address: Some(Address {
+                    administrative_area: "東京都",
+                    locality: "港区北青山",
+                    ..Address::default()
+                }),
+                ..CustomerInfo::default()
+            }),
+            shipping_info: Some(ShippingInfo {
+                address: None,
+                fee_amount: 100,
+                fee_currency: "JPY",
+            }),
+        };
+        let ours = serde_json::to_value(&body).unwrap();
+        let sdk: serde_json::Value =
+            serde_json::from_str(&fixture("checkout_session.create.request.json")).unwrap();
+        for key in ["amount", "currency", "captureMethod", "successUrl", "cancelUrl", "reference"] {
+            assert_eq!(ours[key], sdk[key], "{key}");
+        }
+        assert_eq!(ours["items"][0], sdk["items"][0]);
+        for key in ["emailAddress", "firstName", "lastName"] {
+            assert_eq!(ours["customerInfo"][key], sdk["customerInfo"][key], "{key}");
+        }
+        for key in ["administrativeArea", "locality"] {
+            assert_eq!(ours["customerInfo"]["address"][key], sdk["customerInfo"]["address"][key]);
+        }
+        assert_eq!(ours["shippingInfo"]["feeCurrency"], sdk["shippingInfo"]["feeCurrency"]);
+    }
+
+    #[test]
     fn a_payment_request_matches_the_seed_curl() {
         let body = CreatePayment {
             order: "order_test_bA1znhGULw5lROfDTpHChv",
