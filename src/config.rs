@@ -36,6 +36,16 @@ pub struct SmartpaySettings {
 }
 
 #[derive(Debug, Clone)]
+pub struct PaymentOptionsSettings {
+    pub api_key: SecretString,
+    pub merchant_id: String,
+    pub base_url: String,
+    pub path_prefix: String,
+    /// `Authorization: Basic <key>` raw (the seed) or base64 (the manual).
+    pub auth_base64: bool,
+}
+
+#[derive(Debug, Clone)]
 pub struct Config {
     pub listen_addr: SocketAddr,
     pub database_url: SecretString,
@@ -47,6 +57,7 @@ pub struct Config {
     pub sandbox_addr: SocketAddr,
     pub payjp: Option<PayjpSettings>,
     pub smartpay: Option<SmartpaySettings>,
+    pub paymentoptions: Option<PaymentOptionsSettings>,
     pub provider_http: HttpSettings,
     pub fingerprint_key: SecretString,
     pub idempotency_ttl: chrono::Duration,
@@ -89,10 +100,12 @@ impl Config {
         let env = Env { lookup: &lookup };
         let payjp_key = env.secret("KESSAI_PAYJP_SECRET_KEY")?;
         let smartpay_key = env.secret("KESSAI_SMARTPAY_SECRET_KEY")?;
+        let po_key = env.secret("KESSAI_PAYMENTOPTIONS_API_KEY")?;
+        let po_merchant = env.get("KESSAI_PAYMENTOPTIONS_MERCHANT_ID");
         let any_credential = payjp_key.is_some()
             || smartpay_key.is_some()
-            || env.secret("KESSAI_PAYMENTOPTIONS_API_KEY")?.is_some()
-            || env.get("KESSAI_PAYMENTOPTIONS_MERCHANT_ID").is_some();
+            || po_key.is_some()
+            || po_merchant.is_some();
         let sandbox = env.parse_bool("KESSAI_SANDBOX")?.unwrap_or(!any_credential);
 
         let payjp = match (sandbox, payjp_key) {
@@ -113,7 +126,45 @@ impl Config {
                     .unwrap_or_else(|| SMARTPAY_BASE_URL.into()),
             }),
         };
-        if !sandbox && payjp.is_none() && smartpay.is_none() {
+        let paymentoptions = match (sandbox, po_key, po_merchant) {
+            (true, _, _) | (false, None, None) => None,
+            (false, Some(api_key), Some(merchant_id)) => {
+                if merchant_id.len() > 128 {
+                    return Err(invalid(
+                        "KESSAI_PAYMENTOPTIONS_MERCHANT_ID",
+                        "must be at most 128 characters",
+                    ));
+                }
+                Some(PaymentOptionsSettings {
+                    api_key,
+                    merchant_id,
+                    base_url: env
+                        .get("KESSAI_PAYMENTOPTIONS_BASE_URL")
+                        .unwrap_or_else(|| PAYMENTOPTIONS_BASE_URL.into()),
+                    path_prefix: env.get("KESSAI_PAYMENTOPTIONS_PATH_PREFIX").unwrap_or_else(
+                        || crate::providers::paymentoptions::DEFAULT_PATH_PREFIX.into(),
+                    ),
+                    auth_base64: match env.get("KESSAI_PAYMENTOPTIONS_AUTH").as_deref() {
+                        None | Some("raw") => false,
+                        Some("base64") => true,
+                        Some(other) => {
+                            return Err(invalid(
+                                "KESSAI_PAYMENTOPTIONS_AUTH",
+                                format!("must be raw or base64, got {other:?}"),
+                            ));
+                        }
+                    },
+                })
+            }
+            (false, Some(_), None) | (false, None, Some(_)) => {
+                return Err(ConfigError::Inconsistent(
+                    "PaymentOptions needs both KESSAI_PAYMENTOPTIONS_API_KEY and \
+                     KESSAI_PAYMENTOPTIONS_MERCHANT_ID; only one is set"
+                        .into(),
+                ));
+            }
+        };
+        if !sandbox && payjp.is_none() && smartpay.is_none() && paymentoptions.is_none() {
             return Err(ConfigError::Inconsistent(
                 "KESSAI_SANDBOX is false but no provider has credentials: set KESSAI_PAYJP_SECRET_KEY, \
                  KESSAI_SMARTPAY_SECRET_KEY or KESSAI_PAYMENTOPTIONS_API_KEY with \
@@ -166,6 +217,7 @@ impl Config {
                 .unwrap_or_else(|| "127.0.0.1:0".parse().expect("valid default")),
             payjp,
             smartpay,
+            paymentoptions,
             provider_http: HttpSettings {
                 request_timeout: Duration::from_millis(
                     env.parse("KESSAI_PROVIDER_TIMEOUT_MS")?.unwrap_or(15_000),
@@ -306,6 +358,30 @@ mod tests {
         for secret in ["sk_live_supersecret", "fingerprint-secret-123", "hunter2"] {
             assert!(!dump.contains(secret), "{secret} leaked: {dump}");
         }
+    }
+
+    #[test]
+    fn a_provider_with_only_some_of_its_credentials_stops_start_up() {
+        let e = config(&[
+            ("KESSAI_PAYMENTOPTIONS_API_KEY", "key"),
+            ("KESSAI_FINGERPRINT_KEY", "0123456789abcdef"),
+        ])
+        .unwrap_err();
+        assert!(
+            e.to_string().contains("KESSAI_PAYMENTOPTIONS_MERCHANT_ID"),
+            "{e}"
+        );
+        let c = config(&[
+            ("KESSAI_PAYMENTOPTIONS_API_KEY", "key"),
+            ("KESSAI_PAYMENTOPTIONS_MERCHANT_ID", "JP00000328"),
+            ("KESSAI_PAYMENTOPTIONS_AUTH", "base64"),
+            ("KESSAI_FINGERPRINT_KEY", "0123456789abcdef"),
+        ])
+        .unwrap();
+        let po = c.paymentoptions.unwrap();
+        assert!(po.auth_base64);
+        assert_eq!(po.path_prefix, "/api/v1/server-to-server-interface");
+        assert!(c.payjp.is_none() && c.smartpay.is_none());
     }
 
     #[test]

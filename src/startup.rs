@@ -20,8 +20,14 @@ use crate::payments::{Payments, PaymentsConfig};
 use crate::proto::v1::payment_service_server::PaymentServiceServer;
 use crate::providers::Registry;
 use crate::providers::payjp::{Payjp, PayjpConfig};
+use crate::providers::paymentoptions::{
+    AuthScheme, DEFAULT_PATH_PREFIX, PaymentOptions, PaymentOptionsConfig,
+};
 use crate::providers::smartpay::{Smartpay, SmartpayConfig};
-use crate::sandbox::{PAYJP_SANDBOX_SECRET_KEY, SMARTPAY_SANDBOX_SECRET_KEY, Sandbox};
+use crate::sandbox::{
+    PAYJP_SANDBOX_SECRET_KEY, PAYMENTOPTIONS_SANDBOX_API_KEY, PAYMENTOPTIONS_SANDBOX_MERCHANT_ID,
+    SMARTPAY_SANDBOX_SECRET_KEY, Sandbox,
+};
 use crate::store::{Store, StoreOptions};
 
 /// Installs the one TLS crypto provider (ring) that reqwest and sqlx share.
@@ -222,12 +228,34 @@ async fn providers(
             secret_key: SecretString::from(SMARTPAY_SANDBOX_SECRET_KEY),
             http: config.provider_http.clone(),
         })));
+        registry.register(Arc::new(PaymentOptions::new(PaymentOptionsConfig {
+            base_url: sandbox.paymentoptions_base_url(),
+            path_prefix: DEFAULT_PATH_PREFIX.into(),
+            api_key: SecretString::from(PAYMENTOPTIONS_SANDBOX_API_KEY),
+            merchant_id: PAYMENTOPTIONS_SANDBOX_MERCHANT_ID.into(),
+            auth: AuthScheme::Raw,
+            http: config.provider_http.clone(),
+        })));
         return Ok((registry, Some(sandbox)));
     }
     if let Some(payjp) = &config.payjp {
         registry.register(Arc::new(Payjp::new(PayjpConfig {
             base_url: payjp.base_url.clone(),
             secret_key: payjp.secret_key.clone(),
+            http: config.provider_http.clone(),
+        })));
+    }
+    if let Some(po) = &config.paymentoptions {
+        registry.register(Arc::new(PaymentOptions::new(PaymentOptionsConfig {
+            base_url: po.base_url.clone(),
+            path_prefix: po.path_prefix.clone(),
+            api_key: po.api_key.clone(),
+            merchant_id: po.merchant_id.clone(),
+            auth: if po.auth_base64 {
+                AuthScheme::Base64
+            } else {
+                AuthScheme::Raw
+            },
             http: config.provider_http.clone(),
         })));
     }

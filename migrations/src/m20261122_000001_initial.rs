@@ -282,6 +282,10 @@ impl MigrationTrait for Migration {
                 "idx_orders_provider_order_id",
                 vec![Orders::Provider, Orders::ProviderOrderId],
             ),
+            (
+                "idx_orders_needs_review",
+                vec![Orders::NeedsReview, Orders::Id],
+            ),
         ] {
             let mut index = Index::create();
             index.name(name).table(Orders::Table);

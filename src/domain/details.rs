@@ -1,8 +1,10 @@
 //! Provider-specific Authorize input, parsed from the contract's
 //! `provider_details` oneof. The variant chooses the provider.
 
+use secrecy::ExposeSecret;
 use serde::Serialize;
 
+use super::card::CardInput;
 use super::provider::ProviderKind;
 
 /// PAY.JP v2 Payment Flow input.
@@ -82,11 +84,19 @@ pub struct SmartpayDetails {
     pub shipping: Option<Box<SmartpayShipping>>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "provider", rename_all = "snake_case")]
+/// A card authorization through PaymentOptions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PaymentOptionsDetails {
+    pub card: CardInput,
+    pub customer_ip: Option<String>,
+    pub billing_address: Option<PostalAddress>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ProviderDetails {
     Payjp(PayjpDetails),
     Smartpay(SmartpayDetails),
+    PaymentOptions(Box<PaymentOptionsDetails>),
 }
 
 impl ProviderDetails {
@@ -94,6 +104,7 @@ impl ProviderDetails {
         match self {
             ProviderDetails::Payjp(_) => ProviderKind::Payjp,
             ProviderDetails::Smartpay(_) => ProviderKind::Smartpay,
+            ProviderDetails::PaymentOptions(_) => ProviderKind::PaymentOptions,
         }
     }
 
@@ -101,12 +112,27 @@ impl ProviderDetails {
     pub fn extended_authorization(&self) -> bool {
         match self {
             ProviderDetails::Payjp(d) => d.extended_authorization,
-            ProviderDetails::Smartpay(_) => false,
+            ProviderDetails::Smartpay(_) | ProviderDetails::PaymentOptions(_) => false,
         }
     }
 
-    /// What makes two requests' details different, for idempotency.
-    pub fn fingerprint(&self) -> serde_json::Value {
-        serde_json::to_value(self).unwrap_or_default()
+    /// What makes two requests' details different, for idempotency. Card
+    /// data goes in only as `keyed` fingerprints: an unkeyed hash of a card
+    /// whose BIN and last four are stored could be brute-forced.
+    pub fn fingerprint(&self, keyed: &dyn Fn(&str) -> String) -> serde_json::Value {
+        match self {
+            ProviderDetails::Payjp(d) => serde_json::json!({ "payjp": d }),
+            ProviderDetails::Smartpay(d) => serde_json::json!({ "smartpay": d }),
+            ProviderDetails::PaymentOptions(d) => serde_json::json!({
+                "paymentoptions": {
+                    "card_number": keyed(d.card.number.expose()),
+                    "cvc": keyed(d.card.cvc.expose()),
+                    "name": keyed(d.card.name.expose_secret()),
+                    "expiry": [d.card.exp_month, d.card.exp_year],
+                    "customer_ip": d.customer_ip,
+                    "billing_address": d.billing_address,
+                }
+            }),
+        }
     }
 }

@@ -1,6 +1,7 @@
 //! Pure rules: money, identifiers, the order state machine and each
 //! provider's rules. No I/O.
 
+pub mod card;
 pub mod decide;
 pub mod details;
 pub mod error;
@@ -13,9 +14,10 @@ pub mod records;
 pub mod rules;
 pub mod text;
 
+pub use card::{CardInput, CardNumber, Cvc};
 pub use details::{
-    PayjpDetails, PostalAddress, ProviderDetails, SmartpayCustomer, SmartpayDetails, SmartpayFlow,
-    SmartpayItem, SmartpayShipping,
+    PayjpDetails, PaymentOptionsDetails, PostalAddress, ProviderDetails, SmartpayCustomer,
+    SmartpayDetails, SmartpayFlow, SmartpayItem, SmartpayShipping,
 };
 pub use error::{FieldViolation, InvalidInput, Reason, RuleViolation};
 pub use idempotency_key::IdempotencyKey;

@@ -5,12 +5,14 @@
 use chrono::{DateTime, Utc};
 use prost_types::Timestamp;
 
+use crate::domain::card::parse_expiry;
 use crate::domain::text::bounded_text;
 use crate::domain::{
-    Amount, CaptureMethod, CaptureRecord, CaptureStatus, Currency, Failure, IdempotencyKey,
-    InvalidInput, Metadata, Money, NextAction, OrderId, OrderStatus, OrderView, PayjpDetails,
-    PostalAddress, ProviderDetails, ProviderKind, Reason, RefundPart, RefundReason, RefundRecord,
-    RefundStatus, SmartpayCustomer, SmartpayDetails, SmartpayFlow, SmartpayItem, SmartpayShipping,
+    Amount, CaptureMethod, CaptureRecord, CaptureStatus, CardInput, CardNumber, Currency, Cvc,
+    Failure, IdempotencyKey, InvalidInput, Metadata, Money, NextAction, OrderId, OrderStatus,
+    OrderView, PayjpDetails, PaymentOptionsDetails, PostalAddress, ProviderDetails, ProviderKind,
+    Reason, RefundPart, RefundReason, RefundRecord, RefundStatus, SmartpayCustomer,
+    SmartpayDetails, SmartpayFlow, SmartpayItem, SmartpayShipping,
 };
 use crate::payments::{
     AuthorizeCommand, CaptureCommand, ListOrdersCommand, PaymentError, RefundCommand, VoidCommand,
@@ -229,6 +231,68 @@ fn smartpay_details(d: &v1::SmartpayDetails) -> Result<SmartpayDetails, InvalidI
     })
 }
 
+fn paymentoptions_details(
+    d: &v1::PaymentOptionsDetails,
+) -> Result<PaymentOptionsDetails, PaymentError> {
+    let mut v = Violations::default();
+    let Some(card) = d.card.as_ref() else {
+        return Err(PaymentError::Invalid(InvalidInput::new(
+            Reason::InvalidCard,
+            "paymentoptions.card",
+            "is required",
+        )));
+    };
+    let number = v.check(CardNumber::parse(
+        &card.number,
+        "paymentoptions.card.number",
+    ));
+    let cvc = v.check(Cvc::parse(&card.cvc, "paymentoptions.card.cvc"));
+    let expiry = v.check(parse_expiry(
+        card.expiry_month,
+        card.expiry_year,
+        "paymentoptions.card",
+    ));
+    let name = v.check(bounded_text(&card.name, "paymentoptions.card.name", 128));
+    let customer_ip = v.check(
+        optional_text(&d.customer_ip, "paymentoptions.customer_ip").and_then(|ip| match ip {
+            Some(ip) if ip.parse::<std::net::IpAddr>().is_err() => Err(InvalidInput::new(
+                Reason::InvalidArgument,
+                "paymentoptions.customer_ip",
+                "must be an IPv4 or IPv6 address",
+            )),
+            other => Ok(other),
+        }),
+    );
+    let billing_address = v.check(
+        d.billing_address
+            .as_ref()
+            .map(|a| address(a, "paymentoptions.billing_address"))
+            .transpose(),
+    );
+    v.finish()?;
+    match (number, cvc, expiry, name, customer_ip, billing_address) {
+        (
+            Some(number),
+            Some(cvc),
+            Some((exp_month, exp_year)),
+            Some(name),
+            Some(customer_ip),
+            Some(billing_address),
+        ) => Ok(PaymentOptionsDetails {
+            card: CardInput {
+                number,
+                cvc,
+                exp_month,
+                exp_year,
+                name: secrecy::SecretString::from(name),
+            },
+            customer_ip,
+            billing_address,
+        }),
+        _ => Err(PaymentError::Internal),
+    }
+}
+
 fn provider_details(
     details: &Option<v1::authorize_request::ProviderDetails>,
 ) -> Result<ProviderDetails, PaymentError> {
@@ -241,9 +305,9 @@ fn provider_details(
         ))),
         Some(P::Payjp(d)) => Ok(ProviderDetails::Payjp(payjp_details(d)?)),
         Some(P::Smartpay(d)) => Ok(ProviderDetails::Smartpay(smartpay_details(d)?)),
-        Some(P::Paymentoptions(_)) => Err(PaymentError::ProviderNotConfigured {
-            provider: ProviderKind::PaymentOptions,
-        }),
+        Some(P::Paymentoptions(d)) => Ok(ProviderDetails::PaymentOptions(Box::new(
+            paymentoptions_details(d)?,
+        ))),
     }
 }
 
@@ -480,6 +544,7 @@ impl TryFrom<v1::ListOrdersRequest> for ListOrdersCommand {
             created_before: created_before.flatten(),
             page_size: r.page_size,
             page_token: r.page_token,
+            needs_review: r.needs_review,
         })
     }
 }
@@ -626,6 +691,7 @@ impl From<&OrderView> for v1::Order {
                 expiry_month: c.exp_month,
                 expiry_year: c.exp_year,
             }),
+            needs_review: o.needs_review,
         }
     }
 }

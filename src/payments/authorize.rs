@@ -26,17 +26,17 @@ pub struct AuthorizeCommand {
     pub details: ProviderDetails,
 }
 
-impl AuthorizeCommand {
+impl Payments {
     /// Every field that makes two Authorize requests different.
-    fn fingerprint(&self) -> serde_json::Value {
+    fn authorize_fingerprint(&self, cmd: &AuthorizeCommand) -> serde_json::Value {
         json!({
-            "amount": self.money.amount.get(),
-            "currency": self.money.currency.code(),
-            "capture_method": self.capture_method.as_str(),
-            "merchant_reference": self.merchant_reference,
-            "description": self.description,
-            "metadata": self.metadata,
-            "details": self.details.fingerprint(),
+            "amount": cmd.money.amount.get(),
+            "currency": cmd.money.currency.code(),
+            "capture_method": cmd.capture_method.as_str(),
+            "merchant_reference": cmd.merchant_reference,
+            "description": cmd.description,
+            "metadata": cmd.metadata,
+            "details": cmd.details.fingerprint(&|secret| self.keyed_fingerprint(secret)),
         })
     }
 }
@@ -56,7 +56,17 @@ impl Payments {
         let kind = cmd.details.provider();
         let provider = self.provider(kind)?.clone();
         check_authorize(ProviderRules::for_provider(kind), cmd.money)?;
-        let request = self.keyed(caller, &cmd.key, "authorize", &cmd.fingerprint());
+        if let ProviderDetails::PaymentOptions(details) = &cmd.details {
+            details
+                .card
+                .check_not_expired(self.now(), "paymentoptions.card")?;
+        }
+        let request = self.keyed(
+            caller,
+            &cmd.key,
+            "authorize",
+            &self.authorize_fingerprint(&cmd),
+        );
         let now = self.now();
         let order = OrderRecord {
             id: OrderId::generate(),
@@ -161,7 +171,21 @@ impl Payments {
             tx.commit().await?;
             return self.view(&order_id).await;
         }
-        let first_sent = tx.attempt(&attempt_id).await?.map(|a| a.created_at);
+        let attempt = tx.attempt(&attempt_id).await?;
+        let lost_answer = attempt
+            .as_ref()
+            .is_some_and(|a| a.state == AttemptState::Unknown);
+        if lost_answer && !provider.deduplicates_retries() {
+            // It may have been authorized, and without an idempotency key a
+            // resend could authorize twice: a person settles it.
+            tx.open_key(&request.scope, &request.key, now).await?;
+            tx.commit().await?;
+            return Err(PaymentError::OutcomeUnknown {
+                provider: provider.kind(),
+                order_id: order_id.to_string(),
+            });
+        }
+        let first_sent = attempt.map(|a| a.created_at);
         tx.finish_attempt(&attempt_id, AttemptState::InFlight, None, now, None)
             .await?;
         tx.append_event(
@@ -211,11 +235,14 @@ impl Payments {
                         AttemptState::Failed,
                         error.to_string(),
                     ),
-                    ProviderError::OutcomeUnknown { .. } => (
-                        AUTHORIZATION_OUTCOME_UNKNOWN,
-                        AttemptState::Unknown,
-                        error.to_string(),
-                    ),
+                    ProviderError::OutcomeUnknown { .. } => {
+                        self.flag_unknown(&mut order);
+                        (
+                            AUTHORIZATION_OUTCOME_UNKNOWN,
+                            AttemptState::Unknown,
+                            error.to_string(),
+                        )
+                    }
                     ProviderError::Rejected {
                         reason,
                         provider_code,

@@ -301,6 +301,7 @@ impl Payments {
                 let event = match &error {
                     ProviderError::OutcomeUnknown { .. } => {
                         order.state = order.state.clone().outcome_unknown();
+                        self.flag_unknown(&mut order);
                         tx.finish_attempt(
                             &drive.attempt_id,
                             AttemptState::Unknown,
@@ -412,6 +413,7 @@ impl Payments {
             .void(VoidCall {
                 order: &order,
                 idempotency_key,
+                resumed_after: None,
             })
             .await;
         let now = self.now();
@@ -427,6 +429,7 @@ impl Payments {
             }
             Err(ProviderError::OutcomeUnknown { .. }) => {
                 order.state = order.state.clone().outcome_unknown();
+                self.flag_unknown(&mut order);
                 (
                     REMAINDER_RELEASE_UNKNOWN,
                     AttemptState::Unknown,

@@ -71,6 +71,17 @@ impl Payments {
         }
     }
 
+    /// A keyed fingerprint of one secret value (a card number), so the
+    /// request fingerprint never holds it.
+    pub(super) fn keyed_fingerprint(&self, secret: &str) -> String {
+        let mut mac =
+            Hmac::<Sha256>::new_from_slice(self.inner.config.fingerprint_key.expose_secret())
+                .expect("HMAC accepts keys of any length");
+        mac.update(b"secret\n");
+        mac.update(secret.as_bytes());
+        hex::encode(mac.finalize().into_bytes())
+    }
+
     pub(super) fn new_key(
         &self,
         request: &KeyedRequest,

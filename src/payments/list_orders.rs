@@ -22,6 +22,7 @@ pub struct ListOrdersCommand {
     pub created_before: Option<DateTime<Utc>>,
     pub page_size: i32,
     pub page_token: String,
+    pub needs_review: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -49,6 +50,7 @@ impl ListOrdersCommand {
             "merchant_reference": self.merchant_reference,
             "created_after": self.created_after,
             "created_before": self.created_before,
+            "needs_review": self.needs_review,
         });
         hex::encode(&Sha256::digest(canonical.to_string().as_bytes())[..8])
     }
@@ -100,6 +102,7 @@ impl Payments {
             created_after: cmd.created_after,
             created_before: cmd.created_before,
             before_id,
+            needs_review: cmd.needs_review,
             // One more than the page tells whether a next page exists.
             limit: page_size as u64 + 1,
         };

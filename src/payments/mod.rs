@@ -123,6 +123,20 @@ impl Payments {
             .ok_or(PaymentError::ProviderNotConfigured { provider: kind })
     }
 
+    /// Where the provider does not deduplicate a resend, a call whose answer
+    /// was lost is never sent again: the order waits for a person (or for
+    /// the provider's status answer), and is flagged so ListOrders finds it.
+    fn flag_unknown(&self, order: &mut crate::domain::OrderRecord) {
+        let unprovable = self
+            .inner
+            .providers
+            .get(order.provider)
+            .is_some_and(|p| !p.deduplicates_retries());
+        if unprovable {
+            order.needs_review = true;
+        }
+    }
+
     /// The order as stored now.
     async fn view(&self, id: &OrderId) -> Result<OrderView, PaymentError> {
         self.inner

@@ -358,6 +358,7 @@ impl Payments {
         }
         if unknown {
             order.state = order.state.clone().outcome_unknown();
+            self.flag_unknown(&mut order);
         }
         let order = tx.save_order(&order, now).await?;
         for capture in captures.values() {

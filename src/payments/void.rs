@@ -68,7 +68,7 @@ impl Payments {
         tx.append_event(&event_of(&order, VOID_REQUESTED, caller, data), now)
             .await?;
         tx.commit().await?;
-        self.drive_void(caller, &request, order, attempt_id, false)
+        self.drive_void(caller, &request, order, attempt_id, false, None)
             .await
     }
 
@@ -105,8 +105,16 @@ impl Payments {
         tx.append_event(&event_of(&order, VOID_RESUMED, caller, json!({})), now)
             .await?;
         tx.commit().await?;
-        self.drive_void(caller, request, order, attempt_id, was_unknown)
-            .await
+        let resumed_after = Some(now - attempt.created_at);
+        self.drive_void(
+            caller,
+            request,
+            order,
+            attempt_id,
+            was_unknown,
+            resumed_after,
+        )
+        .await
     }
 
     async fn drive_void(
@@ -116,12 +124,14 @@ impl Payments {
         order: OrderRecord,
         attempt_id: AttemptId,
         was_unknown: bool,
+        resumed_after: Option<chrono::Duration>,
     ) -> Result<OrderView, PaymentError> {
         let provider = self.provider(order.provider)?.clone();
         let result = provider
             .void(VoidCall {
                 order: &order,
                 idempotency_key: attempt_id.to_string(),
+                resumed_after,
             })
             .await;
         let now = self.now();
@@ -145,6 +155,7 @@ impl Payments {
                 match error {
                     ProviderError::OutcomeUnknown { .. } => {
                         order.state = order.state.clone().outcome_unknown();
+                        self.flag_unknown(&mut order);
                         tx.open_key(&request.scope, &request.key, now).await?;
                         (VOID_OUTCOME_UNKNOWN, AttemptState::Unknown, Some(answer))
                     }

@@ -4,6 +4,7 @@
 
 pub mod http;
 pub mod payjp;
+pub mod paymentoptions;
 mod registry;
 pub mod smartpay;
 
@@ -110,6 +111,8 @@ pub struct RefundOutcome {
 pub struct VoidCall<'a> {
     pub order: &'a OrderRecord,
     pub idempotency_key: String,
+    /// See [`AuthorizeCall::resumed_after`].
+    pub resumed_after: Option<chrono::Duration>,
 }
 
 /// The provider's view of an order, for refresh and reconciliation.
@@ -212,6 +215,12 @@ pub trait PaymentProvider: Send + Sync + 'static {
     fn kind(&self) -> ProviderKind;
     /// Whether objects are test-mode (sandbox or test keys).
     fn livemode(&self) -> bool;
+    /// Whether resending a call with the same provider idempotency key is
+    /// deduplicated by the provider. Where it is not, a call whose answer
+    /// was lost is never sent again.
+    fn deduplicates_retries(&self) -> bool {
+        true
+    }
     async fn authorize(&self, call: AuthorizeCall<'_>) -> Result<AuthorizeOutcome, ProviderError>;
     async fn capture(&self, call: CaptureCall<'_>) -> Result<CaptureOutcome, ProviderError>;
     async fn refund(&self, call: RefundCall<'_>) -> Result<RefundOutcome, ProviderError>;

@@ -26,6 +26,8 @@ pub struct OrderFilter {
     pub created_before: Option<DateTime<Utc>>,
     /// Keyset cursor: only ids below this one (ids sort by creation).
     pub before_id: Option<String>,
+    /// Only orders flagged for manual review.
+    pub needs_review: bool,
     pub limit: u64,
 }
 
@@ -97,6 +99,9 @@ impl Store {
         }
         if let Some(before) = filter.created_before {
             query = query.filter(orders::Column::CreatedAt.lt(before));
+        }
+        if filter.needs_review {
+            query = query.filter(orders::Column::NeedsReview.eq(true));
         }
         if let Some(cursor) = &filter.before_id {
             query = query.filter(orders::Column::Id.lt(cursor.as_str()));

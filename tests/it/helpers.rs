@@ -9,8 +9,12 @@ use kessai::config::Config;
 use kessai::proto::v1;
 use kessai::proto::v1::payment_service_client::PaymentServiceClient;
 use kessai::sandbox::payjp::PayjpSimulator;
+use kessai::sandbox::paymentoptions::PaymentOptionsSimulator;
 use kessai::sandbox::smartpay::SmartpaySimulator;
-use kessai::sandbox::{PAYJP_SANDBOX_SECRET_KEY, SMARTPAY_SANDBOX_SECRET_KEY, Sandbox};
+use kessai::sandbox::{
+    PAYJP_SANDBOX_SECRET_KEY, PAYMENTOPTIONS_SANDBOX_API_KEY, PAYMENTOPTIONS_SANDBOX_MERCHANT_ID,
+    SMARTPAY_SANDBOX_SECRET_KEY, Sandbox,
+};
 use kessai::startup::Application;
 use kessai::store::Store;
 use sea_orm::sqlx::{AssertSqlSafe, Connection, Executor, PgConnection};
@@ -59,6 +63,7 @@ pub struct TestApp {
     pub clock: ManualClock,
     pub payjp: PayjpSimulator,
     pub smartpay: SmartpaySimulator,
+    pub paymentoptions: PaymentOptionsSimulator,
     pub store: Store,
     /// The provider simulators, in their own server as the real providers
     /// would be.
@@ -157,6 +162,18 @@ impl TestApp {
                 SMARTPAY_SANDBOX_SECRET_KEY.to_owned(),
             ),
             ("KESSAI_SMARTPAY_BASE_URL", sandbox.smartpay_base_url()),
+            (
+                "KESSAI_PAYMENTOPTIONS_API_KEY",
+                PAYMENTOPTIONS_SANDBOX_API_KEY.to_owned(),
+            ),
+            (
+                "KESSAI_PAYMENTOPTIONS_MERCHANT_ID",
+                PAYMENTOPTIONS_SANDBOX_MERCHANT_ID.to_owned(),
+            ),
+            (
+                "KESSAI_PAYMENTOPTIONS_BASE_URL",
+                sandbox.paymentoptions_base_url(),
+            ),
         ] {
             env.entry(name.to_owned()).or_insert(value);
         }
@@ -169,6 +186,7 @@ impl TestApp {
         let addr = app.addr();
         let payjp = sandbox.payjp.clone();
         let smartpay = sandbox.smartpay.clone();
+        let paymentoptions = sandbox.paymentoptions.clone();
         let store = app.payments().store().clone();
         let shutdown = app.shutdown_token();
         let server = tokio::spawn(async move {
@@ -187,6 +205,7 @@ impl TestApp {
             clock,
             payjp,
             smartpay,
+            paymentoptions,
             _sandbox: sandbox,
             store,
             database_url,

@@ -311,7 +311,14 @@ mod tests {
         let ours = serde_json::to_value(&body).unwrap();
         let sdk: serde_json::Value =
             serde_json::from_str(&fixture("checkout_session.create.request.json")).unwrap();
-        for key in ["amount", "currency", "captureMethod", "successUrl", "cancelUrl", "reference"] {
+        for key in [
+            "amount",
+            "currency",
+            "captureMethod",
+            "successUrl",
+            "cancelUrl",
+            "reference",
+        ] {
             assert_eq!(ours[key], sdk[key], "{key}");
         }
         assert_eq!(ours["items"][0], sdk["items"][0]);
@@ -319,9 +326,15 @@ mod tests {
             assert_eq!(ours["customerInfo"][key], sdk["customerInfo"][key], "{key}");
         }
         for key in ["administrativeArea", "locality"] {
-            assert_eq!(ours["customerInfo"]["address"][key], sdk["customerInfo"]["address"][key]);
+            assert_eq!(
+                ours["customerInfo"]["address"][key],
+                sdk["customerInfo"]["address"][key]
+            );
         }
-        assert_eq!(ours["shippingInfo"]["feeCurrency"], sdk["shippingInfo"]["feeCurrency"]);
+        assert_eq!(
+            ours["shippingInfo"]["feeCurrency"],
+            sdk["shippingInfo"]["feeCurrency"]
+        );
     }
 
     #[test]
