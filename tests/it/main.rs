@@ -7,6 +7,7 @@ mod bad_input;
 mod cli;
 mod idempotency;
 mod payjp_rules;
+mod paymentoptions_rules;
 mod server;
 mod smartpay_rules;
 mod store_invariants;

@@ -1,0 +1,321 @@
+//! The PaymentOptions rules of seed 001 and providers.md, through the gRPC
+//! API against the PaymentOptions simulator.
+
+use chrono::Datelike;
+use kessai::clock::Clock;
+use kessai::proto::v1;
+use kessai::proto::v1::OrderStatus;
+use tonic::Code;
+use tonic_types::StatusExt;
+
+use crate::db_test;
+use crate::helpers::{TestApp, assert_error, unique_key};
+
+pub const APPROVE: &str = "5200000000001005";
+
+pub fn card_request(
+    app: &TestApp,
+    key: &str,
+    amount: i64,
+    number: &str,
+    method: v1::CaptureMethod,
+) -> v1::AuthorizeRequest {
+    v1::AuthorizeRequest {
+        idempotency_key: key.into(),
+        amount,
+        currency: "JPY".into(),
+        capture_method: method as i32,
+        merchant_reference: "order-3001".into(),
+        provider_details: Some(v1::authorize_request::ProviderDetails::Paymentoptions(
+            v1::PaymentOptionsDetails {
+                card: Some(v1::Card {
+                    number: number.into(),
+                    cvc: "123".into(),
+                    expiry_month: 12,
+                    expiry_year: app.clock.now().year() + 3,
+                    name: "TARO YAMADA".into(),
+                }),
+                customer_ip: "203.0.113.7".into(),
+                billing_address: Some(v1::Address {
+                    line1: "1-2-3 Shinjuku".into(),
+                    city: "Shinjuku-ku".into(),
+                    state: "Tokyo".into(),
+                    postal_code: "1600022".into(),
+                    country: "JP".into(),
+                    ..Default::default()
+                }),
+            },
+        )),
+        ..Default::default()
+    }
+}
+
+async fn preauthorized(app: &TestApp, amount: i64) -> v1::Order {
+    let request = card_request(
+        app,
+        &unique_key("auth"),
+        amount,
+        APPROVE,
+        v1::CaptureMethod::Manual,
+    );
+    let order = app.authorize(request).await.unwrap();
+    assert_eq!(order.status(), OrderStatus::Authorized, "{order:?}");
+    order
+}
+
+fn ledger(app: &TestApp, id: &str) -> kessai::sandbox::paymentoptions::LedgerAuthorization {
+    app.paymentoptions
+        .ledger()
+        .authorizations
+        .into_iter()
+        .find(|a| a.id == id)
+        .expect("PaymentOptions knows the authorization")
+}
+
+db_test! {
+    async fn a_pre_authorization_keeps_only_the_masked_card(app: TestApp) {
+        let order = preauthorized(&app, 10_000).await;
+        assert_eq!(order.provider(), v1::Provider::Paymentoptions);
+        assert_eq!(order.provider_order_id.len(), 36, "the transaction UUID");
+        let card = order.card.expect("the card summary");
+        assert_eq!((card.bin.as_str(), card.last4.as_str(), card.brand.as_str()), ("520000", "1005", "MASTERCARD"));
+        let entry = ledger(&app, &order.provider_order_id);
+        assert_eq!((entry.status.as_str(), entry.authorized), ("authorized", 10_000));
+        assert_eq!(entry.merchant_txn_ref, order.id, "merchant_txn_ref is derived from the order id");
+    }
+}
+
+db_test! {
+    async fn acquirer_declines_are_declined_orders_with_the_code_kept(app: TestApp) {
+        for (number, code, provider_code) in [
+            ("4000000000000002", "CARD_DECLINED", "5"),
+            ("4000000000009995", "INSUFFICIENT_FUNDS", "51"),
+            ("4000000000000069", "CARD_EXPIRED", "54"),
+        ] {
+            let request = card_request(&app, &unique_key("auth"), 1_000, number, v1::CaptureMethod::Manual);
+            let order = app.authorize(request).await.unwrap();
+            assert_eq!(order.status(), OrderStatus::Declined, "{number}");
+            let failure = order.failure.unwrap();
+            assert_eq!((failure.code.as_str(), failure.provider_code.as_str()), (code, provider_code));
+        }
+    }
+}
+
+db_test! {
+    async fn bad_cards_are_refused_before_any_call(app: TestApp) {
+        let calls = app.paymentoptions.requests_seen();
+        let this_year = app.clock.now().year();
+        let cases = [
+            ("5200000000001006", "123", this_year + 3, "paymentoptions.card.number"),
+            ("52000000", "123", this_year + 3, "paymentoptions.card.number"),
+            (APPROVE, "12", this_year + 3, "paymentoptions.card.cvc"),
+            (APPROVE, "123", this_year - 1, "paymentoptions.card.expiry_year"),
+        ];
+        for (number, cvc, expiry_year, field) in cases {
+            let mut request = card_request(&app, &unique_key("auth"), 1_000, number, v1::CaptureMethod::Manual);
+            if let Some(v1::authorize_request::ProviderDetails::Paymentoptions(d)) = request.provider_details.as_mut() {
+                let card = d.card.as_mut().unwrap();
+                card.cvc = cvc.into();
+                card.expiry_year = expiry_year;
+            }
+            let status = assert_error(app.authorize(request).await, Code::InvalidArgument, "INVALID_CARD");
+            let violations = status.get_details_bad_request().unwrap().field_violations;
+            assert!(violations.iter().any(|v| v.field == field), "{field}: {violations:?}");
+            assert!(!status.message().contains(number) || number.len() < 12, "the number is never echoed");
+        }
+        assert_eq!(app.paymentoptions.requests_seen(), calls);
+        assert_eq!(app.count("orders").await, 0);
+    }
+}
+
+db_test! {
+    async fn automatic_capture_is_a_sale(app: TestApp) {
+        let request = card_request(&app, &unique_key("auth"), 4_000, APPROVE, v1::CaptureMethod::Automatic);
+        let order = app.authorize(request).await.unwrap();
+        assert_eq!((order.status(), order.amount_captured), (OrderStatus::Captured, 4_000));
+        assert_eq!(order.captures[0].provider_capture_id, order.provider_order_id, "refunds name the SALE");
+        let refunded = app.refund(&order.id, Some(1_500)).await.unwrap();
+        assert_eq!(refunded.amount_refunded, 1_500);
+    }
+}
+
+db_test! {
+    async fn one_capture_releases_the_rest(app: TestApp) {
+        let order = preauthorized(&app, 10_000).await;
+        let captured = app.capture(&order.id, Some(6_000), false).await.unwrap();
+        assert_eq!((captured.status(), captured.amount_captured, captured.amount_capturable), (OrderStatus::Captured, 6_000, 0));
+        let capture_id = &captured.captures[0].provider_capture_id;
+        assert_eq!(capture_id.len(), 36);
+        assert_ne!(capture_id, &order.provider_order_id, "a capture is a transaction of its own");
+        let entry = ledger(&app, &order.provider_order_id);
+        assert_eq!((entry.captured, entry.capture_id.as_ref()), (6_000, Some(capture_id)));
+
+        let calls = app.paymentoptions.requests_seen();
+        assert_error(app.capture(&order.id, Some(1_000), false).await, Code::FailedPrecondition, "CAPTURE_NOT_ALLOWED");
+        assert_eq!(app.paymentoptions.requests_seen(), calls, "refused before PaymentOptions is called");
+    }
+}
+
+db_test! {
+    async fn a_capture_beyond_the_authorization_is_refused(app: TestApp) {
+        let order = preauthorized(&app, 5_000).await;
+        let calls = app.paymentoptions.requests_seen();
+        assert_error(app.capture(&order.id, Some(5_001), false).await, Code::FailedPrecondition, "AMOUNT_EXCEEDS_CAPTURABLE");
+        assert_eq!(app.paymentoptions.requests_seen(), calls);
+    }
+}
+
+db_test! {
+    async fn refunds_name_the_capture_and_stop_at_what_was_captured(app: TestApp) {
+        let order = preauthorized(&app, 10_000).await;
+        app.capture(&order.id, Some(6_000), true).await.unwrap();
+        app.refund(&order.id, Some(2_000)).await.unwrap();
+        let second = app.refund(&order.id, Some(3_000)).await.unwrap();
+        assert_eq!(second.amount_refunded, 5_000);
+        // The simulator refuses refunds against the pre-authorization, so
+        // these went against the capture's transaction.
+        assert_eq!(ledger(&app, &order.provider_order_id).refunded, 5_000);
+        let calls = app.paymentoptions.requests_seen();
+        assert_error(app.refund(&order.id, Some(1_001)).await, Code::FailedPrecondition, "AMOUNT_EXCEEDS_REFUNDABLE");
+        assert_eq!(app.paymentoptions.requests_seen(), calls);
+    }
+}
+
+db_test! {
+    async fn void_releases_an_uncaptured_authorization_only(app: TestApp) {
+        let order = preauthorized(&app, 3_000).await;
+        let voided = app.void(&order.id).await.unwrap();
+        assert_eq!(voided.status(), OrderStatus::Voided);
+        assert_eq!(ledger(&app, &order.provider_order_id).status, "voided");
+
+        let order = preauthorized(&app, 3_000).await;
+        app.capture(&order.id, Some(1_000), false).await.unwrap();
+        let calls = app.paymentoptions.requests_seen();
+        assert_error(app.void(&order.id).await, Code::FailedPrecondition, "VOID_NOT_ALLOWED");
+        assert_eq!(app.paymentoptions.requests_seen(), calls);
+    }
+}
+
+db_test! {
+    async fn refresh_reads_the_transaction_status(app: TestApp) {
+        let order = preauthorized(&app, 3_000).await;
+        let calls = app.paymentoptions.requests_seen();
+        let refreshed = app.get_order(&order.id, true).await.unwrap();
+        assert_eq!(refreshed.status(), OrderStatus::Authorized);
+        assert_eq!(app.paymentoptions.requests_seen(), calls + 1);
+    }
+}
+
+db_test! {
+    async fn an_authorization_whose_answer_was_lost_is_never_retried(app: TestApp) {
+        use kessai::sandbox::faults::{Fault, FaultKind};
+        app.paymentoptions.faults().inject(Fault::new("POST", "/authorization", FaultKind::DropAfterActing));
+        let key = unique_key("auth");
+        let request = card_request(&app, &key, 2_000, APPROVE, v1::CaptureMethod::Manual);
+        let status = assert_error(app.authorize(request.clone()).await, Code::DeadlineExceeded, "OUTCOME_UNKNOWN");
+        let order_id = status.get_details_error_info().unwrap().metadata["order_id"].clone();
+        assert_eq!(app.paymentoptions.ledger().authorizations.len(), 1, "PaymentOptions did authorize");
+
+        let order = app.get_order(&order_id, false).await.unwrap();
+        assert_eq!(order.status(), OrderStatus::Pending);
+        assert!(order.needs_review);
+        let review = app
+            .client
+            .clone()
+            .list_orders(v1::ListOrdersRequest { needs_review: true, ..Default::default() })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(review.orders.iter().map(|o| o.id.as_str()).collect::<Vec<_>>(), [order_id.as_str()]);
+
+        let calls = app.paymentoptions.requests_seen();
+        assert_error(app.authorize(request).await, Code::DeadlineExceeded, "OUTCOME_UNKNOWN");
+        assert_eq!(app.paymentoptions.requests_seen(), calls, "never sent again");
+        assert_eq!(app.paymentoptions.ledger().authorizations.len(), 1);
+    }
+}
+
+db_test! {
+    async fn a_capture_whose_answer_was_lost_is_never_retried(app: TestApp) {
+        use kessai::sandbox::faults::{Fault, FaultKind};
+        let order = preauthorized(&app, 5_000).await;
+        app.paymentoptions.faults().inject(Fault::new("POST", "/capture", FaultKind::DropAfterActing));
+        let key = unique_key("cap");
+        assert_error(app.capture_with_key(&key, &order.id, None, false).await, Code::DeadlineExceeded, "OUTCOME_UNKNOWN");
+        let stored = app.get_order(&order.id, false).await.unwrap();
+        assert_eq!(stored.status(), OrderStatus::Pending);
+        assert!(stored.needs_review);
+        let calls = app.paymentoptions.requests_seen();
+        assert_error(app.capture_with_key(&key, &order.id, None, false).await, Code::DeadlineExceeded, "OUTCOME_UNKNOWN");
+        assert_eq!(app.paymentoptions.requests_seen(), calls, "not resent");
+        assert_eq!(ledger(&app, &order.provider_order_id).captured, 5_000, "captured once");
+    }
+}
+
+db_test! {
+    async fn undocumented_failure_bodies_become_clear_errors(app: TestApp) {
+        use kessai::sandbox::faults::{Fault, FaultKind};
+        let order = preauthorized(&app, 5_000).await;
+        let cases = [
+            (412, serde_json::json!({}), Code::FailedPrecondition, "CAPTURE_NOT_ALLOWED"),
+            (400, serde_json::json!({"error": "merchant_id is required"}), Code::InvalidArgument, "INVALID_ARGUMENT"),
+            (404, serde_json::json!("not json at all"), Code::NotFound, "ORDER_NOT_FOUND"),
+            (401, serde_json::json!({"message": "invalid api key"}), Code::Internal, "PROVIDER_CREDENTIALS_REJECTED"),
+        ];
+        for (status, body, code, reason) in cases {
+            app.paymentoptions.faults().inject(Fault::new("POST", "/capture", FaultKind::Status { status, body }));
+            assert_error(app.capture(&order.id, Some(100), false).await, code, reason);
+        }
+        let stored = app.get_order(&order.id, false).await.unwrap();
+        assert_eq!((stored.status(), stored.amount_captured), (OrderStatus::Authorized, 0));
+    }
+}
+
+#[tokio::test]
+async fn the_key_may_be_sent_base64_and_the_path_prefix_doubled_as_in_the_docs() {
+    let url = format!(
+        "sqlite://{}/{}.sqlite",
+        std::env::temp_dir().join("kessai-it").display(),
+        ulid::Ulid::new()
+    );
+    let mut env = crate::helpers::base_env(&url);
+    env.insert("KESSAI_PAYMENTOPTIONS_AUTH".into(), "base64".into());
+    env.insert(
+        "KESSAI_PAYMENTOPTIONS_PATH_PREFIX".into(),
+        "/api/v1/api/v1/server-to-server-interface".into(),
+    );
+    let app = TestApp::spawn_with(env).await;
+    let order = preauthorized(&app, 2_000).await;
+    assert_eq!(
+        app.capture(&order.id, None, false).await.unwrap().status(),
+        OrderStatus::Captured
+    );
+}
+
+#[tokio::test]
+async fn an_unreachable_paymentoptions_moves_nothing() {
+    let url = format!(
+        "sqlite://{}/{}.sqlite",
+        std::env::temp_dir().join("kessai-it").display(),
+        ulid::Ulid::new()
+    );
+    let mut env = crate::helpers::base_env(&url);
+    env.insert(
+        "KESSAI_PAYMENTOPTIONS_BASE_URL".into(),
+        "http://127.0.0.1:1".into(),
+    );
+    let app = TestApp::spawn_with(env).await;
+    let request = card_request(
+        &app,
+        &unique_key("auth"),
+        2_000,
+        APPROVE,
+        v1::CaptureMethod::Manual,
+    );
+    let status = assert_error(
+        app.authorize(request).await,
+        Code::Unavailable,
+        "PROVIDER_UNAVAILABLE",
+    );
+    assert!(status.get_details_retry_info().is_some());
+}
