@@ -8,6 +8,7 @@ mod cli;
 mod idempotency;
 mod payjp_rules;
 mod paymentoptions_rules;
+mod pci;
 mod server;
 mod smartpay_rules;
 mod store_invariants;

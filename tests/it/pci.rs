@@ -1,0 +1,298 @@
+//! Card data never reaches a log line, an error message or the database:
+//! an authorization with a real-looking card at TRACE log level, then every
+//! log line and every stored byte is searched for the number and the CVC.
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use kessai::proto::v1;
+use kessai::proto::v1::payment_service_client::PaymentServiceClient;
+use regex::Regex;
+
+/// A Luhn-valid Visa number that is nobody's card and no sandbox trigger.
+fn real_looking_pan() -> String {
+    let body = "471610899971653";
+    let sum: u32 = body
+        .bytes()
+        .rev()
+        .enumerate()
+        .map(|(i, b)| {
+            let d = u32::from(b - b'0');
+            if i % 2 == 0 {
+                let doubled = d * 2;
+                if doubled > 9 { doubled - 9 } else { doubled }
+            } else {
+                d
+            }
+        })
+        .sum();
+    format!("{body}{}", (10 - sum % 10) % 10)
+}
+
+const CVC: &str = "9173";
+const HOLDER: &str = "HANAKO KESSAITEST";
+
+fn card_request(
+    key: &str,
+    number: &str,
+    expiry_year: i32,
+    method: v1::CaptureMethod,
+) -> v1::AuthorizeRequest {
+    v1::AuthorizeRequest {
+        idempotency_key: key.into(),
+        amount: 12_000,
+        currency: "JPY".into(),
+        capture_method: method as i32,
+        provider_details: Some(v1::authorize_request::ProviderDetails::Paymentoptions(
+            v1::PaymentOptionsDetails {
+                card: Some(v1::Card {
+                    number: number.into(),
+                    cvc: CVC.into(),
+                    expiry_month: 11,
+                    expiry_year,
+                    name: HOLDER.into(),
+                }),
+                customer_ip: "198.51.100.20".into(),
+                billing_address: None,
+            },
+        )),
+        ..Default::default()
+    }
+}
+
+/// Where card data could hide, as text.
+struct Haystack {
+    name: String,
+    text: String,
+}
+
+fn assert_clean(haystacks: &[Haystack], pan: &str) {
+    // The CVC is short: it counts only where no other digit touches it.
+    let cvc = Regex::new(&format!(r"(^|[^0-9]){CVC}([^0-9]|$)")).unwrap();
+    for hay in haystacks {
+        assert!(
+            !hay.text.contains(pan),
+            "the card number is in {}",
+            hay.name
+        );
+        assert!(!cvc.is_match(&hay.text), "the CVC is in {}", hay.name);
+        assert!(
+            !hay.text.contains(HOLDER),
+            "the cardholder's name is in {}",
+            hay.name
+        );
+    }
+}
+
+async fn wait_for_address(log: &std::path::Path) -> String {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        for line in text.lines() {
+            if let Ok(json) = serde_json::from_str::<serde_json::Value>(line)
+                && json["message"] == "kessai serving gRPC"
+            {
+                return json["addr"].as_str().unwrap().to_owned();
+            }
+        }
+        assert!(Instant::now() < deadline, "kessai did not start: {text}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn run_and_search(database_url: &str) -> (Vec<Haystack>, String) {
+    let dir = std::env::temp_dir()
+        .join("kessai-it")
+        .join(format!("pci-{}", ulid::Ulid::new()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let log = dir.join("kessai.log");
+    let log_file = std::fs::File::create(&log).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kessai"))
+        .env_clear()
+        .env("KESSAI_DATABASE_URL", database_url)
+        .env("KESSAI_LISTEN_ADDR", "127.0.0.1:0")
+        .env("KESSAI_LOG", "trace")
+        .env("KESSAI_LOG_FORMAT", "json")
+        .stdout(Stdio::from(log_file.try_clone().unwrap()))
+        .stderr(Stdio::from(log_file))
+        .spawn()
+        .unwrap();
+    let addr = wait_for_address(&log).await;
+    let mut client = PaymentServiceClient::connect(format!("http://{addr}"))
+        .await
+        .unwrap();
+    let pan = real_looking_pan();
+    let year = chrono::Datelike::year(&chrono::Utc::now()) + 2;
+    let mut answers = String::new();
+
+    let order = client
+        .authorize(card_request(
+            "pci-auth",
+            &pan,
+            year,
+            v1::CaptureMethod::Manual,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .order
+        .unwrap();
+    assert_eq!(order.status(), v1::OrderStatus::Authorized, "{order:?}");
+    let card = order.card.clone().unwrap();
+    assert_eq!(
+        (card.bin.as_str(), card.last4.as_str()),
+        (&pan[..6], &pan[pan.len() - 4..])
+    );
+    answers.push_str(&format!("{order:?}"));
+    // A retry replays through the stored fingerprint.
+    let replay = client
+        .authorize(card_request(
+            "pci-auth",
+            &pan,
+            year,
+            v1::CaptureMethod::Manual,
+        ))
+        .await
+        .unwrap();
+    answers.push_str(&format!("{replay:?}"));
+    for request in [v1::CaptureRequest {
+        idempotency_key: "pci-capture".into(),
+        order_id: order.id.clone(),
+        amount: Some(10_000),
+        ..Default::default()
+    }] {
+        answers.push_str(&format!("{:?}", client.capture(request).await.unwrap()));
+    }
+    let refund = v1::RefundRequest {
+        idempotency_key: "pci-refund".into(),
+        order_id: order.id.clone(),
+        amount: Some(2_000),
+        ..Default::default()
+    };
+    answers.push_str(&format!("{:?}", client.refund(refund).await.unwrap()));
+    let get = v1::GetOrderRequest {
+        order_id: order.id.clone(),
+        refresh: true,
+    };
+    answers.push_str(&format!("{:?}", client.get_order(get).await.unwrap()));
+    answers.push_str(&format!(
+        "{:?}",
+        client
+            .list_orders(v1::ListOrdersRequest::default())
+            .await
+            .unwrap()
+    ));
+    let sale = client
+        .authorize(card_request(
+            "pci-sale",
+            &pan,
+            year,
+            v1::CaptureMethod::Automatic,
+        ))
+        .await
+        .unwrap();
+    answers.push_str(&format!("{sale:?}"));
+    // Refusals must not echo the card either.
+    let mut bad_digit = pan.clone().into_bytes();
+    bad_digit[15] = if bad_digit[15] == b'9' {
+        b'0'
+    } else {
+        bad_digit[15] + 1
+    };
+    let bad_digit = String::from_utf8(bad_digit).unwrap();
+    for request in [
+        card_request("pci-bad-luhn", &bad_digit, year, v1::CaptureMethod::Manual),
+        card_request("pci-expired", &pan, year - 4, v1::CaptureMethod::Manual),
+    ] {
+        let status = client.authorize(request).await.unwrap_err();
+        assert_eq!(status.code(), tonic::Code::InvalidArgument);
+        answers.push_str(&format!("{status:?}"));
+        assert!(!format!("{status:?}").contains(&bad_digit));
+    }
+
+    drop(client);
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    child.wait().unwrap();
+
+    let log_text = std::fs::read_to_string(&log).unwrap();
+    let trace_lines = log_text
+        .lines()
+        .filter(|l| l.contains("\"level\":\"TRACE\""))
+        .count();
+    assert!(
+        trace_lines > 50,
+        "the run logged at TRACE ({trace_lines} TRACE lines)"
+    );
+    let haystacks = vec![
+        Haystack {
+            name: "the log".into(),
+            text: log_text,
+        },
+        Haystack {
+            name: "the gRPC answers".into(),
+            text: answers,
+        },
+    ];
+    (haystacks, pan)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn card_data_never_reaches_logs_answers_or_sqlite() {
+    let dir = std::env::temp_dir().join("kessai-it");
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = dir.join(format!("pci-{}.sqlite", ulid::Ulid::new()));
+    let (mut haystacks, pan) = run_and_search(&format!("sqlite://{}", db.display())).await;
+    for suffix in ["", "-wal", "-shm"] {
+        let path = format!("{}{suffix}", db.display());
+        if let Ok(bytes) = std::fs::read(&path) {
+            haystacks.push(Haystack {
+                name: path,
+                text: String::from_utf8_lossy(&bytes).into_owned(),
+            });
+        }
+    }
+    assert_clean(&haystacks, &pan);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn card_data_never_reaches_postgresql() {
+    let Ok(admin) = std::env::var("KESSAI_TEST_DATABASE_URL") else {
+        eprintln!("KESSAI_TEST_DATABASE_URL is not set: the PostgreSQL run is left to .ci/run");
+        return;
+    };
+    use sea_orm::sqlx::{AssertSqlSafe, Connection, Executor, PgConnection, Row};
+    let name = format!("kessai_it_{}", ulid::Ulid::new().to_string().to_lowercase());
+    let mut conn = PgConnection::connect(&admin).await.unwrap();
+    conn.execute(AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .await
+        .unwrap();
+    let mut url = url::Url::parse(&admin).unwrap();
+    url.set_path(&format!("/{name}"));
+    let (mut haystacks, pan) = run_and_search(url.as_str()).await;
+    let mut db = PgConnection::connect(url.as_str()).await.unwrap();
+    let tables: Vec<String> =
+        sea_orm::sqlx::query("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+            .fetch_all(&mut db)
+            .await
+            .unwrap()
+            .iter()
+            .map(|row| row.get::<String, _>(0))
+            .collect();
+    assert!(tables.iter().any(|t| t == "orders"), "{tables:?}");
+    for table in tables {
+        let rows =
+            sea_orm::sqlx::query(AssertSqlSafe(format!("SELECT t::text FROM \"{table}\" t")))
+                .fetch_all(&mut db)
+                .await
+                .unwrap();
+        let text: Vec<String> = rows.iter().map(|row| row.get::<String, _>(0)).collect();
+        haystacks.push(Haystack {
+            name: format!("table {table}"),
+            text: text.join("\n"),
+        });
+    }
+    assert_clean(&haystacks, &pan);
+}
