@@ -72,7 +72,7 @@ fn luhn(digits: &str) -> bool {
             }
         })
         .sum();
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 /// A card verification code: 3 or 4 digits, never stored or logged.
