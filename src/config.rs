@@ -50,6 +50,9 @@ pub struct Config {
     pub listen_addr: SocketAddr,
     pub database_url: SecretString,
     pub database_max_connections: u32,
+    /// Apply pending migrations at start. Off where a single job migrates
+    /// (the Helm chart's hook): then start-up only checks the schema.
+    pub migrate_on_start: bool,
     pub log_format: LogFormat,
     pub log_filter: String,
     /// Serve against the built-in provider simulators.
@@ -197,6 +200,7 @@ impl Config {
                 .secret("KESSAI_DATABASE_URL")?
                 .unwrap_or_else(|| SecretString::from(DEFAULT_DATABASE_URL)),
             database_max_connections: env.parse("KESSAI_DATABASE_MAX_CONNECTIONS")?.unwrap_or(16),
+            migrate_on_start: env.parse_bool("KESSAI_MIGRATE_ON_START")?.unwrap_or(true),
             log_format: match env.get("KESSAI_LOG_FORMAT").as_deref() {
                 None | Some("text") => LogFormat::Text,
                 Some("json") => LogFormat::Json,

@@ -39,7 +39,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
 
 async fn migrate(config: Config) -> anyhow::Result<()> {
     install_crypto_provider();
-    connect_store(&config).await?;
+    connect_store(&config).await?.migrate().await?;
     tracing::info!("migrations applied");
     Ok(())
 }

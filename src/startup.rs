@@ -35,15 +35,28 @@ pub fn install_crypto_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
-/// Connects to the database and applies pending migrations.
+/// Connects to the database.
 pub async fn connect_store(config: &Config) -> anyhow::Result<Store> {
     let options = StoreOptions {
         max_connections: config.database_max_connections,
         ..StoreOptions::default()
     };
-    let store = Store::connect(config.database_url.expose_secret(), &options).await?;
-    store.migrate().await?;
-    Ok(store)
+    Ok(Store::connect(config.database_url.expose_secret(), &options).await?)
+}
+
+/// Applies pending migrations, or, where another process migrates, refuses
+/// to serve on a schema that is behind.
+async fn prepare_schema(store: &Store, config: &Config) -> anyhow::Result<()> {
+    if config.migrate_on_start {
+        store.migrate().await?;
+        return Ok(());
+    }
+    match store.pending_migrations().await? {
+        0 => Ok(()),
+        pending => anyhow::bail!(
+            "the database schema lacks {pending} migration(s) and KESSAI_MIGRATE_ON_START is false: run `kessai migrate` first"
+        ),
+    }
 }
 
 pub struct Application {
@@ -60,6 +73,7 @@ impl Application {
     pub async fn build(config: Config, clock: SharedClock) -> anyhow::Result<Self> {
         install_crypto_provider();
         let store = connect_store(&config).await?;
+        prepare_schema(&store, &config).await?;
         let (registry, sandbox) = providers(&config, clock.clone()).await?;
         let payments = Payments::new(
             store,

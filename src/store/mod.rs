@@ -137,6 +137,11 @@ impl Store {
         Ok(())
     }
 
+    /// How many migrations the database still lacks.
+    pub async fn pending_migrations(&self) -> Result<usize, StoreError> {
+        Ok(Migrator::get_pending_migrations(&self.write).await?.len())
+    }
+
     /// Whether the database answers, for readiness.
     pub async fn ping(&self) -> Result<(), StoreError> {
         self.write.ping().await?;

@@ -166,3 +166,17 @@ async fn serve_logs_json_announces_the_sandbox_and_answers_health() {
     );
     drop(health);
 }
+
+#[test]
+fn without_migrate_on_start_a_schema_that_is_behind_refuses_to_serve() {
+    let (_, url) = temp_sqlite();
+    let output = kessai()
+        .env("KESSAI_DATABASE_URL", &url)
+        .env("KESSAI_LISTEN_ADDR", "127.0.0.1:0")
+        .env("KESSAI_MIGRATE_ON_START", "false")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let logs = String::from_utf8_lossy(&output.stdout);
+    assert!(logs.contains("run `kessai migrate` first"), "{logs}");
+}

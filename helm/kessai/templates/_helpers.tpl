@@ -105,6 +105,9 @@ KESSAI_DATABASE_MAX_CONNECTIONS: {{ int .Values.config.databaseMaxConnections | 
 KESSAI_PROVIDER_TIMEOUT_MS: {{ int .Values.config.providerTimeoutMs | quote }}
 KESSAI_PROVIDER_MAX_ATTEMPTS: {{ int .Values.config.providerMaxAttempts | quote }}
 KESSAI_IDEMPOTENCY_TTL_HOURS: {{ int .Values.config.idempotencyTtlHours | quote }}
+KESSAI_ACTION_TTL_MINUTES: {{ int .Values.config.actionTtlMinutes | quote }}
+{{- /* The migration Job migrates; replicas only check the schema is current. */}}
+KESSAI_MIGRATE_ON_START: {{ ternary "false" "true" (eq (toString .Values.migrations.enabled) "true") | quote }}
 {{- with .Values.config.providerBaseUrls.payjp }}
 KESSAI_PAYJP_BASE_URL: {{ . | quote }}
 {{- end }}
