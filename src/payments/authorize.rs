@@ -7,8 +7,9 @@ use super::idempotency::{Existing, KeyedRequest, complete};
 use super::{Caller, PaymentError, Payments};
 use crate::domain::decide::check_authorize;
 use crate::domain::{
-    AttemptId, CaptureId, CaptureMethod, CaptureRecord, CaptureStatus, Failure, IdempotencyKey,
-    Metadata, Money, OrderId, OrderRecord, OrderState, OrderView, ProviderDetails, ProviderRules,
+    AttemptId, AuthState, CaptureId, CaptureMethod, CaptureRecord, CaptureStatus, Failure,
+    IdempotencyKey, Metadata, Money, OrderId, OrderRecord, OrderState, OrderView, ProviderDetails,
+    ProviderRules,
 };
 use crate::providers::{
     AuthorizeCall, AuthorizeOutcome, AuthorizeResult, PaymentProvider, ProviderError,
@@ -165,7 +166,7 @@ impl Payments {
             .lock_order(&order_id)
             .await?
             .ok_or(PaymentError::Internal)?;
-        if order.state.auth != crate::domain::AuthState::Pending {
+        if order.state.auth != AuthState::Pending {
             // Settled meanwhile (by reconciliation): the order is the answer.
             complete(&tx, request, &Ok(order_id.clone()), now).await?;
             tx.commit().await?;
@@ -186,8 +187,6 @@ impl Payments {
             });
         }
         let first_sent = attempt.map(|a| a.created_at);
-        tx.finish_attempt(&attempt_id, AttemptState::InFlight, None, now, None)
-            .await?;
         tx.append_event(
             &NewEvent {
                 order_id: order_id.clone(),
@@ -223,6 +222,12 @@ impl Payments {
             .lock_order(order_id)
             .await?
             .ok_or(PaymentError::Internal)?;
+        if order.state.auth != AuthState::Pending {
+            // Settled meanwhile, by reconciliation or a resumed call.
+            complete(&tx, request, &Ok(order_id.clone()), now).await?;
+            tx.commit().await?;
+            return self.view(order_id).await;
+        }
         let outcome = match result {
             Ok(outcome) => outcome,
             Err(error) => {

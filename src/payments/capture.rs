@@ -5,7 +5,7 @@ use serde_json::json;
 use super::authorize::event_of;
 use super::events::*;
 use super::idempotency::{Existing, KeyedRequest, complete};
-use super::{Caller, PaymentError, Payments};
+use super::{Caller, PaymentError, Payments, account_unknown};
 use crate::domain::decide::{CapturePlan, Refusal, decide_capture};
 use crate::domain::{
     Amount, AttemptId, CaptureId, CaptureRecord, CaptureStatus, Failure, IdempotencyKey, OrderId,
@@ -60,9 +60,6 @@ struct Drive {
     capture: CaptureRecord,
     attempt_id: AttemptId,
     data: CaptureRequestData,
-    /// The attempt being resumed had an unknown outcome (the order counts it
-    /// as unsettled until this call settles it).
-    was_unknown: bool,
     /// When resuming: how long ago the first call was sent.
     resumed_after: Option<chrono::Duration>,
 }
@@ -151,7 +148,6 @@ impl Payments {
                 capture,
                 attempt_id,
                 data,
-                was_unknown: false,
                 resumed_after: None,
             },
         )
@@ -221,9 +217,6 @@ impl Payments {
         }
         let data: CaptureRequestData =
             serde_json::from_value(attempt.request.clone()).map_err(|_| PaymentError::Internal)?;
-        let was_unknown = attempt.state == AttemptState::Unknown;
-        tx.finish_attempt(&attempt_id, AttemptState::InFlight, None, now, None)
-            .await?;
         let event = json!({ "capture_id": capture.id.as_str() });
         tx.append_event(&event_of(&order, CAPTURE_RESUMED, caller, event), now)
             .await?;
@@ -236,7 +229,6 @@ impl Payments {
                 capture,
                 attempt_id,
                 data,
-                was_unknown,
                 resumed_after: Some(now - attempt.created_at),
             },
         )
@@ -288,9 +280,18 @@ impl Payments {
             .capture(&drive.capture.id)
             .await?
             .ok_or(PaymentError::Internal)?;
-        if drive.was_unknown {
-            order.state = order.state.clone().outcome_settled();
+        if capture.status != CaptureStatus::Pending {
+            // Settled meanwhile, by reconciliation or a resumed call.
+            complete(&tx, request, &Ok(order.id.clone()), now).await?;
+            tx.commit().await?;
+            return Ok(None);
         }
+        let prior = Self::prior_state(&tx, &drive.attempt_id).await?;
+        account_unknown(
+            &mut order,
+            prior,
+            matches!(result, Err(ProviderError::OutcomeUnknown { .. })),
+        );
         let amount = capture.amount;
         capture.updated_at = now;
         let outcome = match result {
@@ -300,7 +301,6 @@ impl Payments {
                 let detail = error.to_string();
                 let event = match &error {
                     ProviderError::OutcomeUnknown { .. } => {
-                        order.state = order.state.clone().outcome_unknown();
                         self.flag_unknown(&mut order);
                         tx.finish_attempt(
                             &drive.attempt_id,
@@ -422,13 +422,24 @@ impl Payments {
             .lock_order(order_id)
             .await?
             .ok_or(PaymentError::Internal)?;
+        let prior = Self::prior_state(&tx, attempt_id).await?;
+        if !order.state.void_pending
+            || matches!(prior, AttemptState::Succeeded | AttemptState::Failed)
+        {
+            // Settled meanwhile, by reconciliation.
+            return Ok(());
+        }
+        account_unknown(
+            &mut order,
+            prior,
+            matches!(result, Err(ProviderError::OutcomeUnknown { .. })),
+        );
         let (event, state, detail) = match &result {
             Ok(()) => {
                 order.state = order.state.clone().remainder_released();
                 (REMAINDER_RELEASED, AttemptState::Succeeded, None)
             }
             Err(ProviderError::OutcomeUnknown { .. }) => {
-                order.state = order.state.clone().outcome_unknown();
                 self.flag_unknown(&mut order);
                 (
                     REMAINDER_RELEASE_UNKNOWN,

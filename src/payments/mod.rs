@@ -25,7 +25,19 @@ use secrecy::SecretSlice;
 use crate::clock::SharedClock;
 use crate::domain::{OrderId, OrderView, ProviderKind};
 use crate::providers::{PaymentProvider, Registry};
-use crate::store::Store;
+use crate::store::{AttemptState, Store};
+
+/// Keeps the order's count of calls with an unknown outcome: a call that
+/// turns unknown adds one, an unknown call that settles removes one, and a
+/// call resumed and still unknown changes nothing.
+fn account_unknown(order: &mut crate::domain::OrderRecord, prior: AttemptState, now_unknown: bool) {
+    let was_unknown = prior == AttemptState::Unknown;
+    match (was_unknown, now_unknown) {
+        (false, true) => order.state = order.state.clone().outcome_unknown(),
+        (true, false) => order.state = order.state.clone().outcome_settled(),
+        (true, true) | (false, false) => {}
+    }
+}
 
 pub use authorize::AuthorizeCommand;
 pub use capture::CaptureCommand;
@@ -135,6 +147,18 @@ impl Payments {
         if unprovable {
             order.needs_review = true;
         }
+    }
+
+    /// The attempt's state before this outcome is recorded.
+    async fn prior_state(
+        tx: &crate::store::Tx,
+        attempt_id: &crate::domain::AttemptId,
+    ) -> Result<AttemptState, PaymentError> {
+        Ok(tx
+            .attempt(attempt_id)
+            .await?
+            .map(|a| a.state)
+            .unwrap_or(AttemptState::InFlight))
     }
 
     /// The order as stored now.

@@ -10,7 +10,7 @@ use super::authorize::event_of;
 use super::capture::failure_of;
 use super::events::*;
 use super::idempotency::{Existing, KeyedRequest, complete};
-use super::{Caller, PaymentError, Payments};
+use super::{Caller, PaymentError, Payments, account_unknown};
 use crate::domain::decide::{RefundableCapture, decide_refund};
 use crate::domain::{
     Amount, AttemptId, CaptureRecord, CaptureStatus, IdempotencyKey, OrderId, OrderRecord,
@@ -46,7 +46,6 @@ struct Drive {
     refund: RefundRecord,
     captures: BTreeMap<String, CaptureRecord>,
     attempt_id: AttemptId,
-    was_unknown: bool,
     /// When resuming: how long ago the first call was sent.
     resumed_after: Option<chrono::Duration>,
 }
@@ -157,7 +156,6 @@ impl Payments {
                 refund,
                 captures: by_id,
                 attempt_id,
-                was_unknown: false,
                 resumed_after: None,
             },
         )
@@ -200,9 +198,6 @@ impl Payments {
             .into_iter()
             .map(|c| (c.id.to_string(), c))
             .collect();
-        let was_unknown = attempt.state == AttemptState::Unknown;
-        tx.finish_attempt(&attempt_id, AttemptState::InFlight, None, now, None)
-            .await?;
         let data = json!({ "refund_id": refund.id.as_str() });
         tx.append_event(&event_of(&order, REFUND_RESUMED, caller, data), now)
             .await?;
@@ -215,7 +210,6 @@ impl Payments {
                 refund,
                 captures,
                 attempt_id,
-                was_unknown,
                 resumed_after: Some(now - attempt.created_at),
             },
         )
@@ -284,9 +278,13 @@ impl Payments {
             .into_iter()
             .map(|c| (c.id.to_string(), c))
             .collect();
-        if drive.was_unknown {
-            order.state = order.state.clone().outcome_settled();
+        if refund.status != RefundStatus::Pending {
+            // Settled meanwhile, by reconciliation or a resumed call.
+            complete(&tx, request, &Ok(order.id.clone()), now).await?;
+            tx.commit().await?;
+            return self.view(&order.id).await;
         }
+        let prior = Self::prior_state(&tx, &drive.attempt_id).await?;
         let mut unknown = false;
         let mut moved = false;
         let mut first_error: Option<ProviderError> = None;
@@ -356,8 +354,8 @@ impl Payments {
         if let (Some(answer), Some(error)) = (&answer, &first_error) {
             refund.failure = Some(failure_of(answer, error));
         }
+        account_unknown(&mut order, prior, unknown);
         if unknown {
-            order.state = order.state.clone().outcome_unknown();
             self.flag_unknown(&mut order);
         }
         let order = tx.save_order(&order, now).await?;

@@ -5,7 +5,7 @@ use serde_json::json;
 use super::authorize::event_of;
 use super::events::*;
 use super::idempotency::{Existing, KeyedRequest, complete};
-use super::{Caller, PaymentError, Payments};
+use super::{Caller, PaymentError, Payments, account_unknown};
 use crate::domain::decide::decide_void;
 use crate::domain::{AttemptId, IdempotencyKey, OrderId, OrderRecord, OrderView, ProviderRules};
 use crate::providers::{ProviderError, VoidCall};
@@ -68,7 +68,7 @@ impl Payments {
         tx.append_event(&event_of(&order, VOID_REQUESTED, caller, data), now)
             .await?;
         tx.commit().await?;
-        self.drive_void(caller, &request, order, attempt_id, false, None)
+        self.drive_void(caller, &request, order, attempt_id, None)
             .await
     }
 
@@ -99,22 +99,12 @@ impl Payments {
             tx.commit().await?;
             return self.view(&order_id).await;
         }
-        let was_unknown = attempt.state == AttemptState::Unknown;
-        tx.finish_attempt(&attempt_id, AttemptState::InFlight, None, now, None)
-            .await?;
         tx.append_event(&event_of(&order, VOID_RESUMED, caller, json!({})), now)
             .await?;
         tx.commit().await?;
         let resumed_after = Some(now - attempt.created_at);
-        self.drive_void(
-            caller,
-            request,
-            order,
-            attempt_id,
-            was_unknown,
-            resumed_after,
-        )
-        .await
+        self.drive_void(caller, request, order, attempt_id, resumed_after)
+            .await
     }
 
     async fn drive_void(
@@ -123,7 +113,6 @@ impl Payments {
         request: &KeyedRequest,
         order: OrderRecord,
         attempt_id: AttemptId,
-        was_unknown: bool,
         resumed_after: Option<chrono::Duration>,
     ) -> Result<OrderView, PaymentError> {
         let provider = self.provider(order.provider)?.clone();
@@ -140,9 +129,20 @@ impl Payments {
             .lock_order(&order.id)
             .await?
             .ok_or(PaymentError::Internal)?;
-        if was_unknown {
-            order.state = order.state.clone().outcome_settled();
+        let prior = Self::prior_state(&tx, &attempt_id).await?;
+        if !order.state.void_pending
+            || matches!(prior, AttemptState::Succeeded | AttemptState::Failed)
+        {
+            // Settled meanwhile, by reconciliation or a resumed call.
+            complete(&tx, request, &Ok(order.id.clone()), now).await?;
+            tx.commit().await?;
+            return self.view(&order.id).await;
         }
+        account_unknown(
+            &mut order,
+            prior,
+            matches!(result, Err(ProviderError::OutcomeUnknown { .. })),
+        );
         let (event, attempt_state, answer) = match &result {
             Ok(()) => {
                 order.state = order.state.clone().voided();
@@ -154,7 +154,6 @@ impl Payments {
                 let answer = PaymentError::from_provider(error.clone(), order.id.as_str());
                 match error {
                     ProviderError::OutcomeUnknown { .. } => {
-                        order.state = order.state.clone().outcome_unknown();
                         self.flag_unknown(&mut order);
                         tx.open_key(&request.scope, &request.key, now).await?;
                         (VOID_OUTCOME_UNKNOWN, AttemptState::Unknown, Some(answer))
