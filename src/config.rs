@@ -66,6 +66,8 @@ pub struct Config {
     pub idempotency_ttl: chrono::Duration,
     /// How long an order may wait for the shopper (checkout, 3-D Secure).
     pub action_ttl: chrono::Duration,
+    /// How often reconciliation runs; zero turns the worker off.
+    pub reconcile_interval: Duration,
     /// Wait after turning NOT_SERVING before refusing new calls, so load
     /// balancers stop routing here first.
     pub drain_delay: Duration,
@@ -232,6 +234,9 @@ impl Config {
             fingerprint_key,
             idempotency_ttl: chrono::Duration::hours(
                 env.parse("KESSAI_IDEMPOTENCY_TTL_HOURS")?.unwrap_or(24),
+            ),
+            reconcile_interval: Duration::from_secs(
+                env.parse("KESSAI_RECONCILE_INTERVAL_SECS")?.unwrap_or(15),
             ),
             action_ttl: chrono::Duration::minutes(
                 env.parse("KESSAI_ACTION_TTL_MINUTES")?.unwrap_or(1440),

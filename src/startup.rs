@@ -142,6 +142,11 @@ impl Application {
                 shutdown.cancel();
             }
         });
+        let reconciler = tokio::spawn(reconcile_periodically(
+            self.payments.clone(),
+            self.config.reconcile_interval,
+            shutdown.clone(),
+        ));
         let watcher = tokio::spawn(grpc::health::watch_database(
             self.reporter.clone(),
             self.payments.store().clone(),
@@ -204,12 +209,39 @@ impl Application {
             () = calls_finished => Ok(()),
         };
         watcher.abort();
+        reconciler.abort();
         if let Some(sandbox) = self.sandbox {
             sandbox.stop().await;
         }
         self.payments.store().clone().close().await;
         tracing::info!("kessai stopped");
         result
+    }
+}
+
+/// Settles lost answers and polls providers until shutdown. Every replica
+/// runs one; leases keep them off each other's work.
+async fn reconcile_periodically(
+    payments: Payments,
+    every: std::time::Duration,
+    stop: CancellationToken,
+) {
+    if every.is_zero() {
+        tracing::info!("reconciliation worker off (KESSAI_RECONCILE_INTERVAL_SECS=0)");
+        return;
+    }
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return,
+            () = tokio::time::sleep(every) => {}
+        }
+        match payments.reconcile_once().await {
+            Ok(report) if report != crate::payments::ReconcileReport::default() => {
+                tracing::info!(?report, "reconciliation pass");
+            }
+            Ok(_) => {}
+            Err(error) => tracing::warn!(%error, "reconciliation pass failed"),
+        }
     }
 }
 

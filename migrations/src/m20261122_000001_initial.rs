@@ -48,6 +48,7 @@ enum Orders {
     CardExpMonth,
     CardExpYear,
     NeedsReview,
+    NextSyncAt,
     CreatedAt,
     UpdatedAt,
     LockVersion,
@@ -233,6 +234,7 @@ impl MigrationTrait for Migration {
                     .col(ColumnDef::new(Orders::CardExpMonth).integer().null())
                     .col(ColumnDef::new(Orders::CardExpYear).integer().null())
                     .col(flag(Orders::NeedsReview))
+                    .col(time_null(Orders::NextSyncAt))
                     .col(time(Orders::CreatedAt))
                     .col(time(Orders::UpdatedAt))
                     .col(
@@ -285,6 +287,10 @@ impl MigrationTrait for Migration {
             (
                 "idx_orders_needs_review",
                 vec![Orders::NeedsReview, Orders::Id],
+            ),
+            (
+                "idx_orders_status_next_sync",
+                vec![Orders::Status, Orders::NextSyncAt],
             ),
         ] {
             let mut index = Index::create();

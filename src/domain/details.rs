@@ -2,13 +2,13 @@
 //! `provider_details` oneof. The variant chooses the provider.
 
 use secrecy::ExposeSecret;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::card::CardInput;
 use super::provider::ProviderKind;
 
 /// PAY.JP v2 Payment Flow input.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct PayjpDetails {
     /// Without one the flow is created unconfirmed (REQUIRES_ACTION with the
     /// client secret).
@@ -19,7 +19,7 @@ pub struct PayjpDetails {
 }
 
 /// A postal address.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct PostalAddress {
     pub line1: String,
     pub line2: String,
@@ -33,7 +33,7 @@ pub struct PostalAddress {
 }
 
 /// One line of a Smartpay checkout.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SmartpayItem {
     pub name: String,
     /// Unit price in minor units.
@@ -44,7 +44,7 @@ pub struct SmartpayItem {
 }
 
 /// The shopper, passed through to Smartpay.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct SmartpayCustomer {
     pub email: String,
     pub first_name: String,
@@ -57,14 +57,14 @@ pub struct SmartpayCustomer {
 }
 
 /// Where the goods go, passed through to Smartpay.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct SmartpayShipping {
     pub address: Option<PostalAddress>,
     pub fee_amount: i64,
 }
 
 /// How the shopper authorizes a Smartpay order.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "flow", rename_all = "snake_case")]
 pub enum SmartpayFlow {
     /// A checkout page the shopper visits.
@@ -76,7 +76,7 @@ pub enum SmartpayFlow {
     Token { token: String },
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SmartpayDetails {
     pub flow: SmartpayFlow,
     pub items: Vec<SmartpayItem>,

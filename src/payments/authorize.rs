@@ -27,6 +27,64 @@ pub struct AuthorizeCommand {
     pub details: ProviderDetails,
 }
 
+/// What reconciliation needs to send an authorization again after its
+/// answer was lost: never card data, so never for PaymentOptions (which is
+/// never resent anyway).
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Replay {
+    amount: i64,
+    currency: String,
+    capture_method: String,
+    merchant_reference: String,
+    description: String,
+    metadata: crate::domain::Metadata,
+    payjp: Option<crate::domain::PayjpDetails>,
+    smartpay: Option<crate::domain::SmartpayDetails>,
+}
+
+impl AuthorizeCommand {
+    pub(super) fn replay_data(&self) -> serde_json::Value {
+        let (payjp, smartpay) = match &self.details {
+            ProviderDetails::Payjp(d) => (Some(d.clone()), None),
+            ProviderDetails::Smartpay(d) => (None, Some(d.clone())),
+            ProviderDetails::PaymentOptions(_) => return json!({}),
+        };
+        let replay = Replay {
+            amount: self.money.amount.get(),
+            currency: self.money.currency.code().to_owned(),
+            capture_method: self.capture_method.as_str().to_owned(),
+            merchant_reference: self.merchant_reference.clone(),
+            description: self.description.clone(),
+            metadata: self.metadata.clone(),
+            payjp,
+            smartpay,
+        };
+        json!({ "replay": replay })
+    }
+
+    /// The command to send again, from an attempt's stored request.
+    pub(super) fn from_replay(data: &serde_json::Value) -> Option<Self> {
+        let replay: Replay = serde_json::from_value(data.get("replay")?.clone()).ok()?;
+        let details = match (replay.payjp, replay.smartpay) {
+            (Some(d), None) => ProviderDetails::Payjp(d),
+            (None, Some(d)) => ProviderDetails::Smartpay(d),
+            (Some(_), Some(_)) | (None, None) => return None,
+        };
+        Some(AuthorizeCommand {
+            key: IdempotencyKey::parse("reconciliation").ok()?,
+            money: Money {
+                amount: crate::domain::Amount::parse(replay.amount, "amount").ok()?,
+                currency: crate::domain::Currency::parse(&replay.currency).ok()?,
+            },
+            capture_method: CaptureMethod::parse(&replay.capture_method)?,
+            merchant_reference: replay.merchant_reference,
+            description: replay.description,
+            metadata: replay.metadata,
+            details,
+        })
+    }
+}
+
 impl Payments {
     /// Every field that makes two Authorize requests different.
     fn authorize_fingerprint(&self, cmd: &AuthorizeCommand) -> serde_json::Value {
@@ -97,7 +155,7 @@ impl Payments {
             target_id: None,
             provider_key: Some(provider_key(&order.id)),
             amount: Some(cmd.money.amount.get()),
-            request: json!({}),
+            request: cmd.replay_data(),
         };
 
         let tx = self.store().begin().await?;
@@ -157,11 +215,24 @@ impl Payments {
         };
         let order_id = OrderId::from_trusted(order_id);
         let attempt_id = AttemptId::from_trusted(attempt_id);
+        self.take_over(&record).await?;
+        self.redrive_authorize(caller, request, order_id, attempt_id, cmd, provider)
+            .await
+    }
+
+    /// Sends an authorization again, with the same provider key, unless it
+    /// was settled meanwhile or cannot be resent safely.
+    pub(super) async fn redrive_authorize(
+        &self,
+        caller: &Caller,
+        request: &KeyedRequest,
+        order_id: OrderId,
+        attempt_id: AttemptId,
+        cmd: &AuthorizeCommand,
+        provider: std::sync::Arc<dyn PaymentProvider>,
+    ) -> Result<OrderView, PaymentError> {
         let now = self.now();
         let tx = self.store().begin().await?;
-        if !tx.take_over_key(&record, None, now).await? {
-            return Err(PaymentError::KeyInUse);
-        }
         let order = tx
             .lock_order(&order_id)
             .await?

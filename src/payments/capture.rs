@@ -187,16 +187,27 @@ impl Payments {
         record: Box<KeyRecord>,
         request: &KeyedRequest,
     ) -> Result<OrderView, PaymentError> {
-        let now = self.now();
         let attempt_id =
             AttemptId::from_trusted(record.attempt_id.clone().ok_or(PaymentError::Internal)?);
-        let tx = self.store().begin().await?;
-        if !tx.take_over_key(&record, None, now).await? {
-            return Err(PaymentError::KeyInUse);
-        }
-        let attempt = tx.attempt(&attempt_id).await?;
         let order_id =
             OrderId::from_trusted(record.order_id.clone().ok_or(PaymentError::Internal)?);
+        self.take_over(&record).await?;
+        self.redrive_capture(caller, request, order_id, attempt_id)
+            .await
+    }
+
+    /// Sends a capture again, with the same provider key, unless it was
+    /// settled meanwhile.
+    pub(super) async fn redrive_capture(
+        &self,
+        caller: &Caller,
+        request: &KeyedRequest,
+        order_id: OrderId,
+        attempt_id: AttemptId,
+    ) -> Result<OrderView, PaymentError> {
+        let now = self.now();
+        let tx = self.store().begin().await?;
+        let attempt = tx.attempt(&attempt_id).await?;
         let order = tx.lock_order(&order_id).await?;
         let (Some(attempt), Some(order)) = (attempt, order) else {
             // The first call was refused before its intent was committed.
@@ -400,7 +411,7 @@ impl Payments {
 
     /// Releases what a final partial capture left, where the provider has no
     /// "capture and release" call (PAY.JP: cancel after the capture).
-    async fn release_remainder(
+    pub(super) async fn release_remainder(
         &self,
         caller: &Caller,
         order_id: &OrderId,

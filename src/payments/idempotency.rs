@@ -25,6 +25,29 @@ pub(super) struct KeyedRequest {
     pub hash: String,
 }
 
+impl KeyedRequest {
+    /// The key of a call being settled by reconciliation.
+    pub fn of_record(record: &KeyRecord) -> Self {
+        Self {
+            scope: record.scope.clone(),
+            key: record.key.clone(),
+            rpc: "reconciled",
+            hash: record.request_hash.clone(),
+        }
+    }
+
+    /// No key: a call no caller's key stands for (a release), or whose key
+    /// has already been completed or reaped. Writes to it match no row.
+    pub fn none() -> Self {
+        Self {
+            scope: String::new(),
+            key: String::new(),
+            rpc: "reconciled",
+            hash: String::new(),
+        }
+    }
+}
+
 /// What is stored for a completed key.
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -122,6 +145,16 @@ impl Payments {
             }
             KeyState::Open => Existing::Resume(record),
         }
+    }
+
+    /// Takes over a key nobody drives, so this process resumes its call.
+    pub(super) async fn take_over(&self, record: &KeyRecord) -> Result<(), PaymentError> {
+        let tx = self.store().begin().await?;
+        if !tx.take_over_key(record, None, self.now()).await? {
+            return Err(PaymentError::KeyInUse);
+        }
+        tx.commit().await?;
+        Ok(())
     }
 
     async fn replay(&self, record: &KeyRecord) -> Result<OrderView, PaymentError> {

@@ -14,6 +14,7 @@ mod events;
 mod get_order;
 mod idempotency;
 mod list_orders;
+mod reconcile;
 mod refund;
 mod void;
 
@@ -43,6 +44,7 @@ pub use authorize::AuthorizeCommand;
 pub use capture::CaptureCommand;
 pub use error::{PaymentError, RejectionKindData};
 pub use list_orders::{ListOrdersCommand, OrderPage};
+pub use reconcile::{RECONCILER, ReconcileReport};
 pub use refund::RefundCommand;
 pub use void::VoidCommand;
 

@@ -168,15 +168,26 @@ impl Payments {
         record: Box<KeyRecord>,
         request: &KeyedRequest,
     ) -> Result<OrderView, PaymentError> {
-        let now = self.now();
         let attempt_id =
             AttemptId::from_trusted(record.attempt_id.clone().ok_or(PaymentError::Internal)?);
         let order_id =
             OrderId::from_trusted(record.order_id.clone().ok_or(PaymentError::Internal)?);
+        self.take_over(&record).await?;
+        self.redrive_refund(caller, request, order_id, attempt_id)
+            .await
+    }
+
+    /// Sends a refund's unsent parts again, with the same provider keys,
+    /// unless it was settled meanwhile.
+    pub(super) async fn redrive_refund(
+        &self,
+        caller: &Caller,
+        request: &KeyedRequest,
+        order_id: OrderId,
+        attempt_id: AttemptId,
+    ) -> Result<OrderView, PaymentError> {
+        let now = self.now();
         let tx = self.store().begin().await?;
-        if !tx.take_over_key(&record, None, now).await? {
-            return Err(PaymentError::KeyInUse);
-        }
         let attempt = tx.attempt(&attempt_id).await?;
         let order = tx.lock_order(&order_id).await?;
         let (Some(attempt), Some(order)) = (attempt, order) else {

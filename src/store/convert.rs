@@ -151,6 +151,8 @@ pub fn order_to_active(order: &OrderRecord) -> orders::ActiveModel {
         card_exp_month: Set(card.map(|c| c.exp_month)),
         card_exp_year: Set(card.map(|c| c.exp_year)),
         needs_review: Set(order.needs_review),
+        // Owned by reconciliation's claims, never by whole-order writes.
+        next_sync_at: sea_orm::ActiveValue::NotSet,
         created_at: Set(order.created_at),
         updated_at: Set(order.updated_at),
         lock_version: Set(order.version),

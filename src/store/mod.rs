@@ -14,6 +14,7 @@ mod convert;
 pub mod entities;
 mod error;
 mod reads;
+mod reconcile;
 pub mod records;
 mod tx;
 

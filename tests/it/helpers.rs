@@ -65,6 +65,7 @@ pub struct TestApp {
     pub smartpay: SmartpaySimulator,
     pub paymentoptions: PaymentOptionsSimulator,
     pub store: Store,
+    pub payments: kessai::payments::Payments,
     /// The provider simulators, in their own server as the real providers
     /// would be.
     _sandbox: Sandbox,
@@ -113,6 +114,8 @@ pub fn base_env(database_url: &str) -> HashMap<String, String> {
         // Short provider timeouts, so fault tests are quick.
         ("KESSAI_PROVIDER_TIMEOUT_MS", "1500"),
         ("KESSAI_PROVIDER_MAX_ATTEMPTS", "2"),
+        // Tests run reconciliation themselves, when they mean to.
+        ("KESSAI_RECONCILE_INTERVAL_SECS", "0"),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v.to_owned()))
@@ -188,6 +191,7 @@ impl TestApp {
         let smartpay = sandbox.smartpay.clone();
         let paymentoptions = sandbox.paymentoptions.clone();
         let store = app.payments().store().clone();
+        let payments = app.payments().clone();
         let shutdown = app.shutdown_token();
         let server = tokio::spawn(async move {
             app.run_until_stopped(std::future::pending())
@@ -208,10 +212,19 @@ impl TestApp {
             paymentoptions,
             _sandbox: sandbox,
             store,
+            payments,
             database_url,
             shutdown,
             server: Some(server),
         }
+    }
+
+    /// One reconciliation pass.
+    pub async fn reconcile(&self) -> kessai::payments::ReconcileReport {
+        self.payments
+            .reconcile_once()
+            .await
+            .expect("reconciliation runs")
     }
 
     pub fn shutdown_token(&self) -> CancellationToken {

@@ -9,6 +9,7 @@ mod idempotency;
 mod payjp_rules;
 mod paymentoptions_rules;
 mod pci;
+mod reconciliation;
 mod server;
 mod smartpay_rules;
 mod store_invariants;

@@ -40,6 +40,8 @@ pub struct Model {
     pub card_exp_month: Option<i32>,
     pub card_exp_year: Option<i32>,
     pub needs_review: bool,
+    /// When reconciliation should next ask the provider about this order.
+    pub next_sync_at: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
     pub lock_version: i64,

@@ -1,0 +1,207 @@
+//! Reconciliation: settles provider calls whose answer was lost (timeouts,
+//! crashes) and asks the providers about orders whose state may have moved
+//! without kessai hearing of it, so the books converge to what the providers
+//! did. Safe with several replicas: each piece of work is leased by a
+//! conditional update only one replica can win, and every outcome commit
+//! ignores a call that was settled meanwhile.
+
+use chrono::{DateTime, Duration, Utc};
+
+use super::authorize::AuthorizeCommand;
+use super::idempotency::KeyedRequest;
+use super::{Caller, PaymentError, Payments};
+use crate::domain::{AuthState, OrderId};
+use crate::store::{AttemptRecord, KeyState, Operation};
+
+/// What one pass did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReconcileReport {
+    /// Lost-answer calls examined.
+    pub attempts: usize,
+    /// Orders whose provider was asked.
+    pub orders: usize,
+    /// Completed idempotency keys removed after their replay window.
+    pub keys_reaped: u64,
+    /// Work that failed this pass (retried on a later one).
+    pub errors: usize,
+}
+
+/// The actor reconciliation writes into order histories.
+pub const RECONCILER: &str = "reconciler";
+
+/// How long before a call is checked again: growing with each check, from
+/// 10 seconds to an hour.
+fn backoff(checks: i32) -> Duration {
+    let seconds = 10i64.saturating_mul(1i64 << checks.clamp(0, 9));
+    Duration::seconds(seconds.min(3_600))
+}
+
+/// How long before an order is asked about again: a quarter of its age,
+/// between 30 seconds and 30 minutes, so fresh checkouts are polled often
+/// and old ones rarely.
+fn sync_interval(created_at: DateTime<Utc>, now: DateTime<Utc>) -> Duration {
+    let quarter = (now - created_at) / 4;
+    quarter.clamp(Duration::seconds(30), Duration::minutes(30))
+}
+
+impl Payments {
+    /// One pass over what is due. Called periodically by the worker; tests
+    /// call it directly.
+    pub async fn reconcile_once(&self) -> Result<ReconcileReport, PaymentError> {
+        let caller = Caller::new(RECONCILER);
+        let now = self.now();
+        let mut report = ReconcileReport::default();
+        let store = self.store();
+        for attempt in store
+            .due_attempts(now, self.inner.config.in_flight_lease, 50)
+            .await?
+        {
+            if !store
+                .claim_attempt(&attempt.id, now, now + backoff(attempt.checks))
+                .await?
+            {
+                continue;
+            }
+            report.attempts += 1;
+            if let Err(error) = self.reconcile_attempt(&caller, &attempt).await {
+                report.errors += 1;
+                tracing::warn!(attempt_id = %attempt.id, order_id = %attempt.order_id, %error, "reconciliation of a provider call did not settle it");
+            }
+        }
+        for order in store.due_orders(now, 100).await? {
+            if !store
+                .claim_order_sync(&order.id, now, now + sync_interval(order.created_at, now))
+                .await?
+            {
+                continue;
+            }
+            report.orders += 1;
+            if let Err(error) = self.get_order(&caller, &order.id, true).await {
+                report.errors += 1;
+                tracing::warn!(order_id = %order.id, %error, "asking the provider about an order failed");
+            }
+        }
+        report.keys_reaped = store.reap_keys(now).await?;
+        Ok(report)
+    }
+
+    /// Sends a call again with the provider key it was first sent with (or,
+    /// where the provider cannot deduplicate, has the adapter look it up
+    /// instead), and records what happened.
+    async fn reconcile_attempt(
+        &self,
+        caller: &Caller,
+        attempt: &AttemptRecord,
+    ) -> Result<(), PaymentError> {
+        let request = match self.store().key_for_attempt(&attempt.id).await? {
+            Some(key) if key.state == KeyState::Completed => KeyedRequest::none(),
+            Some(key) => {
+                let live = key.state == KeyState::InFlight
+                    && self.now() - key.updated_at < self.inner.config.in_flight_lease;
+                if live {
+                    // A caller's retry is driving it right now.
+                    return Ok(());
+                }
+                self.take_over(&key).await?;
+                KeyedRequest::of_record(&key)
+            }
+            None => KeyedRequest::none(),
+        };
+        let order_id = attempt.order_id.clone();
+        let attempt_id = attempt.id.clone();
+        match attempt.operation {
+            Operation::Authorize => {
+                self.reconcile_authorize(caller, &request, order_id, attempt)
+                    .await
+            }
+            Operation::Capture => self
+                .redrive_capture(caller, &request, order_id, attempt_id)
+                .await
+                .map(drop),
+            Operation::Refund => self
+                .redrive_refund(caller, &request, order_id, attempt_id)
+                .await
+                .map(drop),
+            Operation::Void => self
+                .redrive_void(caller, &request, order_id, attempt_id)
+                .await
+                .map(drop),
+            Operation::Release => self.reconcile_release(caller, &order_id, attempt).await,
+        }
+    }
+
+    async fn reconcile_authorize(
+        &self,
+        caller: &Caller,
+        request: &KeyedRequest,
+        order_id: OrderId,
+        attempt: &AttemptRecord,
+    ) -> Result<(), PaymentError> {
+        let order = self.view(&order_id).await?.order;
+        if order.state.auth != AuthState::Pending {
+            return Ok(());
+        }
+        let provider = self.provider(order.provider)?.clone();
+        // Card data is never stored, so a card authorization cannot be sent
+        // again; it waits for a person (its order is flagged).
+        let Some(cmd) = AuthorizeCommand::from_replay(&attempt.request) else {
+            return Ok(());
+        };
+        self.redrive_authorize(
+            caller,
+            request,
+            order_id,
+            attempt.id.clone(),
+            &cmd,
+            provider,
+        )
+        .await
+        .map(drop)
+    }
+
+    async fn reconcile_release(
+        &self,
+        caller: &Caller,
+        order_id: &OrderId,
+        attempt: &AttemptRecord,
+    ) -> Result<(), PaymentError> {
+        let key = attempt
+            .provider_key
+            .clone()
+            .or_else(|| {
+                attempt
+                    .target_id
+                    .as_ref()
+                    .map(|capture| format!("{capture}-release"))
+            })
+            .ok_or(PaymentError::Internal)?;
+        self.release_remainder(caller, order_id, &attempt.id, key)
+            .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn checks_back_off_to_an_hour() {
+        assert_eq!(backoff(0), Duration::seconds(10));
+        assert_eq!(backoff(3), Duration::seconds(80));
+        assert_eq!(backoff(20), Duration::hours(1));
+    }
+
+    #[test]
+    fn young_orders_are_asked_about_often_and_old_ones_rarely() {
+        let now = Utc::now();
+        assert_eq!(sync_interval(now, now), Duration::seconds(30));
+        assert_eq!(
+            sync_interval(now - Duration::minutes(20), now),
+            Duration::minutes(5)
+        );
+        assert_eq!(
+            sync_interval(now - Duration::days(3), now),
+            Duration::minutes(30)
+        );
+    }
+}
