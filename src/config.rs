@@ -68,6 +68,12 @@ pub struct Config {
     pub action_ttl: chrono::Duration,
     /// How often reconciliation runs; zero turns the worker off.
     pub reconcile_interval: Duration,
+    /// How long a call may hold its idempotency key (and its provider call
+    /// stay in flight) before it is presumed dead; derived from the provider
+    /// timeouts unless set.
+    pub in_flight_lease: Option<Duration>,
+    /// Test-only crash point (see `payments::CrashSwitch`).
+    pub test_crash_at: Option<String>,
     /// Wait after turning NOT_SERVING before refusing new calls, so load
     /// balancers stop routing here first.
     pub drain_delay: Duration,
@@ -238,6 +244,18 @@ impl Config {
             reconcile_interval: Duration::from_secs(
                 env.parse("KESSAI_RECONCILE_INTERVAL_SECS")?.unwrap_or(15),
             ),
+            in_flight_lease: env
+                .parse::<u64>("KESSAI_IN_FLIGHT_LEASE_SECS")?
+                .map(Duration::from_secs),
+            test_crash_at: match env.get("KESSAI_TEST_CRASH_AT") {
+                Some(value) if crate::payments::CrashSwitch::parse(&value).is_none() => {
+                    return Err(invalid(
+                        "KESSAI_TEST_CRASH_AT",
+                        "must be after_intent_commit, after_provider_answer or after_outcome_commit, optionally with :<n>",
+                    ));
+                }
+                other => other,
+            },
             action_ttl: chrono::Duration::minutes(
                 env.parse("KESSAI_ACTION_TTL_MINUTES")?.unwrap_or(1440),
             ),

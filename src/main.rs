@@ -5,22 +5,23 @@ use clap::Parser;
 use kessai::cli::{Cli, Command};
 use kessai::clock::SystemClock;
 use kessai::config::Config;
+use kessai::sandbox::Sandbox;
 use kessai::startup::{Application, connect_store, install_crypto_provider};
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    let config = match Config::from_env() {
-        Ok(config) => config,
-        Err(error) => {
-            eprintln!("kessai: configuration error: {error}");
-            return ExitCode::from(2);
-        }
-    };
-    kessai::telemetry::init(config.log_format, &config.log_filter);
+    kessai::telemetry::init_from_env();
     let result = match cli.command.unwrap_or(Command::Serve) {
-        Command::Serve => serve(config).await,
-        Command::Migrate => migrate(config).await,
+        Command::Sandbox { addr } => sandbox(addr).await,
+        Command::Serve => match config() {
+            Ok(config) => serve(config).await,
+            Err(code) => return code,
+        },
+        Command::Migrate => match config() {
+            Ok(config) => migrate(config).await,
+            Err(code) => return code,
+        },
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -29,6 +30,13 @@ async fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn config() -> Result<Config, ExitCode> {
+    Config::from_env().map_err(|error| {
+        eprintln!("kessai: configuration error: {error}");
+        ExitCode::from(2)
+    })
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
@@ -41,6 +49,20 @@ async fn migrate(config: Config) -> anyhow::Result<()> {
     install_crypto_provider();
     connect_store(&config).await?.migrate().await?;
     tracing::info!("migrations applied");
+    Ok(())
+}
+
+async fn sandbox(addr: std::net::SocketAddr) -> anyhow::Result<()> {
+    let sandbox = Sandbox::start(addr, Arc::new(SystemClock)).await?;
+    tracing::info!(
+        addr = %sandbox.addr(),
+        payjp = %sandbox.payjp_base_url(),
+        smartpay = %sandbox.smartpay_base_url(),
+        paymentoptions = %sandbox.paymentoptions_base_url(),
+        "sandbox serving"
+    );
+    termination().await;
+    sandbox.stop().await;
     Ok(())
 }
 

@@ -16,7 +16,7 @@ use tonic_health::server::HealthReporter;
 use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::grpc::{self, PaymentApi};
-use crate::payments::{Payments, PaymentsConfig};
+use crate::payments::{CrashSwitch, Payments, PaymentsConfig};
 use crate::proto::v1::payment_service_server::PaymentServiceServer;
 use crate::providers::Registry;
 use crate::providers::payjp::{Payjp, PayjpConfig};
@@ -75,17 +75,33 @@ impl Application {
         let store = connect_store(&config).await?;
         prepare_schema(&store, &config).await?;
         let (registry, sandbox) = providers(&config, clock.clone()).await?;
+        let crash = config
+            .test_crash_at
+            .as_deref()
+            .and_then(CrashSwitch::parse)
+            .map(|switch| {
+                tracing::warn!(
+                    point = config.test_crash_at.as_deref().unwrap_or_default(),
+                    "KESSAI_TEST_CRASH_AT is set: this process will abort at that point (tests only)"
+                );
+                Arc::new(switch)
+            });
+        // Longer than any provider call with its retries.
+        let derived_lease = (config.provider_http.request_timeout.as_secs() + 5)
+            * u64::from(config.provider_http.max_attempts)
+            * 2;
+        let lease = config
+            .in_flight_lease
+            .unwrap_or(std::time::Duration::from_secs(derived_lease));
         let payments = Payments::new(
             store,
             registry,
             clock,
             PaymentsConfig {
                 idempotency_ttl: config.idempotency_ttl,
-                in_flight_lease: chrono::Duration::seconds(
-                    (config.provider_http.request_timeout.as_secs() as i64 + 5)
-                        * config.provider_http.max_attempts as i64
-                        * 2,
-                ),
+                in_flight_lease: chrono::Duration::from_std(lease)
+                    .unwrap_or(chrono::Duration::minutes(2)),
+                crash,
                 fingerprint_key: fingerprint_key(&config.fingerprint_key),
                 action_ttl: config.action_ttl,
             },

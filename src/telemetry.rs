@@ -20,3 +20,17 @@ pub fn init(format: LogFormat, filter: &str) {
             .try_init(),
     };
 }
+
+/// Installs the subscriber from `KESSAI_LOG` (or `RUST_LOG`) and
+/// `KESSAI_LOG_FORMAT`, before the rest of the configuration is read, so
+/// configuration errors are logged too.
+pub fn init_from_env() {
+    let filter = std::env::var("KESSAI_LOG")
+        .or_else(|_| std::env::var("RUST_LOG"))
+        .unwrap_or_else(|_| "info".into());
+    let format = match std::env::var("KESSAI_LOG_FORMAT").as_deref() {
+        Ok("json") => LogFormat::Json,
+        _ => LogFormat::Text,
+    };
+    init(format, &filter);
+}

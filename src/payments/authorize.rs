@@ -4,7 +4,7 @@ use serde_json::json;
 
 use super::events::*;
 use super::idempotency::{Existing, KeyedRequest, complete};
-use super::{Caller, PaymentError, Payments};
+use super::{Caller, CrashPoint, PaymentError, Payments};
 use crate::domain::decide::check_authorize;
 use crate::domain::{
     AttemptId, AuthState, CaptureId, CaptureMethod, CaptureRecord, CaptureStatus, Failure,
@@ -191,8 +191,10 @@ impl Payments {
         )
         .await?;
         tx.commit().await?;
+        self.crash_point(CrashPoint::AfterIntentCommit);
 
         let result = provider.authorize(call(&order.id, &cmd, None)).await;
+        self.crash_point(CrashPoint::AfterProviderAnswer);
         self.settle_authorize(caller, &request, &order.id, &attempt.id, &cmd, result)
             .await
     }
@@ -274,6 +276,7 @@ impl Payments {
         let result = provider
             .authorize(call(&order_id, cmd, resumed_after))
             .await;
+        self.crash_point(CrashPoint::AfterProviderAnswer);
         self.settle_authorize(caller, request, &order_id, &attempt_id, cmd, result)
             .await
     }
@@ -353,6 +356,7 @@ impl Payments {
                 )
                 .await?;
                 tx.commit().await?;
+                self.crash_point(CrashPoint::AfterOutcomeCommit);
                 return Err(answer);
             }
         };
@@ -444,6 +448,7 @@ impl Payments {
             .await?;
         complete(&tx, request, &Ok(order.id.clone()), now).await?;
         tx.commit().await?;
+        self.crash_point(CrashPoint::AfterOutcomeCommit);
         self.view(order_id).await
     }
 }

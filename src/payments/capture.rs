@@ -5,7 +5,7 @@ use serde_json::json;
 use super::authorize::event_of;
 use super::events::*;
 use super::idempotency::{Existing, KeyedRequest, complete};
-use super::{Caller, PaymentError, Payments, account_unknown};
+use super::{Caller, CrashPoint, PaymentError, Payments, account_unknown};
 use crate::domain::decide::{CapturePlan, Refusal, decide_capture};
 use crate::domain::{
     Amount, AttemptId, CaptureId, CaptureRecord, CaptureStatus, Failure, IdempotencyKey, OrderId,
@@ -140,6 +140,7 @@ impl Payments {
         tx.append_event(&event_of(&order, CAPTURE_REQUESTED, caller, event), now)
             .await?;
         tx.commit().await?;
+        self.crash_point(CrashPoint::AfterIntentCommit);
         self.drive_capture(
             caller,
             &request,
@@ -263,6 +264,7 @@ impl Payments {
                 resumed_after: drive.resumed_after,
             })
             .await;
+        self.crash_point(CrashPoint::AfterProviderAnswer);
         let order_id = drive.order.id.clone();
         let release = self.settle_capture(caller, request, &drive, result).await?;
         if let Some((attempt_id, key)) = release {
@@ -368,6 +370,7 @@ impl Payments {
                 tx.append_event(&event_of(&order, event, caller, data), now)
                     .await?;
                 tx.commit().await?;
+                self.crash_point(CrashPoint::AfterOutcomeCommit);
                 return Err(answer);
             }
         };
@@ -406,6 +409,7 @@ impl Payments {
         // the release that follows fails.
         complete(&tx, request, &Ok(order.id.clone()), now).await?;
         tx.commit().await?;
+        self.crash_point(CrashPoint::AfterOutcomeCommit);
         Ok(release)
     }
 
@@ -427,6 +431,7 @@ impl Payments {
                 resumed_after: None,
             })
             .await;
+        self.crash_point(CrashPoint::AfterProviderAnswer);
         let now = self.now();
         let tx = self.store().begin().await?;
         let mut order = tx
@@ -477,6 +482,7 @@ impl Payments {
         )
         .await?;
         tx.commit().await?;
+        self.crash_point(CrashPoint::AfterOutcomeCommit);
         Ok(())
     }
 }

@@ -9,6 +9,7 @@
 
 mod authorize;
 mod capture;
+mod crash;
 mod error;
 mod events;
 mod get_order;
@@ -42,6 +43,7 @@ fn account_unknown(order: &mut crate::domain::OrderRecord, prior: AttemptState, 
 
 pub use authorize::AuthorizeCommand;
 pub use capture::CaptureCommand;
+pub use crash::{CrashPoint, CrashSwitch};
 pub use error::{PaymentError, RejectionKindData};
 pub use list_orders::{ListOrdersCommand, OrderPage};
 pub use reconcile::{RECONCILER, ReconcileReport};
@@ -79,6 +81,8 @@ pub struct PaymentsConfig {
     pub action_ttl: chrono::Duration,
     /// Keys the request fingerprints; must be the same on every replica.
     pub fingerprint_key: SecretSlice<u8>,
+    /// Test-only: abort at a crash point.
+    pub crash: Option<Arc<CrashSwitch>>,
 }
 
 impl std::fmt::Debug for PaymentsConfig {
@@ -161,6 +165,12 @@ impl Payments {
             .await?
             .map(|a| a.state)
             .unwrap_or(AttemptState::InFlight))
+    }
+
+    fn crash_point(&self, point: CrashPoint) {
+        if let Some(switch) = &self.inner.config.crash {
+            switch.reached(point);
+        }
     }
 
     /// The order as stored now.

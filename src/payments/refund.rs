@@ -10,7 +10,7 @@ use super::authorize::event_of;
 use super::capture::failure_of;
 use super::events::*;
 use super::idempotency::{Existing, KeyedRequest, complete};
-use super::{Caller, PaymentError, Payments, account_unknown};
+use super::{Caller, CrashPoint, PaymentError, Payments, account_unknown};
 use crate::domain::decide::{RefundableCapture, decide_refund};
 use crate::domain::{
     Amount, AttemptId, CaptureRecord, CaptureStatus, IdempotencyKey, OrderId, OrderRecord,
@@ -148,6 +148,7 @@ impl Payments {
         tx.append_event(&event_of(&order, REFUND_REQUESTED, caller, data), now)
             .await?;
         tx.commit().await?;
+        self.crash_point(CrashPoint::AfterIntentCommit);
         self.drive_refund(
             caller,
             &request,
@@ -263,6 +264,7 @@ impl Payments {
                 break;
             }
         }
+        self.crash_point(CrashPoint::AfterProviderAnswer);
         self.settle_refund(caller, request, &drive, results).await
     }
 
@@ -429,6 +431,7 @@ impl Payments {
         tx.append_event(&event_of(&order, REFUND_SETTLED, caller, data), now)
             .await?;
         tx.commit().await?;
+        self.crash_point(CrashPoint::AfterOutcomeCommit);
         result?;
         self.view(&order.id).await
     }

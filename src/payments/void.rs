@@ -5,7 +5,7 @@ use serde_json::json;
 use super::authorize::event_of;
 use super::events::*;
 use super::idempotency::{Existing, KeyedRequest, complete};
-use super::{Caller, PaymentError, Payments, account_unknown};
+use super::{Caller, CrashPoint, PaymentError, Payments, account_unknown};
 use crate::domain::decide::decide_void;
 use crate::domain::{AttemptId, IdempotencyKey, OrderId, OrderRecord, OrderView, ProviderRules};
 use crate::providers::{ProviderError, VoidCall};
@@ -68,6 +68,7 @@ impl Payments {
         tx.append_event(&event_of(&order, VOID_REQUESTED, caller, data), now)
             .await?;
         tx.commit().await?;
+        self.crash_point(CrashPoint::AfterIntentCommit);
         self.drive_void(caller, &request, order, attempt_id, None)
             .await
     }
@@ -134,6 +135,7 @@ impl Payments {
                 resumed_after,
             })
             .await;
+        self.crash_point(CrashPoint::AfterProviderAnswer);
         let now = self.now();
         let tx = self.store().begin().await?;
         let mut order = tx
@@ -194,6 +196,7 @@ impl Payments {
         )
         .await?;
         tx.commit().await?;
+        self.crash_point(CrashPoint::AfterOutcomeCommit);
         match answer {
             Some(error) => Err(error),
             None => self.view(&order.id).await,

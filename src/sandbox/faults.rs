@@ -80,10 +80,22 @@ impl Fault {
     }
 }
 
+/// Faults met at random: each matching request meets one of `kinds` with
+/// probability `rate`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RandomFaults {
+    pub rate: f64,
+    pub kinds: Vec<FaultKind>,
+    /// HTTP method to match; any when absent (reads are usually spared).
+    #[serde(default)]
+    pub method: Option<String>,
+}
+
 #[derive(Debug, Default)]
 struct State_ {
     queue: Vec<Fault>,
     latency: Duration,
+    random: Option<RandomFaults>,
 }
 
 /// The fault plan of one simulator. Clones share it.
@@ -101,6 +113,12 @@ impl Faults {
         let mut state = self.lock();
         state.queue.clear();
         state.latency = Duration::ZERO;
+        state.random = None;
+    }
+
+    /// Meets requests with faults at random, on top of the queued ones.
+    pub fn set_random(&self, random: Option<RandomFaults>) {
+        self.lock().random = random;
     }
 
     pub fn set_latency(&self, latency: Duration) {
@@ -111,13 +129,29 @@ impl Faults {
         self.lock().latency
     }
 
-    /// Takes one use of the first fault matching the request.
+    /// Takes one use of the first fault matching the request, or, failing
+    /// that, draws a random one.
     pub fn take(&self, method: &str, path: &str) -> Option<FaultKind> {
         let mut state = self.lock();
-        let index = state
+        let queued = state
             .queue
             .iter()
-            .position(|f| f.times > 0 && f.matches(method, path))?;
+            .position(|f| f.times > 0 && f.matches(method, path));
+        let Some(index) = queued else {
+            let random = state.random.as_ref()?;
+            let applies = random
+                .method
+                .as_deref()
+                .is_none_or(|m| m.eq_ignore_ascii_case(method));
+            if !applies
+                || random.kinds.is_empty()
+                || !rand::random_bool(random.rate.clamp(0.0, 1.0))
+            {
+                return None;
+            }
+            let pick = rand::random_range(0..random.kinds.len());
+            return Some(random.kinds[pick].clone());
+        };
         let fault = &mut state.queue[index];
         fault.times -= 1;
         let kind = fault.kind.clone();
@@ -199,6 +233,15 @@ where
             }),
         )
         .route(
+            "/_sandbox/random-faults",
+            put(
+                |State(f): State<Faults>, Json(random): Json<Option<RandomFaults>>| async move {
+                    f.set_random(random);
+                    StatusCode::NO_CONTENT
+                },
+            ),
+        )
+        .route(
             "/_sandbox/latency",
             put(
                 |State(f): State<Faults>, Json(body): Json<LatencyBody>| async move {
@@ -229,6 +272,26 @@ mod tests {
             Some(FaultKind::Hang)
         );
         assert_eq!(faults.take("POST", "/v2/payment_flows/x/capture"), None);
+    }
+
+    #[test]
+    fn random_faults_hit_about_as_often_as_asked() {
+        let faults = Faults::default();
+        faults.set_random(Some(RandomFaults {
+            rate: 0.25,
+            kinds: vec![FaultKind::Hang, FaultKind::DropAfterActing],
+            method: Some("POST".into()),
+        }));
+        let hits = (0..4_000)
+            .filter(|_| faults.take("POST", "/x").is_some())
+            .count();
+        assert!((800..1_200).contains(&hits), "{hits}");
+        assert!(
+            (0..100).all(|_| faults.take("GET", "/x").is_none()),
+            "reads are spared"
+        );
+        faults.clear();
+        assert!(faults.take("POST", "/x").is_none());
     }
 
     #[test]
