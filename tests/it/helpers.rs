@@ -70,6 +70,8 @@ pub struct TestApp {
     /// would be.
     _sandbox: Sandbox,
     pub database_url: String,
+    /// The configuration, to start another replica on the same database.
+    env: HashMap<String, String>,
     shutdown: CancellationToken,
     server: Option<tokio::task::JoinHandle<()>>,
 }
@@ -183,6 +185,7 @@ impl TestApp {
         let database_url = env["KESSAI_DATABASE_URL"].clone();
         let config =
             Config::from_lookup(|name| env.get(name).cloned()).expect("test configuration");
+        let replica_env = env.clone();
         let app = Application::build(config, Arc::new(clock.clone()))
             .await
             .expect("application starts");
@@ -214,8 +217,36 @@ impl TestApp {
             store,
             payments,
             database_url,
+            env: replica_env,
             shutdown,
             server: Some(server),
+        }
+    }
+
+    /// Another kessai process on the same database and providers (a second
+    /// replica), until the returned guard drops.
+    pub async fn replica(&self) -> Replica {
+        let config =
+            Config::from_lookup(|name| self.env.get(name).cloned()).expect("test configuration");
+        let app = Application::build(config, Arc::new(self.clock.clone()))
+            .await
+            .expect("the replica starts");
+        let addr = app.addr();
+        let shutdown = app.shutdown_token();
+        let server = tokio::spawn(async move {
+            app.run_until_stopped(std::future::pending())
+                .await
+                .expect("the replica runs");
+        });
+        let channel = Channel::from_shared(format!("http://{addr}"))
+            .expect("address")
+            .connect()
+            .await
+            .expect("connect to the replica");
+        Replica {
+            client: PaymentServiceClient::new(channel),
+            shutdown,
+            server,
         }
     }
 
@@ -344,6 +375,20 @@ impl TestApp {
             .expect("count")
             .expect("a row");
         row.try_get::<i64>("", "n").expect("a count")
+    }
+}
+
+/// A second kessai server; stops when dropped.
+pub struct Replica {
+    pub client: PaymentServiceClient<Channel>,
+    shutdown: CancellationToken,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Replica {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+        self.server.abort();
     }
 }
 
