@@ -4,6 +4,7 @@
 mod helpers;
 
 mod bad_input;
+mod chaos;
 mod cli;
 mod concurrency;
 mod idempotency;
