@@ -9,10 +9,13 @@ use kessai::proto::v1;
 use kessai::proto::v1::OrderStatus;
 use kessai::proto::v1::payment_service_client::PaymentServiceClient;
 use kessai::sandbox::faults::{FaultKind, RandomFaults};
+use kessai::sandbox::payjp::PayjpLedger;
+use kessai::sandbox::smartpay::SmartpayLedger;
 use tonic::transport::Channel;
 use tonic::{Code, Status};
 
 use crate::db_test;
+#[allow(unused_imports)]
 use crate::helpers::TestApp;
 
 pub const ORDERS: usize = 30;
@@ -151,10 +154,12 @@ pub async fn order_flow(client: PaymentServiceClient<Channel>, n: usize) {
 }
 
 /// kessai's books against the simulators' ledgers, order by order.
-pub async fn assert_books_match(app: &TestApp) {
-    let page = app
-        .client
-        .clone()
+pub async fn assert_books_match(
+    mut client: PaymentServiceClient<Channel>,
+    payjp: &PayjpLedger,
+    smartpay: &SmartpayLedger,
+) {
+    let page = client
         .list_orders(v1::ListOrdersRequest {
             page_size: 200,
             ..Default::default()
@@ -162,8 +167,6 @@ pub async fn assert_books_match(app: &TestApp) {
         .await
         .unwrap()
         .into_inner();
-    let payjp = app.payjp.ledger();
-    let smartpay = app.smartpay.ledger();
     for order in &page.orders {
         assert_ne!(order.status(), OrderStatus::Pending, "settled: {order:?}");
         if order.provider_order_id.is_empty() {
@@ -237,7 +240,7 @@ db_test! {
             app.clock.advance(chrono::Duration::minutes(30));
         }
         assert_eq!(app.count("provider_attempts WHERE state IN ('unknown', 'in_flight')").await, 0, "every call settled");
-        assert_books_match(&app).await;
+        assert_books_match(app.client.clone(), &app.payjp.ledger(), &app.smartpay.ledger()).await;
         assert!(app.count("orders").await >= ORDERS as i64 / 2, "the workload ran");
     }
 }

@@ -7,6 +7,7 @@ mod bad_input;
 mod chaos;
 mod cli;
 mod concurrency;
+mod crash;
 mod idempotency;
 mod payjp_rules;
 mod paymentoptions_rules;

@@ -1,0 +1,468 @@
+//! Crash safety: kessai processes killed at each point between the commits
+//! of a provider call, or at random with `kill -9` mid-workload, while "the
+//! providers" (a `kessai sandbox` process) live on. After a restart and
+//! reconciliation the books match the providers' ledgers exactly: nothing
+//! lost, nothing done twice.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use kessai::proto::v1;
+use kessai::proto::v1::payment_service_client::PaymentServiceClient;
+use kessai::sandbox::payjp::PayjpLedger;
+use kessai::sandbox::smartpay::SmartpayLedger;
+use kessai::sandbox::{PAYJP_SANDBOX_SECRET_KEY, SMARTPAY_SANDBOX_SECRET_KEY};
+use tonic::transport::Channel;
+use tonic::{Code, Status};
+
+use crate::chaos::{assert_books_match, order_flow};
+
+/// A child process, killed when dropped.
+struct Process {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Process {
+    fn spawn(args: &[&str], env: &HashMap<String, String>) -> Self {
+        let dir = std::env::temp_dir().join("kessai-it").join("processes");
+        std::fs::create_dir_all(&dir).unwrap();
+        let log = dir.join(format!("{}.log", ulid::Ulid::new()));
+        let file = std::fs::File::create(&log).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_kessai"))
+            .args(args)
+            .env_clear()
+            .envs(env)
+            .env("KESSAI_LOG_FORMAT", "json")
+            .env("KESSAI_LOG", "info")
+            .stdout(Stdio::from(file.try_clone().unwrap()))
+            .stderr(Stdio::from(file))
+            .spawn()
+            .unwrap();
+        Self { child, log }
+    }
+
+    /// The first JSON log line with this message.
+    async fn wait_for(&mut self, message: &str) -> serde_json::Value {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+            if let Some(line) = text
+                .lines()
+                .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+                .find(|l| l["message"] == message)
+            {
+                return line;
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("the process exited ({status}) before {message:?}: {text}");
+            }
+            assert!(Instant::now() < deadline, "no {message:?} in: {text}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// `kill -9`: no graceful anything.
+    fn kill_hard(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    fn wait_exit(&mut self) -> std::process::ExitStatus {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "the process did not exit");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+/// The provider simulators as a process of their own.
+struct Providers {
+    _process: Process,
+    root: String,
+    payjp: String,
+    smartpay: String,
+}
+
+impl Providers {
+    async fn start() -> Self {
+        let mut process = Process::spawn(&["sandbox", "--addr", "127.0.0.1:0"], &HashMap::new());
+        let line = process.wait_for("sandbox serving").await;
+        Self {
+            root: format!("http://{}", line["addr"].as_str().unwrap()),
+            payjp: line["payjp"].as_str().unwrap().to_owned(),
+            smartpay: line["smartpay"].as_str().unwrap().to_owned(),
+            _process: process,
+        }
+    }
+
+    async fn ledgers(&self) -> (PayjpLedger, SmartpayLedger) {
+        kessai::startup::install_crypto_provider();
+        let get = |path: String| async move {
+            reqwest::get(path)
+                .await
+                .unwrap()
+                .json::<serde_json::Value>()
+                .await
+                .unwrap()
+        };
+        let payjp = get(format!("{}/payjp/_sandbox/ledger", self.root)).await;
+        let smartpay = get(format!("{}/smartpay/_sandbox/ledger", self.root)).await;
+        (
+            serde_json::from_value(payjp).unwrap(),
+            serde_json::from_value(smartpay).unwrap(),
+        )
+    }
+
+    async fn set_latency(&self, ms: u64) {
+        kessai::startup::install_crypto_provider();
+        for provider in ["payjp", "smartpay"] {
+            reqwest::Client::new()
+                .put(format!("{}/{provider}/_sandbox/latency", self.root))
+                .json(&serde_json::json!({ "ms": ms }))
+                .send()
+                .await
+                .unwrap();
+        }
+    }
+}
+
+/// A fresh database: PostgreSQL when `KESSAI_TEST_DATABASE_URL` is set, a
+/// SQLite file otherwise.
+async fn fresh_database(postgres: bool) -> Option<String> {
+    if !postgres {
+        let dir = std::env::temp_dir().join("kessai-it");
+        std::fs::create_dir_all(&dir).unwrap();
+        return Some(format!(
+            "sqlite://{}/{}.sqlite",
+            dir.display(),
+            ulid::Ulid::new()
+        ));
+    }
+    let admin = std::env::var("KESSAI_TEST_DATABASE_URL").ok()?;
+    use sea_orm::sqlx::{AssertSqlSafe, Connection, Executor, PgConnection};
+    let name = format!("kessai_it_{}", ulid::Ulid::new().to_string().to_lowercase());
+    let mut conn = PgConnection::connect(&admin).await.unwrap();
+    conn.execute(AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .await
+        .unwrap();
+    let mut url = url::Url::parse(&admin).unwrap();
+    url.set_path(&format!("/{name}"));
+    Some(url.to_string())
+}
+
+fn kessai_env(database_url: &str, providers: &Providers) -> HashMap<String, String> {
+    [
+        ("KESSAI_DATABASE_URL", database_url.to_owned()),
+        ("KESSAI_LISTEN_ADDR", "127.0.0.1:0".to_owned()),
+        ("KESSAI_SANDBOX", "false".to_owned()),
+        (
+            "KESSAI_FINGERPRINT_KEY",
+            "crash-test-fingerprint-key".to_owned(),
+        ),
+        (
+            "KESSAI_PAYJP_SECRET_KEY",
+            PAYJP_SANDBOX_SECRET_KEY.to_owned(),
+        ),
+        ("KESSAI_PAYJP_BASE_URL", providers.payjp.clone()),
+        (
+            "KESSAI_SMARTPAY_SECRET_KEY",
+            SMARTPAY_SANDBOX_SECRET_KEY.to_owned(),
+        ),
+        ("KESSAI_SMARTPAY_BASE_URL", providers.smartpay.clone()),
+        ("KESSAI_PROVIDER_TIMEOUT_MS", "2000".to_owned()),
+        // A dead process's calls are taken over after a second.
+        ("KESSAI_IN_FLIGHT_LEASE_SECS", "1".to_owned()),
+        ("KESSAI_RECONCILE_INTERVAL_SECS", "1".to_owned()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect()
+}
+
+async fn start_kessai(env: &HashMap<String, String>) -> (Process, PaymentServiceClient<Channel>) {
+    let mut process = Process::spawn(&["serve"], env);
+    let line = process.wait_for("kessai serving gRPC").await;
+    let client =
+        PaymentServiceClient::connect(format!("http://{}", line["addr"].as_str().unwrap()))
+            .await
+            .unwrap();
+    (process, client)
+}
+
+/// Retries with the same key until the call is settled (a restarted kessai
+/// may still hold the key for a moment).
+async fn settled<T, F, Fut>(mut call: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<tonic::Response<T>, Status>>,
+{
+    for _ in 0..40 {
+        match call().await {
+            Ok(response) => return response.into_inner(),
+            Err(status)
+                if matches!(
+                    status.code(),
+                    Code::Aborted | Code::Unavailable | Code::DeadlineExceeded
+                ) =>
+            {
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+            Err(status) => panic!("{status:?}"),
+        }
+    }
+    panic!("never settled");
+}
+
+/// Authorize 10,000, capture 6,000, refund 1,000, crashing kessai at
+/// `point` during the `crash_at`-th of those calls, then finishing against a
+/// restarted kessai with the same keys.
+async fn flow_with_crash(database_url: &str, providers: &Providers, point: &str, crash_at: usize) {
+    let env = kessai_env(database_url, providers);
+    let mut crashing_env = env.clone();
+    crashing_env.insert("KESSAI_TEST_CRASH_AT".into(), format!("{point}:{crash_at}"));
+    let (mut crashing, client) = start_kessai(&crashing_env).await;
+    let tag = format!("{point}-{crash_at}-{}", ulid::Ulid::new());
+    let authorize = v1::AuthorizeRequest {
+        idempotency_key: format!("{tag}-authorize"),
+        amount: 10_000,
+        currency: "JPY".into(),
+        provider_details: Some(v1::authorize_request::ProviderDetails::Payjp(
+            v1::PayjpDetails {
+                payment_method_id: "pm_test_approve".into(),
+                ..Default::default()
+            },
+        )),
+        ..Default::default()
+    };
+
+    // Run the calls until the crash.
+    let mut order_id: Option<String> = None;
+    let mut crashed_at = None;
+    for step in 1..=3 {
+        let mut c = client.clone();
+        let result = match step {
+            1 => c
+                .authorize(authorize.clone())
+                .await
+                .map(|r| r.into_inner().order),
+            2 => c
+                .capture(capture(&tag, order_id.as_deref().unwrap()))
+                .await
+                .map(|r| r.into_inner().order),
+            _ => c
+                .refund(refund(&tag, order_id.as_deref().unwrap()))
+                .await
+                .map(|r| r.into_inner().order),
+        };
+        match result {
+            Ok(order) => order_id = order.map(|o| o.id),
+            Err(_) => {
+                crashed_at = Some(step);
+                break;
+            }
+        }
+    }
+    assert_eq!(
+        crashed_at,
+        Some(crash_at),
+        "the process crashed at the chosen call"
+    );
+    assert!(!crashing.wait_exit().success(), "it aborted");
+
+    // Restart and finish, retrying the interrupted call with its key.
+    let (_restarted, client) = start_kessai(&env).await;
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    let order = settled(|| {
+        let mut c = client.clone();
+        let request = authorize.clone();
+        async move { c.authorize(request).await }
+    })
+    .await
+    .order
+    .unwrap();
+    let id = order.id.clone();
+    settled(|| {
+        let mut c = client.clone();
+        let request = capture(&tag, &id);
+        async move { c.capture(request).await }
+    })
+    .await;
+    let done = settled(|| {
+        let mut c = client.clone();
+        let request = refund(&tag, &id);
+        async move { c.refund(request).await }
+    })
+    .await
+    .order
+    .unwrap();
+    assert_eq!(
+        (
+            done.amount_authorized,
+            done.amount_captured,
+            done.amount_refunded
+        ),
+        (10_000, 6_000, 1_000),
+        "{point} at call {crash_at}"
+    );
+
+    let (payjp, _) = providers.ledgers().await;
+    let flows: Vec<_> = payjp
+        .flows
+        .iter()
+        .filter(|f| f.metadata.get("kessai_order_id").and_then(|v| v.as_str()) == Some(&id))
+        .collect();
+    assert_eq!(
+        flows.len(),
+        1,
+        "one payment flow at PAY.JP for {point} at call {crash_at}"
+    );
+    assert_eq!(
+        (flows[0].captured, flows[0].refunded),
+        (6_000, 1_000),
+        "{point} at call {crash_at}"
+    );
+}
+
+fn capture(tag: &str, order_id: &str) -> v1::CaptureRequest {
+    v1::CaptureRequest {
+        idempotency_key: format!("{tag}-capture"),
+        order_id: order_id.to_owned(),
+        amount: Some(6_000),
+        ..Default::default()
+    }
+}
+
+fn refund(tag: &str, order_id: &str) -> v1::RefundRequest {
+    v1::RefundRequest {
+        idempotency_key: format!("{tag}-refund"),
+        order_id: order_id.to_owned(),
+        amount: Some(1_000),
+        ..Default::default()
+    }
+}
+
+async fn every_crash_point(postgres: bool) {
+    let Some(database_url) = fresh_database(postgres).await else {
+        eprintln!("KESSAI_TEST_DATABASE_URL is not set: the PostgreSQL run is left to .ci/run");
+        return;
+    };
+    let providers = Providers::start().await;
+    for point in [
+        "after_intent_commit",
+        "after_provider_answer",
+        "after_outcome_commit",
+    ] {
+        for call in 1..=3 {
+            flow_with_crash(&database_url, &providers, point, call).await;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_between_any_two_commits_loses_and_doubles_nothing_sqlite() {
+    every_crash_point(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_between_any_two_commits_loses_and_doubles_nothing_postgres() {
+    every_crash_point(true).await;
+}
+
+async fn kill_mid_workload(postgres: bool) {
+    let Some(database_url) = fresh_database(postgres).await else {
+        eprintln!("KESSAI_TEST_DATABASE_URL is not set: the PostgreSQL run is left to .ci/run");
+        return;
+    };
+    let providers = Providers::start().await;
+    // Slow providers, so the kill lands while calls are in flight.
+    providers.set_latency(100).await;
+    let env = kessai_env(&database_url, &providers);
+    let (mut doomed, client) = start_kessai(&env).await;
+    let flows = (0..KILL_WORKLOAD).map(|n| order_flow(client.clone(), n));
+    let workload = tokio::spawn(futures::future::join_all(flows));
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    doomed.kill_hard();
+    let _ = workload.await;
+    providers.set_latency(0).await;
+
+    // A new process reconciles what the dead one left.
+    let (_restarted, client) = start_kessai(&env).await;
+    let left_open = open_orders(&client).await;
+    eprintln!(
+        "kill -9: {KILL_WORKLOAD} order flows; {} orders left open by the dead process",
+        left_open.len()
+    );
+    assert!(!left_open.is_empty(), "the kill landed mid-workload");
+    let deadline = Instant::now() + Duration::from_secs(40);
+    loop {
+        let open = open_orders(&client).await;
+        if open.is_empty() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "still open: {open:?}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let all = client
+        .clone()
+        .list_orders(v1::ListOrdersRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(
+        !all.orders.is_empty(),
+        "the workload started before the kill"
+    );
+    let (payjp, smartpay) = providers.ledgers().await;
+    assert_books_match(client, &payjp, &smartpay).await;
+}
+
+const KILL_WORKLOAD: usize = 24;
+
+/// Orders waiting on an answer, or with a capture or refund in flight.
+async fn open_orders(client: &PaymentServiceClient<Channel>) -> Vec<v1::Order> {
+    let page = client
+        .clone()
+        .list_orders(v1::ListOrdersRequest {
+            page_size: 200,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    page.orders
+        .into_iter()
+        .filter(|o| {
+            o.status() == v1::OrderStatus::Pending
+                || o.captures
+                    .iter()
+                    .any(|c| c.status() == v1::CaptureStatus::Pending)
+                || o.refunds
+                    .iter()
+                    .any(|r| r.status() == v1::RefundStatus::Pending)
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_mid_workload_then_restart_the_books_match_sqlite() {
+    kill_mid_workload(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_mid_workload_then_restart_the_books_match_postgres() {
+    kill_mid_workload(true).await;
+}
