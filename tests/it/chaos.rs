@@ -68,7 +68,7 @@ where
 
 /// Authorize, capture part, capture or void the rest, refund some.
 pub async fn order_flow(client: PaymentServiceClient<Channel>, n: usize) {
-    let details = if n % 2 == 0 {
+    let details = if n.is_multiple_of(2) {
         v1::authorize_request::ProviderDetails::Payjp(v1::PayjpDetails {
             payment_method_id: "pm_test_approve".into(),
             ..Default::default()
@@ -119,7 +119,7 @@ pub async fn order_flow(client: PaymentServiceClient<Channel>, n: usize) {
     {
         return;
     }
-    if n % 5 == 0 {
+    if n.is_multiple_of(5) {
         let void = v1::VoidRequest {
             idempotency_key: format!("chaos-{n}-void"),
             order_id: order_id.clone(),
