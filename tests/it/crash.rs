@@ -466,3 +466,88 @@ async fn kill_9_mid_workload_then_restart_the_books_match_sqlite() {
 async fn kill_9_mid_workload_then_restart_the_books_match_postgres() {
     kill_mid_workload(true).await;
 }
+
+async fn two_processes_share_the_invariants(postgres: bool) {
+    let Some(database_url) = fresh_database(postgres).await else {
+        eprintln!("KESSAI_TEST_DATABASE_URL is not set: the PostgreSQL run is left to .ci/run");
+        return;
+    };
+    let providers = Providers::start().await;
+    let env = kessai_env(&database_url, &providers);
+    let (_first, a) = start_kessai(&env).await;
+    let (_second, b) = start_kessai(&env).await;
+    let authorize = v1::AuthorizeRequest {
+        idempotency_key: "two-processes-authorize".into(),
+        amount: 10_000,
+        currency: "JPY".into(),
+        provider_details: Some(v1::authorize_request::ProviderDetails::Smartpay(
+            v1::SmartpayDetails {
+                token: "paytok_test_approved".into(),
+                items: vec![v1::SmartpayItem {
+                    name: "item".into(),
+                    amount: 10_000,
+                    quantity: 1,
+                    ..Default::default()
+                }],
+                ..Default::default()
+            },
+        )),
+        ..Default::default()
+    };
+    let order = a
+        .clone()
+        .authorize(authorize)
+        .await
+        .unwrap()
+        .into_inner()
+        .order
+        .unwrap();
+    let captures = (0..100).map(|i| {
+        let mut client = if i % 2 == 0 { a.clone() } else { b.clone() };
+        let request = v1::CaptureRequest {
+            idempotency_key: format!("two-processes-capture-{i}"),
+            order_id: order.id.clone(),
+            amount: Some(150),
+            ..Default::default()
+        };
+        async move { client.capture(request).await }
+    });
+    let results = futures::future::join_all(captures).await;
+    let ok = results.iter().filter(|r| r.is_ok()).count();
+    assert_eq!(ok, 66, "exactly the captures that fit");
+    assert!(
+        results
+            .iter()
+            .filter_map(|r| r.as_ref().err())
+            .all(|s| s.code() == Code::FailedPrecondition)
+    );
+    let stored = b
+        .clone()
+        .get_order(v1::GetOrderRequest {
+            order_id: order.id.clone(),
+            refresh: false,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .order
+        .unwrap();
+    assert_eq!(stored.amount_captured, 9_900);
+    let (_, smartpay) = providers.ledgers().await;
+    let ledger = smartpay
+        .orders
+        .iter()
+        .find(|o| o.id == order.provider_order_id)
+        .unwrap();
+    assert_eq!((ledger.captured, ledger.payments.len()), (9_900, 66));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_kessai_processes_on_one_database_capture_exactly_what_fits_sqlite() {
+    two_processes_share_the_invariants(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_kessai_processes_on_one_database_capture_exactly_what_fits_postgres() {
+    two_processes_share_the_invariants(true).await;
+}
