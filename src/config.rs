@@ -45,6 +45,26 @@ pub struct PaymentOptionsSettings {
     pub auth_base64: bool,
 }
 
+/// Serving TLS, optionally requiring client certificates.
+#[derive(Debug, Clone)]
+pub struct TlsSettings {
+    pub certificate_pem: String,
+    pub key_pem: SecretString,
+    /// Client certificates must chain to this CA (mutual TLS).
+    pub client_ca_pem: Option<String>,
+}
+
+/// Limits on what one call may carry.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    pub max_message_bytes: usize,
+    pub max_metadata_bytes: u32,
+    pub max_metadata_entries: usize,
+    /// Calls per second per caller (per replica); zero: no limit.
+    pub rate_per_second: f64,
+    pub rate_burst: f64,
+}
+
 #[derive(Debug, Clone)]
 pub struct Config {
     pub listen_addr: SocketAddr,
@@ -74,6 +94,14 @@ pub struct Config {
     pub in_flight_lease: Option<Duration>,
     /// Test-only crash point (see `payments::CrashSwitch`).
     pub test_crash_at: Option<String>,
+    /// Callers must authenticate (on by default outside sandbox mode).
+    pub auth_required: bool,
+    /// `KESSAI_CALLERS`: the callers, their token hashes and scopes.
+    pub callers: Option<SecretString>,
+    pub tls: Option<TlsSettings>,
+    /// Serve gRPC reflection.
+    pub reflection: bool,
+    pub limits: Limits,
     /// Wait after turning NOT_SERVING before refusing new calls, so load
     /// balancers stop routing here first.
     pub drain_delay: Duration,
@@ -200,7 +228,52 @@ impl Config {
                 ));
             }
         };
+        let auth_required = env.parse_bool("KESSAI_AUTH")?.unwrap_or(!sandbox);
+        let callers = env.secret("KESSAI_CALLERS")?;
+        if auth_required && callers.is_none() {
+            return Err(ConfigError::Inconsistent(
+                "caller authentication is on (the default outside sandbox mode) but KESSAI_CALLERS \
+                 names no caller; configure callers, or set KESSAI_AUTH=false to let anyone call"
+                    .into(),
+            ));
+        }
+        let tls = match (
+            env.get("KESSAI_TLS_CERT_FILE"),
+            env.get("KESSAI_TLS_KEY_FILE"),
+        ) {
+            (None, None) => None,
+            (Some(cert), Some(key)) => Some(TlsSettings {
+                certificate_pem: read_file("KESSAI_TLS_CERT_FILE", &cert)?,
+                key_pem: SecretString::from(read_file("KESSAI_TLS_KEY_FILE", &key)?),
+                client_ca_pem: env
+                    .get("KESSAI_TLS_CLIENT_CA_FILE")
+                    .map(|path| read_file("KESSAI_TLS_CLIENT_CA_FILE", &path))
+                    .transpose()?,
+            }),
+            (Some(_), None) | (None, Some(_)) => {
+                return Err(ConfigError::Inconsistent(
+                    "TLS needs both KESSAI_TLS_CERT_FILE and KESSAI_TLS_KEY_FILE".into(),
+                ));
+            }
+        };
+        if tls.is_none() && env.get("KESSAI_TLS_CLIENT_CA_FILE").is_some() {
+            return Err(ConfigError::Inconsistent(
+                "KESSAI_TLS_CLIENT_CA_FILE (mutual TLS) needs KESSAI_TLS_CERT_FILE and KESSAI_TLS_KEY_FILE".into(),
+            ));
+        }
+        let limits = Limits {
+            max_message_bytes: env.parse("KESSAI_MAX_MESSAGE_BYTES")?.unwrap_or(256 * 1024),
+            max_metadata_bytes: env.parse("KESSAI_MAX_METADATA_BYTES")?.unwrap_or(16 * 1024),
+            max_metadata_entries: env.parse("KESSAI_MAX_METADATA_ENTRIES")?.unwrap_or(64),
+            rate_per_second: env.parse("KESSAI_RATE_LIMIT_PER_SECOND")?.unwrap_or(200.0),
+            rate_burst: env.parse("KESSAI_RATE_LIMIT_BURST")?.unwrap_or(400.0),
+        };
         Ok(Self {
+            auth_required,
+            callers,
+            tls,
+            reflection: env.parse_bool("KESSAI_REFLECTION")?.unwrap_or(true),
+            limits,
             listen_addr: env
                 .parse("KESSAI_LISTEN_ADDR")?
                 .unwrap_or_else(|| DEFAULT_LISTEN_ADDR.parse().expect("valid default")),
@@ -272,6 +345,10 @@ impl Config {
     }
 }
 
+fn read_file(name: &str, path: &str) -> Result<String, ConfigError> {
+    std::fs::read_to_string(path).map_err(|e| invalid(name, format!("cannot read {path}: {e}")))
+}
+
 struct Env<'a> {
     lookup: &'a dyn Fn(&str) -> Option<String>,
 }
@@ -331,12 +408,49 @@ mod tests {
 
     use super::*;
 
+    const CALLERS: &str = r#"[{"name":"checkout","certificate_cn":"checkout","scopes":["read"]}]"#;
+
     fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let mut map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| ((*k).into(), (*v).into()))
+            .collect();
+        map.entry("KESSAI_CALLERS".into())
+            .or_insert_with(|| CALLERS.into());
+        Config::from_lookup(|name| map.get(name).cloned())
+    }
+
+    fn config_exactly(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
         let map: HashMap<String, String> = vars
             .iter()
             .map(|(k, v)| ((*k).into(), (*v).into()))
             .collect();
         Config::from_lookup(|name| map.get(name).cloned())
+    }
+
+    #[test]
+    fn outside_sandbox_callers_must_authenticate_unless_explicitly_turned_off() {
+        let base = [
+            ("KESSAI_PAYJP_SECRET_KEY", "sk_live_x"),
+            ("KESSAI_FINGERPRINT_KEY", "0123456789abcdef"),
+        ];
+        let e = config_exactly(&base).unwrap_err();
+        assert!(e.to_string().contains("KESSAI_CALLERS"), "{e}");
+        assert!(config(&base).unwrap().auth_required);
+        let off = [base[0], base[1], ("KESSAI_AUTH", "false")];
+        assert!(!config_exactly(&off).unwrap().auth_required);
+        assert!(
+            !config_exactly(&[]).unwrap().auth_required,
+            "off in sandbox mode"
+        );
+    }
+
+    #[test]
+    fn tls_needs_both_halves_and_mutual_tls_needs_tls() {
+        let e = config(&[("KESSAI_TLS_CERT_FILE", "/nonexistent/cert.pem")]).unwrap_err();
+        assert!(e.to_string().contains("KESSAI_TLS_KEY_FILE"), "{e}");
+        let e = config(&[("KESSAI_TLS_CLIENT_CA_FILE", "/nonexistent/ca.pem")]).unwrap_err();
+        assert!(e.to_string().contains("mutual TLS"), "{e}");
     }
 
     #[test]

@@ -14,7 +14,10 @@ use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
 
 use crate::clock::SharedClock;
-use crate::config::Config;
+use crate::config::{Config, TlsSettings};
+use crate::grpc::auth::{AuthLayer, AuthMode, AuthSettings};
+use crate::grpc::callers::Callers;
+use crate::grpc::rate_limit::{RateLimit, RateLimiter};
 use crate::grpc::{self, PaymentApi};
 use crate::payments::{CrashSwitch, Payments, PaymentsConfig};
 use crate::proto::v1::payment_service_server::PaymentServiceServer;
@@ -29,6 +32,7 @@ use crate::sandbox::{
     SMARTPAY_SANDBOX_SECRET_KEY, Sandbox,
 };
 use crate::store::{Store, StoreOptions};
+use tonic::transport::{Certificate, Identity, ServerTlsConfig};
 
 /// Installs the one TLS crypto provider (ring) that reqwest and sqlx share.
 pub fn install_crypto_provider() {
@@ -169,17 +173,31 @@ impl Application {
             grpc::HEALTH_INTERVAL,
             shutdown.clone(),
         ));
-        let reflection_v1 = tonic_reflection::server::Builder::configure()
-            .register_encoded_file_descriptor_set(crate::proto::FILE_DESCRIPTOR_SET)
-            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-            .register_encoded_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET)
-            .build_v1()?;
-        let reflection_v1alpha = tonic_reflection::server::Builder::configure()
-            .register_encoded_file_descriptor_set(crate::proto::FILE_DESCRIPTOR_SET)
-            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-            .register_encoded_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET)
-            .build_v1alpha()?;
-        let api = PaymentServiceServer::new(PaymentApi::new(self.payments.clone()));
+        let (reflection_v1, reflection_v1alpha) = if self.config.reflection {
+            let v1 = tonic_reflection::server::Builder::configure()
+                .register_encoded_file_descriptor_set(crate::proto::FILE_DESCRIPTOR_SET)
+                .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+                .register_encoded_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET)
+                .build_v1()?;
+            // grpcurl 1.8.6 speaks only v1alpha.
+            let v1alpha = tonic_reflection::server::Builder::configure()
+                .register_encoded_file_descriptor_set(crate::proto::FILE_DESCRIPTOR_SET)
+                .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+                .register_encoded_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET)
+                .build_v1alpha()?;
+            (Some(v1), Some(v1alpha))
+        } else {
+            (None, None)
+        };
+        let limits = &self.config.limits;
+        let api = PaymentServiceServer::new(PaymentApi::new(self.payments.clone()))
+            .max_decoding_message_size(limits.max_message_bytes);
+        let auth = auth_layer(&self.config)?;
+        let mut server = tonic::transport::Server::builder()
+            .http2_max_header_list_size(limits.max_metadata_bytes);
+        if let Some(tls) = &self.config.tls {
+            server = server.tls_config(tls_config(tls))?;
+        }
 
         let reporter = self.reporter.clone();
         let drain_delay = self.config.drain_delay;
@@ -194,14 +212,15 @@ impl Application {
         };
         tracing::info!(addr = %self.addr, "kessai serving gRPC");
         let in_flight = grpc::InFlight::default();
-        let serve = tonic::transport::Server::builder()
+        let serve = server
             .layer(in_flight.clone())
             .layer(grpc::request_layers())
+            .layer(auth)
             .add_service(tonic_health::pb::health_server::HealthServer::new(
                 tonic_health::server::HealthService::from_health_reporter(self.reporter.clone()),
             ))
-            .add_service(reflection_v1)
-            .add_service(reflection_v1alpha)
+            .add_optional_service(reflection_v1)
+            .add_optional_service(reflection_v1alpha)
             .add_service(api)
             .serve_with_incoming_shutdown(TcpListenerStream::new(self.listener), stop_accepting);
         // Idle client connections may stay open indefinitely (and hyper's
@@ -232,6 +251,54 @@ impl Application {
         self.payments.store().clone().close().await;
         tracing::info!("kessai stopped");
         result
+    }
+}
+
+/// Who may call, from `KESSAI_AUTH` and `KESSAI_CALLERS`.
+fn auth_layer(config: &Config) -> anyhow::Result<AuthLayer> {
+    let callers = match &config.callers {
+        Some(json) => Callers::parse(json).map_err(|e| anyhow::anyhow!("KESSAI_CALLERS: {e}"))?,
+        None => Callers::default(),
+    };
+    let mode = if config.auth_required {
+        anyhow::ensure!(
+            !callers.is_empty(),
+            "KESSAI_CALLERS names no caller, so nobody could call"
+        );
+        tracing::info!(callers = ?callers, "caller authentication on");
+        AuthMode::Required
+    } else if config.sandbox {
+        tracing::warn!(
+            "caller authentication is off in sandbox mode: anyone who reaches the port may call"
+        );
+        AuthMode::Off
+    } else {
+        tracing::warn!(
+            "KESSAI_AUTH=false: caller authentication is OFF outside sandbox mode; anyone who reaches the port can move money"
+        );
+        AuthMode::Off
+    };
+    let limits = &config.limits;
+    let limit = (limits.rate_per_second > 0.0).then_some(RateLimit {
+        per_second: limits.rate_per_second,
+        burst: limits.rate_burst.max(1.0),
+    });
+    Ok(AuthLayer::new(AuthSettings {
+        mode,
+        callers,
+        limiter: RateLimiter::new(limit),
+        max_metadata_entries: limits.max_metadata_entries,
+    }))
+}
+
+fn tls_config(tls: &TlsSettings) -> ServerTlsConfig {
+    let identity = Identity::from_pem(&tls.certificate_pem, tls.key_pem.expose_secret());
+    let config = ServerTlsConfig::new().identity(identity);
+    match &tls.client_ca_pem {
+        Some(ca) => config
+            .client_ca_root(Certificate::from_pem(ca))
+            .client_auth_optional(false),
+        None => config,
     }
 }
 

@@ -32,6 +32,11 @@ pub enum Reason {
     ProviderRejected,
     ProviderCredentialsRejected,
     DatabaseUnavailable,
+    MissingCredentials,
+    InvalidCredentials,
+    MissingScope,
+    RateLimited,
+    MetadataTooLarge,
     Internal,
 }
 
@@ -63,6 +68,11 @@ impl Reason {
             Reason::ProviderRejected => "PROVIDER_REJECTED",
             Reason::ProviderCredentialsRejected => "PROVIDER_CREDENTIALS_REJECTED",
             Reason::DatabaseUnavailable => "DATABASE_UNAVAILABLE",
+            Reason::MissingCredentials => "MISSING_CREDENTIALS",
+            Reason::InvalidCredentials => "INVALID_CREDENTIALS",
+            Reason::MissingScope => "MISSING_SCOPE",
+            Reason::RateLimited => "RATE_LIMITED",
+            Reason::MetadataTooLarge => "METADATA_TOO_LARGE",
             Reason::Internal => "INTERNAL",
         }
     }

@@ -1,9 +1,12 @@
 //! The gRPC surface: thin handlers, the proto ⇄ domain conversions, the one
 //! error → status mapping, health and reflection.
 
+pub mod auth;
+pub mod callers;
 pub mod convert;
 pub mod health;
 mod in_flight;
+pub mod rate_limit;
 mod service;
 pub mod status;
 
@@ -79,7 +82,12 @@ fn rpc_span(request: &Request<tonic::body::Body>) -> tracing::Span {
         .get(&REQUEST_ID)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    tracing::info_span!("rpc", method = %request.uri().path(), request_id = %request_id)
+    tracing::info_span!(
+        "rpc",
+        method = %request.uri().path(),
+        request_id = %request_id,
+        caller = tracing::field::Empty
+    )
 }
 
 /// How often readiness asks the database.

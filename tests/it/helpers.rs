@@ -116,6 +116,8 @@ pub fn base_env(database_url: &str) -> HashMap<String, String> {
         // Short provider timeouts, so fault tests are quick.
         ("KESSAI_PROVIDER_TIMEOUT_MS", "1500"),
         ("KESSAI_PROVIDER_MAX_ATTEMPTS", "2"),
+        // Callers are tested in security.rs; elsewhere anyone may call.
+        ("KESSAI_AUTH", "false"),
         // Tests run reconciliation themselves, when they mean to.
         ("KESSAI_RECONCILE_INTERVAL_SECS", "0"),
     ]
