@@ -20,9 +20,9 @@ use tonic::{Code, Status};
 use crate::chaos::{assert_books_match, order_flow};
 
 /// A child process, killed when dropped.
-struct Process {
+pub struct Process {
     child: Child,
-    log: PathBuf,
+    pub log: PathBuf,
 }
 
 impl Drop for Process {
@@ -33,7 +33,7 @@ impl Drop for Process {
 }
 
 impl Process {
-    fn spawn(args: &[&str], env: &HashMap<String, String>) -> Self {
+    pub fn spawn(args: &[&str], env: &HashMap<String, String>) -> Self {
         let dir = std::env::temp_dir().join("kessai-it").join("processes");
         std::fs::create_dir_all(&dir).unwrap();
         let log = dir.join(format!("{}.log", ulid::Ulid::new()));
@@ -41,9 +41,9 @@ impl Process {
         let child = Command::new(env!("CARGO_BIN_EXE_kessai"))
             .args(args)
             .env_clear()
-            .envs(env)
             .env("KESSAI_LOG_FORMAT", "json")
             .env("KESSAI_LOG", "info")
+            .envs(env)
             .stdout(Stdio::from(file.try_clone().unwrap()))
             .stderr(Stdio::from(file))
             .spawn()
@@ -52,7 +52,7 @@ impl Process {
     }
 
     /// The first JSON log line with this message.
-    async fn wait_for(&mut self, message: &str) -> serde_json::Value {
+    pub async fn wait_for(&mut self, message: &str) -> serde_json::Value {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let text = std::fs::read_to_string(&self.log).unwrap_or_default();
@@ -69,6 +69,10 @@ impl Process {
             assert!(Instant::now() < deadline, "no {message:?} in: {text}");
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+
+    pub fn id(&self) -> u32 {
+        self.child.id()
     }
 
     /// `kill -9`: no graceful anything.
@@ -90,15 +94,15 @@ impl Process {
 }
 
 /// The provider simulators as a process of their own.
-struct Providers {
+pub struct Providers {
     _process: Process,
-    root: String,
+    pub root: String,
     payjp: String,
     smartpay: String,
 }
 
 impl Providers {
-    async fn start() -> Self {
+    pub async fn start() -> Self {
         let mut process = Process::spawn(&["sandbox", "--addr", "127.0.0.1:0"], &HashMap::new());
         let line = process.wait_for("sandbox serving").await;
         Self {
@@ -142,7 +146,7 @@ impl Providers {
 
 /// A fresh database: PostgreSQL when `KESSAI_TEST_DATABASE_URL` is set, a
 /// SQLite file otherwise.
-async fn fresh_database(postgres: bool) -> Option<String> {
+pub async fn fresh_database(postgres: bool) -> Option<String> {
     if !postgres {
         let dir = std::env::temp_dir().join("kessai-it");
         std::fs::create_dir_all(&dir).unwrap();
@@ -164,7 +168,7 @@ async fn fresh_database(postgres: bool) -> Option<String> {
     Some(url.to_string())
 }
 
-fn kessai_env(database_url: &str, providers: &Providers) -> HashMap<String, String> {
+pub fn kessai_env(database_url: &str, providers: &Providers) -> HashMap<String, String> {
     [
         ("KESSAI_DATABASE_URL", database_url.to_owned()),
         ("KESSAI_LISTEN_ADDR", "127.0.0.1:0".to_owned()),
@@ -194,7 +198,9 @@ fn kessai_env(database_url: &str, providers: &Providers) -> HashMap<String, Stri
     .collect()
 }
 
-async fn start_kessai(env: &HashMap<String, String>) -> (Process, PaymentServiceClient<Channel>) {
+pub async fn start_kessai(
+    env: &HashMap<String, String>,
+) -> (Process, PaymentServiceClient<Channel>) {
     let mut process = Process::spawn(&["serve"], env);
     let line = process.wait_for("kessai serving gRPC").await;
     let client =

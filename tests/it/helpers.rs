@@ -19,7 +19,7 @@ use kessai::startup::Application;
 use kessai::store::Store;
 use sea_orm::sqlx::{AssertSqlSafe, Connection, Executor, PgConnection};
 use tokio_util::sync::CancellationToken;
-use tonic::transport::Channel;
+use tonic::transport::{Channel, ClientTlsConfig};
 use tonic::{Code, Status};
 use tonic_types::StatusExt;
 
@@ -58,6 +58,7 @@ pub enum Backend {
 }
 
 pub struct TestApp {
+    pub addr: std::net::SocketAddr,
     pub client: PaymentServiceClient<Channel>,
     pub channel: Channel,
     pub clock: ManualClock,
@@ -147,7 +148,15 @@ impl TestApp {
     /// kessai configured as in production (`KESSAI_SANDBOX=false`, real
     /// adapters), pointed at the simulators by base URL. A provider whose
     /// credential `env` sets to "" is left unconfigured.
-    pub async fn spawn_with(mut env: HashMap<String, String>) -> Self {
+    pub async fn spawn_with(env: HashMap<String, String>) -> Self {
+        Self::spawn_with_tls(env, None).await
+    }
+
+    /// As [`TestApp::spawn_with`], the client speaking TLS when `tls` is set.
+    pub async fn spawn_with_tls(
+        mut env: HashMap<String, String>,
+        tls: Option<ClientTlsConfig>,
+    ) -> Self {
         init_logs();
         let clock = ManualClock::starting_now();
         let sandbox = Sandbox::start("127.0.0.1:0".parse().unwrap(), Arc::new(clock.clone()))
@@ -203,12 +212,14 @@ impl TestApp {
                 .await
                 .expect("server runs");
         });
-        let channel = Channel::from_shared(format!("http://{addr}"))
-            .expect("address")
-            .connect()
-            .await
-            .expect("connect to kessai");
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let mut endpoint = Channel::from_shared(format!("{scheme}://{addr}")).expect("address");
+        if let Some(tls) = tls {
+            endpoint = endpoint.tls_config(tls).expect("client TLS");
+        }
+        let channel = endpoint.connect().await.expect("connect to kessai");
         Self {
+            addr,
             client: PaymentServiceClient::new(channel.clone()),
             channel,
             clock,

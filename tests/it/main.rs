@@ -13,6 +13,8 @@ mod payjp_rules;
 mod paymentoptions_rules;
 mod pci;
 mod reconciliation;
+mod secrets;
+mod security;
 mod server;
 mod smartpay_rules;
 mod store_invariants;
