@@ -6,6 +6,8 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod domain;
+#[cfg(test)]
+mod fuzz_support;
 pub mod grpc;
 pub mod payments;
 pub mod proto;

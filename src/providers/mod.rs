@@ -195,6 +195,18 @@ pub enum ProviderError {
     },
 }
 
+/// A provider answer kessai can do arithmetic on: amounts within the
+/// bounds of [`crate::domain::Amount`], so no sum of them can overflow. An
+/// answer that is not plausible is treated as unreadable.
+pub trait Plausible {
+    fn plausible(&self) -> bool;
+}
+
+/// Whether an amount a provider reports could be real.
+pub fn plausible_amount(amount: i64) -> bool {
+    (0..=crate::domain::Amount::MAX).contains(&amount)
+}
+
 impl ProviderError {
     /// Details for another provider reached this one: a routing bug.
     pub fn wrong_details(provider: ProviderKind) -> Self {

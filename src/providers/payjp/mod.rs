@@ -22,8 +22,8 @@ use self::wire::{
 use super::http::{self, HttpSettings, RawResponse, Repeat, SendFailure};
 use super::{
     AuthorizeCall, AuthorizeOutcome, AuthorizeResult, CaptureCall, CaptureOutcome, PaymentProvider,
-    ProviderError, ProviderSnapshot, RefundCall, RefundOutcome, RejectionKind, SnapshotState,
-    VoidCall,
+    Plausible, ProviderError, ProviderSnapshot, RefundCall, RefundOutcome, RejectionKind,
+    SnapshotState, VoidCall,
 };
 use crate::domain::{
     CaptureMethod, Failure, NextAction, OrderRecord, PaymentMethodKind, ProviderDetails,
@@ -121,12 +121,19 @@ fn unreadable(error: serde_json::Error) -> ProviderError {
     }
 }
 
-fn parse<T: serde::de::DeserializeOwned>(
+fn parse<T: serde::de::DeserializeOwned + Plausible>(
     op: Op,
     response: RawResponse,
 ) -> Result<T, ProviderError> {
     if response.status.is_success() {
-        serde_json::from_slice(&response.body).map_err(unreadable)
+        let value: T = serde_json::from_slice(&response.body).map_err(unreadable)?;
+        if !value.plausible() {
+            return Err(ProviderError::OutcomeUnknown {
+                provider: ProviderKind::Payjp,
+                detail: "PAY.JP answered with amounts out of any plausible range".into(),
+            });
+        }
+        Ok(value)
     } else {
         Err(map_error(
             op,
@@ -194,6 +201,40 @@ fn authorize_result(flow: &PaymentFlow, confirmed: bool) -> AuthorizeResult {
             provider_code: Some("canceled".into()),
         }),
         FlowStatus::Processing | FlowStatus::Unknown => AuthorizeResult::Processing,
+    }
+}
+
+/// What a payment flow says about the order.
+fn snapshot(flow: &PaymentFlow) -> ProviderSnapshot {
+    let received = flow.amount_received.unwrap_or(0);
+    let capturable = flow.amount_capturable.unwrap_or(0);
+    let state = match flow.status {
+        FlowStatus::RequiresPaymentMethod
+        | FlowStatus::RequiresConfirmation
+        | FlowStatus::RequiresAction => SnapshotState::RequiresAction(next_action(flow)),
+        FlowStatus::Processing | FlowStatus::Unknown => SnapshotState::Processing,
+        FlowStatus::RequiresCapture => SnapshotState::Authorized,
+        FlowStatus::Succeeded => SnapshotState::Closed,
+        FlowStatus::Canceled if received > 0 => SnapshotState::Closed,
+        FlowStatus::Canceled => SnapshotState::Canceled,
+    };
+    let authorized = match flow.status {
+        FlowStatus::RequiresCapture => received + capturable,
+        FlowStatus::Succeeded | FlowStatus::Canceled => flow.amount,
+        FlowStatus::RequiresPaymentMethod
+        | FlowStatus::RequiresConfirmation
+        | FlowStatus::RequiresAction
+        | FlowStatus::Processing
+        | FlowStatus::Unknown => 0,
+    };
+    ProviderSnapshot {
+        state,
+        amount_authorized: authorized,
+        amount_captured: received,
+        amount_capturable: capturable,
+        expires_at: flow.expired_at,
+        payment_method: payment_method(flow),
+        captures: Vec::new(),
     }
 }
 
@@ -344,35 +385,76 @@ impl PaymentProvider for Payjp {
     async fn fetch(&self, order: &OrderRecord) -> Result<ProviderSnapshot, ProviderError> {
         let path = Self::flow_path(order, "")?;
         let flow: PaymentFlow = parse(Op::Fetch, self.get(&path).await?)?;
-        let received = flow.amount_received.unwrap_or(0);
-        let capturable = flow.amount_capturable.unwrap_or(0);
-        let state = match flow.status {
-            FlowStatus::RequiresPaymentMethod
-            | FlowStatus::RequiresConfirmation
-            | FlowStatus::RequiresAction => SnapshotState::RequiresAction(next_action(&flow)),
-            FlowStatus::Processing | FlowStatus::Unknown => SnapshotState::Processing,
-            FlowStatus::RequiresCapture => SnapshotState::Authorized,
-            FlowStatus::Succeeded => SnapshotState::Closed,
-            FlowStatus::Canceled if received > 0 => SnapshotState::Closed,
-            FlowStatus::Canceled => SnapshotState::Canceled,
-        };
-        let authorized = match flow.status {
-            FlowStatus::RequiresCapture => received + capturable,
-            FlowStatus::Succeeded | FlowStatus::Canceled => flow.amount,
-            FlowStatus::RequiresPaymentMethod
-            | FlowStatus::RequiresConfirmation
-            | FlowStatus::RequiresAction
-            | FlowStatus::Processing
-            | FlowStatus::Unknown => 0,
-        };
-        Ok(ProviderSnapshot {
-            state,
-            amount_authorized: authorized,
-            amount_captured: received,
-            amount_capturable: capturable,
-            expires_at: flow.expired_at,
-            payment_method: payment_method(&flow),
-            captures: Vec::new(),
-        })
+        Ok(snapshot(&flow))
+    }
+}
+
+#[cfg(test)]
+mod fuzz {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::fuzz_support::{body, status};
+
+    const KEYS: &[&str] = &[
+        "id",
+        "object",
+        "livemode",
+        "amount",
+        "currency",
+        "amount_capturable",
+        "amount_received",
+        "client_secret",
+        "status",
+        "next_action",
+        "redirect_to_url",
+        "url",
+        "payment_method_types",
+        "last_payment_error",
+        "code",
+        "message",
+        "expired_at",
+        "title",
+        "detail",
+        "errors",
+        "field",
+    ];
+    const WORDS: &[&str] = &[
+        "requires_payment_method",
+        "requires_confirmation",
+        "requires_action",
+        "processing",
+        "requires_capture",
+        "succeeded",
+        "canceled",
+        "card",
+        "paypay",
+        "apple_pay",
+        "pfw_1",
+        "invalid_status",
+        "payment_flow_expired",
+        "2025-06-09T03:15:44Z",
+        "not-a-date",
+        "succeeded ",
+    ];
+
+    proptest! {
+        /// Any answer, to any call, becomes a value or a mapped error.
+        #[test]
+        fn any_answer_maps_without_panicking(status in status(), body in body(KEYS, WORDS), confirmed: bool) {
+            let response = RawResponse { status, body: body.clone().into(), retry_after: None };
+            if let Ok(flow) = parse::<PaymentFlow>(Op::Capture, response) {
+                let _ = authorize_result(&flow, confirmed);
+                let snapshot = snapshot(&flow);
+                prop_assert!(snapshot.amount_authorized >= 0);
+            }
+            let response = RawResponse { status, body: body.into(), retry_after: None };
+            let _ = parse::<PaymentRefund>(Op::Refund, response);
+        }
+
+        #[test]
+        fn any_error_body_maps(status in status(), body in body(KEYS, WORDS)) {
+            let _ = map_error(Op::Authorize, status, &parse_problem(&body));
+        }
     }
 }

@@ -99,6 +99,21 @@ pub struct PaymentFlow {
     pub expired_at: Option<DateTime<Utc>>,
 }
 
+impl crate::providers::Plausible for PaymentFlow {
+    fn plausible(&self) -> bool {
+        use crate::providers::plausible_amount;
+        plausible_amount(self.amount)
+            && self.amount_capturable.is_none_or(plausible_amount)
+            && self.amount_received.is_none_or(plausible_amount)
+    }
+}
+
+impl crate::providers::Plausible for PaymentRefund {
+    fn plausible(&self) -> bool {
+        true
+    }
+}
+
 impl PaymentFlow {
     /// The URL the shopper must visit, when `next_action` names one. Its
     /// shape is not documented; the fixtures' Stripe-like form is read and
