@@ -14,6 +14,7 @@ mod payjp_rules;
 mod paymentoptions_rules;
 mod pci;
 mod polyglot;
+mod readme;
 mod reconciliation;
 mod server;
 mod smartpay_rules;

