@@ -2,6 +2,7 @@
 //! and a controllable clock, per test.
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use kessai::clock::ManualClock;
@@ -58,7 +59,9 @@ pub enum Backend {
 }
 
 pub struct TestApp {
-    pub addr: std::net::SocketAddr,
+    /// Where kessai serves gRPC (127.0.0.1, a free port), for clients that
+    /// are not this process's (grpcurl, other languages).
+    pub addr: SocketAddr,
     pub client: PaymentServiceClient<Channel>,
     pub channel: Channel,
     pub clock: ManualClock,

@@ -2,6 +2,7 @@
 //! would cost minutes), the real gRPC server, the provider simulators.
 
 mod helpers;
+mod pip;
 
 mod bad_input;
 mod chaos;
@@ -12,6 +13,8 @@ mod idempotency;
 mod payjp_rules;
 mod paymentoptions_rules;
 mod pci;
+mod polyglot;
+mod readme;
 mod reconciliation;
 mod secrets;
 mod security;
