@@ -73,3 +73,44 @@ pub fn status() -> impl Strategy<Value = reqwest::StatusCode> {
     (100u16..600)
         .prop_map(|code| reqwest::StatusCode::from_u16(code).unwrap_or(reqwest::StatusCode::OK))
 }
+
+/// A real answer (a fixture) with some of its top-level fields replaced by
+/// arbitrary values or removed: it gets past the parser's first checks, so
+/// the arithmetic and the mapping behind it are exercised too.
+pub fn mutated(
+    base: Value,
+    keys: &'static [&'static str],
+    words: &'static [&'static str],
+) -> impl Strategy<Value = Value> {
+    let fields: Vec<String> = base
+        .as_object()
+        .map(|o| o.keys().cloned().collect())
+        .unwrap_or_default();
+    let edit = prop_oneof![
+        2 => leaf(words).prop_map(Some),
+        1 => json_like(keys, words).prop_map(Some),
+        1 => Just(None),
+    ];
+    proptest::collection::vec((any::<proptest::sample::Index>(), edit), 0..4).prop_map(
+        move |edits| {
+            let mut value = base.clone();
+            if let (Some(object), false) = (value.as_object_mut(), fields.is_empty()) {
+                for (index, edit) in edits {
+                    let field = index.get(&fields).clone();
+                    match edit {
+                        Some(v) => object.insert(field, v),
+                        None => object.remove(&field),
+                    };
+                }
+            }
+            value
+        },
+    )
+}
+
+/// The JSON of a fixture under `tests/fixtures/`.
+pub fn fixture(path: &str) -> Value {
+    let path = format!("{}/tests/fixtures/{path}", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"))
+}

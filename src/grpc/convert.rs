@@ -768,3 +768,7 @@ mod tests {
         ));
     }
 }
+
+#[cfg(test)]
+#[path = "convert_fuzz.rs"]
+mod fuzz;

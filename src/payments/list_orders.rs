@@ -55,7 +55,7 @@ impl ListOrdersCommand {
         hex::encode(&Sha256::digest(canonical.to_string().as_bytes())[..8])
     }
 
-    fn page_size(&self) -> Result<i32, InvalidInput> {
+    pub(crate) fn page_size(&self) -> Result<i32, InvalidInput> {
         match self.page_size {
             0 => Ok(DEFAULT_PAGE_SIZE),
             size @ 1..=MAX_PAGE_SIZE => Ok(size),
@@ -69,7 +69,7 @@ impl ListOrdersCommand {
         }
     }
 
-    fn cursor(&self) -> Result<Option<String>, InvalidInput> {
+    pub(crate) fn cursor(&self) -> Result<Option<String>, InvalidInput> {
         if self.page_token.is_empty() {
             return Ok(None);
         }

@@ -45,7 +45,7 @@ pub use authorize::AuthorizeCommand;
 pub use capture::CaptureCommand;
 pub use crash::{CrashPoint, CrashSwitch};
 pub use error::{PaymentError, RejectionKindData};
-pub use list_orders::{ListOrdersCommand, OrderPage};
+pub use list_orders::{ListOrdersCommand, MAX_PAGE_SIZE, OrderPage};
 pub use reconcile::{RECONCILER, ReconcileReport};
 pub use refund::RefundCommand;
 pub use void::VoidCommand;

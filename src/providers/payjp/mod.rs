@@ -394,7 +394,7 @@ mod fuzz {
     use proptest::prelude::*;
 
     use super::*;
-    use crate::fuzz_support::{body, status};
+    use crate::fuzz_support::{body, fixture, mutated, status};
 
     const KEYS: &[&str] = &[
         "id",
@@ -438,10 +438,30 @@ mod fuzz {
         "succeeded ",
     ];
 
+    fn answer() -> impl Strategy<Value = Vec<u8>> {
+        let flows = [
+            "payment_flow.confirmed.requires_capture.json",
+            "payment_flow.partially_captured.requires_capture.json",
+            "payment_flow.requires_action.3ds.json",
+            "payment_flow.succeeded.json",
+            "payment_flow.canceled.json",
+            "payment_refund.succeeded.json",
+        ]
+        .map(|name| mutated(fixture(&format!("payjp/{name}")), KEYS, WORDS).boxed());
+        prop_oneof![
+            3 => proptest::strategy::Union::new(flows).prop_map(|v| v.to_string().into_bytes()),
+            1 => body(KEYS, WORDS),
+        ]
+    }
+
     proptest! {
         /// Any answer, to any call, becomes a value or a mapped error.
         #[test]
-        fn any_answer_maps_without_panicking(status in status(), body in body(KEYS, WORDS), confirmed: bool) {
+        fn any_answer_maps_without_panicking(
+            status in prop_oneof![Just(reqwest::StatusCode::OK), status()],
+            body in answer(),
+            confirmed: bool,
+        ) {
             let response = RawResponse { status, body: body.clone().into(), retry_after: None };
             if let Ok(flow) = parse::<PaymentFlow>(Op::Capture, response) {
                 let _ = authorize_result(&flow, confirmed);

@@ -83,6 +83,18 @@ fn unknown(detail: impl Into<String>) -> ProviderError {
 /// provider acted and kessai cannot tell how.
 fn envelope(response: &RawResponse) -> Result<Envelope, ProviderError> {
     match serde_json::from_slice::<Envelope>(&response.body) {
+        Ok(envelope)
+            if response.status.is_success()
+                && !envelope
+                    .payment_details
+                    .as_ref()
+                    .and_then(|p| p.amount)
+                    .is_none_or(super::plausible_amount) =>
+        {
+            Err(unknown(
+                "PaymentOptions answered with an amount out of any plausible range",
+            ))
+        }
         Ok(envelope) => Ok(envelope),
         Err(_) if response.status.is_success() => Err(unknown("unreadable PaymentOptions answer")),
         Err(_) => Ok(Envelope::default()),
@@ -242,66 +254,16 @@ impl PaymentProvider for PaymentOptions {
         let summary = CardSummary {
             bin: card.number.bin(),
             last4: card.number.last4(),
-            brand: envelope
-                .payment_details
-                .as_ref()
-                .and_then(|p| p.scheme.clone()),
+            brand: None,
             exp_month: card.exp_month as i32,
             exp_year: card.exp_year,
         };
-        if let Some(echoed) = envelope.card_last4()
-            && echoed != summary.last4
-        {
-            tracing::warn!(sent = %summary.last4, echoed, "PaymentOptions echoed another card's last four digits");
-        }
-        let transaction_id = envelope.transaction_id().map(str::to_owned);
-        let livemode = envelope.is_live.unwrap_or_else(|| self.livemode());
-        if succeeded(&response, &envelope) {
-            let id =
-                transaction_id.ok_or_else(|| unknown("an approval without a transaction id"))?;
-            let amount = envelope
-                .payment_details
-                .as_ref()
-                .and_then(|p| p.amount)
-                .unwrap_or(call.money.amount.get());
-            let sale = call.capture_method == CaptureMethod::Automatic;
-            return Ok(AuthorizeOutcome {
-                provider_order_id: Some(id.clone()),
-                result: AuthorizeResult::Authorized {
-                    amount,
-                    captured: if sale { amount } else { 0 },
-                },
-                livemode,
-                payment_method: Some(PaymentMethodKind::Card),
-                expires_at: None,
-                provider_data: None,
-                card: Some(summary),
-                captures: if sale {
-                    vec![ProviderCapture { id, amount }]
-                } else {
-                    Vec::new()
-                },
-            });
-        }
-        if let Some(code) = envelope.response_code().filter(|code| *code != 0) {
-            return Ok(AuthorizeOutcome {
-                provider_order_id: transaction_id,
-                result: AuthorizeResult::Declined(Failure {
-                    code: errors::decline_code(code).into(),
-                    message: envelope
-                        .explanation()
-                        .unwrap_or_else(|| "the card was declined".into()),
-                    provider_code: Some(code.to_string()),
-                }),
-                livemode,
-                payment_method: Some(PaymentMethodKind::Card),
-                expires_at: None,
-                provider_data: None,
-                card: Some(summary),
-                captures: Vec::new(),
-            });
-        }
-        Err(map_failure(Op::Authorize, response.status, &envelope))
+        let sent = Sent {
+            amount: call.money.amount.get(),
+            capture_method: call.capture_method,
+            livemode: self.livemode(),
+        };
+        authorize_outcome(&response, envelope, summary, sent)
     }
 
     async fn capture(&self, call: CaptureCall<'_>) -> Result<CaptureOutcome, ProviderError> {
@@ -320,21 +282,7 @@ impl PaymentProvider for PaymentOptions {
             notes: notes(&call.capture.reference, &call.capture.description),
         };
         let response = self.post("capture", &body).await?;
-        let envelope = envelope(&response)?;
-        if !succeeded(&response, &envelope) {
-            return Err(map_failure(Op::Capture, response.status, &envelope));
-        }
-        let id = envelope
-            .transaction_id()
-            .ok_or_else(|| unknown("a capture without a transaction id"))?;
-        Ok(CaptureOutcome {
-            provider_capture_id: Some(id.to_owned()),
-            amount: envelope
-                .payment_details
-                .as_ref()
-                .and_then(|p| p.amount)
-                .unwrap_or(call.capture.amount),
-        })
+        capture_outcome(&response, envelope(&response)?, call.capture.amount)
     }
 
     async fn refund(&self, call: RefundCall<'_>) -> Result<RefundOutcome, ProviderError> {
@@ -360,17 +308,7 @@ impl PaymentProvider for PaymentOptions {
             notes: notes(call.reference, call.description),
         };
         let response = self.post("refund", &body).await?;
-        let envelope = envelope(&response)?;
-        if !succeeded(&response, &envelope) {
-            return Err(map_failure(Op::Refund, response.status, &envelope));
-        }
-        let id = envelope
-            .transaction_id()
-            .ok_or_else(|| unknown("a refund without a transaction id"))?;
-        Ok(RefundOutcome {
-            provider_refund_id: id.to_owned(),
-            status: RefundStatus::Succeeded,
-        })
+        refund_outcome(&response, envelope(&response)?)
     }
 
     async fn void(&self, call: VoidCall<'_>) -> Result<(), ProviderError> {
@@ -385,49 +323,287 @@ impl PaymentProvider for PaymentOptions {
             merchant_id: &self.config.merchant_id,
         };
         let response = self.post("void", &body).await?;
-        let envelope = envelope(&response)?;
-        if succeeded(&response, &envelope) {
-            Ok(())
-        } else {
-            Err(map_failure(Op::Void, response.status, &envelope))
-        }
+        void_outcome(&response, envelope(&response)?)
     }
 
     async fn fetch(&self, order: &OrderRecord) -> Result<ProviderSnapshot, ProviderError> {
         let (response, envelope) = self.status(self.transaction(order)?).await?;
-        if !response.status.is_success() {
-            return Err(map_failure(Op::Status, response.status, &envelope));
-        }
+        snapshot(&response, &envelope)
+    }
+}
+
+/// What an authorization sent, that its answer is read against.
+#[derive(Clone, Copy)]
+struct Sent {
+    amount: i64,
+    capture_method: CaptureMethod,
+    livemode: bool,
+}
+
+/// An authorization's answer: approved, declined by the acquirer, or a
+/// mapped failure. The card summary is what kessai sent, with the brand the
+/// answer names.
+fn authorize_outcome(
+    response: &RawResponse,
+    envelope: Envelope,
+    summary: CardSummary,
+    sent: Sent,
+) -> Result<AuthorizeOutcome, ProviderError> {
+    let summary = CardSummary {
+        brand: envelope
+            .payment_details
+            .as_ref()
+            .and_then(|p| p.scheme.clone()),
+        ..summary
+    };
+    if let Some(echoed) = envelope.card_last4()
+        && echoed != summary.last4
+    {
+        tracing::warn!(sent = %summary.last4, echoed, "PaymentOptions echoed another card's last four digits");
+    }
+    let transaction_id = envelope.transaction_id().map(str::to_owned);
+    let livemode = envelope.is_live.unwrap_or(sent.livemode);
+    if succeeded(response, &envelope) {
+        let id = transaction_id.ok_or_else(|| unknown("an approval without a transaction id"))?;
         let amount = envelope
             .payment_details
             .as_ref()
             .and_then(|p| p.amount)
-            .unwrap_or(0);
-        let approved =
-            envelope.success != Some(false) && envelope.response_code().unwrap_or(0) == 0;
-        let (state, authorized, captured) = match (envelope.transaction_type.as_deref(), approved) {
-            (_, false) => {
-                let code = envelope.response_code().unwrap_or(0);
-                let failure = Failure {
-                    code: errors::decline_code(code).into(),
-                    message: envelope.explanation().unwrap_or_default(),
-                    provider_code: Some(code.to_string()),
-                };
-                (SnapshotState::Declined(failure), 0, 0)
-            }
-            (Some("PRE_AUTH"), true) => (SnapshotState::Authorized, amount, 0),
-            (Some("SALE" | "CAPTURE"), true) => (SnapshotState::Closed, amount, amount),
-            (Some("VOID"), true) => (SnapshotState::Canceled, amount, 0),
-            (Some(_) | None, true) => (SnapshotState::Processing, 0, 0),
-        };
-        Ok(ProviderSnapshot {
-            state,
-            amount_authorized: authorized,
-            amount_captured: captured,
-            amount_capturable: authorized - captured,
-            expires_at: None,
+            .unwrap_or(sent.amount);
+        let sale = sent.capture_method == CaptureMethod::Automatic;
+        return Ok(AuthorizeOutcome {
+            provider_order_id: Some(id.clone()),
+            result: AuthorizeResult::Authorized {
+                amount,
+                captured: if sale { amount } else { 0 },
+            },
+            livemode,
             payment_method: Some(PaymentMethodKind::Card),
+            expires_at: None,
+            provider_data: None,
+            card: Some(summary),
+            captures: if sale {
+                vec![ProviderCapture { id, amount }]
+            } else {
+                Vec::new()
+            },
+        });
+    }
+    if let Some(code) = envelope.response_code().filter(|code| *code != 0) {
+        return Ok(AuthorizeOutcome {
+            provider_order_id: transaction_id,
+            result: AuthorizeResult::Declined(Failure {
+                code: errors::decline_code(code).into(),
+                message: envelope
+                    .explanation()
+                    .unwrap_or_else(|| "the card was declined".into()),
+                provider_code: Some(code.to_string()),
+            }),
+            livemode,
+            payment_method: Some(PaymentMethodKind::Card),
+            expires_at: None,
+            provider_data: None,
+            card: Some(summary),
             captures: Vec::new(),
-        })
+        });
+    }
+    Err(map_failure(Op::Authorize, response.status, &envelope))
+}
+
+fn capture_outcome(
+    response: &RawResponse,
+    envelope: Envelope,
+    requested: i64,
+) -> Result<CaptureOutcome, ProviderError> {
+    if !succeeded(response, &envelope) {
+        return Err(map_failure(Op::Capture, response.status, &envelope));
+    }
+    let id = envelope
+        .transaction_id()
+        .ok_or_else(|| unknown("a capture without a transaction id"))?;
+    Ok(CaptureOutcome {
+        provider_capture_id: Some(id.to_owned()),
+        amount: envelope
+            .payment_details
+            .as_ref()
+            .and_then(|p| p.amount)
+            .unwrap_or(requested),
+    })
+}
+
+fn refund_outcome(
+    response: &RawResponse,
+    envelope: Envelope,
+) -> Result<RefundOutcome, ProviderError> {
+    if !succeeded(response, &envelope) {
+        return Err(map_failure(Op::Refund, response.status, &envelope));
+    }
+    let id = envelope
+        .transaction_id()
+        .ok_or_else(|| unknown("a refund without a transaction id"))?;
+    Ok(RefundOutcome {
+        provider_refund_id: id.to_owned(),
+        status: RefundStatus::Succeeded,
+    })
+}
+
+fn void_outcome(response: &RawResponse, envelope: Envelope) -> Result<(), ProviderError> {
+    if succeeded(response, &envelope) {
+        Ok(())
+    } else {
+        Err(map_failure(Op::Void, response.status, &envelope))
+    }
+}
+
+/// What a transaction's status says, in kessai's terms.
+fn snapshot(
+    response: &RawResponse,
+    envelope: &Envelope,
+) -> Result<ProviderSnapshot, ProviderError> {
+    if !response.status.is_success() {
+        return Err(map_failure(Op::Status, response.status, envelope));
+    }
+    let amount = envelope
+        .payment_details
+        .as_ref()
+        .and_then(|p| p.amount)
+        .unwrap_or(0);
+    let approved = envelope.success != Some(false) && envelope.response_code().unwrap_or(0) == 0;
+    let (state, authorized, captured) = match (envelope.transaction_type.as_deref(), approved) {
+        (_, false) => {
+            let code = envelope.response_code().unwrap_or(0);
+            let failure = Failure {
+                code: errors::decline_code(code).into(),
+                message: envelope.explanation().unwrap_or_default(),
+                provider_code: Some(code.to_string()),
+            };
+            (SnapshotState::Declined(failure), 0, 0)
+        }
+        (Some("PRE_AUTH"), true) => (SnapshotState::Authorized, amount, 0),
+        (Some("SALE" | "CAPTURE"), true) => (SnapshotState::Closed, amount, amount),
+        (Some("VOID"), true) => (SnapshotState::Canceled, amount, 0),
+        (Some(_) | None, true) => (SnapshotState::Processing, 0, 0),
+    };
+    Ok(ProviderSnapshot {
+        state,
+        amount_authorized: authorized,
+        amount_captured: captured,
+        amount_capturable: authorized - captured,
+        expires_at: None,
+        payment_method: Some(PaymentMethodKind::Card),
+        captures: Vec::new(),
+    })
+}
+
+#[cfg(test)]
+mod fuzz {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::fuzz_support::{body, fixture, mutated, status};
+
+    const KEYS: &[&str] = &[
+        "success",
+        "is_live",
+        "transaction_type",
+        "gateway_response",
+        "payment_details",
+        "transaction_details",
+        "amount",
+        "response_code",
+        "responseDescription",
+        "scheme",
+        "card",
+        "number",
+        "id",
+        "code",
+        "message",
+        "error",
+    ];
+    const WORDS: &[&str] = &[
+        "PRE_AUTH",
+        "SALE",
+        "CAPTURE",
+        "VOID",
+        "REFUND",
+        "0",
+        "05",
+        "51",
+        "VISA",
+        "411111******1111",
+        "4111111111111111",
+        "a1b2c3",
+        "Approved",
+    ];
+
+    fn answer() -> impl Strategy<Value = Vec<u8>> {
+        let envelopes = [
+            "authorization.response.pre_auth.json",
+            "capture.response.json",
+            "refund.response.json",
+            "void.response.json",
+            "transaction_status.response.capture.json",
+            "transaction_status.response.pre_auth.json",
+            "failure.INVENTED.declined_406.json",
+        ]
+        .map(|name| mutated(fixture(&format!("paymentoptions/{name}")), KEYS, WORDS).boxed());
+        prop_oneof![
+            3 => proptest::strategy::Union::new(envelopes).prop_map(|v| v.to_string().into_bytes()),
+            1 => body(KEYS, WORDS),
+        ]
+    }
+
+    fn summary() -> CardSummary {
+        CardSummary {
+            bin: "411111".into(),
+            last4: "1111".into(),
+            brand: None,
+            exp_month: 12,
+            exp_year: 2030,
+        }
+    }
+
+    proptest! {
+        /// Any answer to any call becomes a value or a mapped error; amounts
+        /// read are plausible, and no full card number survives parsing.
+        #[test]
+        fn any_answer_maps_without_panicking(
+            status in prop_oneof![Just(reqwest::StatusCode::OK), status()],
+            body in answer(),
+            amount in 1i64..=crate::domain::Amount::MAX,
+            automatic: bool,
+            livemode: bool,
+        ) {
+            let response = RawResponse { status, body: body.into(), retry_after: None };
+            let Ok(envelope) = envelope(&response) else {
+                prop_assert!(status.is_success());
+                return Ok(());
+            };
+            if let Some(card) = envelope.payment_details.as_ref().and_then(|p| p.card.as_ref()) {
+                let printed = format!("{:?}", card.number);
+                prop_assert!(!printed.contains("4111111111111111"));
+                prop_assert!(!printed.contains("5200000000001005"));
+            }
+            let sent = Sent {
+                amount,
+                capture_method: if automatic { CaptureMethod::Automatic } else { CaptureMethod::Manual },
+                livemode,
+            };
+            if let Ok(outcome) = authorize_outcome(&response, envelope.clone(), summary(), sent)
+                && let AuthorizeResult::Authorized { amount, captured } = outcome.result
+            {
+                prop_assert!(super::super::plausible_amount(amount));
+                prop_assert!((0..=amount).contains(&captured));
+            }
+            if let Ok(capture) = capture_outcome(&response, envelope.clone(), amount) {
+                prop_assert!(super::super::plausible_amount(capture.amount));
+            }
+            let _ = refund_outcome(&response, envelope.clone());
+            let _ = void_outcome(&response, envelope.clone());
+            if let Ok(snapshot) = snapshot(&response, &envelope) {
+                prop_assert!(snapshot.amount_capturable >= 0);
+                prop_assert!(snapshot.amount_captured <= snapshot.amount_authorized);
+            }
+        }
     }
 }

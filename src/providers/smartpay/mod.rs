@@ -26,8 +26,8 @@ use self::wire::{
 use super::http::{self, HttpSettings, RawResponse, Repeat, SendFailure};
 use super::{
     AuthorizeCall, AuthorizeOutcome, AuthorizeResult, CaptureCall, CaptureOutcome, PaymentProvider,
-    ProviderCapture, ProviderError, ProviderSnapshot, RefundCall, RefundOutcome, RejectionKind,
-    SnapshotState, VoidCall,
+    Plausible, ProviderCapture, ProviderError, ProviderSnapshot, RefundCall, RefundOutcome,
+    RejectionKind, SnapshotState, VoidCall,
 };
 use crate::domain::{
     CaptureMethod, Failure, NextAction, OrderRecord, PaymentMethodKind, PostalAddress,
@@ -66,12 +66,25 @@ fn failure(error: SendFailure) -> ProviderError {
     }
 }
 
-fn parse<T: serde::de::DeserializeOwned>(response: RawResponse) -> Result<T, ProviderError> {
+fn unreadable(detail: String) -> ProviderError {
+    ProviderError::OutcomeUnknown {
+        provider: ProviderKind::Smartpay,
+        detail,
+    }
+}
+
+fn parse<T: serde::de::DeserializeOwned + Plausible>(
+    response: RawResponse,
+) -> Result<T, ProviderError> {
     if response.status.is_success() {
-        serde_json::from_slice(&response.body).map_err(|e| ProviderError::OutcomeUnknown {
-            provider: ProviderKind::Smartpay,
-            detail: format!("unreadable Smartpay response: {e}"),
-        })
+        let value: T = serde_json::from_slice(&response.body)
+            .map_err(|e| unreadable(format!("unreadable Smartpay response: {e}")))?;
+        if !value.plausible() {
+            return Err(unreadable(
+                "Smartpay answered with amounts out of any plausible range".into(),
+            ));
+        }
+        Ok(value)
     } else {
         Err(map_error(response.status, &parse_error(&response.body)))
     }
@@ -221,7 +234,10 @@ impl Smartpay {
         .map_err(failure)
     }
 
-    async fn get<T: serde::de::DeserializeOwned>(&self, path: &str) -> Result<T, ProviderError> {
+    async fn get<T: serde::de::DeserializeOwned + Plausible>(
+        &self,
+        path: &str,
+    ) -> Result<T, ProviderError> {
         parse(
             self.send::<()>(reqwest::Method::GET, path, None, None)
                 .await?,
@@ -254,26 +270,7 @@ impl Smartpay {
         livemode: bool,
     ) -> Result<AuthorizeOutcome, ProviderError> {
         let payments = self.payments(order).await?;
-        let captured: i64 = payments.iter().map(|p| p.amount).sum();
-        Ok(AuthorizeOutcome {
-            provider_order_id: Some(order.id.clone()),
-            result: AuthorizeResult::Authorized {
-                amount: order.amount,
-                captured,
-            },
-            livemode,
-            payment_method: Some(PaymentMethodKind::Bnpl),
-            expires_at: millis(order.expires_at),
-            provider_data: None,
-            card: None,
-            captures: payments
-                .into_iter()
-                .map(|p| ProviderCapture {
-                    id: p.id,
-                    amount: p.amount,
-                })
-                .collect(),
-        })
+        authorized_outcome(order, payments, livemode)
     }
 
     fn rejected(order: &Order, livemode: bool) -> AuthorizeOutcome {
@@ -524,44 +521,239 @@ impl PaymentProvider for Smartpay {
     async fn fetch(&self, record: &OrderRecord) -> Result<ProviderSnapshot, ProviderError> {
         let order = self.order(self.order_id(record)?).await?;
         let payments = self.payments(&order).await?;
-        let captured: i64 = payments.iter().map(|p| p.amount).sum();
-        let state = match order.status {
-            OrderStatus::RequiresAuthorization => SnapshotState::RequiresAction(None),
-            OrderStatus::Pending | OrderStatus::Unknown => SnapshotState::Processing,
-            OrderStatus::RequiresCapture => SnapshotState::Authorized,
-            OrderStatus::Succeeded => SnapshotState::Closed,
-            OrderStatus::Canceled if captured > 0 => SnapshotState::Closed,
-            OrderStatus::Canceled => SnapshotState::Canceled,
-            OrderStatus::Rejected | OrderStatus::Failed => SnapshotState::Declined(rejection()),
-        };
-        let authorized = match order.status {
-            OrderStatus::RequiresCapture | OrderStatus::Succeeded | OrderStatus::Canceled => {
-                order.amount
-            }
-            OrderStatus::RequiresAuthorization
-            | OrderStatus::Pending
-            | OrderStatus::Unknown
-            | OrderStatus::Rejected
-            | OrderStatus::Failed => 0,
-        };
-        Ok(ProviderSnapshot {
-            state,
-            amount_authorized: authorized,
-            amount_captured: captured,
-            amount_capturable: if order.status == OrderStatus::RequiresCapture {
-                order.amount - captured
-            } else {
-                0
-            },
-            expires_at: millis(order.expires_at),
-            payment_method: Some(PaymentMethodKind::Bnpl),
-            captures: payments
-                .into_iter()
-                .map(|p| ProviderCapture {
-                    id: p.id,
-                    amount: p.amount,
-                })
-                .collect(),
+        snapshot(order, payments)
+    }
+}
+
+/// What kessai may add up from an order's payments: a sum that cannot
+/// overflow and stays within the order's amount, or an unreadable answer.
+fn captured_total(order: &Order, payments: &[Payment]) -> Result<i64, ProviderError> {
+    payments
+        .iter()
+        .try_fold(0i64, |sum, p| sum.checked_add(p.amount))
+        .filter(|total| *total <= order.amount)
+        .ok_or_else(|| {
+            unreadable(format!(
+                "Smartpay reports payments beyond order {}'s amount",
+                order.id
+            ))
         })
+}
+
+fn provider_captures(payments: Vec<Payment>) -> Vec<ProviderCapture> {
+    payments
+        .into_iter()
+        .map(|p| ProviderCapture {
+            id: p.id,
+            amount: p.amount,
+        })
+        .collect()
+}
+
+/// The outcome of an authorized (or captured) Smartpay order.
+fn authorized_outcome(
+    order: &Order,
+    payments: Vec<Payment>,
+    livemode: bool,
+) -> Result<AuthorizeOutcome, ProviderError> {
+    let captured = captured_total(order, &payments)?;
+    Ok(AuthorizeOutcome {
+        provider_order_id: Some(order.id.clone()),
+        result: AuthorizeResult::Authorized {
+            amount: order.amount,
+            captured,
+        },
+        livemode,
+        payment_method: Some(PaymentMethodKind::Bnpl),
+        expires_at: millis(order.expires_at),
+        provider_data: None,
+        card: None,
+        captures: provider_captures(payments),
+    })
+}
+
+/// What Smartpay's order and its payments say, in kessai's terms.
+fn snapshot(order: Order, payments: Vec<Payment>) -> Result<ProviderSnapshot, ProviderError> {
+    let captured = captured_total(&order, &payments)?;
+    let state = match order.status {
+        OrderStatus::RequiresAuthorization => SnapshotState::RequiresAction(None),
+        OrderStatus::Pending | OrderStatus::Unknown => SnapshotState::Processing,
+        OrderStatus::RequiresCapture => SnapshotState::Authorized,
+        OrderStatus::Succeeded => SnapshotState::Closed,
+        OrderStatus::Canceled if captured > 0 => SnapshotState::Closed,
+        OrderStatus::Canceled => SnapshotState::Canceled,
+        OrderStatus::Rejected | OrderStatus::Failed => SnapshotState::Declined(rejection()),
+    };
+    let authorized = match order.status {
+        OrderStatus::RequiresCapture | OrderStatus::Succeeded | OrderStatus::Canceled => {
+            order.amount
+        }
+        OrderStatus::RequiresAuthorization
+        | OrderStatus::Pending
+        | OrderStatus::Unknown
+        | OrderStatus::Rejected
+        | OrderStatus::Failed => 0,
+    };
+    Ok(ProviderSnapshot {
+        state,
+        amount_authorized: authorized,
+        amount_captured: captured,
+        amount_capturable: if order.status == OrderStatus::RequiresCapture {
+            order.amount - captured
+        } else {
+            0
+        },
+        expires_at: millis(order.expires_at),
+        payment_method: Some(PaymentMethodKind::Bnpl),
+        captures: provider_captures(payments),
+    })
+}
+
+#[cfg(test)]
+mod fuzz {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::fuzz_support::{body, fixture, json_like, mutated, status};
+
+    const KEYS: &[&str] = &[
+        "id",
+        "object",
+        "amount",
+        "currency",
+        "status",
+        "expiresAt",
+        "payments",
+        "test",
+        "url",
+        "order",
+        "metadata",
+        "kessai_capture_id",
+        "statusCode",
+        "errorCode",
+        "message",
+        "details",
+    ];
+    const WORDS: &[&str] = &[
+        "requires_authorization",
+        "requires_capture",
+        "succeeded",
+        "canceled",
+        "rejected",
+        "failed",
+        "pending",
+        "order_test_1",
+        "payment_test_1",
+        "refund_test_1",
+        "payment.excessive-amount",
+        "order.cannot-capture",
+        "unauthorized",
+        "not-found",
+        "JPY",
+    ];
+
+    fn order_answer() -> impl Strategy<Value = Vec<u8>> {
+        let orders = [
+            "order.requires_capture.json",
+            "order.requires_capture.partially_captured.json",
+            "order.succeeded.json",
+            "order.canceled.json",
+            "order.rejected.json",
+        ]
+        .map(|name| mutated(fixture(&format!("smartpay/{name}")), KEYS, WORDS).boxed());
+        prop_oneof![
+            3 => proptest::strategy::Union::new(orders).prop_map(|v| v.to_string().into_bytes()),
+            1 => body(KEYS, WORDS),
+        ]
+    }
+
+    fn payment_answer() -> impl Strategy<Value = Vec<u8>> {
+        prop_oneof![
+            3 => mutated(fixture("smartpay/payment.processed.json"), KEYS, WORDS)
+                .prop_map(|v| v.to_string().into_bytes()),
+            1 => body(KEYS, WORDS),
+        ]
+    }
+
+    fn raw(status: reqwest::StatusCode, body: Vec<u8>) -> RawResponse {
+        RawResponse {
+            status,
+            body: body.into(),
+            retry_after: None,
+        }
+    }
+
+    proptest! {
+        /// Any answer to any call becomes a value or a mapped error, and
+        /// whatever is read adds up without overflowing.
+        #[test]
+        fn any_answer_maps_without_panicking(
+            status in prop_oneof![Just(reqwest::StatusCode::OK), status()],
+            order_body in order_answer(),
+            payment_bodies in proptest::collection::vec(payment_answer(), 0..4),
+            livemode: bool,
+        ) {
+            let _ = parse::<CheckoutSession>(raw(status, order_body.clone()));
+            let _ = parse::<Refund>(raw(status, order_body.clone()));
+            let _ = parse::<serde_json::Value>(raw(status, order_body.clone()));
+            let Ok(order) = parse::<Order>(raw(status, order_body)) else {
+                return Ok(());
+            };
+            let payments: Vec<Payment> = payment_bodies
+                .into_iter()
+                .filter_map(|b| parse::<Payment>(raw(reqwest::StatusCode::OK, b)).ok())
+                .collect();
+            if let Ok(outcome) = authorized_outcome(&order, payments.clone(), livemode)
+                && let AuthorizeResult::Authorized { amount, captured } = outcome.result
+            {
+                prop_assert!((0..=amount).contains(&captured));
+            }
+            if let Ok(snapshot) = snapshot(order, payments) {
+                prop_assert!(snapshot.amount_captured >= 0);
+                prop_assert!(snapshot.amount_capturable >= 0);
+                prop_assert!(snapshot.amount_authorized >= 0);
+            }
+        }
+
+        /// Payments whose sum passes the order's amount, or i64, are an
+        /// unreadable answer, not arithmetic.
+        #[test]
+        fn payments_beyond_the_order_are_unreadable(
+            amount in 0i64..=crate::domain::Amount::MAX,
+            payments in proptest::collection::vec(0i64..=crate::domain::Amount::MAX, 1..5),
+        ) {
+            let order = Order {
+                id: "order_test_1".into(),
+                amount,
+                status: OrderStatus::RequiresCapture,
+                expires_at: None,
+                payments: Vec::new(),
+                test: Some(true),
+            };
+            let payments: Vec<Payment> = payments
+                .into_iter()
+                .enumerate()
+                .map(|(i, amount)| Payment {
+                    id: format!("payment_test_{i}"),
+                    amount,
+                    metadata: BTreeMap::new(),
+                })
+                .collect();
+            let total: i128 = payments.iter().map(|p| i128::from(p.amount)).sum();
+            let read = snapshot(order, payments);
+            prop_assert_eq!(read.is_ok(), total <= i128::from(amount));
+            if let Err(error) = read {
+                prop_assert!(
+                    matches!(error, ProviderError::OutcomeUnknown { .. }),
+                    "unexpected error: {:?}",
+                    error
+                );
+            }
+        }
+
+        #[test]
+        fn any_error_body_maps(status in status(), body in json_like(KEYS, WORDS)) {
+            let _ = map_error(status, &parse_error(body.to_string().as_bytes()));
+        }
     }
 }

@@ -195,6 +195,36 @@ pub struct Refund {
     pub status: Option<String>,
 }
 
+impl crate::providers::Plausible for Order {
+    fn plausible(&self) -> bool {
+        crate::providers::plausible_amount(self.amount)
+    }
+}
+
+impl crate::providers::Plausible for CheckoutSession {
+    fn plausible(&self) -> bool {
+        self.order.plausible()
+    }
+}
+
+impl crate::providers::Plausible for Payment {
+    fn plausible(&self) -> bool {
+        crate::providers::plausible_amount(self.amount)
+    }
+}
+
+impl crate::providers::Plausible for Refund {
+    fn plausible(&self) -> bool {
+        true
+    }
+}
+
+impl crate::providers::Plausible for serde_json::Value {
+    fn plausible(&self) -> bool {
+        true
+    }
+}
+
 /// `{statusCode, errorCode, message, details}`.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
