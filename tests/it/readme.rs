@@ -17,6 +17,11 @@ use crate::pip;
 const README_ADDR: &str = "127.0.0.1:50051";
 /// The section whose example must be refused.
 const REFUSED_SECTION: &str = "A refused request";
+/// The section whose examples run against a server that requires callers,
+/// configured as the section says.
+const AUTH_SECTION: &str = "Callers, scopes and TLS";
+/// The token the README's caller configuration is made for.
+const DEMO_TOKEN: &str = "demo-checkout-token";
 /// Variables the blocks set and later blocks use (`ORDER` in the refused
 /// capture), as they would stay set in the reader's terminal.
 const SHELL_STATE: &[&str] = &["ORDER", "SMARTPAY", "SP_ORDER", "CHECKOUT"];
@@ -68,9 +73,10 @@ struct Server {
 }
 
 impl Server {
-    fn start(database_url: &str) -> Self {
+    fn start(database_url: &str, extra_env: &[(&str, &str)]) -> Self {
         let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_kessai"))
             .env_clear()
+            .envs(extra_env.iter().copied())
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("KESSAI_DATABASE_URL", database_url)
             .env("KESSAI_LISTEN_ADDR", "127.0.0.1:0")
@@ -171,6 +177,16 @@ async fn run_block(block: &Block, addr: &str, path: &str, state: &Path) -> Outpu
         .expect("bash runs")
 }
 
+/// The `KESSAI_CALLERS` value the README configures, as written.
+fn readme_callers(readme: &str) -> String {
+    let start = readme
+        .find("KESSAI_CALLERS='")
+        .expect("the README configures KESSAI_CALLERS")
+        + "KESSAI_CALLERS='".len();
+    let length = readme[start..].find('\'').expect("a closing quote");
+    readme[start..start + length].to_owned()
+}
+
 /// The one order with this merchant reference.
 async fn order(client: &mut PaymentServiceClient<Channel>, reference: &str) -> v1::Order {
     let orders = client
@@ -214,7 +230,9 @@ async fn the_readme_grpcurl_examples_run_as_written_and_again() {
         [
             "Walkthrough with grpcurl",
             "Smartpay: a checkout the shopper approves",
-            REFUSED_SECTION
+            REFUSED_SECTION,
+            AUTH_SECTION,
+            AUTH_SECTION
         ],
         "the README's grpcurl examples this test knows"
     );
@@ -223,7 +241,21 @@ async fn the_readme_grpcurl_examples_run_as_written_and_again() {
         .join("kessai-it")
         .join(format!("readme-{}", ulid::Ulid::new()));
     std::fs::create_dir_all(&dir).expect("temp dir");
-    let server = Server::start(&format!("sqlite://{}", dir.join("kessai.sqlite").display()));
+    let server = Server::start(
+        &format!("sqlite://{}", dir.join("kessai.sqlite").display()),
+        &[],
+    );
+    let callers = readme_callers(&readme);
+    let demo: Vec<serde_json::Value> = serde_json::from_str(&callers).expect("callers JSON");
+    assert_eq!(
+        demo[0]["token_sha256"],
+        hex::encode(<sha2::Sha256 as sha2::Digest>::digest(DEMO_TOKEN)),
+        "the README's first caller is made for {DEMO_TOKEN:?}"
+    );
+    let guarded = Server::start(
+        &format!("sqlite://{}", dir.join("guarded.sqlite").display()),
+        &[("KESSAI_AUTH", "true"), ("KESSAI_CALLERS", &callers)],
+    );
     let mut client = PaymentServiceClient::new(
         Channel::from_shared(format!("http://{}", server.addr))
             .expect("address")
@@ -237,7 +269,12 @@ async fn the_readme_grpcurl_examples_run_as_written_and_again() {
         // A fresh terminal each time: nothing carried over but the server.
         let state = dir.join(format!("state-{}", round.replace(' ', "-")));
         for block in &blocks {
-            let output = run_block(block, &server.addr, &path, &state).await;
+            let target = if block.section == AUTH_SECTION {
+                &guarded
+            } else {
+                &server
+            };
+            let output = run_block(block, &target.addr, &path, &state).await;
             let printed = format!(
                 "{}{}",
                 String::from_utf8_lossy(&output.stdout),
@@ -248,10 +285,22 @@ async fn the_readme_grpcurl_examples_run_as_written_and_again() {
                     "{round}, {:?}:\n{}\n--- kessai's log ---\n{}",
                     block.section,
                     show(&output),
-                    server.logs()
+                    target.logs()
                 )
             };
-            if block.section == REFUSED_SECTION {
+            if block.section == AUTH_SECTION {
+                if block.script.contains(&format!("Bearer {DEMO_TOKEN}")) {
+                    assert!(output.status.success(), "{}", context());
+                } else {
+                    assert!(!output.status.success(), "must be refused: {}", context());
+                    assert!(
+                        printed.contains("Unauthenticated")
+                            && printed.contains("MISSING_CREDENTIALS"),
+                        "{}",
+                        context()
+                    );
+                }
+            } else if block.section == REFUSED_SECTION {
                 assert!(!output.status.success(), "must be refused: {}", context());
                 assert!(printed.contains("FailedPrecondition"), "{}", context());
                 // The reason from the ErrorInfo detail, not only the message.
@@ -320,5 +369,6 @@ async fn the_readme_grpcurl_examples_run_as_written_and_again() {
     }
 
     drop(server);
+    drop(guarded);
     let _ = std::fs::remove_dir_all(&dir);
 }
