@@ -107,6 +107,8 @@ pub struct Config {
     pub drain_delay: Duration,
     /// How long in-flight calls may take to finish at shutdown.
     pub shutdown_timeout: Duration,
+    /// Where to serve Prometheus metrics (`/metrics`); off when unset.
+    pub metrics_addr: Option<SocketAddr>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -336,6 +338,7 @@ impl Config {
             shutdown_timeout: Duration::from_secs(
                 env.parse("KESSAI_SHUTDOWN_TIMEOUT_SECS")?.unwrap_or(30),
             ),
+            metrics_addr: env.parse("KESSAI_METRICS_ADDR")?,
         })
     }
 
