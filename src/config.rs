@@ -546,6 +546,15 @@ mod tests {
     }
 
     #[test]
+    fn metrics_are_served_only_where_asked() {
+        assert_eq!(config(&[]).unwrap().metrics_addr, None);
+        let c = config(&[("KESSAI_METRICS_ADDR", "0.0.0.0:9090")]).unwrap();
+        assert_eq!(c.metrics_addr, Some("0.0.0.0:9090".parse().unwrap()));
+        let e = config(&[("KESSAI_METRICS_ADDR", ":9090")]).unwrap_err();
+        assert!(e.to_string().starts_with("KESSAI_METRICS_ADDR"), "{e}");
+    }
+
+    #[test]
     fn malformed_values_name_the_variable() {
         let e = config(&[("KESSAI_LISTEN_ADDR", "not an address")]).unwrap_err();
         assert!(e.to_string().starts_with("KESSAI_LISTEN_ADDR"));

@@ -51,16 +51,20 @@ fn span(
     order_id: &OrderId,
     idempotency_key: Option<&str>,
 ) -> tracing::Span {
-    tracing::info_span!(
+    let span = tracing::info_span!(
         "provider_call",
         otel.name = %format_args!("{} {operation}", provider.as_str()),
         otel.kind = "client",
         provider = provider.as_str(),
         operation,
         order_id = %order_id,
-        idempotency_key = idempotency_key.unwrap_or(""),
+        idempotency_key = tracing::field::Empty,
         outcome = tracing::field::Empty,
-    )
+    );
+    if let Some(key) = idempotency_key {
+        span.record("idempotency_key", key);
+    }
+    span
 }
 
 impl Instrumented {
