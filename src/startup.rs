@@ -181,9 +181,11 @@ impl Application {
                 shutdown.cancel();
             }
         });
+        // Scrapes keep working while the server drains.
         let metrics_addr = self.metrics_addr();
+        let metrics_stop = CancellationToken::new();
         let metrics = self.metrics.map(|server| {
-            tokio::spawn(server.serve(self.payments.store().clone(), shutdown.clone()))
+            tokio::spawn(server.serve(self.payments.store().clone(), metrics_stop.clone()))
         });
         let reconciler = tokio::spawn(reconcile_periodically(
             self.payments.clone(),
@@ -273,8 +275,13 @@ impl Application {
         };
         watcher.abort();
         reconciler.abort();
-        if let Some(metrics) = metrics {
-            metrics.abort();
+        metrics_stop.cancel();
+        if let Some(mut metrics) = metrics {
+            // A scraper's open connection must not hold the exit up.
+            let wait = std::time::Duration::from_secs(2);
+            if tokio::time::timeout(wait, &mut metrics).await.is_err() {
+                metrics.abort();
+            }
         }
         if let Some(sandbox) = self.sandbox {
             sandbox.stop().await;
