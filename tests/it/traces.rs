@@ -13,6 +13,9 @@ use chrono::Datelike;
 use kessai::clock::SystemClock;
 use kessai::proto::v1;
 use kessai::sandbox::Sandbox;
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
+    TraceService, TraceServiceServer,
+};
 use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
@@ -45,6 +48,40 @@ async fn collector() -> (SocketAddr, Received) {
         .route("/v1/traces", post(export))
         .with_state(spans.clone());
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (addr, spans)
+}
+
+/// An OTLP/gRPC trace receiver.
+async fn grpc_collector() -> (SocketAddr, Received) {
+    struct Collector(Received);
+
+    #[tonic::async_trait]
+    impl TraceService for Collector {
+        async fn export(
+            &self,
+            request: tonic::Request<ExportTraceServiceRequest>,
+        ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
+            let mut spans = self.0.lock().unwrap();
+            for resource in request.into_inner().resource_spans {
+                for scope in resource.scope_spans {
+                    spans.extend(scope.spans);
+                }
+            }
+            Ok(tonic::Response::new(ExportTraceServiceResponse::default()))
+        }
+    }
+
+    let spans = Received::default();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let service = TraceServiceServer::new(Collector(spans.clone()));
+    tokio::spawn(async move {
+        tonic::transport::Server::builder()
+            .add_service(service)
+            .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener))
+            .await
+            .unwrap()
+    });
     (addr, spans)
 }
 
@@ -359,5 +396,48 @@ async fn a_malformed_traceparent_starts_a_new_trace_instead_of_failing_the_call(
             .all(|id| id.len() == 32 && *id != "00000000000000000000000000000000")
     );
     kessai.terminate();
+    sandbox.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spans_can_leave_over_otlp_grpc() {
+    let sandbox = Sandbox::start("127.0.0.1:0".parse().unwrap(), Arc::new(SystemClock))
+        .await
+        .unwrap();
+    let (collector_addr, exported) = grpc_collector().await;
+    let url = fresh_database(Backend::Sqlite).await;
+    let mut env = base_env(&url);
+    env.extend(provider_env(&sandbox));
+    env.insert(
+        "OTEL_EXPORTER_OTLP_ENDPOINT".into(),
+        format!("http://{collector_addr}"),
+    );
+    env.insert("OTEL_EXPORTER_OTLP_PROTOCOL".into(), "grpc".into());
+    let kessai = KessaiProcess::start(&env);
+    let mut client = kessai.client().await;
+    let trace_id = random_hex(16);
+    let order = client
+        .authorize(traced(
+            payjp_authorize(&unique_key("auth"), 2_000, "pm_test_approve"),
+            &trace_id,
+            &random_hex(8),
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .order
+        .unwrap();
+    kessai.terminate();
+
+    let spans = exported.lock().unwrap().clone();
+    let call = spans
+        .iter()
+        .find(|s| s.name == "payjp authorize")
+        .unwrap_or_else(|| panic!("{:?}", spans.iter().map(|s| &s.name).collect::<Vec<_>>()));
+    assert_eq!(hex::encode(&call.trace_id), trace_id);
+    assert_eq!(
+        attribute(call, "order_id").as_deref(),
+        Some(order.id.as_str())
+    );
     sandbox.stop().await;
 }
