@@ -88,17 +88,28 @@ fn rpc_span(request: &Request<tonic::body::Body>) -> tracing::Span {
         .unwrap_or("");
     let path = request.uri().path();
     let (service, method) = crate::observability::metrics::rpc_labels(path);
-    let span = tracing::info_span!(
-        "rpc",
-        otel.name = %path.trim_start_matches('/'),
-        otel.kind = "server",
-        rpc.system = "grpc",
-        rpc.service = service,
-        rpc.method = method,
-        method = %path,
-        request_id = %request_id,
-        caller = tracing::field::Empty
-    );
+    macro_rules! rpc_span {
+        ($level:expr) => {
+            tracing::span!(
+                $level,
+                "rpc",
+                otel.name = %path.trim_start_matches('/'),
+                otel.kind = "server",
+                rpc.system = "grpc",
+                rpc.service = service,
+                rpc.method = method,
+                method = %path,
+                request_id = %request_id,
+                caller = tracing::field::Empty
+            )
+        };
+    }
+    // Probes every few seconds would drown the traces (and the logs).
+    let span = if service == health::HEALTH_SERVICE {
+        rpc_span!(tracing::Level::DEBUG)
+    } else {
+        rpc_span!(tracing::Level::INFO)
+    };
     crate::observability::trace_context::continue_from(&span, request.headers());
     span
 }

@@ -234,10 +234,31 @@ async fn a_callers_trace_continues_through_kessai_to_the_provider() {
         })
         .await
         .unwrap();
+    // Health probes are not traced.
+    let probe_trace = random_hex(16);
+    let channel = tonic::transport::Channel::from_shared(format!("http://{}", kessai.addr))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    tonic_health::pb::health_client::HealthClient::new(channel)
+        .check(traced(
+            tonic_health::pb::HealthCheckRequest::default(),
+            &probe_trace,
+            &random_hex(8),
+        ))
+        .await
+        .unwrap();
     let logs = kessai.logs();
     kessai.terminate();
 
     let spans = exported.lock().unwrap().clone();
+    assert!(
+        !spans
+            .iter()
+            .any(|s| hex::encode(&s.trace_id) == probe_trace),
+        "a health probe was traced"
+    );
     let trace = hex::decode(&trace_id).unwrap();
     let in_trace: Vec<&Span> = spans.iter().filter(|s| s.trace_id == trace).collect();
     let by_id: HashMap<Vec<u8>, &Span> = in_trace.iter().map(|s| (s.span_id.clone(), *s)).collect();
