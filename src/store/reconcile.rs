@@ -69,6 +69,12 @@ impl Store {
                     .add(provider_attempts::Column::NextCheckAt.is_null())
                     .add(provider_attempts::Column::NextCheckAt.lte(now)),
             )
+            // Settling clears the next check: without this, a pass that
+            // listed the call before another settled it could claim it again.
+            .filter(provider_attempts::Column::State.is_in([
+                AttemptState::Unknown.as_str(),
+                AttemptState::InFlight.as_str(),
+            ]))
             .exec(&self.write)
             .await?;
         Ok(result.rows_affected == 1)
