@@ -45,6 +45,7 @@ SECRET_VARS = {
     "KESSAI_PAYMENTOPTIONS_MERCHANT_ID",
     "KESSAI_SMARTPAY_WEBHOOK_SECRET",
     "KESSAI_PAYJP_WEBHOOK_TOKEN",
+    "OTEL_EXPORTER_OTLP_HEADERS",
 }
 REQUIRED_SECRET_VARS = {"KESSAI_DATABASE_URL", "KESSAI_FINGERPRINT_KEY"}
 # Kinds without schemas in kubernetes-validate (CRDs), checked structurally instead.
@@ -339,6 +340,25 @@ def check_render(c: Checks, name: str, docs: list[dict], values: dict, input_val
             if not sandbox:
                 c.check("KESSAI_FINGERPRINT_KEY" in s.get("data", {}), "chart Secret has KESSAI_FINGERPRINT_KEY")
 
+    # Observability: OTLP export settings iff an endpoint is set (the collector's headers only
+    # from the Secret, checked above); Prometheus discovery annotations iff asked for.
+    tracing = values["tracing"]
+    otel = {k: v for k, v in config.items() if k.startswith("OTEL_")}
+    if tracing["otlp"]["endpoint"]:
+        c.equal(otel.get("OTEL_EXPORTER_OTLP_ENDPOINT"), tracing["otlp"]["endpoint"], "OTEL_EXPORTER_OTLP_ENDPOINT")
+        c.equal(otel.get("OTEL_EXPORTER_OTLP_PROTOCOL"), tracing["otlp"]["protocol"], "OTEL_EXPORTER_OTLP_PROTOCOL")
+        c.equal(otel.get("OTEL_SERVICE_NAME"), tracing["serviceName"], "OTEL_SERVICE_NAME")
+        c.equal(otel.get("OTEL_RESOURCE_ATTRIBUTES"), tracing.get("resourceAttributes") or None,
+                "OTEL_RESOURCE_ATTRIBUTES")
+    else:
+        c.equal(otel, {}, "no OTEL_* settings without tracing.otlp.endpoint")
+    scrape_annotations = {k: v for k, v in annotations.items() if k.startswith("prometheus.io/")}
+    if values["metrics"]["podAnnotations"]:
+        c.equal(scrape_annotations, {"prometheus.io/scrape": "true", "prometheus.io/port": str(METRICS_PORT),
+                                     "prometheus.io/path": "/metrics"}, "Prometheus scrape annotations")
+    else:
+        c.equal(scrape_annotations, {}, "no Prometheus scrape annotations unless metrics.podAnnotations")
+
     # Shutdown: grace period exceeds preStop sleep + drain delay + shutdown timeout.
     pre_stop = ct.get("lifecycle", {}).get("preStop", {})
     c.check(set(pre_stop) == {"sleep"}, "preStop uses the native sleep handler only")
@@ -466,6 +486,10 @@ def check_render(c: Checks, name: str, docs: list[dict], values: dict, input_val
                 c.equal(p["backend"]["service"]["port"].get("name"), "webhooks", "Ingress goes to the webhooks port")
     for np in of_kind(docs, "NetworkPolicy"):
         check_network_policy(c, np, pod_labels, jobs)
+        if np["metadata"]["name"] == FULLNAME and tracing["otlp"]["endpoint"]:
+            otlp = values["networkPolicy"]["egress"]["otlp"]
+            c.check(any(rule.get("to") == otlp["to"] and {"port": otlp["port"], "protocol": "TCP"} in rule.get("ports", [])
+                        for rule in np["spec"].get("egress", [])), "NetworkPolicy lets the server reach the OTLP collector")
 
     # NOTES.
     c.check(bool(notes.strip()), "NOTES.txt renders")

@@ -71,6 +71,8 @@ step "render"
 cat >"$WORK/sandbox-values.yaml" <<'EOF'
 sandbox:
   enabled: true
+metrics:
+  podAnnotations: true
 secrets:
   databaseUrl: postgres://kessai:sandbox-only-password@postgres:5432/kessai
 EOF
@@ -150,6 +152,10 @@ expect_render_error grpcroute-without-parent "grpcRoute.parentRefs is required" 
   "{existingSecret: s, grpcRoute: {enabled: true}}"
 expect_render_error ingress-without-host "ingress.host is required" \
   "{existingSecret: s, ingress: {enabled: true}}"
+expect_render_error network-policy-without-collector "networkPolicy.egress.otlp.to is required" \
+  "{existingSecret: s, tracing: {otlp: {endpoint: 'http://collector:4318'}}, networkPolicy: {enabled: true, egress: {database: {to: [{ipBlock: {cidr: 10.0.0.0/24}}]}}}}"
+expect_render_error extra-env-otlp-headers "extraEnv must not set OTEL_EXPORTER_OTLP_HEADERS" \
+  "{existingSecret: s, extraEnv: [{name: OTEL_EXPORTER_OTLP_HEADERS, value: 'api-key=x'}]}"
 expect_render_error kubernetes-too-old "chart requires kubeVersion" "{existingSecret: s}" --kube-version 1.29.0
 
 # expect_schema_error NAME MESSAGE VALUES_YAML: the merged values must fail values.schema.json
@@ -173,6 +179,9 @@ expect_schema_error sqlite-database-url "does not match" "secrets: {databaseUrl:
 expect_schema_error short-fingerprint-key "does not match" "secrets: {fingerprintKey: short}"
 expect_schema_error zero-grace-margin "less than the minimum of 1" "{existingSecret: s, shutdown: {graceMarginSeconds: 0}}"
 expect_schema_error unknown-key "Additional properties are not allowed" "{existingSecret: s, replicas: 3}"
+expect_schema_error otlp-protocol-enum "is not one of ['http/protobuf', 'grpc']" \
+  "{existingSecret: s, tracing: {otlp: {endpoint: 'http://collector:4318', protocol: http/json}}}"
+expect_schema_error otlp-endpoint-url "does not match" "{existingSecret: s, tracing: {otlp: {endpoint: 'collector:4318'}}}"
 expect_schema_error bad-service-type "is not one of" "{existingSecret: s, service: {type: ExternalName}}"
 
 step "helm lint / helm template"

@@ -2,7 +2,9 @@
 
 use std::net::SocketAddr;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::domain::{OrderStatus, ProviderKind};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -28,4 +30,143 @@ pub enum Command {
         #[arg(long, env = "KESSAI_SANDBOX_ADDR", default_value = "127.0.0.1:8089")]
         addr: SocketAddr,
     },
+    /// Look at orders, straight from the database `serve` uses (the same
+    /// KESSAI_* configuration).
+    Orders {
+        #[command(subcommand)]
+        command: OrdersCommand,
+    },
+    /// Settle an order now: send again (or look up) its provider calls whose
+    /// answer was lost, then ask its provider about it. Uses the same
+    /// KESSAI_* configuration (database and provider credentials) as `serve`;
+    /// the order history names the operator who asked.
+    Reconcile {
+        /// The order, e.g. ord_01J…
+        order_id: String,
+        #[command(flatten)]
+        output: OutputArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OrdersCommand {
+    /// One order with its captures and refunds.
+    Get {
+        /// The order, e.g. ord_01J…
+        order_id: String,
+        #[command(flatten)]
+        output: OutputArgs,
+    },
+    /// Orders, newest first.
+    List {
+        /// Only orders in this status (repeat for several).
+        #[arg(long, value_enum)]
+        status: Vec<StatusArg>,
+        /// Only this provider's orders.
+        #[arg(long, value_enum)]
+        provider: Option<ProviderArg>,
+        /// Only orders flagged for a person to review.
+        #[arg(long)]
+        needs_review: bool,
+        /// How many orders (1 to 200).
+        #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(i32).range(1..=200))]
+        limit: i32,
+        /// Continue a listing from the token a previous page printed.
+        #[arg(long)]
+        page_token: Option<String>,
+        #[command(flatten)]
+        output: OutputArgs,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Table,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, Args)]
+pub struct OutputArgs {
+    /// How to print the result.
+    #[arg(long, short = 'o', value_enum, default_value_t = Format::Table)]
+    output: Format,
+    /// The same as `--output json`.
+    #[arg(long, conflicts_with = "output")]
+    json: bool,
+}
+
+impl OutputArgs {
+    pub fn format(&self) -> Format {
+        if self.json { Format::Json } else { self.output }
+    }
+}
+
+/// An order status as the command line spells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[value(rename_all = "snake_case")]
+pub enum StatusArg {
+    Pending,
+    RequiresAction,
+    Authorized,
+    PartiallyCaptured,
+    Captured,
+    Voided,
+    Expired,
+    Declined,
+}
+
+impl From<StatusArg> for OrderStatus {
+    fn from(status: StatusArg) -> Self {
+        match status {
+            StatusArg::Pending => OrderStatus::Pending,
+            StatusArg::RequiresAction => OrderStatus::RequiresAction,
+            StatusArg::Authorized => OrderStatus::Authorized,
+            StatusArg::PartiallyCaptured => OrderStatus::PartiallyCaptured,
+            StatusArg::Captured => OrderStatus::Captured,
+            StatusArg::Voided => OrderStatus::Voided,
+            StatusArg::Expired => OrderStatus::Expired,
+            StatusArg::Declined => OrderStatus::Declined,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[value(rename_all = "lower")]
+pub enum ProviderArg {
+    Payjp,
+    Smartpay,
+    Paymentoptions,
+}
+
+impl From<ProviderArg> for ProviderKind {
+    fn from(provider: ProviderArg) -> Self {
+        match provider {
+            ProviderArg::Payjp => ProviderKind::Payjp,
+            ProviderArg::Smartpay => ProviderKind::Smartpay,
+            ProviderArg::Paymentoptions => ProviderKind::PaymentOptions,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn command_line_names_match_the_domain_names() {
+        for status in StatusArg::value_variants() {
+            let name = status.to_possible_value().unwrap();
+            assert_eq!(name.get_name(), OrderStatus::from(*status).as_str());
+        }
+        for provider in ProviderArg::value_variants() {
+            let name = provider.to_possible_value().unwrap();
+            assert_eq!(name.get_name(), ProviderKind::from(*provider).as_str());
+        }
+    }
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
 }

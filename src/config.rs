@@ -107,6 +107,8 @@ pub struct Config {
     pub drain_delay: Duration,
     /// How long in-flight calls may take to finish at shutdown.
     pub shutdown_timeout: Duration,
+    /// Where to serve Prometheus metrics (`/metrics`); off when unset.
+    pub metrics_addr: Option<SocketAddr>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -336,6 +338,7 @@ impl Config {
             shutdown_timeout: Duration::from_secs(
                 env.parse("KESSAI_SHUTDOWN_TIMEOUT_SECS")?.unwrap_or(30),
             ),
+            metrics_addr: env.parse("KESSAI_METRICS_ADDR")?,
         })
     }
 
@@ -540,6 +543,15 @@ mod tests {
             c.payjp.unwrap().secret_key.expose_secret(),
             "sk_test_from_file"
         );
+    }
+
+    #[test]
+    fn metrics_are_served_only_where_asked() {
+        assert_eq!(config(&[]).unwrap().metrics_addr, None);
+        let c = config(&[("KESSAI_METRICS_ADDR", "0.0.0.0:9090")]).unwrap();
+        assert_eq!(c.metrics_addr, Some("0.0.0.0:9090".parse().unwrap()));
+        let e = config(&[("KESSAI_METRICS_ADDR", ":9090")]).unwrap_err();
+        assert!(e.to_string().starts_with("KESSAI_METRICS_ADDR"), "{e}");
     }
 
     #[test]

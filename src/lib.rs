@@ -9,6 +9,8 @@ pub mod domain;
 #[cfg(test)]
 mod fuzz_support;
 pub mod grpc;
+pub mod observability;
+pub mod operator;
 pub mod payments;
 pub mod proto;
 pub mod providers;

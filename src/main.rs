@@ -5,14 +5,28 @@ use clap::Parser;
 use kessai::cli::{Cli, Command};
 use kessai::clock::SystemClock;
 use kessai::config::Config;
+use kessai::operator;
 use kessai::sandbox::Sandbox;
 use kessai::startup::{Application, connect_store, install_crypto_provider};
+use kessai::telemetry::LogTo;
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    kessai::telemetry::init_from_env();
-    let result = match cli.command.unwrap_or(Command::Serve) {
+    let command = cli.command.unwrap_or(Command::Serve);
+    let operator = matches!(command, Command::Orders { .. } | Command::Reconcile { .. });
+    kessai::telemetry::init_from_env(if operator {
+        LogTo::Stderr
+    } else {
+        LogTo::Stdout
+    });
+    let code = run(command).await;
+    kessai::telemetry::shutdown();
+    code
+}
+
+async fn run(command: Command) -> ExitCode {
+    let result = match command {
         Command::Sandbox { addr } => sandbox(addr).await,
         Command::Serve => match config() {
             Ok(config) => serve(config).await,
@@ -22,12 +36,34 @@ async fn main() -> ExitCode {
             Ok(config) => migrate(config).await,
             Err(code) => return code,
         },
+        Command::Orders { command } => match config() {
+            Ok(config) => return operated(operator::orders(command, &config).await),
+            Err(code) => return code,
+        },
+        Command::Reconcile { order_id, output } => match config() {
+            Ok(config) => {
+                return operated(operator::reconcile(&order_id, output, &config).await);
+            }
+            Err(code) => return code,
+        },
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             tracing::error!("{error:#}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+/// An operator command's error goes to standard error, its result having
+/// gone to standard output.
+fn operated(result: Result<(), operator::OperatorError>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("kessai: {error}");
+            error.exit_code()
         }
     }
 }

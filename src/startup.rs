@@ -19,6 +19,7 @@ use crate::grpc::auth::{AuthLayer, AuthMode, AuthSettings};
 use crate::grpc::callers::Callers;
 use crate::grpc::rate_limit::{RateLimit, RateLimiter};
 use crate::grpc::{self, PaymentApi};
+use crate::observability::metrics_server::MetricsServer;
 use crate::payments::{CrashSwitch, Payments, PaymentsConfig};
 use crate::proto::v1::payment_service_server::PaymentServiceServer;
 use crate::providers::Registry;
@@ -63,6 +64,24 @@ async fn prepare_schema(store: &Store, config: &Config) -> anyhow::Result<()> {
     }
 }
 
+/// The use cases' settings from the configuration (no crash point).
+pub(crate) fn payments_config(config: &Config) -> PaymentsConfig {
+    // Longer than any provider call with its retries.
+    let derived_lease = (config.provider_http.request_timeout.as_secs() + 5)
+        * u64::from(config.provider_http.max_attempts)
+        * 2;
+    let lease = config
+        .in_flight_lease
+        .unwrap_or(std::time::Duration::from_secs(derived_lease));
+    PaymentsConfig {
+        idempotency_ttl: config.idempotency_ttl,
+        in_flight_lease: chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::minutes(2)),
+        crash: None,
+        fingerprint_key: fingerprint_key(&config.fingerprint_key),
+        action_ttl: config.action_ttl,
+    }
+}
+
 pub struct Application {
     addr: SocketAddr,
     listener: TcpListener,
@@ -70,6 +89,7 @@ pub struct Application {
     reporter: HealthReporter,
     shutdown: CancellationToken,
     sandbox: Option<Sandbox>,
+    metrics: Option<MetricsServer>,
     config: Config,
 }
 
@@ -90,28 +110,21 @@ impl Application {
                 );
                 Arc::new(switch)
             });
-        // Longer than any provider call with its retries.
-        let derived_lease = (config.provider_http.request_timeout.as_secs() + 5)
-            * u64::from(config.provider_http.max_attempts)
-            * 2;
-        let lease = config
-            .in_flight_lease
-            .unwrap_or(std::time::Duration::from_secs(derived_lease));
         let payments = Payments::new(
             store,
             registry,
             clock,
             PaymentsConfig {
-                idempotency_ttl: config.idempotency_ttl,
-                in_flight_lease: chrono::Duration::from_std(lease)
-                    .unwrap_or(chrono::Duration::minutes(2)),
                 crash,
-                fingerprint_key: fingerprint_key(&config.fingerprint_key),
-                action_ttl: config.action_ttl,
+                ..payments_config(&config)
             },
         );
         let listener = TcpListener::bind(config.listen_addr).await?;
         let addr = listener.local_addr()?;
+        let metrics = match config.metrics_addr {
+            Some(addr) => Some(MetricsServer::bind(addr).await?),
+            None => None,
+        };
         let reporter = HealthReporter::new();
         reporter
             .set_service_status("", ServingStatus::Serving)
@@ -126,12 +139,18 @@ impl Application {
             reporter,
             shutdown: CancellationToken::new(),
             sandbox,
+            metrics,
             config,
         })
     }
 
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Where `/metrics` is served, when `KESSAI_METRICS_ADDR` is set.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().map(MetricsServer::addr)
     }
 
     pub fn payments(&self) -> &Payments {
@@ -161,6 +180,12 @@ impl Application {
                 signal.await;
                 shutdown.cancel();
             }
+        });
+        // Scrapes keep working while the server drains.
+        let metrics_addr = self.metrics_addr();
+        let metrics_stop = CancellationToken::new();
+        let metrics = self.metrics.map(|server| {
+            tokio::spawn(server.serve(self.payments.store().clone(), metrics_stop.clone()))
         });
         let reconciler = tokio::spawn(reconcile_periodically(
             self.payments.clone(),
@@ -210,9 +235,14 @@ impl Application {
                 tokio::time::sleep(drain_delay).await;
             }
         };
-        tracing::info!(addr = %self.addr, "kessai serving gRPC");
+        tracing::info!(
+            addr = %self.addr,
+            metrics_addr = metrics_addr.map(|a| a.to_string()),
+            "kessai serving gRPC"
+        );
         let in_flight = grpc::InFlight::default();
         let serve = server
+            .layer(grpc::RpcMetricsLayer)
             .layer(in_flight.clone())
             .layer(grpc::request_layers())
             .layer(auth)
@@ -245,6 +275,14 @@ impl Application {
         };
         watcher.abort();
         reconciler.abort();
+        metrics_stop.cancel();
+        if let Some(mut metrics) = metrics {
+            // A scraper's open connection must not hold the exit up.
+            let wait = std::time::Duration::from_secs(2);
+            if tokio::time::timeout(wait, &mut metrics).await.is_err() {
+                metrics.abort();
+            }
+        }
         if let Some(sandbox) = self.sandbox {
             sandbox.stop().await;
         }
@@ -334,7 +372,7 @@ fn fingerprint_key(key: &SecretString) -> SecretSlice<u8> {
 
 /// The provider adapters, pointed at the real providers or, in sandbox
 /// mode, at the simulators started here.
-async fn providers(
+pub(crate) async fn providers(
     config: &Config,
     clock: SharedClock,
 ) -> anyhow::Result<(Registry, Option<Sandbox>)> {

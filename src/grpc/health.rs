@@ -12,6 +12,8 @@ use tonic_health::server::HealthReporter;
 use crate::store::Store;
 
 pub const PAYMENT_SERVICE: &str = "kessai.v1.PaymentService";
+/// The health service itself, whose probes are not traced.
+pub const HEALTH_SERVICE: &str = "grpc.health.v1.Health";
 
 /// Watches the database and reports readiness until `stop` fires.
 pub async fn watch_database(

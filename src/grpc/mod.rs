@@ -6,6 +6,7 @@ pub mod callers;
 pub mod convert;
 pub mod health;
 mod in_flight;
+mod metrics;
 pub mod rate_limit;
 mod service;
 pub mod status;
@@ -21,6 +22,7 @@ use tower_http::request_id::{
 use tower_http::trace::TraceLayer;
 
 pub use in_flight::InFlight;
+pub use metrics::RpcMetricsLayer;
 pub use service::PaymentApi;
 
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -39,6 +41,8 @@ impl MakeRequestId for MakeUlid {
 
 /// A span per call carrying its method and request id (taken from the
 /// caller's `x-request-id` metadata, or made up), echoed in the response.
+/// The span continues the caller's trace when its metadata carries a W3C
+/// `traceparent`.
 type RpcSpan = fn(&Request<tonic::body::Body>) -> tracing::Span;
 type TraceRpc = TraceLayer<SharedClassifier<GrpcErrorsAsFailures>, RpcSpan>;
 type RequestLayers =
@@ -82,12 +86,32 @@ fn rpc_span(request: &Request<tonic::body::Body>) -> tracing::Span {
         .get(&REQUEST_ID)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    tracing::info_span!(
-        "rpc",
-        method = %request.uri().path(),
-        request_id = %request_id,
-        caller = tracing::field::Empty
-    )
+    let path = request.uri().path();
+    let (service, method) = crate::observability::metrics::rpc_labels(path);
+    macro_rules! rpc_span {
+        ($level:expr) => {
+            tracing::span!(
+                $level,
+                "rpc",
+                otel.name = %path.trim_start_matches('/'),
+                otel.kind = "server",
+                rpc.system = "grpc",
+                rpc.service = service,
+                rpc.method = method,
+                method = %path,
+                request_id = %request_id,
+                caller = tracing::field::Empty
+            )
+        };
+    }
+    // Probes every few seconds would drown the traces (and the logs).
+    let span = if service == health::HEALTH_SERVICE {
+        rpc_span!(tracing::Level::DEBUG)
+    } else {
+        rpc_span!(tracing::Level::INFO)
+    };
+    crate::observability::trace_context::continue_from(&span, request.headers());
+    span
 }
 
 /// How often readiness asks the database.

@@ -31,65 +31,90 @@ fn caller<T>(request: &Request<T>) -> Caller {
 }
 
 fn order(view: &crate::domain::OrderView) -> Option<v1::Order> {
-    tracing::Span::current().record("order_id", view.order.id.as_str());
+    let span = tracing::Span::current();
+    span.record("order_id", view.order.id.as_str());
+    span.record("provider", view.order.provider.as_str());
     Some(view.into())
+}
+
+/// Puts the call's idempotency key (and order, where the request names
+/// one) on its span before any work, so even a failed call carries them.
+fn keyed(key: &crate::domain::IdempotencyKey, order_id: Option<&crate::domain::OrderId>) {
+    let span = tracing::Span::current();
+    span.record("idempotency_key", key.as_str());
+    if let Some(order_id) = order_id {
+        span.record("order_id", order_id.as_str());
+    }
 }
 
 #[tonic::async_trait]
 impl PaymentService for PaymentApi {
-    #[tracing::instrument(name = "Authorize", skip_all, fields(order_id))]
+    #[tracing::instrument(
+        name = "Authorize",
+        skip_all,
+        fields(order_id, provider, idempotency_key)
+    )]
     async fn authorize(
         &self,
         request: Request<v1::AuthorizeRequest>,
     ) -> Result<Response<v1::AuthorizeResponse>, Status> {
         let caller = caller(&request);
         let cmd = AuthorizeCommand::try_from(request.into_inner())?;
+        keyed(&cmd.key, None);
+        tracing::Span::current().record("provider", cmd.details.provider().as_str());
         let view = self.payments.authorize(&caller, cmd).await?;
         Ok(Response::new(v1::AuthorizeResponse {
             order: order(&view),
         }))
     }
 
-    #[tracing::instrument(name = "Capture", skip_all, fields(order_id))]
+    #[tracing::instrument(
+        name = "Capture",
+        skip_all,
+        fields(order_id, provider, idempotency_key)
+    )]
     async fn capture(
         &self,
         request: Request<v1::CaptureRequest>,
     ) -> Result<Response<v1::CaptureResponse>, Status> {
         let caller = caller(&request);
         let cmd = CaptureCommand::try_from(request.into_inner())?;
+        keyed(&cmd.key, Some(&cmd.order_id));
         let view = self.payments.capture(&caller, cmd).await?;
         Ok(Response::new(v1::CaptureResponse {
             order: order(&view),
         }))
     }
 
-    #[tracing::instrument(name = "Refund", skip_all, fields(order_id))]
+    #[tracing::instrument(name = "Refund", skip_all, fields(order_id, provider, idempotency_key))]
     async fn refund(
         &self,
         request: Request<v1::RefundRequest>,
     ) -> Result<Response<v1::RefundResponse>, Status> {
         let caller = caller(&request);
         let cmd = RefundCommand::try_from(request.into_inner())?;
+        keyed(&cmd.key, Some(&cmd.order_id));
         let view = self.payments.refund(&caller, cmd).await?;
         Ok(Response::new(v1::RefundResponse {
             order: order(&view),
         }))
     }
 
-    #[tracing::instrument(name = "Void", skip_all, fields(order_id))]
+    #[tracing::instrument(name = "Void", skip_all, fields(order_id, provider, idempotency_key))]
     async fn void(
         &self,
         request: Request<v1::VoidRequest>,
     ) -> Result<Response<v1::VoidResponse>, Status> {
         let caller = caller(&request);
         let cmd = VoidCommand::try_from(request.into_inner())?;
+        keyed(&cmd.key, Some(&cmd.order_id));
         let view = self.payments.void(&caller, cmd).await?;
         Ok(Response::new(v1::VoidResponse {
             order: order(&view),
         }))
     }
 
-    #[tracing::instrument(name = "GetOrder", skip_all, fields(order_id))]
+    #[tracing::instrument(name = "GetOrder", skip_all, fields(order_id, provider))]
     async fn get_order(
         &self,
         request: Request<v1::GetOrderRequest>,

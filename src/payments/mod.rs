@@ -41,12 +41,24 @@ fn account_unknown(order: &mut crate::domain::OrderRecord, prior: AttemptState, 
     }
 }
 
+/// The money counters move once per committed outcome that moved money:
+/// replays and rolled-back attempts commit no change to the amounts.
+fn count_money(moved: &crate::store::MoneyMoved) {
+    crate::observability::metrics::money_moved(
+        moved.provider,
+        moved.currency,
+        moved.authorized,
+        moved.captured,
+        moved.refunded,
+    );
+}
+
 pub use authorize::AuthorizeCommand;
 pub use capture::CaptureCommand;
 pub use crash::{CrashPoint, CrashSwitch};
 pub use error::{PaymentError, RejectionKindData};
 pub use list_orders::{ListOrdersCommand, MAX_PAGE_SIZE, OrderPage};
-pub use reconcile::{RECONCILER, ReconcileReport};
+pub use reconcile::{OrderReconciliation, RECONCILER, ReconcileReport};
 pub use refund::RefundCommand;
 pub use void::VoidCommand;
 
@@ -111,11 +123,12 @@ pub struct Payments {
 
 impl Payments {
     pub fn new(
-        store: Store,
+        mut store: Store,
         providers: Registry,
         clock: SharedClock,
         config: PaymentsConfig,
     ) -> Self {
+        store.observe_money(Arc::new(count_money));
         Self {
             inner: Arc::new(Inner {
                 store,

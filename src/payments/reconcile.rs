@@ -10,7 +10,7 @@ use chrono::{DateTime, Duration, Utc};
 use super::authorize::AuthorizeCommand;
 use super::idempotency::KeyedRequest;
 use super::{Caller, PaymentError, Payments};
-use crate::domain::{AuthState, OrderId};
+use crate::domain::{AuthState, OrderId, OrderView};
 use crate::store::{AttemptRecord, KeyState, Operation};
 
 /// What one pass did.
@@ -24,6 +24,17 @@ pub struct ReconcileReport {
     pub keys_reaped: u64,
     /// Work that failed this pass (retried on a later one).
     pub errors: usize,
+}
+
+/// What reconciling one order on request did.
+#[derive(Debug, Clone)]
+pub struct OrderReconciliation {
+    /// The order afterwards.
+    pub order: OrderView,
+    /// Provider calls without an outcome that were sent again or looked up.
+    pub calls_checked: usize,
+    /// What could not be settled this time (the order may still be right).
+    pub errors: Vec<String>,
 }
 
 /// The actor reconciliation writes into order histories.
@@ -83,6 +94,47 @@ impl Payments {
         }
         report.keys_reaped = store.reap_keys(now).await?;
         Ok(report)
+    }
+
+    /// Reconciles one order now, whatever its schedule: settles its
+    /// provider calls whose answer was lost, then asks the provider about
+    /// it. For operators; `caller` names who asked in the order history.
+    pub async fn reconcile_order(
+        &self,
+        caller: &Caller,
+        id: &OrderId,
+    ) -> Result<OrderReconciliation, PaymentError> {
+        self.view(id).await?;
+        let now = self.now();
+        let lease = self.inner.config.in_flight_lease;
+        let store = self.store();
+        let mut calls_checked = 0;
+        let mut errors = Vec::new();
+        for attempt in store.open_attempts_of(id, now, lease).await? {
+            let until = now + backoff(attempt.checks);
+            if !store
+                .claim_attempt_now(&attempt.id, now, lease, until)
+                .await?
+            {
+                continue;
+            }
+            calls_checked += 1;
+            if let Err(error) = self.reconcile_attempt(caller, &attempt).await {
+                errors.push(format!("{} call: {error}", attempt.operation.as_str()));
+            }
+        }
+        let order = match self.get_order(caller, id, true).await {
+            Ok(order) => order,
+            Err(error) => {
+                errors.push(format!("asking the provider: {error}"));
+                self.view(id).await?
+            }
+        };
+        Ok(OrderReconciliation {
+            order,
+            calls_checked,
+            errors,
+        })
     }
 
     /// Sends a call again with the provider key it was first sent with (or,

@@ -1,5 +1,6 @@
-//! Sending provider requests: timeouts, bounded retries, and an honest
-//! account of whether a failed request may have reached the provider.
+//! Sending provider requests: timeouts, bounded retries, an honest account
+//! of whether a failed request may have reached the provider, and the W3C
+//! trace context of the call on every attempt.
 
 use std::time::Duration;
 
@@ -127,11 +128,13 @@ where
     F: FnMut() -> reqwest::RequestBuilder,
 {
     let attempts = settings.max_attempts.max(1);
+    // The provider sees the trace this call belongs to.
+    let trace = crate::observability::trace_context::headers_of(&tracing::Span::current());
     let mut maybe_acted = false;
     let mut last: Result<RawResponse, SendFailure> =
         Err(SendFailure::NotSent("no attempt made".into()));
     for attempt in 1..=attempts {
-        let result = send_once(make()).await;
+        let result = send_once(make().headers(trace.clone())).await;
         let retry = match &result {
             Ok(response) if retryable_status(response.status) => {
                 if response.status != StatusCode::TOO_MANY_REQUESTS {

@@ -3,6 +3,7 @@
 //! in [`registry`].
 
 pub mod http;
+mod instrumented;
 pub mod payjp;
 pub mod paymentoptions;
 mod registry;

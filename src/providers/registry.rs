@@ -2,6 +2,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use super::PaymentProvider;
+use super::instrumented::Instrumented;
 use crate::domain::ProviderKind;
 
 /// The configured providers. A provider absent here answers
@@ -12,8 +13,10 @@ pub struct Registry {
 }
 
 impl Registry {
+    /// Adds a provider; its calls are traced and measured.
     pub fn register(&mut self, provider: Arc<dyn PaymentProvider>) {
-        self.providers.insert(provider.kind(), provider);
+        self.providers
+            .insert(provider.kind(), Arc::new(Instrumented::new(provider)));
     }
 
     pub fn get(&self, kind: ProviderKind) -> Option<&Arc<dyn PaymentProvider>> {

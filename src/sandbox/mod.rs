@@ -8,6 +8,7 @@
 pub mod faults;
 pub mod payjp;
 pub mod paymentoptions;
+pub mod received;
 pub mod smartpay;
 
 use std::net::SocketAddr;
@@ -33,6 +34,7 @@ pub struct Sandbox {
     pub payjp: payjp::PayjpSimulator,
     pub smartpay: smartpay::SmartpaySimulator,
     pub paymentoptions: paymentoptions::PaymentOptionsSimulator,
+    received: received::Received,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
 }
@@ -58,10 +60,15 @@ impl Sandbox {
             PAYMENTOPTIONS_SANDBOX_API_KEY,
             PAYMENTOPTIONS_SANDBOX_MERCHANT_ID,
         );
+        let received = received::Received::default();
         let app = axum::Router::new()
             .nest("/payjp", payjp.router())
             .nest("/smartpay", smartpay.router())
-            .nest("/paymentoptions", paymentoptions.router());
+            .nest("/paymentoptions", paymentoptions.router())
+            .layer(axum::middleware::from_fn_with_state(
+                received.clone(),
+                received::record,
+            ));
         let (tx, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             let serve = axum::serve(listener, app).with_graceful_shutdown(async {
@@ -76,6 +83,7 @@ impl Sandbox {
             payjp,
             smartpay,
             paymentoptions,
+            received,
             shutdown: Some(tx),
             task: Some(task),
         })
@@ -83,6 +91,11 @@ impl Sandbox {
 
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The requests the simulators received (method, path, trace context).
+    pub fn received(&self) -> &received::Received {
+        &self.received
     }
 
     /// The PAY.JP v2 base URL to configure the adapter with.

@@ -13,6 +13,7 @@
 mod convert;
 pub mod entities;
 mod error;
+mod observe;
 mod reads;
 mod reconcile;
 pub mod records;
@@ -32,6 +33,7 @@ use sea_orm::{
 };
 
 pub use error::StoreError;
+pub use observe::{Backlog, MoneyMoved, MoneyObserver, PoolStats};
 pub use reads::OrderFilter;
 pub use records::*;
 pub use tx::Tx;
@@ -41,6 +43,9 @@ pub use tx::Tx;
 pub struct StoreOptions {
     pub max_connections: u32,
     pub acquire_timeout: Duration,
+    /// Create a missing SQLite file (off for tools that only read or
+    /// repair an existing database).
+    pub create_if_missing: bool,
 }
 
 impl Default for StoreOptions {
@@ -48,6 +53,7 @@ impl Default for StoreOptions {
         Self {
             max_connections: 16,
             acquire_timeout: Duration::from_secs(5),
+            create_if_missing: true,
         }
     }
 }
@@ -56,6 +62,7 @@ impl Default for StoreOptions {
 pub struct Store {
     read: DatabaseConnection,
     write: DatabaseConnection,
+    money_observer: Option<MoneyObserver>,
 }
 
 impl std::fmt::Debug for Store {
@@ -84,7 +91,7 @@ impl Store {
     async fn connect_sqlite(url: &str, options: &StoreOptions) -> Result<Self, StoreError> {
         let connect = SqliteConnectOptions::from_str(url)
             .map_err(|e| StoreError::Unavailable(format!("invalid SQLite URL: {e}")))?
-            .create_if_missing(true)
+            .create_if_missing(options.create_if_missing)
             .journal_mode(SqliteJournalMode::Wal)
             // FULL: a committed capture survives a power cut, not only a crash.
             .synchronous(SqliteSynchronous::Full)
@@ -105,6 +112,7 @@ impl Store {
         Ok(Self {
             read: SqlxSqliteConnector::from_sqlx_sqlite_pool(read),
             write: SqlxSqliteConnector::from_sqlx_sqlite_pool(write),
+            money_observer: None,
         })
     }
 
@@ -125,6 +133,7 @@ impl Store {
         Ok(Self {
             read: db.clone(),
             write: db,
+            money_observer: None,
         })
     }
 
@@ -159,7 +168,7 @@ impl Store {
             ..Default::default()
         };
         let txn = self.write.begin_with_options(options).await?;
-        Ok(Tx::new(txn))
+        Ok(Tx::new(txn, self.money_observer.clone()))
     }
 
     pub async fn close(self) {

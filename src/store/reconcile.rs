@@ -14,6 +14,18 @@ use super::reads::{attempt_from_row, key_from_row};
 use super::records::{AttemptRecord, AttemptState, KeyRecord, KeyState};
 use crate::domain::{AttemptId, OrderId, OrderRecord, OrderStatus};
 
+/// Calls whose outcome is unknown, or in flight for longer than
+/// `stale_after` (their process stopped).
+fn open_attempts(now: DateTime<Utc>, stale_after: chrono::Duration) -> Condition {
+    Condition::any()
+        .add(provider_attempts::Column::State.eq(AttemptState::Unknown.as_str()))
+        .add(
+            Condition::all()
+                .add(provider_attempts::Column::State.eq(AttemptState::InFlight.as_str()))
+                .add(provider_attempts::Column::UpdatedAt.lte(now - stale_after)),
+        )
+}
+
 impl Store {
     /// Provider calls whose outcome is unknown, or in flight for longer than
     /// `stale_after` (their process stopped), that are due a check.
@@ -26,15 +38,8 @@ impl Store {
         let due = Condition::any()
             .add(provider_attempts::Column::NextCheckAt.is_null())
             .add(provider_attempts::Column::NextCheckAt.lte(now));
-        let open = Condition::any()
-            .add(provider_attempts::Column::State.eq(AttemptState::Unknown.as_str()))
-            .add(
-                Condition::all()
-                    .add(provider_attempts::Column::State.eq(AttemptState::InFlight.as_str()))
-                    .add(provider_attempts::Column::UpdatedAt.lte(now - stale_after)),
-            );
         provider_attempts::Entity::find()
-            .filter(open)
+            .filter(open_attempts(now, stale_after))
             .filter(due)
             .order_by_asc(provider_attempts::Column::CreatedAt)
             .limit(limit)
@@ -64,6 +69,53 @@ impl Store {
                     .add(provider_attempts::Column::NextCheckAt.is_null())
                     .add(provider_attempts::Column::NextCheckAt.lte(now)),
             )
+            // Settling clears the next check: without this, a pass that
+            // listed the call before another settled it could claim it again.
+            .filter(provider_attempts::Column::State.is_in([
+                AttemptState::Unknown.as_str(),
+                AttemptState::InFlight.as_str(),
+            ]))
+            .exec(&self.write)
+            .await?;
+        Ok(result.rows_affected == 1)
+    }
+
+    /// One order's provider calls that still lack an outcome (unknown, or
+    /// in flight past `stale_after`), due or not, oldest first.
+    pub async fn open_attempts_of(
+        &self,
+        order_id: &OrderId,
+        now: DateTime<Utc>,
+        stale_after: chrono::Duration,
+    ) -> Result<Vec<AttemptRecord>, StoreError> {
+        provider_attempts::Entity::find()
+            .filter(provider_attempts::Column::OrderId.eq(order_id.as_str()))
+            .filter(open_attempts(now, stale_after))
+            .order_by_asc(provider_attempts::Column::CreatedAt)
+            .all(&self.write)
+            .await?
+            .into_iter()
+            .map(attempt_from_row)
+            .collect()
+    }
+
+    /// Leases an attempt an operator asked about now, whether or not its
+    /// next check was due; only while it still lacks an outcome.
+    pub async fn claim_attempt_now(
+        &self,
+        id: &AttemptId,
+        now: DateTime<Utc>,
+        stale_after: chrono::Duration,
+        until: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let result = provider_attempts::Entity::update_many()
+            .col_expr(provider_attempts::Column::NextCheckAt, Expr::value(until))
+            .col_expr(
+                provider_attempts::Column::Checks,
+                Expr::col(provider_attempts::Column::Checks).add(1),
+            )
+            .filter(provider_attempts::Column::Id.eq(id.as_str()))
+            .filter(open_attempts(now, stale_after))
             .exec(&self.write)
             .await?;
         Ok(result.rows_affected == 1)

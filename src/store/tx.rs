@@ -1,5 +1,7 @@
 //! A write transaction and the statements that run inside it.
 
+use std::sync::Mutex;
+
 use chrono::{DateTime, Utc};
 use sea_orm::ActiveValue::Set;
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
@@ -13,6 +15,7 @@ use super::entities::{
     captures, idempotency_keys, order_events, orders, provider_attempts, refunds,
 };
 use super::error::StoreError;
+use super::observe::{MoneyBook, MoneyObserver};
 use super::reads::key_from_row;
 use super::records::{AttemptState, Claim, KeyState, NewAttempt, NewEvent, NewKey};
 use crate::domain::{
@@ -22,16 +25,41 @@ use crate::domain::{
 /// One write transaction. Dropping it without [`Tx::commit`] rolls back.
 pub struct Tx {
     txn: DatabaseTransaction,
+    money: Mutex<MoneyBook>,
+    money_observer: Option<MoneyObserver>,
 }
 
 impl Tx {
-    pub(super) fn new(txn: DatabaseTransaction) -> Self {
-        Self { txn }
+    pub(super) fn new(txn: DatabaseTransaction, money_observer: Option<MoneyObserver>) -> Self {
+        Self {
+            txn,
+            money: Mutex::default(),
+            money_observer,
+        }
     }
 
+    /// Commits, then tells the money observer what the transaction moved:
+    /// once per durable change, never for a rolled-back one.
     pub async fn commit(self) -> Result<(), StoreError> {
-        self.txn.commit().await?;
+        let Tx {
+            txn,
+            money,
+            money_observer,
+        } = self;
+        txn.commit().await?;
+        if let Some(observer) = money_observer {
+            let book = money.into_inner().unwrap_or_else(|p| p.into_inner());
+            for moved in &book.moved() {
+                observer(moved);
+            }
+        }
         Ok(())
+    }
+
+    fn book(&self) -> std::sync::MutexGuard<'_, MoneyBook> {
+        self.money
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     pub async fn rollback(self) -> Result<(), StoreError> {
@@ -185,13 +213,18 @@ impl Tx {
             .filter(orders::Column::Id.eq(id.as_str()))
             .exec_with_returning(&self.txn)
             .await?;
-        rows.into_iter().next().map(order_from_row).transpose()
+        let order = rows.into_iter().next().map(order_from_row).transpose()?;
+        if let Some(order) = &order {
+            self.book().locked(order);
+        }
+        Ok(order)
     }
 
     pub async fn insert_order(&self, order: &OrderRecord) -> Result<(), StoreError> {
         orders::Entity::insert(order_to_active(order))
             .exec_without_returning(&self.txn)
             .await?;
+        self.book().inserted(order);
         Ok(())
     }
 
@@ -214,6 +247,7 @@ impl Tx {
         if result.rows_affected != 1 {
             return Err(StoreError::Conflict);
         }
+        self.book().saved(&next);
         Ok(next)
     }
 

@@ -8,13 +8,7 @@ use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 
-fn kessai() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_kessai"));
-    command
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default());
-    command
-}
+use crate::process::kessai;
 
 fn temp_sqlite() -> (std::path::PathBuf, String) {
     let dir = std::env::temp_dir().join("kessai-it");
@@ -179,4 +173,251 @@ fn without_migrate_on_start_a_schema_that_is_behind_refuses_to_serve() {
     assert!(!output.status.success());
     let logs = String::from_utf8_lossy(&output.stdout);
     assert!(logs.contains("run `kessai migrate` first"), "{logs}");
+}
+
+// The operator commands, run against the database (and, to reconcile, the
+// providers) of a server that wrote the orders.
+
+use kessai::domain::OrderId;
+use kessai::proto::v1;
+
+use crate::db_test;
+use crate::helpers::{TestApp, payjp_authorize, unique_key};
+
+/// Runs `kessai ARGS` with the server's configuration.
+fn operator(app: &TestApp, args: &[&str]) -> std::process::Output {
+    kessai()
+        .envs(app.env())
+        .env("USER", "hanako")
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn json_of(output: &std::process::Output) -> serde_json::Value {
+    assert!(
+        output.status.success(),
+        "{:?}: {}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&output.stdout)))
+}
+
+fn stderr(output: &std::process::Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+db_test! {
+    async fn orders_get_prints_what_get_order_answers(app: TestApp) {
+        let order = app.authorized_payjp(5_000).await;
+        let captured = app.capture(&order.id, Some(2_000), false).await.unwrap();
+        let card = app
+            .authorize(crate::paymentoptions_rules::card_request(
+                &app,
+                &unique_key("auth"),
+                3_000,
+                crate::paymentoptions_rules::APPROVE,
+                v1::CaptureMethod::Manual,
+            ))
+            .await
+            .unwrap();
+
+        let got = json_of(&operator(&app, &["orders", "get", &order.id, "--output", "json"]));
+        assert_eq!(got["id"], order.id.as_str());
+        assert_eq!(got["provider"], "payjp");
+        assert_eq!(got["status"], "partially_captured");
+        assert_eq!(got["amount_authorized"], 5_000);
+        assert_eq!(got["amount_captured"], 2_000);
+        assert_eq!(got["amount_capturable"], captured.amount_capturable);
+        assert_eq!(got["provider_order_id"], order.provider_order_id.as_str());
+        assert_eq!(got["captures"].as_array().unwrap().len(), 1);
+        assert_eq!(got["captures"][0]["amount"], 2_000);
+        assert_eq!(got["captures"][0]["status"], "succeeded");
+
+        // Of a card, what GetOrder shows: BIN and last four, never the number.
+        let output = operator(&app, &["orders", "get", &card.id, "--json"]);
+        let got = json_of(&output);
+        let summary = card.card.unwrap();
+        assert_eq!(got["card"]["bin"], summary.bin.as_str());
+        assert_eq!(got["card"]["last4"], summary.last4.as_str());
+        let printed = String::from_utf8_lossy(&output.stdout);
+        assert!(!printed.contains(crate::paymentoptions_rules::APPROVE), "{printed}");
+
+        // The table: one line per field, then the captures.
+        let output = operator(&app, &["orders", "get", &order.id]);
+        assert!(output.status.success(), "{}", stderr(&output));
+        let table = String::from_utf8_lossy(&output.stdout);
+        let status_line = table.lines().find(|l| l.starts_with("status ")).unwrap();
+        assert!(status_line.ends_with("partially_captured"), "{table}");
+        assert!(table.contains("\ncaptures\n"), "{table}");
+        assert!(table.lines().any(|l| l.starts_with(&captured.captures[0].id) && l.contains("2000")), "{table}");
+    }
+}
+
+db_test! {
+    async fn orders_list_filters_and_pages(app: TestApp) {
+        let first = app.authorized_payjp(1_000).await;
+        let second = app.authorized_payjp(2_000).await;
+        app.capture(&second.id, None, false).await.unwrap();
+        let declined = app
+            .authorize(payjp_authorize(&unique_key("auth"), 3_000, "pm_test_decline"))
+            .await
+            .unwrap();
+
+        let all = json_of(&operator(&app, &["orders", "list", "--json"]));
+        let ids: Vec<&str> = all["orders"].as_array().unwrap().iter().map(|o| o["id"].as_str().unwrap()).collect();
+        assert_eq!(ids, [declined.id.as_str(), second.id.as_str(), first.id.as_str()], "newest first");
+
+        let captured = json_of(&operator(&app, &["orders", "list", "--status", "captured", "--provider", "payjp", "-o", "json"]));
+        let ids: Vec<&str> = captured["orders"].as_array().unwrap().iter().map(|o| o["id"].as_str().unwrap()).collect();
+        assert_eq!(ids, [second.id.as_str()]);
+        let several = json_of(&operator(&app, &["orders", "list", "--status", "authorized", "--status", "declined", "--json"]));
+        assert_eq!(several["orders"].as_array().unwrap().len(), 2);
+        let other = json_of(&operator(&app, &["orders", "list", "--provider", "smartpay", "--json"]));
+        assert!(other["orders"].as_array().unwrap().is_empty());
+
+        let page = json_of(&operator(&app, &["orders", "list", "--limit", "2", "--json"]));
+        assert_eq!(page["orders"].as_array().unwrap().len(), 2);
+        let token = page["next_page_token"].as_str().unwrap();
+        assert!(!token.is_empty());
+        let rest = json_of(&operator(&app, &["orders", "list", "--limit", "2", "--page-token", token, "--json"]));
+        assert_eq!(rest["orders"][0]["id"], first.id.as_str());
+        assert_eq!(rest["next_page_token"], "");
+
+        let output = operator(&app, &["orders", "list", "--status", "captured"]);
+        let table = String::from_utf8_lossy(&output.stdout);
+        let lines: Vec<&str> = table.lines().collect();
+        assert!(lines[0].starts_with("ID") && lines[0].contains("STATUS"), "{table}");
+        assert_eq!(lines.len(), 2, "{table}");
+        assert!(lines[1].starts_with(&second.id) && lines[1].contains("captured"), "{table}");
+    }
+}
+
+db_test! {
+    async fn operator_errors_are_clear_and_have_their_own_exit_codes(app: TestApp) {
+        let unknown = "ord_01J00000000000000000000000";
+        let output = operator(&app, &["orders", "get", unknown]);
+        assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
+        assert!(stderr(&output).contains(&format!("order {unknown} not found")), "{}", stderr(&output));
+        assert!(output.stdout.is_empty());
+
+        let output = operator(&app, &["orders", "get", "order-42"]);
+        assert_eq!(output.status.code(), Some(2));
+        assert!(stderr(&output).contains("ORDER_ID"), "{}", stderr(&output));
+
+        let output = operator(&app, &["orders", "list", "--status", "paid"]);
+        assert_eq!(output.status.code(), Some(2));
+        let message = stderr(&output);
+        assert!(message.contains("'paid'") && message.contains("partially_captured"), "{message}");
+
+        let output = operator(&app, &["orders", "list", "--limit", "0"]);
+        assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+
+        let output = operator(&app, &["reconcile", unknown]);
+        assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
+    }
+}
+
+#[test]
+fn operator_commands_without_a_database_fail_clearly_and_create_nothing() {
+    let dir = std::env::temp_dir().join(format!("kessai-missing-{}", ulid::Ulid::new()));
+    let url = format!("sqlite://{}/kessai.sqlite", dir.display());
+    let output = kessai()
+        .args(["orders", "list"])
+        .env("KESSAI_DATABASE_URL", &url)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).contains("cannot use the database"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(!dir.exists());
+
+    let (path, url) = temp_sqlite();
+    std::fs::write(&path, b"").unwrap();
+    let output = kessai()
+        .args(["orders", "list", "--json"])
+        .env("KESSAI_DATABASE_URL", &url)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).contains("kessai migrate"),
+        "{}",
+        stderr(&output)
+    );
+
+    let output = kessai()
+        .args(["orders", "list"])
+        .env(
+            "KESSAI_DATABASE_URL",
+            "postgres://kessai@127.0.0.1:1/kessai",
+        )
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).contains("cannot use the database"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+db_test! {
+    async fn reconcile_settles_a_lost_answer_and_names_the_operator(app: TestApp) {
+        use kessai::sandbox::faults::{Fault, FaultKind};
+        let order = app.authorized_payjp(5_000).await;
+        // PAY.JP captures, and neither attempt's answer comes back.
+        app.payjp.faults().inject(Fault::new("POST", "/capture", FaultKind::DropAfterActing).times(2));
+        let lost = app.capture(&order.id, Some(2_000), false).await.unwrap_err();
+        assert_eq!(lost.code(), tonic::Code::DeadlineExceeded, "{lost:?}");
+        assert_eq!(app.get_order(&order.id, false).await.unwrap().status(), v1::OrderStatus::Pending);
+        let pending = json_of(&operator(&app, &["orders", "list", "--status", "pending", "--json"]));
+        assert_eq!(pending["orders"][0]["id"], order.id.as_str());
+
+        let done = json_of(&operator(&app, &["reconcile", &order.id, "--json"]));
+        assert_eq!(done["calls_checked"], 1);
+        assert_eq!(done["errors"].as_array().unwrap().len(), 0, "{done}");
+        assert_eq!(done["order"]["status"], "partially_captured");
+        assert_eq!(done["order"]["amount_captured"], 2_000);
+        assert_eq!(app.ledger_flow(&order.provider_order_id).captured, 2_000, "captured once");
+
+        let events = app.store.events(&OrderId::from_trusted(order.id.clone())).await.unwrap();
+        assert!(
+            events.iter().any(|e| e.actor == "kessai-cli:hanako"),
+            "{:?}",
+            events.iter().map(|e| (&e.event_type, &e.actor)).collect::<Vec<_>>()
+        );
+
+        // Nothing left to settle: it only asks the provider.
+        let again = json_of(&operator(&app, &["reconcile", &order.id, "-o", "json"]));
+        assert_eq!(again["calls_checked"], 0);
+        assert_eq!(again["order"]["status"], "partially_captured");
+    }
+}
+
+#[test]
+fn reconcile_in_sandbox_mode_explains_why_it_cannot() {
+    let (_, url) = temp_sqlite();
+    let migrate = kessai()
+        .arg("migrate")
+        .env("KESSAI_DATABASE_URL", &url)
+        .output()
+        .unwrap();
+    assert!(migrate.status.success());
+    let output = kessai()
+        .args(["reconcile", "ord_01J00000000000000000000000"])
+        .env("KESSAI_DATABASE_URL", &url)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("sandbox mode"),
+        "{}",
+        stderr(&output)
+    );
 }

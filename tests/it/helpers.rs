@@ -105,6 +105,18 @@ async fn fresh_postgres(admin_url: &str) -> String {
     url.to_string()
 }
 
+/// A fresh, empty database on `backend`.
+pub async fn fresh_database(backend: Backend) -> String {
+    match backend {
+        Backend::Sqlite => fresh_sqlite(),
+        Backend::Postgres => {
+            let admin =
+                std::env::var("KESSAI_TEST_DATABASE_URL").expect("KESSAI_TEST_DATABASE_URL");
+            fresh_postgres(&admin).await
+        }
+    }
+}
+
 fn fresh_sqlite() -> String {
     let dir = std::env::temp_dir().join("kessai-it");
     std::fs::create_dir_all(&dir).expect("temp dir");
@@ -132,14 +144,7 @@ pub fn base_env(database_url: &str) -> HashMap<String, String> {
 
 impl TestApp {
     pub async fn spawn(backend: Backend) -> Self {
-        let url = match backend {
-            Backend::Sqlite => fresh_sqlite(),
-            Backend::Postgres => {
-                let admin =
-                    std::env::var("KESSAI_TEST_DATABASE_URL").expect("KESSAI_TEST_DATABASE_URL");
-                fresh_postgres(&admin).await
-            }
-        };
+        let url = fresh_database(backend).await;
         Self::spawn_with(base_env(&url)).await
     }
 
@@ -276,6 +281,12 @@ impl TestApp {
 
     pub fn shutdown_token(&self) -> CancellationToken {
         self.shutdown.clone()
+    }
+
+    /// The configuration this app was started with (the `serve`
+    /// environment), for the binary's other commands.
+    pub fn env(&self) -> &HashMap<String, String> {
+        &self.env
     }
 
     pub async fn authorize(&self, request: v1::AuthorizeRequest) -> Result<v1::Order, Status> {

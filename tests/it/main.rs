@@ -3,6 +3,7 @@
 
 mod helpers;
 mod pip;
+mod process;
 
 mod bad_input;
 mod chaos;
@@ -10,6 +11,7 @@ mod cli;
 mod concurrency;
 mod crash;
 mod idempotency;
+mod metrics;
 mod payjp_rules;
 mod paymentoptions_rules;
 mod pci;
@@ -21,3 +23,4 @@ mod security;
 mod server;
 mod smartpay_rules;
 mod store_invariants;
+mod traces;

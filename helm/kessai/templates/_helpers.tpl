@@ -117,6 +117,14 @@ KESSAI_SMARTPAY_BASE_URL: {{ . | quote }}
 {{- with .Values.config.providerBaseUrls.paymentoptions }}
 KESSAI_PAYMENTOPTIONS_BASE_URL: {{ . | quote }}
 {{- end }}
+{{- with .Values.tracing.otlp.endpoint }}
+OTEL_EXPORTER_OTLP_ENDPOINT: {{ . | quote }}
+OTEL_EXPORTER_OTLP_PROTOCOL: {{ $.Values.tracing.otlp.protocol | quote }}
+OTEL_SERVICE_NAME: {{ $.Values.tracing.serviceName | quote }}
+{{- with $.Values.tracing.resourceAttributes }}
+OTEL_RESOURCE_ATTRIBUTES: {{ . | quote }}
+{{- end }}
+{{- end }}
 {{- end }}
 
 {{/* The secret variables: the key in the Secret (= the variable name), the `secrets.*` value it
@@ -131,6 +139,7 @@ KESSAI_PAYMENTOPTIONS_API_KEY: {value: paymentoptionsApiKey, optional: true}
 KESSAI_PAYMENTOPTIONS_MERCHANT_ID: {value: paymentoptionsMerchantId, optional: true}
 KESSAI_SMARTPAY_WEBHOOK_SECRET: {value: smartpayWebhookSecret, optional: true}
 KESSAI_PAYJP_WEBHOOK_TOKEN: {value: payjpWebhookToken, optional: true}
+OTEL_EXPORTER_OTLP_HEADERS: {value: otlpHeaders, optional: true}
 {{- end }}
 
 {{/* The Secret the server reads. */}}
@@ -248,6 +257,9 @@ Checks of values that the schema cannot express. Included by every workload temp
 {{- end }}
 {{- if and .Values.networkPolicy.enabled (empty .Values.networkPolicy.egress.database.to) }}
 {{- fail "networkPolicy.egress.database.to is required when networkPolicy.enabled: where PostgreSQL is (an ipBlock or namespace/pod selectors); an empty list would allow every destination" }}
+{{- end }}
+{{- if and .Values.networkPolicy.enabled .Values.tracing.otlp.endpoint (empty .Values.networkPolicy.egress.otlp.to) }}
+{{- fail "networkPolicy.egress.otlp.to is required when networkPolicy.enabled and tracing.otlp.endpoint are set: where the OTLP collector is" }}
 {{- end }}
 {{- if .Values.ingress.enabled }}
 {{- $_ := required "ingress.host is required when ingress.enabled: the public host name the providers send webhooks to" .Values.ingress.host }}
