@@ -298,10 +298,15 @@ def check_render(c: Checks, name: str, docs: list[dict], values: dict, input_val
     c.equal(config.get("KESSAI_LISTEN_ADDR"), f"0.0.0.0:{GRPC_PORT}", "KESSAI_LISTEN_ADDR")
     c.equal(config.get("KESSAI_METRICS_ADDR"), f"0.0.0.0:{METRICS_PORT}", "KESSAI_METRICS_ADDR")
     c.equal(config.get("KESSAI_WEBHOOK_ADDR"), f"0.0.0.0:{WEBHOOKS_PORT}", "KESSAI_WEBHOOK_ADDR")
+    public_url = values["config"]["webhookPublicUrl"] or (
+        f"https://{values['ingress']['host']}" if values["ingress"]["enabled"] else None)
+    c.equal(config.get("KESSAI_WEBHOOK_PUBLIC_URL"), public_url,
+            "KESSAI_WEBHOOK_PUBLIC_URL: where providers reach the webhooks (PaymentOptions is told it)")
     c.equal(config.get("KESSAI_LOG_FORMAT"), "json", "KESSAI_LOG_FORMAT")
     for key in ("KESSAI_LOG", "KESSAI_DRAIN_DELAY_SECS", "KESSAI_SHUTDOWN_TIMEOUT_SECS",
                 "KESSAI_DATABASE_MAX_CONNECTIONS", "KESSAI_PROVIDER_TIMEOUT_MS",
-                "KESSAI_PROVIDER_MAX_ATTEMPTS", "KESSAI_IDEMPOTENCY_TTL_HOURS"):
+                "KESSAI_PROVIDER_MAX_ATTEMPTS", "KESSAI_IDEMPOTENCY_TTL_HOURS",
+                "KESSAI_SMARTPAY_WEBHOOK_TOLERANCE_SECS"):
         c.check(key in config, f"ConfigMap has {key}")
     for cm in configmaps.values():
         leaked = (SECRET_VARS | {"KESSAI_SANDBOX"}) & set(cm.get("data", {}))

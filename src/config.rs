@@ -10,6 +10,10 @@ use secrecy::{ExposeSecret, SecretString};
 
 use crate::providers::http::HttpSettings;
 
+mod webhooks;
+
+pub use webhooks::WebhookSettings;
+
 pub const DEFAULT_LISTEN_ADDR: &str = "127.0.0.1:50051";
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://kessai.sqlite";
 pub const PAYJP_BASE_URL: &str = "https://api.pay.jp/v2";
@@ -109,6 +113,7 @@ pub struct Config {
     pub shutdown_timeout: Duration,
     /// Where to serve Prometheus metrics (`/metrics`); off when unset.
     pub metrics_addr: Option<SocketAddr>,
+    pub webhooks: WebhookSettings,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -339,6 +344,7 @@ impl Config {
                 env.parse("KESSAI_SHUTDOWN_TIMEOUT_SECS")?.unwrap_or(30),
             ),
             metrics_addr: env.parse("KESSAI_METRICS_ADDR")?,
+            webhooks: webhooks::from_env(&env)?,
         })
     }
 
@@ -423,7 +429,7 @@ mod tests {
         Config::from_lookup(|name| map.get(name).cloned())
     }
 
-    fn config_exactly(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+    pub(super) fn config_exactly(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
         let map: HashMap<String, String> = vars
             .iter()
             .map(|(k, v)| ((*k).into(), (*v).into()))

@@ -33,7 +33,10 @@ use crate::sandbox::{
     SMARTPAY_SANDBOX_SECRET_KEY, Sandbox,
 };
 use crate::store::{Store, StoreOptions};
+use crate::webhooks::WebhookServer;
 use tonic::transport::{Certificate, Identity, ServerTlsConfig};
+
+mod webhooks;
 
 /// Installs the one TLS crypto provider (ring) that reqwest and sqlx share.
 pub fn install_crypto_provider() {
@@ -91,6 +94,8 @@ pub struct Application {
     sandbox: Option<Sandbox>,
     metrics: Option<MetricsServer>,
     config: Config,
+    webhooks: Option<WebhookServer>,
+    webhook_addr: Option<SocketAddr>,
 }
 
 impl Application {
@@ -98,7 +103,17 @@ impl Application {
         install_crypto_provider();
         let store = connect_store(&config).await?;
         prepare_schema(&store, &config).await?;
-        let (registry, sandbox) = providers(&config, clock.clone()).await?;
+        let webhook_listener = webhooks::bind(&config).await?;
+        let webhook_addr = webhook_listener
+            .as_ref()
+            .map(TcpListener::local_addr)
+            .transpose()?;
+        let webhook_base = webhooks::base_url(&config, webhook_addr);
+        let (registry, sandbox) =
+            providers(&config, clock.clone(), webhook_base.as_deref()).await?;
+        if let (Some(sandbox), Some(_), Some(base)) = (&sandbox, webhook_addr, &webhook_base) {
+            webhooks::notify_self(sandbox, &config, base);
+        }
         let crash = config
             .test_crash_at
             .as_deref()
@@ -113,12 +128,15 @@ impl Application {
         let payments = Payments::new(
             store,
             registry,
-            clock,
+            clock.clone(),
             PaymentsConfig {
                 crash,
                 ..payments_config(&config)
             },
         );
+        let webhooks = webhook_listener
+            .map(|listener| webhooks::server(listener, &config, payments.clone(), clock))
+            .transpose()?;
         let listener = TcpListener::bind(config.listen_addr).await?;
         let addr = listener.local_addr()?;
         let metrics = match config.metrics_addr {
@@ -141,7 +159,15 @@ impl Application {
             sandbox,
             metrics,
             config,
+            webhooks,
+            webhook_addr,
         })
+    }
+
+    /// Where the provider webhook listener serves, when
+    /// `KESSAI_WEBHOOK_ADDR` is set.
+    pub fn webhook_addr(&self) -> Option<SocketAddr> {
+        self.webhook_addr
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -170,7 +196,7 @@ impl Application {
     /// drains: health goes NOT_SERVING, new calls are refused after the
     /// drain delay, and calls in flight finish.
     pub async fn run_until_stopped(
-        self,
+        mut self,
         signal: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let shutdown = self.shutdown.clone();
@@ -187,6 +213,10 @@ impl Application {
         let metrics = self.metrics.map(|server| {
             tokio::spawn(server.serve(self.payments.store().clone(), metrics_stop.clone()))
         });
+        let webhook_server = self
+            .webhooks
+            .take()
+            .map(|server| tokio::spawn(server.run(shutdown.clone())));
         let reconciler = tokio::spawn(reconcile_periodically(
             self.payments.clone(),
             self.config.reconcile_interval,
@@ -215,8 +245,10 @@ impl Application {
             (None, None)
         };
         let limits = &self.config.limits;
-        let api = PaymentServiceServer::new(PaymentApi::new(self.payments.clone()))
-            .max_decoding_message_size(limits.max_message_bytes);
+        let api = PaymentServiceServer::new(
+            PaymentApi::new(self.payments.clone()).stop_streams_on(shutdown.clone()),
+        )
+        .max_decoding_message_size(limits.max_message_bytes);
         let auth = auth_layer(&self.config)?;
         let mut server = tonic::transport::Server::builder()
             .http2_max_header_list_size(limits.max_metadata_bytes);
@@ -281,6 +313,13 @@ impl Application {
             let wait = std::time::Duration::from_secs(2);
             if tokio::time::timeout(wait, &mut metrics).await.is_err() {
                 metrics.abort();
+            }
+        }
+        if let Some(server) = webhook_server {
+            // Notifications being applied finish; the rest are redelivered.
+            let abort = server.abort_handle();
+            if tokio::time::timeout(timeout, server).await.is_err() {
+                abort.abort();
             }
         }
         if let Some(sandbox) = self.sandbox {
@@ -375,7 +414,9 @@ fn fingerprint_key(key: &SecretString) -> SecretSlice<u8> {
 pub(crate) async fn providers(
     config: &Config,
     clock: SharedClock,
+    webhook_base: Option<&str>,
 ) -> anyhow::Result<(Registry, Option<Sandbox>)> {
+    let paymentoptions_webhook = webhook_base.map(|base| format!("{base}/webhooks/paymentoptions"));
     let mut registry = Registry::default();
     if config.sandbox {
         let sandbox = Sandbox::start(config.sandbox_addr, clock).await?;
@@ -402,6 +443,7 @@ pub(crate) async fn providers(
             merchant_id: PAYMENTOPTIONS_SANDBOX_MERCHANT_ID.into(),
             auth: AuthScheme::Raw,
             http: config.provider_http.clone(),
+            webhook_url: paymentoptions_webhook,
         })));
         return Ok((registry, Some(sandbox)));
     }
@@ -424,6 +466,7 @@ pub(crate) async fn providers(
                 AuthScheme::Raw
             },
             http: config.provider_http.clone(),
+            webhook_url: paymentoptions_webhook,
         })));
     }
     if let Some(smartpay) = &config.smartpay {

@@ -38,7 +38,8 @@ pub fn required_scope(path: &str) -> Option<Scope> {
     Some(match method {
         "Authorize" | "Capture" | "Void" => Scope::Charge,
         "Refund" => Scope::Refund,
-        // Reads, and any method added later until it is classified.
+        "GetOrder" | "ListOrders" | "WatchOrderEvents" => Scope::Read,
+        // Any method added later, until it is classified.
         _ => Scope::Read,
     })
 }
@@ -207,6 +208,10 @@ mod tests {
         );
         assert_eq!(
             required_scope("/kessai.v1.PaymentService/GetOrder"),
+            Some(Scope::Read)
+        );
+        assert_eq!(
+            required_scope("/kessai.v1.PaymentService/WatchOrderEvents"),
             Some(Scope::Read)
         );
         assert_eq!(required_scope("/grpc.health.v1.Health/Check"), None);

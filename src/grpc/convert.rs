@@ -27,10 +27,10 @@ const MAX_PAGE_TOKEN: usize = 1024;
 
 /// Gathers field problems so one answer lists them all.
 #[derive(Default)]
-struct Violations(Vec<InvalidInput>);
+pub(super) struct Violations(Vec<InvalidInput>);
 
 impl Violations {
-    fn check<T>(&mut self, result: Result<T, InvalidInput>) -> Option<T> {
+    pub(super) fn check<T>(&mut self, result: Result<T, InvalidInput>) -> Option<T> {
         match result {
             Ok(value) => Some(value),
             Err(e) => {
@@ -40,7 +40,7 @@ impl Violations {
         }
     }
 
-    fn finish(self) -> Result<(), PaymentError> {
+    pub(super) fn finish(self) -> Result<(), PaymentError> {
         let mut all = self.0.into_iter();
         let Some(first) = all.next() else {
             return Ok(());
@@ -486,7 +486,7 @@ fn status_filter(value: i32) -> Result<OrderStatus, InvalidInput> {
     }
 }
 
-fn provider_filter(value: i32) -> Result<Option<ProviderKind>, InvalidInput> {
+pub(super) fn provider_filter(value: i32) -> Result<Option<ProviderKind>, InvalidInput> {
     match v1::Provider::try_from(value) {
         Ok(v1::Provider::Unspecified) => Ok(None),
         Ok(v1::Provider::Smartpay) => Ok(Some(ProviderKind::Smartpay)),
@@ -551,7 +551,7 @@ impl TryFrom<v1::ListOrdersRequest> for ListOrdersCommand {
 
 // Domain → proto.
 
-fn ts(t: DateTime<Utc>) -> Timestamp {
+pub(super) fn ts(t: DateTime<Utc>) -> Timestamp {
     Timestamp {
         seconds: t.timestamp(),
         nanos: t.timestamp_subsec_nanos() as i32,

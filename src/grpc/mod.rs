@@ -10,6 +10,7 @@ mod metrics;
 pub mod rate_limit;
 mod service;
 pub mod status;
+mod watch;
 
 use std::time::Duration;
 

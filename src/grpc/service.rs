@@ -1,25 +1,42 @@
 //! Thin handlers: parse the request into a command, call the use case,
 //! present the order.
 
+use std::pin::Pin;
+
+use futures::Stream;
+use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 
-use super::convert;
+use super::{convert, watch};
 use crate::payments::{
     AuthorizeCommand, Caller, CaptureCommand, ListOrdersCommand, Payments, RefundCommand,
-    VoidCommand,
+    VoidCommand, WatchCommand,
 };
 use crate::proto::v1;
 use crate::proto::v1::payment_service_server::PaymentService;
 
 pub struct PaymentApi {
     payments: Payments,
+    /// Ends the event streams (they never end by themselves).
+    shutdown: CancellationToken,
 }
 
 impl PaymentApi {
     pub fn new(payments: Payments) -> Self {
-        Self { payments }
+        Self {
+            payments,
+            shutdown: CancellationToken::new(),
+        }
+    }
+
+    /// Event streams end with UNAVAILABLE when `shutdown` fires.
+    pub fn stop_streams_on(mut self, shutdown: CancellationToken) -> Self {
+        self.shutdown = shutdown;
+        self
     }
 }
+
+type EventStream = Pin<Box<dyn Stream<Item = Result<v1::WatchOrderEventsResponse, Status>> + Send>>;
 
 /// The authenticated caller, when an interceptor put one on the request.
 fn caller<T>(request: &Request<T>) -> Caller {
@@ -49,6 +66,8 @@ fn keyed(key: &crate::domain::IdempotencyKey, order_id: Option<&crate::domain::O
 
 #[tonic::async_trait]
 impl PaymentService for PaymentApi {
+    type WatchOrderEventsStream = EventStream;
+
     #[tracing::instrument(
         name = "Authorize",
         skip_all,
@@ -142,5 +161,18 @@ impl PaymentService for PaymentApi {
             orders: page.orders.iter().map(Into::into).collect(),
             next_page_token: page.next_page_token,
         }))
+    }
+
+    #[tracing::instrument(name = "WatchOrderEvents", skip_all)]
+    async fn watch_order_events(
+        &self,
+        request: Request<v1::WatchOrderEventsRequest>,
+    ) -> Result<Response<Self::WatchOrderEventsStream>, Status> {
+        let cmd = WatchCommand::try_from(request.into_inner())?;
+        let events = self.payments.watch(cmd).await?;
+        Ok(Response::new(Box::pin(watch::responses(
+            events,
+            self.shutdown.clone(),
+        ))))
     }
 }

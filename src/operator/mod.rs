@@ -116,10 +116,14 @@ async fn payments(config: &Config, with_providers: bool) -> Result<Payments, Ope
                     .into(),
             ));
         }
-        crate::startup::providers(config, Arc::new(SystemClock))
-            .await
-            .map_err(|e| OperatorError::Failed(e.to_string()))?
-            .0
+        crate::startup::providers(
+            config,
+            Arc::new(SystemClock),
+            config.webhooks.public_url.as_deref(),
+        )
+        .await
+        .map_err(|e| OperatorError::Failed(e.to_string()))?
+        .0
     } else {
         Registry::default()
     };

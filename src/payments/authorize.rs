@@ -14,7 +14,7 @@ use crate::domain::{
 use crate::providers::{
     AuthorizeCall, AuthorizeOutcome, AuthorizeResult, PaymentProvider, ProviderError,
 };
-use crate::store::{AttemptState, Claim, KeyRecord, NewAttempt, NewEvent, Operation};
+use crate::store::{AttemptState, Claim, EventAmounts, KeyRecord, NewAttempt, NewEvent, Operation};
 
 #[derive(Debug, Clone)]
 pub struct AuthorizeCommand {
@@ -180,6 +180,7 @@ impl Payments {
                 event_type: AUTHORIZATION_REQUESTED,
                 actor: caller.name.clone(),
                 status: order.state.status(),
+                amounts: EventAmounts::of(&order.state),
                 data: json!({
                     "provider": kind.as_str(),
                     "amount": cmd.money.amount.get(),
@@ -266,6 +267,7 @@ impl Payments {
                 event_type: AUTHORIZATION_RESUMED,
                 actor: caller.name.clone(),
                 status: order.state.status(),
+                amounts: EventAmounts::of(&order.state),
                 data: json!({}),
             },
             now,
@@ -482,6 +484,7 @@ pub(super) fn event_of(
         event_type,
         actor: caller.name.clone(),
         status: order.state.status(),
+        amounts: EventAmounts::of(&order.state),
         data,
     }
 }

@@ -15,9 +15,11 @@ mod events;
 mod get_order;
 mod idempotency;
 mod list_orders;
+mod notify;
 mod reconcile;
 mod refund;
 mod void;
+mod watch;
 
 use std::sync::Arc;
 
@@ -58,9 +60,11 @@ pub use capture::CaptureCommand;
 pub use crash::{CrashPoint, CrashSwitch};
 pub use error::{PaymentError, RejectionKindData};
 pub use list_orders::{ListOrdersCommand, MAX_PAGE_SIZE, OrderPage};
+pub use notify::{Notification, NotifyOutcome, Subject};
 pub use reconcile::{OrderReconciliation, RECONCILER, ReconcileReport};
 pub use refund::RefundCommand;
 pub use void::VoidCommand;
+pub use watch::WatchCommand;
 
 /// Who is calling: scopes idempotency keys and names the actor in the
 /// order history.

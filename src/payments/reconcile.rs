@@ -22,6 +22,8 @@ pub struct ReconcileReport {
     pub orders: usize,
     /// Completed idempotency keys removed after their replay window.
     pub keys_reaped: u64,
+    /// Provider events forgotten after [`WEBHOOK_EVENT_RETENTION`].
+    pub webhook_events_reaped: u64,
     /// Work that failed this pass (retried on a later one).
     pub errors: usize,
 }
@@ -36,6 +38,10 @@ pub struct OrderReconciliation {
     /// What could not be settled this time (the order may still be right).
     pub errors: Vec<String>,
 }
+
+/// How long a provider event id is remembered: far beyond the providers'
+/// redelivery windows (days).
+pub const WEBHOOK_EVENT_RETENTION: Duration = Duration::days(30);
 
 /// The actor reconciliation writes into order histories.
 pub const RECONCILER: &str = "reconciler";
@@ -93,6 +99,9 @@ impl Payments {
             }
         }
         report.keys_reaped = store.reap_keys(now).await?;
+        report.webhook_events_reaped = store
+            .reap_webhook_events(now - WEBHOOK_EVENT_RETENTION)
+            .await?;
         Ok(report)
     }
 

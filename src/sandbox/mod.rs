@@ -6,6 +6,7 @@
 //! each other's mistakes.
 
 pub mod faults;
+pub mod notifications;
 pub mod payjp;
 pub mod paymentoptions;
 pub mod received;
@@ -26,6 +27,12 @@ pub const SMARTPAY_SANDBOX_SECRET_KEY: &str = "sk_test_kessai_sandbox";
 /// The API key and merchant id (DASMID) the PaymentOptions simulator accepts.
 pub const PAYMENTOPTIONS_SANDBOX_API_KEY: &str = "kessai-sandbox-api-key";
 pub const PAYMENTOPTIONS_SANDBOX_MERCHANT_ID: &str = "JP00000001";
+/// The webhook signing secret (base62) the Smartpay simulator signs with in
+/// sandbox mode, unless one is configured.
+pub const SMARTPAY_SANDBOX_WEBHOOK_SECRET: &str = "kessaiSandboxWebhookSigningSecret2026";
+/// The webhook token the PAY.JP simulator sends in sandbox mode, unless one
+/// is configured.
+pub const PAYJP_SANDBOX_WEBHOOK_TOKEN: &str = "whtok_kessai_sandbox";
 
 /// The simulators, served together on one listener under per-provider
 /// prefixes (`/payjp/v2/…`, `/smartpay/v1/…`, `/paymentoptions/api/v1/…`).

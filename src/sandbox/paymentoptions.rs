@@ -24,7 +24,13 @@
 //!
 //! There is no idempotency header at this provider, so none is implemented:
 //! a client that lost an answer looks the transaction up instead of retrying.
-//! `return_url.webhook_url` is accepted but never called.
+//!
+//! Each new transaction (PRE_AUTH, SALE, CAPTURE, REFUND, VOID, declines
+//! included) is notified, unsigned, to its authorization's
+//! `return_url.webhook_url`, or to the URL set with
+//! [`PaymentOptionsSimulator::deliver_webhooks_to`] (a sandbox convenience).
+//! GUESS: no source shows the notification's body; it is the transaction as
+//! the status endpoint shows it (masked card number).
 //!
 //! Every "now" comes from the injected clock (card expiry, timestamps).
 //! Behaviour the sources leave open is marked `GUESS:` where it is implemented.
@@ -46,6 +52,7 @@ use serde_json::{Map, Value, json};
 
 use crate::clock::SharedClock;
 use crate::sandbox::faults::{self, Faults};
+use crate::sandbox::notifications::{Notifier, unsigned};
 
 /// The heading's prefix and the doubled one of the docs' curl examples (and
 /// the seed); the real host is said to answer on both, so we do too.
@@ -97,6 +104,7 @@ pub struct PaymentOptionsSimulator {
     clock: SharedClock,
     api_key: Arc<str>,
     merchant_id: Arc<str>,
+    notifier: Notifier,
 }
 
 /// What the simulated provider holds, for tests that compare the books.
@@ -132,7 +140,19 @@ impl PaymentOptionsSimulator {
             clock,
             api_key: api_key.into(),
             merchant_id: merchant_id.into(),
+            notifier: Notifier::default(),
         }
+    }
+
+    /// Notifies `url` of transactions whose authorization named no
+    /// `return_url.webhook_url`.
+    pub fn deliver_webhooks_to(&self, url: String) {
+        self.notifier.set_target(url, unsigned());
+    }
+
+    /// The notifications sent, for tests (and to deliver one again).
+    pub fn webhooks(&self) -> &Notifier {
+        &self.notifier
     }
 
     /// The API under both path prefixes (behind the fault layer) and the
@@ -196,6 +216,8 @@ struct Books {
     transactions: Vec<Transaction>,
     last_ref: i64,
     requests_seen: usize,
+    /// Transactions to notify, sent once the books are unlocked.
+    outbox: Vec<usize>,
 }
 
 /// Per-request context the operations need besides the books.
@@ -307,6 +329,8 @@ struct Authorization {
     customer_ip: Option<String>,
     billing_address: Value,
     shipping_address: Value,
+    /// `return_url.webhook_url`: where its transactions are notified.
+    webhook_url: Option<String>,
 }
 
 /// One gateway transaction: every answer the status endpoint can give.
@@ -392,6 +416,7 @@ impl Books {
             authorization,
             response_code,
         });
+        self.outbox.push(self.transactions.len() - 1);
         self.transactions.len() - 1
     }
 }
@@ -846,6 +871,7 @@ struct AuthorizationRequest {
     customer_ip: Option<String>,
     billing_address: Value,
     shipping_address: Value,
+    webhook_url: Option<String>,
 }
 
 impl AuthorizationRequest {
@@ -863,8 +889,10 @@ impl AuthorizationRequest {
         }
         let merchant_txn_ref = required_text(body, "merchant_txn_ref", MAX_MERCHANT_TXN_REF_CHARS)?;
         let customer_ip = optional_text(body, "customer_ip", 64)?;
-        // Validated only: the sandbox never calls the webhook.
-        optional_object(body, "return_url")?;
+        let webhook_url = optional_object(body, "return_url")?
+            .get("webhook_url")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
         let billing_address = optional_object(body, "billing_address")?;
         let shipping_address = optional_object(body, "shipping_address")?;
         let Some(card) = field(body, "card").and_then(Value::as_object) else {
@@ -877,6 +905,7 @@ impl AuthorizationRequest {
             customer_ip: customer_ip.map(str::to_owned),
             billing_address,
             shipping_address,
+            webhook_url,
         })
     }
 }
@@ -1129,6 +1158,7 @@ impl Books {
             customer_ip: request.customer_ip,
             billing_address: request.billing_address,
             shipping_address: request.shipping_address,
+            webhook_url: request.webhook_url,
         });
         Ok(self.envelope(index, View::Created, env.merchant_id))
     }
@@ -1252,7 +1282,29 @@ impl PaymentOptionsSimulator {
                 .into_reply(call.transaction_type())
                 .into_response();
         };
-        self.handle(&call, &body).into_response()
+        let reply = self.handle(&call, &body);
+        self.flush_notifications();
+        reply.into_response()
+    }
+
+    /// Sends what the books queued, outside their lock.
+    fn flush_notifications(&self) {
+        let notifications: Vec<_> = {
+            let mut books = self.lock();
+            let outbox = std::mem::take(&mut books.outbox);
+            outbox
+                .into_iter()
+                .map(|index| {
+                    let txn = &books.transactions[index];
+                    let url = books.authorizations[txn.authorization].webhook_url.clone();
+                    let body = books.envelope(index, View::Status, &self.merchant_id).body;
+                    (txn.id.clone(), txn.kind.as_str(), body, url)
+                })
+                .collect()
+        };
+        for (id, kind, body, url) in notifications {
+            self.notifier.send(id, kind, body.to_vec(), url);
+        }
     }
 
     /// Everything after the body is read happens under one lock.

@@ -13,6 +13,14 @@
 //!   `GET /_sandbox/checkout/{session}` with `POST …/approve` and
 //!   `POST …/reject`, and the fault controls.
 //!
+//! Once told where ([`SmartpaySimulator::deliver_webhooks_to`]), it notifies
+//! as providers.md describes Smartpay: `order.authorized`, `order.rejected`,
+//! `order.canceled`, `payment.created`, `refund.created`, each an event
+//! `{id, object: "event", createdAt, test, eventData: {type, version, data}}`
+//! signed with `Smartpay-Signature` (hex HMAC-SHA256 over
+//! `"{Smartpay-Signature-Timestamp}." + body`, keyed by the base62-decoded
+//! signing secret).
+//!
 //! Sandbox test values (kept stable, client teams write tests against them):
 //! the checkout `url` is the shopper's page; token `paytok_test_approved`
 //! authorizes at once, `paytok_test_rejected` is rejected.
@@ -31,13 +39,16 @@ use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{any, get, post, put};
 use chrono::Duration;
+use hmac::{Hmac, Mac};
 use rand::Rng;
+use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 use crate::clock::SharedClock;
 use crate::sandbox::faults::{self, Faults};
+use crate::sandbox::notifications::{Notifier, Signer};
 
 /// Seed 000: an order must be captured within 7 days of authorization.
 const AUTHORIZATION_WINDOW: Duration = Duration::days(7);
@@ -47,6 +58,9 @@ const MAX_BODY_BYTES: usize = 1 << 20;
 /// The fixtures' ids carry 21 or 22 base62 characters after the prefix.
 const ID_LENGTH: usize = 22;
 const BASE62: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+
+/// The webhook event version the SDKs' test event carries.
+const EVENT_VERSION: &str = "2022-02-18";
 
 const TOKEN_APPROVED: &str = "paytok_test_approved";
 const TOKEN_REJECTED: &str = "paytok_test_rejected";
@@ -71,6 +85,7 @@ pub struct SmartpaySimulator {
     clock: SharedClock,
     public_base_url: Arc<str>,
     secret_key: Arc<str>,
+    notifier: Notifier,
 }
 
 /// What the simulated provider holds, for tests that compare the books.
@@ -115,7 +130,32 @@ impl SmartpaySimulator {
             clock,
             public_base_url: public_base_url.trim_end_matches('/').into(),
             secret_key: secret_key.into(),
+            notifier: Notifier::default(),
         }
+    }
+
+    /// Notifies `url` of every change from now on, signing with the
+    /// endpoint's `signing_secret` (base62). False if the secret is not
+    /// base62, and then nothing is sent.
+    pub fn deliver_webhooks_to(&self, url: String, signing_secret: SecretString) -> bool {
+        let Some(key) = base62_bytes(signing_secret.expose_secret()) else {
+            return false;
+        };
+        let clock = self.clock.clone();
+        let sign: Signer = Arc::new(move |body: &[u8]| {
+            let timestamp = clock.now().timestamp_millis().to_string();
+            vec![
+                ("Smartpay-Signature", signature(&key, &timestamp, body)),
+                ("Smartpay-Signature-Timestamp", timestamp),
+            ]
+        });
+        self.notifier.set_target(url, sign);
+        true
+    }
+
+    /// The notifications sent, for tests (and to deliver one again).
+    pub fn webhooks(&self) -> &Notifier {
+        &self.notifier
     }
 
     /// The API under `/v1` (behind the fault layer) and the sandbox controls
@@ -161,14 +201,20 @@ impl SmartpaySimulator {
     /// Plays the shopper approving on the checkout page. False when the
     /// session is unknown or its order is not awaiting the shopper.
     pub fn approve_checkout(&self, checkout_session_id: &str) -> bool {
-        self.finish_checkout(checkout_session_id, Verdict::Approve)
-            .is_ok()
+        let done = self
+            .finish_checkout(checkout_session_id, Verdict::Approve)
+            .is_ok();
+        self.flush_notifications();
+        done
     }
 
     /// Plays the shopper rejecting (or Smartpay declining) the checkout.
     pub fn reject_checkout(&self, checkout_session_id: &str) -> bool {
-        self.finish_checkout(checkout_session_id, Verdict::Reject)
-            .is_ok()
+        let done = self
+            .finish_checkout(checkout_session_id, Verdict::Reject)
+            .is_ok();
+        self.flush_notifications();
+        done
     }
 
     /// How many authenticated `/v1` requests reached the simulator.
@@ -191,6 +237,8 @@ struct Books {
     refunds: Vec<Refund>,
     idempotency: HashMap<String, StoredReply>,
     requests_seen: usize,
+    /// Events to notify (type, object), sent once the books are unlocked.
+    outbox: Vec<(&'static str, Value)>,
 }
 
 struct StoredReply {
@@ -315,6 +363,12 @@ struct Refund {
 }
 
 impl Books {
+    fn notify<T: Serialize>(&mut self, event_type: &'static str, object: &T) {
+        // Our own wire structs have string keys only, so this cannot fail.
+        let data = serde_json::to_value(object).unwrap_or_default();
+        self.outbox.push((event_type, data));
+    }
+
     fn order(&self, id: &str) -> Result<&Order, ApiError> {
         self.orders
             .iter()
@@ -389,6 +443,10 @@ impl Books {
                 self.record_payment(order_index, capture, now);
             }
         }
+        if let Some(order) = self.orders.get(order_index) {
+            let authorized = serde_json::to_value(order.wire()).unwrap_or_default();
+            self.outbox.push(("order.authorized", authorized));
+        }
     }
 
     /// Books a capture on the order and returns the new payment's index.
@@ -416,6 +474,7 @@ impl Books {
                 order.status = OrderStatus::Succeeded;
             }
         }
+        self.notify("payment.created", &payment.wire());
         self.payments.push(payment);
         self.payments.len() - 1
     }
@@ -667,6 +726,25 @@ fn checkout_url(public_base_url: &str, session_id: &str) -> String {
 /// Serializes as `{}`.
 #[derive(Serialize)]
 struct Empty {}
+
+/// A webhook event, field order as in the SDKs' test event.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct EventWire<'a> {
+    id: &'a str,
+    object: &'static str,
+    created_at: i64,
+    test: bool,
+    event_data: EventDataWire<'a>,
+}
+
+#[derive(Serialize)]
+struct EventDataWire<'a> {
+    #[serde(rename = "type")]
+    event_type: &'static str,
+    version: &'static str,
+    data: &'a Value,
+}
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -1462,6 +1540,7 @@ impl Books {
         // answers 200 with it, rather than an error.
         if !approved {
             order.reject(now);
+            self.notify("order.rejected", &order.wire());
         }
         self.orders.push(order);
         let index = self.orders.len() - 1;
@@ -1502,11 +1581,16 @@ impl Books {
                     OrderStatus::Canceled
                 };
                 order.updated_at = now;
+                // GUESS: releasing a partly captured order's remainder is
+                // notified as a cancellation too.
+                let canceled = serde_json::to_value(order.wire()).unwrap_or_default();
+                self.outbox.push(("order.canceled", canceled));
             }
             // Repeating a cancellation is harmless and answers the order.
             OrderStatus::Canceled => {}
             _ => return Err(ApiError::cannot_cancel()),
         }
+        let order = self.order(id)?;
         Ok(Reply::ok(&order.wire()))
     }
 
@@ -1530,6 +1614,7 @@ impl Books {
             created_at: now,
         };
         let reply = Reply::ok(&refund.wire());
+        self.notify("refund.created", &refund.wire());
         self.refunds.push(refund);
         Ok(reply)
     }
@@ -1563,14 +1648,36 @@ impl SmartpaySimulator {
                     .into_response();
             }
         };
-        self.handle(
+        let reply = self.handle(
             &call,
             &parts.method,
             &parts.headers,
             parts.uri.path(),
             &body,
-        )
-        .into_response()
+        );
+        self.flush_notifications();
+        reply.into_response()
+    }
+
+    /// Sends what the books queued, outside their lock.
+    fn flush_notifications(&self) {
+        let events = std::mem::take(&mut self.lock().outbox);
+        for (event_type, data) in events {
+            let id = new_id("evt");
+            let body = serde_json::to_vec(&EventWire {
+                id: &id,
+                object: "event",
+                created_at: self.now_ms(),
+                test: true,
+                event_data: EventDataWire {
+                    event_type,
+                    version: EVENT_VERSION,
+                    data: &data,
+                },
+            })
+            .unwrap_or_default();
+            self.notifier.send(id, event_type, body, None);
+        }
     }
 
     /// Everything after the body is read happens under one lock.
@@ -1652,7 +1759,11 @@ impl SmartpaySimulator {
         }
         match verdict {
             Verdict::Approve => books.authorize(index, now),
-            Verdict::Reject => books.orders[index].reject(now),
+            Verdict::Reject => {
+                books.orders[index].reject(now);
+                let rejected = serde_json::to_value(books.orders[index].wire()).unwrap_or_default();
+                books.outbox.push(("order.rejected", rejected));
+            }
         }
         let order = &books.orders[index];
         Ok(Outcome {
@@ -1683,6 +1794,49 @@ fn fingerprint(method: &Method, path: &str, body: &[u8]) -> [u8; 32] {
     hasher.update(b"\n");
     hasher.update(body);
     hasher.finalize().into()
+}
+
+/// The signing key of a base62 secret: the secret read as one big-endian
+/// number in base 62 (`A` is 0, `9` is 61), each leading `A` an extra zero
+/// byte, as Smartpay's Node and Go SDKs read it.
+fn base62_bytes(secret: &str) -> Option<Vec<u8>> {
+    let digit = |c: u8| match c {
+        b'A'..=b'Z' => Some(u32::from(c - b'A')),
+        b'a'..=b'z' => Some(u32::from(c - b'a') + 26),
+        b'0'..=b'9' => Some(u32::from(c - b'0') + 52),
+        _ => None,
+    };
+    if secret.is_empty() {
+        return None;
+    }
+    // The number as big-endian bytes, multiplied by 62 and added to per digit.
+    let mut number: Vec<u8> = Vec::new();
+    for c in secret.bytes() {
+        let mut carry = digit(c)?;
+        for byte in number.iter_mut().rev() {
+            let value = u32::from(*byte) * 62 + carry;
+            *byte = value as u8;
+            carry = value >> 8;
+        }
+        while carry > 0 {
+            number.insert(0, carry as u8);
+            carry >>= 8;
+        }
+    }
+    let leading = secret.bytes().take_while(|c| *c == b'A').count();
+    let mut key = vec![0u8; leading];
+    key.extend(number);
+    Some(key)
+}
+
+/// `Smartpay-Signature`: lowercase hex HMAC-SHA256 of `"{timestamp}." + body`.
+fn signature(key: &[u8], timestamp: &str, body: &[u8]) -> String {
+    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(key) else {
+        return String::new();
+    };
+    mac.update(format!("{timestamp}.").as_bytes());
+    mac.update(body);
+    hex::encode(mac.finalize().into_bytes())
 }
 
 /// `<prefix>_test_<22 base62>`, like the fixtures' ids.
@@ -1846,7 +2000,9 @@ async fn checkout_reject(State(sim): State<SmartpaySimulator>, Path(id): Path<St
 /// A page rather than a redirect to the shop's URL, so an HTTP test client
 /// that follows redirects does not wander off to a shop that does not exist.
 fn checkout_answer(sim: &SmartpaySimulator, id: &str, verdict: Verdict) -> Response {
-    match sim.finish_checkout(id, verdict) {
+    let outcome = sim.finish_checkout(id, verdict);
+    sim.flush_notifications();
+    match outcome {
         Err(error) => error.into_page(id),
         Ok(outcome) => {
             let body = format!(

@@ -13,11 +13,13 @@
 mod convert;
 pub mod entities;
 mod error;
+mod events;
 mod observe;
 mod reads;
 mod reconcile;
 pub mod records;
 mod tx;
+mod webhooks;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -33,10 +35,12 @@ use sea_orm::{
 };
 
 pub use error::StoreError;
+pub use events::{EventBatch, EventFilter, Horizon, StreamedEvent};
 pub use observe::{Backlog, MoneyMoved, MoneyObserver, PoolStats};
 pub use reads::OrderFilter;
 pub use records::*;
 pub use tx::Tx;
+pub use webhooks::Receipt;
 
 /// How to reach the database.
 #[derive(Debug, Clone)]

@@ -50,7 +50,8 @@ impl Store {
             .collect()
     }
 
-    /// Leases an attempt until `until`. Only one claimant wins.
+    /// Leases an attempt until `until`, if it is still open. Only one
+    /// claimant wins, and none once another pass has settled it.
     pub async fn claim_attempt(
         &self,
         id: &AttemptId,
@@ -64,17 +65,17 @@ impl Store {
                 Expr::col(provider_attempts::Column::Checks).add(1),
             )
             .filter(provider_attempts::Column::Id.eq(id.as_str()))
+            // Settling clears the lease: without this, a pass that read the
+            // attempt before another settled it would claim it again.
+            .filter(provider_attempts::Column::State.is_in([
+                AttemptState::Unknown.as_str(),
+                AttemptState::InFlight.as_str(),
+            ]))
             .filter(
                 Condition::any()
                     .add(provider_attempts::Column::NextCheckAt.is_null())
                     .add(provider_attempts::Column::NextCheckAt.lte(now)),
             )
-            // Settling clears the next check: without this, a pass that
-            // listed the call before another settled it could claim it again.
-            .filter(provider_attempts::Column::State.is_in([
-                AttemptState::Unknown.as_str(),
-                AttemptState::InFlight.as_str(),
-            ]))
             .exec(&self.write)
             .await?;
         Ok(result.rows_affected == 1)

@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::domain::{AttemptId, OrderId, OrderStatus};
+use crate::domain::{AttemptId, OrderId, OrderState, OrderStatus};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KeyState {
@@ -174,7 +174,28 @@ pub struct NewEvent {
     /// Who caused it: a caller's name, "provider", "reconciler".
     pub actor: String,
     pub status: OrderStatus,
+    pub amounts: EventAmounts,
     pub data: serde_json::Value,
+}
+
+/// The order's amounts right after an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EventAmounts {
+    pub authorized: i64,
+    pub captured: i64,
+    pub refunded: i64,
+    pub capturable: i64,
+}
+
+impl EventAmounts {
+    pub fn of(state: &OrderState) -> Self {
+        Self {
+            authorized: state.authorized,
+            captured: state.captured,
+            refunded: state.refunded,
+            capturable: state.capturable(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

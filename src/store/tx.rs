@@ -374,6 +374,11 @@ impl Tx {
     }
 
     /// Appends a line to the order's history.
+    ///
+    /// On PostgreSQL the transaction must already have written (every caller
+    /// locks or inserts the order first), so it holds a transaction id before
+    /// the event takes its sequence number: the event stream relies on that
+    /// to know which ids may still commit (see `store::events`).
     pub async fn append_event(
         &self,
         event: &NewEvent,
@@ -387,6 +392,10 @@ impl Tx {
             status: Set(event.status.as_str().to_owned()),
             data: Set(event.data.to_string()),
             created_at: Set(now),
+            amount_authorized: Set(Some(event.amounts.authorized)),
+            amount_captured: Set(Some(event.amounts.captured)),
+            amount_refunded: Set(Some(event.amounts.refunded)),
+            amount_capturable: Set(Some(event.amounts.capturable)),
         })
         .exec_without_returning(&self.txn)
         .await?;

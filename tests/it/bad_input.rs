@@ -89,11 +89,7 @@ db_test! {
 
 #[tokio::test]
 async fn a_provider_without_credentials_is_not_configured() {
-    let url = format!(
-        "sqlite://{}/{}.sqlite",
-        std::env::temp_dir().join("kessai-it").display(),
-        ulid::Ulid::new()
-    );
+    let url = crate::helpers::fresh_sqlite();
     let mut env = crate::helpers::base_env(&url);
     env.insert("KESSAI_SMARTPAY_SECRET_KEY".into(), String::new());
     let app = crate::helpers::TestApp::spawn_with(env).await;

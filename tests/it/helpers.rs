@@ -52,6 +52,14 @@ macro_rules! db_test {
     };
 }
 
+/// The Smartpay webhook signing secret kessai verifies with in tests (the
+/// fixture vectors' `order_authorized` secret), and its HMAC key.
+pub const SMARTPAY_WEBHOOK_SECRET: &str = "CY8NE6nvX9THLBFP9p0UgEsX1fg46GFTDL8AygzFR";
+pub const SMARTPAY_WEBHOOK_KEY_HEX: &str =
+    "acc019ef8c14058df9343e16b22aaf3240aa0c0bb9fb61670109e8cd0bb3";
+/// The PAY.JP webhook token kessai expects in tests.
+pub const PAYJP_WEBHOOK_TOKEN: &str = "whtok_it_5f1c9a7e3b2d8c40";
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
     Sqlite,
@@ -62,6 +70,8 @@ pub struct TestApp {
     /// Where kessai serves gRPC (127.0.0.1, a free port), for clients that
     /// are not this process's (grpcurl, other languages).
     pub addr: SocketAddr,
+    /// Where kessai takes provider webhooks.
+    pub webhook_addr: SocketAddr,
     pub client: PaymentServiceClient<Channel>,
     pub channel: Channel,
     pub clock: ManualClock,
@@ -117,7 +127,7 @@ pub async fn fresh_database(backend: Backend) -> String {
     }
 }
 
-fn fresh_sqlite() -> String {
+pub fn fresh_sqlite() -> String {
     let dir = std::env::temp_dir().join("kessai-it");
     std::fs::create_dir_all(&dir).expect("temp dir");
     format!("sqlite://{}/{}.sqlite", dir.display(), ulid::Ulid::new())
@@ -136,6 +146,9 @@ pub fn base_env(database_url: &str) -> HashMap<String, String> {
         ("KESSAI_AUTH", "false"),
         // Tests run reconciliation themselves, when they mean to.
         ("KESSAI_RECONCILE_INTERVAL_SECS", "0"),
+        ("KESSAI_WEBHOOK_ADDR", "127.0.0.1:0"),
+        ("KESSAI_SMARTPAY_WEBHOOK_SECRET", SMARTPAY_WEBHOOK_SECRET),
+        ("KESSAI_PAYJP_WEBHOOK_TOKEN", PAYJP_WEBHOOK_TOKEN),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v.to_owned()))
@@ -209,6 +222,7 @@ impl TestApp {
             .await
             .expect("application starts");
         let addr = app.addr();
+        let webhook_addr = app.webhook_addr().expect("the webhook listener is on");
         let payjp = sandbox.payjp.clone();
         let smartpay = sandbox.smartpay.clone();
         let paymentoptions = sandbox.paymentoptions.clone();
@@ -228,6 +242,7 @@ impl TestApp {
         let channel = endpoint.connect().await.expect("connect to kessai");
         Self {
             addr,
+            webhook_addr,
             client: PaymentServiceClient::new(channel.clone()),
             channel,
             clock,
@@ -268,6 +283,35 @@ impl TestApp {
             client: PaymentServiceClient::new(channel),
             shutdown,
             server,
+        }
+    }
+
+    /// From now on the simulators notify kessai's webhook listener, signed
+    /// as the providers sign.
+    pub fn notify_kessai(&self) {
+        let base = format!("http://{}/webhooks", self.webhook_addr);
+        assert!(self.smartpay.deliver_webhooks_to(
+            format!("{base}/smartpay"),
+            SMARTPAY_WEBHOOK_SECRET.to_owned().into(),
+        ));
+        self.payjp.deliver_webhooks_to(
+            format!("{base}/payjp"),
+            PAYJP_WEBHOOK_TOKEN.to_owned().into(),
+        );
+        self.paymentoptions
+            .deliver_webhooks_to(format!("{base}/paymentoptions"));
+    }
+
+    /// Waits (at most 10 s) until the order's status is `status`, reading
+    /// the stored order (no refresh).
+    pub async fn until_status(&self, order_id: &str, status: v1::OrderStatus) -> v1::Order {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let order = self.get_order(order_id, false).await.expect("GetOrder");
+            if order.status() == status || std::time::Instant::now() > deadline {
+                return order;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
     }
 

@@ -24,3 +24,5 @@ mod server;
 mod smartpay_rules;
 mod store_invariants;
 mod traces;
+mod watch;
+mod webhooks;

@@ -273,11 +273,7 @@ db_test! {
 
 #[tokio::test]
 async fn the_key_may_be_sent_base64_and_the_path_prefix_doubled_as_in_the_docs() {
-    let url = format!(
-        "sqlite://{}/{}.sqlite",
-        std::env::temp_dir().join("kessai-it").display(),
-        ulid::Ulid::new()
-    );
+    let url = crate::helpers::fresh_sqlite();
     let mut env = crate::helpers::base_env(&url);
     env.insert("KESSAI_PAYMENTOPTIONS_AUTH".into(), "base64".into());
     env.insert(
@@ -294,11 +290,7 @@ async fn the_key_may_be_sent_base64_and_the_path_prefix_doubled_as_in_the_docs()
 
 #[tokio::test]
 async fn an_unreachable_paymentoptions_moves_nothing() {
-    let url = format!(
-        "sqlite://{}/{}.sqlite",
-        std::env::temp_dir().join("kessai-it").display(),
-        ulid::Ulid::new()
-    );
+    let url = crate::helpers::fresh_sqlite();
     let mut env = crate::helpers::base_env(&url);
     env.insert(
         "KESSAI_PAYMENTOPTIONS_BASE_URL".into(),

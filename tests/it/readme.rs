@@ -22,6 +22,8 @@ const REFUSED_SECTION: &str = "A refused request";
 const AUTH_SECTION: &str = "Callers, scopes and TLS";
 /// The token the README's caller configuration is made for.
 const DEMO_TOKEN: &str = "demo-checkout-token";
+/// The section whose stream grpcurl cuts off after a few seconds.
+const WATCH_SECTION: &str = "Watching order events";
 /// Variables the blocks set and later blocks use (`ORDER` in the refused
 /// capture), as they would stay set in the reader's terminal.
 const SHELL_STATE: &[&str] = &["ORDER", "SMARTPAY", "SP_ORDER", "CHECKOUT"];
@@ -231,6 +233,7 @@ async fn the_readme_grpcurl_examples_run_as_written_and_again() {
             "Walkthrough with grpcurl",
             "Smartpay: a checkout the shopper approves",
             REFUSED_SECTION,
+            WATCH_SECTION,
             AUTH_SECTION,
             AUTH_SECTION
         ],
@@ -311,6 +314,19 @@ async fn the_readme_grpcurl_examples_run_as_written_and_again() {
                     "{}",
                     context()
                 );
+            } else if block.section == WATCH_SECTION {
+                // The Smartpay order's whole history, then the watch is cut.
+                assert!(!output.status.success(), "{}", context());
+                assert!(printed.contains("DeadlineExceeded"), "{}", context());
+                for expected in [
+                    "\"eventType\": \"authorization.requested\"",
+                    "\"eventType\": \"void.succeeded\"",
+                    "\"status\": \"ORDER_STATUS_CAPTURED\"",
+                    "\"cursor\"",
+                    "\"amountRefunded\": \"2500\"",
+                ] {
+                    assert!(printed.contains(expected), "{expected}: {}", context());
+                }
             } else {
                 assert!(output.status.success(), "{}", context());
             }

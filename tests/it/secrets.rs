@@ -1,5 +1,6 @@
 //! No secret reaches a log line, even at TRACE: provider keys, the
-//! fingerprint key, callers' tokens, the database password.
+//! fingerprint key, callers' tokens, the database password, the webhook
+//! signing secret and token, and the signatures notifications carry.
 
 use kessai::grpc::callers::token_hash;
 use kessai::proto::v1;
@@ -7,6 +8,8 @@ use kessai::sandbox::{PAYMENTOPTIONS_SANDBOX_API_KEY, PAYMENTOPTIONS_SANDBOX_MER
 use tonic::Request;
 
 use crate::crash::{Process, Providers, fresh_database, kessai_env};
+use crate::helpers::{PAYJP_WEBHOOK_TOKEN, SMARTPAY_WEBHOOK_KEY_HEX, SMARTPAY_WEBHOOK_SECRET};
+use crate::webhooks::{post_webhook, smartpay_event, smartpay_headers};
 
 const TOKEN: &str = "tok_live_checkout_7f3a9c1e5b2d8f40";
 const FINGERPRINT_KEY: &str = "fingerprint-key-that-must-never-be-logged";
@@ -51,12 +54,24 @@ async fn secrets_stay_out_of_trace_logs(postgres: bool) {
         "KESSAI_PAYMENTOPTIONS_BASE_URL".into(),
         format!("{}/paymentoptions", providers.root),
     );
-    let secrets: Vec<String> = [
+    env.insert("KESSAI_WEBHOOK_ADDR".into(), "127.0.0.1:0".into());
+    env.insert(
+        "KESSAI_SMARTPAY_WEBHOOK_SECRET".into(),
+        SMARTPAY_WEBHOOK_SECRET.into(),
+    );
+    env.insert(
+        "KESSAI_PAYJP_WEBHOOK_TOKEN".into(),
+        PAYJP_WEBHOOK_TOKEN.into(),
+    );
+    let mut secrets: Vec<String> = [
         env["KESSAI_PAYJP_SECRET_KEY"].clone(),
         env["KESSAI_SMARTPAY_SECRET_KEY"].clone(),
         PAYMENTOPTIONS_SANDBOX_API_KEY.to_owned(),
         FINGERPRINT_KEY.to_owned(),
         TOKEN.to_owned(),
+        SMARTPAY_WEBHOOK_SECRET.to_owned(),
+        SMARTPAY_WEBHOOK_KEY_HEX.to_owned(),
+        PAYJP_WEBHOOK_TOKEN.to_owned(),
     ]
     .into_iter()
     .chain(postgres.then(|| DB_PASSWORD.to_owned()))
@@ -130,6 +145,49 @@ async fn secrets_stay_out_of_trace_logs(postgres: bool) {
         };
         client.refund(as_caller(refund)).await.unwrap();
     }
+    // Notifications, verified and refused; the signatures must not show
+    // either.
+    let hooks = process.wait_for("kessai serving provider webhooks").await;
+    let hooks = hooks["addr"].as_str().unwrap().to_owned();
+    let body = smartpay_event(
+        "evt_test_secrets",
+        "order.authorized",
+        serde_json::json!({"id": "order_test_secrets000000000000"}),
+    );
+    let now = chrono::Utc::now().timestamp_millis();
+    let signed = smartpay_headers(&body, now, SMARTPAY_WEBHOOK_KEY_HEX);
+    let forged = smartpay_headers(&body, now, &"ab".repeat(30));
+    assert_eq!(
+        post_webhook(&hooks, "smartpay", &signed, &body)
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        post_webhook(&hooks, "smartpay", &forged, &body)
+            .await
+            .status,
+        401
+    );
+    secrets.extend([signed[0].1.clone(), forged[0].1.clone()]);
+    let event =
+        r#"{"id":"evnt_secrets","type":"payment_flow.succeeded","data":{"id":"pfw_secrets"}}"#;
+    let token = |t: &str| [("X-Payjp-Webhook-Token", t.to_owned())];
+    assert_eq!(
+        post_webhook(&hooks, "payjp", &token(PAYJP_WEBHOOK_TOKEN), event)
+            .await
+            .status,
+        200
+    );
+    let wrong_token = "whtok_wrong_but_logged_nowhere";
+    assert_eq!(
+        post_webhook(&hooks, "payjp", &token(wrong_token), event)
+            .await
+            .status,
+        401
+    );
+    secrets.push(wrong_token.to_owned());
+
     // Refusals too.
     let mut wrong = Request::new(v1::ListOrdersRequest::default());
     wrong.metadata_mut().insert(

@@ -106,6 +106,12 @@ KESSAI_PROVIDER_TIMEOUT_MS: {{ int .Values.config.providerTimeoutMs | quote }}
 KESSAI_PROVIDER_MAX_ATTEMPTS: {{ int .Values.config.providerMaxAttempts | quote }}
 KESSAI_IDEMPOTENCY_TTL_HOURS: {{ int .Values.config.idempotencyTtlHours | quote }}
 KESSAI_ACTION_TTL_MINUTES: {{ int .Values.config.actionTtlMinutes | quote }}
+KESSAI_SMARTPAY_WEBHOOK_TOLERANCE_SECS: {{ int .Values.config.smartpayWebhookToleranceSeconds | quote }}
+{{- if .Values.config.webhookPublicUrl }}
+KESSAI_WEBHOOK_PUBLIC_URL: {{ .Values.config.webhookPublicUrl | quote }}
+{{- else if .Values.ingress.enabled }}
+KESSAI_WEBHOOK_PUBLIC_URL: {{ printf "https://%s" .Values.ingress.host | quote }}
+{{- end }}
 {{- /* The migration Job migrates; replicas only check the schema is current. */}}
 KESSAI_MIGRATE_ON_START: {{ ternary "false" "true" (eq (toString .Values.migrations.enabled) "true") | quote }}
 {{- with .Values.config.providerBaseUrls.payjp }}

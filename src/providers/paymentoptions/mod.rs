@@ -17,7 +17,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 
 use self::errors::{Op, map_failure};
-use self::wire::{Authorization, BillingAddress, Capture, Card, Envelope, Refund, Void};
+use self::wire::{Authorization, BillingAddress, Capture, Card, Envelope, Refund, ReturnUrl, Void};
 use super::http::{self, HttpSettings, RawResponse, Repeat, SendFailure};
 use super::{
     AuthorizeCall, AuthorizeOutcome, AuthorizeResult, CaptureCall, CaptureOutcome, PaymentProvider,
@@ -51,6 +51,9 @@ pub struct PaymentOptionsConfig {
     pub merchant_id: String,
     pub auth: AuthScheme,
     pub http: HttpSettings,
+    /// Sent as `return_url.webhook_url` with each authorization, so that
+    /// PaymentOptions notifies kessai's listener.
+    pub webhook_url: Option<String>,
 }
 
 pub struct PaymentOptions {
@@ -235,6 +238,11 @@ impl PaymentProvider for PaymentOptions {
             merchant_txn_ref: call.order_id.as_str(),
             customer_ip: details.customer_ip.as_deref(),
             merchant_id: &self.config.merchant_id,
+            return_url: self
+                .config
+                .webhook_url
+                .as_deref()
+                .map(|webhook_url| ReturnUrl { webhook_url }),
             billing_address: details.billing_address.as_ref().map(|a| BillingAddress {
                 country: &a.country,
                 address1: &a.line1,

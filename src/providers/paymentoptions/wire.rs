@@ -55,7 +55,17 @@ pub struct Authorization<'a> {
     pub customer_ip: Option<&'a str>,
     pub merchant_id: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
+    pub return_url: Option<ReturnUrl<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub billing_address: Option<BillingAddress<'a>>,
+}
+
+/// Where PaymentOptions notifies. GUESS: `webhook_url` alone is accepted;
+/// `success_url`/`decline_url` concern a shopper's browser, which this
+/// server-to-server flow never involves.
+#[derive(Debug, Serialize)]
+pub struct ReturnUrl<'a> {
+    pub webhook_url: &'a str,
 }
 
 #[derive(Debug, Serialize)]

@@ -6,3 +6,4 @@ pub mod order_events;
 pub mod orders;
 pub mod provider_attempts;
 pub mod refunds;
+pub mod webhook_events;

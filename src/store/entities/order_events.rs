@@ -11,6 +11,11 @@ pub struct Model {
     pub status: String,
     pub data: String,
     pub created_at: DateTimeUtc,
+    /// The order's amounts after the event (absent on rows older than them).
+    pub amount_authorized: Option<i64>,
+    pub amount_captured: Option<i64>,
+    pub amount_refunded: Option<i64>,
+    pub amount_capturable: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

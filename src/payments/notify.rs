@@ -1,0 +1,162 @@
+//! Provider notifications (webhooks), once verified: record the event by its
+//! id, then do what reconciliation does for the order it names — ask the
+//! provider where the order stands and apply that.
+//!
+//! The event's own payload never moves an order. Asking the provider makes
+//! the handling the same whatever the provider (PaymentOptions signs
+//! nothing, so its payload can only ever be a hint), and makes order of
+//! delivery irrelevant: a stale or replayed event leads to the provider's
+//! current state, which `sync` applies only forwards.
+
+use super::{Caller, PaymentError, Payments};
+use crate::domain::{OrderId, ProviderKind};
+use crate::store::Receipt;
+
+/// A notification whose origin was verified (or, for a provider that signs
+/// nothing, that is treated as a hint).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notification {
+    pub provider: ProviderKind,
+    /// The provider's id of the event: a redelivery carries the same one.
+    pub event_id: String,
+    pub event_type: String,
+    pub subject: Subject,
+}
+
+/// What a notification is about, in the provider's ids.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Subject {
+    /// The provider's id of the order (Smartpay order, PAY.JP payment flow).
+    ProviderOrder(String),
+    /// The provider's id of one of the order's captures (Smartpay payment).
+    ProviderCapture(String),
+    /// kessai's own order id as the provider echoes it, or failing that a
+    /// transaction id (PaymentOptions): an unsigned hint.
+    Hint {
+        order_id: Option<String>,
+        transaction_id: Option<String>,
+    },
+    /// An event kessai does not act on: acknowledged and ignored.
+    Ignored,
+}
+
+/// What came of a notification. Every outcome is acknowledged to the
+/// provider, so it stops delivering the event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NotifyOutcome {
+    /// The provider was asked about the order and its answer applied (which
+    /// may have changed nothing).
+    Synced { order_id: OrderId },
+    /// This event was applied before.
+    Duplicate,
+    /// A kind of event kessai does not act on.
+    Ignored,
+    /// No order of kessai's matches it.
+    UnknownOrder,
+}
+
+impl Payments {
+    /// Whether kessai drives this provider (and so takes its notifications).
+    pub fn serves(&self, provider: ProviderKind) -> bool {
+        self.inner.providers.get(provider).is_some()
+    }
+
+    /// Handles a verified notification. An error means the event's effect
+    /// is not known to be applied: answer so that the provider delivers it
+    /// again (the event stays recorded as not processed).
+    pub async fn notify(&self, notification: &Notification) -> Result<NotifyOutcome, PaymentError> {
+        let provider = notification.provider;
+        let order_id = self.subject_order(provider, &notification.subject).await?;
+        if order_id.is_none() && matches!(notification.subject, Subject::Hint { .. }) {
+            // Anyone can post an unsigned hint: one naming nothing of ours
+            // leaves no trace but a log line.
+            tracing::info!(%provider, event_type = %notification.event_type, "a notification names no known order; ignored");
+            return Ok(NotifyOutcome::UnknownOrder);
+        }
+        let now = self.now();
+        let receipt = self
+            .store()
+            .receive_webhook_event(
+                provider,
+                &notification.event_id,
+                &notification.event_type,
+                order_id.as_ref(),
+                now,
+            )
+            .await?;
+        let outcome = match (receipt, order_id) {
+            (Receipt::Processed, _) => return Ok(NotifyOutcome::Duplicate),
+            (Receipt::New | Receipt::Unprocessed, None) => {
+                if notification.subject == Subject::Ignored {
+                    NotifyOutcome::Ignored
+                } else {
+                    NotifyOutcome::UnknownOrder
+                }
+            }
+            (Receipt::New | Receipt::Unprocessed, Some(order_id)) => {
+                let caller = Caller::new(format!("webhook:{}", provider.as_str()));
+                match self.get_order(&caller, &order_id, true).await {
+                    Ok(_) => {}
+                    // The provider does not know what the event named: there
+                    // is nothing to apply, now or on a redelivery.
+                    Err(PaymentError::ProviderRejected { .. }) => {
+                        tracing::warn!(%order_id, %provider, "the provider does not confirm what its notification named");
+                    }
+                    Err(error) => return Err(error),
+                }
+                // Calls of this order whose answer was lost may have just
+                // been settled at the provider: the worker looks next pass.
+                self.store().expedite_unsettled(&order_id, now).await?;
+                NotifyOutcome::Synced { order_id }
+            }
+        };
+        self.store()
+            .webhook_event_processed(provider, &notification.event_id, self.now())
+            .await?;
+        Ok(outcome)
+    }
+
+    /// The order a notification is about, if kessai has it.
+    async fn subject_order(
+        &self,
+        provider: ProviderKind,
+        subject: &Subject,
+    ) -> Result<Option<OrderId>, PaymentError> {
+        let store = self.store();
+        Ok(match subject {
+            Subject::Ignored => None,
+            Subject::ProviderOrder(id) => store.order_by_provider_id(provider, id).await?,
+            Subject::ProviderCapture(id) => {
+                store.order_by_provider_capture_id(provider, id).await?
+            }
+            Subject::Hint {
+                order_id,
+                transaction_id,
+            } => {
+                let named = match order_id
+                    .as_deref()
+                    .and_then(|id| OrderId::parse(id, "order_id").ok())
+                {
+                    Some(id) => self
+                        .store()
+                        .order_view(&id)
+                        .await?
+                        .filter(|view| {
+                            view.order.provider == provider
+                                && view.order.provider_order_id.is_some()
+                        })
+                        .map(|view| view.order.id),
+                    None => None,
+                };
+                match (named, transaction_id) {
+                    (Some(id), _) => Some(id),
+                    (None, Some(tx)) => match store.order_by_provider_id(provider, tx).await? {
+                        Some(id) => Some(id),
+                        None => store.order_by_provider_capture_id(provider, tx).await?,
+                    },
+                    (None, None) => None,
+                }
+            }
+        })
+    }
+}
