@@ -8,7 +8,6 @@ use std::sync::Arc;
 
 use secrecy::{ExposeSecret, SecretSlice, SecretString};
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
 use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
@@ -274,17 +273,14 @@ impl Application {
         );
         let in_flight = grpc::InFlight::default();
         let serve = server
-            .layer(grpc::RpcMetricsLayer)
-            .layer(in_flight.clone())
-            .layer(grpc::request_layers())
-            .layer(auth)
+            .layer(grpc::call_layers(in_flight.clone(), auth))
             .add_service(tonic_health::pb::health_server::HealthServer::new(
                 tonic_health::server::HealthService::from_health_reporter(self.reporter.clone()),
             ))
             .add_optional_service(reflection_v1)
             .add_optional_service(reflection_v1alpha)
             .add_service(api)
-            .serve_with_incoming_shutdown(TcpListenerStream::new(self.listener), stop_accepting);
+            .serve_with_incoming_shutdown(grpc::incoming(self.listener), stop_accepting);
         // Idle client connections may stay open indefinitely (and hyper's
         // graceful close can wait on them), so shutdown waits for the calls
         // in flight, not for the connections.

@@ -7,6 +7,7 @@ pub mod convert;
 pub mod health;
 mod in_flight;
 mod metrics;
+pub mod null_backend;
 pub mod rate_limit;
 mod service;
 pub mod status;
@@ -48,6 +49,35 @@ type RpcSpan = fn(&Request<tonic::body::Body>) -> tracing::Span;
 type TraceRpc = TraceLayer<SharedClassifier<GrpcErrorsAsFailures>, RpcSpan>;
 type RequestLayers =
     Stack<PropagateRequestIdLayer, Stack<TraceRpc, Stack<SetRequestIdLayer<MakeUlid>, Identity>>>;
+
+/// Every layer a call passes through, outermost first: RPC metrics, the
+/// in-flight count shutdown waits on, request id and span, then caller
+/// authentication. `kessai serve` and the benchmark's null backend share it.
+pub type CallLayers = Stack<
+    auth::AuthLayer,
+    Stack<tower::ServiceBuilder<RequestLayers>, Stack<InFlight, Stack<RpcMetricsLayer, Identity>>>,
+>;
+
+pub fn call_layers(in_flight: InFlight, auth: auth::AuthLayer) -> tower::ServiceBuilder<CallLayers> {
+    tower::ServiceBuilder::new()
+        .layer(RpcMetricsLayer)
+        .layer(in_flight)
+        .layer(request_layers())
+        .layer(auth)
+}
+
+/// Accepted connections with Nagle's algorithm off: a small answer leaves at
+/// once instead of waiting for the caller's delayed ACK (tens of ms each).
+pub fn incoming(
+    listener: tokio::net::TcpListener,
+) -> impl futures::Stream<Item = std::io::Result<tokio::net::TcpStream>> {
+    use futures::StreamExt;
+    tokio_stream::wrappers::TcpListenerStream::new(listener).map(|accepted| {
+        let stream = accepted?;
+        stream.set_nodelay(true)?;
+        Ok(stream)
+    })
+}
 
 pub fn request_layers() -> tower::ServiceBuilder<RequestLayers> {
     tower::ServiceBuilder::new()

@@ -18,6 +18,7 @@ mod pci;
 mod polyglot;
 mod readme;
 mod reconciliation;
+mod round_trips;
 mod secrets;
 mod security;
 mod server;

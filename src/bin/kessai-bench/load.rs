@@ -1,0 +1,156 @@
+//! N concurrent callers for T seconds over real gRPC, each latency kept
+//! (microseconds; a few hundred thousand numbers at most), percentiles
+//! read from the sorted list.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use kessai::proto::v1::payment_service_client::PaymentServiceClient;
+use tonic::transport::Channel;
+
+pub type Client = PaymentServiceClient<Channel>;
+
+/// How long and how hard to drive a scenario.
+#[derive(Debug, Clone, Copy)]
+pub struct Load {
+    pub concurrency: usize,
+    /// Calls before this are not measured (connections, caches, pools).
+    pub warmup: Duration,
+    pub duration: Duration,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Stats {
+    pub ops: u64,
+    pub errors: u64,
+    pub first_error: Option<String>,
+    pub window: Duration,
+    /// Sorted, microseconds.
+    latencies: Vec<u32>,
+}
+
+impl Stats {
+    pub fn rate(&self) -> f64 {
+        if self.window.is_zero() {
+            return 0.0;
+        }
+        self.ops as f64 / self.window.as_secs_f64()
+    }
+
+    /// The latency at quantile `q` (0.5, 0.99, 0.999), in milliseconds.
+    pub fn quantile_ms(&self, q: f64) -> f64 {
+        if self.latencies.is_empty() {
+            return f64::NAN;
+        }
+        let rank = ((self.latencies.len() as f64) * q).ceil() as usize;
+        let index = rank.clamp(1, self.latencies.len()) - 1;
+        f64::from(self.latencies[index]) / 1000.0
+    }
+
+    pub fn p50(&self) -> f64 {
+        self.quantile_ms(0.5)
+    }
+
+    pub fn p99(&self) -> f64 {
+        self.quantile_ms(0.99)
+    }
+
+    pub fn p999(&self) -> f64 {
+        self.quantile_ms(0.999)
+    }
+}
+
+#[derive(Default)]
+struct Worker {
+    ops: u64,
+    errors: u64,
+    first_error: Option<String>,
+    latencies: Vec<u32>,
+}
+
+/// Runs `op` from `load.concurrency` callers spread over `clients` until
+/// the warm-up and the measured window have passed. `op` gets a client and
+/// a number unique in the whole run (for idempotency keys and ids).
+pub async fn drive<F, Fut>(clients: &[Client], load: Load, op: F) -> Stats
+where
+    F: Fn(Client, u64) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<(), String>> + Send + 'static,
+{
+    let op = Arc::new(op);
+    let sequence = Arc::new(AtomicU64::new(0));
+    let start = Instant::now() + Duration::from_millis(20);
+    let measure_from = start + load.warmup;
+    let measure_until = measure_from + load.duration;
+    let mut tasks = Vec::with_capacity(load.concurrency);
+    for worker in 0..load.concurrency {
+        let client = clients[worker % clients.len()].clone();
+        let op = op.clone();
+        let sequence = sequence.clone();
+        tasks.push(tokio::spawn(async move {
+            tokio::time::sleep_until(start.into()).await;
+            let mut mine = Worker::default();
+            loop {
+                let began = Instant::now();
+                if began >= measure_until {
+                    break;
+                }
+                let n = sequence.fetch_add(1, Ordering::Relaxed);
+                let result = op(client.clone(), n).await;
+                if began < measure_from {
+                    continue;
+                }
+                match result {
+                    Ok(()) => {
+                        mine.ops += 1;
+                        let micros = began.elapsed().as_micros();
+                        mine.latencies.push(u32::try_from(micros).unwrap_or(u32::MAX));
+                    }
+                    Err(error) => {
+                        mine.errors += 1;
+                        mine.first_error.get_or_insert(error);
+                    }
+                }
+            }
+            mine
+        }));
+    }
+    let mut stats = Stats {
+        window: load.duration,
+        ..Stats::default()
+    };
+    for task in tasks {
+        let Ok(worker) = task.await else {
+            stats.errors += 1;
+            continue;
+        };
+        stats.ops += worker.ops;
+        stats.errors += worker.errors;
+        if stats.first_error.is_none() {
+            stats.first_error = worker.first_error;
+        }
+        stats.latencies.extend(worker.latencies);
+    }
+    stats.latencies.sort_unstable();
+    stats
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantiles_come_from_the_sorted_latencies() {
+        let stats = Stats {
+            ops: 1000,
+            window: Duration::from_secs(2),
+            latencies: (1..=1000).map(|n| n * 1000).collect(),
+            ..Stats::default()
+        };
+        assert_eq!(stats.rate(), 500.0);
+        assert_eq!(stats.p50(), 500.0);
+        assert_eq!(stats.p99(), 990.0);
+        assert_eq!(stats.p999(), 999.0);
+    }
+}

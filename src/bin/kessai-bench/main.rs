@@ -1,0 +1,613 @@
+//! `kessai-bench`: kessai over real gRPC under load, beside the ceilings
+//! that bound it, measured in the same run: the null backend (the same
+//! tonic stack answering a canned order) for the gRPC path and `pgbench`
+//! for the database path. See BENCHMARKS.md.
+
+mod calls;
+mod load;
+mod postgres;
+mod report;
+mod server;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use futures::StreamExt;
+use kessai::clock::SystemClock;
+use kessai::sandbox::{PAYJP_SANDBOX_SECRET_KEY, Sandbox};
+use kessai::telemetry::LogTo;
+use tokio_util::sync::CancellationToken;
+
+use crate::load::{Client, Load, Stats, drive};
+use crate::postgres::{Postgres, seed_orders, seeded_order_id};
+use crate::report::Report;
+use crate::server::{Kind, Server};
+
+#[derive(Debug, Parser)]
+#[command(name = "kessai-bench", about = "Benchmarks kessai against its ceilings")]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    run: RunArgs,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve kessai from KESSAI_* settings (as `kessai serve`); the harness
+    /// runs itself this way.
+    #[command(hide = true)]
+    Serve,
+    /// Serve the null backend on KESSAI_LISTEN_ADDR.
+    #[command(hide = true)]
+    ServeNull,
+}
+
+#[derive(Debug, Clone, Args)]
+struct RunArgs {
+    /// Concurrent callers.
+    #[arg(long, default_value_t = 64)]
+    concurrency: usize,
+    /// Seconds measured per scenario.
+    #[arg(long, default_value_t = 10)]
+    duration: u64,
+    /// Seconds of warm-up before each measured window.
+    #[arg(long, default_value_t = 2.0)]
+    warmup: f64,
+    /// A PostgreSQL server (any existing database on it); scratch databases
+    /// kessai_bench_* are created there.
+    #[arg(
+        long,
+        env = "KESSAI_BENCH_POSTGRES",
+        default_value = "postgres://postgres@127.0.0.1:5432/postgres"
+    )]
+    postgres: String,
+    /// Orders for the scale figures (GetOrder p99 with this many orders
+    /// against 10,000; ListOrders deep pages).
+    #[arg(long, default_value_t = 1_000_000)]
+    scale: u64,
+    /// Concurrent Authorize callers while the provider answers slowly.
+    #[arg(long, default_value_t = 1_000)]
+    in_flight: usize,
+    /// The provider's answer time for the latency-hiding figure, ms.
+    #[arg(long, default_value_t = 200)]
+    provider_latency_ms: u64,
+    /// How deep the deep ListOrders page is (pages of 50).
+    #[arg(long, default_value_t = 1_000)]
+    deep_page: usize,
+    /// A short run that proves the harness works (CI): small sizes, no
+    /// targets judged, fails on any failed call.
+    #[arg(long)]
+    smoke: bool,
+    /// Also write the report (markdown) here.
+    #[arg(long)]
+    report: Option<PathBuf>,
+}
+
+impl RunArgs {
+    fn smoke(mut self) -> Self {
+        self.concurrency = self.concurrency.min(8);
+        self.duration = 1;
+        self.warmup = 0.2;
+        self.scale = self.scale.min(20_000);
+        self.in_flight = self.in_flight.min(100);
+        self.provider_latency_ms = self.provider_latency_ms.min(50);
+        self.deep_page = self.deep_page.min(20);
+        self
+    }
+
+    fn load(&self, concurrency: usize) -> Load {
+        Load {
+            concurrency,
+            warmup: Duration::from_secs_f64(self.warmup),
+            duration: Duration::from_secs(self.duration),
+        }
+    }
+
+    /// Callers share HTTP/2 connections, 16 to a connection, as a caller's
+    /// pool of channels would.
+    fn connections(concurrency: usize) -> usize {
+        concurrency.div_ceil(16).clamp(1, 64)
+    }
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Runtime::new()?;
+    match cli.command {
+        Some(Command::Serve) => runtime.block_on(serve()),
+        Some(Command::ServeNull) => runtime.block_on(serve_null()),
+        None => {
+            let smoke = cli.run.smoke;
+            let args = if smoke { cli.run.smoke() } else { cli.run };
+            let report = runtime.block_on(run(&args))?;
+            let errors = report.errors();
+            let empty = report.empty_rows();
+            if errors > 0 || !empty.is_empty() {
+                anyhow::bail!("{errors} calls failed; scenarios with no call: {empty:?}");
+            }
+            Ok(())
+        }
+    }
+}
+
+async fn serve() -> anyhow::Result<()> {
+    kessai::telemetry::init_from_env(LogTo::Stdout);
+    let config = kessai::config::Config::from_env()?;
+    let app = kessai::startup::Application::build(config, Arc::new(SystemClock)).await?;
+    app.run_until_stopped(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await
+}
+
+async fn serve_null() -> anyhow::Result<()> {
+    kessai::telemetry::init_from_env(LogTo::Stdout);
+    let addr = std::env::var("KESSAI_LISTEN_ADDR").unwrap_or_else(|_| "127.0.0.1:0".into());
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let stop = CancellationToken::new();
+    tokio::spawn({
+        let stop = stop.clone();
+        async move {
+            let _ = tokio::signal::ctrl_c().await;
+            stop.cancel();
+        }
+    });
+    kessai::grpc::null_backend::serve(listener, stop).await
+}
+
+/// What the harness sets for every kessai it starts: production settings
+/// except that nobody authenticates and nobody is rate limited (the
+/// load comes from one anonymous caller).
+fn kessai_env(database_url: &str, sandbox: &Sandbox) -> HashMap<String, String> {
+    [
+        ("KESSAI_DATABASE_URL", database_url.to_owned()),
+        ("KESSAI_LISTEN_ADDR", "127.0.0.1:0".to_owned()),
+        ("KESSAI_SANDBOX", "false".to_owned()),
+        ("KESSAI_AUTH", "false".to_owned()),
+        ("KESSAI_RATE_LIMIT_PER_SECOND", "0".to_owned()),
+        ("KESSAI_FINGERPRINT_KEY", "benchmark-fingerprint-key".to_owned()),
+        (
+            "KESSAI_PAYJP_SECRET_KEY",
+            PAYJP_SANDBOX_SECRET_KEY.to_owned(),
+        ),
+        ("KESSAI_PAYJP_BASE_URL", sandbox.payjp_base_url()),
+        ("KESSAI_LOG", "info".to_owned()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect()
+}
+
+/// Makes `n` orders through the API; their ids.
+async fn authorize_many(clients: &[Client], n: usize, prefix: &str) -> anyhow::Result<Vec<String>> {
+    let results: Vec<Result<String, String>> = futures::stream::iter(0..n)
+        .map(|i| calls::authorize(clients[i % clients.len()].clone(), format!("{prefix}-{i}")))
+        .buffer_unordered(64)
+        .collect()
+        .await;
+    results
+        .into_iter()
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| anyhow::anyhow!("seeding orders: {e}"))
+}
+
+/// A number spread over 0..n from a call's sequence number (splitmix64),
+/// so that callers ask for ids all over the table.
+fn spread(sequence: u64, n: u64) -> u64 {
+    let mut z = sequence.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    (z ^ (z >> 31)) % n.max(1)
+}
+
+async fn measure<F, Fut>(clients: &[Client], load: Load, op: F) -> Stats
+where
+    F: Fn(Client, u64) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<(), String>> + Send + 'static,
+{
+    drive(clients, load, op).await
+}
+
+/// The scenarios every database runs: GetOrder on hot ids, Authorize, the
+/// full flow, ListOrders' first page.
+struct PerDatabase {
+    get: Stats,
+    authorize: Stats,
+    flow: Stats,
+    idle_rss: f64,
+}
+
+async fn per_database(
+    args: &RunArgs,
+    report: &mut Report,
+    name: &str,
+    server: &Server,
+    run_id: &str,
+) -> anyhow::Result<PerDatabase> {
+    let idle_rss = server.rss_mib().unwrap_or(f64::NAN);
+    let load = args.load(args.concurrency);
+    let clients = server.clients(RunArgs::connections(args.concurrency)).await?;
+    let hot = Arc::new(authorize_many(&clients, 1_000, &format!("{run_id}-{name}-seed")).await?);
+
+    eprintln!("{name}: GetOrder");
+    let sampler = server.sample_rss();
+    let get = measure(&clients, load, move |client, n| {
+        let id = hot[(spread(n, hot.len() as u64)) as usize].clone();
+        calls::get_order(client, id)
+    })
+    .await;
+    report.row(format!("GetOrder, {name}"), &get, Some(sampler.max_mib()));
+
+    eprintln!("{name}: Authorize");
+    let sampler = server.sample_rss();
+    let prefix = format!("{run_id}-{name}-auth");
+    let authorize = measure(&clients, load, move |client, n| {
+        let key = format!("{prefix}-{n}");
+        async move { calls::authorize(client, key).await.map(|_| ()) }
+    })
+    .await;
+    report.row(format!("Authorize, {name}"), &authorize, Some(sampler.max_mib()));
+
+    eprintln!("{name}: Authorize → Capture → Refund");
+    let sampler = server.sample_rss();
+    let prefix = format!("{run_id}-{name}-flow");
+    let flow = measure(&clients, load, move |client, n| {
+        calls::flow(client, format!("{prefix}-{n}"))
+    })
+    .await;
+    report.row(
+        format!("flow Authorize → Capture → Refund (flows/s), {name}"),
+        &flow,
+        Some(sampler.max_mib()),
+    );
+
+    eprintln!("{name}: ListOrders");
+    let list = measure(&clients, load, |client, _| async move {
+        calls::list_page(client, String::new()).await.map(|_| ())
+    })
+    .await;
+    report.row(format!("ListOrders first page of 50, {name}"), &list, None);
+    Ok(PerDatabase {
+        get,
+        authorize,
+        flow,
+        idle_rss,
+    })
+}
+
+async fn run(args: &RunArgs) -> anyhow::Result<Report> {
+    let run_id = ulid::Ulid::new().to_string().to_lowercase();
+    let mut report = Report {
+        machine: report::machine(),
+        settings: format!(
+            "release build, {} callers over {} HTTP/2 connections, {} s measured after {} s warm-up per scenario, provider simulators in the harness's process at 0 ms{}",
+            args.concurrency,
+            RunArgs::connections(args.concurrency),
+            args.duration,
+            args.warmup,
+            if args.smoke { " (smoke run)" } else { "" }
+        ),
+        ..Report::default()
+    };
+    let sandbox = Sandbox::start("127.0.0.1:0".parse()?, Arc::new(SystemClock)).await?;
+    let pg = Postgres::new(&args.postgres)?;
+    let load = args.load(args.concurrency);
+
+    // The database ceiling: pgbench on the same server, now.
+    eprintln!("pgbench");
+    let pgbench_db = "kessai_bench_pgbench";
+    pg.pgbench_init(pgbench_db, if args.smoke { 1 } else { 10 })
+        .await?;
+    let pgbench_duration = Duration::from_secs(args.duration.max(1));
+    let tps_s = pg.pgbench(pgbench_db, "-S", args.concurrency, pgbench_duration)?;
+    let tps_n = pg.pgbench(pgbench_db, "-N", args.concurrency, pgbench_duration)?;
+    pg.drop_database(pgbench_db).await;
+    report.ceilings.push((
+        format!("`pgbench -S -c {} -j 2` (reads)", args.concurrency),
+        format!("{tps_s:.0} TPS"),
+    ));
+    report.ceilings.push((
+        format!("`pgbench -N -c {} -j 2` (writes)", args.concurrency),
+        format!("{tps_n:.0} TPS"),
+    ));
+    eprintln!("  pgbench -S {tps_s:.0} TPS, -N {tps_n:.0} TPS");
+
+    // The gRPC ceiling: the null backend.
+    eprintln!("null backend");
+    let null = Server::start(Kind::Null, &HashMap::new()).await?;
+    let clients = null.clients(RunArgs::connections(args.concurrency)).await?;
+    let canned = kessai::grpc::null_backend::canned_order().id;
+    let null_get = measure(&clients, load, move |client, _| {
+        calls::get_order(client, canned.clone())
+    })
+    .await;
+    report.row("GetOrder, null backend", &null_get, None);
+    let null_list = measure(&clients, load, |client, _| async move {
+        calls::list_page(client, String::new()).await.map(|_| ())
+    })
+    .await;
+    report.row("ListOrders page of 50, null backend", &null_list, None);
+    report.ceilings.push((
+        "null backend GetOrder".into(),
+        format!(
+            "{:.0} calls/s, p99 {:.2} ms",
+            null_get.rate(),
+            null_get.p99()
+        ),
+    ));
+    drop(clients);
+    drop(null);
+
+    // SQLite.
+    let dir = std::env::temp_dir().join("kessai-bench");
+    std::fs::create_dir_all(&dir)?;
+    let sqlite_path = dir.join(format!("{run_id}.sqlite"));
+    let sqlite_url = format!("sqlite://{}", sqlite_path.display());
+    let sqlite_env = kessai_env(&sqlite_url, &sandbox);
+    let sqlite = Server::start(Kind::Kessai, &sqlite_env).await?;
+    let on_sqlite = per_database(args, &mut report, "SQLite", &sqlite, &run_id).await?;
+    drop(sqlite);
+
+    // Start-up on the SQLite database just used.
+    let mut startups = Vec::new();
+    for _ in 0..if args.smoke { 2 } else { 5 } {
+        let server = Server::start(Kind::Kessai, &sqlite_env).await?;
+        startups.push(server.ready_after);
+    }
+    let slowest_start = startups.iter().max().copied().unwrap_or_default();
+
+    // PostgreSQL.
+    let pg_url = pg.fresh_database("kessai_bench").await?;
+    let postgres = Server::start(Kind::Kessai, &kessai_env(&pg_url, &sandbox)).await?;
+    let on_pg = per_database(args, &mut report, "PostgreSQL", &postgres, &run_id).await?;
+
+    // Latency hiding: a slow provider, many callers.
+    eprintln!("PostgreSQL: Authorize, provider at {} ms", args.provider_latency_ms);
+    sandbox
+        .payjp
+        .faults()
+        .set_latency(Duration::from_millis(args.provider_latency_ms));
+    let clients = postgres
+        .clients(RunArgs::connections(args.in_flight))
+        .await?;
+    let sampler = postgres.sample_rss();
+    let prefix = format!("{run_id}-slow");
+    let slow = measure(&clients, args.load(args.in_flight), move |client, n| {
+        let key = format!("{prefix}-{n}");
+        async move { calls::authorize(client, key).await.map(|_| ()) }
+    })
+    .await;
+    let in_flight_rss = sampler.max_mib();
+    sandbox.payjp.faults().set_latency(Duration::ZERO);
+    report.row(
+        format!(
+            "Authorize, PostgreSQL, provider at {} ms, {} callers",
+            args.provider_latency_ms, args.in_flight
+        ),
+        &slow,
+        Some(in_flight_rss),
+    );
+    drop(clients);
+    drop(postgres);
+
+    // Scale: GetOrder over 10,000 orders, then over `scale`; ListOrders deep.
+    let scale_db = "kessai_bench_scale";
+    let scale_url = pg.fresh_database(scale_db).await?;
+    let server = Server::start(Kind::Kessai, &kessai_env(&scale_url, &sandbox)).await?;
+    let clients = server.clients(RunArgs::connections(args.concurrency)).await?;
+    let template = calls::authorize(clients[0].clone(), format!("{run_id}-template"))
+        .await
+        .map_err(|e| anyhow::anyhow!(e))?;
+    let small = 10_000.min(args.scale / 2).max(1);
+    eprintln!("PostgreSQL: seeding {small} orders");
+    seed_orders(&scale_url, &template, 1, small).await?;
+    let get_small = measure(&clients, load, move |client, n| {
+        calls::get_order(client, seeded_order_id(1 + spread(n, small)))
+    })
+    .await;
+    report.row(
+        format!("GetOrder, PostgreSQL, random over {small} orders"),
+        &get_small,
+        None,
+    );
+    eprintln!("PostgreSQL: seeding up to {} orders", args.scale);
+    seed_orders(&scale_url, &template, small + 1, args.scale).await?;
+    let scale = args.scale;
+    let get_large = measure(&clients, load, move |client, n| {
+        calls::get_order(client, seeded_order_id(1 + spread(n, scale)))
+    })
+    .await;
+    report.row(
+        format!("GetOrder, PostgreSQL, random over {} orders", args.scale),
+        &get_large,
+        None,
+    );
+    let first_page = measure(&clients, load, |client, _| async move {
+        calls::list_page(client, String::new()).await.map(|_| ())
+    })
+    .await;
+    report.row(
+        format!("ListOrders page 1, PostgreSQL, {} orders", args.scale),
+        &first_page,
+        None,
+    );
+    let mut token = String::new();
+    for _ in 1..args.deep_page {
+        token = calls::list_page(clients[0].clone(), token)
+            .await
+            .map_err(|e| anyhow::anyhow!(e))?;
+    }
+    let deep = Arc::new(token);
+    let deep_page = measure(&clients, load, move |client, _| {
+        let token = deep.as_ref().clone();
+        async move { calls::list_page(client, token).await.map(|_| ()) }
+    })
+    .await;
+    report.row(
+        format!(
+            "ListOrders page {}, PostgreSQL, {} orders",
+            args.deep_page, args.scale
+        ),
+        &deep_page,
+        None,
+    );
+    drop(clients);
+    drop(server);
+    pg.drop_database(scale_db).await;
+    pg.drop_database("kessai_bench").await;
+    let _ = std::fs::remove_file(&sqlite_path);
+    sandbox.stop().await;
+
+    judge(
+        args,
+        &mut report,
+        Judged {
+            tps_s,
+            tps_n,
+            null_get: &null_get,
+            on_sqlite: &on_sqlite,
+            on_pg: &on_pg,
+            slow: &slow,
+            in_flight_rss,
+            get_small: &get_small,
+            get_large: &get_large,
+            first_page: &first_page,
+            deep_page: &deep_page,
+            slowest_start,
+        },
+    );
+    let markdown = report.markdown(null_get.rate());
+    println!("{markdown}");
+    if let Some(path) = &args.report {
+        std::fs::write(path, &markdown)?;
+    }
+    Ok(report)
+}
+
+struct Judged<'a> {
+    tps_s: f64,
+    tps_n: f64,
+    null_get: &'a Stats,
+    on_sqlite: &'a PerDatabase,
+    on_pg: &'a PerDatabase,
+    slow: &'a Stats,
+    in_flight_rss: f64,
+    get_small: &'a Stats,
+    get_large: &'a Stats,
+    first_page: &'a Stats,
+    deep_page: &'a Stats,
+    slowest_start: Duration,
+}
+
+/// The targets, each against the ceiling measured in this run.
+fn judge(args: &RunArgs, report: &mut Report, j: Judged<'_>) {
+    let null_rate = j.null_get.rate();
+    let null_p99 = j.null_get.p99();
+    let sqlite_get = j.on_sqlite.get.rate();
+    report.check(
+        "GetOrder on SQLite ≥ 0.5 × null backend",
+        format!("{sqlite_get:.0}/s = {:.2} × {null_rate:.0}/s", sqlite_get / null_rate),
+        sqlite_get >= 0.5 * null_rate,
+    );
+    let pg_get = j.on_pg.get.rate();
+    report.check(
+        "GetOrder on PostgreSQL ≥ 0.15 × pgbench -S",
+        format!("{pg_get:.0}/s = {:.2} × {:.0} TPS", pg_get / j.tps_s, j.tps_s),
+        pg_get >= 0.15 * j.tps_s,
+    );
+    for (name, stats) in [("SQLite", &j.on_sqlite.get), ("PostgreSQL", &j.on_pg.get)] {
+        report.check(
+            format!("GetOrder p99 on {name} ≤ 3 × null backend p99"),
+            format!(
+                "{:.2} ms = {:.2} × {null_p99:.2} ms",
+                stats.p99(),
+                stats.p99() / null_p99
+            ),
+            stats.p99() <= 3.0 * null_p99,
+        );
+    }
+    let pg_auth = j.on_pg.authorize.rate();
+    report.check(
+        "Authorize on PostgreSQL ≥ 0.35 × pgbench -N",
+        format!("{pg_auth:.0}/s = {:.2} × {:.0} TPS", pg_auth / j.tps_n, j.tps_n),
+        pg_auth >= 0.35 * j.tps_n,
+    );
+    let sqlite_auth = j.on_sqlite.authorize.rate();
+    report.check(
+        "Authorize on SQLite ≥ Authorize on PostgreSQL",
+        format!("{sqlite_auth:.0}/s vs {pg_auth:.0}/s"),
+        sqlite_auth >= pg_auth,
+    );
+    let pg_flow = j.on_pg.flow.rate();
+    report.check(
+        "flow on PostgreSQL ≥ 0.1 × pgbench -N",
+        format!("{pg_flow:.0} flows/s = {:.2} × {:.0} TPS", pg_flow / j.tps_n, j.tps_n),
+        pg_flow >= 0.1 * j.tps_n,
+    );
+    let latency = args.provider_latency_ms as f64 / 1000.0;
+    let bound = (args.in_flight as f64 / latency).min(pg_auth);
+    report.check(
+        format!(
+            "provider at {} ms, {} callers: ≥ 0.8 × min({} / {latency} s, Authorize at 0 ms)",
+            args.provider_latency_ms, args.in_flight, args.in_flight
+        ),
+        format!(
+            "{:.0}/s = {:.2} × {bound:.0}/s",
+            j.slow.rate(),
+            j.slow.rate() / bound
+        ),
+        j.slow.rate() >= 0.8 * bound,
+    );
+    for (name, rss) in [
+        ("SQLite", j.on_sqlite.idle_rss),
+        ("PostgreSQL", j.on_pg.idle_rss),
+    ] {
+        report.check(
+            format!("idle RSS on {name} ≤ 30 MiB"),
+            format!("{rss:.1} MiB"),
+            rss <= 30.0,
+        );
+    }
+    report.check(
+        format!("RSS with {} calls in flight ≤ 150 MiB", args.in_flight),
+        format!("{:.1} MiB", j.in_flight_rss),
+        j.in_flight_rss <= 150.0,
+    );
+    report.check(
+        format!(
+            "GetOrder p99 with {} orders ≤ 1.5 × with 10,000",
+            args.scale
+        ),
+        format!(
+            "{:.2} ms vs {:.2} ms ({:.2} ×)",
+            j.get_large.p99(),
+            j.get_small.p99(),
+            j.get_large.p99() / j.get_small.p99()
+        ),
+        j.get_large.p99() <= 1.5 * j.get_small.p99(),
+    );
+    report.check(
+        format!(
+            "ListOrders page {} costs what page 1 costs (keyset)",
+            args.deep_page
+        ),
+        format!(
+            "p50 {:.2} ms vs {:.2} ms, {:.0}/s vs {:.0}/s",
+            j.deep_page.p50(),
+            j.first_page.p50(),
+            j.deep_page.rate(),
+            j.first_page.rate()
+        ),
+        j.deep_page.p50() <= 1.5 * j.first_page.p50(),
+    );
+    report.check(
+        "SERVING within 1 s of start on an existing SQLite database",
+        format!("slowest of the starts: {} ms", j.slowest_start.as_millis()),
+        j.slowest_start <= Duration::from_secs(1),
+    );
+}

@@ -1,0 +1,215 @@
+//! PostgreSQL around the benchmark: scratch databases, `pgbench` (the
+//! database-path ceiling, run on the same server in the same run) and the
+//! bulk seeding of orders for the scale figures.
+
+use std::process::Command;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use sea_orm::sqlx;
+use sqlx::{AssertSqlSafe, Connection, Executor, PgConnection, Row};
+
+/// A server reachable at `admin` (any existing database on it).
+#[derive(Debug, Clone)]
+pub struct Postgres {
+    pub admin: url::Url,
+}
+
+impl Postgres {
+    pub fn new(admin: &str) -> anyhow::Result<Self> {
+        Ok(Self {
+            admin: url::Url::parse(admin).context("--postgres must be a postgres:// URL")?,
+        })
+    }
+
+    /// Creates (or re-creates) `name` and returns its URL.
+    pub async fn fresh_database(&self, name: &str) -> anyhow::Result<String> {
+        let mut conn = PgConnection::connect(self.admin.as_str()).await?;
+        conn.execute(AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
+            .await?;
+        conn.execute(AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .await?;
+        let mut url = self.admin.clone();
+        url.set_path(&format!("/{name}"));
+        Ok(url.to_string())
+    }
+
+    pub async fn drop_database(&self, name: &str) {
+        if let Ok(mut conn) = PgConnection::connect(self.admin.as_str()).await {
+            let _ = conn
+                .execute(AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
+                .await;
+        }
+    }
+
+    fn pgbench_command(&self) -> Command {
+        let binary = ["pgbench"]
+            .into_iter()
+            .map(str::to_owned)
+            .chain(
+                std::fs::read_dir("/usr/lib/postgresql")
+                    .into_iter()
+                    .flatten()
+                    .flatten()
+                    .map(|e| e.path().join("bin/pgbench").display().to_string()),
+            )
+            .find(|p| Command::new(p).arg("--version").output().is_ok())
+            .unwrap_or_else(|| "pgbench".into());
+        let mut command = Command::new(binary);
+        command
+            .env("PGHOST", self.admin.host_str().unwrap_or("127.0.0.1"))
+            .env("PGPORT", self.admin.port().unwrap_or(5432).to_string())
+            .env(
+                "PGUSER",
+                match self.admin.username() {
+                    "" => "postgres",
+                    user => user,
+                },
+            );
+        if let Some(password) = self.admin.password() {
+            command.env("PGPASSWORD", password);
+        }
+        command
+    }
+
+    /// `pgbench -i -s scale` into a fresh database.
+    pub async fn pgbench_init(&self, database: &str, scale: u32) -> anyhow::Result<()> {
+        self.fresh_database(database).await?;
+        let output = self
+            .pgbench_command()
+            .args(["-i", "-q", "-s", &scale.to_string(), database])
+            .output()
+            .context("running pgbench (PostgreSQL's client tools)")?;
+        if !output.status.success() {
+            bail!(
+                "pgbench -i failed: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        Ok(())
+    }
+
+    /// TPS of `pgbench <mode> -c clients -j 2 -T seconds`, without the
+    /// initial connection time.
+    pub fn pgbench(
+        &self,
+        database: &str,
+        mode: &str,
+        clients: usize,
+        duration: Duration,
+    ) -> anyhow::Result<f64> {
+        let output = self
+            .pgbench_command()
+            .args([
+                mode,
+                "-c",
+                &clients.to_string(),
+                "-j",
+                "2",
+                "-T",
+                &duration.as_secs().max(1).to_string(),
+                database,
+            ])
+            .output()
+            .context("running pgbench")?;
+        let text = String::from_utf8_lossy(&output.stdout);
+        if !output.status.success() {
+            bail!(
+                "pgbench {mode} failed: {text}{}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        parse_tps(&text).with_context(|| format!("no tps in pgbench's output: {text}"))
+    }
+}
+
+fn parse_tps(output: &str) -> Option<f64> {
+    output
+        .lines()
+        .find(|l| l.starts_with("tps = ") && l.contains("without initial connection time"))
+        .or_else(|| output.lines().find(|l| l.starts_with("tps = ")))
+        .and_then(|l| l.trim_start_matches("tps = ").split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+}
+
+/// The id of the `n`-th seeded order: "ord_" and a valid ULID that sorts
+/// below every id made since 1970 + a few years, so seeded orders list
+/// after the real ones.
+pub fn seeded_order_id(n: u64) -> String {
+    format!("ord_01{n:024X}")
+}
+
+/// Copies the order `template` (an authorized order with no capture) until
+/// the table holds orders `1..=upto` of [`seeded_order_id`], in batches,
+/// then refreshes the planner's statistics as autovacuum would.
+pub async fn seed_orders(
+    database_url: &str,
+    template: &str,
+    from: u64,
+    upto: u64,
+) -> anyhow::Result<()> {
+    let mut conn = PgConnection::connect(database_url).await?;
+    let columns: Vec<String> = sqlx::query(
+        "SELECT column_name::text FROM information_schema.columns \
+         WHERE table_name = 'orders' AND table_schema = current_schema() ORDER BY ordinal_position",
+    )
+    .fetch_all(&mut conn)
+    .await?
+    .iter()
+    .map(|row| row.get::<String, _>(0))
+    .collect();
+    let list = columns
+        .iter()
+        .map(|c| format!("\"{c}\""))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let values = columns
+        .iter()
+        .map(|c| match c.as_str() {
+            "id" => "'ord_01' || lpad(upper(to_hex(g)), 24, '0')".to_owned(),
+            "provider_order_id" => "'pi_seeded_' || g".to_owned(),
+            "merchant_reference" => "'seeded-' || g".to_owned(),
+            other => format!("t.\"{other}\""),
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    const BATCH: u64 = 100_000;
+    let mut start = from;
+    while start <= upto {
+        let end = (start + BATCH - 1).min(upto);
+        let statement = format!(
+            "INSERT INTO orders ({list}) SELECT {values} FROM orders t \
+             CROSS JOIN generate_series({start}::bigint, {end}::bigint) AS g WHERE t.id = $1"
+        );
+        let inserted = sqlx::query(AssertSqlSafe(statement))
+            .bind(template)
+            .execute(&mut conn)
+            .await?
+            .rows_affected();
+        if inserted != end - start + 1 {
+            bail!("seeding inserted {inserted} orders, expected {}", end - start + 1);
+        }
+        start = end + 1;
+    }
+    conn.execute("ANALYZE").await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tps_is_read_from_pgbench_output() {
+        let output = "latency average = 9.1 ms\ninitial connection time = 30.1 ms\ntps = 7012.345678 (without initial connection time)\n";
+        assert_eq!(parse_tps(output), Some(7012.345678));
+    }
+
+    #[test]
+    fn seeded_ids_are_order_ids() {
+        let id = seeded_order_id(1_000_000);
+        assert!(kessai::domain::OrderId::parse(&id, "order_id").is_ok(), "{id}");
+        assert_eq!(id.len(), "ord_".len() + 26);
+        assert!(id.ends_with("F4240"));
+    }
+}

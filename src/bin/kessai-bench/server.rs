@@ -1,0 +1,181 @@
+//! The servers under test, each a process of its own (this binary run as
+//! `serve` or `serve-null`), so that its memory is its own and the load
+//! generator's work is not counted in it.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use tonic::transport::{Channel, Endpoint};
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
+use tonic_health::pb::HealthCheckRequest;
+
+use crate::load::Client;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Kessai,
+    Null,
+}
+
+pub struct Server {
+    child: Child,
+    pub addr: SocketAddr,
+    /// From spawning the process to `kessai.v1.PaymentService` SERVING.
+    pub ready_after: Duration,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Server {
+    pub async fn start(kind: Kind, env: &HashMap<String, String>) -> anyhow::Result<Self> {
+        let dir = std::env::temp_dir().join("kessai-bench");
+        std::fs::create_dir_all(&dir)?;
+        let log = dir.join(format!("{}.log", ulid::Ulid::new()));
+        let file = std::fs::File::create(&log)?;
+        let began = Instant::now();
+        let mut child = Command::new(std::env::current_exe()?)
+            .arg(match kind {
+                Kind::Kessai => "serve",
+                Kind::Null => "serve-null",
+            })
+            .env("KESSAI_LOG_FORMAT", "json")
+            .envs(env)
+            .stdout(Stdio::from(file.try_clone()?))
+            .stderr(Stdio::from(file))
+            .spawn()?;
+        let message = match kind {
+            Kind::Kessai => "kessai serving gRPC",
+            Kind::Null => "null backend serving gRPC",
+        };
+        let addr = loop {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            let found = text
+                .lines()
+                .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+                .find(|l| l["message"] == message)
+                .and_then(|l| l["addr"].as_str().and_then(|a| a.parse().ok()));
+            if let Some(addr) = found {
+                break addr;
+            }
+            if let Some(status) = child.try_wait()? {
+                bail!("the server exited ({status}) before serving:\n{text}");
+            }
+            if began.elapsed() > Duration::from_secs(60) {
+                let _ = child.kill();
+                bail!("the server did not start within 60 s:\n{text}");
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        };
+        let mut server = Self {
+            child,
+            addr,
+            ready_after: Duration::ZERO,
+        };
+        server.wait_serving(began).await?;
+        Ok(server)
+    }
+
+    async fn wait_serving(&mut self, began: Instant) -> anyhow::Result<()> {
+        let channel = self.channel().await?;
+        let mut health = HealthClient::new(channel);
+        loop {
+            let status = health
+                .check(HealthCheckRequest {
+                    service: "kessai.v1.PaymentService".into(),
+                })
+                .await
+                .map(|r| r.into_inner().status());
+            if matches!(status, Ok(ServingStatus::Serving)) {
+                self.ready_after = began.elapsed();
+                return Ok(());
+            }
+            if began.elapsed() > Duration::from_secs(60) {
+                bail!("not SERVING within 60 s ({status:?})");
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub async fn channel(&self) -> anyhow::Result<Channel> {
+        Endpoint::from_shared(format!("http://{}", self.addr))?
+            .tcp_nodelay(true)
+            .connect()
+            .await
+            .context("connecting to the server")
+    }
+
+    /// `n` clients, each on its own HTTP/2 connection.
+    pub async fn clients(&self, n: usize) -> anyhow::Result<Vec<Client>> {
+        let mut clients = Vec::with_capacity(n);
+        for _ in 0..n.max(1) {
+            clients.push(
+                Client::new(self.channel().await?)
+                    .max_decoding_message_size(16 * 1024 * 1024),
+            );
+        }
+        Ok(clients)
+    }
+
+    /// Resident memory now, in MiB.
+    pub fn rss_mib(&self) -> Option<f64> {
+        rss_mib(self.pid())
+    }
+
+    /// Samples resident memory every 20 ms until the guard drops; the
+    /// guard reads the largest sample.
+    pub fn sample_rss(&self) -> RssSampler {
+        let max = Arc::new(AtomicU64::new(0));
+        let pid = self.pid();
+        let task = tokio::spawn({
+            let max = max.clone();
+            async move {
+                loop {
+                    if let Some(kib) = rss_kib(pid) {
+                        max.fetch_max(kib, Ordering::Relaxed);
+                    }
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            }
+        });
+        RssSampler { max, task }
+    }
+}
+
+pub struct RssSampler {
+    max: Arc<AtomicU64>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl RssSampler {
+    pub fn max_mib(self) -> f64 {
+        self.task.abort();
+        self.max.load(Ordering::Relaxed) as f64 / 1024.0
+    }
+}
+
+fn rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+pub fn rss_mib(pid: u32) -> Option<f64> {
+    rss_kib(pid).map(|kib| kib as f64 / 1024.0)
+}

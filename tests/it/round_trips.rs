@@ -1,0 +1,202 @@
+//! Database round trips per call, counted, not timed: the binary logs every
+//! statement the driver sends (`sqlx::query` at DEBUG), and each call's
+//! lines are the ones logged between sending it and its answer. GetOrder
+//! reads with at most 3 statements and writes nothing; Authorize, Capture
+//! and Refund commit at most twice (the intent and the outcome).
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use kessai::proto::v1;
+
+use crate::crash::{Process, Providers, fresh_database, kessai_env, start_kessai};
+use crate::helpers::unique_key;
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+struct RoundTrips {
+    /// Statements other than COMMIT / ROLLBACK.
+    statements: usize,
+    /// INSERT, UPDATE or DELETE statements.
+    writes: usize,
+    commits: usize,
+    rollbacks: usize,
+}
+
+/// The log lines the driver wrote so far.
+fn statements(process: &Process) -> Vec<String> {
+    std::fs::read_to_string(&process.log)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|l| l["target"] == "sqlx::query")
+        .map(|l| l["summary"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+fn classify(summaries: &[String]) -> RoundTrips {
+    let mut trips = RoundTrips::default();
+    for summary in summaries {
+        let verb = summary
+            .split_whitespace()
+            .next()
+            .unwrap_or_default()
+            .to_ascii_uppercase();
+        match verb.as_str() {
+            "COMMIT" | "RELEASE" => trips.commits += 1,
+            "ROLLBACK" => trips.rollbacks += 1,
+            // A new pooled connection's set-up, not the call's.
+            "PRAGMA" => {}
+            "INSERT" | "UPDATE" | "DELETE" => {
+                trips.statements += 1;
+                trips.writes += 1;
+            }
+            _ => trips.statements += 1,
+        }
+    }
+    trips
+}
+
+/// Runs `call` and counts what the server sent to the database meanwhile.
+async fn counted<T>(process: &Process, call: impl Future<Output = T>) -> (T, RoundTrips) {
+    let before = statements(process).len();
+    let answer = call.await;
+    // The server logs a statement before it answers; the file may lag a
+    // moment behind the answer.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let after = statements(process);
+    (answer, classify(&after[before..]))
+}
+
+async fn count_round_trips(postgres: bool) -> Option<BTreeMap<&'static str, RoundTrips>> {
+    let database_url = fresh_database(postgres).await?;
+    let providers = Providers::start().await;
+    let mut env = kessai_env(&database_url, &providers);
+    env.insert("KESSAI_LOG".into(), "warn,kessai::startup=info,sqlx::query=debug".into());
+    // Nothing in the background: every statement is a call's.
+    env.insert("KESSAI_RECONCILE_INTERVAL_SECS".into(), "0".into());
+    let (process, mut client) = start_kessai(&env).await;
+    // The readiness probe's ping is not a logged statement; let start-up settle.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (_, idle) = counted(&process, tokio::time::sleep(Duration::from_millis(500))).await;
+    assert_eq!(idle, RoundTrips::default(), "an idle server sends nothing");
+
+    let mut table = BTreeMap::new();
+    let (order, trips) = counted(
+        &process,
+        client.authorize(v1::AuthorizeRequest {
+            idempotency_key: unique_key("trips"),
+            amount: 10_000,
+            currency: "JPY".into(),
+            provider_details: Some(v1::authorize_request::ProviderDetails::Payjp(
+                v1::PayjpDetails {
+                    payment_method_id: "pm_test_approve".into(),
+                    ..Default::default()
+                },
+            )),
+            ..Default::default()
+        }),
+    )
+    .await;
+    let order = order.unwrap().into_inner().order.unwrap();
+    assert_eq!(order.status(), v1::OrderStatus::Authorized);
+    table.insert("Authorize", trips);
+
+    let (answer, trips) = counted(
+        &process,
+        client.get_order(v1::GetOrderRequest {
+            order_id: order.id.clone(),
+            ..Default::default()
+        }),
+    )
+    .await;
+    answer.unwrap();
+    table.insert("GetOrder", trips);
+
+    let (answer, trips) = counted(
+        &process,
+        client.capture(v1::CaptureRequest {
+            idempotency_key: unique_key("trips"),
+            order_id: order.id.clone(),
+            amount: Some(10_000),
+            final_capture: true,
+            ..Default::default()
+        }),
+    )
+    .await;
+    assert_eq!(
+        answer.unwrap().into_inner().order.unwrap().status(),
+        v1::OrderStatus::Captured
+    );
+    table.insert("Capture", trips);
+
+    let (answer, trips) = counted(
+        &process,
+        client.refund(v1::RefundRequest {
+            idempotency_key: unique_key("trips"),
+            order_id: order.id.clone(),
+            amount: Some(4_000),
+            ..Default::default()
+        }),
+    )
+    .await;
+    assert_eq!(
+        answer.unwrap().into_inner().order.unwrap().amount_refunded,
+        4_000
+    );
+    table.insert("Refund", trips);
+
+    let (answer, trips) = counted(
+        &process,
+        client.list_orders(v1::ListOrdersRequest {
+            page_size: 50,
+            ..Default::default()
+        }),
+    )
+    .await;
+    assert_eq!(answer.unwrap().into_inner().orders.len(), 1);
+    table.insert("ListOrders", trips);
+
+    let backend = if postgres { "PostgreSQL" } else { "SQLite" };
+    for (rpc, trips) in &table {
+        println!(
+            "{backend} {rpc}: {} statements ({} writes), {} commits",
+            trips.statements, trips.writes, trips.commits
+        );
+    }
+    Some(table)
+}
+
+/// SQLite's driver does not log its COMMIT, so only PostgreSQL's commits
+/// are counted.
+fn assert_within_budget(table: &BTreeMap<&'static str, RoundTrips>, commits_logged: bool) {
+    let get = table["GetOrder"];
+    assert!(get.statements <= 3, "GetOrder: {get:?}");
+    assert_eq!(get.writes, 0, "GetOrder writes nothing: {get:?}");
+    assert_eq!(get.commits, 0, "GetOrder opens no transaction: {get:?}");
+    for rpc in ["Authorize", "Capture", "Refund"] {
+        let trips = table[rpc];
+        assert!(trips.writes >= 1, "{rpc} records something: {trips:?}");
+        assert_eq!(trips.rollbacks, 0, "{rpc}: {trips:?}");
+        if commits_logged {
+            assert!(trips.commits <= 2, "{rpc}: {trips:?}");
+            assert!(trips.commits >= 1, "{rpc}: {trips:?}");
+        }
+    }
+    let list = table["ListOrders"];
+    assert_eq!(list.writes, 0, "ListOrders: {list:?}");
+}
+
+#[tokio::test]
+async fn round_trips_per_call_on_postgres() {
+    let Some(table) = count_round_trips(true).await else {
+        eprintln!("KESSAI_TEST_DATABASE_URL is not set: the PostgreSQL run is left to .ci/run");
+        return;
+    };
+    assert_within_budget(&table, true);
+}
+
+#[tokio::test]
+async fn round_trips_per_call_on_sqlite() {
+    let table = count_round_trips(false).await.expect("SQLite always runs");
+    assert_within_budget(&table, false);
+}
