@@ -58,7 +58,10 @@ pub type CallLayers = Stack<
     Stack<tower::ServiceBuilder<RequestLayers>, Stack<InFlight, Stack<RpcMetricsLayer, Identity>>>,
 >;
 
-pub fn call_layers(in_flight: InFlight, auth: auth::AuthLayer) -> tower::ServiceBuilder<CallLayers> {
+pub fn call_layers(
+    in_flight: InFlight,
+    auth: auth::AuthLayer,
+) -> tower::ServiceBuilder<CallLayers> {
     tower::ServiceBuilder::new()
         .layer(RpcMetricsLayer)
         .layer(in_flight)

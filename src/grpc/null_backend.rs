@@ -99,8 +99,7 @@ impl NullApi {
 
 #[tonic::async_trait]
 impl PaymentService for NullApi {
-    type WatchOrderEventsStream =
-        tokio_stream::Empty<Result<v1::WatchOrderEventsResponse, Status>>;
+    type WatchOrderEventsStream = tokio_stream::Empty<Result<v1::WatchOrderEventsResponse, Status>>;
 
     async fn authorize(
         &self,
@@ -129,7 +128,10 @@ impl PaymentService for NullApi {
         }))
     }
 
-    async fn void(&self, _: Request<v1::VoidRequest>) -> Result<Response<v1::VoidResponse>, Status> {
+    async fn void(
+        &self,
+        _: Request<v1::VoidRequest>,
+    ) -> Result<Response<v1::VoidResponse>, Status> {
         Ok(Response::new(v1::VoidResponse {
             order: self.order(),
         }))
@@ -170,7 +172,9 @@ impl PaymentService for NullApi {
 /// `kessai serve` (authentication off, no rate limit) until `stop` fires.
 pub async fn serve(listener: TcpListener, stop: CancellationToken) -> anyhow::Result<()> {
     let (reporter, health_service) = tonic_health::server::health_reporter();
-    reporter.set_service_status("", ServingStatus::Serving).await;
+    reporter
+        .set_service_status("", ServingStatus::Serving)
+        .await;
     reporter
         .set_service_status(health::PAYMENT_SERVICE, ServingStatus::Serving)
         .await;

@@ -103,12 +103,14 @@ impl Store {
             .busy_timeout(Duration::from_secs(10));
         let write = SqlitePoolOptions::new()
             .max_connections(1)
+            .test_before_acquire(false)
             .acquire_timeout(options.acquire_timeout.max(Duration::from_secs(30)))
             .connect_with(connect.clone())
             .await
             .map_err(|e| StoreError::Unavailable(e.to_string()))?;
         let read = SqlitePoolOptions::new()
             .max_connections(options.max_connections.clamp(1, 64))
+            .test_before_acquire(false)
             .acquire_timeout(options.acquire_timeout)
             .connect_with(connect.read_only(true))
             .await
@@ -127,8 +129,15 @@ impl Store {
                 redact_url_error(&e.to_string())
             ))
         })?;
+        // No ping before each use: it was a round trip for every statement
+        // outside a transaction and every transaction. A connection the
+        // server dropped fails its next statement instead, which is then
+        // closed; what that statement was part of either never committed
+        // (the caller's retry with its key resumes) or is an outcome the
+        // reconciliation recovers from the provider.
         let pool = PgPoolOptions::new()
             .max_connections(options.max_connections.max(1))
+            .test_before_acquire(false)
             .acquire_timeout(options.acquire_timeout)
             .connect_with(connect)
             .await

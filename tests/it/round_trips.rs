@@ -71,7 +71,10 @@ async fn count_round_trips(postgres: bool) -> Option<BTreeMap<&'static str, Roun
     let database_url = fresh_database(postgres).await?;
     let providers = Providers::start().await;
     let mut env = kessai_env(&database_url, &providers);
-    env.insert("KESSAI_LOG".into(), "warn,kessai::startup=info,sqlx::query=debug".into());
+    env.insert(
+        "KESSAI_LOG".into(),
+        "warn,kessai::startup=info,sqlx::query=debug".into(),
+    );
     // Nothing in the background: every statement is a call's.
     env.insert("KESSAI_RECONCILE_INTERVAL_SECS".into(), "0".into());
     let (process, mut client) = start_kessai(&env).await;

@@ -50,7 +50,9 @@ pub async fn get_order(mut client: Client, order_id: String) -> Result<(), Strin
         .map_err(failed)?
         .into_inner()
         .order;
-    order.map(|_| ()).ok_or_else(|| "no order in the answer".into())
+    order
+        .map(|_| ())
+        .ok_or_else(|| "no order in the answer".into())
 }
 
 /// Authorize, capture all, refund part: one checkout's life.

@@ -105,7 +105,8 @@ where
                     Ok(()) => {
                         mine.ops += 1;
                         let micros = began.elapsed().as_micros();
-                        mine.latencies.push(u32::try_from(micros).unwrap_or(u32::MAX));
+                        mine.latencies
+                            .push(u32::try_from(micros).unwrap_or(u32::MAX));
                     }
                     Err(error) => {
                         mine.errors += 1;

@@ -28,7 +28,10 @@ use crate::report::Report;
 use crate::server::{Kind, Server};
 
 #[derive(Debug, Parser)]
-#[command(name = "kessai-bench", about = "Benchmarks kessai against its ceilings")]
+#[command(
+    name = "kessai-bench",
+    about = "Benchmarks kessai against its ceilings"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -170,7 +173,10 @@ fn kessai_env(database_url: &str, sandbox: &Sandbox) -> HashMap<String, String> 
         ("KESSAI_SANDBOX", "false".to_owned()),
         ("KESSAI_AUTH", "false".to_owned()),
         ("KESSAI_RATE_LIMIT_PER_SECOND", "0".to_owned()),
-        ("KESSAI_FINGERPRINT_KEY", "benchmark-fingerprint-key".to_owned()),
+        (
+            "KESSAI_FINGERPRINT_KEY",
+            "benchmark-fingerprint-key".to_owned(),
+        ),
         (
             "KESSAI_PAYJP_SECRET_KEY",
             PAYJP_SANDBOX_SECRET_KEY.to_owned(),
@@ -231,7 +237,9 @@ async fn per_database(
 ) -> anyhow::Result<PerDatabase> {
     let idle_rss = server.rss_mib().unwrap_or(f64::NAN);
     let load = args.load(args.concurrency);
-    let clients = server.clients(RunArgs::connections(args.concurrency)).await?;
+    let clients = server
+        .clients(RunArgs::connections(args.concurrency))
+        .await?;
     let hot = Arc::new(authorize_many(&clients, 1_000, &format!("{run_id}-{name}-seed")).await?);
 
     eprintln!("{name}: GetOrder");
@@ -251,7 +259,11 @@ async fn per_database(
         async move { calls::authorize(client, key).await.map(|_| ()) }
     })
     .await;
-    report.row(format!("Authorize, {name}"), &authorize, Some(sampler.max_mib()));
+    report.row(
+        format!("Authorize, {name}"),
+        &authorize,
+        Some(sampler.max_mib()),
+    );
 
     eprintln!("{name}: Authorize → Capture → Refund");
     let sampler = server.sample_rss();
@@ -367,7 +379,10 @@ async fn run(args: &RunArgs) -> anyhow::Result<Report> {
     let on_pg = per_database(args, &mut report, "PostgreSQL", &postgres, &run_id).await?;
 
     // Latency hiding: a slow provider, many callers.
-    eprintln!("PostgreSQL: Authorize, provider at {} ms", args.provider_latency_ms);
+    eprintln!(
+        "PostgreSQL: Authorize, provider at {} ms",
+        args.provider_latency_ms
+    );
     sandbox
         .payjp
         .faults()
@@ -399,7 +414,9 @@ async fn run(args: &RunArgs) -> anyhow::Result<Report> {
     let scale_db = "kessai_bench_scale";
     let scale_url = pg.fresh_database(scale_db).await?;
     let server = Server::start(Kind::Kessai, &kessai_env(&scale_url, &sandbox)).await?;
-    let clients = server.clients(RunArgs::connections(args.concurrency)).await?;
+    let clients = server
+        .clients(RunArgs::connections(args.concurrency))
+        .await?;
     let template = calls::authorize(clients[0].clone(), format!("{run_id}-template"))
         .await
         .map_err(|e| anyhow::anyhow!(e))?;
@@ -511,13 +528,20 @@ fn judge(args: &RunArgs, report: &mut Report, j: Judged<'_>) {
     let sqlite_get = j.on_sqlite.get.rate();
     report.check(
         "GetOrder on SQLite ≥ 0.5 × null backend",
-        format!("{sqlite_get:.0}/s = {:.2} × {null_rate:.0}/s", sqlite_get / null_rate),
+        format!(
+            "{sqlite_get:.0}/s = {:.2} × {null_rate:.0}/s",
+            sqlite_get / null_rate
+        ),
         sqlite_get >= 0.5 * null_rate,
     );
     let pg_get = j.on_pg.get.rate();
     report.check(
         "GetOrder on PostgreSQL ≥ 0.15 × pgbench -S",
-        format!("{pg_get:.0}/s = {:.2} × {:.0} TPS", pg_get / j.tps_s, j.tps_s),
+        format!(
+            "{pg_get:.0}/s = {:.2} × {:.0} TPS",
+            pg_get / j.tps_s,
+            j.tps_s
+        ),
         pg_get >= 0.15 * j.tps_s,
     );
     for (name, stats) in [("SQLite", &j.on_sqlite.get), ("PostgreSQL", &j.on_pg.get)] {
@@ -534,7 +558,11 @@ fn judge(args: &RunArgs, report: &mut Report, j: Judged<'_>) {
     let pg_auth = j.on_pg.authorize.rate();
     report.check(
         "Authorize on PostgreSQL ≥ 0.35 × pgbench -N",
-        format!("{pg_auth:.0}/s = {:.2} × {:.0} TPS", pg_auth / j.tps_n, j.tps_n),
+        format!(
+            "{pg_auth:.0}/s = {:.2} × {:.0} TPS",
+            pg_auth / j.tps_n,
+            j.tps_n
+        ),
         pg_auth >= 0.35 * j.tps_n,
     );
     let sqlite_auth = j.on_sqlite.authorize.rate();
@@ -546,7 +574,11 @@ fn judge(args: &RunArgs, report: &mut Report, j: Judged<'_>) {
     let pg_flow = j.on_pg.flow.rate();
     report.check(
         "flow on PostgreSQL ≥ 0.1 × pgbench -N",
-        format!("{pg_flow:.0} flows/s = {:.2} × {:.0} TPS", pg_flow / j.tps_n, j.tps_n),
+        format!(
+            "{pg_flow:.0} flows/s = {:.2} × {:.0} TPS",
+            pg_flow / j.tps_n,
+            j.tps_n
+        ),
         pg_flow >= 0.1 * j.tps_n,
     );
     let latency = args.provider_latency_ms as f64 / 1000.0;

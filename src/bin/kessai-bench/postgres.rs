@@ -25,8 +25,10 @@ impl Postgres {
     /// Creates (or re-creates) `name` and returns its URL.
     pub async fn fresh_database(&self, name: &str) -> anyhow::Result<String> {
         let mut conn = PgConnection::connect(self.admin.as_str()).await?;
-        conn.execute(AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
-            .await?;
+        conn.execute(AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+        )))
+        .await?;
         conn.execute(AssertSqlSafe(format!("CREATE DATABASE {name}")))
             .await?;
         let mut url = self.admin.clone();
@@ -37,7 +39,9 @@ impl Postgres {
     pub async fn drop_database(&self, name: &str) {
         if let Ok(mut conn) = PgConnection::connect(self.admin.as_str()).await {
             let _ = conn
-                .execute(AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
+                .execute(AssertSqlSafe(format!(
+                    "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                )))
                 .await;
         }
     }
@@ -187,7 +191,10 @@ pub async fn seed_orders(
             .await?
             .rows_affected();
         if inserted != end - start + 1 {
-            bail!("seeding inserted {inserted} orders, expected {}", end - start + 1);
+            bail!(
+                "seeding inserted {inserted} orders, expected {}",
+                end - start + 1
+            );
         }
         start = end + 1;
     }
@@ -208,7 +215,10 @@ mod tests {
     #[test]
     fn seeded_ids_are_order_ids() {
         let id = seeded_order_id(1_000_000);
-        assert!(kessai::domain::OrderId::parse(&id, "order_id").is_ok(), "{id}");
+        assert!(
+            kessai::domain::OrderId::parse(&id, "order_id").is_ok(),
+            "{id}"
+        );
         assert_eq!(id.len(), "ord_".len() + 26);
         assert!(id.ends_with("F4240"));
     }

@@ -82,7 +82,11 @@ impl Report {
 
     pub fn markdown(&self, null_rate: f64) -> String {
         let mut out = String::new();
-        let _ = writeln!(out, "Machine: {}\n\nSettings: {}\n", self.machine, self.settings);
+        let _ = writeln!(
+            out,
+            "Machine: {}\n\nSettings: {}\n",
+            self.machine, self.settings
+        );
         if !self.ceilings.is_empty() {
             let _ = writeln!(out, "| ceiling | measured |\n|---|---|");
             for (name, value) in &self.ceilings {

@@ -11,9 +11,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use tonic::transport::{Channel, Endpoint};
+use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
-use tonic_health::pb::HealthCheckRequest;
 
 use crate::load::Client;
 
@@ -124,8 +124,7 @@ impl Server {
         let mut clients = Vec::with_capacity(n);
         for _ in 0..n.max(1) {
             clients.push(
-                Client::new(self.channel().await?)
-                    .max_decoding_message_size(16 * 1024 * 1024),
+                Client::new(self.channel().await?).max_decoding_message_size(16 * 1024 * 1024),
             );
         }
         Ok(clients)
