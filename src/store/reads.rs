@@ -68,7 +68,8 @@ pub(super) fn attempt_from_row(row: provider_attempts::Model) -> Result<AttemptR
 }
 
 impl Store {
-    /// One order with its captures and refunds: three statements, no write.
+    /// One order with its captures and refunds: three statements at most
+    /// (two before anything was captured), no write.
     pub async fn order_view(&self, id: &OrderId) -> Result<Option<OrderView>, StoreError> {
         let Some(row) = orders::Entity::find_by_id(id.as_str())
             .one(&self.read)
@@ -129,7 +130,7 @@ impl Store {
         let ids: Vec<String> = orders.iter().map(|o| o.id.to_string()).collect();
         let mut captures_by_order: HashMap<String, Vec<CaptureRecord>> = HashMap::new();
         for row in captures::Entity::find()
-            .filter(captures::Column::OrderId.is_in(ids.clone()))
+            .filter(captures::Column::OrderId.is_in(ids))
             .order_by_asc(captures::Column::Id)
             .all(&self.read)
             .await?
@@ -141,12 +142,23 @@ impl Store {
                 .push(capture);
         }
         let mut refunds_by_order: HashMap<String, Vec<RefundRecord>> = HashMap::new();
-        for row in super::entities::refunds::Entity::find()
-            .filter(super::entities::refunds::Column::OrderId.is_in(ids))
-            .order_by_asc(super::entities::refunds::Column::Id)
-            .all(&self.read)
-            .await?
-        {
+        // A refund needs a captured amount, and what was captured is never
+        // un-captured: orders that never captured have no refund to read.
+        let ids: Vec<String> = orders
+            .iter()
+            .filter(|o| o.state.captured > 0)
+            .map(|o| o.id.to_string())
+            .collect();
+        let refund_rows = if ids.is_empty() {
+            Vec::new()
+        } else {
+            super::entities::refunds::Entity::find()
+                .filter(super::entities::refunds::Column::OrderId.is_in(ids))
+                .order_by_asc(super::entities::refunds::Column::Id)
+                .all(&self.read)
+                .await?
+        };
+        for row in refund_rows {
             let refund = refund_from_row(row)?;
             refunds_by_order
                 .entry(refund.order_id.to_string())
