@@ -82,6 +82,10 @@ struct RunArgs {
     /// How deep the deep ListOrders page is (pages of 50).
     #[arg(long, default_value_t = 1_000)]
     deep_page: usize,
+    /// kessai's database pool (KESSAI_DATABASE_MAX_CONNECTIONS); default twice
+    /// the CPUs, since database, kessai and callers share this machine.
+    #[arg(long)]
+    db_connections: Option<u32>,
     /// A short run that proves the harness works (CI): small sizes, no
     /// targets judged, fails on any failed call.
     #[arg(long)]
@@ -109,6 +113,12 @@ impl RunArgs {
             warmup: Duration::from_secs_f64(self.warmup),
             duration: Duration::from_secs(self.duration),
         }
+    }
+
+    fn db_connections(&self) -> u32 {
+        self.db_connections.unwrap_or_else(|| {
+            2 * std::thread::available_parallelism().map_or(2, |n| n.get() as u32)
+        })
     }
 
     /// Callers share HTTP/2 connections, 16 to a connection, as a caller's
@@ -166,8 +176,12 @@ async fn serve_null() -> anyhow::Result<()> {
 /// What the harness sets for every kessai it starts: production settings
 /// except that nobody authenticates and nobody is rate limited (the
 /// load comes from one anonymous caller).
-fn kessai_env(database_url: &str, sandbox: &Sandbox) -> HashMap<String, String> {
+fn kessai_env(args: &RunArgs, database_url: &str, sandbox: &Sandbox) -> HashMap<String, String> {
     [
+        (
+            "KESSAI_DATABASE_MAX_CONNECTIONS",
+            args.db_connections().to_string(),
+        ),
         ("KESSAI_DATABASE_URL", database_url.to_owned()),
         ("KESSAI_LISTEN_ADDR", "127.0.0.1:0".to_owned()),
         ("KESSAI_SANDBOX", "false".to_owned()),
@@ -297,11 +311,12 @@ async fn run(args: &RunArgs) -> anyhow::Result<Report> {
     let mut report = Report {
         machine: report::machine(),
         settings: format!(
-            "release build, {} callers over {} HTTP/2 connections, {} s measured after {} s warm-up per scenario, provider simulators in the harness's process at 0 ms{}",
+            "release build, {} callers over {} HTTP/2 connections, {} s measured after {} s warm-up per scenario, provider simulators in the harness's process at 0 ms, KESSAI_DATABASE_MAX_CONNECTIONS={}{}",
             args.concurrency,
             RunArgs::connections(args.concurrency),
             args.duration,
             args.warmup,
+            args.db_connections(),
             if args.smoke { " (smoke run)" } else { "" }
         ),
         ..Report::default()
@@ -360,7 +375,7 @@ async fn run(args: &RunArgs) -> anyhow::Result<Report> {
     std::fs::create_dir_all(&dir)?;
     let sqlite_path = dir.join(format!("{run_id}.sqlite"));
     let sqlite_url = format!("sqlite://{}", sqlite_path.display());
-    let sqlite_env = kessai_env(&sqlite_url, &sandbox);
+    let sqlite_env = kessai_env(args, &sqlite_url, &sandbox);
     let sqlite = Server::start(Kind::Kessai, &sqlite_env).await?;
     let on_sqlite = per_database(args, &mut report, "SQLite", &sqlite, &run_id).await?;
     drop(sqlite);
@@ -375,7 +390,7 @@ async fn run(args: &RunArgs) -> anyhow::Result<Report> {
 
     // PostgreSQL.
     let pg_url = pg.fresh_database("kessai_bench").await?;
-    let postgres = Server::start(Kind::Kessai, &kessai_env(&pg_url, &sandbox)).await?;
+    let postgres = Server::start(Kind::Kessai, &kessai_env(args, &pg_url, &sandbox)).await?;
     let on_pg = per_database(args, &mut report, "PostgreSQL", &postgres, &run_id).await?;
 
     // Latency hiding: a slow provider, many callers.
@@ -413,7 +428,7 @@ async fn run(args: &RunArgs) -> anyhow::Result<Report> {
     // Scale: GetOrder over 10,000 orders, then over `scale`; ListOrders deep.
     let scale_db = "kessai_bench_scale";
     let scale_url = pg.fresh_database(scale_db).await?;
-    let server = Server::start(Kind::Kessai, &kessai_env(&scale_url, &sandbox)).await?;
+    let server = Server::start(Kind::Kessai, &kessai_env(args, &scale_url, &sandbox)).await?;
     let clients = server
         .clients(RunArgs::connections(args.concurrency))
         .await?;
