@@ -9,13 +9,10 @@ use kessai::clock::ManualClock;
 use kessai::config::Config;
 use kessai::proto::v1;
 use kessai::proto::v1::payment_service_client::PaymentServiceClient;
+use kessai::sandbox::Sandbox;
 use kessai::sandbox::payjp::PayjpSimulator;
 use kessai::sandbox::paymentoptions::PaymentOptionsSimulator;
 use kessai::sandbox::smartpay::SmartpaySimulator;
-use kessai::sandbox::{
-    PAYJP_SANDBOX_SECRET_KEY, PAYMENTOPTIONS_SANDBOX_API_KEY, PAYMENTOPTIONS_SANDBOX_MERCHANT_ID,
-    SMARTPAY_SANDBOX_SECRET_KEY, Sandbox,
-};
 use kessai::startup::Application;
 use kessai::store::Store;
 use sea_orm::sqlx::{AssertSqlSafe, Connection, Executor, PgConnection};
@@ -183,36 +180,8 @@ impl TestApp {
         let sandbox = Sandbox::start("127.0.0.1:0".parse().unwrap(), Arc::new(clock.clone()))
             .await
             .expect("the simulators start");
-        for (name, value) in [
-            ("KESSAI_SANDBOX", "false".to_owned()),
-            (
-                "KESSAI_FINGERPRINT_KEY",
-                "integration-test-fingerprint-key".to_owned(),
-            ),
-            (
-                "KESSAI_PAYJP_SECRET_KEY",
-                PAYJP_SANDBOX_SECRET_KEY.to_owned(),
-            ),
-            ("KESSAI_PAYJP_BASE_URL", sandbox.payjp_base_url()),
-            (
-                "KESSAI_SMARTPAY_SECRET_KEY",
-                SMARTPAY_SANDBOX_SECRET_KEY.to_owned(),
-            ),
-            ("KESSAI_SMARTPAY_BASE_URL", sandbox.smartpay_base_url()),
-            (
-                "KESSAI_PAYMENTOPTIONS_API_KEY",
-                PAYMENTOPTIONS_SANDBOX_API_KEY.to_owned(),
-            ),
-            (
-                "KESSAI_PAYMENTOPTIONS_MERCHANT_ID",
-                PAYMENTOPTIONS_SANDBOX_MERCHANT_ID.to_owned(),
-            ),
-            (
-                "KESSAI_PAYMENTOPTIONS_BASE_URL",
-                sandbox.paymentoptions_base_url(),
-            ),
-        ] {
-            env.entry(name.to_owned()).or_insert(value);
+        for (name, value) in crate::process::provider_env(&sandbox) {
+            env.entry(name).or_insert(value);
         }
         let database_url = env["KESSAI_DATABASE_URL"].clone();
         let config =
@@ -477,6 +446,44 @@ pub fn payjp_authorize(key: &str, amount: i64, payment_method: &str) -> v1::Auth
             v1::PayjpDetails {
                 payment_method_id: payment_method.into(),
                 ..Default::default()
+            },
+        )),
+        ..Default::default()
+    }
+}
+
+/// A PaymentOptions card authorization as a shop sends it: the card, the
+/// shopper's IP and billing address.
+pub fn card_authorize(
+    key: &str,
+    amount: i64,
+    number: &str,
+    cvc: &str,
+    expiry_year: i32,
+) -> v1::AuthorizeRequest {
+    v1::AuthorizeRequest {
+        idempotency_key: key.into(),
+        amount,
+        currency: "JPY".into(),
+        merchant_reference: "order-3001".into(),
+        provider_details: Some(v1::authorize_request::ProviderDetails::Paymentoptions(
+            v1::PaymentOptionsDetails {
+                card: Some(v1::Card {
+                    number: number.into(),
+                    cvc: cvc.into(),
+                    expiry_month: 12,
+                    expiry_year,
+                    name: "TARO YAMADA".into(),
+                }),
+                customer_ip: "203.0.113.7".into(),
+                billing_address: Some(v1::Address {
+                    line1: "1-2-3 Shinjuku".into(),
+                    city: "Shinjuku-ku".into(),
+                    state: "Tokyo".into(),
+                    postal_code: "1600022".into(),
+                    country: "JP".into(),
+                    ..Default::default()
+                }),
             },
         )),
         ..Default::default()

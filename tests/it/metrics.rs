@@ -67,33 +67,7 @@ fn rpc(method: &'static str, code: &'static str) -> [(&'static str, &'static str
 }
 
 fn card_authorize(key: &str, amount: i64) -> v1::AuthorizeRequest {
-    v1::AuthorizeRequest {
-        idempotency_key: key.into(),
-        amount,
-        currency: "JPY".into(),
-        merchant_reference: "order-9001".into(),
-        provider_details: Some(v1::authorize_request::ProviderDetails::Paymentoptions(
-            v1::PaymentOptionsDetails {
-                card: Some(v1::Card {
-                    number: APPROVE.into(),
-                    cvc: "123".into(),
-                    expiry_month: 12,
-                    expiry_year: chrono::Utc::now().year() + 3,
-                    name: "TARO YAMADA".into(),
-                }),
-                customer_ip: "203.0.113.7".into(),
-                billing_address: Some(v1::Address {
-                    line1: "1-2-3 Shinjuku".into(),
-                    city: "Shinjuku-ku".into(),
-                    state: "Tokyo".into(),
-                    postal_code: "1600022".into(),
-                    country: "JP".into(),
-                    ..Default::default()
-                }),
-            },
-        )),
-        ..Default::default()
-    }
+    crate::helpers::card_authorize(key, amount, APPROVE, "123", chrono::Utc::now().year() + 3)
 }
 
 /// Runs in a kessai process of its own, so that no other test's traffic

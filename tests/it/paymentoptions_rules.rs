@@ -21,32 +21,8 @@ pub fn card_request(
     method: v1::CaptureMethod,
 ) -> v1::AuthorizeRequest {
     v1::AuthorizeRequest {
-        idempotency_key: key.into(),
-        amount,
-        currency: "JPY".into(),
         capture_method: method as i32,
-        merchant_reference: "order-3001".into(),
-        provider_details: Some(v1::authorize_request::ProviderDetails::Paymentoptions(
-            v1::PaymentOptionsDetails {
-                card: Some(v1::Card {
-                    number: number.into(),
-                    cvc: "123".into(),
-                    expiry_month: 12,
-                    expiry_year: app.clock.now().year() + 3,
-                    name: "TARO YAMADA".into(),
-                }),
-                customer_ip: "203.0.113.7".into(),
-                billing_address: Some(v1::Address {
-                    line1: "1-2-3 Shinjuku".into(),
-                    city: "Shinjuku-ku".into(),
-                    state: "Tokyo".into(),
-                    postal_code: "1600022".into(),
-                    country: "JP".into(),
-                    ..Default::default()
-                }),
-            },
-        )),
-        ..Default::default()
+        ..crate::helpers::card_authorize(key, amount, number, "123", app.clock.now().year() + 3)
     }
 }
 

@@ -141,33 +141,7 @@ const CARD_NUMBER: &str = "5200000000001005";
 const CVC: &str = "7319";
 
 fn card_authorize(key: &str) -> v1::AuthorizeRequest {
-    v1::AuthorizeRequest {
-        idempotency_key: key.into(),
-        amount: 3_000,
-        currency: "JPY".into(),
-        merchant_reference: "order-7001".into(),
-        provider_details: Some(v1::authorize_request::ProviderDetails::Paymentoptions(
-            v1::PaymentOptionsDetails {
-                card: Some(v1::Card {
-                    number: CARD_NUMBER.into(),
-                    cvc: CVC.into(),
-                    expiry_month: 12,
-                    expiry_year: chrono::Utc::now().year() + 3,
-                    name: "TARO YAMADA".into(),
-                }),
-                customer_ip: "203.0.113.7".into(),
-                billing_address: Some(v1::Address {
-                    line1: "1-2-3 Shinjuku".into(),
-                    city: "Shinjuku-ku".into(),
-                    state: "Tokyo".into(),
-                    postal_code: "1600022".into(),
-                    country: "JP".into(),
-                    ..Default::default()
-                }),
-            },
-        )),
-        ..Default::default()
-    }
+    crate::helpers::card_authorize(key, 3_000, CARD_NUMBER, CVC, chrono::Utc::now().year() + 3)
 }
 
 fn traced<T>(message: T, trace_id: &str, parent_id: &str) -> tonic::Request<T> {

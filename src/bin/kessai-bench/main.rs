@@ -10,7 +10,6 @@ mod report;
 mod server;
 
 use std::collections::HashMap;
-use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -225,14 +224,6 @@ fn spread(sequence: u64, n: u64) -> u64 {
     (z ^ (z >> 31)) % n.max(1)
 }
 
-async fn measure<F, Fut>(clients: &[Client], load: Load, op: F) -> Stats
-where
-    F: Fn(Client, u64) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = Result<(), String>> + Send + 'static,
-{
-    drive(clients, load, op).await
-}
-
 /// The scenarios every database runs: GetOrder on hot ids, Authorize, the
 /// full flow, ListOrders' first page.
 struct PerDatabase {
@@ -258,7 +249,7 @@ async fn per_database(
 
     eprintln!("{name}: GetOrder");
     let sampler = server.sample_rss();
-    let get = measure(&clients, load, move |client, n| {
+    let get = drive(&clients, load, move |client, n| {
         let id = hot[(spread(n, hot.len() as u64)) as usize].clone();
         calls::get_order(client, id)
     })
@@ -268,7 +259,7 @@ async fn per_database(
     eprintln!("{name}: Authorize");
     let sampler = server.sample_rss();
     let prefix = format!("{run_id}-{name}-auth");
-    let authorize = measure(&clients, load, move |client, n| {
+    let authorize = drive(&clients, load, move |client, n| {
         let key = format!("{prefix}-{n}");
         async move { calls::authorize(client, key).await.map(|_| ()) }
     })
@@ -282,7 +273,7 @@ async fn per_database(
     eprintln!("{name}: Authorize → Capture → Refund");
     let sampler = server.sample_rss();
     let prefix = format!("{run_id}-{name}-flow");
-    let flow = measure(&clients, load, move |client, n| {
+    let flow = drive(&clients, load, move |client, n| {
         calls::flow(client, format!("{prefix}-{n}"))
     })
     .await;
@@ -293,7 +284,7 @@ async fn per_database(
     );
 
     eprintln!("{name}: ListOrders");
-    let list = measure(&clients, load, |client, _| async move {
+    let list = drive(&clients, load, |client, _| async move {
         calls::list_page(client, String::new()).await.map(|_| ())
     })
     .await;
@@ -349,12 +340,12 @@ async fn run(args: &RunArgs) -> anyhow::Result<Report> {
     let null = Server::start(Kind::Null, &HashMap::new()).await?;
     let clients = null.clients(RunArgs::connections(args.concurrency)).await?;
     let canned = kessai::grpc::null_backend::canned_order().id;
-    let null_get = measure(&clients, load, move |client, _| {
+    let null_get = drive(&clients, load, move |client, _| {
         calls::get_order(client, canned.clone())
     })
     .await;
     report.row("GetOrder, null backend", &null_get, None);
-    let null_list = measure(&clients, load, |client, _| async move {
+    let null_list = drive(&clients, load, |client, _| async move {
         calls::list_page(client, String::new()).await.map(|_| ())
     })
     .await;
@@ -407,7 +398,7 @@ async fn run(args: &RunArgs) -> anyhow::Result<Report> {
         .await?;
     let sampler = postgres.sample_rss();
     let prefix = format!("{run_id}-slow");
-    let slow = measure(&clients, args.load(args.in_flight), move |client, n| {
+    let slow = drive(&clients, args.load(args.in_flight), move |client, n| {
         let key = format!("{prefix}-{n}");
         async move { calls::authorize(client, key).await.map(|_| ()) }
     })
@@ -438,7 +429,7 @@ async fn run(args: &RunArgs) -> anyhow::Result<Report> {
     let small = 10_000.min(args.scale / 2).max(1);
     eprintln!("PostgreSQL: seeding {small} orders");
     seed_orders(&scale_url, &template, 1, small).await?;
-    let get_small = measure(&clients, load, move |client, n| {
+    let get_small = drive(&clients, load, move |client, n| {
         calls::get_order(client, seeded_order_id(1 + spread(n, small)))
     })
     .await;
@@ -450,7 +441,7 @@ async fn run(args: &RunArgs) -> anyhow::Result<Report> {
     eprintln!("PostgreSQL: seeding up to {} orders", args.scale);
     seed_orders(&scale_url, &template, small + 1, args.scale).await?;
     let scale = args.scale;
-    let get_large = measure(&clients, load, move |client, n| {
+    let get_large = drive(&clients, load, move |client, n| {
         calls::get_order(client, seeded_order_id(1 + spread(n, scale)))
     })
     .await;
@@ -459,7 +450,7 @@ async fn run(args: &RunArgs) -> anyhow::Result<Report> {
         &get_large,
         None,
     );
-    let first_page = measure(&clients, load, |client, _| async move {
+    let first_page = drive(&clients, load, |client, _| async move {
         calls::list_page(client, String::new()).await.map(|_| ())
     })
     .await;
@@ -475,7 +466,7 @@ async fn run(args: &RunArgs) -> anyhow::Result<Report> {
             .map_err(|e| anyhow::anyhow!(e))?;
     }
     let deep = Arc::new(token);
-    let deep_page = measure(&clients, load, move |client, _| {
+    let deep_page = drive(&clients, load, move |client, _| {
         let token = deep.as_ref().clone();
         async move { calls::list_page(client, token).await.map(|_| ()) }
     })
