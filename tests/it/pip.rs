@@ -113,3 +113,77 @@ fn ensure(packages: &[(&str, &str)]) -> Result<(), String> {
     }
     Ok(())
 }
+
+/// A Python with the providers' official SDKs (`tests/contract/requirements*.txt`),
+/// in a virtual environment under `target/contract-venv`, made once and
+/// remade when the requirements change. Returns its interpreter.
+#[allow(dead_code)] // until the contract tests use it
+pub fn contract_python() -> PathBuf {
+    static PYTHON: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    PYTHON
+        .get_or_init(make_contract_venv)
+        .clone()
+        .unwrap_or_else(|problem| panic!("{problem}"))
+}
+
+fn make_contract_venv() -> Result<PathBuf, String> {
+    let _one_at_a_time = PIP.lock().unwrap_or_else(|e| e.into_inner());
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let contract = root.join("tests/contract");
+    let venv = root.join("target/contract-venv");
+    let python = venv.join("bin/python");
+    let requirements = ["requirements.txt", "requirements-nodeps.txt"]
+        .iter()
+        .map(|f| std::fs::read_to_string(contract.join(f)))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("reading tests/contract/requirements*.txt: {e}"))?
+        .join("\n--\n");
+    let stamp = venv.join("kessai-requirements.txt");
+    if python.exists() && std::fs::read_to_string(&stamp).ok().as_deref() == Some(&requirements) {
+        return Ok(python);
+    }
+    let _ = std::fs::remove_dir_all(&venv);
+    run(Command::new("python3").args(["-m", "venv"]).arg(&venv))?;
+    let pip = |args: &[&str]| {
+        run(Command::new(&python)
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+            ])
+            .args(args))
+    };
+    pip(&[
+        "-r",
+        contract
+            .join("requirements.txt")
+            .to_str()
+            .unwrap_or_default(),
+    ])?;
+    pip(&[
+        "--no-deps",
+        "-r",
+        contract
+            .join("requirements-nodeps.txt")
+            .to_str()
+            .unwrap_or_default(),
+    ])?;
+    std::fs::write(&stamp, requirements).map_err(|e| format!("{}: {e}", stamp.display()))?;
+    Ok(python)
+}
+
+fn run(command: &mut Command) -> Result<(), String> {
+    let output = command
+        .output()
+        .map_err(|e| format!("python3 is needed to run this test: {e}"))?;
+    if output.status.success() {
+        return Ok(());
+    }
+    Err(format!(
+        "{command:?} failed:\n{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    ))
+}
