@@ -275,6 +275,13 @@ impl Config {
             rate_per_second: env.parse("KESSAI_RATE_LIMIT_PER_SECOND")?.unwrap_or(200.0),
             rate_burst: env.parse("KESSAI_RATE_LIMIT_BURST")?.unwrap_or(400.0),
         };
+        let provider_http = HttpSettings {
+            request_timeout: Duration::from_millis(
+                env.parse("KESSAI_PROVIDER_TIMEOUT_MS")?.unwrap_or(15_000),
+            ),
+            max_attempts: env.parse("KESSAI_PROVIDER_MAX_ATTEMPTS")?.unwrap_or(3),
+            ..HttpSettings::default()
+        };
         Ok(Self {
             auth_required,
             callers,
@@ -310,13 +317,7 @@ impl Config {
             payjp,
             smartpay,
             paymentoptions,
-            provider_http: HttpSettings {
-                request_timeout: Duration::from_millis(
-                    env.parse("KESSAI_PROVIDER_TIMEOUT_MS")?.unwrap_or(15_000),
-                ),
-                max_attempts: env.parse("KESSAI_PROVIDER_MAX_ATTEMPTS")?.unwrap_or(3),
-                ..HttpSettings::default()
-            },
+            provider_http: provider_http.clone(),
             fingerprint_key,
             idempotency_ttl: chrono::Duration::hours(
                 env.parse("KESSAI_IDEMPOTENCY_TTL_HOURS")?.unwrap_or(24),
@@ -324,9 +325,7 @@ impl Config {
             reconcile_interval: Duration::from_secs(
                 env.parse("KESSAI_RECONCILE_INTERVAL_SECS")?.unwrap_or(15),
             ),
-            in_flight_lease: env
-                .parse::<u64>("KESSAI_IN_FLIGHT_LEASE_SECS")?
-                .map(Duration::from_secs),
+            in_flight_lease: in_flight_lease(&env, &provider_http)?,
             test_crash_at: match env.get("KESSAI_TEST_CRASH_AT") {
                 Some(value) if crate::payments::CrashSwitch::parse(&value).is_none() => {
                     return Err(invalid(
@@ -352,6 +351,27 @@ impl Config {
     pub fn redacted(&self) -> String {
         format!("{self:?}")
     }
+}
+
+/// A lease no longer than the longest provider call would let a retry take
+/// over a call that is still live, and send it a second time.
+fn in_flight_lease(env: &Env<'_>, http: &HttpSettings) -> Result<Option<Duration>, ConfigError> {
+    let Some(lease) = env.parse::<u64>("KESSAI_IN_FLIGHT_LEASE_SECS")? else {
+        return Ok(None);
+    };
+    let lease = Duration::from_secs(lease);
+    let longest = http.longest_call();
+    if lease <= longest {
+        return Err(invalid(
+            "KESSAI_IN_FLIGHT_LEASE_SECS",
+            format!(
+                "must be longer than the longest provider call, {} s (KESSAI_PROVIDER_MAX_ATTEMPTS attempts of KESSAI_PROVIDER_TIMEOUT_MS each, with the pauses between them); e.g. {}",
+                longest.as_secs_f64().ceil(),
+                (longest.as_secs() + 1) * 2
+            ),
+        ));
+    }
+    Ok(Some(lease))
 }
 
 fn read_file(name: &str, path: &str) -> Result<String, ConfigError> {

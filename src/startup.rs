@@ -318,6 +318,9 @@ impl Application {
                 abort.abort();
             }
         }
+        // Operations whose callers went away still record their outcomes
+        // (the simulators and the pool are needed until then).
+        self.payments.drain(timeout).await;
         if let Some(sandbox) = self.sandbox {
             sandbox.stop().await;
         }

@@ -107,7 +107,7 @@ fn provider_key(order_id: &OrderId) -> String {
 }
 
 impl Payments {
-    pub async fn authorize(
+    pub(super) async fn authorize_now(
         &self,
         caller: &Caller,
         cmd: AuthorizeCommand,
@@ -247,12 +247,18 @@ impl Payments {
             return self.view(&order_id).await;
         }
         let attempt = tx.attempt(&attempt_id).await?;
-        let lost_answer = attempt
-            .as_ref()
-            .is_some_and(|a| a.state == AttemptState::Unknown);
-        if lost_answer && !provider.deduplicates_retries() {
+        // In flight here means its process stopped waiting (it died, or its
+        // lease ran out): the request may have reached the provider.
+        let prior = attempt.as_ref().map(|a| a.state);
+        let may_have_reached = matches!(
+            prior,
+            None | Some(AttemptState::InFlight) | Some(AttemptState::Unknown)
+        );
+        if may_have_reached && !provider.deduplicates_retries() {
             // It may have been authorized, and without an idempotency key a
             // resend could authorize twice: a person settles it.
+            self.hold_for_review(&tx, caller, order, &attempt_id, prior, now)
+                .await?;
             tx.open_key(&request.scope, &request.key, now).await?;
             tx.commit().await?;
             return Err(PaymentError::OutcomeUnknown {
@@ -281,6 +287,36 @@ impl Payments {
         self.crash_point(CrashPoint::AfterProviderAnswer);
         self.settle_authorize(caller, request, &order_id, &attempt_id, cmd, result)
             .await
+    }
+
+    /// Records that an authorization which may have reached a provider
+    /// without idempotency will never be sent again: its outcome is
+    /// unknown and the order waits for a person (or the provider's status).
+    pub(super) async fn hold_for_review(
+        &self,
+        tx: &crate::store::Tx,
+        caller: &Caller,
+        mut order: OrderRecord,
+        attempt_id: &AttemptId,
+        prior: Option<AttemptState>,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), PaymentError> {
+        if prior == Some(AttemptState::Unknown) {
+            return Ok(());
+        }
+        super::account_unknown(&mut order, AttemptState::InFlight, true);
+        self.flag_unknown(&mut order);
+        let order = tx.save_order(&order, now).await?;
+        let detail = "the process waiting for this authorization stopped; it is never sent again";
+        tx.finish_attempt(attempt_id, AttemptState::Unknown, Some(detail), now, None)
+            .await?;
+        let data = json!({ "error": detail });
+        tx.append_event(
+            &event_of(&order, AUTHORIZATION_OUTCOME_UNKNOWN, caller, data),
+            now,
+        )
+        .await?;
+        Ok(())
     }
 
     async fn settle_authorize(

@@ -65,7 +65,7 @@ struct Drive {
 }
 
 impl Payments {
-    pub async fn capture(
+    pub(super) async fn capture_now(
         &self,
         caller: &Caller,
         cmd: CaptureCommand,

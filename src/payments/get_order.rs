@@ -13,7 +13,7 @@ use crate::domain::{
 use crate::providers::{ProviderError, ProviderSnapshot, SnapshotState};
 
 impl Payments {
-    pub async fn get_order(
+    pub(super) async fn get_order_now(
         &self,
         caller: &Caller,
         id: &OrderId,

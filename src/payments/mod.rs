@@ -18,6 +18,7 @@ mod list_orders;
 mod notify;
 mod reconcile;
 mod refund;
+mod to_completion;
 mod void;
 mod watch;
 
@@ -117,6 +118,8 @@ struct Inner {
     providers: Registry,
     clock: SharedClock,
     config: PaymentsConfig,
+    /// Operations running to completion (`to_completion.rs`).
+    tasks: tokio_util::task::TaskTracker,
 }
 
 /// The payment use cases. Cheap to clone.
@@ -139,6 +142,7 @@ impl Payments {
                 providers,
                 clock,
                 config,
+                tasks: tokio_util::task::TaskTracker::new(),
             }),
         }
     }

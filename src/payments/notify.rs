@@ -64,7 +64,10 @@ impl Payments {
     /// Handles a verified notification. An error means the event's effect
     /// is not known to be applied: answer so that the provider delivers it
     /// again (the event stays recorded as not processed).
-    pub async fn notify(&self, notification: &Notification) -> Result<NotifyOutcome, PaymentError> {
+    pub(super) async fn notify_now(
+        &self,
+        notification: &Notification,
+    ) -> Result<NotifyOutcome, PaymentError> {
         let provider = notification.provider;
         let order_id = self.subject_order(provider, &notification.subject).await?;
         if order_id.is_none() && matches!(notification.subject, Subject::Hint { .. }) {
@@ -95,7 +98,7 @@ impl Payments {
             }
             (Receipt::New | Receipt::Unprocessed, Some(order_id)) => {
                 let caller = Caller::new(format!("webhook:{}", provider.as_str()));
-                match self.get_order(&caller, &order_id, true).await {
+                match self.get_order_now(&caller, &order_id, true).await {
                     Ok(_) => {}
                     // The provider does not know what the event named: there
                     // is nothing to apply, now or on a redelivery.

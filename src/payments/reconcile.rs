@@ -64,7 +64,7 @@ fn sync_interval(created_at: DateTime<Utc>, now: DateTime<Utc>) -> Duration {
 impl Payments {
     /// One pass over what is due. Called periodically by the worker; tests
     /// call it directly.
-    pub async fn reconcile_once(&self) -> Result<ReconcileReport, PaymentError> {
+    pub(super) async fn reconcile_once_now(&self) -> Result<ReconcileReport, PaymentError> {
         let caller = Caller::new(RECONCILER);
         let now = self.now();
         let mut report = ReconcileReport::default();
@@ -93,7 +93,7 @@ impl Payments {
                 continue;
             }
             report.orders += 1;
-            if let Err(error) = self.get_order(&caller, &order.id, true).await {
+            if let Err(error) = self.get_order_now(&caller, &order.id, true).await {
                 report.errors += 1;
                 tracing::warn!(order_id = %order.id, %error, "asking the provider about an order failed");
             }
@@ -108,7 +108,7 @@ impl Payments {
     /// Reconciles one order now, whatever its schedule: settles its
     /// provider calls whose answer was lost, then asks the provider about
     /// it. For operators; `caller` names who asked in the order history.
-    pub async fn reconcile_order(
+    pub(super) async fn reconcile_order_now(
         &self,
         caller: &Caller,
         id: &OrderId,
@@ -132,7 +132,7 @@ impl Payments {
                 errors.push(format!("{} call: {error}", attempt.operation.as_str()));
             }
         }
-        let order = match self.get_order(caller, id, true).await {
+        let order = match self.get_order_now(caller, id, true).await {
             Ok(order) => order,
             Err(error) => {
                 errors.push(format!("asking the provider: {error}"));
@@ -206,6 +206,23 @@ impl Payments {
         // Card data is never stored, so a card authorization cannot be sent
         // again; it waits for a person (its order is flagged).
         let Some(cmd) = AuthorizeCommand::from_replay(&attempt.request) else {
+            if provider.deduplicates_retries() {
+                return Ok(());
+            }
+            let tx = self.store().begin().await?;
+            let Some(order) = tx.lock_order(&order_id).await? else {
+                return Ok(());
+            };
+            if order.state.auth != AuthState::Pending {
+                return Ok(());
+            }
+            let prior = tx.attempt(&attempt.id).await?.map(|a| a.state);
+            let now = self.now();
+            self.hold_for_review(&tx, caller, order, &attempt.id, prior, now)
+                .await?;
+            // A caller's retry is answered at once that the outcome is unknown.
+            tx.open_key(&request.scope, &request.key, now).await?;
+            tx.commit().await?;
             return Ok(());
         };
         self.redrive_authorize(

@@ -51,7 +51,7 @@ struct Drive {
 }
 
 impl Payments {
-    pub async fn refund(
+    pub(super) async fn refund_now(
         &self,
         caller: &Caller,
         cmd: RefundCommand,

@@ -18,7 +18,11 @@ pub struct VoidCommand {
 }
 
 impl Payments {
-    pub async fn void(&self, caller: &Caller, cmd: VoidCommand) -> Result<OrderView, PaymentError> {
+    pub(super) async fn void_now(
+        &self,
+        caller: &Caller,
+        cmd: VoidCommand,
+    ) -> Result<OrderView, PaymentError> {
         let request = self.keyed(
             caller,
             &cmd.key,

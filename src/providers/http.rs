@@ -18,6 +18,19 @@ pub struct HttpSettings {
     pub backoff: Duration,
 }
 
+/// The longest pause between two attempts, whatever the provider asks.
+const MAX_PAUSE: Duration = Duration::from_secs(5);
+
+impl HttpSettings {
+    /// The longest one call can take, its retries and pauses included: a
+    /// key held for less could be taken over while its call is still live.
+    pub fn longest_call(&self) -> Duration {
+        let attempts = self.max_attempts.max(1);
+        // The request timeout bounds a whole attempt, connecting included.
+        self.request_timeout * attempts + MAX_PAUSE * (attempts - 1)
+    }
+}
+
 impl Default for HttpSettings {
     fn default() -> Self {
         Self {
@@ -26,6 +39,22 @@ impl Default for HttpSettings {
             max_attempts: 3,
             backoff: Duration::from_millis(200),
         }
+    }
+}
+
+#[cfg(test)]
+mod longest_call_tests {
+    use super::*;
+
+    #[test]
+    fn the_longest_call_counts_every_attempt_and_pause() {
+        let settings = HttpSettings::default();
+        assert_eq!(settings.longest_call(), Duration::from_secs(15 * 3 + 5 * 2));
+        let once = HttpSettings {
+            max_attempts: 1,
+            ..HttpSettings::default()
+        };
+        assert_eq!(once.longest_call(), Duration::from_secs(15));
     }
 }
 
@@ -158,7 +187,7 @@ where
             break;
         }
         let backoff = settings.backoff * 2u32.saturating_pow(attempt - 1);
-        tokio::time::sleep(wait.unwrap_or(backoff).min(Duration::from_secs(5))).await;
+        tokio::time::sleep(wait.unwrap_or(backoff).min(MAX_PAUSE)).await;
     }
     match last {
         Err(SendFailure::NotSent(detail)) if maybe_acted => Err(SendFailure::Unknown(format!(

@@ -68,7 +68,25 @@ pub struct EventBatch {
 
 impl Store {
     /// Events with an id above `after`, oldest first, at most `limit`.
+    ///
+    /// Watchers cancel all the time, and a read cancelled between its
+    /// `BEGIN` and the rest would hand its connection back to the pool
+    /// inside a transaction (sqlx counts a transaction only once `BEGIN` has
+    /// answered). So the read runs on a task of its own: a watcher that goes
+    /// away stops waiting for it, never interrupts it.
     pub async fn events_after(
+        &self,
+        after: i64,
+        filter: &EventFilter,
+        limit: u64,
+    ) -> Result<EventBatch, StoreError> {
+        let (store, filter) = (self.clone(), filter.clone());
+        tokio::spawn(async move { store.read_events_after(after, &filter, limit).await })
+            .await
+            .map_err(|e| StoreError::Database(format!("event read task failed: {e}")))?
+    }
+
+    async fn read_events_after(
         &self,
         after: i64,
         filter: &EventFilter,

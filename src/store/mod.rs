@@ -180,7 +180,13 @@ impl Store {
             },
             ..Default::default()
         };
-        let txn = self.write.begin_with_options(options).await?;
+        // Never interrupted between BEGIN and its answer (see
+        // `events_after`): a caller that goes away drops the transaction it
+        // would have got, which rolls back.
+        let write = self.write.clone();
+        let txn = tokio::spawn(async move { write.begin_with_options(options).await })
+            .await
+            .map_err(|e| StoreError::Database(format!("BEGIN task failed: {e}")))??;
         Ok(Tx::new(txn, self.money_observer.clone()))
     }
 

@@ -13,7 +13,10 @@ use kessai::proto::v1;
 use kessai::proto::v1::payment_service_client::PaymentServiceClient;
 use kessai::sandbox::payjp::PayjpLedger;
 use kessai::sandbox::smartpay::SmartpayLedger;
-use kessai::sandbox::{PAYJP_SANDBOX_SECRET_KEY, SMARTPAY_SANDBOX_SECRET_KEY};
+use kessai::sandbox::{
+    PAYJP_SANDBOX_SECRET_KEY, PAYMENTOPTIONS_SANDBOX_API_KEY, PAYMENTOPTIONS_SANDBOX_MERCHANT_ID,
+    SMARTPAY_SANDBOX_SECRET_KEY,
+};
 use tonic::transport::Channel;
 use tonic::{Code, Status};
 
@@ -81,7 +84,7 @@ impl Process {
         let _ = self.child.wait();
     }
 
-    fn wait_exit(&mut self) -> std::process::ExitStatus {
+    pub fn wait_exit(&mut self) -> std::process::ExitStatus {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             if let Ok(Some(status)) = self.child.try_wait() {
@@ -188,8 +191,22 @@ pub fn kessai_env(database_url: &str, providers: &Providers) -> HashMap<String, 
             SMARTPAY_SANDBOX_SECRET_KEY.to_owned(),
         ),
         ("KESSAI_SMARTPAY_BASE_URL", providers.smartpay.clone()),
-        ("KESSAI_PROVIDER_TIMEOUT_MS", "2000".to_owned()),
-        // A dead process's calls are taken over after a second.
+        (
+            "KESSAI_PAYMENTOPTIONS_API_KEY",
+            PAYMENTOPTIONS_SANDBOX_API_KEY.to_owned(),
+        ),
+        (
+            "KESSAI_PAYMENTOPTIONS_MERCHANT_ID",
+            PAYMENTOPTIONS_SANDBOX_MERCHANT_ID.to_owned(),
+        ),
+        (
+            "KESSAI_PAYMENTOPTIONS_BASE_URL",
+            format!("{}/paymentoptions", providers.root),
+        ),
+        // A dead process's calls are taken over after a second, which must
+        // be longer than the longest provider call (one attempt of 0.9 s).
+        ("KESSAI_PROVIDER_TIMEOUT_MS", "900".to_owned()),
+        ("KESSAI_PROVIDER_MAX_ATTEMPTS", "1".to_owned()),
         ("KESSAI_IN_FLIGHT_LEASE_SECS", "1".to_owned()),
         ("KESSAI_RECONCILE_INTERVAL_SECS", "1".to_owned()),
     ]

@@ -10,6 +10,7 @@ mod chaos;
 mod cli;
 mod concurrency;
 mod crash;
+mod crash_paymentoptions;
 mod idempotency;
 mod metrics;
 mod payjp_rules;

@@ -1,0 +1,148 @@
+//! Money operations run to completion once they start.
+//!
+//! tonic drops a handler's future when its caller goes away (a deadline, a
+//! reset, a pod restart), at whatever `.await` it has reached. Between an
+//! intent commit and its outcome commit that would leave a provider call
+//! whose answer nobody records: the order stays `PENDING`, and where the
+//! provider cannot deduplicate, a retry could not tell whether to resend.
+//! So every use case that calls a provider or writes runs on a task of its
+//! own, which the caller's cancellation cannot drop; the caller awaits its
+//! result. A caller who has gone away finds the outcome recorded when it
+//! retries with the same key (while the task still runs, the retry is told
+//! to retry: `ABORTED` with `RetryInfo`).
+//!
+//! The tasks are bounded by the provider client's timeouts and the
+//! database's acquire timeout, and are tracked: shutdown waits for them
+//! ([`Payments::drain`]) before the process closes its database pool.
+
+use std::future::Future;
+use std::time::Duration;
+
+use tracing::Instrument;
+
+use super::{
+    Caller, CaptureCommand, Notification, NotifyOutcome, OrderReconciliation, PaymentError,
+    Payments, ReconcileReport, RefundCommand, VoidCommand,
+};
+use crate::domain::{OrderId, OrderView};
+use crate::payments::AuthorizeCommand;
+
+impl Payments {
+    /// Runs `work` on a tracked task of its own and waits for its result.
+    async fn to_completion<T, F>(&self, work: F) -> Result<T, PaymentError>
+    where
+        F: Future<Output = Result<T, PaymentError>> + Send + 'static,
+        T: Send + 'static,
+    {
+        let task = self
+            .inner
+            .tasks
+            .spawn(work.instrument(tracing::Span::current()));
+        match task.await {
+            Ok(result) => result,
+            Err(error) => {
+                tracing::error!(%error, "a payment operation's task failed");
+                Err(PaymentError::Internal)
+            }
+        }
+    }
+
+    /// Waits until every started operation has recorded its outcome, or
+    /// `timeout` passes; true when none is left. Operations started later
+    /// still run to completion.
+    pub async fn drain(&self, timeout: Duration) -> bool {
+        let tasks = &self.inner.tasks;
+        tasks.close();
+        let drained = tokio::time::timeout(timeout, tasks.wait()).await.is_ok();
+        tasks.reopen();
+        if !drained {
+            tracing::warn!(
+                running = tasks.len(),
+                "payment operations still running after the shutdown timeout"
+            );
+        }
+        drained
+    }
+
+    /// How many operations are running now.
+    pub fn operations_running(&self) -> usize {
+        self.inner.tasks.len()
+    }
+
+    pub async fn authorize(
+        &self,
+        caller: &Caller,
+        cmd: AuthorizeCommand,
+    ) -> Result<OrderView, PaymentError> {
+        let (this, caller) = (self.clone(), caller.clone());
+        self.to_completion(async move { this.authorize_now(&caller, cmd).await })
+            .await
+    }
+
+    pub async fn capture(
+        &self,
+        caller: &Caller,
+        cmd: CaptureCommand,
+    ) -> Result<OrderView, PaymentError> {
+        let (this, caller) = (self.clone(), caller.clone());
+        self.to_completion(async move { this.capture_now(&caller, cmd).await })
+            .await
+    }
+
+    pub async fn refund(
+        &self,
+        caller: &Caller,
+        cmd: RefundCommand,
+    ) -> Result<OrderView, PaymentError> {
+        let (this, caller) = (self.clone(), caller.clone());
+        self.to_completion(async move { this.refund_now(&caller, cmd).await })
+            .await
+    }
+
+    pub async fn void(&self, caller: &Caller, cmd: VoidCommand) -> Result<OrderView, PaymentError> {
+        let (this, caller) = (self.clone(), caller.clone());
+        self.to_completion(async move { this.void_now(&caller, cmd).await })
+            .await
+    }
+
+    /// The order; with `refresh`, first asks the provider and records what
+    /// changed (a write, so it runs to completion too).
+    pub async fn get_order(
+        &self,
+        caller: &Caller,
+        id: &OrderId,
+        refresh: bool,
+    ) -> Result<OrderView, PaymentError> {
+        if !refresh {
+            return self.view(id).await;
+        }
+        let (this, caller, id) = (self.clone(), caller.clone(), id.clone());
+        self.to_completion(async move { this.get_order_now(&caller, &id, true).await })
+            .await
+    }
+
+    pub async fn notify(&self, notification: &Notification) -> Result<NotifyOutcome, PaymentError> {
+        let (this, notification) = (self.clone(), notification.clone());
+        self.to_completion(async move { this.notify_now(&notification).await })
+            .await
+    }
+
+    /// One pass over what is due. Called periodically by the worker; tests
+    /// call it directly.
+    pub async fn reconcile_once(&self) -> Result<ReconcileReport, PaymentError> {
+        let this = self.clone();
+        self.to_completion(async move { this.reconcile_once_now().await })
+            .await
+    }
+
+    /// Reconciles one order now, whatever its schedule (for operators).
+    pub async fn reconcile_order(
+        &self,
+        caller: &Caller,
+        id: &OrderId,
+    ) -> Result<OrderReconciliation, PaymentError> {
+        let (this, caller, id) = (self.clone(), caller.clone(), id.clone());
+        self.to_completion(async move { this.reconcile_order_now(&caller, &id).await })
+            .await
+    }
+}
