@@ -11,6 +11,7 @@ pub mod null_backend;
 pub mod rate_limit;
 mod service;
 pub mod status;
+mod unread_request;
 mod watch;
 
 use std::time::Duration;
@@ -52,10 +53,17 @@ type RequestLayers =
 
 /// Every layer a call passes through, outermost first: RPC metrics, the
 /// in-flight count shutdown waits on, request id and span, then caller
-/// authentication. `kessai serve` and the benchmark's null backend share it.
+/// authentication, and calls whose request never arrived told apart from
+/// faults (`unread_request.rs`). `kessai serve` and the benchmark's null backend share it.
 pub type CallLayers = Stack<
-    auth::AuthLayer,
-    Stack<tower::ServiceBuilder<RequestLayers>, Stack<InFlight, Stack<RpcMetricsLayer, Identity>>>,
+    unread_request::UnreadRequestLayer,
+    Stack<
+        auth::AuthLayer,
+        Stack<
+            tower::ServiceBuilder<RequestLayers>,
+            Stack<InFlight, Stack<RpcMetricsLayer, Identity>>,
+        >,
+    >,
 >;
 
 pub fn call_layers(
@@ -67,6 +75,7 @@ pub fn call_layers(
         .layer(in_flight)
         .layer(request_layers())
         .layer(auth)
+        .layer(unread_request::UnreadRequestLayer)
 }
 
 /// Accepted connections with Nagle's algorithm off: a small answer leaves at

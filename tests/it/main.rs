@@ -6,6 +6,7 @@ mod pip;
 mod process;
 
 mod bad_input;
+mod cancel_safety;
 mod chaos;
 mod cli;
 mod concurrency;

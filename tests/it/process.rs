@@ -75,12 +75,13 @@ impl KessaiProcess {
     /// Starts `kessai serve` with `env` (on top of JSON logs and free
     /// ports) and waits until it serves.
     pub fn start(env: &HashMap<String, String>) -> Self {
+        // Tests run reconciliation themselves unless `env` says otherwise.
         let mut child = kessai()
+            .env("KESSAI_AUTH", "false")
+            .env("KESSAI_RECONCILE_INTERVAL_SECS", "0")
             .envs(env)
             .env("KESSAI_LISTEN_ADDR", "127.0.0.1:0")
             .env("KESSAI_LOG_FORMAT", "json")
-            .env("KESSAI_AUTH", "false")
-            .env("KESSAI_RECONCILE_INTERVAL_SECS", "0")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()

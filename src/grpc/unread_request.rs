@@ -1,0 +1,117 @@
+//! A call whose caller went away before its request message arrived.
+//!
+//! tonic reads a request body that the caller reset (a deadline, a closed
+//! client) as a stream that ended without a message, and answers
+//! `INTERNAL: Missing request message.` (or `Unexpected EOF decoding
+//! stream.` when part of the message came). Nobody is there to read that
+//! answer, and it is not a fault of kessai's: it would only be logged as an
+//! error. Such answers, which never carry kessai's own `ErrorInfo`, become
+//! `CANCELLED`.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use http::{HeaderValue, Response};
+use tower::{Layer, Service};
+
+/// tonic's messages, as sent (percent-encoded) and as written.
+const UNREAD: [&[u8]; 4] = [
+    b"Missing%20request%20message.",
+    b"Unexpected%20EOF%20decoding%20stream.",
+    b"Missing request message.",
+    b"Unexpected EOF decoding stream.",
+];
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct UnreadRequestLayer;
+
+impl<S> Layer<S> for UnreadRequestLayer {
+    type Service = UnreadRequest<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        UnreadRequest { inner }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct UnreadRequest<S> {
+    inner: S,
+}
+
+impl<S, Req, B> Service<Req> for UnreadRequest<S>
+where
+    S: Service<Req, Response = Response<B>>,
+    S::Future: Send + 'static,
+{
+    type Response = Response<B>;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Response<B>, S::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Req) -> Self::Future {
+        let future = self.inner.call(request);
+        Box::pin(async move {
+            let mut response = future.await?;
+            cancelled_if_unread(&mut response);
+            Ok(response)
+        })
+    }
+}
+
+fn cancelled_if_unread<B>(response: &mut Response<B>) {
+    let headers = response.headers_mut();
+    let unread = headers.get("grpc-status").map(HeaderValue::as_bytes) == Some(b"13")
+        && !headers.contains_key("grpc-status-details-bin")
+        && headers
+            .get("grpc-message")
+            .is_some_and(|m| UNREAD.contains(&m.as_bytes()));
+    if unread {
+        headers.insert("grpc-status", HeaderValue::from_static("1"));
+        headers.insert(
+            "grpc-message",
+            HeaderValue::from_static("the caller cancelled before its request arrived"),
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer(status: &'static str, message: &'static str) -> Response<()> {
+        let mut response = Response::new(());
+        let headers = response.headers_mut();
+        headers.insert("grpc-status", HeaderValue::from_static(status));
+        headers.insert("grpc-message", HeaderValue::from_static(message));
+        response
+    }
+
+    #[test]
+    fn a_request_that_never_arrived_is_cancelled_not_internal() {
+        for message in [
+            "Missing request message.",
+            "Unexpected EOF decoding stream.",
+        ] {
+            let mut response = answer("13", message);
+            cancelled_if_unread(&mut response);
+            assert_eq!(response.headers()["grpc-status"], "1");
+        }
+    }
+
+    #[test]
+    fn other_internal_answers_are_left_alone() {
+        let mut kessais_own = answer("13", "Missing request message.");
+        kessais_own
+            .headers_mut()
+            .insert("grpc-status-details-bin", HeaderValue::from_static("AA"));
+        cancelled_if_unread(&mut kessais_own);
+        assert_eq!(kessais_own.headers()["grpc-status"], "13");
+        let mut other = answer("13", "internal error");
+        cancelled_if_unread(&mut other);
+        assert_eq!(other.headers()["grpc-status"], "13");
+    }
+}
