@@ -511,7 +511,7 @@ async fn cancellation_chaos(backend: Backend) {
     );
     assert!(codes.len() > 100, "the workload ran: {}", codes.len());
     assert_eq!(internal, 0, "no INTERNAL: {codes:?}");
-    let failed = healthy_failed.lock().unwrap();
+    let failed = healthy_failed.lock().unwrap().clone();
     assert!(failed.is_empty(), "healthy calls failed: {failed:?}");
 
     // One lease and a few reconciler passes later, every order is settled
