@@ -246,4 +246,17 @@ mod tests {
         assert!(!SMARTPAY.accepts_refund_reason(RefundReason::Duplicate));
         assert!(PAYJP.accepts_refund_reason(RefundReason::Duplicate));
     }
+
+    /// Amounts go to providers in minor units: a currency a rule set
+    /// accepts must have a known exponent, or its amounts would be misread.
+    #[test]
+    fn every_accepted_currency_has_a_minor_unit_exponent() {
+        for p in ProviderKind::ALL {
+            for code in ProviderRules::for_provider(p).currencies {
+                let currency = crate::domain::Currency::parse(code)
+                    .unwrap_or_else(|_| panic!("{p:?} accepts {code}, which has no exponent"));
+                assert_eq!(currency.code(), *code);
+            }
+        }
+    }
 }

@@ -196,7 +196,11 @@ impl Payments {
 
         let result = provider.authorize(call(&order.id, &cmd, None)).await;
         self.crash_point(CrashPoint::AfterProviderAnswer);
-        self.settle_authorize(caller, &request, &order.id, &attempt.id, &cmd, result)
+        let sent = Sent {
+            attempt_id: &attempt.id,
+            first_sent: now,
+        };
+        self.settle_authorize(caller, &request, &order.id, sent, &cmd, result)
             .await
     }
 
@@ -285,7 +289,11 @@ impl Payments {
             .authorize(call(&order_id, cmd, resumed_after))
             .await;
         self.crash_point(CrashPoint::AfterProviderAnswer);
-        self.settle_authorize(caller, request, &order_id, &attempt_id, cmd, result)
+        let sent = Sent {
+            attempt_id: &attempt_id,
+            first_sent: first_sent.unwrap_or(now),
+        };
+        self.settle_authorize(caller, request, &order_id, sent, cmd, result)
             .await
     }
 
@@ -324,10 +332,14 @@ impl Payments {
         caller: &Caller,
         request: &KeyedRequest,
         order_id: &OrderId,
-        attempt_id: &AttemptId,
+        sent: Sent<'_>,
         cmd: &AuthorizeCommand,
         result: Result<AuthorizeOutcome, ProviderError>,
     ) -> Result<OrderView, PaymentError> {
+        let Sent {
+            attempt_id,
+            first_sent,
+        } = sent;
         let now = self.now();
         let tx = self.store().begin().await?;
         let mut order = tx
@@ -414,7 +426,11 @@ impl Payments {
                 let window = order.payment_method.and_then(|m| {
                     rules.authorization_window(m, cmd.details.extended_authorization())
                 });
-                let expires_at = outcome.expires_at.or_else(|| window.map(|w| now + w));
+                // The authorization is at least as old as the first send: a
+                // window counted from a late answer would outlive it.
+                let expires_at = outcome
+                    .expires_at
+                    .or_else(|| window.map(|w| first_sent + w));
                 order.state = order.state.clone().authorized(*amount, expires_at);
                 order.next_action = None;
                 if *captured > 0 {
@@ -498,6 +514,12 @@ impl Payments {
             refunds: Vec::new(),
         })
     }
+}
+
+/// Which attempt an answer belongs to, and when it was first sent.
+struct Sent<'a> {
+    attempt_id: &'a AttemptId,
+    first_sent: chrono::DateTime<chrono::Utc>,
 }
 
 fn call<'a>(

@@ -236,7 +236,7 @@ impl PaymentProvider for PaymentOptions {
         let card = &details.card;
         let body = Authorization {
             amount: call.money.amount.get().to_string(),
-            currency: "JPY",
+            currency: call.money.currency.code(),
             card: Card {
                 number: card.number.expose(),
                 cvc: card.cvc.expose(),
