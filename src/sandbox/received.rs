@@ -191,8 +191,15 @@ pub async fn record(State(received): State<Received>, request: Request, next: Ne
         .run(Request::from_parts(parts, Body::from(request_bytes)))
         .await;
     let (parts, body) = response.into_parts();
-    let Ok(response_bytes) = axum::body::to_bytes(body, BODY_LIMIT).await else {
-        return Response::from_parts(parts, Body::empty());
+    let response_bytes = match axum::body::to_bytes(body, BODY_LIMIT).await {
+        Ok(bytes) => bytes,
+        // A fault that breaks the connection mid-body must still break it.
+        Err(error) => {
+            let broken = futures::stream::once(async move {
+                Err::<Bytes, _>(std::io::Error::other(error.to_string()))
+            });
+            return Response::from_parts(parts, Body::from_stream(broken));
+        }
     };
     received.push_exchange(Exchange {
         method,
