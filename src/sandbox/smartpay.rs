@@ -1129,13 +1129,18 @@ impl<'a> Input<'a> {
         value
     }
 
-    /// Amounts are integer yen: 100.0 and "100" are refused.
+    /// Amounts are integer yen: 100.0 and "100" are refused. The schemas
+    /// type every amount and count `uint32`.
     fn integer(&mut self, field: &str, required: bool, min: i64) -> Option<i64> {
+        self.bounded(field, required, min, i64::from(u32::MAX))
+    }
+
+    fn bounded(&mut self, field: &str, required: bool, min: i64, max: i64) -> Option<i64> {
         let value = self.value(field, required)?;
         match value.as_i64() {
-            Some(n) if n >= min => Some(n),
+            Some(n) if (min..=max).contains(&n) => Some(n),
             _ => {
-                self.invalid(field, &format!("must be an integer of at least {min}"));
+                self.invalid(field, &format!("must be an integer from {min} to {max}"));
                 None
             }
         }
@@ -1174,6 +1179,16 @@ impl<'a> Input<'a> {
 
     fn object(&mut self, field: &str) -> Option<Map<String, Value>> {
         let value = self.value(field, false)?;
+        let object = value.as_object().cloned();
+        if object.is_none() {
+            self.invalid(field, "must be an object");
+        }
+        object
+    }
+
+    /// An object that may be required; a missing required one is named.
+    fn required_object(&mut self, field: &str, required: bool) -> Option<Map<String, Value>> {
+        let value = self.value(field, required)?;
         let object = value.as_object().cloned();
         if object.is_none() {
             self.invalid(field, "must be an object");
@@ -1255,8 +1270,8 @@ impl ItemRequest {
         let currency = item
             .choice("currency", false, CURRENCIES)
             .map(str::to_owned);
-        // sp-go: "Needs to be positive or zero".
-        let quantity = item.integer("quantity", true, 0);
+        // sp-go: "Needs to be positive or zero"; the schemas: `uint16`.
+        let quantity = item.bounded("quantity", true, 0, i64::from(u16::MAX));
         let description = item.text("description", false);
         let images = item.strings("images").unwrap_or_default();
         input.absorb(item);
@@ -1295,8 +1310,8 @@ impl OrderFields {
         };
         let items = Self::items(input);
         let metadata = input.object("metadata").unwrap_or_default();
-        let shipping_info = input.object("shippingInfo").map(Value::Object);
-        let customer_info = input.object("customerInfo").unwrap_or_default();
+        let shipping_info = Self::shipping_info(input);
+        let customer_info = Self::customer_info(input);
         let reference = input.text("reference", false);
         Some(Self {
             amount: amount?,
@@ -1304,10 +1319,73 @@ impl OrderFields {
             capture_method,
             items: items?,
             metadata,
-            shipping_info,
-            customer_info,
+            shipping_info: Some(Value::Object(shipping_info?)),
+            customer_info: customer_info?,
             reference,
         })
+    }
+
+    /// The JTD schemas' `address`: `line1`, `locality`, `postalCode`,
+    /// `country` required, every listed property a string.
+    fn address(input: &mut Input<'_>, field: &str, required: bool) -> Option<Map<String, Value>> {
+        let object = input.required_object(field, required)?;
+        let mut address = Input::nested(&object, format!("{}{field}.", input.prefix));
+        for name in ["line1", "locality", "postalCode", "country"] {
+            address.text(name, true);
+        }
+        for name in [
+            "line2",
+            "line3",
+            "line4",
+            "line5",
+            "administrativeArea",
+            "subLocality",
+            "addressType",
+        ] {
+            address.text(name, false);
+        }
+        let valid = address.details.is_empty();
+        input.absorb(address);
+        valid.then_some(object)
+    }
+
+    /// `shippingInfo`, required by the schemas, with its required `address`.
+    fn shipping_info(input: &mut Input<'_>) -> Option<Map<String, Value>> {
+        let object = input.required_object("shippingInfo", true)?;
+        let mut shipping = Input::nested(&object, format!("{}shippingInfo.", input.prefix));
+        let address = Self::address(&mut shipping, "address", true);
+        shipping.text("addressType", false);
+        shipping.integer("feeAmount", false, 0);
+        shipping.choice("feeCurrency", false, CURRENCIES);
+        let valid = shipping.details.is_empty();
+        input.absorb(shipping);
+        address?;
+        valid.then_some(object)
+    }
+
+    /// `customerInfo`, required by the schemas; all its properties are
+    /// optional, typed as the schemas type them.
+    fn customer_info(input: &mut Input<'_>) -> Option<Map<String, Value>> {
+        let object = input.required_object("customerInfo", true)?;
+        let mut customer = Input::nested(&object, format!("{}customerInfo.", input.prefix));
+        for name in [
+            "emailAddress",
+            "firstName",
+            "lastName",
+            "phoneNumber",
+            "firstNameKana",
+            "lastNameKana",
+            "dateOfBirth",
+            "legalGender",
+            "reference",
+        ] {
+            customer.text(name, false);
+        }
+        customer.integer("accountAge", false, 0);
+        Self::address(&mut customer, "address", false);
+        let valid = customer.details.is_empty();
+        input.absorb(customer);
+        valid.then_some(object)
     }
 
     fn items(input: &mut Input<'_>) -> Option<Vec<ItemRequest>> {
@@ -2245,7 +2323,9 @@ mod tests {
                 "/v1/orders",
                 Some(json!({
                     "token": token, "amount": 5000, "currency": "JPY", "captureMethod": capture_method,
-                    "items": [{"name": "Tea", "amount": 5000, "quantity": 1}], "reference": "order-77"
+                    "items": [{"name": "Tea", "amount": 5000, "quantity": 1}], "reference": "order-77",
+                    "customerInfo": {"emailAddress": "shopper@example.jp"},
+                    "shippingInfo": {"address": {"line1": "1-2-3", "locality": "渋谷区", "postalCode": "150-0002", "country": "JP"}}
                 })),
             )
             .await
@@ -2737,10 +2817,64 @@ mod tests {
             "captureMethod",
             "items[0].amount",
             "items[0].quantity",
+            "shippingInfo",
+            "customerInfo",
             "cancelUrl",
         ];
         assert_eq!(fields, expected.iter().map(|f| (*f).to_owned()).collect());
         assert!(s.sim.ledger().orders.is_empty());
+    }
+
+    #[tokio::test]
+    async fn checkout_and_token_orders_need_what_the_schemas_require() {
+        let s = sim();
+        let details = |answer: &Answer| -> BTreeSet<String> {
+            answer.json["details"]
+                .as_array()
+                .map(|d| {
+                    d.iter()
+                        .filter_map(|d| d.as_str()?.split(':').next().map(str::to_owned))
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let mut body = fixture(SESSION_REQUEST);
+        body["shippingInfo"]["address"] = json!({"line2": "", "country": 81});
+        body["customerInfo"]["address"] = json!({"line1": "3-6-7"});
+        body["customerInfo"]["accountAge"] = json!(-1);
+        let answer = s.call("POST", "/v1/checkout-sessions", Some(body)).await;
+        assert_error(&answer, StatusCode::BAD_REQUEST, "request.invalid");
+        let expected: BTreeSet<String> = [
+            "shippingInfo.address.line1",
+            "shippingInfo.address.locality",
+            "shippingInfo.address.postalCode",
+            "shippingInfo.address.country",
+            "customerInfo.address.locality",
+            "customerInfo.address.postalCode",
+            "customerInfo.address.country",
+            "customerInfo.accountAge",
+        ]
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
+        assert_eq!(details(&answer), expected);
+        let mut order = json!({
+            "token": TOKEN_APPROVED, "amount": 5000, "currency": "JPY",
+            "items": [{"name": "Tea", "amount": 5000, "quantity": 1}],
+            "shippingInfo": {"feeAmount": 100}
+        });
+        let answer = s.call("POST", "/v1/orders", Some(order.clone())).await;
+        assert_error(&answer, StatusCode::BAD_REQUEST, "request.invalid");
+        let expected: BTreeSet<String> = ["shippingInfo.address", "customerInfo"]
+            .into_iter()
+            .map(str::to_owned)
+            .collect();
+        assert_eq!(details(&answer), expected);
+        order["customerInfo"] = json!({});
+        order["shippingInfo"]["address"] = json!({"line1": "1-2-3", "locality": "渋谷区", "postalCode": "150-0002", "country": "JP"});
+        let answer = s.call("POST", "/v1/orders", Some(order)).await;
+        assert_eq!(answer.status, StatusCode::OK, "{}", answer.json);
+        assert!(s.sim.ledger().orders.len() == 1);
     }
 
     #[tokio::test]

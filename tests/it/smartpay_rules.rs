@@ -33,6 +33,7 @@ fn checkout(amount: i64, capture_method: v1::CaptureMethod) -> v1::AuthorizeRequ
                     last_name: "田中".into(),
                     ..Default::default()
                 }),
+                shipping: crate::helpers::smartpay_shipping(),
                 ..Default::default()
             },
         )),
@@ -55,6 +56,8 @@ fn token(amount: i64, token: &str, capture_method: v1::CaptureMethod) -> v1::Aut
                     quantity: 1,
                     ..Default::default()
                 }],
+                customer: crate::helpers::smartpay_customer(),
+                shipping: crate::helpers::smartpay_shipping(),
                 ..Default::default()
             },
         )),
@@ -361,5 +364,55 @@ db_test! {
         let field = &tonic_types::StatusExt::get_details_bad_request(&status).unwrap().field_violations[0].field;
         assert_eq!(field, "smartpay.items");
         assert_eq!(app.count("orders").await, 0);
+    }
+}
+
+db_test! {
+    async fn the_shopper_and_delivery_address_the_schemas_require_are_checked_first(app: TestApp) {
+        let mut request = token(5_000, "paytok_test_approved", v1::CaptureMethod::Manual);
+        let Some(v1::authorize_request::ProviderDetails::Smartpay(details)) = request.provider_details.as_mut() else {
+            panic!("Smartpay details");
+        };
+        details.customer = None;
+        details.shipping = Some(v1::SmartpayShipping {
+            address: Some(v1::Address { line2: "Room 2".into(), country: "JP".into(), ..Default::default() }),
+            fee_amount: 0,
+        });
+        let seen = app.smartpay.requests_seen();
+        let status = assert_error(app.authorize(request).await, Code::InvalidArgument, "INVALID_ARGUMENT");
+        let fields: Vec<String> = tonic_types::StatusExt::get_details_bad_request(&status)
+            .expect("field violations")
+            .field_violations
+            .into_iter()
+            .map(|v| v.field)
+            .collect();
+        assert_eq!(
+            fields,
+            ["smartpay.customer", "smartpay.shipping.address.line1", "smartpay.shipping.address.city", "smartpay.shipping.address.postal_code"]
+        );
+        assert!(!status.message().contains("Room 2"), "{status:?}");
+        assert_eq!(app.smartpay.requests_seen(), seen, "Smartpay is not asked");
+    }
+}
+
+db_test! {
+    async fn the_shopper_and_delivery_address_reach_smartpay_in_the_schemas_shape(app: TestApp) {
+        let order = app.authorize(token(5_000, "paytok_test_approved", v1::CaptureMethod::Manual)).await.unwrap();
+        assert_eq!(order.status(), OrderStatus::Authorized);
+        let sent = app
+            .sandbox()
+            .received()
+            .exchanges()
+            .into_iter()
+            .rfind(|e| e.method == "POST" && e.path == "/smartpay/v1/orders")
+            .and_then(|e| e.request)
+            .expect("the token order was sent");
+        assert_eq!(
+            sent["shippingInfo"]["address"],
+            serde_json::json!({"line1": "3-6-7", "line2": "青山パラシオタワー 11階", "locality": "港区北青山", "administrativeArea": "東京都", "postalCode": "107-0061", "country": "JP"})
+        );
+        assert_eq!(sent["shippingInfo"]["feeCurrency"], "JPY");
+        assert_eq!(sent["customerInfo"]["emailAddress"], "shopper@example.jp");
+        assert_eq!(sent["items"][0]["amount"], 5_000);
     }
 }

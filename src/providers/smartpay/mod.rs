@@ -141,11 +141,15 @@ fn customer(details: &SmartpayDetails) -> Option<CustomerInfo<'_>> {
     })
 }
 
+/// `shippingInfo` (required by the schemas; Authorize refuses an order
+/// without it, so only a request stored before that rule lacks it).
 fn shipping(details: &SmartpayDetails) -> Option<ShippingInfo<'_>> {
-    details.shipping.as_ref().map(|s| ShippingInfo {
-        address: s.address.as_ref().map(address),
-        fee_amount: s.fee_amount,
-        fee_currency: "JPY",
+    details.shipping.as_ref().and_then(|s| {
+        Some(ShippingInfo {
+            address: address(s.address.as_ref()?),
+            fee_amount: s.fee_amount,
+            fee_currency: "JPY",
+        })
     })
 }
 
