@@ -2130,7 +2130,7 @@ mod tests {
     use crate::clock::ManualClock;
     use crate::sandbox::faults::{Fault, FaultKind};
 
-    const KEY: &str = "sk_test_smartpay_simulator";
+    const KEY: &str = "sk_test_smartpaySimulator";
     const BASE: &str = "http://sim.test/smartpay";
     const SESSION_REQUEST: &str =
         include_str!("../../tests/fixtures/smartpay/checkout_session.create.request.json");

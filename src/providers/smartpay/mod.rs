@@ -187,8 +187,23 @@ fn no_object(message: &str) -> ProviderError {
     }
 }
 
+/// Whether a secret key has the shape the official SDKs accept:
+/// `^sk_(test|live)_[0-9a-zA-Z]+$`.
+pub fn is_secret_key(key: &str) -> bool {
+    ["sk_test_", "sk_live_"].iter().any(|prefix| {
+        key.strip_prefix(prefix)
+            .is_some_and(|rest| !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_alphanumeric()))
+    })
+}
+
 impl Smartpay {
     pub fn new(config: SmartpayConfig) -> Self {
+        if !is_secret_key(config.secret_key.expose_secret()) {
+            // The key itself is never logged.
+            tracing::warn!(
+                "the configured Smartpay secret key does not look like sk_test_… or sk_live_… (letters and digits): Smartpay will likely refuse it"
+            );
+        }
         Self {
             base_url: config.base_url.trim_end_matches('/').to_owned(),
             client: config.http.client(),
@@ -611,6 +626,28 @@ fn snapshot(order: Order, payments: Vec<Payment>) -> Result<ProviderSnapshot, Pr
         payment_method: Some(PaymentMethodKind::Bnpl),
         captures: provider_captures(payments),
     })
+}
+
+#[cfg(test)]
+mod key_tests {
+    use super::is_secret_key;
+
+    #[test]
+    fn secret_keys_have_the_sdks_pattern() {
+        assert!(is_secret_key("sk_test_kessaiSandbox"));
+        assert!(is_secret_key("sk_live_0aZ9"));
+        assert!(is_secret_key(crate::sandbox::SMARTPAY_SANDBOX_SECRET_KEY));
+        for bad in [
+            "sk_test_",
+            "sk_test_a_b",
+            "pk_test_abc",
+            "sk_prod_abc",
+            "sk_test_abc ",
+            "",
+        ] {
+            assert!(!is_secret_key(bad), "{bad}");
+        }
+    }
 }
 
 #[cfg(test)]
