@@ -193,6 +193,28 @@ pub struct Refund {
     pub id: String,
     #[serde(default)]
     pub status: Option<String>,
+    /// The payment refunded.
+    #[serde(default)]
+    pub payment: Option<String>,
+    #[serde(default)]
+    pub metadata: BTreeMap<String, serde_json::Value>,
+}
+
+/// A page of a list (`GET /refunds`, …): sp-go's collection, `data` the
+/// objects, `nextPageToken` absent (or empty) on the last page.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Collection<T> {
+    #[serde(default = "Vec::new")]
+    pub data: Vec<T>,
+    #[serde(default)]
+    pub next_page_token: Option<String>,
+}
+
+impl<T: crate::providers::Plausible> crate::providers::Plausible for Collection<T> {
+    fn plausible(&self) -> bool {
+        self.data.iter().all(crate::providers::Plausible::plausible)
+    }
 }
 
 impl crate::providers::Plausible for Order {
