@@ -9,6 +9,7 @@ mod bad_input;
 mod chaos;
 mod cli;
 mod concurrency;
+mod contract_smartpay;
 mod crash;
 mod idempotency;
 mod metrics;
