@@ -118,10 +118,26 @@ fn address(a: &v1::Address, field: &str) -> Result<PostalAddress, InvalidInput> 
     })
 }
 
+/// The largest amount Smartpay's JTD schemas take (`uint32`): order,
+/// item and shipping fee amounts alike.
+pub(crate) const SMARTPAY_MAX_AMOUNT: i64 = u32::MAX as i64;
+
+fn smartpay_amount(value: i64, field: &str) -> Result<i64, InvalidInput> {
+    let amount = Amount::parse(value, field)?.get();
+    if amount > SMARTPAY_MAX_AMOUNT {
+        return Err(InvalidInput::new(
+            Reason::InvalidAmount,
+            field,
+            format!("Smartpay takes amounts up to {SMARTPAY_MAX_AMOUNT}"),
+        ));
+    }
+    Ok(amount)
+}
+
 fn smartpay_item(item: &v1::SmartpayItem, index: usize) -> Result<SmartpayItem, InvalidInput> {
     let field = format!("smartpay.items[{index}]");
     let name = text(&item.name, &format!("{field}.name"))?;
-    if name.is_empty() {
+    if name.trim().is_empty() {
         return Err(InvalidInput::new(
             Reason::InvalidArgument,
             format!("{field}.name"),
@@ -140,95 +156,218 @@ fn smartpay_item(item: &v1::SmartpayItem, index: usize) -> Result<SmartpayItem, 
         })?;
     Ok(SmartpayItem {
         name,
-        amount: Amount::parse(item.amount, &format!("{field}.amount"))?.get(),
+        amount: smartpay_amount(item.amount, &format!("{field}.amount"))?,
         quantity,
         description: text(&item.description, &format!("{field}.description"))?,
         image_url: optional_url(&item.image_url, &format!("{field}.image_url"))?,
     })
 }
 
-fn smartpay_details(d: &v1::SmartpayDetails) -> Result<SmartpayDetails, InvalidInput> {
-    if d.items.len() > 100 {
-        return Err(InvalidInput::new(
+fn missing(field: impl Into<String>) -> InvalidInput {
+    InvalidInput::new(Reason::InvalidArgument, field, "is required by Smartpay")
+}
+
+/// An address as Smartpay's JTD `address` definition requires it: `line1`,
+/// `locality` (kessai's `city`), `postalCode` and `country`, each named when
+/// missing.
+fn smartpay_address(
+    a: &v1::Address,
+    field: &str,
+    errors: &mut Vec<InvalidInput>,
+) -> Option<PostalAddress> {
+    let parsed = match address(a, field) {
+        Ok(parsed) => parsed,
+        Err(e) => {
+            errors.push(e);
+            return None;
+        }
+    };
+    let before = errors.len();
+    for (value, name) in [
+        (&parsed.line1, "line1"),
+        (&parsed.city, "city"),
+        (&parsed.postal_code, "postal_code"),
+        (&parsed.country, "country"),
+    ] {
+        if value.trim().is_empty() {
+            errors.push(missing(format!("{field}.{name}")));
+        }
+    }
+    (errors.len() == before).then_some(parsed)
+}
+
+/// The shopper: Smartpay's schemas require `customerInfo` (every property
+/// in it is optional; an address given must be whole).
+fn smartpay_customer(
+    c: Option<&v1::SmartpayCustomer>,
+    errors: &mut Vec<InvalidInput>,
+) -> Option<Box<SmartpayCustomer>> {
+    let Some(c) = c else {
+        errors.push(missing("smartpay.customer"));
+        return None;
+    };
+    let before = errors.len();
+    let mut field =
+        |value: &str, name: &str| match text(value, &format!("smartpay.customer.{name}")) {
+            Ok(value) => value,
+            Err(e) => {
+                errors.push(e);
+                String::new()
+            }
+        };
+    let email = field(&c.email, "email");
+    let first_name = field(&c.first_name, "first_name");
+    let last_name = field(&c.last_name, "last_name");
+    let first_name_kana = field(&c.first_name_kana, "first_name_kana");
+    let last_name_kana = field(&c.last_name_kana, "last_name_kana");
+    let phone_number = field(&c.phone_number, "phone_number");
+    let date_of_birth = field(&c.date_of_birth, "date_of_birth");
+    if !email.is_empty() && !email.contains('@') {
+        errors.push(InvalidInput::new(
             Reason::InvalidArgument,
-            "smartpay.items",
-            "at most 100 items",
+            "smartpay.customer.email",
+            "must be an e-mail address",
         ));
     }
-    let items = d
-        .items
-        .iter()
-        .enumerate()
-        .map(|(i, item)| smartpay_item(item, i))
-        .collect::<Result<Vec<_>, _>>()?;
-    if items.is_empty() {
-        return Err(InvalidInput::new(
-            Reason::InvalidArgument,
-            "smartpay.items",
-            "a Smartpay order needs at least one item",
+    let address = c
+        .address
+        .as_ref()
+        .and_then(|a| smartpay_address(a, "smartpay.customer.address", errors));
+    (errors.len() == before).then(|| {
+        Box::new(SmartpayCustomer {
+            email,
+            first_name,
+            last_name,
+            first_name_kana,
+            last_name_kana,
+            phone_number,
+            date_of_birth,
+            address,
+        })
+    })
+}
+
+/// Where the goods go: Smartpay's schemas require `shippingInfo` with an
+/// `address`.
+fn smartpay_shipping(
+    s: Option<&v1::SmartpayShipping>,
+    errors: &mut Vec<InvalidInput>,
+) -> Option<Box<SmartpayShipping>> {
+    let Some(s) = s else {
+        errors.push(missing("smartpay.shipping"));
+        return None;
+    };
+    let before = errors.len();
+    let fee_amount = if s.fee_amount == 0 {
+        Some(0)
+    } else if s.fee_amount < 0 {
+        errors.push(InvalidInput::new(
+            Reason::InvalidAmount,
+            "smartpay.shipping.fee_amount",
+            "must not be negative",
         ));
+        None
+    } else {
+        smartpay_amount(s.fee_amount, "smartpay.shipping.fee_amount")
+            .map_err(|e| errors.push(e))
+            .ok()
+    };
+    let address = match s.address.as_ref() {
+        Some(a) => smartpay_address(a, "smartpay.shipping.address", errors),
+        None => {
+            errors.push(missing("smartpay.shipping.address"));
+            None
+        }
+    };
+    match (fee_amount, address) {
+        (Some(fee_amount), Some(address)) if errors.len() == before => {
+            Some(Box::new(SmartpayShipping {
+                address: Some(address),
+                fee_amount,
+            }))
+        }
+        _ => None,
     }
-    let flow = match optional_text(&d.token, "smartpay.token")? {
-        Some(token) => SmartpayFlow::Token { token },
+}
+
+fn smartpay_flow(d: &v1::SmartpayDetails) -> Result<SmartpayFlow, InvalidInput> {
+    match optional_text(&d.token, "smartpay.token")? {
+        Some(token) => Ok(SmartpayFlow::Token { token }),
         None => {
             let required_url = |value: &str, field: &str| {
                 optional_url(value, field)?.ok_or_else(|| {
                     InvalidInput::new(Reason::InvalidArgument, field, "is required for a checkout")
                 })
             };
-            SmartpayFlow::Checkout {
-                success_url: required_url(&d.success_url, "smartpay.success_url")?,
-                cancel_url: required_url(&d.cancel_url, "smartpay.cancel_url")?,
+            let success_url = required_url(&d.success_url, "smartpay.success_url");
+            let cancel_url = required_url(&d.cancel_url, "smartpay.cancel_url");
+            match (success_url, cancel_url) {
+                (Ok(success_url), Ok(cancel_url)) => Ok(SmartpayFlow::Checkout {
+                    success_url,
+                    cancel_url,
+                }),
+                (Err(mut a), Err(b)) => {
+                    a.violations.extend(b.violations);
+                    Err(a)
+                }
+                (Err(e), _) | (_, Err(e)) => Err(e),
             }
         }
+    }
+}
+
+/// Smartpay input, checked against what Smartpay's JTD schemas
+/// (`flat-checkout-session-payload`, `token-order-payload`) require: every
+/// problem is named, so one answer lists them all.
+fn smartpay_details(d: &v1::SmartpayDetails) -> Result<SmartpayDetails, InvalidInput> {
+    let mut errors = Vec::new();
+    let items = if d.items.len() > 100 {
+        errors.push(InvalidInput::new(
+            Reason::InvalidArgument,
+            "smartpay.items",
+            "at most 100 items",
+        ));
+        None
+    } else if d.items.is_empty() {
+        errors.push(InvalidInput::new(
+            Reason::InvalidArgument,
+            "smartpay.items",
+            "a Smartpay order needs at least one item",
+        ));
+        None
+    } else {
+        let before = errors.len();
+        let items: Vec<SmartpayItem> = d
+            .items
+            .iter()
+            .enumerate()
+            .filter_map(|(i, item)| smartpay_item(item, i).map_err(|e| errors.push(e)).ok())
+            .collect();
+        (errors.len() == before).then_some(items)
     };
-    let customer = d
-        .customer
-        .as_ref()
-        .map(|c| -> Result<Box<SmartpayCustomer>, InvalidInput> {
-            Ok(Box::new(SmartpayCustomer {
-                email: text(&c.email, "smartpay.customer.email")?,
-                first_name: text(&c.first_name, "smartpay.customer.first_name")?,
-                last_name: text(&c.last_name, "smartpay.customer.last_name")?,
-                first_name_kana: text(&c.first_name_kana, "smartpay.customer.first_name_kana")?,
-                last_name_kana: text(&c.last_name_kana, "smartpay.customer.last_name_kana")?,
-                phone_number: text(&c.phone_number, "smartpay.customer.phone_number")?,
-                date_of_birth: text(&c.date_of_birth, "smartpay.customer.date_of_birth")?,
-                address: c
-                    .address
-                    .as_ref()
-                    .map(|a| address(a, "smartpay.customer.address"))
-                    .transpose()?,
-            }))
-        })
-        .transpose()?;
-    let shipping = d
-        .shipping
-        .as_ref()
-        .map(|s| -> Result<Box<SmartpayShipping>, InvalidInput> {
-            if s.fee_amount < 0 {
-                return Err(InvalidInput::new(
-                    Reason::InvalidAmount,
-                    "smartpay.shipping.fee_amount",
-                    "must not be negative",
-                ));
-            }
-            Ok(Box::new(SmartpayShipping {
-                address: s
-                    .address
-                    .as_ref()
-                    .map(|a| address(a, "smartpay.shipping.address"))
-                    .transpose()?,
-                fee_amount: s.fee_amount,
-            }))
-        })
-        .transpose()?;
-    Ok(SmartpayDetails {
-        flow,
-        items,
-        customer,
-        shipping,
-    })
+    let flow = smartpay_flow(d).map_err(|e| errors.push(e)).ok();
+    let customer = smartpay_customer(d.customer.as_ref(), &mut errors);
+    let shipping = smartpay_shipping(d.shipping.as_ref(), &mut errors);
+    let mut all = errors.into_iter();
+    if let Some(mut first) = all.next() {
+        for other in all {
+            first.violations.extend(other.violations);
+        }
+        return Err(first);
+    }
+    match (items, flow, customer, shipping) {
+        (Some(items), Some(flow), Some(customer), Some(shipping)) => Ok(SmartpayDetails {
+            flow,
+            items,
+            customer: Some(customer),
+            shipping: Some(shipping),
+        }),
+        _ => Err(InvalidInput::new(
+            Reason::InvalidArgument,
+            "smartpay",
+            "is invalid",
+        )),
+    }
 }
 
 fn paymentoptions_details(
@@ -334,6 +473,16 @@ impl TryFrom<v1::AuthorizeRequest> for AuthorizeCommand {
                 return Err(other);
             }
         };
+        // Smartpay's schemas type the order amount `uint32`.
+        if let (Some(a), Some(ProviderDetails::Smartpay(_))) = (&amount, &details)
+            && a.get() > SMARTPAY_MAX_AMOUNT
+        {
+            v.0.push(InvalidInput::new(
+                Reason::InvalidAmount,
+                "amount",
+                format!("Smartpay takes amounts up to {SMARTPAY_MAX_AMOUNT}"),
+            ));
+        }
         v.finish()?;
         match (
             key,
@@ -754,6 +903,143 @@ mod tests {
             AuthorizeCommand::try_from(r),
             Err(PaymentError::Invalid(_))
         ));
+    }
+
+    fn smartpay_authorize(details: v1::SmartpayDetails) -> v1::AuthorizeRequest {
+        v1::AuthorizeRequest {
+            provider_details: Some(v1::authorize_request::ProviderDetails::Smartpay(details)),
+            ..valid_authorize()
+        }
+    }
+
+    fn smartpay_fields(r: v1::AuthorizeRequest) -> Vec<String> {
+        let Err(PaymentError::Invalid(e)) = AuthorizeCommand::try_from(r) else {
+            panic!("expected INVALID_ARGUMENT");
+        };
+        e.violations.into_iter().map(|v| v.field).collect()
+    }
+
+    fn item() -> v1::SmartpayItem {
+        v1::SmartpayItem {
+            name: "Tea".into(),
+            amount: 1000,
+            quantity: 1,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn smartpay_needs_the_customer_and_shipping_the_schemas_require() {
+        let fields = smartpay_fields(smartpay_authorize(v1::SmartpayDetails {
+            items: vec![item()],
+            token: "paytok_test_approved".into(),
+            ..Default::default()
+        }));
+        assert_eq!(fields, ["smartpay.customer", "smartpay.shipping"]);
+        let fields = smartpay_fields(smartpay_authorize(v1::SmartpayDetails {
+            items: vec![item()],
+            success_url: "https://shop.example/ok".into(),
+            customer: Some(v1::SmartpayCustomer {
+                email: "taro.yamada@example.jp".into(),
+                address: Some(v1::Address {
+                    line1: "3-6-7".into(),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+            shipping: Some(v1::SmartpayShipping {
+                address: Some(v1::Address {
+                    line2: "Room 11".into(),
+                    city: "   ".into(),
+                    ..Default::default()
+                }),
+                fee_amount: i64::from(u32::MAX) + 1,
+            }),
+            ..Default::default()
+        }));
+        assert_eq!(
+            fields,
+            [
+                "smartpay.cancel_url",
+                "smartpay.customer.address.city",
+                "smartpay.customer.address.postal_code",
+                "smartpay.customer.address.country",
+                "smartpay.shipping.fee_amount",
+                "smartpay.shipping.address.line1",
+                "smartpay.shipping.address.city",
+                "smartpay.shipping.address.postal_code",
+                "smartpay.shipping.address.country",
+            ]
+        );
+        let fields = smartpay_fields(smartpay_authorize(v1::SmartpayDetails {
+            items: vec![item()],
+            token: "paytok_test_approved".into(),
+            shipping: Some(v1::SmartpayShipping::default()),
+            customer: Some(v1::SmartpayCustomer::default()),
+            ..Default::default()
+        }));
+        assert_eq!(fields, ["smartpay.shipping.address"]);
+    }
+
+    #[test]
+    fn smartpay_violations_name_fields_never_values() {
+        let r = smartpay_authorize(v1::SmartpayDetails {
+            items: vec![item()],
+            token: "paytok_test_approved".into(),
+            customer: Some(v1::SmartpayCustomer {
+                email: "taro-yamada-secret".into(),
+                last_name: "山田".into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        });
+        let Err(PaymentError::Invalid(e)) = AuthorizeCommand::try_from(r) else {
+            panic!("expected INVALID_ARGUMENT");
+        };
+        let text = format!("{e:?} {e}");
+        assert!(
+            !text.contains("taro-yamada-secret") && !text.contains("山田"),
+            "{text}"
+        );
+        let fields: Vec<&str> = e.violations.iter().map(|v| v.field.as_str()).collect();
+        assert_eq!(fields, ["smartpay.customer.email", "smartpay.shipping"]);
+    }
+
+    fn whole_smartpay() -> v1::SmartpayDetails {
+        v1::SmartpayDetails {
+            items: vec![item()],
+            token: "paytok_test_approved".into(),
+            customer: Some(v1::SmartpayCustomer::default()),
+            shipping: Some(v1::SmartpayShipping {
+                address: Some(v1::Address {
+                    line1: "1-2-3".into(),
+                    city: "渋谷区".into(),
+                    postal_code: "150-0002".into(),
+                    country: "JP".into(),
+                    ..Default::default()
+                }),
+                fee_amount: 500,
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_whole_smartpay_request_parses_and_amounts_fit_uint32() {
+        let cmd = AuthorizeCommand::try_from(smartpay_authorize(whole_smartpay())).unwrap();
+        let ProviderDetails::Smartpay(d) = cmd.details else {
+            panic!("Smartpay details");
+        };
+        assert_eq!(d.shipping.unwrap().address.unwrap().postal_code, "150-0002");
+        let mut too_much = smartpay_authorize(whole_smartpay());
+        too_much.amount = i64::from(u32::MAX) + 1;
+        assert_eq!(smartpay_fields(too_much), ["amount"]);
+        let mut item_too_much = whole_smartpay();
+        item_too_much.items[0].amount = i64::from(u32::MAX) + 1;
+        assert_eq!(
+            smartpay_fields(smartpay_authorize(item_too_much)),
+            ["smartpay.items[0].amount"]
+        );
     }
 
     #[test]

@@ -201,10 +201,19 @@ fn valid_details() -> BoxedStrategy<Option<P>> {
                 success_url: "https://shop.example/ok".into(),
                 cancel_url: "https://shop.example/cancel".into(),
                 token,
-                customer: None,
-                shipping: fee.map(|fee_amount| v1::SmartpayShipping {
-                    address: None,
-                    fee_amount,
+                customer: Some(v1::SmartpayCustomer {
+                    email: "shopper@example.jp".into(),
+                    ..Default::default()
+                }),
+                shipping: Some(v1::SmartpayShipping {
+                    address: Some(v1::Address {
+                        line1: "1-2-3".into(),
+                        city: "Shibuya".into(),
+                        postal_code: "150-0002".into(),
+                        country: "JP".into(),
+                        ..Default::default()
+                    }),
+                    fee_amount: fee.unwrap_or_default(),
                 }),
             })
         });

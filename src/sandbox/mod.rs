@@ -23,7 +23,7 @@ use crate::clock::SharedClock;
 /// The secret key the PAY.JP simulator accepts and sandbox mode configures.
 pub const PAYJP_SANDBOX_SECRET_KEY: &str = "sk_test_kessai_sandbox";
 /// The secret key the Smartpay simulator accepts.
-pub const SMARTPAY_SANDBOX_SECRET_KEY: &str = "sk_test_kessai_sandbox";
+pub const SMARTPAY_SANDBOX_SECRET_KEY: &str = "sk_test_kessaiSandbox";
 /// The API key and merchant id (DASMID) the PaymentOptions simulator accepts.
 pub const PAYMENTOPTIONS_SANDBOX_API_KEY: &str = "kessai-sandbox-api-key";
 pub const PAYMENTOPTIONS_SANDBOX_MERCHANT_ID: &str = "JP00000001";

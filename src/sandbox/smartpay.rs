@@ -8,7 +8,11 @@
 //! - `POST /v1/checkout-sessions`, `POST /v1/orders` (token flow),
 //!   `GET /v1/orders/{id}`, `PUT /v1/orders/{id}/cancellation`,
 //!   `POST /v1/payments` (capture), `GET /v1/payments/{id}`,
-//!   `POST /v1/refunds`, `GET /v1/refunds/{id}`;
+//!   `POST /v1/refunds`, `GET /v1/refunds/{id}`,
+//!   `GET /v1/checkout-sessions/{id}`, and the lists `GET /v1/orders`,
+//!   `/v1/payments`, `/v1/refunds`, `/v1/checkout-sessions` (`maxResults`,
+//!   `pageToken`, `expand`; `{object: "collection", pageToken,
+//!   nextPageToken, maxResults, results, data}`, newest first);
 //! - and, outside `/v1`, `GET /_sandbox/ledger`, the shopper's checkout page
 //!   `GET /_sandbox/checkout/{session}` with `POST …/approve` and
 //!   `POST …/reject`, and the fault controls.
@@ -163,13 +167,17 @@ impl SmartpaySimulator {
     /// always inspect and repair the simulator).
     pub fn router(&self) -> Router {
         let api = Router::new()
-            .route("/v1/checkout-sessions", post(create_checkout_session))
-            .route("/v1/orders", post(create_order))
+            .route(
+                "/v1/checkout-sessions",
+                post(create_checkout_session).get(list_checkout_sessions),
+            )
+            .route("/v1/checkout-sessions/{id}", get(get_checkout_session))
+            .route("/v1/orders", post(create_order).get(list_orders))
             .route("/v1/orders/{id}", get(get_order))
             .route("/v1/orders/{id}/cancellation", put(cancel_order))
-            .route("/v1/payments", post(create_payment))
+            .route("/v1/payments", post(create_payment).get(list_payments))
             .route("/v1/payments/{id}", get(get_payment))
-            .route("/v1/refunds", post(create_refund))
+            .route("/v1/refunds", post(create_refund).get(list_refunds))
             .route("/v1/refunds/{id}", get(get_refund))
             .route("/v1/{*rest}", any(unknown_route))
             .with_state(self.clone())
@@ -892,6 +900,21 @@ struct RefundWire<'a> {
     status: &'static str,
 }
 
+/// A page of a collection (sp-go `Expandable…s`: `object: "collection"`,
+/// `pageToken`, `nextPageToken`, `maxResults`, `results`, `data`); the last
+/// page has no `nextPageToken`.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct CollectionWire<'a> {
+    object: &'static str,
+    page_token: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_page_token: Option<&'a str>,
+    max_results: usize,
+    results: usize,
+    data: Vec<Value>,
+}
+
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct ErrorWire<'a> {
@@ -1019,6 +1042,15 @@ impl ApiError {
         )
     }
 
+    fn checkout_session_not_found() -> Self {
+        // GUESS: code and message follow the order/payment pattern.
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "checkout-session.not-found",
+            "No checkout session was found meeting the requirements.",
+        )
+    }
+
     fn token_not_found() -> Self {
         // GUESS: an unknown token is a 404 like an unknown order.
         Self::new(
@@ -1129,13 +1161,18 @@ impl<'a> Input<'a> {
         value
     }
 
-    /// Amounts are integer yen: 100.0 and "100" are refused.
+    /// Amounts are integer yen: 100.0 and "100" are refused. The schemas
+    /// type every amount and count `uint32`.
     fn integer(&mut self, field: &str, required: bool, min: i64) -> Option<i64> {
+        self.bounded(field, required, min, i64::from(u32::MAX))
+    }
+
+    fn bounded(&mut self, field: &str, required: bool, min: i64, max: i64) -> Option<i64> {
         let value = self.value(field, required)?;
         match value.as_i64() {
-            Some(n) if n >= min => Some(n),
+            Some(n) if (min..=max).contains(&n) => Some(n),
             _ => {
-                self.invalid(field, &format!("must be an integer of at least {min}"));
+                self.invalid(field, &format!("must be an integer from {min} to {max}"));
                 None
             }
         }
@@ -1174,6 +1211,16 @@ impl<'a> Input<'a> {
 
     fn object(&mut self, field: &str) -> Option<Map<String, Value>> {
         let value = self.value(field, false)?;
+        let object = value.as_object().cloned();
+        if object.is_none() {
+            self.invalid(field, "must be an object");
+        }
+        object
+    }
+
+    /// An object that may be required; a missing required one is named.
+    fn required_object(&mut self, field: &str, required: bool) -> Option<Map<String, Value>> {
+        let value = self.value(field, required)?;
         let object = value.as_object().cloned();
         if object.is_none() {
             self.invalid(field, "must be an object");
@@ -1255,8 +1302,8 @@ impl ItemRequest {
         let currency = item
             .choice("currency", false, CURRENCIES)
             .map(str::to_owned);
-        // sp-go: "Needs to be positive or zero".
-        let quantity = item.integer("quantity", true, 0);
+        // sp-go: "Needs to be positive or zero"; the schemas: `uint16`.
+        let quantity = item.bounded("quantity", true, 0, i64::from(u16::MAX));
         let description = item.text("description", false);
         let images = item.strings("images").unwrap_or_default();
         input.absorb(item);
@@ -1295,8 +1342,8 @@ impl OrderFields {
         };
         let items = Self::items(input);
         let metadata = input.object("metadata").unwrap_or_default();
-        let shipping_info = input.object("shippingInfo").map(Value::Object);
-        let customer_info = input.object("customerInfo").unwrap_or_default();
+        let shipping_info = Self::shipping_info(input);
+        let customer_info = Self::customer_info(input);
         let reference = input.text("reference", false);
         Some(Self {
             amount: amount?,
@@ -1304,10 +1351,73 @@ impl OrderFields {
             capture_method,
             items: items?,
             metadata,
-            shipping_info,
-            customer_info,
+            shipping_info: Some(Value::Object(shipping_info?)),
+            customer_info: customer_info?,
             reference,
         })
+    }
+
+    /// The JTD schemas' `address`: `line1`, `locality`, `postalCode`,
+    /// `country` required, every listed property a string.
+    fn address(input: &mut Input<'_>, field: &str, required: bool) -> Option<Map<String, Value>> {
+        let object = input.required_object(field, required)?;
+        let mut address = Input::nested(&object, format!("{}{field}.", input.prefix));
+        for name in ["line1", "locality", "postalCode", "country"] {
+            address.text(name, true);
+        }
+        for name in [
+            "line2",
+            "line3",
+            "line4",
+            "line5",
+            "administrativeArea",
+            "subLocality",
+            "addressType",
+        ] {
+            address.text(name, false);
+        }
+        let valid = address.details.is_empty();
+        input.absorb(address);
+        valid.then_some(object)
+    }
+
+    /// `shippingInfo`, required by the schemas, with its required `address`.
+    fn shipping_info(input: &mut Input<'_>) -> Option<Map<String, Value>> {
+        let object = input.required_object("shippingInfo", true)?;
+        let mut shipping = Input::nested(&object, format!("{}shippingInfo.", input.prefix));
+        let address = Self::address(&mut shipping, "address", true);
+        shipping.text("addressType", false);
+        shipping.integer("feeAmount", false, 0);
+        shipping.choice("feeCurrency", false, CURRENCIES);
+        let valid = shipping.details.is_empty();
+        input.absorb(shipping);
+        address?;
+        valid.then_some(object)
+    }
+
+    /// `customerInfo`, required by the schemas; all its properties are
+    /// optional, typed as the schemas type them.
+    fn customer_info(input: &mut Input<'_>) -> Option<Map<String, Value>> {
+        let object = input.required_object("customerInfo", true)?;
+        let mut customer = Input::nested(&object, format!("{}customerInfo.", input.prefix));
+        for name in [
+            "emailAddress",
+            "firstName",
+            "lastName",
+            "phoneNumber",
+            "firstNameKana",
+            "lastNameKana",
+            "dateOfBirth",
+            "legalGender",
+            "reference",
+        ] {
+            customer.text(name, false);
+        }
+        customer.integer("accountAge", false, 0);
+        Self::address(&mut customer, "address", false);
+        let valid = customer.details.is_empty();
+        input.absorb(customer);
+        valid.then_some(object)
     }
 
     fn items(input: &mut Input<'_>) -> Option<Vec<ItemRequest>> {
@@ -1460,7 +1570,65 @@ enum Call {
     GetPayment(String),
     CreateRefund,
     GetRefund(String),
+    GetCheckoutSession(String),
+    /// `GET` on a collection, with the request's query string.
+    List(Collection, Option<String>),
     Unknown,
+}
+
+/// The collections `GET /v1/{collection}` lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Collection {
+    CheckoutSessions,
+    Orders,
+    Payments,
+    Refunds,
+}
+
+/// The SDKs' list parameters (sp-go `ListAll…Params`): `maxResults`
+/// (default 20), `pageToken`, `expand`. Other parameters (the SDKs'
+/// `dev-lang`, `sdk-version`) are ignored.
+struct ListQuery {
+    max_results: usize,
+    page_token: Option<String>,
+}
+
+/// sp-go: "Number of objects to return. Defaults to 20 if not set."
+const DEFAULT_MAX_RESULTS: usize = 20;
+/// GUESS: the largest page Smartpay serves is not documented.
+const MAX_RESULTS_LIMIT: usize = 100;
+
+impl ListQuery {
+    fn parse(query: Option<&str>) -> Result<Self, ApiError> {
+        let mut max_results = DEFAULT_MAX_RESULTS;
+        let mut page_token = None;
+        let mut details = Vec::new();
+        for (key, value) in url::form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
+            match key.as_ref() {
+                "maxResults" => match value.parse::<usize>() {
+                    Ok(n) if (1..=MAX_RESULTS_LIMIT).contains(&n) => max_results = n,
+                    _ => details.push(format!(
+                        "maxResults: must be an integer from 1 to {MAX_RESULTS_LIMIT}"
+                    )),
+                },
+                "pageToken" if !value.is_empty() => page_token = Some(value.into_owned()),
+                // GUESS: `all` expands references, `no` keeps ids; the
+                // simulator always answers with ids.
+                "expand" if !matches!(value.as_ref(), "all" | "no" | "") => {
+                    details.push("expand: must be one of all, no".to_owned());
+                }
+                _ => {}
+            }
+        }
+        if details.is_empty() {
+            Ok(Self {
+                max_results,
+                page_token,
+            })
+        } else {
+            Err(ApiError::invalid(details))
+        }
+    }
 }
 
 impl Books {
@@ -1493,9 +1661,86 @@ impl Books {
                 .find(|r| r.id == *id)
                 .map(|r| Reply::ok(&r.wire()))
                 .ok_or_else(ApiError::refund_not_found),
+            Call::GetCheckoutSession(id) => self
+                .sessions
+                .iter()
+                .find(|s| s.id == *id)
+                .and_then(|session| {
+                    let order = self.orders.iter().find(|o| o.id == session.order_id)?;
+                    Some(Reply::ok(&session.wire(order, env.public_base_url)))
+                })
+                .ok_or_else(ApiError::checkout_session_not_found),
+            Call::List(collection, query) => ListQuery::parse(query.as_deref())
+                .and_then(|query| self.list(*collection, &query, env)),
             Call::Unknown => Err(ApiError::unknown_route()),
         };
         result.unwrap_or_else(ApiError::into_reply)
+    }
+
+    /// One page of a collection, newest first (GUESS: the order is not
+    /// documented). A page token is the id of the page's first object
+    /// (GUESS: the SDKs treat tokens as opaque strings), so pages stay put
+    /// while new objects are created.
+    fn list(
+        &self,
+        collection: Collection,
+        query: &ListQuery,
+        env: &Env<'_>,
+    ) -> Result<Reply, ApiError> {
+        fn value<T: Serialize>(wire: T) -> Value {
+            serde_json::to_value(wire).unwrap_or_default()
+        }
+        let objects: Vec<(&str, Value)> = match collection {
+            Collection::CheckoutSessions => self
+                .sessions
+                .iter()
+                .rev()
+                .filter_map(|session| {
+                    let order = self.orders.iter().find(|o| o.id == session.order_id)?;
+                    Some((
+                        session.id.as_str(),
+                        value(session.wire(order, env.public_base_url)),
+                    ))
+                })
+                .collect(),
+            Collection::Orders => self
+                .orders
+                .iter()
+                .rev()
+                .map(|o| (o.id.as_str(), value(o.wire())))
+                .collect(),
+            Collection::Payments => self
+                .payments
+                .iter()
+                .rev()
+                .map(|p| (p.id.as_str(), value(p.wire())))
+                .collect(),
+            Collection::Refunds => self
+                .refunds
+                .iter()
+                .rev()
+                .map(|r| (r.id.as_str(), value(r.wire())))
+                .collect(),
+        };
+        let start = match &query.page_token {
+            None => 0,
+            Some(token) => objects
+                .iter()
+                .position(|(id, _)| id == token)
+                .ok_or_else(|| ApiError::invalid(vec!["pageToken: is invalid".to_owned()]))?,
+        };
+        let end = (start + query.max_results).min(objects.len());
+        let page_token = objects.get(start).map(|(id, _)| *id).unwrap_or_default();
+        let next_page_token = objects.get(end).map(|(id, _)| *id);
+        let data: Vec<Value> = objects[start..end].iter().map(|(_, v)| v.clone()).collect();
+        Ok(Reply::ok(&CollectionWire {
+            object: "collection",
+            page_token,
+            next_page_token,
+            max_results: query.max_results,
+            results: data.len(),
+            data,
+        }))
     }
 
     fn create_checkout_session(&mut self, request: CheckoutRequest, env: &Env<'_>) -> Reply {
@@ -1904,6 +2149,41 @@ async fn get_refund(
     sim.serve(Call::GetRefund(id), request).await
 }
 
+async fn get_checkout_session(
+    State(sim): State<SmartpaySimulator>,
+    Path(id): Path<String>,
+    request: Request,
+) -> Response {
+    sim.serve(Call::GetCheckoutSession(id), request).await
+}
+
+fn list_call(collection: Collection, request: &Request) -> Call {
+    Call::List(collection, request.uri().query().map(str::to_owned))
+}
+
+async fn list_checkout_sessions(
+    State(sim): State<SmartpaySimulator>,
+    request: Request,
+) -> Response {
+    sim.serve(list_call(Collection::CheckoutSessions, &request), request)
+        .await
+}
+
+async fn list_orders(State(sim): State<SmartpaySimulator>, request: Request) -> Response {
+    sim.serve(list_call(Collection::Orders, &request), request)
+        .await
+}
+
+async fn list_payments(State(sim): State<SmartpaySimulator>, request: Request) -> Response {
+    sim.serve(list_call(Collection::Payments, &request), request)
+        .await
+}
+
+async fn list_refunds(State(sim): State<SmartpaySimulator>, request: Request) -> Response {
+    sim.serve(list_call(Collection::Refunds, &request), request)
+        .await
+}
+
 /// Unknown `/v1` paths answer like the API (auth first, then a JSON 404)
 /// instead of axum's empty 404.
 async fn unknown_route(State(sim): State<SmartpaySimulator>, request: Request) -> Response {
@@ -2052,7 +2332,7 @@ mod tests {
     use crate::clock::ManualClock;
     use crate::sandbox::faults::{Fault, FaultKind};
 
-    const KEY: &str = "sk_test_smartpay_simulator";
+    const KEY: &str = "sk_test_smartpaySimulator";
     const BASE: &str = "http://sim.test/smartpay";
     const SESSION_REQUEST: &str =
         include_str!("../../tests/fixtures/smartpay/checkout_session.create.request.json");
@@ -2245,7 +2525,9 @@ mod tests {
                 "/v1/orders",
                 Some(json!({
                     "token": token, "amount": 5000, "currency": "JPY", "captureMethod": capture_method,
-                    "items": [{"name": "Tea", "amount": 5000, "quantity": 1}], "reference": "order-77"
+                    "items": [{"name": "Tea", "amount": 5000, "quantity": 1}], "reference": "order-77",
+                    "customerInfo": {"emailAddress": "shopper@example.jp"},
+                    "shippingInfo": {"address": {"line1": "1-2-3", "locality": "渋谷区", "postalCode": "150-0002", "country": "JP"}}
                 })),
             )
             .await
@@ -2737,10 +3019,175 @@ mod tests {
             "captureMethod",
             "items[0].amount",
             "items[0].quantity",
+            "shippingInfo",
+            "customerInfo",
             "cancelUrl",
         ];
         assert_eq!(fields, expected.iter().map(|f| (*f).to_owned()).collect());
         assert!(s.sim.ledger().orders.is_empty());
+    }
+
+    #[tokio::test]
+    async fn collections_page_newest_first_with_the_sdks_parameters() {
+        let s = sim();
+        let mut ids = Vec::new();
+        for _ in 0..3 {
+            ids.push(id_of(&s.token_order(TOKEN_APPROVED, "manual").await.json));
+        }
+        let first = s.call("GET", "/v1/orders?maxResults=2", None).await;
+        assert_eq!(first.status, StatusCode::OK, "{}", first.json);
+        let page = &first.json;
+        assert_eq!(
+            keys(page),
+            [
+                "data",
+                "maxResults",
+                "nextPageToken",
+                "object",
+                "pageToken",
+                "results"
+            ]
+            .into_iter()
+            .map(str::to_owned)
+            .collect()
+        );
+        assert_eq!(
+            (
+                page["object"].as_str(),
+                page["maxResults"].as_i64(),
+                page["results"].as_i64()
+            ),
+            (Some("collection"), Some(2), Some(2))
+        );
+        let listed: Vec<String> = page["data"].as_array().unwrap().iter().map(id_of).collect();
+        assert_eq!(listed, [ids[2].clone(), ids[1].clone()]);
+        assert_eq!(keys(&page["data"][0]), keys(&s.order(&ids[2]).await));
+        let token = page["nextPageToken"].as_str().unwrap().to_owned();
+        let second = s
+            .call(
+                "GET",
+                &format!("/v1/orders?maxResults=2&pageToken={token}&expand=no"),
+                None,
+            )
+            .await;
+        assert_eq!(second.json["pageToken"], token.as_str());
+        assert_eq!(second.json["results"], 1);
+        assert!(second.json.get("nextPageToken").is_none(), "the last page");
+        assert_eq!(id_of(&second.json["data"][0]), ids[0]);
+        let everything = s.call("GET", "/v1/orders", None).await;
+        assert_eq!(
+            (
+                everything.json["maxResults"].as_i64(),
+                everything.json["results"].as_i64()
+            ),
+            (Some(20), Some(3))
+        );
+        for bad in [
+            "/v1/orders?maxResults=0",
+            "/v1/payments?maxResults=x",
+            "/v1/refunds?pageToken=refund_test_nope",
+            "/v1/checkout-sessions?expand=some",
+        ] {
+            assert_error(
+                &s.call("GET", bad, None).await,
+                StatusCode::BAD_REQUEST,
+                "request.invalid",
+            );
+        }
+        let payment = id_of(&s.capture(&ids[0], 1_000, "manual").await.json);
+        let refund = id_of(&s.refund(&payment, 400).await.json);
+        let refunds = s.call("GET", "/v1/refunds", None).await;
+        assert_eq!(id_of(&refunds.json["data"][0]), refund);
+        assert_eq!(
+            keys(&refunds.json["data"][0]),
+            keys(&fixture(REFUND_FIXTURE))
+        );
+        let payments = s.call("GET", "/v1/payments?maxResults=100", None).await;
+        assert_eq!(id_of(&payments.json["data"][0]), payment);
+        let empty = s.call("GET", "/v1/checkout-sessions", None).await;
+        assert_eq!(
+            (
+                empty.json["results"].as_i64(),
+                empty.json["pageToken"].as_str()
+            ),
+            (Some(0), Some(""))
+        );
+    }
+
+    #[tokio::test]
+    async fn a_checkout_session_is_retrieved_and_listed_as_created() {
+        let s = sim();
+        let created = s.checkout(350, "manual").await.json;
+        let id = id_of(&created);
+        let got = s
+            .call("GET", &format!("/v1/checkout-sessions/{id}"), None)
+            .await;
+        assert_eq!(got.status, StatusCode::OK);
+        assert_eq!(got.json, created);
+        let listed = s
+            .call("GET", "/v1/checkout-sessions?maxResults=1", None)
+            .await;
+        assert_eq!(listed.json["data"][0], created);
+        let unknown = s
+            .call("GET", "/v1/checkout-sessions/checkout_test_nope", None)
+            .await;
+        assert_error(
+            &unknown,
+            StatusCode::NOT_FOUND,
+            "checkout-session.not-found",
+        );
+    }
+
+    #[tokio::test]
+    async fn checkout_and_token_orders_need_what_the_schemas_require() {
+        let s = sim();
+        let details = |answer: &Answer| -> BTreeSet<String> {
+            answer.json["details"]
+                .as_array()
+                .map(|d| {
+                    d.iter()
+                        .filter_map(|d| d.as_str()?.split(':').next().map(str::to_owned))
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let mut body = fixture(SESSION_REQUEST);
+        body["shippingInfo"]["address"] = json!({"line2": "", "country": 81});
+        body["customerInfo"]["address"] = json!({"line1": "3-6-7"});
+        body["customerInfo"]["accountAge"] = json!(-1);
+        let answer = s.call("POST", "/v1/checkout-sessions", Some(body)).await;
+        assert_error(&answer, StatusCode::BAD_REQUEST, "request.invalid");
+        let expected: BTreeSet<String> = [
+            "shippingInfo.address.line1",
+            "shippingInfo.address.locality",
+            "shippingInfo.address.postalCode",
+            "shippingInfo.address.country",
+            "customerInfo.address.locality",
+            "customerInfo.address.postalCode",
+            "customerInfo.address.country",
+            "customerInfo.accountAge",
+        ]
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
+        assert_eq!(details(&answer), expected);
+        let mut order = json!({
+            "token": TOKEN_APPROVED, "amount": 5000, "currency": "JPY",
+            "items": [{"name": "Tea", "amount": 5000, "quantity": 1}],
+            "shippingInfo": {"feeAmount": 100}
+        });
+        let answer = s.call("POST", "/v1/orders", Some(order.clone())).await;
+        assert_error(&answer, StatusCode::BAD_REQUEST, "request.invalid");
+        let expected: BTreeSet<String> = ["shippingInfo.address", "customerInfo"]
+            .into_iter()
+            .map(str::to_owned)
+            .collect();
+        assert_eq!(details(&answer), expected);
+        order["customerInfo"] = json!({});
+        order["shippingInfo"]["address"] = json!({"line1": "1-2-3", "locality": "渋谷区", "postalCode": "150-0002", "country": "JP"});
+        let answer = s.call("POST", "/v1/orders", Some(order)).await;
+        assert_eq!(answer.status, StatusCode::OK, "{}", answer.json);
+        assert!(s.sim.ledger().orders.len() == 1);
     }
 
     #[tokio::test]

@@ -106,6 +106,8 @@ async fn a_provider_without_credentials_is_not_configured() {
                     quantity: 1,
                     ..Default::default()
                 }],
+                customer: crate::helpers::smartpay_customer(),
+                shipping: crate::helpers::smartpay_shipping(),
                 ..Default::default()
             },
         )),

@@ -82,6 +82,8 @@ pub async fn order_flow(client: PaymentServiceClient<Channel>, n: usize) {
                 quantity: 1,
                 ..Default::default()
             }],
+            customer: crate::helpers::smartpay_customer(),
+            shipping: crate::helpers::smartpay_shipping(),
             ..Default::default()
         })
     };

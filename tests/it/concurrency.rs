@@ -23,6 +23,8 @@ async fn smartpay_token_order(app: &TestApp, amount: i64) -> v1::Order {
                     quantity: 1,
                     ..Default::default()
                 }],
+                customer: crate::helpers::smartpay_customer(),
+                shipping: crate::helpers::smartpay_shipping(),
                 ..Default::default()
             },
         )),

@@ -513,6 +513,8 @@ async fn two_processes_share_the_invariants(postgres: bool) {
                     quantity: 1,
                     ..Default::default()
                 }],
+                customer: crate::helpers::smartpay_customer(),
+                shipping: crate::helpers::smartpay_shipping(),
                 ..Default::default()
             },
         )),

@@ -284,6 +284,11 @@ impl TestApp {
         }
     }
 
+    /// The provider simulators (what they received, their base URLs).
+    pub fn sandbox(&self) -> &Sandbox {
+        &self._sandbox
+    }
+
     /// One reconciliation pass.
     pub async fn reconcile(&self) -> kessai::payments::ReconcileReport {
         self.payments
@@ -512,4 +517,31 @@ fn init_logs() {
             .unwrap_or_else(|_| "warn,kessai::startup=error".into());
         kessai::telemetry::init(kessai::config::LogFormat::Text, &filter);
     });
+}
+
+/// The shopper Smartpay's JTD schemas require with every checkout and token
+/// order (`customerInfo`).
+pub fn smartpay_customer() -> Option<v1::SmartpayCustomer> {
+    Some(v1::SmartpayCustomer {
+        email: "shopper@example.jp".into(),
+        first_name: "太郎".into(),
+        last_name: "山田".into(),
+        ..Default::default()
+    })
+}
+
+/// The delivery address Smartpay's JTD schemas require (`shippingInfo`
+/// with `line1`, `locality`, `postalCode`, `country`).
+pub fn smartpay_shipping() -> Option<v1::SmartpayShipping> {
+    Some(v1::SmartpayShipping {
+        address: Some(v1::Address {
+            line1: "3-6-7".into(),
+            line2: "青山パラシオタワー 11階".into(),
+            city: "港区北青山".into(),
+            state: "東京都".into(),
+            postal_code: "107-0061".into(),
+            country: "JP".into(),
+        }),
+        fee_amount: 0,
+    })
 }

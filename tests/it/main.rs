@@ -10,6 +10,7 @@ mod cancel_safety;
 mod chaos;
 mod cli;
 mod concurrency;
+mod contract_smartpay;
 mod crash;
 mod crash_paymentoptions;
 mod idempotency;

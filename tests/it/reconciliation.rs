@@ -113,7 +113,7 @@ db_test! {
                 items: vec![v1::SmartpayItem { name: "item".into(), amount: 4_000, quantity: 1, ..Default::default() }],
                 success_url: "https://shop.example/ok".into(),
                 cancel_url: "https://shop.example/cancel".into(),
-                ..Default::default()
+                customer: crate::helpers::smartpay_customer(), shipping: crate::helpers::smartpay_shipping(), ..Default::default()
             })),
             ..Default::default()
         };

@@ -101,6 +101,8 @@ async fn secrets_stay_out_of_trace_logs(postgres: bool) {
                 quantity: 1,
                 ..Default::default()
             }],
+            customer: crate::helpers::smartpay_customer(),
+            shipping: crate::helpers::smartpay_shipping(),
             ..Default::default()
         }),
         v1::authorize_request::ProviderDetails::Paymentoptions(v1::PaymentOptionsDetails {

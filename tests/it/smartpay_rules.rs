@@ -33,6 +33,7 @@ fn checkout(amount: i64, capture_method: v1::CaptureMethod) -> v1::AuthorizeRequ
                     last_name: "田中".into(),
                     ..Default::default()
                 }),
+                shipping: crate::helpers::smartpay_shipping(),
                 ..Default::default()
             },
         )),
@@ -55,6 +56,8 @@ fn token(amount: i64, token: &str, capture_method: v1::CaptureMethod) -> v1::Aut
                     quantity: 1,
                     ..Default::default()
                 }],
+                customer: crate::helpers::smartpay_customer(),
+                shipping: crate::helpers::smartpay_shipping(),
                 ..Default::default()
             },
         )),
@@ -361,5 +364,138 @@ db_test! {
         let field = &tonic_types::StatusExt::get_details_bad_request(&status).unwrap().field_violations[0].field;
         assert_eq!(field, "smartpay.items");
         assert_eq!(app.count("orders").await, 0);
+    }
+}
+
+db_test! {
+    async fn the_shopper_and_delivery_address_the_schemas_require_are_checked_first(app: TestApp) {
+        let mut request = token(5_000, "paytok_test_approved", v1::CaptureMethod::Manual);
+        let Some(v1::authorize_request::ProviderDetails::Smartpay(details)) = request.provider_details.as_mut() else {
+            panic!("Smartpay details");
+        };
+        details.customer = None;
+        details.shipping = Some(v1::SmartpayShipping {
+            address: Some(v1::Address { line2: "Room 2".into(), country: "JP".into(), ..Default::default() }),
+            fee_amount: 0,
+        });
+        let seen = app.smartpay.requests_seen();
+        let status = assert_error(app.authorize(request).await, Code::InvalidArgument, "INVALID_ARGUMENT");
+        let fields: Vec<String> = tonic_types::StatusExt::get_details_bad_request(&status)
+            .expect("field violations")
+            .field_violations
+            .into_iter()
+            .map(|v| v.field)
+            .collect();
+        assert_eq!(
+            fields,
+            ["smartpay.customer", "smartpay.shipping.address.line1", "smartpay.shipping.address.city", "smartpay.shipping.address.postal_code"]
+        );
+        assert!(!status.message().contains("Room 2"), "{status:?}");
+        assert_eq!(app.smartpay.requests_seen(), seen, "Smartpay is not asked");
+    }
+}
+
+db_test! {
+    async fn the_shopper_and_delivery_address_reach_smartpay_in_the_schemas_shape(app: TestApp) {
+        let order = app.authorize(token(5_000, "paytok_test_approved", v1::CaptureMethod::Manual)).await.unwrap();
+        assert_eq!(order.status(), OrderStatus::Authorized);
+        let sent = app
+            .sandbox()
+            .received()
+            .exchanges()
+            .into_iter()
+            .rfind(|e| e.method == "POST" && e.path == "/smartpay/v1/orders")
+            .and_then(|e| e.request)
+            .expect("the token order was sent");
+        assert_eq!(
+            sent["shippingInfo"]["address"],
+            serde_json::json!({"line1": "3-6-7", "line2": "青山パラシオタワー 11階", "locality": "港区北青山", "administrativeArea": "東京都", "postalCode": "107-0061", "country": "JP"})
+        );
+        assert_eq!(sent["shippingInfo"]["feeCurrency"], "JPY");
+        assert_eq!(sent["customerInfo"]["emailAddress"], "shopper@example.jp");
+        assert_eq!(sent["items"][0]["amount"], 5_000);
+    }
+}
+
+/// A refund of 1,500 on an order captured in two payments (1,000 then
+/// 2,000), its answer lost: `fault` decides whether Smartpay acted.
+async fn refund_with_lost_answer(
+    app: &TestApp,
+    fault: kessai::sandbox::faults::FaultKind,
+) -> v1::Order {
+    use kessai::sandbox::faults::Fault;
+    let order = approved(app, 5_000).await;
+    app.capture(&order.id, Some(1_000), false).await.unwrap();
+    app.capture(&order.id, Some(2_000), false).await.unwrap();
+    app.smartpay
+        .faults()
+        .inject(Fault::new("POST", "/refunds", fault).times(2));
+    let status = app
+        .refund(&order.id, Some(1_500))
+        .await
+        .expect_err("the answer is lost");
+    assert!(
+        matches!(status.code(), Code::DeadlineExceeded | Code::Unavailable),
+        "{status:?}"
+    );
+    app.smartpay.faults().clear();
+    let pending = app.get_order(&order.id, false).await.unwrap();
+    assert_eq!(
+        pending.refunds[0].status(),
+        v1::RefundStatus::Pending,
+        "{pending:?}"
+    );
+    // Past Smartpay's 6-hour idempotency window: a resend would refund again.
+    app.clock.advance(Duration::hours(7));
+    app.reconcile().await;
+    app.get_order(&order.id, false).await.unwrap()
+}
+
+fn refund_posts(app: &TestApp) -> usize {
+    app.sandbox()
+        .received()
+        .all()
+        .iter()
+        .filter(|r| r.method == "POST" && r.path == "/smartpay/v1/refunds")
+        .count()
+}
+
+db_test! {
+    async fn a_lost_refund_smartpay_made_is_found_by_its_key_after_the_window(app: TestApp) {
+        use kessai::sandbox::faults::FaultKind;
+        let settled = refund_with_lost_answer(&app, FaultKind::DelayAfterActing { ms: 3_000 }).await;
+        let refund = &settled.refunds[0];
+        assert_eq!(refund.status(), v1::RefundStatus::Succeeded, "{settled:?}");
+        assert_eq!(settled.amount_refunded, 1_500);
+        assert!(!settled.needs_review, "{settled:?}");
+        let ledger = ledger_order(&app, &settled.provider_order_id);
+        assert_eq!(ledger.refunded, 1_500, "refunded once");
+        // Both parts were found in the refunds list, not sent again.
+        let found: Vec<&str> = refund.parts.iter().map(|p| p.provider_refund_id.as_str()).collect();
+        assert!(found.iter().all(|id| id.starts_with("refund_test_")), "{found:?}");
+        assert!(app.sandbox().received().exchanges().iter().any(|e| e.method == "GET" && e.path == "/smartpay/v1/refunds"));
+        let posts = refund_posts(&app);
+        app.reconcile().await;
+        assert_eq!(refund_posts(&app), posts, "nothing is resent");
+    }
+}
+
+db_test! {
+    async fn a_lost_refund_smartpay_never_made_is_made_once_after_the_window(app: TestApp) {
+        use kessai::sandbox::faults::FaultKind;
+        let settled = refund_with_lost_answer(&app, FaultKind::Hang).await;
+        let refund = &settled.refunds[0];
+        // The refunds list showed none with its key: sending it now cannot
+        // refund twice.
+        assert!(app.sandbox().received().exchanges().iter().any(|e| e.method == "GET" && e.path == "/smartpay/v1/refunds"));
+        assert_eq!(refund.status(), v1::RefundStatus::Succeeded, "{settled:?}");
+        assert_eq!(settled.amount_refunded, 1_500);
+        assert!(!settled.needs_review, "{settled:?}");
+        let ledger = ledger_order(&app, &settled.provider_order_id);
+        assert_eq!(ledger.refunded, 1_500, "refunded once");
+        assert_eq!(ledger.payments.iter().map(|p| p.refunded).collect::<Vec<_>>(), [1_000, 500]);
+        let posts = refund_posts(&app);
+        app.reconcile().await;
+        assert_eq!(refund_posts(&app), posts, "nothing is resent");
     }
 }

@@ -128,7 +128,7 @@ db_test! {
                 provider_details: Some(v1::authorize_request::ProviderDetails::Smartpay(v1::SmartpayDetails {
                     token: "paytok_test_approved".into(),
                     items: vec![v1::SmartpayItem { name: "定期便".into(), amount: 3_000, quantity: 1, ..Default::default() }],
-                    ..Default::default()
+                    customer: crate::helpers::smartpay_customer(), shipping: crate::helpers::smartpay_shipping(), ..Default::default()
                 })),
                 ..Default::default()
             })

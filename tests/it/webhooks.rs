@@ -123,6 +123,8 @@ fn checkout(amount: i64) -> v1::AuthorizeRequest {
                 }],
                 success_url: "https://shop.example/success".into(),
                 cancel_url: "https://shop.example/cancel".into(),
+                customer: crate::helpers::smartpay_customer(),
+                shipping: crate::helpers::smartpay_shipping(),
                 ..Default::default()
             },
         )),

@@ -19,20 +19,19 @@ pub struct Item<'a> {
     pub images: Vec<&'a str>,
 }
 
+/// The JTD schemas' `address`: `line1`, `locality`, `postalCode` and
+/// `country` are required (always sent), the rest optional (left out when
+/// empty).
 #[derive(Debug, Serialize, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct Address<'a> {
-    #[serde(skip_serializing_if = "str::is_empty")]
     pub line1: &'a str,
     #[serde(skip_serializing_if = "str::is_empty")]
     pub line2: &'a str,
-    #[serde(skip_serializing_if = "str::is_empty")]
     pub locality: &'a str,
     #[serde(skip_serializing_if = "str::is_empty")]
     pub administrative_area: &'a str,
-    #[serde(skip_serializing_if = "str::is_empty")]
     pub postal_code: &'a str,
-    #[serde(skip_serializing_if = "str::is_empty")]
     pub country: &'a str,
 }
 
@@ -57,11 +56,12 @@ pub struct CustomerInfo<'a> {
     pub address: Option<Address<'a>>,
 }
 
+/// The JTD schemas' `shippingInfo`: `address` required; `feeAmount` is a
+/// `uint32`.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ShippingInfo<'a> {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub address: Option<Address<'a>>,
+    pub address: Address<'a>,
     pub fee_amount: i64,
     pub fee_currency: &'static str,
 }
@@ -90,7 +90,7 @@ pub struct CreateOrder<'a> {
     pub amount: i64,
     pub currency: &'static str,
     pub capture_method: &'static str,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    /// Required by `token-order-payload`, even when empty.
     pub items: Vec<Item<'a>>,
     pub reference: &'a str,
     pub metadata: BTreeMap<&'static str, &'a str>,
@@ -193,6 +193,28 @@ pub struct Refund {
     pub id: String,
     #[serde(default)]
     pub status: Option<String>,
+    /// The payment refunded.
+    #[serde(default)]
+    pub payment: Option<String>,
+    #[serde(default)]
+    pub metadata: BTreeMap<String, serde_json::Value>,
+}
+
+/// A page of a list (`GET /refunds`, …): sp-go's collection, `data` the
+/// objects, `nextPageToken` absent (or empty) on the last page.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Collection<T> {
+    #[serde(default = "Vec::new")]
+    pub data: Vec<T>,
+    #[serde(default)]
+    pub next_page_token: Option<String>,
+}
+
+impl<T: crate::providers::Plausible> crate::providers::Plausible for Collection<T> {
+    fn plausible(&self) -> bool {
+        self.data.iter().all(crate::providers::Plausible::plausible)
+    }
 }
 
 impl crate::providers::Plausible for Order {
@@ -333,7 +355,13 @@ mod tests {
                 ..CustomerInfo::default()
             }),
             shipping_info: Some(ShippingInfo {
-                address: None,
+                address: Address {
+                    line1: "line1",
+                    locality: "locality",
+                    postal_code: "123",
+                    country: "JP",
+                    ..Address::default()
+                },
                 fee_amount: 100,
                 fee_currency: "JPY",
             }),
@@ -364,6 +392,10 @@ mod tests {
         assert_eq!(
             ours["shippingInfo"]["feeCurrency"],
             sdk["shippingInfo"]["feeCurrency"]
+        );
+        assert_eq!(
+            ours["shippingInfo"]["address"],
+            sdk["shippingInfo"]["address"]
         );
     }
 
