@@ -100,6 +100,16 @@ pub enum ProviderDetails {
 }
 
 impl ProviderDetails {
+    /// The request field naming what the shopper pays with: what a
+    /// provider that does not know it was given refers to.
+    pub fn payment_method_field(&self) -> &'static str {
+        match self {
+            ProviderDetails::Payjp(_) => "payjp.payment_method_id",
+            ProviderDetails::Smartpay(_) => "smartpay.token",
+            ProviderDetails::PaymentOptions(_) => "paymentoptions.card",
+        }
+    }
+
     pub fn provider(&self) -> ProviderKind {
         match self {
             ProviderDetails::Payjp(_) => ProviderKind::Payjp,

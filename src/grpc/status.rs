@@ -112,6 +112,7 @@ impl From<PaymentError> for Status {
                 provider_code,
                 message,
                 order_id,
+                field,
             } => {
                 info(
                     &mut details,
@@ -120,11 +121,15 @@ impl From<PaymentError> for Status {
                         ("provider", Some(provider.as_str())),
                         ("provider_code", Some(provider_code)),
                         ("order_id", order_id.as_deref()),
+                        ("field", field.as_deref()),
                     ],
                 );
                 match kind {
                     RejectionKindData::InvalidArgument => {
-                        details.add_bad_request_violation("provider_details", message.clone());
+                        details.add_bad_request_violation(
+                            field.as_deref().unwrap_or("provider_details"),
+                            message.clone(),
+                        );
                         Code::InvalidArgument
                     }
                     RejectionKindData::Precondition => {

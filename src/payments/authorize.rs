@@ -355,7 +355,11 @@ impl Payments {
         let outcome = match result {
             Ok(outcome) => outcome,
             Err(error) => {
-                let answer = PaymentError::from_provider(error.clone(), order_id.as_str());
+                let answer = PaymentError::from_provider_authorizing(
+                    error.clone(),
+                    order_id.as_str(),
+                    cmd.details.payment_method_field(),
+                );
                 let (event, attempt_state, detail) = match &error {
                     ProviderError::Unreachable { .. }
                     | ProviderError::Throttled { .. }

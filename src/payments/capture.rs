@@ -345,6 +345,7 @@ impl Payments {
                         CAPTURE_NOT_SENT
                     }
                     ProviderError::Rejected { reason, .. } => {
+                        Self::flag_if_lost_at_provider(&mut order, &error);
                         order.state = order.state.clone().capture_failed(amount);
                         if *reason == Reason::AuthorizationExpired {
                             order.state = order.state.clone().expired();

@@ -50,6 +50,9 @@ pub enum PaymentError {
         provider_code: String,
         message: String,
         order_id: Option<String>,
+        /// The request field the refusal is about, when there is one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        field: Option<String>,
     },
     #[error("the database is unavailable")]
     DatabaseUnavailable,
@@ -163,14 +166,59 @@ impl PaymentError {
                 reason,
                 provider_code,
                 message,
+            } => match kind {
+                // `NOT_FOUND` means only that kessai has no such order. A
+                // provider that no longer knows an order kessai has is a
+                // discrepancy a person looks at (the order is flagged).
+                RejectionKind::NotFound => PaymentError::ProviderRejected {
+                    provider,
+                    kind: RejectionKindData::Precondition,
+                    reason: Reason::ProviderOrderNotFound,
+                    provider_code,
+                    message,
+                    order_id: Some(order_id.to_owned()),
+                    field: None,
+                },
+                RejectionKind::InvalidArgument | RejectionKind::Precondition => {
+                    PaymentError::ProviderRejected {
+                        provider,
+                        kind: kind.into(),
+                        reason,
+                        provider_code,
+                        message,
+                        order_id: Some(order_id.to_owned()),
+                        field: None,
+                    }
+                }
+            },
+        }
+    }
+
+    /// A provider error answering an authorization: the provider not
+    /// knowing what it was given (a mistyped payment method or token) is
+    /// the caller's bad input, named by its field.
+    pub fn from_provider_authorizing(
+        error: ProviderError,
+        order_id: &str,
+        field: &'static str,
+    ) -> Self {
+        match error {
+            ProviderError::Rejected {
+                provider,
+                kind: RejectionKind::NotFound,
+                provider_code,
+                message,
+                ..
             } => PaymentError::ProviderRejected {
                 provider,
-                kind: kind.into(),
-                reason,
+                kind: RejectionKindData::InvalidArgument,
+                reason: Reason::PaymentMethodNotFound,
                 provider_code,
                 message,
                 order_id: Some(order_id.to_owned()),
+                field: Some(field.to_owned()),
             },
+            other => Self::from_provider(other, order_id),
         }
     }
 }

@@ -179,6 +179,22 @@ impl Payments {
         }
     }
 
+    /// A provider that answers it does not know an order kessai has (or
+    /// its capture): the books disagree, and a person looks at it.
+    fn flag_if_lost_at_provider(
+        order: &mut crate::domain::OrderRecord,
+        error: &crate::providers::ProviderError,
+    ) {
+        if let crate::providers::ProviderError::Rejected {
+            kind: crate::providers::RejectionKind::NotFound,
+            ..
+        } = error
+        {
+            tracing::warn!(order_id = %order.id, provider = %order.provider, "the provider does not know this order; flagged for review");
+            order.needs_review = true;
+        }
+    }
+
     /// The attempt's state before this outcome is recorded.
     async fn prior_state(
         tx: &crate::store::Tx,

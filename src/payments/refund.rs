@@ -371,6 +371,9 @@ impl Payments {
         if unknown {
             self.flag_unknown(&mut order);
         }
+        if let Some(error) = &first_error {
+            Self::flag_if_lost_at_provider(&mut order, error);
+        }
         let order = tx.save_order(&order, now).await?;
         for capture in captures.values() {
             if refund

@@ -183,6 +183,7 @@ impl Payments {
                         (VOID_NOT_SENT, AttemptState::Failed, Some(answer))
                     }
                     ProviderError::Rejected { .. } => {
+                        Self::flag_if_lost_at_provider(&mut order, error);
                         order.state = order.state.clone().void_failed();
                         complete(&tx, request, &Err(answer.clone()), now).await?;
                         (VOID_FAILED, AttemptState::Failed, Some(answer))
