@@ -1,11 +1,13 @@
 """Checks recorded PAY.JP v2 exchanges against the official SDK (payjpv2).
 
-Usage: payjp_check.py EXCHANGES.jsonl [--webhooks WEBHOOKS.jsonl]
+Usage: payjp_check.py EXCHANGES.jsonl [--webhooks WEBHOOKS.jsonl] [--answers-only]
 
 EXCHANGES.jsonl holds one exchange a line, as kessai's simulators record
 them (`method`, `path` with its `/payjp/v2/...` prefix, `query`, `status`,
 parsed `request` and `response` bodies); lines for other providers are
 skipped. WEBHOOKS.jsonl holds one webhook body (an event) a line.
+--answers-only skips the checks of requests (for a session that sent bad
+requests on purpose, to see the answers).
 
 Each request kessai sent must validate against the SDK's request model for
 its endpoint, strictly (no field the model lacks), and obey the rules the
@@ -21,6 +23,7 @@ Prints every violation and exits 1 on any (2 when nothing was checked).
 
 from __future__ import annotations
 
+import enum
 import inspect
 import json
 import re
@@ -115,6 +118,33 @@ def model_class(annotation: Any) -> list[tuple[str, type]]:
     return found
 
 
+def enums(annotation: Any) -> list[tuple[str, type]]:
+    """The enums inside a field's annotation, with how they nest."""
+    if inspect.isclass(annotation) and issubclass(annotation, enum.Enum):
+        return [("one", annotation)]
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if origin in (list, typing.List):
+        return [("list", cls) for how, cls in enums(args[0]) if how == "one"]
+    if origin in (dict, typing.Dict):
+        return []
+    return [found for arg in args for found in enums(arg)]
+
+
+def enum_problems(annotation: Any, value: Any, where: str) -> list[str]:
+    """Values outside an enum's declared members: the SDK's enums keep
+    unknown values (`_missing_`) so its parse alone would let them through."""
+    problems = []
+    for how, cls in enums(annotation):
+        allowed = {member.value for member in cls.__members__.values()}
+        values = value if how == "list" and isinstance(value, list) else [value]
+        for item in values:
+            if item not in allowed:
+                problems.append(f"{where}: {item!r} is not a {cls.__name__} "
+                                f"({', '.join(sorted(map(str, allowed)))})")
+    return problems
+
+
 def is_wrapper(cls: type) -> bool:
     """oneOf/anyOf wrappers (MetadataValue) validate values, not objects."""
     return "actual_instance" in getattr(cls, "model_fields", {})
@@ -141,6 +171,7 @@ def strict(cls: type, data: Any, where: str) -> list[str]:
         value = data.get(name)
         if value is None:
             continue
+        problems += enum_problems(info.annotation, value, f"{where}.{name}")
         for how, inner in model_class(info.annotation):
             if is_wrapper(inner):
                 continue
@@ -211,7 +242,7 @@ def query_problems(endpoint: Endpoint, query: Optional[str]) -> list[str]:
     return problems
 
 
-def check_exchange(exchange: dict, flows: Flows) -> list[str]:
+def check_exchange(exchange: dict, flows: Flows, requests: bool = True) -> list[str]:
     path = exchange.get("path", "")[len(PREFIX):]
     method = exchange.get("method")
     status = exchange.get("status")
@@ -221,9 +252,11 @@ def check_exchange(exchange: dict, flows: Flows) -> list[str]:
             break
     else:
         return [f"no SDK endpoint is {method} {path}"]
-    problems = query_problems(endpoint, exchange.get("query"))
+    problems = query_problems(endpoint, exchange.get("query")) if requests else []
     request = exchange.get("request")
-    if endpoint.request is not None:
+    if not requests:
+        pass
+    elif endpoint.request is not None:
         body = {} if request is None else request
         problems += strict(endpoint.request, body, "request")
         if isinstance(body, dict):
@@ -278,7 +311,7 @@ def main(argv: list[str]) -> int:
         if not str(exchange.get("path", "")).startswith(PREFIX + "/v2/"):
             continue
         checked += 1
-        for problem in check_exchange(exchange, flows):
+        for problem in check_exchange(exchange, flows, "--answers-only" not in argv):
             violations += 1
             print(f"exchange {number}: {exchange.get('method')} {exchange.get('path')} "
                   f"-> {exchange.get('status')}: {problem}")

@@ -284,6 +284,12 @@ impl TestApp {
         }
     }
 
+    /// The provider simulators' server (what they received, for contract
+    /// tests).
+    pub fn sandbox(&self) -> &Sandbox {
+        &self._sandbox
+    }
+
     /// One reconciliation pass.
     pub async fn reconcile(&self) -> kessai::payments::ReconcileReport {
         self.payments

@@ -9,6 +9,7 @@ mod bad_input;
 mod chaos;
 mod cli;
 mod concurrency;
+mod contract_payjp;
 mod crash;
 mod idempotency;
 mod metrics;

@@ -117,7 +117,6 @@ fn ensure(packages: &[(&str, &str)]) -> Result<(), String> {
 /// A Python with the providers' official SDKs (`tests/contract/requirements*.txt`),
 /// in a virtual environment under `target/contract-venv`, made once and
 /// remade when the requirements change. Returns its interpreter.
-#[allow(dead_code)] // until the contract tests use it
 pub fn contract_python() -> PathBuf {
     static PYTHON: OnceLock<Result<PathBuf, String>> = OnceLock::new();
     PYTHON
