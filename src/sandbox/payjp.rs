@@ -57,7 +57,6 @@ use sha2::{Digest, Sha256};
 
 mod list;
 
-use self::list::{ListQuery, ListWire};
 use crate::clock::SharedClock;
 use crate::sandbox::faults::{self, Faults};
 use crate::sandbox::notifications::{Notifier, Signer};
@@ -1461,63 +1460,6 @@ impl Books {
             .find(|r| r.id == id)
             .map(|r| Reply::ok(&r.wire()))
             .ok_or_else(|| ApiError::not_found("payment_refund", id))
-    }
-
-    fn list_flow_refunds(&self, id: &str, query: Option<&str>) -> Result<Reply, ApiError> {
-        let flow = self.flow(id)?;
-        let url = format!("/v2/payment_flows/{}/refunds", flow.id);
-        self.refund_list(url, query, Some(&flow.id))
-    }
-
-    fn list_refunds(&self, query: Option<&str>) -> Result<Reply, ApiError> {
-        self.refund_list(REFUNDS_PATH.to_owned(), query, None)
-    }
-
-    fn refund_list(
-        &self,
-        url: String,
-        query: Option<&str>,
-        flow: Option<&str>,
-    ) -> Result<Reply, ApiError> {
-        let query = ListQuery::parse(query).map_err(ApiError::validation)?;
-        // GUESS: newest first, as PAY.JP v1 and Stripe-like lists do.
-        let items = self
-            .refunds
-            .iter()
-            .rev()
-            .filter(|r| flow.is_none_or(|id| r.payment_flow_id == id))
-            .map(|r| (r.id.clone(), r.wire()))
-            .collect();
-        let (data, has_more) = query.page(items).map_err(ApiError::validation)?;
-        Ok(Reply::ok(&ListWire {
-            object: "list",
-            url,
-            has_more,
-            data,
-        }))
-    }
-
-    fn list_flows(&self, query: Option<&str>) -> Result<Reply, ApiError> {
-        let query = ListQuery::parse(query).map_err(ApiError::validation)?;
-        let items = self
-            .flows
-            .iter()
-            .rev()
-            .filter(|f| {
-                query
-                    .customer_id
-                    .as_deref()
-                    .is_none_or(|c| f.customer_id.as_deref() == Some(c))
-            })
-            .map(|f| (f.id.clone(), f.wire()))
-            .collect();
-        let (data, has_more) = query.page(items).map_err(ApiError::validation)?;
-        Ok(Reply::ok(&ListWire {
-            object: "list",
-            url: "/v2/payment_flows".to_owned(),
-            has_more,
-            data,
-        }))
     }
 }
 

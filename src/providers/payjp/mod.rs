@@ -458,6 +458,9 @@ impl PaymentProvider for Payjp {
 }
 
 #[cfg(test)]
+mod tests;
+
+#[cfg(test)]
 mod fuzz {
     use proptest::prelude::*;
 
