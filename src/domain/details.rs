@@ -13,6 +13,8 @@ pub struct PayjpDetails {
     /// Without one the flow is created unconfirmed (REQUIRES_ACTION with the
     /// client secret).
     pub payment_method_id: Option<String>,
+    /// The customer owning the payment method: always set with one (the
+    /// gRPC conversion refuses a payment method without it).
     pub customer_id: Option<String>,
     pub return_url: Option<String>,
     pub extended_authorization: bool,

@@ -89,9 +89,20 @@ fn capture_method(value: i32) -> Result<CaptureMethod, InvalidInput> {
 }
 
 fn payjp_details(d: &v1::PayjpDetails) -> Result<PayjpDetails, InvalidInput> {
+    let payment_method_id = optional_text(&d.payment_method_id, "payjp.payment_method_id")?;
+    let customer_id = optional_text(&d.customer_id, "payjp.customer_id")?;
+    // PAY.JP (the SDK's PaymentFlowCreateRequest.payment_method_id): a
+    // payment method can only be used with the customer that owns it.
+    if payment_method_id.is_some() && customer_id.is_none() {
+        return Err(InvalidInput::new(
+            Reason::InvalidArgument,
+            "payjp.customer_id",
+            "is required with payjp.payment_method_id: PAY.JP only accepts a payment method together with the customer that owns it",
+        ));
+    }
     Ok(PayjpDetails {
-        payment_method_id: optional_text(&d.payment_method_id, "payjp.payment_method_id")?,
-        customer_id: optional_text(&d.customer_id, "payjp.customer_id")?,
+        payment_method_id,
+        customer_id,
         return_url: optional_url(&d.return_url, "payjp.return_url")?,
         extended_authorization: d.extended_authorization,
     })
@@ -857,6 +868,7 @@ mod tests {
             provider_details: Some(v1::authorize_request::ProviderDetails::Payjp(
                 v1::PayjpDetails {
                     payment_method_id: "pm_test_approve".into(),
+                    customer_id: "cus_test_kessai".into(),
                     ..Default::default()
                 },
             )),
@@ -895,6 +907,7 @@ mod tests {
         r.provider_details = Some(v1::authorize_request::ProviderDetails::Payjp(
             v1::PayjpDetails {
                 payment_method_id: "pm_test_approve".into(),
+                customer_id: "cus_test_kessai".into(),
                 return_url: "javascript:alert(1)".into(),
                 ..Default::default()
             },
@@ -1040,6 +1053,28 @@ mod tests {
             smartpay_fields(smartpay_authorize(item_too_much)),
             ["smartpay.items[0].amount"]
         );
+    }
+
+    #[test]
+    fn a_payjp_payment_method_needs_its_customer() {
+        let mut r = valid_authorize();
+        r.provider_details = Some(v1::authorize_request::ProviderDetails::Payjp(
+            v1::PayjpDetails {
+                payment_method_id: "pm_test_approve".into(),
+                ..Default::default()
+            },
+        ));
+        let Err(PaymentError::Invalid(e)) = AuthorizeCommand::try_from(r) else {
+            panic!("expected INVALID_ARGUMENT");
+        };
+        let fields: Vec<&str> = e.violations.iter().map(|v| v.field.as_str()).collect();
+        assert_eq!(fields, ["payjp.customer_id"]);
+        // Without a payment method the customer stays optional.
+        let mut r = valid_authorize();
+        r.provider_details = Some(v1::authorize_request::ProviderDetails::Payjp(
+            v1::PayjpDetails::default(),
+        ));
+        assert!(AuthorizeCommand::try_from(r).is_ok());
     }
 
     #[test]

@@ -5,16 +5,25 @@
 //!
 //! - `POST /v2/payment_flows`, `GET /v2/payment_flows/{id}`,
 //!   `POST /v2/payment_flows/{id}/{confirm,capture,cancel}`,
-//!   `GET /v2/payment_flows/{id}/refunds`,
+//!   `GET /v2/payment_flows/{id}/refunds`, the lists `GET /v2/payment_flows`
+//!   and `GET /v2/payment_refunds` (`limit`, `starting_after`, `ending_before`),
 //!   `POST /v2/payment_refunds`, `GET /v2/payment_refunds/{id}`
 //!   (Bearer or Basic auth, `Idempotency-Key`, RFC 9457 problem+json errors);
 //! - `GET /_sandbox/ledger`, the 3-D Secure page `GET /_sandbox/3ds/{id}` with
 //!   `POST …/complete` and `POST …/fail`, and the fault controls.
 //!
 //! Sandbox test values (kept stable, client teams write tests against them):
+//! the customer `cus_test_kessai` owns every test payment method (PAY.JP
+//! takes a `payment_method_id` only with the `customer_id` that owns it);
 //! `pm_test_approve` (and any other `pm_…`) authorizes as a card,
 //! `pm_test_decline` is declined (`card_declined`), `pm_test_3ds` needs the
-//! shopper (`requires_action`), `pm_test_paypay` authorizes as PayPay for 30 days.
+//! shopper (`requires_action`), `pm_test_paypay` authorizes as PayPay for 30
+//! days, and `pm_test_unattached` belongs to no customer.
+//!
+//! Errors are the SDK's `ErrorResponse` exactly (`type`, `title`, `status`,
+//! `detail`, `instance`, `errors`; no `code`), every `type` being
+//! `https://docs.pay.jp/v2/errors/<slug>` (GUESS: the pattern of the two such
+//! URIs the docs show, `invalid-status` and `validation-error`).
 //!
 //! Once told where ([`PayjpSimulator::deliver_webhooks_to`]), it notifies:
 //! events `{object: "event", id: "evnt_…", livemode, type, data, …}` (the
@@ -34,7 +43,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Path, Request, State};
+use axum::extract::{Path, RawQuery, Request, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{any, get, post};
@@ -45,6 +54,8 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
+
+mod list;
 
 use crate::clock::SharedClock;
 use crate::sandbox::faults::{self, Faults};
@@ -67,31 +78,35 @@ const MAX_BODY_BYTES: usize = 1 << 20;
 const PM_DECLINE: &str = "pm_test_decline";
 const PM_THREE_D_SECURE: &str = "pm_test_3ds";
 const PM_PAYPAY: &str = "pm_test_paypay";
+const PM_UNATTACHED: &str = "pm_test_unattached";
+/// The sandbox customer, owner of every test payment method.
+pub const SANDBOX_CUSTOMER_ID: &str = "cus_test_kessai";
+/// The list endpoints' `limit`: 1 to 100 (the SDK), GUESS: 10 by default.
+const LIST_LIMIT_DEFAULT: usize = 10;
+const LIST_LIMIT_MAX: i64 = 100;
 
 const CAPTURE_METHODS: &[&str] = &["automatic", "manual"];
 const CURRENCIES: &[&str] = &["jpy"];
-const PAYMENT_METHOD_TYPES: &[&str] = &["card", "paypay", "payid", "bank_transfer"];
+/// The SDK's `PaymentMethodTypes`.
+const PAYMENT_METHOD_TYPES: &[&str] = &["card", "paypay", "apple_pay"];
 // `must_extend` is in providers.md, the Python SDK only knows the other two.
 const EXTENDED_AUTHORIZATION_CHOICES: &[&str] = &["if_available", "must_extend", "never"];
 const THREE_D_SECURE_CHOICES: &[&str] = &["any", "automatic"];
+/// The SDK's `PaymentFlowCancellationReason`.
 const CANCELLATION_REASONS: &[&str] = &[
+    "abandoned",
+    "automatic",
     "duplicate",
+    "expired",
+    "failed_invoice",
     "fraudulent",
     "requested_by_customer",
-    "abandoned",
+    "void_invoice",
 ];
 const REFUND_REASONS: &[&str] = &["duplicate", "fraudulent", "requested_by_customer"];
 
-const TYPE_BAD_REQUEST: &str =
-    "https://docs.pay.jp/v2/guide/developers/error-response#400-bad-request";
-const TYPE_UNAUTHORIZED: &str =
-    "https://docs.pay.jp/v2/guide/developers/error-response#401-unauthorized";
-const TYPE_PAYMENT_REQUIRED: &str =
-    "https://docs.pay.jp/v2/guide/developers/error-response#402-payment-required";
-const TYPE_NOT_FOUND: &str = "https://docs.pay.jp/v2/guide/developers/error-response#404-not-found";
-const TYPE_CONFLICT: &str = "https://docs.pay.jp/v2/guide/developers/error-response#409-conflict";
-const TYPE_INVALID_STATUS: &str = "https://docs.pay.jp/v2/errors/invalid-status";
-const TYPE_VALIDATION: &str = "https://docs.pay.jp/v2/errors/validation-error";
+/// Every problem's `type` is this followed by its slug (`invalid-status`).
+const TYPE_PREFIX: &str = "https://docs.pay.jp/v2/errors/";
 
 const JSON: &str = "application/json";
 const PROBLEM_JSON: &str = "application/problem+json";
@@ -166,13 +181,13 @@ impl PayjpSimulator {
     /// always inspect and repair the simulator).
     pub fn router(&self) -> Router {
         let api = Router::new()
-            .route("/v2/payment_flows", post(create_flow))
+            .route("/v2/payment_flows", post(create_flow).get(list_flows))
             .route("/v2/payment_flows/{id}", get(get_flow))
             .route("/v2/payment_flows/{id}/confirm", post(confirm_flow))
             .route("/v2/payment_flows/{id}/capture", post(capture_flow))
             .route("/v2/payment_flows/{id}/cancel", post(cancel_flow))
             .route("/v2/payment_flows/{id}/refunds", get(list_flow_refunds))
-            .route(REFUNDS_PATH, post(create_refund))
+            .route(REFUNDS_PATH, post(create_refund).get(list_refunds))
             .route(&format!("{REFUNDS_PATH}/{{id}}"), get(get_refund))
             .route("/v2/{*rest}", any(unknown_route))
             .with_state(self.clone())
@@ -281,6 +296,7 @@ struct Flow {
     status: Status,
     next_action: Option<Value>,
     return_url: Option<String>,
+    include_client_secret: bool,
     capture_method: String,
     last_payment_error: Option<Value>,
     cancellation_reason: Option<String>,
@@ -380,6 +396,7 @@ impl Flow {
             status,
             next_action: None,
             return_url: request.return_url,
+            include_client_secret: request.include_client_secret,
             capture_method: request.capture_method,
             last_payment_error: None,
             cancellation_reason: None,
@@ -506,6 +523,9 @@ impl Flow {
             status: self.status.as_str(),
             next_action: self.next_action.as_ref(),
             return_url: self.return_url.as_deref(),
+            redirect_options: RedirectOptionsWire {
+                include_client_secret: self.include_client_secret,
+            },
             capture_method: &self.capture_method,
             last_payment_error: self.last_payment_error.as_ref(),
             cancellation_reason: self.cancellation_reason.as_deref(),
@@ -571,6 +591,7 @@ struct FlowWire<'a> {
     status: &'static str,
     next_action: Option<&'a Value>,
     return_url: Option<&'a str>,
+    redirect_options: RedirectOptionsWire,
     capture_method: &'a str,
     last_payment_error: Option<&'a Value>,
     cancellation_reason: Option<&'a str>,
@@ -595,6 +616,12 @@ struct RefundWire<'a> {
     updated_at: String,
 }
 
+/// The SDK's `RedirectOptionsResponse` (required on every flow).
+#[derive(Serialize)]
+struct RedirectOptionsWire {
+    include_client_secret: bool,
+}
+
 /// A webhook event, as event.payment_flow.succeeded.json shows one.
 #[derive(Serialize)]
 struct EventWire<'a> {
@@ -609,23 +636,15 @@ struct EventWire<'a> {
     updated_at: &'a str,
 }
 
-#[derive(Serialize)]
-struct ListWire<'a> {
-    object: &'static str,
-    data: Vec<RefundWire<'a>>,
-    has_more: bool,
-    url: String,
-}
-
+/// The SDK's `ErrorResponse`: RFC 9457 problem details, no `code`.
 #[derive(Serialize)]
 struct ProblemWire<'a> {
-    status: u16,
-    code: &'a str,
+    #[serde(rename = "type")]
+    kind: String,
     title: &'a str,
+    status: u16,
     detail: &'a str,
     instance: &'a str,
-    #[serde(rename = "type")]
-    kind: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     errors: Option<&'a [FieldError]>,
 }
@@ -676,12 +695,12 @@ impl IntoResponse for Reply {
 // ---------------------------------------------------------------------------
 
 /// An RFC 9457 problem; `instance` is filled with the request path on reply.
+/// `code` names the problem (snake case) and makes its `type` URI.
 #[derive(Debug)]
 struct ApiError {
     status: StatusCode,
     code: &'static str,
     title: &'static str,
-    kind: &'static str,
     detail: String,
     errors: Vec<FieldError>,
 }
@@ -691,17 +710,20 @@ impl ApiError {
         status: StatusCode,
         code: &'static str,
         title: &'static str,
-        kind: &'static str,
         detail: impl Into<String>,
     ) -> Self {
         Self {
             status,
             code,
             title,
-            kind,
             detail: detail.into(),
             errors: Vec::new(),
         }
+    }
+
+    /// `https://docs.pay.jp/v2/errors/<code with dashes>`.
+    fn type_uri(&self) -> String {
+        format!("{TYPE_PREFIX}{}", self.code.replace('_', "-"))
     }
 
     fn validation(errors: Vec<FieldError>) -> Self {
@@ -711,7 +733,6 @@ impl ApiError {
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "validation_error",
                 "Validation Error",
-                TYPE_VALIDATION,
                 "The request parameters didn't pass validation.",
             )
         }
@@ -738,7 +759,6 @@ impl ApiError {
             StatusCode::BAD_REQUEST,
             "invalid_status",
             "Invalid Status",
-            TYPE_INVALID_STATUS,
             detail,
         )
     }
@@ -748,7 +768,6 @@ impl ApiError {
             StatusCode::NOT_FOUND,
             "not_found",
             "Not Found",
-            TYPE_NOT_FOUND,
             format!("{resource}: {id} not found."),
         )
     }
@@ -758,7 +777,6 @@ impl ApiError {
             StatusCode::NOT_FOUND,
             "not_found",
             "Not Found",
-            TYPE_NOT_FOUND,
             "The requested resource was not found.",
         )
     }
@@ -768,7 +786,6 @@ impl ApiError {
             StatusCode::UNAUTHORIZED,
             "unauthorized",
             "Unauthorized",
-            TYPE_UNAUTHORIZED,
             "Invalid API key provided.",
         )
     }
@@ -778,7 +795,6 @@ impl ApiError {
             StatusCode::PAYMENT_REQUIRED,
             "payment_failed",
             "Payment Failed",
-            TYPE_PAYMENT_REQUIRED,
             "The payment could not be completed.",
         )
     }
@@ -788,7 +804,6 @@ impl ApiError {
             StatusCode::BAD_REQUEST,
             "payment_flow_expired",
             "Payment Flow Expired",
-            TYPE_BAD_REQUEST,
             "This payment flow has expired and can no longer be captured.",
         )
     }
@@ -798,7 +813,6 @@ impl ApiError {
             StatusCode::BAD_REQUEST,
             "invalid_amount_to_capture",
             "Invalid Amount To Capture",
-            TYPE_BAD_REQUEST,
             format!(
                 "This payment flow was already partially captured; only the whole remaining amount_capturable ({remaining}) can be captured."
             ),
@@ -810,29 +824,39 @@ impl ApiError {
             StatusCode::BAD_REQUEST,
             "refund_exceeds_payment",
             "Refund Exceeds Payment",
-            TYPE_BAD_REQUEST,
             "The refund amount exceeds the payment amount.",
         )
     }
 
+    /// 400: the SDK lists no 409 for any endpoint (`_response_types_map`:
+    /// 200, 400, 402, 404, 422, 429), so the conflict is a bad request.
     fn idempotency_conflict() -> Self {
         Self::new(
-            StatusCode::CONFLICT,
+            StatusCode::BAD_REQUEST,
             "idempotency_conflict",
             "Idempotency Conflict",
-            TYPE_CONFLICT,
             "A request with the same Idempotency-Key but different parameters was already sent.",
+        )
+    }
+
+    /// GUESS: a payment method given with a customer that does not own it
+    /// (the SDK: "Customer が所持する PaymentMethod のみ指定できます").
+    fn payment_method_not_owned(method: &str, customer: &str) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_payment_method",
+            "Invalid Payment Method",
+            format!("payment_method: {method} does not belong to customer: {customer}."),
         )
     }
 
     fn into_reply(self, instance: &str) -> Reply {
         let problem = ProblemWire {
-            status: self.status.as_u16(),
-            code: self.code,
+            kind: self.type_uri(),
             title: self.title,
+            status: self.status.as_u16(),
             detail: &self.detail,
             instance,
-            kind: self.kind,
             errors: (!self.errors.is_empty()).then_some(self.errors.as_slice()),
         };
         Reply {
@@ -1032,6 +1056,27 @@ impl<'a> Input<'a> {
         (self.errors.len() == before).then(|| Value::Object(options.clone()))
     }
 
+    /// `redirect_options.include_client_secret`, `true` unless given.
+    fn redirect_options(&mut self, field: &str) -> bool {
+        let Some(options) = self.object(field) else {
+            return true;
+        };
+        match options
+            .get("include_client_secret")
+            .filter(|v| !v.is_null())
+        {
+            None => true,
+            Some(Value::Bool(include)) => *include,
+            Some(_) => {
+                self.invalid(
+                    &format!("{field}.include_client_secret"),
+                    "Input should be a valid boolean",
+                );
+                true
+            }
+        }
+    }
+
     fn finish(self) -> Result<(), ApiError> {
         if self.errors.is_empty() {
             Ok(())
@@ -1058,13 +1103,24 @@ fn parse_body(body: &[u8]) -> Result<Map<String, Value>, ApiError> {
 }
 
 /// Only `pm_…` ids name a payment method in this account.
-fn check_payment_method(id: &str) -> Result<(), ApiError> {
-    if id.starts_with("pm_") {
-        Ok(())
-    } else {
+/// The message of the 422 when a payment method comes without its customer.
+const CUSTOMER_REQUIRED: &str = "Field required when payment_method_id is given";
+
+/// Only `pm_…` ids name a payment method in this account, and a payment
+/// method is usable only with the customer that owns it: the sandbox
+/// customer owns every `pm_…` but `pm_test_unattached`.
+fn check_payment_method(id: &str, customer: Option<&str>) -> Result<(), ApiError> {
+    if !id.starts_with("pm_") {
         // GUESS: an unknown payment method is a 404 like an unknown flow.
-        Err(ApiError::not_found("payment_method", id))
+        return Err(ApiError::not_found("payment_method", id));
     }
+    let Some(customer) = customer else {
+        return Err(ApiError::field("customer_id", CUSTOMER_REQUIRED));
+    };
+    if customer != SANDBOX_CUSTOMER_ID || id == PM_UNATTACHED {
+        return Err(ApiError::payment_method_not_owned(id, customer));
+    }
+    Ok(())
 }
 
 struct CreateRequest {
@@ -1077,6 +1133,7 @@ struct CreateRequest {
     payment_method_options: Option<Value>,
     confirm: bool,
     return_url: Option<String>,
+    include_client_secret: bool,
     description: Option<String>,
     metadata: Option<Map<String, Value>>,
 }
@@ -1098,10 +1155,14 @@ impl CreateRequest {
         let payment_method_options = input.payment_method_options("payment_method_options");
         let confirm = input.boolean("confirm").unwrap_or(false);
         let return_url = input.string("return_url");
+        let include_client_secret = input.redirect_options("redirect_options");
         let description = input.string("description");
         let metadata = input.metadata("metadata");
         if confirm && input.get("payment_method_id").is_none() {
             input.invalid("payment_method_id", "Field required when confirm is true");
+        }
+        if input.get("payment_method_id").is_some() && input.get("customer_id").is_none() {
+            input.invalid("customer_id", CUSTOMER_REQUIRED);
         }
         input.finish()?;
         let amount = amount.ok_or_else(|| ApiError::field("amount", "Field required"))?;
@@ -1115,6 +1176,7 @@ impl CreateRequest {
             payment_method_options,
             confirm,
             return_url,
+            include_client_secret,
             description,
             metadata,
         })
@@ -1209,7 +1271,9 @@ enum Call {
     ConfirmFlow(String),
     CaptureFlow(String),
     CancelFlow(String),
-    ListFlowRefunds(String),
+    ListFlows(Option<String>),
+    ListFlowRefunds(String, Option<String>),
+    ListRefunds(Option<String>),
     CreateRefund,
     GetRefund(String),
     Unknown,
@@ -1223,7 +1287,9 @@ impl Books {
             Call::ConfirmFlow(id) => self.confirm_flow(id, &parse_body(body)?, env),
             Call::CaptureFlow(id) => self.capture_flow(id, &parse_body(body)?, env),
             Call::CancelFlow(id) => self.cancel_flow(id, &parse_body(body)?, env),
-            Call::ListFlowRefunds(id) => self.list_flow_refunds(id),
+            Call::ListFlows(query) => self.list_flows(query.as_deref()),
+            Call::ListFlowRefunds(id, query) => self.list_flow_refunds(id, query.as_deref()),
+            Call::ListRefunds(query) => self.list_refunds(query.as_deref()),
             Call::CreateRefund => self.create_refund(&parse_body(body)?, env),
             Call::GetRefund(id) => self.get_refund(id),
             Call::Unknown => Err(ApiError::unknown_route()),
@@ -1233,7 +1299,7 @@ impl Books {
     fn create_flow(&mut self, body: &Map<String, Value>, env: &Env<'_>) -> Result<Reply, ApiError> {
         let request = CreateRequest::parse(body)?;
         if let Some(method) = &request.payment_method_id {
-            check_payment_method(method)?;
+            check_payment_method(method, request.customer_id.as_deref())?;
         }
         let confirm = request.confirm;
         let mut flow = Flow::new(request, env.now);
@@ -1266,7 +1332,7 @@ impl Books {
             .clone()
             .or_else(|| flow.payment_method_id.clone())
             .ok_or_else(|| ApiError::field("payment_method_id", "Field required"))?;
-        check_payment_method(&method)?;
+        check_payment_method(&method, flow.customer_id.as_deref())?;
         request.apply_to(flow);
         let attempt = flow.attempt_payment(env);
         let reply = Reply::ok(&flow.wire());
@@ -1394,24 +1460,6 @@ impl Books {
             .find(|r| r.id == id)
             .map(|r| Reply::ok(&r.wire()))
             .ok_or_else(|| ApiError::not_found("payment_refund", id))
-    }
-
-    fn list_flow_refunds(&self, id: &str) -> Result<Reply, ApiError> {
-        let flow = self.flow(id)?;
-        // GUESS: newest first, as PAY.JP v1 and Stripe-like lists do.
-        let data = self
-            .refunds
-            .iter()
-            .rev()
-            .filter(|r| r.payment_flow_id == flow.id)
-            .map(Refund::wire)
-            .collect();
-        Ok(Reply::ok(&ListWire {
-            object: "list",
-            data,
-            has_more: false,
-            url: format!("/v2/payment_flows/{}/refunds", flow.id),
-        }))
     }
 }
 
@@ -1610,7 +1658,6 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
             StatusCode::BAD_REQUEST,
             "invalid_idempotency_key",
             "Invalid Idempotency Key",
-            TYPE_BAD_REQUEST,
             "Idempotency-Key must be 1 to 255 characters of A-Z, a-z, 0-9, '-' and '_'.",
         ))
     }
@@ -1680,9 +1727,26 @@ async fn cancel_flow(
 async fn list_flow_refunds(
     State(sim): State<PayjpSimulator>,
     Path(id): Path<String>,
+    RawQuery(query): RawQuery,
     request: Request,
 ) -> Response {
-    sim.serve(Call::ListFlowRefunds(id), request).await
+    sim.serve(Call::ListFlowRefunds(id, query), request).await
+}
+
+async fn list_flows(
+    State(sim): State<PayjpSimulator>,
+    RawQuery(query): RawQuery,
+    request: Request,
+) -> Response {
+    sim.serve(Call::ListFlows(query), request).await
+}
+
+async fn list_refunds(
+    State(sim): State<PayjpSimulator>,
+    RawQuery(query): RawQuery,
+    request: Request,
+) -> Response {
+    sim.serve(Call::ListRefunds(query), request).await
 }
 
 async fn create_refund(State(sim): State<PayjpSimulator>, request: Request) -> Response {
@@ -1932,7 +1996,7 @@ mod tests {
                 .create(json!({
                     "amount": amount,
                     "capture_method": "manual",
-                    "payment_method_id": method,
+                    "customer_id": SANDBOX_CUSTOMER_ID, "payment_method_id": method,
                     "confirm": true,
                     "metadata": {"order_id": "1001"}
                 }))
@@ -1976,7 +2040,14 @@ mod tests {
         assert_eq!(answer.status, status, "{}", answer.json);
         assert_eq!(answer.content_type, PROBLEM_JSON);
         assert_eq!(answer.json["status"], status.as_u16());
-        assert_eq!(answer.json["code"], code, "{}", answer.json);
+        // The SDK's ErrorResponse: no `code`; the problem is named by `type`.
+        assert!(answer.json.get("code").is_none(), "{}", answer.json);
+        assert_eq!(
+            answer.json["type"],
+            format!("{TYPE_PREFIX}{}", code.replace('_', "-")),
+            "{}",
+            answer.json
+        );
         assert_eq!(answer.json["instance"], instance);
         assert!(answer.json["title"].is_string() && answer.json["type"].is_string());
         assert!(answer.json["detail"].is_string());
@@ -1993,7 +2064,9 @@ mod tests {
         assert_eq!(flow["livemode"], false);
         assert_eq!(at(&flow["expired_at"]) - start(), Duration::days(7));
         assert_eq!(flow["created_at"], "2025-06-02T03:15:42Z");
-        assert_eq!(keys(&flow), fixture_keys(FLOW_FIXTURE));
+        let mut expected = fixture_keys(FLOW_FIXTURE);
+        expected.insert("redirect_options".to_owned());
+        assert_eq!(keys(&flow), expected);
         let hex24 = |s: &str| {
             s.len() == 24
                 && s.bytes()
@@ -2023,7 +2096,7 @@ mod tests {
         assert!(bare.json["expired_at"].is_null() && bare.json["payment_method_id"].is_null());
 
         let with_method = s
-            .create(json!({"amount": 1000, "capture_method": "manual", "payment_method_id": "pm_test_approve"}))
+            .create(json!({"amount": 1000, "capture_method": "manual", "customer_id": SANDBOX_CUSTOMER_ID, "payment_method_id": "pm_test_approve"}))
             .await;
         assert_eq!(with_method.json["status"], "requires_confirmation");
         let id = with_method.json["id"].as_str().unwrap_or_default();
@@ -2039,7 +2112,7 @@ mod tests {
         let s = sim();
         let answer = s
             .create(
-                json!({"amount": 3000, "payment_method_id": "pm_test_approve", "confirm": true}),
+                json!({"amount": 3000, "customer_id": SANDBOX_CUSTOMER_ID, "payment_method_id": "pm_test_approve", "confirm": true}),
             )
             .await;
         assert_eq!(answer.json["status"], "succeeded");
@@ -2063,7 +2136,7 @@ mod tests {
         let s = sim();
         let answer = s
             .create(json!({
-                "amount": 5000, "capture_method": "manual", "payment_method_id": "pm_test_approve",
+                "amount": 5000, "capture_method": "manual", "customer_id": SANDBOX_CUSTOMER_ID, "payment_method_id": "pm_test_approve",
                 "confirm": true,
                 "payment_method_options": {"card": {"request_extended_authorization": "if_available"}}
             }))
@@ -2075,7 +2148,7 @@ mod tests {
     async fn a_decline_is_a_402_and_the_flow_waits_for_another_method() {
         let s = sim();
         let created = s
-            .create(json!({"amount": 5000, "capture_method": "manual"}))
+            .create(json!({"amount": 5000, "capture_method": "manual", "customer_id": SANDBOX_CUSTOMER_ID}))
             .await;
         let id = created.json["id"].as_str().unwrap_or_default().to_owned();
         let path = format!("/v2/payment_flows/{id}/confirm");
@@ -2114,7 +2187,7 @@ mod tests {
         let s = sim();
         let answer = s
             .create(json!({
-                "amount": 8000, "capture_method": "manual", "payment_method_id": "pm_test_3ds",
+                "amount": 8000, "capture_method": "manual", "customer_id": SANDBOX_CUSTOMER_ID, "payment_method_id": "pm_test_3ds",
                 "confirm": true, "return_url": "https://shop.example.com/back"
             }))
             .await;
@@ -2157,7 +2230,7 @@ mod tests {
     async fn a_failed_three_d_secure_sends_the_flow_back() {
         let s = sim();
         let answer = s
-            .create(json!({"amount": 8000, "payment_method_id": "pm_test_3ds", "confirm": true}))
+            .create(json!({"amount": 8000, "customer_id": SANDBOX_CUSTOMER_ID, "payment_method_id": "pm_test_3ds", "confirm": true}))
             .await;
         let id = answer.json["id"].as_str().unwrap_or_default().to_owned();
         assert!(s.sim.complete_three_d_secure(&id, false));
@@ -2277,7 +2350,9 @@ mod tests {
         let answer = s.capture(&id, None).await;
         let path = format!("/v2/payment_flows/{id}/capture");
         assert_problem(&answer, StatusCode::BAD_REQUEST, "invalid_status", &path);
-        assert_eq!(keys(&answer.json), fixture_keys(INVALID_STATUS_FIXTURE));
+        let mut expected = fixture_keys(INVALID_STATUS_FIXTURE);
+        expected.remove("code");
+        assert_eq!(keys(&answer.json), expected);
         assert!(s.sim.ledger().flows[0].canceled);
     }
 
@@ -2296,7 +2371,7 @@ mod tests {
         let again = s
             .call("POST", &format!("/v2/payment_flows/{id}/cancel"), None)
             .await;
-        assert_eq!(again.json["code"], "invalid_status");
+        assert_eq!(again.json["type"], format!("{TYPE_PREFIX}invalid-status"));
     }
 
     #[tokio::test]
@@ -2379,7 +2454,10 @@ mod tests {
                 Some(json!({"payment_flow_id": id, "amount": 1})),
             )
             .await;
-        assert_eq!(none_left.json["code"], "invalid_status");
+        assert_eq!(
+            none_left.json["type"],
+            format!("{TYPE_PREFIX}invalid-status")
+        );
         assert_eq!(s.sim.ledger().flows[0].refunded, 6000);
 
         let fetched = s
@@ -2432,7 +2510,7 @@ mod tests {
     #[tokio::test]
     async fn an_idempotent_retry_replays_the_first_answer_without_acting() {
         let s = sim();
-        let body = json!({"amount": 10_000, "capture_method": "manual", "payment_method_id": "pm_test_approve", "confirm": true});
+        let body = json!({"amount": 10_000, "capture_method": "manual", "customer_id": SANDBOX_CUSTOMER_ID, "payment_method_id": "pm_test_approve", "confirm": true});
         let key = [("Idempotency-Key", "order-1001_authorize")];
         let first = s
             .call_with("POST", "/v2/payment_flows", Some(body.clone()), &key)
@@ -2462,7 +2540,61 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_key_reused_with_other_parameters_is_a_409() {
+    async fn a_payment_method_needs_the_customer_that_owns_it() {
+        let s = sim();
+        let body = |customer: Option<&str>, method: &str| {
+            let mut body = json!({"amount": 1000, "payment_method_id": method, "confirm": true});
+            if let Some(customer) = customer {
+                body["customer_id"] = json!(customer);
+            }
+            body
+        };
+        let missing = s.create(body(None, "pm_test_approve")).await;
+        assert_problem(
+            &missing,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_error",
+            "/v2/payment_flows",
+        );
+        assert_eq!(missing.json["errors"][0]["field"], "customer_id");
+        for (customer, method) in [
+            ("cus_someone_else", "pm_test_approve"),
+            (SANDBOX_CUSTOMER_ID, PM_UNATTACHED),
+        ] {
+            let refused = s.create(body(Some(customer), method)).await;
+            assert_problem(
+                &refused,
+                StatusCode::BAD_REQUEST,
+                "invalid_payment_method",
+                "/v2/payment_flows",
+            );
+        }
+        assert!(s.sim.ledger().flows.is_empty(), "nothing was created");
+        // A flow made without a customer cannot be confirmed with a method.
+        let bare = s.create(json!({"amount": 1000})).await;
+        let id = bare.json["id"].as_str().unwrap_or_default().to_owned();
+        let path = format!("/v2/payment_flows/{id}/confirm");
+        let confirm = s
+            .call(
+                "POST",
+                &path,
+                Some(json!({"payment_method_id": "pm_test_approve"})),
+            )
+            .await;
+        assert_problem(
+            &confirm,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_error",
+            &path,
+        );
+        let approved = s
+            .create(body(Some(SANDBOX_CUSTOMER_ID), "pm_test_approve"))
+            .await;
+        assert_eq!(approved.json["status"], "succeeded", "{}", approved.json);
+    }
+
+    #[tokio::test]
+    async fn a_key_reused_with_other_parameters_is_a_400() {
         let s = sim();
         let key = [("Idempotency-Key", "k1")];
         s.call_with(
@@ -2482,14 +2614,14 @@ mod tests {
             .await;
         assert_problem(
             &other_body,
-            StatusCode::CONFLICT,
+            StatusCode::BAD_REQUEST,
             "idempotency_conflict",
             "/v2/payment_flows",
         );
         let other_path = s
             .call_with("POST", REFUNDS_PATH, Some(json!({"amount": 1000})), &key)
             .await;
-        assert_eq!(other_path.status, StatusCode::CONFLICT);
+        assert_eq!(other_path.status, StatusCode::BAD_REQUEST);
         assert_eq!(s.sim.ledger().flows.len(), 1);
     }
 
@@ -2589,7 +2721,9 @@ mod tests {
             "validation_error",
             "/v2/payment_flows",
         );
-        assert_eq!(keys(&answer.json), fixture_keys(VALIDATION_FIXTURE));
+        let mut expected = fixture_keys(VALIDATION_FIXTURE);
+        expected.remove("code");
+        assert_eq!(keys(&answer.json), expected);
         let errors = &answer.json["errors"];
         assert_eq!(errors[0]["field"], "amount");
         assert_eq!(

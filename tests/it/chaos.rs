@@ -71,6 +71,7 @@ pub async fn order_flow(client: PaymentServiceClient<Channel>, n: usize) {
     let details = if n.is_multiple_of(2) {
         v1::authorize_request::ProviderDetails::Payjp(v1::PayjpDetails {
             payment_method_id: "pm_test_approve".into(),
+            customer_id: "cus_test_kessai".into(),
             ..Default::default()
         })
     } else {

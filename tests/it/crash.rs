@@ -267,6 +267,7 @@ async fn flow_with_crash(database_url: &str, providers: &Providers, point: &str,
         provider_details: Some(v1::authorize_request::ProviderDetails::Payjp(
             v1::PayjpDetails {
                 payment_method_id: "pm_test_approve".into(),
+                customer_id: "cus_test_kessai".into(),
                 ..Default::default()
             },
         )),

@@ -450,6 +450,7 @@ pub fn payjp_authorize(key: &str, amount: i64, payment_method: &str) -> v1::Auth
         provider_details: Some(v1::authorize_request::ProviderDetails::Payjp(
             v1::PayjpDetails {
                 payment_method_id: payment_method.into(),
+                customer_id: "cus_test_kessai".into(),
                 ..Default::default()
             },
         )),

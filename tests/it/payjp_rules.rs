@@ -284,7 +284,7 @@ db_test! {
         let order = app.authorized_payjp(5_000).await;
         let cases = [
             (401, "error.401.unauthorized.json", Code::Internal, "PROVIDER_CREDENTIALS_REJECTED"),
-            (404, "error.404.not_found.json", Code::NotFound, "ORDER_NOT_FOUND"),
+            (404, "error.404.not_found.json", Code::FailedPrecondition, "PROVIDER_ORDER_NOT_FOUND"),
             (422, "error.422.validation_error.json", Code::InvalidArgument, "INVALID_ARGUMENT"),
             (400, "error.400.invalid_status.json", Code::FailedPrecondition, "CAPTURE_NOT_ALLOWED"),
             (402, "error.402.payment_failed.json", Code::FailedPrecondition, "PROVIDER_REJECTED"),
@@ -390,5 +390,25 @@ db_test! {
         );
         assert!(events.iter().all(|e| e.actor == "anonymous"));
         assert_eq!(events[3].data["amount"], 2_000);
+    }
+}
+
+db_test! {
+    async fn a_refund_lost_past_the_idempotency_window_is_found_not_sent_again(app: TestApp) {
+        use kessai::sandbox::faults::{Fault, FaultKind};
+        let order = app.authorized_payjp(5_000).await;
+        app.capture(&order.id, None, false).await.unwrap();
+        app.payjp.faults().inject(
+            Fault::new("POST", "/payment_refunds", FaultKind::DelayAfterActing { ms: 3_000 }).times(2),
+        );
+        assert_error(app.refund(&order.id, Some(1_000)).await, Code::DeadlineExceeded, "OUTCOME_UNKNOWN");
+        app.payjp.faults().clear();
+        // PAY.JP has forgotten the idempotency key: a resend would refund again.
+        app.clock.advance(Duration::hours(25));
+        app.reconcile().await;
+        let settled = app.get_order(&order.id, false).await.unwrap();
+        assert_eq!(settled.amount_refunded, 1_000);
+        assert_eq!(settled.refunds[0].status(), v1::RefundStatus::Succeeded);
+        assert_eq!(app.ledger_flow(&order.provider_order_id).refunded, 1_000, "refunded once");
     }
 }

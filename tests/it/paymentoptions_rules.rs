@@ -235,7 +235,7 @@ db_test! {
         let cases = [
             (412, serde_json::json!({}), Code::FailedPrecondition, "CAPTURE_NOT_ALLOWED"),
             (400, serde_json::json!({"error": "merchant_id is required"}), Code::InvalidArgument, "INVALID_ARGUMENT"),
-            (404, serde_json::json!("not json at all"), Code::NotFound, "ORDER_NOT_FOUND"),
+            (404, serde_json::json!("not json at all"), Code::FailedPrecondition, "PROVIDER_ORDER_NOT_FOUND"),
             (401, serde_json::json!({"message": "invalid api key"}), Code::Internal, "PROVIDER_CREDENTIALS_REJECTED"),
         ];
         for (status, body, code, reason) in cases {

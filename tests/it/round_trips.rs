@@ -94,6 +94,7 @@ async fn count_round_trips(postgres: bool) -> Option<BTreeMap<&'static str, Roun
             provider_details: Some(v1::authorize_request::ProviderDetails::Payjp(
                 v1::PayjpDetails {
                     payment_method_id: "pm_test_approve".into(),
+                    customer_id: "cus_test_kessai".into(),
                     ..Default::default()
                 },
             )),

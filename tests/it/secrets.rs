@@ -91,6 +91,7 @@ async fn secrets_stay_out_of_trace_logs(postgres: bool) {
     for (n, details) in [
         v1::authorize_request::ProviderDetails::Payjp(v1::PayjpDetails {
             payment_method_id: "pm_test_approve".into(),
+            customer_id: "cus_test_kessai".into(),
             ..Default::default()
         }),
         v1::authorize_request::ProviderDetails::Smartpay(v1::SmartpayDetails {

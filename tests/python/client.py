@@ -92,7 +92,9 @@ def main():
                 amount=10000,
                 currency="JPY",
                 merchant_reference=f"py-{run}",
-                payjp=pb.PayjpDetails(payment_method_id="pm_test_approve"),
+                payjp=pb.PayjpDetails(
+                    payment_method_id="pm_test_approve", customer_id="cus_test_kessai"
+                ),
             ),
             timeout=10,
         ).order

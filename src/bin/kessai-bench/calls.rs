@@ -18,6 +18,7 @@ pub fn authorize_request(key: String, amount: i64) -> v1::AuthorizeRequest {
         provider_details: Some(v1::authorize_request::ProviderDetails::Payjp(
             v1::PayjpDetails {
                 payment_method_id: "pm_test_approve".into(),
+                customer_id: "cus_test_kessai".into(),
                 ..Default::default()
             },
         )),

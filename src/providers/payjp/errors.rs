@@ -1,5 +1,8 @@
 //! PAY.JP problem+json → kessai's two-tier error model, by HTTP status and
-//! `code` together (never by status alone).
+//! what the problem names together (never by status alone): the SDK's
+//! `ErrorResponse` has no `code`, so the name comes from `type`, then a
+//! `code` if one is sent, then `title` ([`Problem::name`]), and `errors[]`
+//! marks a request PAY.JP found invalid.
 
 use reqwest::StatusCode;
 
@@ -46,7 +49,8 @@ fn rejected(kind: RejectionKind, reason: Reason, code: &str, message: String) ->
 /// Maps a non-2xx answer. A 402 on authorization is a decline, which the
 /// adapter turns into a DECLINED order before calling this.
 pub fn map_error(op: Op, status: StatusCode, problem: &Problem) -> ProviderError {
-    let code = problem.code.as_deref().unwrap_or("");
+    let name = problem.name().unwrap_or_default();
+    let code = name.as_str();
     let message = describe(status, problem);
     match (status.as_u16(), code) {
         (401, _) | (403, "unauthorized") => ProviderError::CredentialsRejected {
@@ -93,6 +97,13 @@ pub fn map_error(op: Op, status: StatusCode, problem: &Problem) -> ProviderError
         (400, "invalid_status") => {
             rejected(RejectionKind::Precondition, op.not_allowed(), code, message)
         }
+        // Any other 400 that names the fields at fault is a bad request.
+        (400, _) if !problem.errors.is_empty() => rejected(
+            RejectionKind::InvalidArgument,
+            Reason::InvalidArgument,
+            code_or(code, "invalid_request"),
+            message,
+        ),
         (402, _) => rejected(
             RejectionKind::Precondition,
             Reason::ProviderRejected,
@@ -236,6 +247,97 @@ mod tests {
             panic!("expected a rejection");
         };
         assert!(message.contains("amount: Field required"), "{message}");
+    }
+
+    /// The SDK's shape: no `code`, the problem named by `type` alone, and
+    /// the simulator's every `type`.
+    #[test]
+    fn spec_problems_without_a_code_map_as_the_docs_ones_do() {
+        let spec = |status: u16, slug: &str| {
+            let body = format!(
+                r#"{{"type":"https://docs.pay.jp/v2/errors/{slug}","title":"T","status":{status},"detail":"d","instance":"/v2/x"}}"#
+            );
+            (
+                StatusCode::from_u16(status).unwrap(),
+                parse_problem(body.as_bytes()),
+            )
+        };
+        let cases = [
+            (
+                400,
+                "payment-flow-expired",
+                Op::Capture,
+                Reason::AuthorizationExpired,
+            ),
+            (
+                400,
+                "invalid-status",
+                Op::Capture,
+                Reason::CaptureNotAllowed,
+            ),
+            (400, "invalid-status", Op::Refund, Reason::RefundNotAllowed),
+            (400, "invalid-status", Op::Void, Reason::VoidNotAllowed),
+            (
+                400,
+                "refund-exceeds-payment",
+                Op::Refund,
+                Reason::AmountExceedsRefundable,
+            ),
+            (
+                400,
+                "invalid-amount-to-capture",
+                Op::Capture,
+                Reason::PartialCaptureNotAllowed,
+            ),
+            (
+                400,
+                "idempotency-conflict",
+                Op::Authorize,
+                Reason::ProviderRejected,
+            ),
+            (
+                400,
+                "invalid-payment-method",
+                Op::Authorize,
+                Reason::ProviderRejected,
+            ),
+            (402, "payment-failed", Op::Capture, Reason::ProviderRejected),
+            (
+                422,
+                "validation-error",
+                Op::Authorize,
+                Reason::InvalidArgument,
+            ),
+        ];
+        for (status, slug, op, reason) in cases {
+            let (status, problem) = spec(status, slug);
+            let error = map_error(op, status, &problem);
+            let ProviderError::Rejected {
+                reason: got,
+                provider_code,
+                ..
+            } = &error
+            else {
+                panic!("{slug}: expected a rejection, got {error:?}");
+            };
+            assert_eq!(*got, reason, "{slug}");
+            assert_eq!(*provider_code, slug.replace('-', "_"), "{slug}");
+        }
+        // A code that disagrees with the type loses: the type is the spec's.
+        let problem = parse_problem(
+            br#"{"type":"https://docs.pay.jp/v2/errors/payment-flow-expired","code":"invalid_status","title":"T","status":400}"#,
+        );
+        let (_, reason) = reason_of(map_error(Op::Capture, StatusCode::BAD_REQUEST, &problem));
+        assert_eq!(reason, Reason::AuthorizationExpired);
+        // A 400 naming the fields at fault is the caller's mistake.
+        let problem = parse_problem(
+            br#"{"type":"https://docs.pay.jp/v2/errors/bad-request","title":"Bad Request","status":400,"errors":[{"field":"customer_id","message":"required"}]}"#,
+        );
+        let (kind, reason) = reason_of(map_error(Op::Authorize, StatusCode::BAD_REQUEST, &problem));
+        assert_eq!(
+            (kind, reason),
+            (RejectionKind::InvalidArgument, Reason::InvalidArgument)
+        );
     }
 
     #[test]

@@ -17,7 +17,8 @@ use serde::Serialize;
 use self::errors::{Op, map_error, parse_problem};
 use self::wire::{
     CancelPaymentFlow, CapturePaymentFlow, CardOptions, CreatePaymentFlow, CreateRefund,
-    FlowStatus, PAYMENT_FLOWS, PAYMENT_REFUNDS, PaymentFlow, PaymentMethodOptions, PaymentRefund,
+    FlowStatus, List, PAYMENT_FLOWS, PAYMENT_REFUNDS, PaymentFlow, PaymentMethodOptions,
+    PaymentRefund, REFUND_KEY,
 };
 use super::http::{self, HttpSettings, RawResponse, Repeat, SendFailure};
 use super::{
@@ -85,6 +86,41 @@ impl Payjp {
         response.map_err(failure)
     }
 
+    /// The flow's refund made with kessai's idempotency `key`, if PAY.JP has
+    /// one: how a refund whose answer was lost is settled without sending it
+    /// again (past PAY.JP's idempotency window a resend would refund twice).
+    async fn find_refund(
+        &self,
+        flow_id: &str,
+        key: &str,
+    ) -> Result<Option<PaymentRefund>, ProviderError> {
+        let mut after: Option<String> = None;
+        for _ in 0..MAX_REFUND_PAGES {
+            let mut path = format!("{PAYMENT_FLOWS}/{flow_id}/refunds?limit=100");
+            if let Some(id) = &after {
+                path.push_str("&starting_after=");
+                path.extend(url::form_urlencoded::byte_serialize(id.as_bytes()));
+            }
+            let page: List<PaymentRefund> = parse(Op::Fetch, self.get(&path).await?)?;
+            let found = page
+                .data
+                .iter()
+                .find(|r| r.metadata.get(REFUND_KEY).and_then(|v| v.as_str()) == Some(key));
+            if let Some(refund) = found {
+                return Ok(Some(refund.clone()));
+            }
+            match (page.has_more, page.data.last()) {
+                (true, Some(last)) => after = Some(last.id.clone()),
+                _ => return Ok(None),
+            }
+        }
+        // More refunds than any order can have: do not guess.
+        Err(ProviderError::OutcomeUnknown {
+            provider: ProviderKind::Payjp,
+            detail: "too many PAY.JP refunds to look the lost one up".into(),
+        })
+    }
+
     fn flow_path(order: &OrderRecord, suffix: &str) -> Result<String, ProviderError> {
         let id = order
             .provider_order_id
@@ -99,6 +135,9 @@ impl Payjp {
         Ok(format!("{PAYMENT_FLOWS}/{id}{suffix}"))
     }
 }
+
+/// How many pages of 100 refunds a lookup reads before giving up.
+const MAX_REFUND_PAGES: usize = 50;
 
 fn failure(error: SendFailure) -> ProviderError {
     match error {
@@ -157,6 +196,25 @@ fn next_action(flow: &PaymentFlow) -> Option<NextAction> {
     flow.redirect_url()
         .map(NextAction::RedirectUrl)
         .or_else(|| flow.client_secret.clone().map(NextAction::ClientSecret))
+}
+
+/// A flow waiting for the shopper should say where to send them; when its
+/// `next_action` (untyped in the SDK) gives no URL kessai can read, the
+/// order falls back to the client secret and an operator should know.
+fn warn_without_redirect(flow: &PaymentFlow, order_id: &str) {
+    if flow.status == FlowStatus::RequiresAction && flow.redirect_url().is_none() {
+        tracing::warn!(
+            order_id,
+            payment_flow_id = %flow.id,
+            next_action_type = flow
+                .next_action
+                .as_ref()
+                .and_then(|a| a.get("type"))
+                .and_then(|t| t.as_str())
+                .unwrap_or("none"),
+            "PAY.JP payment flow requires action but its next_action has no redirect URL"
+        );
+    }
 }
 
 fn declined(code: &str, message: String) -> Failure {
@@ -296,10 +354,7 @@ impl PaymentProvider for Payjp {
         if response.status == StatusCode::PAYMENT_REQUIRED {
             // The decline names no flow: the order keeps no provider id.
             let problem = parse_problem(&response.body);
-            let code = problem
-                .code
-                .clone()
-                .unwrap_or_else(|| "payment_failed".into());
+            let code = problem.name().unwrap_or_else(|| "payment_failed".into());
             let message = problem
                 .detail
                 .clone()
@@ -316,6 +371,7 @@ impl PaymentProvider for Payjp {
             });
         }
         let flow: PaymentFlow = parse(Op::Authorize, response)?;
+        warn_without_redirect(&flow, call.order_id.as_str());
         Ok(AuthorizeOutcome {
             result: authorize_result(&flow, confirm),
             provider_order_id: Some(flow.id.clone()),
@@ -346,19 +402,30 @@ impl PaymentProvider for Payjp {
         let flow_id = flow_id
             .trim_start_matches(PAYMENT_FLOWS)
             .trim_start_matches('/');
-        let body = CreateRefund {
-            payment_flow_id: flow_id,
-            amount: call.amount,
-            reason: call.reason.map(|r| r.as_str()),
-            metadata: kessai_metadata(&[
-                ("kessai_order_id", call.order.id.as_str()),
-                ("reference", call.reference),
-            ]),
+        // A resend: the first request may have refunded already.
+        let found = match call.resumed_after {
+            Some(_) => self.find_refund(flow_id, &call.idempotency_key).await?,
+            None => None,
         };
-        let response = self
-            .post(PAYMENT_REFUNDS, &body, &call.idempotency_key)
-            .await?;
-        let refund: PaymentRefund = parse(Op::Refund, response)?;
+        let refund = match found {
+            Some(refund) => refund,
+            None => {
+                let body = CreateRefund {
+                    payment_flow_id: flow_id,
+                    amount: call.amount,
+                    reason: call.reason.map(|r| r.as_str()),
+                    metadata: kessai_metadata(&[
+                        ("kessai_order_id", call.order.id.as_str()),
+                        ("reference", call.reference),
+                        (REFUND_KEY, call.idempotency_key.as_str()),
+                    ]),
+                };
+                let response = self
+                    .post(PAYMENT_REFUNDS, &body, &call.idempotency_key)
+                    .await?;
+                parse::<PaymentRefund>(Op::Refund, response)?
+            }
+        };
         let status = match refund.status.as_deref() {
             Some("succeeded") => RefundStatus::Succeeded,
             Some("failed") | Some("canceled") => RefundStatus::Failed,
@@ -385,9 +452,13 @@ impl PaymentProvider for Payjp {
     async fn fetch(&self, order: &OrderRecord) -> Result<ProviderSnapshot, ProviderError> {
         let path = Self::flow_path(order, "")?;
         let flow: PaymentFlow = parse(Op::Fetch, self.get(&path).await?)?;
+        warn_without_redirect(&flow, order.id.as_str());
         Ok(snapshot(&flow))
     }
 }
+
+#[cfg(test)]
+mod tests;
 
 #[cfg(test)]
 mod fuzz {

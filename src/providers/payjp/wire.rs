@@ -110,35 +110,56 @@ impl crate::providers::Plausible for PaymentFlow {
 
 impl crate::providers::Plausible for PaymentRefund {
     fn plausible(&self) -> bool {
-        true
+        self.amount.is_none_or(crate::providers::plausible_amount)
     }
 }
 
 impl PaymentFlow {
-    /// The URL the shopper must visit, when `next_action` names one. Its
-    /// shape is not documented; the fixtures' Stripe-like form is read and
-    /// anything else is ignored.
+    /// The URL the shopper must visit, when `next_action` names one. The
+    /// SDK types it as a free dictionary; two shapes are read: the fixtures'
+    /// nested `{type: "redirect_to_url", redirect_to_url: {url}}` (also
+    /// under any other `type`, `{type: T, T: {url}}`) and a flat `{url}` or
+    /// `{redirect_url}`. Only an http(s) URL counts.
     pub fn redirect_url(&self) -> Option<String> {
         let action = self.next_action.as_ref()?;
-        action
-            .get("redirect_to_url")
-            .and_then(|r| r.get("url"))
+        let kind = action.get("type").and_then(|t| t.as_str());
+        let nested = |key: &str| {
+            let inner = action.get(key)?;
+            inner.get("url").or_else(|| inner.get("redirect_url"))
+        };
+        nested("redirect_to_url")
+            .or_else(|| kind.and_then(nested))
             .or_else(|| action.get("url"))
+            .or_else(|| action.get("redirect_url"))
             .and_then(|u| u.as_str())
+            .filter(|u| u.starts_with("https://") || u.starts_with("http://"))
             .map(str::to_owned)
     }
 
+    /// Why the last attempt failed, as (code, message). The SDK types it as
+    /// a free dictionary; two shapes are read: Stripe-like `{code, message}`
+    /// and a problem like the API's errors `{type, title, detail}`.
     pub fn payment_error(&self) -> Option<(String, String)> {
         let error = self.last_payment_error.as_ref()?;
-        let code = error
-            .get("code")
-            .and_then(|c| c.as_str())
-            .unwrap_or("payment_failed");
-        let message = error
-            .get("message")
-            .and_then(|m| m.as_str())
-            .unwrap_or("the payment failed");
-        Some((code.to_owned(), message.to_owned()))
+        if !error.is_object() {
+            return None;
+        }
+        let text = |key: &str| {
+            error
+                .get(key)
+                .and_then(|v| v.as_str())
+                .filter(|v| !v.is_empty())
+                .map(str::to_owned)
+        };
+        let as_problem: Problem = serde_json::from_value(error.clone()).unwrap_or_default();
+        let code = text("code")
+            .or_else(|| as_problem.name())
+            .unwrap_or_else(|| "payment_failed".to_owned());
+        let message = text("message")
+            .or_else(|| text("detail"))
+            .or_else(|| text("title"))
+            .unwrap_or_else(|| "the payment failed".to_owned());
+        Some((code, message))
     }
 }
 
@@ -147,28 +168,101 @@ pub struct PaymentRefund {
     pub id: String,
     #[serde(default)]
     pub status: Option<String>,
+    #[serde(default)]
+    pub amount: Option<i64>,
+    #[serde(default)]
+    pub metadata: BTreeMap<String, serde_json::Value>,
 }
 
-/// RFC 9457 problem details. Matched on `status` + `code` only: `type` and
-/// `instance` differ between the docs and the OpenAPI spec.
+/// The SDK's `*ListResponse`: `{object: "list", url, has_more, data}`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct List<T> {
+    #[serde(default = "Vec::new")]
+    pub data: Vec<T>,
+    #[serde(default)]
+    pub has_more: bool,
+}
+
+impl<T> crate::providers::Plausible for List<T> {
+    fn plausible(&self) -> bool {
+        true
+    }
+}
+
+/// The metadata key a refund carries its kessai idempotency key under, so
+/// a refund whose answer was lost can be found by listing the flow's refunds.
+pub const REFUND_KEY: &str = "kessai_refund_key";
+
+/// RFC 9457 problem details, the SDK's `ErrorResponse` `{type, title,
+/// status, detail, instance, errors[]}`. The SDK has no `code` (the docs'
+/// error page shows one): it is read when present and never needed.
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct Problem {
-    #[serde(default)]
-    pub code: Option<String>,
+    #[serde(default, rename = "type")]
+    pub kind: Option<String>,
     #[serde(default)]
     pub title: Option<String>,
     #[serde(default)]
     pub detail: Option<String>,
     #[serde(default)]
+    pub code: Option<String>,
+    /// `List[Dict[str, str]]` in the SDK; `field` and `message` as the
+    /// docs' 422 shows them, anything else ignored.
+    #[serde(default, deserialize_with = "lenient_errors")]
     pub errors: Vec<ProblemField>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 pub struct ProblemField {
     #[serde(default)]
     pub field: String,
     #[serde(default)]
     pub message: String,
+}
+
+/// `errors` as a list of objects; `null`, another shape or odd entries
+/// count as no field errors rather than an unreadable problem.
+fn lenient_errors<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Vec<ProblemField>, D::Error> {
+    let value = serde_json::Value::deserialize(deserializer)?;
+    let items = value.as_array().cloned().unwrap_or_default();
+    Ok(items
+        .into_iter()
+        .filter_map(|item| serde_json::from_value(item).ok())
+        .collect())
+}
+
+/// Where the docs' generic `type` URIs live (`…/error-response#400-bad-request`):
+/// they name only the HTTP status.
+const GENERIC_TYPE: &str = "/error-response";
+
+impl Problem {
+    /// What the problem is, in snake case (`payment_flow_expired`): the last
+    /// segment of a specific `type` URI (`…/errors/payment-flow-expired`),
+    /// else a `code` if one was sent, else the `title` ("Payment Flow
+    /// Expired"). `None` when the body names nothing.
+    pub fn name(&self) -> Option<String> {
+        let from_type = self
+            .kind
+            .as_deref()
+            .filter(|t| !t.contains(GENERIC_TYPE) && !t.contains('#'))
+            .and_then(|t| t.trim_end_matches('/').rsplit('/').next())
+            .filter(|segment| !segment.is_empty() && !segment.contains(':'));
+        let name = from_type
+            .map(str::to_owned)
+            .or_else(|| self.code.clone().filter(|c| !c.is_empty()))
+            .or_else(|| self.title.clone())?;
+        let name: String = name
+            .trim()
+            .chars()
+            .map(|c| match c {
+                '-' | ' ' => '_',
+                c => c.to_ascii_lowercase(),
+            })
+            .collect();
+        (!name.is_empty()).then_some(name)
+    }
 }
 
 #[cfg(test)]
@@ -228,6 +322,61 @@ mod tests {
         );
     }
 
+    fn flow_with(field: &str, value: serde_json::Value) -> PaymentFlow {
+        let mut flow: serde_json::Value =
+            serde_json::from_str(&fixture("payment_flow.requires_action.3ds.json")).unwrap();
+        flow[field] = value;
+        serde_json::from_value(flow).unwrap()
+    }
+
+    #[test]
+    fn both_next_action_shapes_give_the_redirect() {
+        let url = "https://pay.example/3ds/1";
+        for action in [
+            serde_json::json!({"type": "redirect_to_url", "redirect_to_url": {"url": url}}),
+            serde_json::json!({"type": "three_d_secure", "three_d_secure": {"redirect_url": url}}),
+            serde_json::json!({"type": "redirect", "url": url}),
+            serde_json::json!({"redirect_url": url}),
+        ] {
+            let flow = flow_with("next_action", action.clone());
+            assert_eq!(flow.redirect_url().as_deref(), Some(url), "{action}");
+        }
+        for action in [
+            serde_json::json!({"type": "redirect_to_url", "redirect_to_url": {"url": "javascript:x"}}),
+            serde_json::json!({"type": "display_qr"}),
+            serde_json::json!("redirect"),
+            serde_json::Value::Null,
+        ] {
+            assert_eq!(
+                flow_with("next_action", action.clone()).redirect_url(),
+                None,
+                "{action}"
+            );
+        }
+    }
+
+    #[test]
+    fn both_last_payment_error_shapes_are_read() {
+        let stripe_like = flow_with(
+            "last_payment_error",
+            serde_json::json!({"code": "card_declined", "message": "Your card was declined."}),
+        );
+        assert_eq!(
+            stripe_like.payment_error(),
+            Some(("card_declined".into(), "Your card was declined.".into()))
+        );
+        let problem = flow_with(
+            "last_payment_error",
+            serde_json::json!({"type": "https://docs.pay.jp/v2/errors/card-declined", "title": "Card Declined", "status": 402, "detail": "The card was declined."}),
+        );
+        assert_eq!(
+            problem.payment_error(),
+            Some(("card_declined".into(), "The card was declined.".into()))
+        );
+        let odd = flow_with("last_payment_error", serde_json::json!(["?"]));
+        assert_eq!(odd.payment_error(), None);
+    }
+
     #[test]
     fn an_unknown_status_does_not_fail_the_parse() {
         let flow: PaymentFlow =
@@ -250,8 +399,34 @@ mod tests {
             "error.429.rate_limit.json",
         ] {
             let problem: Problem = serde_json::from_str(&fixture(name)).unwrap();
-            assert!(problem.code.is_some() && problem.detail.is_some(), "{name}");
+            assert!(problem.kind.is_some() && problem.detail.is_some(), "{name}");
+            assert!(problem.name().is_some(), "{name}");
         }
+    }
+
+    #[test]
+    fn a_problem_is_named_by_type_then_code_then_title() {
+        let spec: Problem = serde_json::from_str(
+            r#"{"type":"https://docs.pay.jp/v2/errors/payment-flow-expired","title":"Gone","status":400}"#,
+        )
+        .unwrap();
+        assert_eq!(spec.name().as_deref(), Some("payment_flow_expired"));
+        // The docs' generic type names only the status: the title tells.
+        let docs: Problem = serde_json::from_str(
+            r#"{"type":"https://docs.pay.jp/v2/guide/developers/error-response#400-bad-request","title":"Refund Exceeds Payment","status":400}"#,
+        )
+        .unwrap();
+        assert_eq!(docs.name().as_deref(), Some("refund_exceeds_payment"));
+        let with_code: Problem = serde_json::from_str(
+            r#"{"type":"about:blank","code":"invalid_status","title":"Bad Request","status":400,"errors":null}"#,
+        )
+        .unwrap();
+        assert_eq!(with_code.name().as_deref(), Some("invalid_status"));
+        let odd: Problem =
+            serde_json::from_str(r#"{"type":"x","title":"y","status":422,"errors":[{"field":"amount","message":"m"},"junk",{"loc":"z"}]}"#)
+                .unwrap();
+        assert_eq!(odd.errors.len(), 2);
+        assert_eq!(Problem::default().name(), None);
     }
 
     #[test]

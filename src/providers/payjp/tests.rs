@@ -1,0 +1,74 @@
+//! The adapter's own decisions, apart from parsing (wire.rs) and error
+//! mapping (errors.rs).
+
+use std::sync::{Arc, Mutex};
+
+use super::*;
+
+/// What `f` logs, as text.
+fn logs_of(f: impl FnOnce()) -> String {
+    #[derive(Clone, Default)]
+    struct Sink(Arc<Mutex<Vec<u8>>>);
+    impl std::io::Write for Sink {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let sink = Sink::default();
+    let writer = sink.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+    tracing::subscriber::with_default(subscriber, f);
+    let bytes = sink.0.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+fn flow(status: &str, next_action: serde_json::Value) -> PaymentFlow {
+    serde_json::from_value(serde_json::json!({
+        "id": "pfw_1", "amount": 1000, "status": status,
+        "client_secret": "pfw_1_secret_x", "next_action": next_action,
+    }))
+    .unwrap()
+}
+
+#[test]
+fn requires_action_without_a_redirect_is_a_warning_naming_the_order() {
+    let unreadable = flow("requires_action", serde_json::json!({"type": "display_qr"}));
+    let logs = logs_of(|| warn_without_redirect(&unreadable, "ord_01TEST"));
+    assert!(
+        logs.contains("WARN") && logs.contains("ord_01TEST"),
+        "{logs}"
+    );
+    assert!(logs.contains("display_qr"), "{logs}");
+    assert!(
+        !logs.contains("pfw_1_secret_x"),
+        "no client secret in logs: {logs}"
+    );
+    // The order still gets something to act on: the client secret.
+    assert_eq!(
+        authorize_result(&unreadable, true),
+        AuthorizeResult::RequiresAction(NextAction::ClientSecret("pfw_1_secret_x".into()))
+    );
+    let readable = flow(
+        "requires_action",
+        serde_json::json!({"type": "redirect_to_url", "redirect_to_url": {"url": "https://x.example/3ds"}}),
+    );
+    assert_eq!(
+        logs_of(|| warn_without_redirect(&readable, "ord_01TEST")),
+        ""
+    );
+    let waiting = flow("requires_payment_method", serde_json::Value::Null);
+    assert_eq!(
+        logs_of(|| warn_without_redirect(&waiting, "ord_01TEST")),
+        ""
+    );
+}
