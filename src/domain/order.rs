@@ -254,6 +254,15 @@ impl OrderState {
         self
     }
 
+    /// A capture settles what the provider says it captured, which may be
+    /// less than was reserved (the rest of the reservation is released).
+    pub fn capture_settled(self, reserved: i64, captured: i64, releases_rest: bool) -> Self {
+        let captured = captured.clamp(0, reserved);
+        let mut state = self.capture_succeeded(captured, releases_rest);
+        state.pending_capture -= reserved - captured;
+        state
+    }
+
     pub fn capture_failed(mut self, amount: i64) -> Self {
         self.pending_capture -= amount;
         self.captures_pending -= 1;
@@ -447,5 +456,25 @@ mod tests {
         for r in [Release::FinalCapture, Release::Void, Release::Expiry] {
             assert_eq!(Release::parse(r.as_str()), Some(r));
         }
+    }
+}
+
+#[cfg(test)]
+mod capture_settled_tests {
+    use super::*;
+
+    #[test]
+    fn a_capture_settles_what_the_provider_captured_and_releases_the_rest_of_its_reservation() {
+        let state = OrderState::new(10_000)
+            .authorized(10_000, None)
+            .capture_reserved(4_000)
+            .capture_settled(4_000, 3_000, false);
+        assert_eq!((state.captured, state.pending_capture), (3_000, 0));
+        assert_eq!(state.capturable(), 7_000);
+        let whole = OrderState::new(10_000)
+            .authorized(10_000, None)
+            .capture_reserved(4_000)
+            .capture_settled(4_000, 4_000, false);
+        assert_eq!((whole.captured, whole.pending_capture), (4_000, 0));
     }
 }

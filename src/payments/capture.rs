@@ -376,10 +376,18 @@ impl Payments {
             }
         };
         let provider_releases = drive.data.final_capture && !drive.data.release_after;
+        // The provider's figure is booked when it fits the reservation; any
+        // difference is a discrepancy a person looks at.
+        let booked = outcome.amount.clamp(0, amount);
+        if outcome.amount != amount {
+            tracing::warn!(order_id = %order.id, capture_id = %capture.id, reserved = amount, provider_captured = outcome.amount, "the provider captured another amount than was asked; booked its figure where it fits, flagged for review");
+            order.needs_review = true;
+        }
         order.state = order
             .state
             .clone()
-            .capture_succeeded(amount, provider_releases);
+            .capture_settled(amount, booked, provider_releases);
+        capture.amount = booked;
         capture.status = CaptureStatus::Succeeded;
         capture.provider_capture_id = outcome.provider_capture_id;
         tx.finish_attempt(&drive.attempt_id, AttemptState::Succeeded, None, now, None)
@@ -403,7 +411,7 @@ impl Payments {
         };
         let order = tx.save_order(&order, now).await?;
         tx.save_capture(&capture).await?;
-        let data = json!({ "capture_id": capture.id.as_str(), "amount": amount, "final_capture": capture.final_capture });
+        let data = json!({ "capture_id": capture.id.as_str(), "amount": booked, "requested": amount, "final_capture": capture.final_capture });
         tx.append_event(&event_of(&order, CAPTURE_SUCCEEDED, caller, data), now)
             .await?;
         // The capture's outcome is known: a retry replays the order even if

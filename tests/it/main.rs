@@ -7,6 +7,7 @@ mod process;
 
 mod bad_input;
 mod cancel_safety;
+mod capture_discrepancy;
 mod chaos;
 mod cli;
 mod concurrency;

@@ -9,8 +9,10 @@ use tonic::Code;
 use tonic_types::StatusExt;
 
 use crate::db_test;
+#[allow(unused_imports)]
+use crate::helpers::TestApp;
 use crate::helpers::{
-    TestApp, assert_error, payjp_authorize, smartpay_customer, smartpay_shipping, unique_key,
+    assert_error, payjp_authorize, smartpay_customer, smartpay_shipping, unique_key,
 };
 
 fn not_found() -> FaultKind {

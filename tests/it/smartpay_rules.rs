@@ -499,3 +499,21 @@ db_test! {
         assert_eq!(refund_posts(&app), posts, "nothing is resent");
     }
 }
+
+db_test! {
+    async fn an_authorization_window_counts_from_the_first_send_not_the_late_answer(app: TestApp) {
+        use kessai::sandbox::faults::{Fault, FaultKind};
+        app.smartpay.faults().inject(Fault::new("POST", "/orders", FaultKind::DelayAfterActing { ms: 3_000 }).times(2));
+        let request = token(4_000, "paytok_test_approved", v1::CaptureMethod::Manual);
+        let first_sent = app.clock.now();
+        assert_error(app.authorize(request.clone()).await, Code::DeadlineExceeded, "OUTCOME_UNKNOWN");
+        app.smartpay.faults().clear();
+        // The retry comes hours later (within Smartpay's idempotency window).
+        app.clock.advance(Duration::hours(5));
+        let order = app.authorize(request).await.unwrap();
+        assert_eq!(order.status(), OrderStatus::Authorized);
+        let expires = order.expires_at.expect("an expiry").seconds;
+        let from_first_send = (first_sent + Duration::days(7)).timestamp();
+        assert!((expires - from_first_send).abs() <= 5, "expires {expires}, 7 days after the first send {from_first_send}");
+    }
+}

@@ -390,10 +390,16 @@ impl PaymentProvider for Payjp {
             amount_to_capture: (!call.whole_remainder).then_some(call.capture.amount),
         };
         let response = self.post(&path, &body, &call.idempotency_key).await?;
-        let _flow: PaymentFlow = parse(Op::Capture, response)?;
+        let flow: PaymentFlow = parse(Op::Capture, response)?;
+        // PAY.JP reports what the flow has received in all; this capture is
+        // what it added to what kessai had booked before.
+        let amount = flow
+            .amount_received
+            .map(|received| received - call.order.state.captured)
+            .unwrap_or(call.capture.amount);
         Ok(CaptureOutcome {
             provider_capture_id: None,
-            amount: call.capture.amount,
+            amount,
         })
     }
 
