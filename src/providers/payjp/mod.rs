@@ -325,7 +325,8 @@ impl PaymentProvider for Payjp {
         let confirm = details.payment_method_id.is_some();
         let body = CreatePaymentFlow {
             amount: call.money.amount.get(),
-            currency: "jpy",
+            // The API's currency codes are lower case.
+            currency: call.money.currency.code().to_ascii_lowercase(),
             capture_method: match call.capture_method {
                 CaptureMethod::Manual => "manual",
                 CaptureMethod::Automatic => "automatic",

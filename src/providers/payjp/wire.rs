@@ -15,7 +15,7 @@ pub const PAYMENT_REFUNDS: &str = "/payment_refunds";
 #[derive(Debug, Serialize)]
 pub struct CreatePaymentFlow<'a> {
     pub amount: i64,
-    pub currency: &'static str,
+    pub currency: String,
     pub capture_method: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub customer_id: Option<&'a str>,

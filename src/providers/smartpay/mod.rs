@@ -120,14 +120,14 @@ fn address(a: &PostalAddress) -> Address<'_> {
     }
 }
 
-fn items(details: &SmartpayDetails) -> Vec<Item<'_>> {
+fn items<'a>(details: &'a SmartpayDetails, currency: &'static str) -> Vec<Item<'a>> {
     details
         .items
         .iter()
         .map(|i| Item {
             name: &i.name,
             amount: i.amount,
-            currency: "JPY",
+            currency,
             quantity: i.quantity,
             description: some(&i.description),
             images: i.image_url.as_deref().into_iter().collect(),
@@ -150,12 +150,12 @@ fn customer(details: &SmartpayDetails) -> Option<CustomerInfo<'_>> {
 
 /// `shippingInfo` (required by the schemas; Authorize refuses an order
 /// without it, so only a request stored before that rule lacks it).
-fn shipping(details: &SmartpayDetails) -> Option<ShippingInfo<'_>> {
+fn shipping<'a>(details: &'a SmartpayDetails, currency: &'static str) -> Option<ShippingInfo<'a>> {
     details.shipping.as_ref().and_then(|s| {
         Some(ShippingInfo {
             address: address(s.address.as_ref()?),
             fee_amount: s.fee_amount,
-            fee_currency: "JPY",
+            fee_currency: currency,
         })
     })
 }
@@ -411,15 +411,15 @@ impl PaymentProvider for Smartpay {
                 // the first), so a resume always resends.
                 let body = CreateCheckoutSession {
                     amount: call.money.amount.get(),
-                    currency: "JPY",
-                    items: items(details),
+                    currency: call.money.currency.code(),
+                    items: items(details, call.money.currency.code()),
                     capture_method: capture_method(call.capture_method),
                     success_url,
                     cancel_url,
                     reference,
                     metadata,
                     customer_info: customer(details),
-                    shipping_info: shipping(details),
+                    shipping_info: shipping(details, call.money.currency.code()),
                 };
                 let response = self
                     .send(
@@ -451,13 +451,13 @@ impl PaymentProvider for Smartpay {
                 let body = CreateOrder {
                     token,
                     amount: call.money.amount.get(),
-                    currency: "JPY",
+                    currency: call.money.currency.code(),
                     capture_method: capture_method(call.capture_method),
-                    items: items(details),
+                    items: items(details, call.money.currency.code()),
                     reference,
                     metadata,
                     customer_info: customer(details),
-                    shipping_info: shipping(details),
+                    shipping_info: shipping(details, call.money.currency.code()),
                 };
                 let response = self
                     .send(
@@ -487,7 +487,7 @@ impl PaymentProvider for Smartpay {
         let body = CreatePayment {
             order: order_id,
             amount: call.capture.amount,
-            currency: "JPY",
+            currency: call.order.currency.code(),
             cancel_remainder: if call.final_capture {
                 "automatic"
             } else {
@@ -538,7 +538,7 @@ impl PaymentProvider for Smartpay {
         let body = CreateRefund {
             payment,
             amount: call.amount,
-            currency: "JPY",
+            currency: call.order.currency.code(),
             reason: match call.reason {
                 Some(RefundReason::Fraudulent) => "fraudulent",
                 Some(RefundReason::RequestedByCustomer) | Some(RefundReason::Duplicate) | None => {
