@@ -11,6 +11,7 @@ mod capture_discrepancy;
 mod chaos;
 mod cli;
 mod concurrency;
+mod conformance;
 mod contract_payjp;
 mod contract_smartpay;
 mod crash;
