@@ -458,6 +458,28 @@ mod tests {
     }
 
     #[test]
+    fn a_lease_a_live_provider_call_could_outlast_is_refused() {
+        let short = config(&[
+            ("KESSAI_PROVIDER_TIMEOUT_MS", "2000"),
+            ("KESSAI_PROVIDER_MAX_ATTEMPTS", "3"),
+            // 3 × 2 s + 2 × 5 s of pauses = 16 s.
+            ("KESSAI_IN_FLIGHT_LEASE_SECS", "16"),
+        ]);
+        let Err(ConfigError::Invalid { name, problem }) = short else {
+            panic!("accepted: {short:?}");
+        };
+        assert_eq!(name, "KESSAI_IN_FLIGHT_LEASE_SECS");
+        assert!(problem.contains("16 s"), "{problem}");
+        let long = config(&[
+            ("KESSAI_PROVIDER_TIMEOUT_MS", "2000"),
+            ("KESSAI_PROVIDER_MAX_ATTEMPTS", "3"),
+            ("KESSAI_IN_FLIGHT_LEASE_SECS", "17"),
+        ])
+        .unwrap();
+        assert_eq!(long.in_flight_lease, Some(Duration::from_secs(17)));
+    }
+
+    #[test]
     fn outside_sandbox_callers_must_authenticate_unless_explicitly_turned_off() {
         let base = [
             ("KESSAI_PAYJP_SECRET_KEY", "sk_live_x"),
