@@ -130,7 +130,7 @@ fn paymentoptions_sale(key: &str, amount: i64) -> v1::AuthorizeRequest {
 }
 
 /// What a client that gives up sees: the call's code, or none when it reset
-/// the stream itself.
+/// the stream itself (or its connection broke).
 async fn give_up_after<T>(
     within: Duration,
     call: impl Future<Output = Result<tonic::Response<T>, Status>>,
@@ -138,6 +138,14 @@ async fn give_up_after<T>(
     match tokio::time::timeout(within, call).await {
         Err(_) => None,
         Ok(Ok(_)) => Some(Code::Ok),
+        // The client's own connection failing under its resets (the
+        // server's rapid-reset protection closes it) is not an answer of
+        // kessai's.
+        Ok(Err(status))
+            if status.code() == Code::Unknown && std::error::Error::source(&status).is_some() =>
+        {
+            None
+        }
         Ok(Err(status)) => Some(status.code()),
     }
 }
