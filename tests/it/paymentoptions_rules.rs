@@ -287,3 +287,22 @@ async fn an_unreachable_paymentoptions_moves_nothing() {
     );
     assert!(status.get_details_retry_info().is_some());
 }
+
+db_test! {
+    async fn an_authorization_that_never_reached_paymentoptions_is_sent_on_the_retry(app: TestApp) {
+        use kessai::sandbox::faults::{Fault, FaultKind};
+        // Refused before acting on every attempt: nothing reached the books.
+        app.paymentoptions.faults().inject(
+            Fault::new("POST", "", FaultKind::Status { status: 429, body: serde_json::json!({}) }).times(2),
+        );
+        let key = unique_key("auth");
+        let request = card_request(&app, &key, 5_000, APPROVE, v1::CaptureMethod::Manual);
+        assert_error(app.authorize(request.clone()).await, Code::Unavailable, "PROVIDER_UNAVAILABLE");
+        assert!(app.paymentoptions.ledger().authorizations.is_empty());
+        // The same key again: nothing can have been charged, so it is sent.
+        let order = app.authorize(request).await.unwrap();
+        assert_eq!(order.status(), OrderStatus::Authorized, "{order:?}");
+        assert!(!order.needs_review);
+        assert_eq!(app.paymentoptions.ledger().authorizations.len(), 1);
+    }
+}

@@ -224,15 +224,6 @@ impl PaymentProvider for PaymentOptions {
         let ProviderDetails::PaymentOptions(details) = call.details else {
             return Err(ProviderError::wrong_details(ProviderKind::PaymentOptions));
         };
-        if call.resumed_after.is_some() {
-            // An authorization that may have reached PaymentOptions (its
-            // answer was lost, or its process died while waiting) is never
-            // sent again: without an idempotency key a resend is a second
-            // charge.
-            return Err(unknown(
-                "an authorization that may have reached PaymentOptions is never sent again; left for review",
-            ));
-        }
         let card = &details.card;
         let body = Authorization {
             amount: call.money.amount.get().to_string(),
