@@ -172,6 +172,12 @@ impl Store {
     }
 
     /// Starts a write transaction (IMMEDIATE on SQLite).
+    ///
+    /// Not to be awaited where a caller's cancellation can drop it: a
+    /// `BEGIN` interrupted while waiting for its answer hands its connection
+    /// back to the pool inside a transaction (sqlx counts a transaction only
+    /// once `BEGIN` has answered). Every use case runs on a task of its own
+    /// (`Payments::to_completion`), so none is.
     pub async fn begin(&self) -> Result<Tx, StoreError> {
         let options = TransactionOptions {
             sqlite_transaction_mode: match self.backend() {
@@ -180,13 +186,7 @@ impl Store {
             },
             ..Default::default()
         };
-        // Never interrupted between BEGIN and its answer (see
-        // `events_after`): a caller that goes away drops the transaction it
-        // would have got, which rolls back.
-        let write = self.write.clone();
-        let txn = tokio::spawn(async move { write.begin_with_options(options).await })
-            .await
-            .map_err(|e| StoreError::Database(format!("BEGIN task failed: {e}")))??;
+        let txn = self.write.begin_with_options(options).await?;
         Ok(Tx::new(txn, self.money_observer.clone()))
     }
 

@@ -153,11 +153,11 @@ async fn give_up_after<T>(
 /// A request that carries a deadline (`grpc-timeout`) half the time; the
 /// client resets the stream at `within` either way.
 fn with_deadline<T>(message: T, within: Duration) -> Request<T> {
-    let mut request = Request::new(message);
     if rand::rng().random_bool(0.5) {
-        request.set_timeout(within);
+        with_deadline_always(message, within)
+    } else {
+        Request::new(message)
     }
-    request
 }
 
 async fn settled_or_review(rig: &Rig, within: Duration) -> Vec<v1::Order> {
