@@ -93,26 +93,11 @@ async fn a_provider_without_credentials_is_not_configured() {
     let mut env = crate::helpers::base_env(&url);
     env.insert("KESSAI_SMARTPAY_SECRET_KEY".into(), String::new());
     let app = crate::helpers::TestApp::spawn_with(env).await;
-    let request = v1::AuthorizeRequest {
-        idempotency_key: unique_key("auth"),
-        amount: 1_000,
-        currency: "JPY".into(),
-        provider_details: Some(v1::authorize_request::ProviderDetails::Smartpay(
-            v1::SmartpayDetails {
-                token: "paytok_test_approved".into(),
-                items: vec![v1::SmartpayItem {
-                    name: "item".into(),
-                    amount: 1_000,
-                    quantity: 1,
-                    ..Default::default()
-                }],
-                customer: crate::helpers::smartpay_customer(),
-                shipping: crate::helpers::smartpay_shipping(),
-                ..Default::default()
-            },
-        )),
-        ..Default::default()
-    };
+    let request = crate::helpers::smartpay_token_authorize(
+        &unique_key("auth"),
+        1_000,
+        "paytok_test_approved",
+    );
     assert_error(
         app.authorize(request).await,
         Code::FailedPrecondition,

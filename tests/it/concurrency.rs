@@ -10,26 +10,11 @@ use crate::db_test;
 use crate::helpers::{TestApp, unique_key};
 
 async fn smartpay_token_order(app: &TestApp, amount: i64) -> v1::Order {
-    let request = v1::AuthorizeRequest {
-        idempotency_key: unique_key("auth"),
+    let request = crate::helpers::smartpay_token_authorize(
+        &unique_key("auth"),
         amount,
-        currency: "JPY".into(),
-        provider_details: Some(v1::authorize_request::ProviderDetails::Smartpay(
-            v1::SmartpayDetails {
-                token: "paytok_test_approved".into(),
-                items: vec![v1::SmartpayItem {
-                    name: "item".into(),
-                    amount,
-                    quantity: 1,
-                    ..Default::default()
-                }],
-                customer: crate::helpers::smartpay_customer(),
-                shipping: crate::helpers::smartpay_shipping(),
-                ..Default::default()
-            },
-        )),
-        ..Default::default()
-    };
+        "paytok_test_approved",
+    );
     app.authorize(request).await.unwrap()
 }
 

@@ -16,7 +16,7 @@ use crate::db_test;
 #[allow(unused_imports)]
 use crate::helpers::TestApp;
 use crate::helpers::{
-    assert_error, card_authorize, payjp_authorize, smartpay_customer, smartpay_shipping, unique_key,
+    assert_error, card_authorize, payjp_authorize, smartpay_token_authorize, unique_key,
 };
 use crate::paymentoptions_rules::APPROVE;
 
@@ -39,26 +39,7 @@ impl Provider {
         let key = unique_key("conf");
         match self {
             Provider::Payjp => payjp_authorize(&key, amount, "pm_test_approve"),
-            Provider::Smartpay => v1::AuthorizeRequest {
-                idempotency_key: key,
-                amount,
-                currency: "JPY".into(),
-                provider_details: Some(v1::authorize_request::ProviderDetails::Smartpay(
-                    v1::SmartpayDetails {
-                        token: "paytok_test_approved".into(),
-                        items: vec![v1::SmartpayItem {
-                            name: "item".into(),
-                            amount,
-                            quantity: 1,
-                            ..Default::default()
-                        }],
-                        customer: smartpay_customer(),
-                        shipping: smartpay_shipping(),
-                        ..Default::default()
-                    },
-                )),
-                ..Default::default()
-            },
+            Provider::Smartpay => smartpay_token_authorize(&key, amount, "paytok_test_approved"),
             Provider::PaymentOptions => {
                 card_authorize(&key, amount, APPROVE, "123", app.clock.now().year() + 3)
             }

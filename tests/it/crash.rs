@@ -501,26 +501,11 @@ async fn two_processes_share_the_invariants(postgres: bool) {
     let env = kessai_env(&database_url, &providers);
     let (_first, a) = start_kessai(&env).await;
     let (_second, b) = start_kessai(&env).await;
-    let authorize = v1::AuthorizeRequest {
-        idempotency_key: "two-processes-authorize".into(),
-        amount: 10_000,
-        currency: "JPY".into(),
-        provider_details: Some(v1::authorize_request::ProviderDetails::Smartpay(
-            v1::SmartpayDetails {
-                token: "paytok_test_approved".into(),
-                items: vec![v1::SmartpayItem {
-                    name: "item".into(),
-                    amount: 10_000,
-                    quantity: 1,
-                    ..Default::default()
-                }],
-                customer: crate::helpers::smartpay_customer(),
-                shipping: crate::helpers::smartpay_shipping(),
-                ..Default::default()
-            },
-        )),
-        ..Default::default()
-    };
+    let authorize = crate::helpers::smartpay_token_authorize(
+        "two-processes-authorize",
+        10_000,
+        "paytok_test_approved",
+    );
     let order = a
         .clone()
         .authorize(authorize)

@@ -458,6 +458,32 @@ pub fn payjp_authorize(key: &str, amount: i64, payment_method: &str) -> v1::Auth
     }
 }
 
+/// A Smartpay order from a token the shopper already approved, with one
+/// item of the whole amount and the customer and shipping the schemas
+/// require.
+pub fn smartpay_token_authorize(key: &str, amount: i64, token: &str) -> v1::AuthorizeRequest {
+    v1::AuthorizeRequest {
+        idempotency_key: key.into(),
+        amount,
+        currency: "JPY".into(),
+        provider_details: Some(v1::authorize_request::ProviderDetails::Smartpay(
+            v1::SmartpayDetails {
+                token: token.into(),
+                items: vec![v1::SmartpayItem {
+                    name: "item".into(),
+                    amount,
+                    quantity: 1,
+                    ..Default::default()
+                }],
+                customer: smartpay_customer(),
+                shipping: smartpay_shipping(),
+                ..Default::default()
+            },
+        )),
+        ..Default::default()
+    }
+}
+
 /// A PaymentOptions card authorization as a shop sends it: the card, the
 /// shopper's IP and billing address.
 pub fn card_authorize(
