@@ -17,8 +17,8 @@
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{
-    AccessMode, ColumnTrait, ConnectionTrait, DatabaseBackend, EntityTrait, IsolationLevel,
-    QueryFilter, QueryOrder, QuerySelect, Statement, TransactionTrait,
+    ColumnTrait, ConnectionTrait, DatabaseBackend, EntityTrait, FromQueryResult, QueryFilter,
+    QueryOrder, QuerySelect, QueryTrait, Statement,
 };
 
 use super::Store;
@@ -69,29 +69,23 @@ pub struct EventBatch {
 impl Store {
     /// Events with an id above `after`, oldest first, at most `limit`.
     ///
-    /// Watchers cancel all the time, and a read cancelled between its
-    /// `BEGIN` and the rest would hand its connection back to the pool
-    /// inside a transaction (sqlx counts a transaction only once `BEGIN` has
-    /// answered). So the read runs on a task of its own: a watcher that goes
-    /// away stops waiting for it, never interrupts it.
+    /// No transaction: on PostgreSQL the rows and the list of transactions
+    /// in progress come from one statement (so from one snapshot), and the
+    /// order facts read beside them (provider, currency, amount) never
+    /// change once the order exists. A watcher that goes away drops a plain
+    /// statement, which leaves nothing open on its connection. Reads take a
+    /// permit first, so watchers never hold more than a quarter of the pool.
     pub async fn events_after(
         &self,
         after: i64,
         filter: &EventFilter,
         limit: u64,
     ) -> Result<EventBatch, StoreError> {
-        let (store, filter) = (self.clone(), filter.clone());
-        tokio::spawn(async move { store.read_events_after(after, &filter, limit).await })
+        let _permit = self
+            .event_reads
+            .acquire()
             .await
-            .map_err(|e| StoreError::Database(format!("event read task failed: {e}")))?
-    }
-
-    async fn read_events_after(
-        &self,
-        after: i64,
-        filter: &EventFilter,
-        limit: u64,
-    ) -> Result<EventBatch, StoreError> {
+            .map_err(|_| StoreError::Unavailable("the store is closing".into()))?;
         let mut query = order_events::Entity::find()
             .filter(order_events::Column::Id.gt(after))
             .order_by_asc(order_events::Column::Id)
@@ -110,37 +104,42 @@ impl Store {
                 ),
             );
         }
-        // One snapshot for the list of transactions in progress and the rows.
-        let txn = self
-            .read
-            .begin_with_config(
-                Some(IsolationLevel::RepeatableRead),
-                Some(AccessMode::ReadOnly),
-            )
-            .await?;
-        let in_progress = match self.backend() {
+        let (rows, in_progress) = match self.backend() {
             DatabaseBackend::Postgres => {
-                let row = txn
-                    .query_one_raw(Statement::from_string(
-                        DatabaseBackend::Postgres,
-                        "SELECT pg_current_snapshot()::text AS snapshot",
-                    ))
-                    .await?
-                    .ok_or_else(|| StoreError::Database("no snapshot".into()))?;
-                let text: String = row.try_get("", "snapshot")?;
-                in_progress(&text)?
+                // One row even when no event matches: the snapshot is
+                // needed either way (see [`Horizon::admit`]).
+                let inner = query.build(DatabaseBackend::Postgres);
+                let statement = Statement {
+                    sql: format!(
+                        "SELECT s.snapshot, e.* \
+                         FROM (SELECT pg_current_snapshot()::text AS snapshot) s \
+                         LEFT JOIN LATERAL ({}) e ON true ORDER BY e.id",
+                        inner.sql
+                    ),
+                    ..inner
+                };
+                let results = self.read.query_all_raw(statement).await?;
+                let text: String = results
+                    .first()
+                    .ok_or_else(|| StoreError::Database("no snapshot".into()))?
+                    .try_get("", "snapshot")?;
+                let mut rows = Vec::with_capacity(results.len());
+                for result in &results {
+                    if result.try_get::<Option<i64>>("", "id")?.is_some() {
+                        rows.push(order_events::Model::from_query_result(result, "")?);
+                    }
+                }
+                (rows, in_progress(&text)?)
             }
-            _ => Vec::new(),
+            _ => (query.all(&self.read).await?, Vec::new()),
         };
-        let rows = query.all(&txn).await?;
         let mut order_ids: Vec<&str> = rows.iter().map(|r| r.order_id.as_str()).collect();
         order_ids.sort_unstable();
         order_ids.dedup();
         let orders = orders::Entity::find()
             .filter(orders::Column::Id.is_in(order_ids))
-            .all(&txn)
+            .all(&self.read)
             .await?;
-        txn.commit().await?;
         let full = rows.len() as u64 >= limit;
         let events = rows
             .into_iter()

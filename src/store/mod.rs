@@ -67,6 +67,10 @@ pub struct Store {
     read: DatabaseConnection,
     write: DatabaseConnection,
     money_observer: Option<MoneyObserver>,
+    /// Event reads in flight at once: they outlive the watcher that asked
+    /// (see [`Store::events_after`]), so without a cap watchers that keep
+    /// giving up would queue reads ahead of every other caller.
+    event_reads: std::sync::Arc<tokio::sync::Semaphore>,
 }
 
 impl std::fmt::Debug for Store {
@@ -119,6 +123,7 @@ impl Store {
             read: SqlxSqliteConnector::from_sqlx_sqlite_pool(read),
             write: SqlxSqliteConnector::from_sqlx_sqlite_pool(write),
             money_observer: None,
+            event_reads: event_read_permits(options),
         })
     }
 
@@ -147,6 +152,7 @@ impl Store {
             read: db.clone(),
             write: db,
             money_observer: None,
+            event_reads: event_read_permits(options),
         })
     }
 
@@ -194,6 +200,13 @@ impl Store {
         let _ = self.write.close().await;
         let _ = self.read.close().await;
     }
+}
+
+/// A quarter of the pool, at least one: the rest stays free for the calls
+/// that move money and for plain reads.
+fn event_read_permits(options: &StoreOptions) -> std::sync::Arc<tokio::sync::Semaphore> {
+    let permits = (options.max_connections / 4).max(1) as usize;
+    std::sync::Arc::new(tokio::sync::Semaphore::new(permits))
 }
 
 /// sqlx echoes the URL in some parse errors; keep the password out of logs.
