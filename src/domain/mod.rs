@@ -1,9 +1,9 @@
-//! Pure rules: money, identifiers, the order state machine and each
-//! provider's rules. No I/O.
+//! Pure, provider-neutral rules: money, identifiers, the order state machine
+//! and the shape of a provider's rules. No I/O.
 
+pub mod address;
 pub mod card;
 pub mod decide;
-pub mod details;
 pub mod error;
 pub mod idempotency_key;
 pub mod ids;
@@ -14,11 +14,8 @@ pub mod records;
 pub mod rules;
 pub mod text;
 
+pub use address::PostalAddress;
 pub use card::{CardInput, CardNumber, Cvc};
-pub use details::{
-    PayjpDetails, PaymentOptionsDetails, PostalAddress, ProviderDetails, SmartpayCustomer,
-    SmartpayDetails, SmartpayFlow, SmartpayItem, SmartpayShipping,
-};
 pub use error::{FieldViolation, InvalidInput, Reason, RuleViolation};
 pub use idempotency_key::IdempotencyKey;
 pub use ids::{AttemptId, CaptureId, OrderId, RefundId};

@@ -1,6 +1,7 @@
-//! Each provider's rules, as data the use cases consult before any provider
-//! call, so a caller gets the same answer whichever provider is behind the
-//! order and no doomed request goes out.
+//! The shape of a provider's rules, as data the use cases consult before any
+//! provider call, so a caller gets the same answer whichever provider is
+//! behind the order and no doomed request goes out. Each provider's own set
+//! is in its folder (`providers/<p>/rules.rs`).
 
 use chrono::Duration;
 
@@ -88,14 +89,6 @@ pub struct ProviderRules {
 }
 
 impl ProviderRules {
-    pub fn for_provider(provider: ProviderKind) -> &'static ProviderRules {
-        match provider {
-            ProviderKind::Payjp => &PAYJP,
-            ProviderKind::Smartpay => &SMARTPAY,
-            ProviderKind::PaymentOptions => &PAYMENTOPTIONS,
-        }
-    }
-
     pub fn accepts_currency(&self, code: &str) -> bool {
         self.currencies.contains(&code)
     }
@@ -118,145 +111,5 @@ impl ProviderRules {
             };
             Duration::days(days)
         })
-    }
-}
-
-/// PAY.JP v2 (seed 003, providers.md): 50–9,999,999 yen; card and Apple Pay
-/// 7 days (30 extended), PayPay 30 days.
-pub const PAYJP: ProviderRules = ProviderRules {
-    provider: ProviderKind::Payjp,
-    currencies: &["JPY"],
-    min_amount: 50,
-    max_amount: 9_999_999,
-    min_capture: 50,
-    capture: CapturePolicy::OnePartialThenRemainder,
-    refund: RefundPolicy::WholeOrder,
-    refund_reasons: &[
-        RefundReason::RequestedByCustomer,
-        RefundReason::Fraudulent,
-        RefundReason::Duplicate,
-    ],
-    void_before_authorization: true,
-    void_after_partial_capture: true,
-    windows: &[
-        AuthorizationWindow {
-            method: PaymentMethodKind::Card,
-            days: 7,
-            extended_days: Some(30),
-        },
-        AuthorizationWindow {
-            method: PaymentMethodKind::ApplePay,
-            days: 7,
-            extended_days: Some(30),
-        },
-        AuthorizationWindow {
-            method: PaymentMethodKind::PayPay,
-            days: 30,
-            extended_days: None,
-        },
-    ],
-};
-
-/// Smartpay (seeds 000, 002): captures within 7 days, several partial
-/// captures, refunds per payment, cancellation only once authorized.
-pub const SMARTPAY: ProviderRules = ProviderRules {
-    provider: ProviderKind::Smartpay,
-    currencies: &["JPY"],
-    min_amount: 1,
-    max_amount: 9_999_999_999,
-    min_capture: 1,
-    capture: CapturePolicy::Multiple,
-    refund: RefundPolicy::PerCapture,
-    refund_reasons: &[RefundReason::RequestedByCustomer, RefundReason::Fraudulent],
-    void_before_authorization: false,
-    void_after_partial_capture: true,
-    windows: &[AuthorizationWindow {
-        method: PaymentMethodKind::Bnpl,
-        days: 7,
-        extended_days: None,
-    }],
-};
-
-/// PaymentOptions (seed 001): one capture, the rest released; refunds against
-/// the capture transaction; void only before capture.
-pub const PAYMENTOPTIONS: ProviderRules = ProviderRules {
-    provider: ProviderKind::PaymentOptions,
-    currencies: &["JPY"],
-    min_amount: 1,
-    max_amount: 9_999_999_999,
-    min_capture: 1,
-    capture: CapturePolicy::Single,
-    refund: RefundPolicy::PerCapture,
-    refund_reasons: &[
-        RefundReason::RequestedByCustomer,
-        RefundReason::Fraudulent,
-        RefundReason::Duplicate,
-    ],
-    void_before_authorization: false,
-    void_after_partial_capture: false,
-    windows: &[],
-};
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn payjp_windows_follow_the_seed() {
-        let r = ProviderRules::for_provider(ProviderKind::Payjp);
-        assert_eq!(
-            r.authorization_window(PaymentMethodKind::Card, false),
-            Some(Duration::days(7))
-        );
-        assert_eq!(
-            r.authorization_window(PaymentMethodKind::Card, true),
-            Some(Duration::days(30))
-        );
-        assert_eq!(
-            r.authorization_window(PaymentMethodKind::ApplePay, true),
-            Some(Duration::days(30))
-        );
-        assert_eq!(
-            r.authorization_window(PaymentMethodKind::PayPay, false),
-            Some(Duration::days(30))
-        );
-        assert_eq!(
-            r.authorization_window(PaymentMethodKind::PayPay, true),
-            Some(Duration::days(30))
-        );
-    }
-
-    #[test]
-    fn smartpay_orders_live_seven_days() {
-        let r = ProviderRules::for_provider(ProviderKind::Smartpay);
-        assert_eq!(
-            r.authorization_window(PaymentMethodKind::Bnpl, false),
-            Some(Duration::days(7))
-        );
-    }
-
-    #[test]
-    fn every_provider_is_jpy_only_and_has_its_own_rules() {
-        for p in ProviderKind::ALL {
-            let r = ProviderRules::for_provider(p);
-            assert_eq!(r.provider, p);
-            assert!(r.accepts_currency("JPY"));
-            assert!(!r.accepts_currency("USD"));
-        }
-        assert!(!SMARTPAY.accepts_refund_reason(RefundReason::Duplicate));
-        assert!(PAYJP.accepts_refund_reason(RefundReason::Duplicate));
-    }
-
-    /// Amounts go to providers in minor units: a currency a rule set
-    /// accepts must have a known exponent, or its amounts would be misread.
-    #[test]
-    fn every_accepted_currency_has_a_minor_unit_exponent() {
-        for p in ProviderKind::ALL {
-            for code in ProviderRules::for_provider(p).currencies {
-                let currency = crate::domain::Currency::parse(code)
-                    .unwrap_or_else(|_| panic!("{p:?} accepts {code}, which has no exponent"));
-                assert_eq!(currency.code(), *code);
-            }
-        }
     }
 }

@@ -9,7 +9,7 @@ use super::{Caller, CrashPoint, PaymentError, Payments, account_unknown};
 use crate::domain::decide::{CapturePlan, Refusal, decide_capture};
 use crate::domain::{
     Amount, AttemptId, CaptureId, CaptureRecord, CaptureStatus, Failure, IdempotencyKey, OrderId,
-    OrderRecord, OrderView, ProviderRules, Reason,
+    OrderRecord, OrderView, Reason,
 };
 use crate::providers::{CaptureCall, CaptureOutcome, ProviderError, VoidCall};
 use crate::store::{AttemptState, Claim, KeyRecord, NewAttempt, Operation, Tx};
@@ -91,7 +91,7 @@ impl Payments {
             });
         };
         self.provider(order.provider)?;
-        let rules = ProviderRules::for_provider(order.provider);
+        let rules = crate::providers::rules(order.provider);
         let plan = match decide_capture(
             &order.state,
             rules,

@@ -8,7 +8,6 @@ use super::events::PROVIDER_STATE_SYNCED;
 use super::{Caller, PaymentError, Payments};
 use crate::domain::{
     AuthState, CaptureId, CaptureRecord, CaptureStatus, OrderId, OrderRecord, OrderView,
-    ProviderRules,
 };
 use crate::providers::{ProviderError, ProviderSnapshot, SnapshotState};
 
@@ -158,7 +157,7 @@ fn apply_snapshot(
         ) => {
             let authorized = snapshot.amount_authorized.max(snapshot.amount_captured);
             let window = order.payment_method.and_then(|m| {
-                ProviderRules::for_provider(order.provider).authorization_window(m, false)
+                crate::providers::rules(order.provider).authorization_window(m, false)
             });
             let expires_at = snapshot.expires_at.or_else(|| window.map(|w| now + w));
             order.state = s.authorized(authorized, expires_at);

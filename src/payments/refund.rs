@@ -14,7 +14,7 @@ use super::{Caller, CrashPoint, PaymentError, Payments, account_unknown};
 use crate::domain::decide::{RefundableCapture, decide_refund};
 use crate::domain::{
     Amount, AttemptId, CaptureRecord, CaptureStatus, IdempotencyKey, OrderId, OrderRecord,
-    OrderView, ProviderRules, RefundId, RefundPart, RefundReason, RefundRecord, RefundStatus,
+    OrderView, RefundId, RefundPart, RefundReason, RefundRecord, RefundStatus,
 };
 use crate::providers::{ProviderError, RefundCall, RefundOutcome};
 use crate::store::{AttemptState, Claim, KeyRecord, NewAttempt, Operation};
@@ -76,7 +76,7 @@ impl Payments {
             });
         };
         self.provider(order.provider)?;
-        let rules = ProviderRules::for_provider(order.provider);
+        let rules = crate::providers::rules(order.provider);
         let captures = tx.captures(&order.id).await?;
         let refundable: Vec<RefundableCapture> = captures
             .iter()

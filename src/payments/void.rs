@@ -7,7 +7,7 @@ use super::events::*;
 use super::idempotency::{Existing, KeyedRequest, complete};
 use super::{Caller, CrashPoint, PaymentError, Payments, account_unknown};
 use crate::domain::decide::decide_void;
-use crate::domain::{AttemptId, IdempotencyKey, OrderId, OrderRecord, OrderView, ProviderRules};
+use crate::domain::{AttemptId, IdempotencyKey, OrderId, OrderRecord, OrderView};
 use crate::providers::{ProviderError, VoidCall};
 use crate::store::{AttemptState, Claim, KeyRecord, NewAttempt, Operation};
 
@@ -48,11 +48,7 @@ impl Payments {
             });
         };
         self.provider(order.provider)?;
-        let plan = decide_void(
-            &order.state,
-            ProviderRules::for_provider(order.provider),
-            now,
-        )?;
+        let plan = decide_void(&order.state, crate::providers::rules(order.provider), now)?;
         order.state = order.state.clone().void_requested();
         let order = tx.save_order(&order, now).await?;
         tx.insert_attempt(

@@ -7,6 +7,8 @@ mod instrumented;
 pub mod payjp;
 pub mod paymentoptions;
 mod registry;
+#[cfg(test)]
+mod rules_tests;
 pub mod smartpay;
 
 use std::time::Duration;
@@ -15,11 +17,10 @@ use chrono::{DateTime, Utc};
 
 use crate::domain::{
     CaptureMethod, CaptureRecord, CardSummary, Failure, Metadata, Money, NextAction, OrderId,
-    OrderRecord, PaymentMethodKind, ProviderDetails, ProviderKind, Reason, RefundReason,
-    RefundStatus,
+    OrderRecord, PaymentMethodKind, ProviderKind, Reason, RefundReason, RefundStatus,
 };
 
-pub use registry::Registry;
+pub use registry::{AuthorizeDetails, ProviderDetails, Registry, rules};
 
 /// Authorize at the provider.
 #[derive(Debug, Clone)]

@@ -1,9 +1,112 @@
+//! The one list of providers: the Authorize input each one takes, its rules,
+//! and the configured adapters. Adding a provider is a folder beside this
+//! file plus one line in each list here (see ARCHITECTURE.md).
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use super::PaymentProvider;
 use super::instrumented::Instrumented;
-use crate::domain::ProviderKind;
+use super::payjp::PayjpDetails;
+use super::paymentoptions::PaymentOptionsDetails;
+use super::smartpay::SmartpayDetails;
+use crate::domain::{ProviderKind, ProviderRules};
+
+/// Each provider's rules.
+pub fn rules(provider: ProviderKind) -> &'static ProviderRules {
+    match provider {
+        ProviderKind::Payjp => &super::payjp::RULES,
+        ProviderKind::Smartpay => &super::smartpay::RULES,
+        ProviderKind::PaymentOptions => &super::paymentoptions::RULES,
+    }
+}
+
+/// Provider-specific Authorize input, parsed from the contract's
+/// `provider_details` oneof. The variant chooses the provider.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProviderDetails {
+    Payjp(PayjpDetails),
+    Smartpay(SmartpayDetails),
+    PaymentOptions(Box<PaymentOptionsDetails>),
+}
+
+/// What one provider's Authorize input says about itself.
+pub trait AuthorizeDetails: Sized {
+    const PROVIDER: ProviderKind;
+    /// The request field naming what the shopper pays with: what a
+    /// provider that does not know it was given refers to.
+    const PAYMENT_METHOD_FIELD: &'static str;
+
+    fn kind(&self) -> ProviderKind {
+        Self::PROVIDER
+    }
+
+    fn payment_method_field(&self) -> &'static str {
+        Self::PAYMENT_METHOD_FIELD
+    }
+
+    /// Whether the caller asked for the longer card authorization window.
+    fn extended_authorization(&self) -> bool {
+        false
+    }
+
+    /// What makes two requests' details different, for idempotency; secrets
+    /// go in only through `keyed`.
+    fn fingerprint(&self, keyed: &dyn Fn(&str) -> String) -> serde_json::Value;
+
+    /// What reconciliation needs to send the authorization again after its
+    /// answer was lost; `None` where it is never resent.
+    fn replay(&self) -> Option<serde_json::Value>;
+
+    fn from_replay(value: serde_json::Value) -> Option<Self>;
+}
+
+/// `$body` with `$d` bound to the details of whichever provider it is.
+macro_rules! each {
+    ($details:expr, $d:ident => $body:expr) => {
+        match $details {
+            ProviderDetails::Payjp($d) => $body,
+            ProviderDetails::Smartpay($d) => $body,
+            ProviderDetails::PaymentOptions($d) => $body,
+        }
+    };
+}
+
+impl ProviderDetails {
+    pub fn provider(&self) -> ProviderKind {
+        each!(self, d => d.kind())
+    }
+
+    pub fn payment_method_field(&self) -> &'static str {
+        each!(self, d => d.payment_method_field())
+    }
+
+    pub fn extended_authorization(&self) -> bool {
+        each!(self, d => d.extended_authorization())
+    }
+
+    /// Keyed by the provider's name, so two providers' inputs never match.
+    pub fn fingerprint(&self, keyed: &dyn Fn(&str) -> String) -> serde_json::Value {
+        serde_json::json!({ self.provider().as_str(): each!(self, d => d.fingerprint(keyed)) })
+    }
+
+    /// The input to keep for a resend, under the provider's name.
+    pub fn replay(&self) -> Option<(&'static str, serde_json::Value)> {
+        let value = each!(self, d => d.replay())?;
+        Some((self.provider().as_str(), value))
+    }
+
+    /// The input kept by [`ProviderDetails::replay`].
+    pub fn from_replay(provider: ProviderKind, value: serde_json::Value) -> Option<Self> {
+        match provider {
+            ProviderKind::Payjp => PayjpDetails::from_replay(value).map(Self::Payjp),
+            ProviderKind::Smartpay => SmartpayDetails::from_replay(value).map(Self::Smartpay),
+            ProviderKind::PaymentOptions => {
+                PaymentOptionsDetails::from_replay(value).map(|d| Self::PaymentOptions(Box::new(d)))
+            }
+        }
+    }
+}
 
 /// The configured providers. A provider absent here answers
 /// PROVIDER_NOT_CONFIGURED.

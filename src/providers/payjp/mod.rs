@@ -5,8 +5,13 @@
 //! Every POST carries an `Idempotency-Key` derived from kessai's ids, so the
 //! bounded retries in [`crate::providers::http`] are safe here.
 
+mod details;
 mod errors;
+mod rules;
 mod wire;
+
+pub use self::details::PayjpDetails;
+pub use self::rules::RULES;
 
 use std::collections::BTreeMap;
 
@@ -20,6 +25,7 @@ use self::wire::{
     FlowStatus, List, PAYMENT_FLOWS, PAYMENT_REFUNDS, PaymentFlow, PaymentMethodOptions,
     PaymentRefund, REFUND_KEY,
 };
+use super::ProviderDetails;
 use super::http::{self, HttpSettings, RawResponse, Repeat, SendFailure};
 use super::{
     AuthorizeCall, AuthorizeOutcome, AuthorizeResult, CaptureCall, CaptureOutcome, PaymentProvider,
@@ -27,8 +33,8 @@ use super::{
     SnapshotState, VoidCall,
 };
 use crate::domain::{
-    CaptureMethod, Failure, NextAction, OrderRecord, PaymentMethodKind, ProviderDetails,
-    ProviderKind, Reason, RefundStatus,
+    CaptureMethod, Failure, NextAction, OrderRecord, PaymentMethodKind, ProviderKind, Reason,
+    RefundStatus,
 };
 
 /// Where and how to reach PAY.JP.

@@ -7,8 +7,13 @@
 //! Card data is sent in the one request that needs it and masked in every
 //! answer as it is parsed.
 
+mod details;
 mod errors;
+mod rules;
 mod wire;
+
+pub use self::details::PaymentOptionsDetails;
+pub use self::rules::RULES;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -18,6 +23,7 @@ use serde::Serialize;
 
 use self::errors::{Op, map_failure};
 use self::wire::{Authorization, BillingAddress, Capture, Card, Envelope, Refund, ReturnUrl, Void};
+use super::ProviderDetails;
 use super::http::{self, HttpSettings, RawResponse, Repeat, SendFailure};
 use super::{
     AuthorizeCall, AuthorizeOutcome, AuthorizeResult, CaptureCall, CaptureOutcome, PaymentProvider,
@@ -25,8 +31,8 @@ use super::{
     SnapshotState, VoidCall,
 };
 use crate::domain::{
-    CaptureMethod, CardSummary, Failure, OrderRecord, PaymentMethodKind, ProviderDetails,
-    ProviderKind, Reason, RefundStatus,
+    CaptureMethod, CardSummary, Failure, OrderRecord, PaymentMethodKind, ProviderKind, Reason,
+    RefundStatus,
 };
 
 pub const DEFAULT_PATH_PREFIX: &str = "/api/v1/server-to-server-interface";

@@ -7,8 +7,15 @@
 //! honours `Idempotency-Key` for 6 hours only: a call resumed later than that
 //! looks its object up first instead of trusting the key.
 
+mod details;
 mod errors;
+mod rules;
 mod wire;
+
+pub use self::details::{
+    SmartpayCustomer, SmartpayDetails, SmartpayFlow, SmartpayItem, SmartpayShipping,
+};
+pub use self::rules::RULES;
 
 use std::collections::BTreeMap;
 
@@ -23,6 +30,7 @@ use self::wire::{
     Address, CheckoutSession, Collection, CreateCheckoutSession, CreateOrder, CreatePayment,
     CreateRefund, CustomerInfo, Item, Order, OrderStatus, Payment, Refund, ShippingInfo,
 };
+use super::ProviderDetails;
 use super::http::{self, HttpSettings, RawResponse, Repeat, SendFailure};
 use super::{
     AuthorizeCall, AuthorizeOutcome, AuthorizeResult, CaptureCall, CaptureOutcome, PaymentProvider,
@@ -31,8 +39,7 @@ use super::{
 };
 use crate::domain::{
     CaptureMethod, Failure, NextAction, OrderRecord, PaymentMethodKind, PostalAddress,
-    ProviderDetails, ProviderKind, Reason, RefundReason, RefundStatus, SmartpayDetails,
-    SmartpayFlow,
+    ProviderKind, Reason, RefundReason, RefundStatus,
 };
 
 /// How long Smartpay remembers an `Idempotency-Key` (providers.md).

@@ -8,6 +8,9 @@ use proptest::prelude::*;
 use prost_types::Timestamp;
 
 use super::*;
+use crate::payments::{
+    AuthorizeCommand, CaptureCommand, ListOrdersCommand, PaymentError, RefundCommand, VoidCommand,
+};
 use crate::proto::v1::authorize_request::ProviderDetails as P;
 
 const PAN: &str = "4242424242424242";

@@ -1,0 +1,111 @@
+//! AuthorizeRequest → AuthorizeCommand; each provider's details in its own
+//! file beside this one.
+
+use super::payjp::payjp_details;
+use super::paymentoptions::paymentoptions_details;
+use super::smartpay::{SMARTPAY_MAX_AMOUNT, smartpay_details};
+use super::*;
+
+use crate::domain::{
+    Amount, CaptureMethod, Currency, IdempotencyKey, InvalidInput, Metadata, Money, Reason,
+};
+use crate::payments::{AuthorizeCommand, PaymentError};
+use crate::proto::v1;
+use crate::providers::ProviderDetails;
+
+fn capture_method(value: i32) -> Result<CaptureMethod, InvalidInput> {
+    match v1::CaptureMethod::try_from(value) {
+        Ok(v1::CaptureMethod::Unspecified | v1::CaptureMethod::Manual) => Ok(CaptureMethod::Manual),
+        Ok(v1::CaptureMethod::Automatic) => Ok(CaptureMethod::Automatic),
+        Err(_) => Err(InvalidInput::new(
+            Reason::InvalidArgument,
+            "capture_method",
+            format!("unknown value {value}"),
+        )),
+    }
+}
+
+fn provider_details(
+    details: &Option<v1::authorize_request::ProviderDetails>,
+) -> Result<ProviderDetails, PaymentError> {
+    use v1::authorize_request::ProviderDetails as P;
+    match details {
+        None => Err(PaymentError::Invalid(InvalidInput::new(
+            Reason::MissingProviderDetails,
+            "provider_details",
+            "one of payjp, smartpay or paymentoptions is required: it chooses the provider",
+        ))),
+        Some(P::Payjp(d)) => Ok(ProviderDetails::Payjp(payjp_details(d)?)),
+        Some(P::Smartpay(d)) => Ok(ProviderDetails::Smartpay(smartpay_details(d)?)),
+        Some(P::Paymentoptions(d)) => Ok(ProviderDetails::PaymentOptions(Box::new(
+            paymentoptions_details(d)?,
+        ))),
+    }
+}
+
+impl TryFrom<v1::AuthorizeRequest> for AuthorizeCommand {
+    type Error = PaymentError;
+
+    fn try_from(r: v1::AuthorizeRequest) -> Result<Self, Self::Error> {
+        let mut v = Violations::default();
+        let key = v.check(IdempotencyKey::parse(&r.idempotency_key));
+        let amount = v.check(Amount::parse(r.amount, "amount"));
+        let currency = v.check(Currency::parse(&r.currency));
+        let capture_method = v.check(capture_method(r.capture_method));
+        let merchant_reference = v.check(text(&r.merchant_reference, "merchant_reference"));
+        let description = v.check(text(&r.description, "description"));
+        let metadata = v.check(Metadata::parse(&r.metadata));
+        let details = match provider_details(&r.provider_details) {
+            Ok(details) => Some(details),
+            Err(PaymentError::Invalid(e)) => {
+                v.0.push(e);
+                None
+            }
+            Err(other) => {
+                v.finish()?;
+                return Err(other);
+            }
+        };
+        // Smartpay's schemas type the order amount `uint32`.
+        if let (Some(a), Some(ProviderDetails::Smartpay(_))) = (&amount, &details)
+            && a.get() > SMARTPAY_MAX_AMOUNT
+        {
+            v.0.push(InvalidInput::new(
+                Reason::InvalidAmount,
+                "amount",
+                format!("Smartpay takes amounts up to {SMARTPAY_MAX_AMOUNT}"),
+            ));
+        }
+        v.finish()?;
+        match (
+            key,
+            amount,
+            currency,
+            capture_method,
+            merchant_reference,
+            description,
+            metadata,
+            details,
+        ) {
+            (
+                Some(key),
+                Some(amount),
+                Some(currency),
+                Some(capture_method),
+                Some(merchant_reference),
+                Some(description),
+                Some(metadata),
+                Some(details),
+            ) => Ok(AuthorizeCommand {
+                key,
+                money: Money { amount, currency },
+                capture_method,
+                merchant_reference,
+                description,
+                metadata,
+                details,
+            }),
+            _ => Err(PaymentError::Internal),
+        }
+    }
+}

@@ -1,0 +1,233 @@
+use super::*;
+use crate::domain::{CaptureMethod, Reason};
+use crate::payments::{AuthorizeCommand, ListOrdersCommand, PaymentError};
+use crate::providers::ProviderDetails;
+
+fn valid_authorize() -> v1::AuthorizeRequest {
+    v1::AuthorizeRequest {
+        idempotency_key: "k-1".into(),
+        amount: 1000,
+        currency: "JPY".into(),
+        provider_details: Some(v1::authorize_request::ProviderDetails::Payjp(
+            v1::PayjpDetails {
+                payment_method_id: "pm_test_approve".into(),
+                customer_id: "cus_test_kessai".into(),
+                ..Default::default()
+            },
+        )),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn a_valid_authorize_parses() {
+    let cmd = AuthorizeCommand::try_from(valid_authorize()).unwrap();
+    assert_eq!(cmd.money.amount.get(), 1000);
+    assert_eq!(cmd.capture_method, CaptureMethod::Manual);
+}
+
+#[test]
+fn every_bad_field_is_reported_at_once() {
+    let mut r = valid_authorize();
+    r.idempotency_key = String::new();
+    r.amount = -5;
+    r.currency = "yen".into();
+    r.provider_details = None;
+    let Err(PaymentError::Invalid(e)) = AuthorizeCommand::try_from(r) else {
+        panic!("expected INVALID_ARGUMENT");
+    };
+    let fields: Vec<&str> = e.violations.iter().map(|v| v.field.as_str()).collect();
+    assert_eq!(
+        fields,
+        ["idempotency_key", "amount", "currency", "provider_details"]
+    );
+    assert_eq!(e.reason, Reason::InvalidIdempotencyKey);
+}
+
+#[test]
+fn a_return_url_must_be_http() {
+    let mut r = valid_authorize();
+    r.provider_details = Some(v1::authorize_request::ProviderDetails::Payjp(
+        v1::PayjpDetails {
+            payment_method_id: "pm_test_approve".into(),
+            customer_id: "cus_test_kessai".into(),
+            return_url: "javascript:alert(1)".into(),
+            ..Default::default()
+        },
+    ));
+    assert!(matches!(
+        AuthorizeCommand::try_from(r),
+        Err(PaymentError::Invalid(_))
+    ));
+}
+
+fn smartpay_authorize(details: v1::SmartpayDetails) -> v1::AuthorizeRequest {
+    v1::AuthorizeRequest {
+        provider_details: Some(v1::authorize_request::ProviderDetails::Smartpay(details)),
+        ..valid_authorize()
+    }
+}
+
+fn smartpay_fields(r: v1::AuthorizeRequest) -> Vec<String> {
+    let Err(PaymentError::Invalid(e)) = AuthorizeCommand::try_from(r) else {
+        panic!("expected INVALID_ARGUMENT");
+    };
+    e.violations.into_iter().map(|v| v.field).collect()
+}
+
+fn item() -> v1::SmartpayItem {
+    v1::SmartpayItem {
+        name: "Tea".into(),
+        amount: 1000,
+        quantity: 1,
+        ..Default::default()
+    }
+}
+
+#[test]
+fn smartpay_needs_the_customer_and_shipping_the_schemas_require() {
+    let fields = smartpay_fields(smartpay_authorize(v1::SmartpayDetails {
+        items: vec![item()],
+        token: "paytok_test_approved".into(),
+        ..Default::default()
+    }));
+    assert_eq!(fields, ["smartpay.customer", "smartpay.shipping"]);
+    let fields = smartpay_fields(smartpay_authorize(v1::SmartpayDetails {
+        items: vec![item()],
+        success_url: "https://shop.example/ok".into(),
+        customer: Some(v1::SmartpayCustomer {
+            email: "taro.yamada@example.jp".into(),
+            address: Some(v1::Address {
+                line1: "3-6-7".into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
+        shipping: Some(v1::SmartpayShipping {
+            address: Some(v1::Address {
+                line2: "Room 11".into(),
+                city: "   ".into(),
+                ..Default::default()
+            }),
+            fee_amount: i64::from(u32::MAX) + 1,
+        }),
+        ..Default::default()
+    }));
+    assert_eq!(
+        fields,
+        [
+            "smartpay.cancel_url",
+            "smartpay.customer.address.city",
+            "smartpay.customer.address.postal_code",
+            "smartpay.customer.address.country",
+            "smartpay.shipping.fee_amount",
+            "smartpay.shipping.address.line1",
+            "smartpay.shipping.address.city",
+            "smartpay.shipping.address.postal_code",
+            "smartpay.shipping.address.country",
+        ]
+    );
+    let fields = smartpay_fields(smartpay_authorize(v1::SmartpayDetails {
+        items: vec![item()],
+        token: "paytok_test_approved".into(),
+        shipping: Some(v1::SmartpayShipping::default()),
+        customer: Some(v1::SmartpayCustomer::default()),
+        ..Default::default()
+    }));
+    assert_eq!(fields, ["smartpay.shipping.address"]);
+}
+
+#[test]
+fn smartpay_violations_name_fields_never_values() {
+    let r = smartpay_authorize(v1::SmartpayDetails {
+        items: vec![item()],
+        token: "paytok_test_approved".into(),
+        customer: Some(v1::SmartpayCustomer {
+            email: "taro-yamada-secret".into(),
+            last_name: "山田".into(),
+            ..Default::default()
+        }),
+        ..Default::default()
+    });
+    let Err(PaymentError::Invalid(e)) = AuthorizeCommand::try_from(r) else {
+        panic!("expected INVALID_ARGUMENT");
+    };
+    let text = format!("{e:?} {e}");
+    assert!(
+        !text.contains("taro-yamada-secret") && !text.contains("山田"),
+        "{text}"
+    );
+    let fields: Vec<&str> = e.violations.iter().map(|v| v.field.as_str()).collect();
+    assert_eq!(fields, ["smartpay.customer.email", "smartpay.shipping"]);
+}
+
+fn whole_smartpay() -> v1::SmartpayDetails {
+    v1::SmartpayDetails {
+        items: vec![item()],
+        token: "paytok_test_approved".into(),
+        customer: Some(v1::SmartpayCustomer::default()),
+        shipping: Some(v1::SmartpayShipping {
+            address: Some(v1::Address {
+                line1: "1-2-3".into(),
+                city: "渋谷区".into(),
+                postal_code: "150-0002".into(),
+                country: "JP".into(),
+                ..Default::default()
+            }),
+            fee_amount: 500,
+        }),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn a_whole_smartpay_request_parses_and_amounts_fit_uint32() {
+    let cmd = AuthorizeCommand::try_from(smartpay_authorize(whole_smartpay())).unwrap();
+    let ProviderDetails::Smartpay(d) = cmd.details else {
+        panic!("Smartpay details");
+    };
+    assert_eq!(d.shipping.unwrap().address.unwrap().postal_code, "150-0002");
+    let mut too_much = smartpay_authorize(whole_smartpay());
+    too_much.amount = i64::from(u32::MAX) + 1;
+    assert_eq!(smartpay_fields(too_much), ["amount"]);
+    let mut item_too_much = whole_smartpay();
+    item_too_much.items[0].amount = i64::from(u32::MAX) + 1;
+    assert_eq!(
+        smartpay_fields(smartpay_authorize(item_too_much)),
+        ["smartpay.items[0].amount"]
+    );
+}
+
+#[test]
+fn a_payjp_payment_method_needs_its_customer() {
+    let mut r = valid_authorize();
+    r.provider_details = Some(v1::authorize_request::ProviderDetails::Payjp(
+        v1::PayjpDetails {
+            payment_method_id: "pm_test_approve".into(),
+            ..Default::default()
+        },
+    ));
+    let Err(PaymentError::Invalid(e)) = AuthorizeCommand::try_from(r) else {
+        panic!("expected INVALID_ARGUMENT");
+    };
+    let fields: Vec<&str> = e.violations.iter().map(|v| v.field.as_str()).collect();
+    assert_eq!(fields, ["payjp.customer_id"]);
+    // Without a payment method the customer stays optional.
+    let mut r = valid_authorize();
+    r.provider_details = Some(v1::authorize_request::ProviderDetails::Payjp(
+        v1::PayjpDetails::default(),
+    ));
+    assert!(AuthorizeCommand::try_from(r).is_ok());
+}
+
+#[test]
+fn unspecified_status_filters_are_refused() {
+    let r = v1::ListOrdersRequest {
+        statuses: vec![0],
+        ..Default::default()
+    };
+    assert!(matches!(
+        ListOrdersCommand::try_from(r),
+        Err(PaymentError::Invalid(_))
+    ));
+}
