@@ -40,7 +40,7 @@ pub(super) fn from_env(env: &Env<'_>) -> Result<WebhookSettings, ConfigError> {
     }
     let smartpay_secret = env.secret("KESSAI_SMARTPAY_WEBHOOK_SECRET")?;
     if let Some(secret) = &smartpay_secret
-        && crate::webhooks::smartpay::signing_key(secret).is_none()
+        && crate::providers::smartpay::webhook::signing_key(secret).is_none()
     {
         return Err(invalid(
             "KESSAI_SMARTPAY_WEBHOOK_SECRET",

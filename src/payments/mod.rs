@@ -56,12 +56,13 @@ fn count_money(moved: &crate::store::MoneyMoved) {
     );
 }
 
+pub use crate::providers::{Notification, Subject};
 pub use authorize::AuthorizeCommand;
 pub use capture::CaptureCommand;
 pub use crash::{CrashPoint, CrashSwitch};
 pub use error::{PaymentError, RejectionKindData};
 pub use list_orders::{ListOrdersCommand, MAX_PAGE_SIZE, OrderPage};
-pub use notify::{Notification, NotifyOutcome, Subject};
+pub use notify::NotifyOutcome;
 pub use reconcile::{OrderReconciliation, RECONCILER, ReconcileReport};
 pub use refund::RefundCommand;
 pub use void::VoidCommand;

@@ -10,35 +10,8 @@
 
 use super::{Caller, PaymentError, Payments};
 use crate::domain::{OrderId, ProviderKind};
+use crate::providers::{Notification, Subject};
 use crate::store::Receipt;
-
-/// A notification whose origin was verified (or, for a provider that signs
-/// nothing, that is treated as a hint).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Notification {
-    pub provider: ProviderKind,
-    /// The provider's id of the event: a redelivery carries the same one.
-    pub event_id: String,
-    pub event_type: String,
-    pub subject: Subject,
-}
-
-/// What a notification is about, in the provider's ids.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Subject {
-    /// The provider's id of the order (Smartpay order, PAY.JP payment flow).
-    ProviderOrder(String),
-    /// The provider's id of one of the order's captures (Smartpay payment).
-    ProviderCapture(String),
-    /// kessai's own order id as the provider echoes it, or failing that a
-    /// transaction id (PaymentOptions): an unsigned hint.
-    Hint {
-        order_id: Option<String>,
-        transaction_id: Option<String>,
-    },
-    /// An event kessai does not act on: acknowledged and ignored.
-    Ignored,
-}
 
 /// What came of a notification. Every outcome is acknowledged to the
 /// provider, so it stops delivering the event.

@@ -4,6 +4,7 @@
 
 pub mod http;
 mod instrumented;
+mod notification;
 pub mod payjp;
 pub mod paymentoptions;
 mod registry;
@@ -20,6 +21,7 @@ use crate::domain::{
     OrderRecord, PaymentMethodKind, ProviderKind, Reason, RefundReason, RefundStatus,
 };
 
+pub use notification::{Notification, Rejection, Subject};
 pub use registry::{AuthorizeDetails, ProviderDetails, Registry, rules};
 
 /// Authorize at the provider.

@@ -62,7 +62,7 @@ pub(super) fn server(
     let (smartpay_secret, payjp_token) = secrets(config);
     let smartpay = match &smartpay_secret {
         Some(secret) => Some(SmartpayVerifier::new(
-            crate::webhooks::smartpay::signing_key(secret)
+            crate::providers::smartpay::webhook::signing_key(secret)
                 .ok_or_else(|| anyhow::anyhow!("KESSAI_SMARTPAY_WEBHOOK_SECRET is not base62"))?,
             config.webhooks.smartpay_tolerance,
         )),

@@ -1,7 +1,7 @@
 //! The provider webhook listener: one path per provider
 //! (`/webhooks/smartpay`, `/webhooks/payjp`, `/webhooks/paymentoptions`),
-//! each verifying the request the way its provider signs it (one file per
-//! provider), then one shared ingest path into [`Payments::notify`].
+//! each verifying the request the way its provider signs it (the provider's
+//! `webhook.rs`, in its folder), then one shared ingest path into [`Payments::notify`].
 //!
 //! Answers: 200 once the event is recorded and applied (or acknowledged as
 //! one kessai ignores); 401 for a missing or wrong signature or token, 400
@@ -9,10 +9,6 @@
 //! when the event could not be applied now (the provider delivers again);
 //! 404 for a provider kessai does not serve. Neither secrets nor signature
 //! values are ever logged.
-
-pub mod payjp;
-pub mod paymentoptions;
-pub mod smartpay;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -30,29 +26,13 @@ use tokio_util::sync::CancellationToken;
 use crate::clock::SharedClock;
 use crate::domain::ProviderKind;
 use crate::payments::{Notification, NotifyOutcome, PaymentError, Payments};
-pub use payjp::PayjpVerifier;
-pub use smartpay::SmartpayVerifier;
+pub use crate::providers::Rejection;
+pub use crate::providers::payjp::webhook::{self as payjp, PayjpVerifier};
+use crate::providers::paymentoptions::webhook as paymentoptions;
+pub use crate::providers::smartpay::webhook::{self as smartpay, SmartpayVerifier};
 
 /// Notifications are small; anything larger is not one.
 const MAX_BODY_BYTES: usize = 256 * 1024;
-
-/// The non-empty string at `path` in a JSON body.
-fn text(value: &serde_json::Value, path: &[&str]) -> Option<String> {
-    path.iter()
-        .try_fold(value, |value, field| value.get(field))
-        .and_then(serde_json::Value::as_str)
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
-}
-
-/// Why a request was refused before anything was recorded.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Rejection {
-    /// Missing or wrong signature or token, or a stale timestamp (401).
-    Unauthenticated(&'static str),
-    /// Not a notification kessai can read (400).
-    Malformed(String),
-}
 
 /// What the listener needs.
 pub struct Webhooks {

@@ -8,6 +8,7 @@
 mod details;
 mod errors;
 mod rules;
+pub mod webhook;
 mod wire;
 
 pub use self::details::PayjpDetails;

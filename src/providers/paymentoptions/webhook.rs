@@ -11,9 +11,9 @@
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use super::{Rejection, text};
 use crate::domain::ProviderKind;
-use crate::payments::{Notification, Subject};
+use crate::providers::notification::text;
+use crate::providers::{Notification, Rejection, Subject};
 
 pub fn parse(body: &[u8]) -> Result<Notification, Rejection> {
     let envelope: Value = serde_json::from_slice(body)
@@ -46,7 +46,8 @@ pub fn parse(body: &[u8]) -> Result<Notification, Rejection> {
 mod tests {
     use super::*;
 
-    const CAPTURE: &str = include_str!("../../tests/fixtures/paymentoptions/capture.response.json");
+    const CAPTURE: &str =
+        include_str!("../../../tests/fixtures/paymentoptions/capture.response.json");
 
     #[test]
     fn the_envelope_names_kessais_order_and_the_transaction() {

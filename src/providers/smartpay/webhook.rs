@@ -17,9 +17,9 @@ use secrecy::{ExposeSecret, SecretSlice, SecretString};
 use serde_json::Value;
 use sha2::Sha256;
 
-use super::{Rejection, text};
 use crate::domain::ProviderKind;
-use crate::payments::{Notification, Subject};
+use crate::providers::notification::text;
+use crate::providers::{Notification, Rejection, Subject};
 
 pub const SIGNATURE_HEADER: &str = "smartpay-signature";
 pub const TIMESTAMP_HEADER: &str = "smartpay-signature-timestamp";
@@ -139,11 +139,11 @@ mod tests {
     use super::*;
 
     const VECTORS: &str =
-        include_str!("../../tests/fixtures/smartpay/webhook.signature_vectors.json");
+        include_str!("../../../tests/fixtures/smartpay/webhook.signature_vectors.json");
     const PAYMENT_CREATED: &str =
-        include_str!("../../tests/fixtures/smartpay/webhook.payment.created.body.json");
+        include_str!("../../../tests/fixtures/smartpay/webhook.payment.created.body.json");
     const ORDER_AUTHORIZED: &str =
-        include_str!("../../tests/fixtures/smartpay/webhook.order.authorized.body.json");
+        include_str!("../../../tests/fixtures/smartpay/webhook.order.authorized.body.json");
 
     fn verifier(secret: &str) -> SmartpayVerifier {
         let key = signing_key(&SecretString::from(secret)).expect("base62");

@@ -10,9 +10,9 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
 use subtle::ConstantTimeEq;
 
-use super::{Rejection, text};
 use crate::domain::ProviderKind;
-use crate::payments::{Notification, Subject};
+use crate::providers::notification::text;
+use crate::providers::{Notification, Rejection, Subject};
 
 pub const TOKEN_HEADER: &str = "x-payjp-webhook-token";
 
@@ -73,7 +73,7 @@ mod tests {
     use super::*;
 
     const EVENT: &str =
-        include_str!("../../tests/fixtures/payjp/event.payment_flow.succeeded.json");
+        include_str!("../../../tests/fixtures/payjp/event.payment_flow.succeeded.json");
 
     fn with_token(token: &str) -> HeaderMap {
         let mut headers = HeaderMap::new();
