@@ -8,6 +8,10 @@ use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
 
+pub use crate::env_vars::ConfigError;
+use crate::env_vars::{Env, invalid, read_file};
+
+use crate::providers::ProviderSettings;
 use crate::providers::http::HttpSettings;
 
 mod webhooks;
@@ -16,37 +20,11 @@ pub use webhooks::WebhookSettings;
 
 pub const DEFAULT_LISTEN_ADDR: &str = "127.0.0.1:50051";
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://kessai.sqlite";
-pub const PAYJP_BASE_URL: &str = "https://api.pay.jp/v2";
-pub const SMARTPAY_BASE_URL: &str = "https://api.smartpay.co/v1";
-pub const PAYMENTOPTIONS_BASE_URL: &str = "https://api.paymentoptions.com";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
     Text,
     Json,
-}
-
-/// Credentials of one provider.
-#[derive(Debug, Clone)]
-pub struct PayjpSettings {
-    pub secret_key: SecretString,
-    pub base_url: String,
-}
-
-#[derive(Debug, Clone)]
-pub struct SmartpaySettings {
-    pub secret_key: SecretString,
-    pub base_url: String,
-}
-
-#[derive(Debug, Clone)]
-pub struct PaymentOptionsSettings {
-    pub api_key: SecretString,
-    pub merchant_id: String,
-    pub base_url: String,
-    pub path_prefix: String,
-    /// `Authorization: Basic <key>` raw (the seed) or base64 (the manual).
-    pub auth_base64: bool,
 }
 
 /// Serving TLS, optionally requiring client certificates.
@@ -82,9 +60,8 @@ pub struct Config {
     /// Serve against the built-in provider simulators.
     pub sandbox: bool,
     pub sandbox_addr: SocketAddr,
-    pub payjp: Option<PayjpSettings>,
-    pub smartpay: Option<SmartpaySettings>,
-    pub paymentoptions: Option<PaymentOptionsSettings>,
+    /// Each provider's credentials; none in sandbox mode.
+    pub providers: ProviderSettings,
     pub provider_http: HttpSettings,
     pub fingerprint_key: SecretString,
     pub idempotency_ttl: chrono::Duration,
@@ -116,21 +93,6 @@ pub struct Config {
     pub webhooks: WebhookSettings,
 }
 
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub enum ConfigError {
-    #[error("{name}: {problem}")]
-    Invalid { name: String, problem: String },
-    #[error("{0}")]
-    Inconsistent(String),
-}
-
-fn invalid(name: &str, problem: impl Into<String>) -> ConfigError {
-    ConfigError::Invalid {
-        name: name.to_owned(),
-        problem: problem.into(),
-    }
-}
-
 /// The key used when none is configured in sandbox mode. Fine for fake
 /// money; outside sandbox mode a key must be configured.
 const SANDBOX_FINGERPRINT_KEY: &str = "kessai-sandbox-fingerprint-key";
@@ -144,73 +106,10 @@ impl Config {
     /// Reads variables through `lookup` (tests pass a map).
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let env = Env { lookup: &lookup };
-        let payjp_key = env.secret("KESSAI_PAYJP_SECRET_KEY")?;
-        let smartpay_key = env.secret("KESSAI_SMARTPAY_SECRET_KEY")?;
-        let po_key = env.secret("KESSAI_PAYMENTOPTIONS_API_KEY")?;
-        let po_merchant = env.get("KESSAI_PAYMENTOPTIONS_MERCHANT_ID");
-        let any_credential = payjp_key.is_some()
-            || smartpay_key.is_some()
-            || po_key.is_some()
-            || po_merchant.is_some();
+        let any_credential = ProviderSettings::any_credential(&env)?;
         let sandbox = env.parse_bool("KESSAI_SANDBOX")?.unwrap_or(!any_credential);
-
-        let payjp = match (sandbox, payjp_key) {
-            (true, _) | (false, None) => None,
-            (false, Some(secret_key)) => Some(PayjpSettings {
-                secret_key,
-                base_url: env
-                    .get("KESSAI_PAYJP_BASE_URL")
-                    .unwrap_or_else(|| PAYJP_BASE_URL.into()),
-            }),
-        };
-        let smartpay = match (sandbox, smartpay_key) {
-            (true, _) | (false, None) => None,
-            (false, Some(secret_key)) => Some(SmartpaySettings {
-                secret_key,
-                base_url: env
-                    .get("KESSAI_SMARTPAY_BASE_URL")
-                    .unwrap_or_else(|| SMARTPAY_BASE_URL.into()),
-            }),
-        };
-        let paymentoptions = match (sandbox, po_key, po_merchant) {
-            (true, _, _) | (false, None, None) => None,
-            (false, Some(api_key), Some(merchant_id)) => {
-                if merchant_id.len() > 128 {
-                    return Err(invalid(
-                        "KESSAI_PAYMENTOPTIONS_MERCHANT_ID",
-                        "must be at most 128 characters",
-                    ));
-                }
-                Some(PaymentOptionsSettings {
-                    api_key,
-                    merchant_id,
-                    base_url: env
-                        .get("KESSAI_PAYMENTOPTIONS_BASE_URL")
-                        .unwrap_or_else(|| PAYMENTOPTIONS_BASE_URL.into()),
-                    path_prefix: env.get("KESSAI_PAYMENTOPTIONS_PATH_PREFIX").unwrap_or_else(
-                        || crate::providers::paymentoptions::DEFAULT_PATH_PREFIX.into(),
-                    ),
-                    auth_base64: match env.get("KESSAI_PAYMENTOPTIONS_AUTH").as_deref() {
-                        None | Some("raw") => false,
-                        Some("base64") => true,
-                        Some(other) => {
-                            return Err(invalid(
-                                "KESSAI_PAYMENTOPTIONS_AUTH",
-                                format!("must be raw or base64, got {other:?}"),
-                            ));
-                        }
-                    },
-                })
-            }
-            (false, Some(_), None) | (false, None, Some(_)) => {
-                return Err(ConfigError::Inconsistent(
-                    "PaymentOptions needs both KESSAI_PAYMENTOPTIONS_API_KEY and \
-                     KESSAI_PAYMENTOPTIONS_MERCHANT_ID; only one is set"
-                        .into(),
-                ));
-            }
-        };
-        if !sandbox && payjp.is_none() && smartpay.is_none() && paymentoptions.is_none() {
+        let providers = ProviderSettings::from_env(&env, sandbox)?;
+        if !sandbox && providers.is_empty() {
             return Err(ConfigError::Inconsistent(
                 "KESSAI_SANDBOX is false but no provider has credentials: set KESSAI_PAYJP_SECRET_KEY, \
                  KESSAI_SMARTPAY_SECRET_KEY or KESSAI_PAYMENTOPTIONS_API_KEY with \
@@ -314,9 +213,7 @@ impl Config {
             sandbox_addr: env
                 .parse("KESSAI_SANDBOX_ADDR")?
                 .unwrap_or_else(|| "127.0.0.1:0".parse().expect("valid default")),
-            payjp,
-            smartpay,
-            paymentoptions,
+            providers,
             provider_http: provider_http.clone(),
             fingerprint_key,
             idempotency_ttl: chrono::Duration::hours(
@@ -372,63 +269,6 @@ fn in_flight_lease(env: &Env<'_>, http: &HttpSettings) -> Result<Option<Duration
         ));
     }
     Ok(Some(lease))
-}
-
-fn read_file(name: &str, path: &str) -> Result<String, ConfigError> {
-    std::fs::read_to_string(path).map_err(|e| invalid(name, format!("cannot read {path}: {e}")))
-}
-
-struct Env<'a> {
-    lookup: &'a dyn Fn(&str) -> Option<String>,
-}
-
-impl Env<'_> {
-    fn get(&self, name: &str) -> Option<String> {
-        (self.lookup)(name).filter(|v| !v.trim().is_empty())
-    }
-
-    fn parse<T: std::str::FromStr>(&self, name: &str) -> Result<Option<T>, ConfigError>
-    where
-        T::Err: std::fmt::Display,
-    {
-        self.get(name)
-            .map(|v| {
-                v.trim()
-                    .parse::<T>()
-                    .map_err(|e| invalid(name, e.to_string()))
-            })
-            .transpose()
-    }
-
-    fn parse_bool(&self, name: &str) -> Result<Option<bool>, ConfigError> {
-        match self
-            .get(name)
-            .map(|v| v.trim().to_ascii_lowercase())
-            .as_deref()
-        {
-            None => Ok(None),
-            Some("1" | "true" | "yes" | "on") => Ok(Some(true)),
-            Some("0" | "false" | "no" | "off") => Ok(Some(false)),
-            Some(other) => Err(invalid(
-                name,
-                format!("must be true or false, got {other:?}"),
-            )),
-        }
-    }
-
-    /// `NAME`, or the contents of the file at `NAME_FILE`.
-    fn secret(&self, name: &str) -> Result<Option<SecretString>, ConfigError> {
-        if let Some(value) = self.get(name) {
-            return Ok(Some(SecretString::from(value.trim().to_owned())));
-        }
-        let file_var = format!("{name}_FILE");
-        match self.get(&file_var) {
-            None => Ok(None),
-            Some(path) => std::fs::read_to_string(&path)
-                .map(|v| Some(SecretString::from(v.trim().to_owned())))
-                .map_err(|e| invalid(&file_var, format!("cannot read {path}: {e}"))),
-        }
-    }
 }
 
 #[cfg(test)]
@@ -510,7 +350,7 @@ mod tests {
         assert!(c.sandbox);
         assert_eq!(c.listen_addr.to_string(), DEFAULT_LISTEN_ADDR);
         assert_eq!(c.database_url.expose_secret(), DEFAULT_DATABASE_URL);
-        assert!(c.payjp.is_none());
+        assert!(c.providers.payjp.is_none());
     }
 
     #[test]
@@ -521,7 +361,10 @@ mod tests {
         ])
         .unwrap();
         assert!(!c.sandbox);
-        assert_eq!(c.payjp.unwrap().base_url, PAYJP_BASE_URL);
+        assert_eq!(
+            c.providers.payjp.unwrap().base_url,
+            crate::providers::payjp::config::BASE_URL
+        );
     }
 
     #[test]
@@ -570,10 +413,10 @@ mod tests {
             ("KESSAI_FINGERPRINT_KEY", "0123456789abcdef"),
         ])
         .unwrap();
-        let po = c.paymentoptions.unwrap();
+        let po = c.providers.paymentoptions.unwrap();
         assert!(po.auth_base64);
         assert_eq!(po.path_prefix, "/api/v1/server-to-server-interface");
-        assert!(c.payjp.is_none() && c.smartpay.is_none());
+        assert!(c.providers.payjp.is_none() && c.providers.smartpay.is_none());
     }
 
     #[test]
@@ -588,7 +431,7 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(
-            c.payjp.unwrap().secret_key.expose_secret(),
+            c.providers.payjp.unwrap().secret_key.expose_secret(),
             "sk_test_from_file"
         );
     }

@@ -6,6 +6,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod domain;
+pub mod env_vars;
 #[cfg(test)]
 mod fuzz_support;
 pub mod grpc;

@@ -21,12 +21,11 @@ use crate::grpc::{self, PaymentApi};
 use crate::observability::metrics_server::MetricsServer;
 use crate::payments::{CrashSwitch, Payments, PaymentsConfig};
 use crate::proto::v1::payment_service_server::PaymentServiceServer;
-use crate::providers::Registry;
-use crate::providers::payjp::{Payjp, PayjpConfig};
-use crate::providers::paymentoptions::{
-    AuthScheme, DEFAULT_PATH_PREFIX, PaymentOptions, PaymentOptionsConfig,
-};
-use crate::providers::smartpay::{Smartpay, SmartpayConfig};
+use crate::providers::payjp::config::PayjpSettings;
+use crate::providers::paymentoptions::DEFAULT_PATH_PREFIX;
+use crate::providers::paymentoptions::config::PaymentOptionsSettings;
+use crate::providers::smartpay::config::SmartpaySettings;
+use crate::providers::{ProviderSettings, Registry};
 use crate::sandbox::{
     PAYJP_SANDBOX_SECRET_KEY, PAYMENTOPTIONS_SANDBOX_API_KEY, PAYMENTOPTIONS_SANDBOX_MERCHANT_ID,
     SMARTPAY_SANDBOX_SECRET_KEY, Sandbox,
@@ -415,8 +414,6 @@ pub(crate) async fn providers(
     clock: SharedClock,
     webhook_base: Option<&str>,
 ) -> anyhow::Result<(Registry, Option<Sandbox>)> {
-    let paymentoptions_webhook = webhook_base.map(|base| format!("{base}/webhooks/paymentoptions"));
-    let mut registry = Registry::default();
     if config.sandbox {
         let sandbox = Sandbox::start(config.sandbox_addr, clock).await?;
         tracing::warn!(
@@ -425,57 +422,34 @@ pub(crate) async fn providers(
              simulator on loopback. No real money moves and every order has livemode=false. Set \
              provider credentials (and KESSAI_SANDBOX=false) to use the real providers."
         );
-        registry.register(Arc::new(Payjp::new(PayjpConfig {
+        let registry = sandbox_settings(&sandbox).registry(&config.provider_http, webhook_base);
+        return Ok((registry, Some(sandbox)));
+    }
+    let registry = config
+        .providers
+        .registry(&config.provider_http, webhook_base);
+    let configured: Vec<&str> = registry.kinds().map(|k| k.as_str()).collect();
+    tracing::info!(providers = ?configured, "providers configured");
+    Ok((registry, None))
+}
+
+/// Every provider, pointed at its simulator with the sandbox's keys.
+fn sandbox_settings(sandbox: &Sandbox) -> ProviderSettings {
+    ProviderSettings {
+        payjp: Some(PayjpSettings {
             base_url: sandbox.payjp_base_url(),
             secret_key: SecretString::from(PAYJP_SANDBOX_SECRET_KEY),
-            http: config.provider_http.clone(),
-        })));
-        registry.register(Arc::new(Smartpay::new(SmartpayConfig {
+        }),
+        smartpay: Some(SmartpaySettings {
             base_url: sandbox.smartpay_base_url(),
             secret_key: SecretString::from(SMARTPAY_SANDBOX_SECRET_KEY),
-            http: config.provider_http.clone(),
-        })));
-        registry.register(Arc::new(PaymentOptions::new(PaymentOptionsConfig {
+        }),
+        paymentoptions: Some(PaymentOptionsSettings {
             base_url: sandbox.paymentoptions_base_url(),
             path_prefix: DEFAULT_PATH_PREFIX.into(),
             api_key: SecretString::from(PAYMENTOPTIONS_SANDBOX_API_KEY),
             merchant_id: PAYMENTOPTIONS_SANDBOX_MERCHANT_ID.into(),
-            auth: AuthScheme::Raw,
-            http: config.provider_http.clone(),
-            webhook_url: paymentoptions_webhook,
-        })));
-        return Ok((registry, Some(sandbox)));
+            auth_base64: false,
+        }),
     }
-    if let Some(payjp) = &config.payjp {
-        registry.register(Arc::new(Payjp::new(PayjpConfig {
-            base_url: payjp.base_url.clone(),
-            secret_key: payjp.secret_key.clone(),
-            http: config.provider_http.clone(),
-        })));
-    }
-    if let Some(po) = &config.paymentoptions {
-        registry.register(Arc::new(PaymentOptions::new(PaymentOptionsConfig {
-            base_url: po.base_url.clone(),
-            path_prefix: po.path_prefix.clone(),
-            api_key: po.api_key.clone(),
-            merchant_id: po.merchant_id.clone(),
-            auth: if po.auth_base64 {
-                AuthScheme::Base64
-            } else {
-                AuthScheme::Raw
-            },
-            http: config.provider_http.clone(),
-            webhook_url: paymentoptions_webhook,
-        })));
-    }
-    if let Some(smartpay) = &config.smartpay {
-        registry.register(Arc::new(Smartpay::new(SmartpayConfig {
-            base_url: smartpay.base_url.clone(),
-            secret_key: smartpay.secret_key.clone(),
-            http: config.provider_http.clone(),
-        })));
-    }
-    let configured: Vec<&str> = registry.kinds().map(|k| k.as_str()).collect();
-    tracing::info!(providers = ?configured, "providers configured");
-    Ok((registry, None))
 }

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use secrecy::SecretString;
 
-use super::{ConfigError, Env, invalid};
+use crate::env_vars::{ConfigError, Env, invalid};
 
 #[derive(Debug, Clone)]
 pub struct WebhookSettings {

@@ -180,7 +180,7 @@ async fn run_orders(command: OrdersCommand, payments: &Payments) -> Result<(), O
             let page = payments
                 .list_orders(ListOrdersCommand {
                     statuses: status.into_iter().map(Into::into).collect(),
-                    provider: provider.map(Into::into),
+                    provider,
                     needs_review,
                     page_size: limit,
                     page_token: page_token.unwrap_or_default(),

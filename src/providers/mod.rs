@@ -22,7 +22,7 @@ use crate::domain::{
 };
 
 pub use notification::{Notification, Rejection, Subject};
-pub use registry::{AuthorizeDetails, ProviderDetails, Registry, rules};
+pub use registry::{AuthorizeDetails, ProviderDetails, ProviderSettings, Registry, rules};
 
 /// Authorize at the provider.
 #[derive(Debug, Clone)]

@@ -6,11 +6,63 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use super::PaymentProvider;
+use super::http::HttpSettings;
 use super::instrumented::Instrumented;
 use super::payjp::PayjpDetails;
+use super::payjp::config::{self as payjp, PayjpSettings};
 use super::paymentoptions::PaymentOptionsDetails;
+use super::paymentoptions::config::{self as paymentoptions, PaymentOptionsSettings};
 use super::smartpay::SmartpayDetails;
+use super::smartpay::config::{self as smartpay, SmartpaySettings};
 use crate::domain::{ProviderKind, ProviderRules};
+use crate::env_vars::{ConfigError, Env};
+
+/// Each provider's configuration block, read from `KESSAI_<PROVIDER>_*`.
+#[derive(Debug, Clone, Default)]
+pub struct ProviderSettings {
+    pub payjp: Option<PayjpSettings>,
+    pub smartpay: Option<SmartpaySettings>,
+    pub paymentoptions: Option<PaymentOptionsSettings>,
+}
+
+impl ProviderSettings {
+    /// Whether any provider credential is set: without one, kessai serves
+    /// its sandbox unless told otherwise.
+    pub fn any_credential(env: &Env<'_>) -> Result<bool, ConfigError> {
+        Ok(payjp::credential_set(env)?
+            || smartpay::credential_set(env)?
+            || paymentoptions::credential_set(env)?)
+    }
+
+    pub fn from_env(env: &Env<'_>, sandbox: bool) -> Result<Self, ConfigError> {
+        Ok(Self {
+            payjp: payjp::from_env(env, sandbox)?,
+            smartpay: smartpay::from_env(env, sandbox)?,
+            paymentoptions: paymentoptions::from_env(env, sandbox)?,
+        })
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.payjp.is_none() && self.smartpay.is_none() && self.paymentoptions.is_none()
+    }
+
+    /// The adapters of the configured providers. `webhook_base` is the
+    /// listener's public URL, for providers told per request where to notify.
+    pub fn registry(&self, http: &HttpSettings, webhook_base: Option<&str>) -> Registry {
+        let mut registry = Registry::default();
+        let adapters = [
+            self.payjp.as_ref().map(|s| payjp::adapter(s, http)),
+            self.smartpay.as_ref().map(|s| smartpay::adapter(s, http)),
+            self.paymentoptions
+                .as_ref()
+                .map(|s| paymentoptions::adapter(s, http, webhook_base)),
+        ];
+        for adapter in adapters.into_iter().flatten() {
+            registry.register(adapter);
+        }
+        registry
+    }
+}
 
 /// Each provider's rules.
 pub fn rules(provider: ProviderKind) -> &'static ProviderRules {

@@ -5,6 +5,7 @@
 //! Every POST carries an `Idempotency-Key` derived from kessai's ids, so the
 //! bounded retries in [`crate::providers::http`] are safe here.
 
+pub mod config;
 mod details;
 mod errors;
 mod rules;

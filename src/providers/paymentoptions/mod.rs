@@ -7,6 +7,7 @@
 //! Card data is sent in the one request that needs it and masked in every
 //! answer as it is parsed.
 
+pub mod config;
 mod details;
 mod errors;
 mod rules;

@@ -7,6 +7,7 @@
 //! honours `Idempotency-Key` for 6 hours only: a call resumed later than that
 //! looks its object up first instead of trusting the key.
 
+pub mod config;
 mod details;
 mod errors;
 mod rules;

@@ -1,0 +1,90 @@
+//! PaymentOptions' configuration block: `KESSAI_PAYMENTOPTIONS_*`.
+
+use secrecy::SecretString;
+
+use std::sync::Arc;
+
+use crate::env_vars::{ConfigError, Env, invalid};
+use crate::providers::PaymentProvider;
+use crate::providers::http::HttpSettings;
+
+pub const BASE_URL: &str = "https://api.paymentoptions.com";
+const API_KEY: &str = "KESSAI_PAYMENTOPTIONS_API_KEY";
+const MERCHANT_ID: &str = "KESSAI_PAYMENTOPTIONS_MERCHANT_ID";
+
+#[derive(Debug, Clone)]
+pub struct PaymentOptionsSettings {
+    pub api_key: SecretString,
+    pub merchant_id: String,
+    pub base_url: String,
+    pub path_prefix: String,
+    /// `Authorization: Basic <key>` raw (the seed) or base64 (the manual).
+    pub auth_base64: bool,
+}
+
+/// Whether any PaymentOptions credential is set (outside sandbox mode it
+/// must be, and whole).
+pub fn credential_set(env: &Env<'_>) -> Result<bool, ConfigError> {
+    Ok(env.secret(API_KEY)?.is_some() || env.get(MERCHANT_ID).is_some())
+}
+
+/// The settings, or `None` when PaymentOptions is not configured (or in
+/// sandbox mode, where the simulator stands in).
+pub fn from_env(
+    env: &Env<'_>,
+    sandbox: bool,
+) -> Result<Option<PaymentOptionsSettings>, ConfigError> {
+    match (sandbox, env.secret(API_KEY)?, env.get(MERCHANT_ID)) {
+        (true, _, _) | (false, None, None) => Ok(None),
+        (false, Some(api_key), Some(merchant_id)) => {
+            if merchant_id.len() > 128 {
+                return Err(invalid(MERCHANT_ID, "must be at most 128 characters"));
+            }
+            Ok(Some(PaymentOptionsSettings {
+                api_key,
+                merchant_id,
+                base_url: env
+                    .get("KESSAI_PAYMENTOPTIONS_BASE_URL")
+                    .unwrap_or_else(|| BASE_URL.into()),
+                path_prefix: env
+                    .get("KESSAI_PAYMENTOPTIONS_PATH_PREFIX")
+                    .unwrap_or_else(|| super::DEFAULT_PATH_PREFIX.into()),
+                auth_base64: match env.get("KESSAI_PAYMENTOPTIONS_AUTH").as_deref() {
+                    None | Some("raw") => false,
+                    Some("base64") => true,
+                    Some(other) => {
+                        return Err(invalid(
+                            "KESSAI_PAYMENTOPTIONS_AUTH",
+                            format!("must be raw or base64, got {other:?}"),
+                        ));
+                    }
+                },
+            }))
+        }
+        (false, Some(_), None) | (false, None, Some(_)) => Err(ConfigError::Inconsistent(format!(
+            "PaymentOptions needs both {API_KEY} and {MERCHANT_ID}; only one is set"
+        ))),
+    }
+}
+
+/// The adapter these settings describe. PaymentOptions is told per request
+/// where to notify: the listener's public URL, when there is one.
+pub fn adapter(
+    settings: &PaymentOptionsSettings,
+    http: &HttpSettings,
+    webhook_base: Option<&str>,
+) -> Arc<dyn PaymentProvider> {
+    Arc::new(super::PaymentOptions::new(super::PaymentOptionsConfig {
+        base_url: settings.base_url.clone(),
+        path_prefix: settings.path_prefix.clone(),
+        api_key: settings.api_key.clone(),
+        merchant_id: settings.merchant_id.clone(),
+        auth: if settings.auth_base64 {
+            super::AuthScheme::Base64
+        } else {
+            super::AuthScheme::Raw
+        },
+        http: http.clone(),
+        webhook_url: webhook_base.map(|base| format!("{base}/webhooks/paymentoptions")),
+    }))
+}
