@@ -62,6 +62,24 @@ impl Env<'_> {
         }
     }
 
+    /// A provider's secret key (`key`, or `key_FILE`) and base URL: `None`
+    /// when the key is unset, or in sandbox mode where a simulator stands in.
+    pub fn key_and_url(
+        &self,
+        sandbox: bool,
+        key: &str,
+        url: &str,
+        default_url: &str,
+    ) -> Result<Option<(SecretString, String)>, ConfigError> {
+        match (sandbox, self.secret(key)?) {
+            (true, _) | (false, None) => Ok(None),
+            (false, Some(secret)) => Ok(Some((
+                secret,
+                self.get(url).unwrap_or_else(|| default_url.into()),
+            ))),
+        }
+    }
+
     /// `NAME`, or the contents of the file at `NAME_FILE`.
     pub fn secret(&self, name: &str) -> Result<Option<SecretString>, ConfigError> {
         if let Some(value) = self.get(name) {

@@ -1,8 +1,8 @@
 //! PAY.JP's configuration block: `KESSAI_PAYJP_*`.
 
-use secrecy::SecretString;
-
 use std::sync::Arc;
+
+use secrecy::SecretString;
 
 use crate::env_vars::{ConfigError, Env};
 use crate::providers::PaymentProvider;
@@ -25,15 +25,11 @@ pub fn credential_set(env: &Env<'_>) -> Result<bool, ConfigError> {
 /// The settings, or `None` when PAY.JP is not configured (or in sandbox
 /// mode, where the simulator stands in).
 pub fn from_env(env: &Env<'_>, sandbox: bool) -> Result<Option<PayjpSettings>, ConfigError> {
-    match (sandbox, env.secret(SECRET_KEY)?) {
-        (true, _) | (false, None) => Ok(None),
-        (false, Some(secret_key)) => Ok(Some(PayjpSettings {
-            secret_key,
-            base_url: env
-                .get("KESSAI_PAYJP_BASE_URL")
-                .unwrap_or_else(|| BASE_URL.into()),
-        })),
-    }
+    let settings = env.key_and_url(sandbox, SECRET_KEY, "KESSAI_PAYJP_BASE_URL", BASE_URL)?;
+    Ok(settings.map(|(secret_key, base_url)| PayjpSettings {
+        secret_key,
+        base_url,
+    }))
 }
 
 /// The adapter these settings describe.

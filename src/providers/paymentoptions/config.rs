@@ -1,8 +1,8 @@
 //! PaymentOptions' configuration block: `KESSAI_PAYMENTOPTIONS_*`.
 
-use secrecy::SecretString;
-
 use std::sync::Arc;
+
+use secrecy::SecretString;
 
 use crate::env_vars::{ConfigError, Env, invalid};
 use crate::providers::PaymentProvider;
