@@ -3,7 +3,7 @@
 //! record of every order. See ARCHITECTURE.md for the map.
 
 pub mod cli;
-pub mod clock;
+pub use kessai_clock as clock;
 pub mod config;
 pub mod domain;
 #[cfg(test)]
@@ -18,4 +18,5 @@ pub mod sandbox;
 pub mod startup;
 pub mod store;
 pub mod telemetry;
+pub mod tls_provider;
 pub mod webhooks;

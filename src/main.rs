@@ -7,8 +7,9 @@ use kessai::clock::SystemClock;
 use kessai::config::Config;
 use kessai::operator;
 use kessai::sandbox::Sandbox;
-use kessai::startup::{Application, connect_store, install_crypto_provider};
+use kessai::startup::{Application, connect_store};
 use kessai::telemetry::LogTo;
+use kessai::tls_provider::install_crypto_provider;
 
 #[tokio::main]
 async fn main() -> ExitCode {

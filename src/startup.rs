@@ -37,10 +37,8 @@ use tonic::transport::{Certificate, Identity, ServerTlsConfig};
 
 mod webhooks;
 
-/// Installs the one TLS crypto provider (ring) that reqwest and sqlx share.
-pub fn install_crypto_provider() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-}
+/// Kept here too, where callers have long found it.
+pub use crate::tls_provider::install_crypto_provider;
 
 /// Connects to the database.
 pub async fn connect_store(config: &Config) -> anyhow::Result<Store> {
