@@ -14,7 +14,8 @@ pub mod operator;
 pub mod payments;
 pub mod proto;
 pub mod providers;
-pub mod sandbox;
+#[cfg(feature = "sandbox")]
+pub use kessai_sandbox as sandbox;
 pub mod startup;
 pub mod store;
 pub mod telemetry;

@@ -23,10 +23,13 @@ use crate::payments::{CrashSwitch, Payments, PaymentsConfig};
 use crate::proto::v1::payment_service_server::PaymentServiceServer;
 use crate::providers::Registry;
 use crate::providers::payjp::{Payjp, PayjpConfig};
+// DEFAULT_PATH_PREFIX: the sandbox's.
+#[cfg_attr(not(feature = "sandbox"), allow(unused_imports))]
 use crate::providers::paymentoptions::{
     AuthScheme, DEFAULT_PATH_PREFIX, PaymentOptions, PaymentOptionsConfig,
 };
 use crate::providers::smartpay::{Smartpay, SmartpayConfig};
+#[cfg(feature = "sandbox")]
 use crate::sandbox::{
     PAYJP_SANDBOX_SECRET_KEY, PAYMENTOPTIONS_SANDBOX_API_KEY, PAYMENTOPTIONS_SANDBOX_MERCHANT_ID,
     SMARTPAY_SANDBOX_SECRET_KEY, Sandbox,
@@ -108,6 +111,7 @@ impl Application {
         let webhook_base = webhooks::base_url(&config, webhook_addr);
         let (registry, sandbox) =
             providers(&config, clock.clone(), webhook_base.as_deref()).await?;
+        #[cfg(feature = "sandbox")]
         if let (Some(sandbox), Some(_), Some(base)) = (&sandbox, webhook_addr, &webhook_base) {
             webhooks::notify_self(sandbox, &config, base);
         }
@@ -408,6 +412,7 @@ fn fingerprint_key(key: &SecretString) -> SecretSlice<u8> {
 
 /// The provider adapters, pointed at the real providers or, in sandbox
 /// mode, at the simulators started here.
+#[cfg_attr(not(feature = "sandbox"), allow(unused_variables))]
 pub(crate) async fn providers(
     config: &Config,
     clock: SharedClock,
@@ -415,6 +420,11 @@ pub(crate) async fn providers(
 ) -> anyhow::Result<(Registry, Option<Sandbox>)> {
     let paymentoptions_webhook = webhook_base.map(|base| format!("{base}/webhooks/paymentoptions"));
     let mut registry = Registry::default();
+    #[cfg(not(feature = "sandbox"))]
+    if config.sandbox {
+        anyhow::bail!(SANDBOX_NOT_BUILT);
+    }
+    #[cfg(feature = "sandbox")]
     if config.sandbox {
         let sandbox = Sandbox::start(config.sandbox_addr, clock).await?;
         tracing::warn!(
@@ -476,4 +486,20 @@ pub(crate) async fn providers(
     let configured: Vec<&str> = registry.kinds().map(|k| k.as_str()).collect();
     tracing::info!(providers = ?configured, "providers configured");
     Ok((registry, None))
+}
+
+/// Why sandbox mode cannot start in a kessai built without the simulators.
+pub const SANDBOX_NOT_BUILT: &str = "sandbox mode needs the provider simulators, and this kessai \
+     was built without them (the `sandbox` cargo feature, on by default): configure provider \
+     credentials, or use a kessai built with default features";
+
+/// Built without the `sandbox` feature, kessai has no simulators to hold.
+#[cfg(not(feature = "sandbox"))]
+pub enum Sandbox {}
+
+#[cfg(not(feature = "sandbox"))]
+impl Sandbox {
+    async fn stop(self) {
+        match self {}
+    }
 }

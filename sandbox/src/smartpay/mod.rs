@@ -50,9 +50,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
-use crate::clock::SharedClock;
-use crate::sandbox::faults::{self, Faults};
-use crate::sandbox::notifications::{Notifier, Signer};
+use crate::faults::{self, Faults};
+use crate::notifications::{Notifier, Signer};
+use kessai_clock::SharedClock;
 
 /// Seed 000: an order must be captured within 7 days of authorization.
 const AUTHORIZATION_WINDOW: Duration = Duration::days(7);
@@ -2329,38 +2329,39 @@ mod tests {
     use tower::ServiceExt;
 
     use super::*;
-    use crate::clock::ManualClock;
-    use crate::sandbox::faults::{Fault, FaultKind};
+    use crate::faults::{Fault, FaultKind};
+    use kessai_clock::ManualClock;
 
     const KEY: &str = "sk_test_smartpaySimulator";
     const BASE: &str = "http://sim.test/smartpay";
     const SESSION_REQUEST: &str =
-        include_str!("../../tests/fixtures/smartpay/checkout_session.create.request.json");
+        include_str!("../../../tests/fixtures/smartpay/checkout_session.create.request.json");
     const SESSION_FIXTURE: &str =
-        include_str!("../../tests/fixtures/smartpay/checkout_session.created.json");
+        include_str!("../../../tests/fixtures/smartpay/checkout_session.created.json");
     const ORDER_FIXTURE: &str =
-        include_str!("../../tests/fixtures/smartpay/order.requires_capture.json");
+        include_str!("../../../tests/fixtures/smartpay/order.requires_capture.json");
     const ORDER_AUTHORIZATION_FIXTURE: &str =
-        include_str!("../../tests/fixtures/smartpay/order.requires_authorization.json");
+        include_str!("../../../tests/fixtures/smartpay/order.requires_authorization.json");
     const PAYMENT_FIXTURE: &str =
-        include_str!("../../tests/fixtures/smartpay/payment.processed.json");
+        include_str!("../../../tests/fixtures/smartpay/payment.processed.json");
     const PARTIAL_CAPTURE_REQUEST: &str =
-        include_str!("../../tests/fixtures/smartpay/payment.create.request.partial_manual.json");
+        include_str!("../../../tests/fixtures/smartpay/payment.create.request.partial_manual.json");
     const REFUND_REQUEST: &str =
-        include_str!("../../tests/fixtures/smartpay/refund.create.request.json");
+        include_str!("../../../tests/fixtures/smartpay/refund.create.request.json");
     const REFUND_FIXTURE: &str =
-        include_str!("../../tests/fixtures/smartpay/refund.succeeded.json");
-    const UNAUTHORIZED_FIXTURE: &str = include_str!("../../tests/fixtures/smartpay/error.401.json");
+        include_str!("../../../tests/fixtures/smartpay/refund.succeeded.json");
+    const UNAUTHORIZED_FIXTURE: &str =
+        include_str!("../../../tests/fixtures/smartpay/error.401.json");
     const CANNOT_CAPTURE_FIXTURE: &str =
-        include_str!("../../tests/fixtures/smartpay/error.409.order.cannot-capture.json");
+        include_str!("../../../tests/fixtures/smartpay/error.409.order.cannot-capture.json");
     const EXCESSIVE_FIXTURE: &str =
-        include_str!("../../tests/fixtures/smartpay/error.409.payment.excessive-amount.json");
+        include_str!("../../../tests/fixtures/smartpay/error.409.payment.excessive-amount.json");
     const CANNOT_CANCEL_FIXTURE: &str =
-        include_str!("../../tests/fixtures/smartpay/error.409.order.cannot-cancel.json");
+        include_str!("../../../tests/fixtures/smartpay/error.409.order.cannot-cancel.json");
     const INSUFFICIENT_FIXTURE: &str =
-        include_str!("../../tests/fixtures/smartpay/error.403.amount.insufficient.json");
+        include_str!("../../../tests/fixtures/smartpay/error.403.amount.insufficient.json");
     const ORDER_NOT_FOUND_FIXTURE: &str =
-        include_str!("../../tests/fixtures/smartpay/error.404.order.not-found.json");
+        include_str!("../../../tests/fixtures/smartpay/error.404.order.not-found.json");
 
     struct Sim {
         sim: SmartpaySimulator,

@@ -57,9 +57,9 @@ use sha2::{Digest, Sha256};
 
 mod list;
 
-use crate::clock::SharedClock;
-use crate::sandbox::faults::{self, Faults};
-use crate::sandbox::notifications::{Notifier, Signer};
+use crate::faults::{self, Faults};
+use crate::notifications::{Notifier, Signer};
+use kessai_clock::SharedClock;
 
 /// The refunds collection. The SDKs use `/v2/payment_refunds`, the docs
 /// guide shows `/v2/refunds`; keeping it in one place makes a switch trivial.
@@ -1895,19 +1895,19 @@ mod tests {
     use tower::ServiceExt;
 
     use super::*;
-    use crate::clock::ManualClock;
-    use crate::sandbox::faults::{Fault, FaultKind};
+    use crate::faults::{Fault, FaultKind};
+    use kessai_clock::ManualClock;
 
     const KEY: &str = "sk_test_simulator";
     const BASE: &str = "http://sim.test/payjp";
     const FLOW_FIXTURE: &str =
-        include_str!("../../tests/fixtures/payjp/payment_flow.confirmed.requires_capture.json");
+        include_str!("../../../tests/fixtures/payjp/payment_flow.confirmed.requires_capture.json");
     const REFUND_FIXTURE: &str =
-        include_str!("../../tests/fixtures/payjp/payment_refund.succeeded.json");
+        include_str!("../../../tests/fixtures/payjp/payment_refund.succeeded.json");
     const INVALID_STATUS_FIXTURE: &str =
-        include_str!("../../tests/fixtures/payjp/error.400.invalid_status.json");
+        include_str!("../../../tests/fixtures/payjp/error.400.invalid_status.json");
     const VALIDATION_FIXTURE: &str =
-        include_str!("../../tests/fixtures/payjp/error.422.validation_error.json");
+        include_str!("../../../tests/fixtures/payjp/error.422.validation_error.json");
 
     struct Sim {
         sim: PayjpSimulator,

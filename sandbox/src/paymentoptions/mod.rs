@@ -50,9 +50,9 @@ use rand::{Rng, RngCore};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
-use crate::clock::SharedClock;
-use crate::sandbox::faults::{self, Faults};
-use crate::sandbox::notifications::{Notifier, unsigned};
+use crate::faults::{self, Faults};
+use crate::notifications::{Notifier, unsigned};
+use kessai_clock::SharedClock;
 
 /// The heading's prefix and the doubled one of the docs' curl examples (and
 /// the seed); the real host is said to answer on both, so we do too.
@@ -1430,8 +1430,8 @@ mod tests {
     use tower::ServiceExt;
 
     use super::*;
-    use crate::clock::ManualClock;
-    use crate::sandbox::faults::{Fault, FaultKind};
+    use crate::faults::{Fault, FaultKind};
+    use kessai_clock::ManualClock;
 
     const KEY: &str = "po_test_key_123";
     const MID: &str = "JP00000328";
@@ -1439,20 +1439,20 @@ mod tests {
     const DOUBLED: &str = "/api/v1/api/v1/server-to-server-interface";
     const APPROVE: &str = "5200000000001005";
     const AUTHORIZATION_REQUEST: &str =
-        include_str!("../../tests/fixtures/paymentoptions/authorization.request.json");
+        include_str!("../../../tests/fixtures/paymentoptions/authorization.request.json");
     const AUTHORIZATION_FIXTURE: &str =
-        include_str!("../../tests/fixtures/paymentoptions/authorization.response.pre_auth.json");
+        include_str!("../../../tests/fixtures/paymentoptions/authorization.response.pre_auth.json");
     const CAPTURE_FIXTURE: &str =
-        include_str!("../../tests/fixtures/paymentoptions/capture.response.json");
+        include_str!("../../../tests/fixtures/paymentoptions/capture.response.json");
     const REFUND_FIXTURE: &str =
-        include_str!("../../tests/fixtures/paymentoptions/refund.response.json");
+        include_str!("../../../tests/fixtures/paymentoptions/refund.response.json");
     const VOID_FIXTURE: &str =
-        include_str!("../../tests/fixtures/paymentoptions/void.response.json");
+        include_str!("../../../tests/fixtures/paymentoptions/void.response.json");
     const STATUS_FIXTURE: &str = include_str!(
-        "../../tests/fixtures/paymentoptions/transaction_status.response.capture.json"
+        "../../../tests/fixtures/paymentoptions/transaction_status.response.capture.json"
     );
     const FAILURE_FIXTURE: &str =
-        include_str!("../../tests/fixtures/paymentoptions/failure.INVENTED.declined_406.json");
+        include_str!("../../../tests/fixtures/paymentoptions/failure.INVENTED.declined_406.json");
 
     struct Sim {
         sim: PaymentOptionsSimulator,
