@@ -7,10 +7,14 @@
 
 pub mod faults;
 pub mod notifications;
+mod pages;
 pub mod payjp;
 pub mod paymentoptions;
+mod pipeline;
 pub mod received;
 pub mod smartpay;
+#[cfg(test)]
+mod testing;
 
 use std::net::SocketAddr;
 
