@@ -15,9 +15,6 @@ use super::{
 use crate::pipeline::idempotency::{Answers, Idempotent};
 use crate::pipeline::reply::Reply;
 
-// The books
-// ---------------------------------------------------------------------------
-
 /// Everything behind one mutex, so an idempotency lookup and the action it
 /// guards are atomic (see [`crate::pipeline::idempotency`]).
 #[derive(Default)]

@@ -8,9 +8,6 @@ use super::wire::{FieldError, ProblemWire};
 use super::{PROBLEM_JSON, TYPE_PREFIX};
 use crate::pipeline::reply::Reply;
 
-// Errors
-// ---------------------------------------------------------------------------
-
 /// An RFC 9457 problem; `instance` is filled with the request path on reply.
 /// `code` names the problem (snake case) and makes its `type` URI.
 #[derive(Debug)]

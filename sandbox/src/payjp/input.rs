@@ -7,9 +7,6 @@ use super::wire::FieldError;
 use super::{EXTENDED_AUTHORIZATION_CHOICES, MAX_METADATA_KEYS, THREE_D_SECURE_CHOICES};
 use crate::pipeline::reply::{NotAnObject, json_object};
 
-// Request validation (pydantic-style messages, as PAY.JP's 422 shows)
-// ---------------------------------------------------------------------------
-
 /// Reads fields of a JSON object body, collecting every problem so one 422
 /// lists them all. `null` counts as absent, as for optional pydantic fields.
 pub(super) struct Input<'a> {

@@ -9,9 +9,6 @@ use super::requests::{ConfirmRequest, CreateRequest, RefundRequest, check_paymen
 use super::{CANCELLATION_REASONS, MAX_AMOUNT, MIN_AMOUNT};
 use crate::pipeline::reply::Reply;
 
-// The API operations
-// ---------------------------------------------------------------------------
-
 /// One `/v2` operation, named by the route that received it.
 pub(crate) enum Call {
     CreateFlow,

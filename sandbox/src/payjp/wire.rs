@@ -6,9 +6,6 @@ use serde_json::{Map, Value};
 
 use super::books::{Flow, Refund};
 
-// Wire shapes (field order as in the fixtures)
-// ---------------------------------------------------------------------------
-
 #[derive(Serialize)]
 pub(super) struct FlowWire<'a> {
     pub(super) object: &'static str,

@@ -13,9 +13,6 @@ use super::{
 };
 use crate::pipeline::reply::Reply;
 
-// Wire shapes (field order as in the fixtures)
-// ---------------------------------------------------------------------------
-
 #[derive(Serialize)]
 pub(super) struct Envelope<'a> {
     pub(super) success: bool,

@@ -210,11 +210,6 @@ pub(super) fn checkout_url(public_base_url: &str, session_id: &str) -> String {
     format!("{public_base_url}/_sandbox/checkout/{session_id}")
 }
 
-// ---------------------------------------------------------------------------
-// Wire shapes (field order as in the fixtures; absent optionals omitted, as
-// the SDKs' `omitempty` types and the fixtures show)
-// ---------------------------------------------------------------------------
-
 /// Serializes as `{}`.
 #[derive(Serialize)]
 pub(super) struct Empty {}
