@@ -3,7 +3,7 @@
 //! record of every order. See ARCHITECTURE.md for the map.
 
 pub mod cli;
-pub mod clock;
+pub use kessai_clock as clock;
 pub mod config;
 pub mod domain;
 pub mod env_vars;
@@ -15,8 +15,10 @@ pub mod operator;
 pub mod payments;
 pub mod proto;
 pub mod providers;
-pub mod sandbox;
+#[cfg(feature = "sandbox")]
+pub use kessai_sandbox as sandbox;
 pub mod startup;
 pub mod store;
 pub mod telemetry;
+pub mod tls_provider;
 pub mod webhooks;

@@ -6,9 +6,11 @@ use kessai::cli::{Cli, Command};
 use kessai::clock::SystemClock;
 use kessai::config::Config;
 use kessai::operator;
+#[cfg(feature = "sandbox")]
 use kessai::sandbox::Sandbox;
-use kessai::startup::{Application, connect_store, install_crypto_provider};
+use kessai::startup::{Application, connect_store};
 use kessai::telemetry::LogTo;
+use kessai::tls_provider::install_crypto_provider;
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -88,6 +90,7 @@ async fn migrate(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
+#[cfg(feature = "sandbox")]
 async fn sandbox(addr: std::net::SocketAddr) -> anyhow::Result<()> {
     let sandbox = Sandbox::start(addr, Arc::new(SystemClock)).await?;
     tracing::info!(
@@ -100,6 +103,11 @@ async fn sandbox(addr: std::net::SocketAddr) -> anyhow::Result<()> {
     termination().await;
     sandbox.stop().await;
     Ok(())
+}
+
+#[cfg(not(feature = "sandbox"))]
+async fn sandbox(_: std::net::SocketAddr) -> anyhow::Result<()> {
+    anyhow::bail!(kessai::startup::SANDBOX_NOT_BUILT)
 }
 
 /// SIGTERM (Kubernetes) or Ctrl-C.

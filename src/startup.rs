@@ -21,11 +21,18 @@ use crate::grpc::{self, PaymentApi};
 use crate::observability::metrics_server::MetricsServer;
 use crate::payments::{CrashSwitch, Payments, PaymentsConfig};
 use crate::proto::v1::payment_service_server::PaymentServiceServer;
+#[cfg(feature = "sandbox")]
+use crate::providers::ProviderSettings;
+use crate::providers::Registry;
+#[cfg(feature = "sandbox")]
 use crate::providers::payjp::config::PayjpSettings;
+#[cfg(feature = "sandbox")]
 use crate::providers::paymentoptions::DEFAULT_PATH_PREFIX;
+#[cfg(feature = "sandbox")]
 use crate::providers::paymentoptions::config::PaymentOptionsSettings;
+#[cfg(feature = "sandbox")]
 use crate::providers::smartpay::config::SmartpaySettings;
-use crate::providers::{ProviderSettings, Registry};
+#[cfg(feature = "sandbox")]
 use crate::sandbox::{
     PAYJP_SANDBOX_SECRET_KEY, PAYMENTOPTIONS_SANDBOX_API_KEY, PAYMENTOPTIONS_SANDBOX_MERCHANT_ID,
     SMARTPAY_SANDBOX_SECRET_KEY, Sandbox,
@@ -36,10 +43,8 @@ use tonic::transport::{Certificate, Identity, ServerTlsConfig};
 
 mod webhooks;
 
-/// Installs the one TLS crypto provider (ring) that reqwest and sqlx share.
-pub fn install_crypto_provider() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-}
+/// Kept here too, where callers have long found it.
+pub use crate::tls_provider::install_crypto_provider;
 
 /// Connects to the database.
 pub async fn connect_store(config: &Config) -> anyhow::Result<Store> {
@@ -109,6 +114,7 @@ impl Application {
         let webhook_base = webhooks::base_url(&config, webhook_addr);
         let (registry, sandbox) =
             providers(&config, clock.clone(), webhook_base.as_deref()).await?;
+        #[cfg(feature = "sandbox")]
         if let (Some(sandbox), Some(_), Some(base)) = (&sandbox, webhook_addr, &webhook_base) {
             webhooks::notify_self(sandbox, &config, base);
         }
@@ -409,11 +415,17 @@ fn fingerprint_key(key: &SecretString) -> SecretSlice<u8> {
 
 /// The provider adapters, pointed at the real providers or, in sandbox
 /// mode, at the simulators started here.
+#[cfg_attr(not(feature = "sandbox"), allow(unused_variables))]
 pub(crate) async fn providers(
     config: &Config,
     clock: SharedClock,
     webhook_base: Option<&str>,
 ) -> anyhow::Result<(Registry, Option<Sandbox>)> {
+    #[cfg(not(feature = "sandbox"))]
+    if config.sandbox {
+        anyhow::bail!(SANDBOX_NOT_BUILT);
+    }
+    #[cfg(feature = "sandbox")]
     if config.sandbox {
         let sandbox = Sandbox::start(config.sandbox_addr, clock).await?;
         tracing::warn!(
@@ -433,6 +445,7 @@ pub(crate) async fn providers(
     Ok((registry, None))
 }
 
+#[cfg(feature = "sandbox")]
 /// Every provider, pointed at its simulator with the sandbox's keys.
 fn sandbox_settings(sandbox: &Sandbox) -> ProviderSettings {
     ProviderSettings {
@@ -451,5 +464,21 @@ fn sandbox_settings(sandbox: &Sandbox) -> ProviderSettings {
             merchant_id: PAYMENTOPTIONS_SANDBOX_MERCHANT_ID.into(),
             auth_base64: false,
         }),
+    }
+}
+
+/// Why sandbox mode cannot start in a kessai built without the simulators.
+pub const SANDBOX_NOT_BUILT: &str = "sandbox mode needs the provider simulators, and this kessai \
+     was built without them (the `sandbox` cargo feature, on by default): configure provider \
+     credentials, or use a kessai built with default features";
+
+/// Built without the `sandbox` feature, kessai has no simulators to hold.
+#[cfg(not(feature = "sandbox"))]
+pub enum Sandbox {}
+
+#[cfg(not(feature = "sandbox"))]
+impl Sandbox {
+    async fn stop(self) {
+        match self {}
     }
 }

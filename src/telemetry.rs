@@ -130,7 +130,7 @@ fn tracer_provider(export: &Export) -> (SdkTracerProvider, Option<String>) {
         Export::None => return (builder.build(), None),
         // The blocking HTTP client uses rustls: its provider must exist first.
         Export::HttpProtobuf => {
-            crate::startup::install_crypto_provider();
+            crate::tls_provider::install_crypto_provider();
             opentelemetry_otlp::SpanExporter::builder()
                 .with_http()
                 .build()

@@ -82,7 +82,7 @@ pub fn operator_caller() -> Caller {
 /// Opens the existing database (never creating one) and checks that its
 /// schema is current.
 async fn open_store(config: &Config) -> Result<Store, OperatorError> {
-    crate::startup::install_crypto_provider();
+    crate::tls_provider::install_crypto_provider();
     let options = StoreOptions {
         max_connections: 2,
         create_if_missing: false,

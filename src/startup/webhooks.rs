@@ -9,6 +9,7 @@ use tokio::net::TcpListener;
 use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::payments::Payments;
+#[cfg(feature = "sandbox")]
 use crate::sandbox::{PAYJP_SANDBOX_WEBHOOK_TOKEN, SMARTPAY_SANDBOX_WEBHOOK_SECRET, Sandbox};
 use crate::webhooks::{PayjpVerifier, SmartpayVerifier, WebhookServer, Webhooks};
 
@@ -38,19 +39,36 @@ pub(super) fn base_url(config: &Config, bound: Option<SocketAddr>) -> Option<Str
 /// The secrets the listener verifies with; in sandbox mode the simulators'
 /// own when none is set, so the out-of-the-box sandbox notifies itself.
 fn secrets(config: &Config) -> (Option<SecretString>, Option<SecretString>) {
-    let sandbox = |value: &str| config.sandbox.then(|| SecretString::from(value));
+    let sandbox = |value: Option<&str>| value.filter(|_| config.sandbox).map(SecretString::from);
+    let [smartpay, payjp] = simulator_secrets();
     (
         config
             .webhooks
             .smartpay_secret
             .clone()
-            .or_else(|| sandbox(SMARTPAY_SANDBOX_WEBHOOK_SECRET)),
+            .or_else(|| sandbox(smartpay)),
         config
             .webhooks
             .payjp_token
             .clone()
-            .or_else(|| sandbox(PAYJP_SANDBOX_WEBHOOK_TOKEN)),
+            .or_else(|| sandbox(payjp)),
     )
+}
+
+/// The simulators' own Smartpay signing secret and PAY.JP token.
+#[cfg(feature = "sandbox")]
+fn simulator_secrets() -> [Option<&'static str>; 2] {
+    [
+        Some(SMARTPAY_SANDBOX_WEBHOOK_SECRET),
+        Some(PAYJP_SANDBOX_WEBHOOK_TOKEN),
+    ]
+}
+
+/// Built without the simulators there are none (and sandbox mode is refused
+/// before the listener is wired).
+#[cfg(not(feature = "sandbox"))]
+fn simulator_secrets() -> [Option<&'static str>; 2] {
+    [None, None]
 }
 
 pub(super) fn server(
@@ -100,6 +118,7 @@ pub(super) fn server(
 }
 
 /// Points the simulators' notifications at the listener.
+#[cfg(feature = "sandbox")]
 pub(super) fn notify_self(sandbox: &Sandbox, config: &Config, base_url: &str) {
     let (smartpay_secret, payjp_token) = secrets(config);
     if let Some(secret) = smartpay_secret {

@@ -699,6 +699,7 @@ mod key_tests {
     fn secret_keys_have_the_sdks_pattern() {
         assert!(is_secret_key("sk_test_kessaiSandbox"));
         assert!(is_secret_key("sk_live_0aZ9"));
+        #[cfg(feature = "sandbox")]
         assert!(is_secret_key(crate::sandbox::SMARTPAY_SANDBOX_SECRET_KEY));
         for bad in [
             "sk_test_",

@@ -7,10 +7,14 @@
 
 pub mod faults;
 pub mod notifications;
+mod pages;
 pub mod payjp;
 pub mod paymentoptions;
+mod pipeline;
 pub mod received;
 pub mod smartpay;
+#[cfg(test)]
+mod testing;
 
 use std::net::SocketAddr;
 
@@ -18,7 +22,7 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use crate::clock::SharedClock;
+use kessai_clock::SharedClock;
 
 /// The secret key the PAY.JP simulator accepts and sandbox mode configures.
 pub const PAYJP_SANDBOX_SECRET_KEY: &str = "sk_test_kessai_sandbox";

@@ -71,7 +71,7 @@ pub struct Notifier {
 impl Default for Notifier {
     fn default() -> Self {
         // reqwest needs the process's TLS crypto provider even for http.
-        crate::startup::install_crypto_provider();
+        let _ = rustls::crypto::ring::default_provider().install_default();
         Self {
             state: Arc::default(),
             client: reqwest::Client::builder()

@@ -10,7 +10,11 @@
 
 use serde::Serialize;
 
-use super::{ApiError, Books, FieldError, LIST_LIMIT_DEFAULT, LIST_LIMIT_MAX, REFUNDS_PATH, Reply};
+use super::books::Books;
+use super::errors::ApiError;
+use super::wire::FieldError;
+use super::{LIST_LIMIT_DEFAULT, LIST_LIMIT_MAX, REFUNDS_PATH};
+use crate::pipeline::reply::Reply;
 
 /// The query of a list request, checked.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]

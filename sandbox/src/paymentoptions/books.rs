@@ -1,0 +1,247 @@
+//! The simulated merchant account's books: authorizations (PRE_AUTH or
+//! SALE) and every gateway transaction that stems from them.
+
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use rand::RngCore;
+use serde_json::Value;
+
+use super::cards::mask_pan;
+use super::errors::ApiError;
+use super::{FIRST_REF, LedgerAuthorization, PaymentOptionsLedger, RC_APPROVED};
+
+/// Everything behind one mutex, so a check and the action it guards (one
+/// capture only, refunds up to what is left) cannot interleave.
+#[derive(Default)]
+pub(crate) struct Books {
+    pub(super) authorizations: Vec<Authorization>,
+    pub(super) transactions: Vec<Transaction>,
+    pub(super) last_ref: i64,
+    /// Transactions to notify, sent once the books are unlocked.
+    pub(super) outbox: Vec<usize>,
+}
+
+/// Per-request context the operations need besides the books.
+pub(super) struct Env<'a> {
+    pub(super) now: DateTime<Utc>,
+    pub(super) merchant_id: &'a str,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    PreAuth,
+    Sale,
+    Capture,
+    Refund,
+    Void,
+}
+
+impl Kind {
+    pub(super) fn as_str(self) -> &'static str {
+        match self {
+            Self::PreAuth => "PRE_AUTH",
+            // GUESS: no source shows a sale's answer; "SALE" mirrors PRE_AUTH.
+            Self::Sale => "SALE",
+            Self::Capture => "CAPTURE",
+            Self::Refund => "REFUND",
+            Self::Void => "VOID",
+        }
+    }
+
+    /// `gateway_response` `(code, message)` of a successful POST; the
+    /// messages are the Japanese docs' own.
+    pub(super) fn success(self) -> (&'static str, &'static str) {
+        match self {
+            // GUESS: a sale answers like a pre-auth.
+            Self::PreAuth | Self::Sale => ("INFO0000", "Payment Successful."),
+            Self::Capture => ("INFO0001", "金額が正常にキャプチャされました。"),
+            Self::Refund => ("INFO0002", "金額が正常に払い戻されました。"),
+            Self::Void => ("INFO0003", "承認が正常にキャンセルされました。"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum AuthState {
+    Authorized,
+    Captured,
+    Voided,
+    Declined,
+}
+
+impl AuthState {
+    pub(super) fn as_str(self) -> &'static str {
+        match self {
+            Self::Authorized => "authorized",
+            Self::Captured => "captured",
+            Self::Voided => "voided",
+            Self::Declined => "declined",
+        }
+    }
+}
+
+/// A card number that never shows itself in `Debug` output, so a stray
+/// `{:?}` cannot leak it into a log.
+#[derive(Clone, PartialEq, Eq)]
+pub(super) struct Pan(pub(super) String);
+
+impl Pan {
+    pub(super) fn full(&self) -> &str {
+        &self.0
+    }
+
+    pub(super) fn masked(&self) -> String {
+        mask_pan(&self.0)
+    }
+
+    pub(super) fn last4(&self) -> &str {
+        self.0.get(self.0.len().saturating_sub(4)..).unwrap_or("")
+    }
+}
+
+impl fmt::Debug for Pan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Pan({})", self.masked())
+    }
+}
+
+#[derive(Debug, Clone)]
+pub(super) struct Card {
+    pub(super) pan: Pan,
+    pub(super) name: String,
+    /// As sent, since the answers echo them as strings ("12", "24").
+    pub(super) exp_month: String,
+    pub(super) exp_year: String,
+    pub(super) payment_method: &'static str,
+    pub(super) scheme: &'static str,
+}
+
+/// One PRE_AUTH or SALE and what happened to its money since.
+pub(super) struct Authorization {
+    pub(super) id: String,
+    pub(super) merchant_txn_ref: String,
+    pub(super) state: AuthState,
+    pub(super) authorized: i64,
+    pub(super) captured: i64,
+    pub(super) refunded: i64,
+    pub(super) capture_id: Option<String>,
+    pub(super) card: Card,
+    pub(super) auth_code: String,
+    pub(super) customer_ip: Option<String>,
+    pub(super) billing_address: Value,
+    pub(super) shipping_address: Value,
+    /// `return_url.webhook_url`: where its transactions are notified.
+    pub(super) webhook_url: Option<String>,
+}
+
+/// One gateway transaction: every answer the status endpoint can give.
+pub(super) struct Transaction {
+    pub(super) id: String,
+    pub(super) reference: i64,
+    pub(super) kind: Kind,
+    pub(super) amount: i64,
+    pub(super) at: DateTime<Utc>,
+    /// Index into `Books::authorizations`: every transaction stems from one.
+    pub(super) authorization: usize,
+    /// The acquirer's code; non-zero only on a declined PRE_AUTH or SALE.
+    pub(super) response_code: i64,
+}
+
+impl Transaction {
+    pub(super) fn approved(&self) -> bool {
+        self.response_code == RC_APPROVED
+    }
+}
+
+impl Authorization {
+    pub(super) fn ledger(&self) -> LedgerAuthorization {
+        LedgerAuthorization {
+            id: self.id.clone(),
+            merchant_txn_ref: self.merchant_txn_ref.clone(),
+            status: self.state.as_str().to_owned(),
+            authorized: self.authorized,
+            captured: self.captured,
+            refunded: self.refunded,
+            capture_id: self.capture_id.clone(),
+            card_last4: self.card.pan.last4().to_owned(),
+        }
+    }
+}
+
+impl Books {
+    pub(super) fn ledger(&self) -> PaymentOptionsLedger {
+        PaymentOptionsLedger {
+            authorizations: self
+                .authorizations
+                .iter()
+                .map(Authorization::ledger)
+                .collect(),
+        }
+    }
+
+    pub(super) fn find(&self, id: &str) -> Result<usize, ApiError> {
+        self.transactions
+            .iter()
+            .position(|t| t.id == id)
+            .ok_or_else(|| ApiError::not_found(id))
+    }
+
+    pub(super) fn ids_for_ref(&self, merchant_txn_ref: &str) -> Vec<String> {
+        self.transactions
+            .iter()
+            .filter(|t| self.authorizations[t.authorization].merchant_txn_ref == merchant_txn_ref)
+            .map(|t| t.id.clone())
+            .collect()
+    }
+
+    /// Records a new transaction and returns its index.
+    pub(super) fn record(
+        &mut self,
+        kind: Kind,
+        amount: i64,
+        authorization: usize,
+        env: &Env<'_>,
+    ) -> usize {
+        self.record_with_code(kind, amount, authorization, RC_APPROVED, env)
+    }
+
+    pub(super) fn record_with_code(
+        &mut self,
+        kind: Kind,
+        amount: i64,
+        authorization: usize,
+        response_code: i64,
+        env: &Env<'_>,
+    ) -> usize {
+        self.last_ref = self.last_ref.max(FIRST_REF - 1) + 1;
+        self.transactions.push(Transaction {
+            id: uuid_v4(),
+            reference: self.last_ref,
+            kind,
+            amount,
+            at: env.now,
+            authorization,
+            response_code,
+        });
+        self.outbox.push(self.transactions.len() - 1);
+        self.transactions.len() - 1
+    }
+}
+
+/// A random (version 4, RFC 4122 variant) UUID, lower-case and hyphenated.
+pub(super) fn uuid_v4() -> String {
+    let mut bytes = [0u8; 16];
+    rand::rng().fill_bytes(&mut bytes);
+    bytes[6] = (bytes[6] & 0x0f) | 0x40;
+    bytes[8] = (bytes[8] & 0x3f) | 0x80;
+    let hex = hex::encode(bytes);
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..]
+    )
+}
