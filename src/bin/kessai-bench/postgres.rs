@@ -9,6 +9,19 @@ use anyhow::{Context, bail};
 use sea_orm::sqlx;
 use sqlx::{AssertSqlSafe, Connection, Executor, PgConnection, Row};
 
+/// `--postgres`, for every command that needs the server.
+#[derive(Debug, Clone, clap::Args)]
+pub struct PostgresArg {
+    /// A PostgreSQL server (any existing database on it); scratch databases
+    /// kessai_bench_* are created there.
+    #[arg(
+        long = "postgres",
+        env = "KESSAI_BENCH_POSTGRES",
+        default_value = "postgres://postgres@127.0.0.1:5432/postgres"
+    )]
+    pub url: String,
+}
+
 /// A server reachable at `admin` (any existing database on it).
 #[derive(Debug, Clone)]
 pub struct Postgres {
