@@ -4,6 +4,7 @@
 //! for the database path. See BENCHMARKS.md.
 
 mod calls;
+mod chaos;
 mod load;
 mod postgres;
 mod report;
@@ -49,6 +50,9 @@ enum Command {
     /// Serve the null backend on KESSAI_LISTEN_ADDR.
     #[command(hide = true)]
     ServeNull,
+    /// Callers that give up on every RPC while the providers answer late,
+    /// then kessai's books against the providers'.
+    Chaos(chaos::ChaosArgs),
 }
 
 #[derive(Debug, Clone, Args)]
@@ -107,6 +111,7 @@ impl RunArgs {
             concurrency,
             warmup: Duration::from_secs_f64(self.warmup),
             duration: Duration::from_secs(self.duration),
+            pause: Duration::ZERO,
         }
     }
 
@@ -128,6 +133,7 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Some(Command::Serve) => runtime.block_on(serve()),
         Some(Command::ServeNull) => runtime.block_on(serve_null()),
+        Some(Command::Chaos(args)) => runtime.block_on(chaos::run(args)),
         None => {
             let smoke = cli.run.smoke;
             let args = if smoke { cli.run.smoke() } else { cli.run };

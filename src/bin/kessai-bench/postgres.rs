@@ -140,6 +140,23 @@ impl Postgres {
     }
 }
 
+/// Connections to `database_url`'s database that have sat inside a
+/// transaction for over a second. Between two statements of a live
+/// transaction a connection is briefly idle in it too; one handed back to
+/// the pool mid-transaction stays so until it is reused.
+pub async fn stuck_in_transaction(database_url: &str) -> anyhow::Result<i64> {
+    let mut conn = PgConnection::connect(database_url).await?;
+    let stuck = sqlx::query(
+        "SELECT count(*) FROM pg_stat_activity \
+         WHERE datname = current_database() AND state LIKE 'idle in transaction%' \
+         AND state_change < now() - interval '1 second'",
+    )
+    .fetch_one(&mut conn)
+    .await?
+    .get::<i64, _>(0);
+    Ok(stuck)
+}
+
 fn parse_tps(output: &str) -> Option<f64> {
     output
         .lines()

@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -27,6 +28,8 @@ pub enum Kind {
 pub struct Server {
     child: Child,
     pub addr: SocketAddr,
+    /// Where the process writes its stdout and stderr (JSON log lines).
+    pub log: PathBuf,
     /// From spawning the process to `kessai.v1.PaymentService` SERVING.
     pub ready_after: Duration,
 }
@@ -81,6 +84,7 @@ impl Server {
         let mut server = Self {
             child,
             addr,
+            log,
             ready_after: Duration::ZERO,
         };
         server.wait_serving(began).await?;
