@@ -66,9 +66,9 @@ pub enum Ending {
     /// The caller reset the stream first (mostly calls with no deadline).
     GaveUp,
     /// The caller's connection broke under it, with the code tonic made of
-    /// the transport error (the server's rapid-reset protection closes a
-    /// connection that resets too many streams with ENHANCE_YOUR_CALM,
-    /// RESOURCE_EXHAUSTED to the caller): no answer of kessai's.
+    /// the transport error (HTTP/2's reset limits, on either side, close a
+    /// connection with ENHANCE_YOUR_CALM, RESOURCE_EXHAUSTED to the
+    /// caller): no answer of kessai's.
     ConnectionLost(Code),
 }
 
