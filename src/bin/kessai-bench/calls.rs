@@ -4,7 +4,7 @@ use kessai::proto::v1;
 
 use crate::load::Client;
 
-fn failed(status: tonic::Status) -> String {
+pub fn failed(status: tonic::Status) -> String {
     format!("{:?}: {}", status.code(), status.message())
 }
 
@@ -22,6 +22,86 @@ pub fn authorize_request(key: String, amount: i64) -> v1::AuthorizeRequest {
                 ..Default::default()
             },
         )),
+        ..Default::default()
+    }
+}
+
+/// A PaymentOptions card payment with a card the simulator approves.
+pub fn paymentoptions_request(
+    key: String,
+    amount: i64,
+    capture_method: v1::CaptureMethod,
+) -> v1::AuthorizeRequest {
+    let card = v1::Card {
+        number: "5200000000001005".into(),
+        cvc: "123".into(),
+        expiry_month: 12,
+        expiry_year: chrono::Datelike::year(&chrono::Utc::now()) + 3,
+        name: "BENCH CALLER".into(),
+    };
+    let billing_address = v1::Address {
+        line1: "1-1-1 Marunouchi".into(),
+        city: "Chiyoda-ku".into(),
+        state: "Tokyo".into(),
+        postal_code: "1000005".into(),
+        country: "JP".into(),
+        ..Default::default()
+    };
+    v1::AuthorizeRequest {
+        idempotency_key: key,
+        amount,
+        currency: "JPY".into(),
+        capture_method: capture_method.into(),
+        merchant_reference: "bench".into(),
+        provider_details: Some(v1::authorize_request::ProviderDetails::Paymentoptions(
+            v1::PaymentOptionsDetails {
+                card: Some(card),
+                customer_ip: "198.51.100.20".into(),
+                billing_address: Some(billing_address),
+            },
+        )),
+        ..Default::default()
+    }
+}
+
+/// A Smartpay order from a checkout token the simulator treats as approved
+/// by the shopper; one item of the whole amount. No merchant reference:
+/// kessai then sends its order id as Smartpay's `reference`, the only field
+/// of the simulator's ledger that ties a Smartpay order to kessai's.
+pub fn smartpay_request(key: String, amount: i64) -> v1::AuthorizeRequest {
+    let details = v1::SmartpayDetails {
+        token: "paytok_test_approved".into(),
+        items: vec![v1::SmartpayItem {
+            name: "bench item".into(),
+            amount,
+            quantity: 1,
+            ..Default::default()
+        }],
+        customer: Some(v1::SmartpayCustomer {
+            email: "bench@example.jp".into(),
+            first_name: "花子".into(),
+            last_name: "佐藤".into(),
+            ..Default::default()
+        }),
+        shipping: Some(v1::SmartpayShipping {
+            address: Some(v1::Address {
+                line1: "2-1-1 Nihonbashi".into(),
+                city: "中央区".into(),
+                state: "東京都".into(),
+                postal_code: "103-0027".into(),
+                country: "JP".into(),
+                ..Default::default()
+            }),
+            fee_amount: 0,
+        }),
+        ..Default::default()
+    };
+    v1::AuthorizeRequest {
+        idempotency_key: key,
+        amount,
+        currency: "JPY".into(),
+        capture_method: v1::CaptureMethod::Manual.into(),
+        provider_details: Some(v1::authorize_request::ProviderDetails::Smartpay(details)),
         ..Default::default()
     }
 }

@@ -19,6 +19,9 @@ pub struct Load {
     /// Calls before this are not measured (connections, caches, pools).
     pub warmup: Duration,
     pub duration: Duration,
+    /// A caller's pause between two calls, outside the measured latency: a
+    /// service that reads now and then rather than as fast as it can.
+    pub pause: Duration,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -112,6 +115,9 @@ where
                         mine.errors += 1;
                         mine.first_error.get_or_insert(error);
                     }
+                }
+                if !load.pause.is_zero() {
+                    tokio::time::sleep(load.pause).await;
                 }
             }
             mine

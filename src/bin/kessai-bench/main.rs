@@ -4,10 +4,12 @@
 //! for the database path. See BENCHMARKS.md.
 
 mod calls;
+mod chaos;
 mod load;
 mod postgres;
 mod report;
 mod server;
+mod targets;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -17,14 +19,15 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 use futures::StreamExt;
 use kessai::clock::SystemClock;
-use kessai::sandbox::{PAYJP_SANDBOX_SECRET_KEY, Sandbox};
+use kessai::sandbox::Sandbox;
 use kessai::telemetry::LogTo;
 use tokio_util::sync::CancellationToken;
 
 use crate::load::{Client, Load, Stats, drive};
 use crate::postgres::{Postgres, seed_orders, seeded_order_id};
 use crate::report::Report;
-use crate::server::{Kind, Server};
+use crate::server::{Kind, Server, kessai_env};
+use crate::targets::{Judged, judge};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -47,6 +50,9 @@ enum Command {
     /// Serve the null backend on KESSAI_LISTEN_ADDR.
     #[command(hide = true)]
     ServeNull,
+    /// Callers that give up on every RPC while the providers answer late,
+    /// then kessai's books against the providers'.
+    Chaos(chaos::ChaosArgs),
 }
 
 #[derive(Debug, Clone, Args)]
@@ -60,14 +66,8 @@ struct RunArgs {
     /// Seconds of warm-up before each measured window.
     #[arg(long, default_value_t = 2.0)]
     warmup: f64,
-    /// A PostgreSQL server (any existing database on it); scratch databases
-    /// kessai_bench_* are created there.
-    #[arg(
-        long,
-        env = "KESSAI_BENCH_POSTGRES",
-        default_value = "postgres://postgres@127.0.0.1:5432/postgres"
-    )]
-    postgres: String,
+    #[command(flatten)]
+    postgres: postgres::PostgresArg,
     /// Orders for the scale figures (GetOrder p99 with this many orders
     /// against 10,000; ListOrders deep pages).
     #[arg(long, default_value_t = 1_000_000)]
@@ -111,13 +111,13 @@ impl RunArgs {
             concurrency,
             warmup: Duration::from_secs_f64(self.warmup),
             duration: Duration::from_secs(self.duration),
+            pause: Duration::ZERO,
         }
     }
 
     fn db_connections(&self) -> u32 {
-        self.db_connections.unwrap_or_else(|| {
-            2 * std::thread::available_parallelism().map_or(2, |n| n.get() as u32)
-        })
+        self.db_connections
+            .unwrap_or_else(server::default_db_connections)
     }
 
     /// Callers share HTTP/2 connections, 16 to a connection, as a caller's
@@ -133,6 +133,7 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Some(Command::Serve) => runtime.block_on(serve()),
         Some(Command::ServeNull) => runtime.block_on(serve_null()),
+        Some(Command::Chaos(args)) => runtime.block_on(chaos::run(args)),
         None => {
             let smoke = cli.run.smoke;
             let args = if smoke { cli.run.smoke() } else { cli.run };
@@ -170,36 +171,6 @@ async fn serve_null() -> anyhow::Result<()> {
         }
     });
     kessai::grpc::null_backend::serve(listener, stop).await
-}
-
-/// What the harness sets for every kessai it starts: production settings
-/// except that nobody authenticates and nobody is rate limited (the
-/// load comes from one anonymous caller).
-fn kessai_env(args: &RunArgs, database_url: &str, sandbox: &Sandbox) -> HashMap<String, String> {
-    [
-        (
-            "KESSAI_DATABASE_MAX_CONNECTIONS",
-            args.db_connections().to_string(),
-        ),
-        ("KESSAI_DATABASE_URL", database_url.to_owned()),
-        ("KESSAI_LISTEN_ADDR", "127.0.0.1:0".to_owned()),
-        ("KESSAI_SANDBOX", "false".to_owned()),
-        ("KESSAI_AUTH", "false".to_owned()),
-        ("KESSAI_RATE_LIMIT_PER_SECOND", "0".to_owned()),
-        (
-            "KESSAI_FINGERPRINT_KEY",
-            "benchmark-fingerprint-key".to_owned(),
-        ),
-        (
-            "KESSAI_PAYJP_SECRET_KEY",
-            PAYJP_SANDBOX_SECRET_KEY.to_owned(),
-        ),
-        ("KESSAI_PAYJP_BASE_URL", sandbox.payjp_base_url()),
-        ("KESSAI_LOG", "info".to_owned()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v))
-    .collect()
 }
 
 /// Makes `n` orders through the API; their ids.
@@ -313,7 +284,7 @@ async fn run(args: &RunArgs) -> anyhow::Result<Report> {
         ..Report::default()
     };
     let sandbox = Sandbox::start("127.0.0.1:0".parse()?, Arc::new(SystemClock)).await?;
-    let pg = Postgres::new(&args.postgres)?;
+    let pg = Postgres::new(&args.postgres.url)?;
     let load = args.load(args.concurrency);
 
     // The database ceiling: pgbench on the same server, now.
@@ -366,7 +337,7 @@ async fn run(args: &RunArgs) -> anyhow::Result<Report> {
     std::fs::create_dir_all(&dir)?;
     let sqlite_path = dir.join(format!("{run_id}.sqlite"));
     let sqlite_url = format!("sqlite://{}", sqlite_path.display());
-    let sqlite_env = kessai_env(args, &sqlite_url, &sandbox);
+    let sqlite_env = kessai_env(args.db_connections(), &sqlite_url, &sandbox);
     let sqlite = Server::start(Kind::Kessai, &sqlite_env).await?;
     let on_sqlite = per_database(args, &mut report, "SQLite", &sqlite, &run_id).await?;
     drop(sqlite);
@@ -381,7 +352,11 @@ async fn run(args: &RunArgs) -> anyhow::Result<Report> {
 
     // PostgreSQL.
     let pg_url = pg.fresh_database("kessai_bench").await?;
-    let postgres = Server::start(Kind::Kessai, &kessai_env(args, &pg_url, &sandbox)).await?;
+    let postgres = Server::start(
+        Kind::Kessai,
+        &kessai_env(args.db_connections(), &pg_url, &sandbox),
+    )
+    .await?;
     let on_pg = per_database(args, &mut report, "PostgreSQL", &postgres, &run_id).await?;
 
     // Latency hiding: a slow provider, many callers.
@@ -419,7 +394,11 @@ async fn run(args: &RunArgs) -> anyhow::Result<Report> {
     // Scale: GetOrder over 10,000 orders, then over `scale`; ListOrders deep.
     let scale_db = "kessai_bench_scale";
     let scale_url = pg.fresh_database(scale_db).await?;
-    let server = Server::start(Kind::Kessai, &kessai_env(args, &scale_url, &sandbox)).await?;
+    let server = Server::start(
+        Kind::Kessai,
+        &kessai_env(args.db_connections(), &scale_url, &sandbox),
+    )
+    .await?;
     let clients = server
         .clients(RunArgs::connections(args.concurrency))
         .await?;
@@ -510,142 +489,4 @@ async fn run(args: &RunArgs) -> anyhow::Result<Report> {
         std::fs::write(path, &markdown)?;
     }
     Ok(report)
-}
-
-struct Judged<'a> {
-    tps_s: f64,
-    tps_n: f64,
-    null_get: &'a Stats,
-    on_sqlite: &'a PerDatabase,
-    on_pg: &'a PerDatabase,
-    slow: &'a Stats,
-    in_flight_rss: f64,
-    get_small: &'a Stats,
-    get_large: &'a Stats,
-    first_page: &'a Stats,
-    deep_page: &'a Stats,
-    slowest_start: Duration,
-}
-
-/// The targets, each against the ceiling measured in this run.
-fn judge(args: &RunArgs, report: &mut Report, j: Judged<'_>) {
-    let null_rate = j.null_get.rate();
-    let null_p99 = j.null_get.p99();
-    let sqlite_get = j.on_sqlite.get.rate();
-    report.check(
-        "GetOrder on SQLite ≥ 0.5 × null backend",
-        format!(
-            "{sqlite_get:.0}/s = {:.2} × {null_rate:.0}/s",
-            sqlite_get / null_rate
-        ),
-        sqlite_get >= 0.5 * null_rate,
-    );
-    let pg_get = j.on_pg.get.rate();
-    report.check(
-        "GetOrder on PostgreSQL ≥ 0.15 × pgbench -S",
-        format!(
-            "{pg_get:.0}/s = {:.2} × {:.0} TPS",
-            pg_get / j.tps_s,
-            j.tps_s
-        ),
-        pg_get >= 0.15 * j.tps_s,
-    );
-    for (name, stats) in [("SQLite", &j.on_sqlite.get), ("PostgreSQL", &j.on_pg.get)] {
-        report.check(
-            format!("GetOrder p99 on {name} ≤ 3 × null backend p99"),
-            format!(
-                "{:.2} ms = {:.2} × {null_p99:.2} ms",
-                stats.p99(),
-                stats.p99() / null_p99
-            ),
-            stats.p99() <= 3.0 * null_p99,
-        );
-    }
-    let pg_auth = j.on_pg.authorize.rate();
-    report.check(
-        "Authorize on PostgreSQL ≥ 0.35 × pgbench -N",
-        format!(
-            "{pg_auth:.0}/s = {:.2} × {:.0} TPS",
-            pg_auth / j.tps_n,
-            j.tps_n
-        ),
-        pg_auth >= 0.35 * j.tps_n,
-    );
-    let sqlite_auth = j.on_sqlite.authorize.rate();
-    report.check(
-        "Authorize on SQLite ≥ Authorize on PostgreSQL",
-        format!("{sqlite_auth:.0}/s vs {pg_auth:.0}/s"),
-        sqlite_auth >= pg_auth,
-    );
-    let pg_flow = j.on_pg.flow.rate();
-    report.check(
-        "flow on PostgreSQL ≥ 0.1 × pgbench -N",
-        format!(
-            "{pg_flow:.0} flows/s = {:.2} × {:.0} TPS",
-            pg_flow / j.tps_n,
-            j.tps_n
-        ),
-        pg_flow >= 0.1 * j.tps_n,
-    );
-    let latency = args.provider_latency_ms as f64 / 1000.0;
-    let bound = (args.in_flight as f64 / latency).min(pg_auth);
-    report.check(
-        format!(
-            "provider at {} ms, {} callers: ≥ 0.8 × min({} / {latency} s, Authorize at 0 ms)",
-            args.provider_latency_ms, args.in_flight, args.in_flight
-        ),
-        format!(
-            "{:.0}/s = {:.2} × {bound:.0}/s",
-            j.slow.rate(),
-            j.slow.rate() / bound
-        ),
-        j.slow.rate() >= 0.8 * bound,
-    );
-    for (name, rss) in [
-        ("SQLite", j.on_sqlite.idle_rss),
-        ("PostgreSQL", j.on_pg.idle_rss),
-    ] {
-        report.check(
-            format!("idle RSS on {name} ≤ 30 MiB"),
-            format!("{rss:.1} MiB"),
-            rss <= 30.0,
-        );
-    }
-    report.check(
-        format!("RSS with {} calls in flight ≤ 150 MiB", args.in_flight),
-        format!("{:.1} MiB", j.in_flight_rss),
-        j.in_flight_rss <= 150.0,
-    );
-    report.check(
-        format!(
-            "GetOrder p99 with {} orders ≤ 1.5 × with 10,000",
-            args.scale
-        ),
-        format!(
-            "{:.2} ms vs {:.2} ms ({:.2} ×)",
-            j.get_large.p99(),
-            j.get_small.p99(),
-            j.get_large.p99() / j.get_small.p99()
-        ),
-        j.get_large.p99() <= 1.5 * j.get_small.p99(),
-    );
-    report.check(
-        format!(
-            "ListOrders page {} costs what page 1 costs (keyset)",
-            args.deep_page
-        ),
-        format!(
-            "p50 {:.2} ms vs {:.2} ms, {:.0}/s vs {:.0}/s",
-            j.deep_page.p50(),
-            j.first_page.p50(),
-            j.deep_page.rate(),
-            j.first_page.rate()
-        ),
-        j.deep_page.p50() <= 1.5 * j.first_page.p50(),
-    );
-    report.check(
-        "SERVING within 1 s of start on an existing SQLite database",
-        format!("slowest of the starts: {} ms", j.slowest_start.as_millis()),
-        j.slowest_start <= Duration::from_secs(1),
-    );
 }

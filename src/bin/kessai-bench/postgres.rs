@@ -9,6 +9,19 @@ use anyhow::{Context, bail};
 use sea_orm::sqlx;
 use sqlx::{AssertSqlSafe, Connection, Executor, PgConnection, Row};
 
+/// `--postgres`, for every command that needs the server.
+#[derive(Debug, Clone, clap::Args)]
+pub struct PostgresArg {
+    /// A PostgreSQL server (any existing database on it); scratch databases
+    /// kessai_bench_* are created there.
+    #[arg(
+        long = "postgres",
+        env = "KESSAI_BENCH_POSTGRES",
+        default_value = "postgres://postgres@127.0.0.1:5432/postgres"
+    )]
+    pub url: String,
+}
+
 /// A server reachable at `admin` (any existing database on it).
 #[derive(Debug, Clone)]
 pub struct Postgres {
@@ -125,6 +138,23 @@ impl Postgres {
         }
         parse_tps(&text).with_context(|| format!("no tps in pgbench's output: {text}"))
     }
+}
+
+/// Connections to `database_url`'s database that have sat inside a
+/// transaction for over a second. Between two statements of a live
+/// transaction a connection is briefly idle in it too; one handed back to
+/// the pool mid-transaction stays so until it is reused.
+pub async fn stuck_in_transaction(database_url: &str) -> anyhow::Result<i64> {
+    let mut conn = PgConnection::connect(database_url).await?;
+    let stuck = sqlx::query(
+        "SELECT count(*) FROM pg_stat_activity \
+         WHERE datname = current_database() AND state LIKE 'idle in transaction%' \
+         AND state_change < now() - interval '1 second'",
+    )
+    .fetch_one(&mut conn)
+    .await?
+    .get::<i64, _>(0);
+    Ok(stuck)
 }
 
 fn parse_tps(output: &str) -> Option<f64> {

@@ -4,12 +4,14 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+use kessai::sandbox::{PAYJP_SANDBOX_SECRET_KEY, Sandbox};
 use tonic::transport::{Channel, Endpoint};
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
@@ -26,6 +28,8 @@ pub enum Kind {
 pub struct Server {
     child: Child,
     pub addr: SocketAddr,
+    /// Where the process writes its stdout and stderr (JSON log lines).
+    pub log: PathBuf,
     /// From spawning the process to `kessai.v1.PaymentService` SERVING.
     pub ready_after: Duration,
 }
@@ -80,6 +84,7 @@ impl Server {
         let mut server = Self {
             child,
             addr,
+            log,
             ready_after: Duration::ZERO,
         };
         server.wait_serving(began).await?;
@@ -177,4 +182,43 @@ fn rss_kib(pid: u32) -> Option<u64> {
 
 pub fn rss_mib(pid: u32) -> Option<f64> {
     rss_kib(pid).map(|kib| kib as f64 / 1024.0)
+}
+
+/// Twice the CPUs: database, kessai and callers share this machine.
+pub fn default_db_connections() -> u32 {
+    2 * std::thread::available_parallelism().map_or(2, |n| n.get() as u32)
+}
+
+/// What the harness sets for every kessai it starts: production settings
+/// except that nobody authenticates and nobody is rate limited (the
+/// load comes from one anonymous caller).
+pub fn kessai_env(
+    db_connections: u32,
+    database_url: &str,
+    sandbox: &Sandbox,
+) -> HashMap<String, String> {
+    [
+        (
+            "KESSAI_DATABASE_MAX_CONNECTIONS",
+            db_connections.to_string(),
+        ),
+        ("KESSAI_DATABASE_URL", database_url.to_owned()),
+        ("KESSAI_LISTEN_ADDR", "127.0.0.1:0".to_owned()),
+        ("KESSAI_SANDBOX", "false".to_owned()),
+        ("KESSAI_AUTH", "false".to_owned()),
+        ("KESSAI_RATE_LIMIT_PER_SECOND", "0".to_owned()),
+        (
+            "KESSAI_FINGERPRINT_KEY",
+            "benchmark-fingerprint-key".to_owned(),
+        ),
+        (
+            "KESSAI_PAYJP_SECRET_KEY",
+            PAYJP_SANDBOX_SECRET_KEY.to_owned(),
+        ),
+        ("KESSAI_PAYJP_BASE_URL", sandbox.payjp_base_url()),
+        ("KESSAI_LOG", "info".to_owned()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect()
 }
