@@ -6,7 +6,9 @@
 //! stream.` when part of the message came). Nobody is there to read that
 //! answer, and it is not a fault of kessai's: it would only be logged as an
 //! error. Such answers, which never carry kessai's own `ErrorInfo`, become
-//! `CANCELLED`.
+//! `CANCELLED`. So does an `UNKNOWN` without one: kessai never answers
+//! `UNKNOWN` itself, and tonic does only when reading the request body
+//! failed below gRPC (the caller's connection or stream broke).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -64,11 +66,14 @@ where
 
 fn cancelled_if_unread<B>(response: &mut Response<B>) {
     let headers = response.headers_mut();
-    let unread = headers.get("grpc-status").map(HeaderValue::as_bytes) == Some(b"13")
-        && !headers.contains_key("grpc-status-details-bin")
-        && headers
+    let ours = headers.contains_key("grpc-status-details-bin");
+    let unread = match headers.get("grpc-status").map(HeaderValue::as_bytes) {
+        Some(b"13") => headers
             .get("grpc-message")
-            .is_some_and(|m| UNREAD.contains(&m.as_bytes()));
+            .is_some_and(|m| UNREAD.contains(&m.as_bytes())),
+        Some(b"2") => true,
+        _ => false,
+    } && !ours;
     if unread {
         headers.insert("grpc-status", HeaderValue::from_static("1"));
         headers.insert(
@@ -103,6 +108,13 @@ mod tests {
     }
 
     #[test]
+    fn a_request_body_that_broke_below_grpc_is_cancelled_not_unknown() {
+        let mut response = answer("2", "error reading a body from connection");
+        cancelled_if_unread(&mut response);
+        assert_eq!(response.headers()["grpc-status"], "1");
+    }
+
+    #[test]
     fn other_internal_answers_are_left_alone() {
         let mut kessais_own = answer("13", "Missing request message.");
         kessais_own
@@ -113,5 +125,11 @@ mod tests {
         let mut other = answer("13", "internal error");
         cancelled_if_unread(&mut other);
         assert_eq!(other.headers()["grpc-status"], "13");
+        let mut unknown_with_info = answer("2", "with kessai's ErrorInfo");
+        unknown_with_info
+            .headers_mut()
+            .insert("grpc-status-details-bin", HeaderValue::from_static("AA"));
+        cancelled_if_unread(&mut unknown_with_info);
+        assert_eq!(unknown_with_info.headers()["grpc-status"], "2");
     }
 }

@@ -345,6 +345,11 @@ impl Tx {
     }
 
     /// Records a provider call's outcome.
+    ///
+    /// An outcome still unknown keeps the next check the reconciler set
+    /// when it claimed the attempt (its backoff) unless `next_check_at` says
+    /// otherwise: clearing it would make the attempt due on every pass, and
+    /// a few such attempts would fill every pass and starve the rest.
     pub async fn finish_attempt(
         &self,
         id: &AttemptId,
@@ -353,7 +358,7 @@ impl Tx {
         now: DateTime<Utc>,
         next_check_at: Option<DateTime<Utc>>,
     ) -> Result<(), StoreError> {
-        provider_attempts::Entity::update_many()
+        let mut update = provider_attempts::Entity::update_many()
             .col_expr(
                 provider_attempts::Column::State,
                 Expr::value(state.as_str()),
@@ -362,11 +367,15 @@ impl Tx {
                 provider_attempts::Column::Error,
                 Expr::value(error.map(str::to_owned)),
             )
-            .col_expr(provider_attempts::Column::UpdatedAt, Expr::value(now))
-            .col_expr(
+            .col_expr(provider_attempts::Column::UpdatedAt, Expr::value(now));
+        let keeps_backoff = state == AttemptState::Unknown && next_check_at.is_none();
+        if !keeps_backoff {
+            update = update.col_expr(
                 provider_attempts::Column::NextCheckAt,
                 Expr::value(next_check_at),
-            )
+            );
+        }
+        update
             .filter(provider_attempts::Column::Id.eq(id.as_str()))
             .exec(&self.txn)
             .await?;

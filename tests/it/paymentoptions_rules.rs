@@ -306,3 +306,25 @@ db_test! {
         assert_eq!(app.paymentoptions.ledger().authorizations.len(), 1);
     }
 }
+
+db_test! {
+    async fn a_lost_capture_left_for_review_waits_its_backoff_between_reconciliation_passes(app: TestApp) {
+        use kessai::sandbox::faults::{Fault, FaultKind};
+        let order = preauthorized(&app, 5_000).await;
+        app.paymentoptions.faults().inject(Fault::new("POST", "/capture", FaultKind::DropAfterActing));
+        assert_error(
+            app.capture_with_key(&unique_key("cap"), &order.id, None, false).await,
+            Code::DeadlineExceeded,
+            "OUTCOME_UNKNOWN",
+        );
+        let first = app.reconcile().await;
+        assert_eq!(first.attempts, 1, "the lost capture is examined: {first:?}");
+        // Examined and still unknown: it waits its backoff instead of filling
+        // every pass (and the order's history) until a person looks.
+        for _ in 0..3 {
+            let again = app.reconcile().await;
+            assert_eq!(again.attempts, 0, "examined again at once: {again:?}");
+        }
+        assert!(app.get_order(&order.id, false).await.unwrap().needs_review);
+    }
+}
