@@ -39,6 +39,13 @@ impl From<PaymentError> for Status {
                 );
                 Code::NotFound
             }
+            // Another call on the order was deciding: the same request
+            // succeeds or gets its real answer when retried.
+            PaymentError::Refused(violation) if violation.reason == Reason::OperationInProgress => {
+                info(&mut details, violation.reason, &[]);
+                details.set_retry_info(Some(std::time::Duration::from_secs(1)));
+                Code::Aborted
+            }
             PaymentError::Refused(violation) => {
                 info(&mut details, violation.reason, &[]);
                 details.add_precondition_failure_violation(
@@ -181,6 +188,10 @@ mod tests {
                 Reason::AmountExceedsCapturable,
                 "too much",
             )),
+            PaymentError::Refused(RuleViolation::new(
+                Reason::OperationInProgress,
+                "the order changed while the request was decided; retry",
+            )),
             PaymentError::KeyReused,
             PaymentError::KeyInUse,
             PaymentError::ProviderNotConfigured {
@@ -206,6 +217,7 @@ mod tests {
             (Code::InvalidArgument, "INVALID_AMOUNT"),
             (Code::NotFound, "ORDER_NOT_FOUND"),
             (Code::FailedPrecondition, "AMOUNT_EXCEEDS_CAPTURABLE"),
+            (Code::Aborted, "OPERATION_IN_PROGRESS"),
             (Code::AlreadyExists, "IDEMPOTENCY_KEY_REUSED"),
             (Code::Aborted, "IDEMPOTENCY_KEY_IN_USE"),
             (Code::FailedPrecondition, "PROVIDER_NOT_CONFIGURED"),
@@ -220,6 +232,18 @@ mod tests {
             assert_eq!(status.code(), code);
             assert_eq!(reason(&status), r);
             assert_eq!(status.get_details_error_info().unwrap().domain, DOMAIN);
+        }
+    }
+
+    #[test]
+    fn retryable_answers_say_when_to_retry() {
+        for error in [
+            PaymentError::KeyInUse,
+            PaymentError::Refused(RuleViolation::new(Reason::OperationInProgress, "retry")),
+        ] {
+            let status = Status::from(error);
+            assert_eq!(status.code(), Code::Aborted);
+            assert!(status.get_details_retry_info().is_some(), "{status:?}");
         }
     }
 

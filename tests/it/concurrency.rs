@@ -25,8 +25,15 @@ fn tally<T: std::fmt::Debug>(results: &[Result<T, tonic::Status>]) -> (usize, Ve
         .iter()
         .filter_map(|r| r.as_ref().err())
         .map(|s| {
-            assert_eq!(s.code(), Code::FailedPrecondition, "{s:?}");
-            s.get_details_error_info().unwrap().reason
+            let reason = s.get_details_error_info().unwrap().reason;
+            if reason == "OPERATION_IN_PROGRESS" {
+                // Another call on the order is deciding: retrying succeeds.
+                assert_eq!(s.code(), Code::Aborted, "{s:?}");
+                assert!(s.get_details_retry_info().is_some(), "{s:?}");
+            } else {
+                assert_eq!(s.code(), Code::FailedPrecondition, "{s:?}");
+            }
+            reason
         })
         .collect();
     (ok, reasons)
