@@ -140,3 +140,28 @@ db_test! {
         assert_error(bad_token, Code::InvalidArgument, "INVALID_PAGE_TOKEN");
     }
 }
+
+db_test! {
+    async fn list_orders_refuses_dates_outside_a_timestamps_range(app: TestApp) {
+        use prost_types::Timestamp;
+        let mut client = app.client.clone();
+        // Before year 1 and after 9999 (PostgreSQL cannot compare the first).
+        for seconds in [-200_000_000_000_i64, -62_135_596_801, 253_402_300_800] {
+            let at = Some(Timestamp { seconds, nanos: 0 });
+            for request in [
+                v1::ListOrdersRequest { created_after: at, ..Default::default() },
+                v1::ListOrdersRequest { created_before: at, ..Default::default() },
+            ] {
+                assert_error(client.list_orders(request).await, Code::InvalidArgument, "INVALID_ARGUMENT");
+            }
+        }
+        let nanos = Some(Timestamp { seconds: 0, nanos: 1_000_000_000 });
+        let request = v1::ListOrdersRequest { created_after: nanos, ..Default::default() };
+        assert_error(client.list_orders(request).await, Code::InvalidArgument, "INVALID_ARGUMENT");
+        // The range's own ends are fine.
+        for seconds in [-62_135_596_800_i64, 253_402_300_799] {
+            let request = v1::ListOrdersRequest { created_after: Some(Timestamp { seconds, nanos: 0 }), ..Default::default() };
+            client.list_orders(request).await.expect("a timestamp inside the range");
+        }
+    }
+}

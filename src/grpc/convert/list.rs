@@ -43,11 +43,16 @@ pub(in crate::grpc) fn provider_filter(value: i32) -> Result<Option<ProviderKind
     }
 }
 
+/// `google.protobuf.Timestamp`'s own range, 0001-01-01 to 9999-12-31: it
+/// also keeps every value inside what both databases can compare.
+const TIMESTAMP_SECONDS: std::ops::RangeInclusive<i64> = -62_135_596_800..=253_402_300_799;
+
 fn timestamp(value: Option<Timestamp>, field: &str) -> Result<Option<DateTime<Utc>>, InvalidInput> {
     value
         .map(|t| {
             u32::try_from(t.nanos)
                 .ok()
+                .filter(|nanos| *nanos < 1_000_000_000 && TIMESTAMP_SECONDS.contains(&t.seconds))
                 .and_then(|nanos| DateTime::from_timestamp(t.seconds, nanos))
                 .ok_or_else(|| {
                     InvalidInput::new(Reason::InvalidArgument, field, "is not a valid timestamp")
