@@ -9,6 +9,11 @@
 //! `CANCELLED`. So does an `UNKNOWN` without one: kessai never answers
 //! `UNKNOWN` itself, and tonic does only when reading the request body
 //! failed below gRPC (the caller's connection or stream broke).
+//!
+//! A request that arrived but does not decode (malformed protobuf, a string
+//! that is not UTF-8) is the caller's mistake, not kessai's: tonic answers
+//! `INTERNAL` with the decoder's text; it becomes `INVALID_ARGUMENT` with
+//! kessai's ErrorInfo, through the one error map, quoting nothing sent.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -16,6 +21,15 @@ use std::task::{Context, Poll};
 
 use http::{HeaderValue, Response};
 use tower::{Layer, Service};
+
+use crate::domain::{InvalidInput, Reason};
+use crate::payments::PaymentError;
+
+/// The decoder's message, as sent (percent-encoded) and as written.
+const UNDECODABLE: [&[u8]; 2] = [
+    b"failed%20to%20decode%20Protobuf%20message",
+    b"failed to decode Protobuf message",
+];
 
 /// tonic's messages, as sent (percent-encoded) and as written.
 const UNREAD: [&[u8]; 4] = [
@@ -59,6 +73,7 @@ where
         Box::pin(async move {
             let mut response = future.await?;
             cancelled_if_unread(&mut response);
+            invalid_if_undecodable(&mut response);
             Ok(response)
         })
     }
@@ -80,6 +95,26 @@ fn cancelled_if_unread<B>(response: &mut Response<B>) {
             "grpc-message",
             HeaderValue::from_static("the caller cancelled before its request arrived"),
         );
+    }
+}
+
+fn invalid_if_undecodable<B>(response: &mut Response<B>) {
+    let headers = response.headers_mut();
+    let undecodable = headers.get("grpc-status").map(HeaderValue::as_bytes) == Some(b"13")
+        && !headers.contains_key("grpc-status-details-bin")
+        && headers
+            .get("grpc-message")
+            .is_some_and(|m| UNDECODABLE.iter().any(|p| m.as_bytes().starts_with(p)));
+    if undecodable {
+        let status = tonic::Status::from(PaymentError::Invalid(InvalidInput::new(
+            Reason::InvalidArgument,
+            "request",
+            "is not a valid protobuf message for this method (malformed, or a string that is not UTF-8)",
+        )));
+        headers.remove("grpc-message");
+        if status.add_header(headers).is_err() {
+            headers.insert("grpc-status", HeaderValue::from_static("3"));
+        }
     }
 }
 
@@ -112,6 +147,23 @@ mod tests {
         let mut response = answer("2", "error reading a body from connection");
         cancelled_if_unread(&mut response);
         assert_eq!(response.headers()["grpc-status"], "1");
+    }
+
+    #[test]
+    fn a_request_that_does_not_decode_is_invalid_not_internal() {
+        use tonic_types::StatusExt;
+        let mut response = answer(
+            "13",
+            "failed%20to%20decode%20Protobuf%20message:%20AuthorizeRequest.currency:%20invalid%20string%20value",
+        );
+        invalid_if_undecodable(&mut response);
+        let status = tonic::Status::from_header_map(response.headers()).expect("a status");
+        assert_eq!(status.code(), tonic::Code::InvalidArgument);
+        assert_eq!(
+            status.get_details_error_info().expect("ErrorInfo").reason,
+            "INVALID_ARGUMENT"
+        );
+        assert!(!status.message().contains("currency"), "{status:?}");
     }
 
     #[test]
