@@ -72,48 +72,58 @@ where
         let future = self.inner.call(request);
         Box::pin(async move {
             let mut response = future.await?;
-            cancelled_if_unread(&mut response);
-            invalid_if_undecodable(&mut response);
+            rewrite(&mut response);
             Ok(response)
         })
     }
 }
 
-fn cancelled_if_unread<B>(response: &mut Response<B>) {
-    let headers = response.headers_mut();
-    let ours = headers.contains_key("grpc-status-details-bin");
-    let unread = match headers.get("grpc-status").map(HeaderValue::as_bytes) {
-        Some(b"13") => headers
-            .get("grpc-message")
-            .is_some_and(|m| UNREAD.contains(&m.as_bytes())),
-        Some(b"2") => true,
-        _ => false,
-    } && !ours;
-    if unread {
-        headers.insert("grpc-status", HeaderValue::from_static("1"));
-        headers.insert(
-            "grpc-message",
-            HeaderValue::from_static("the caller cancelled before its request arrived"),
-        );
+/// What tonic itself answered, read from the trailers-only headers; `None`
+/// for any answer of kessai's (they carry its ErrorInfo) and every other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TonicAnswer {
+    /// The request never (wholly) arrived.
+    Unread,
+    /// The request arrived but does not decode.
+    Undecodable,
+}
+
+fn tonic_answer(headers: &http::HeaderMap) -> Option<TonicAnswer> {
+    if headers.contains_key("grpc-status-details-bin") {
+        return None;
+    }
+    let message = headers.get("grpc-message").map(HeaderValue::as_bytes);
+    match headers.get("grpc-status").map(HeaderValue::as_bytes)? {
+        b"2" => Some(TonicAnswer::Unread),
+        b"13" if message.is_some_and(|m| UNREAD.contains(&m)) => Some(TonicAnswer::Unread),
+        b"13" if message.is_some_and(|m| UNDECODABLE.iter().any(|p| m.starts_with(p))) => {
+            Some(TonicAnswer::Undecodable)
+        }
+        _ => None,
     }
 }
 
-fn invalid_if_undecodable<B>(response: &mut Response<B>) {
+fn rewrite<B>(response: &mut Response<B>) {
     let headers = response.headers_mut();
-    let undecodable = headers.get("grpc-status").map(HeaderValue::as_bytes) == Some(b"13")
-        && !headers.contains_key("grpc-status-details-bin")
-        && headers
-            .get("grpc-message")
-            .is_some_and(|m| UNDECODABLE.iter().any(|p| m.as_bytes().starts_with(p)));
-    if undecodable {
-        let status = tonic::Status::from(PaymentError::Invalid(InvalidInput::new(
-            Reason::InvalidArgument,
-            "request",
-            "is not a valid protobuf message for this method (malformed, or a string that is not UTF-8)",
-        )));
-        headers.remove("grpc-message");
-        if status.add_header(headers).is_err() {
-            headers.insert("grpc-status", HeaderValue::from_static("3"));
+    match tonic_answer(headers) {
+        None => {}
+        Some(TonicAnswer::Unread) => {
+            headers.insert("grpc-status", HeaderValue::from_static("1"));
+            headers.insert(
+                "grpc-message",
+                HeaderValue::from_static("the caller cancelled before its request arrived"),
+            );
+        }
+        Some(TonicAnswer::Undecodable) => {
+            let status = tonic::Status::from(PaymentError::Invalid(InvalidInput::new(
+                Reason::InvalidArgument,
+                "request",
+                "is not a valid protobuf message for this method (malformed, or a string that is not UTF-8)",
+            )));
+            headers.remove("grpc-message");
+            if status.add_header(headers).is_err() {
+                headers.insert("grpc-status", HeaderValue::from_static("3"));
+            }
         }
     }
 }
@@ -137,7 +147,7 @@ mod tests {
             "Unexpected EOF decoding stream.",
         ] {
             let mut response = answer("13", message);
-            cancelled_if_unread(&mut response);
+            rewrite(&mut response);
             assert_eq!(response.headers()["grpc-status"], "1");
         }
     }
@@ -145,7 +155,7 @@ mod tests {
     #[test]
     fn a_request_body_that_broke_below_grpc_is_cancelled_not_unknown() {
         let mut response = answer("2", "error reading a body from connection");
-        cancelled_if_unread(&mut response);
+        rewrite(&mut response);
         assert_eq!(response.headers()["grpc-status"], "1");
     }
 
@@ -156,7 +166,7 @@ mod tests {
             "13",
             "failed%20to%20decode%20Protobuf%20message:%20AuthorizeRequest.currency:%20invalid%20string%20value",
         );
-        invalid_if_undecodable(&mut response);
+        rewrite(&mut response);
         let status = tonic::Status::from_header_map(response.headers()).expect("a status");
         assert_eq!(status.code(), tonic::Code::InvalidArgument);
         assert_eq!(
@@ -172,16 +182,16 @@ mod tests {
         kessais_own
             .headers_mut()
             .insert("grpc-status-details-bin", HeaderValue::from_static("AA"));
-        cancelled_if_unread(&mut kessais_own);
+        rewrite(&mut kessais_own);
         assert_eq!(kessais_own.headers()["grpc-status"], "13");
         let mut other = answer("13", "internal error");
-        cancelled_if_unread(&mut other);
+        rewrite(&mut other);
         assert_eq!(other.headers()["grpc-status"], "13");
         let mut unknown_with_info = answer("2", "with kessai's ErrorInfo");
         unknown_with_info
             .headers_mut()
             .insert("grpc-status-details-bin", HeaderValue::from_static("AA"));
-        cancelled_if_unread(&mut unknown_with_info);
+        rewrite(&mut unknown_with_info);
         assert_eq!(unknown_with_info.headers()["grpc-status"], "2");
     }
 }

@@ -20,8 +20,8 @@ use tonic::transport::Channel;
 use tonic::{Code, Request, Status};
 
 use crate::helpers::{
-    Backend, base_env, card_authorize, fresh_database, payjp_authorize, smartpay_token_authorize,
-    unique_key,
+    Backend, base_env, card_authorize, fresh_database, payjp_authorize, retry_while_aborted,
+    smartpay_token_authorize, unique_key,
 };
 use crate::paymentoptions_rules::APPROVE;
 use crate::process::{KessaiProcess, provider_env};
@@ -271,23 +271,17 @@ async fn deadline_then_retry(backend: Backend) {
         matches!(first, Some(Code::DeadlineExceeded | Code::Cancelled)),
         "{first:?}"
     );
-    let mut told_to_retry = 0;
-    let order = loop {
-        match rig
-            .client
-            .clone()
-            .authorize(paymentoptions_sale(&key, 10_000))
-            .await
-        {
-            Ok(answer) => break answer.into_inner().order.unwrap(),
-            Err(status) if status.code() == Code::Aborted => {
-                told_to_retry += 1;
-                assert!(told_to_retry < 50, "the first call never finished");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-            Err(status) => panic!("{status:?}"),
-        }
-    };
+    let (answer, told_to_retry) = retry_while_aborted(|| {
+        let mut client = rig.client.clone();
+        let request = paymentoptions_sale(&key, 10_000);
+        async move { client.authorize(request).await }
+    })
+    .await;
+    let order = answer
+        .expect("the recorded sale")
+        .into_inner()
+        .order
+        .unwrap();
     assert!(
         told_to_retry > 0,
         "the retry came while the sale was running"

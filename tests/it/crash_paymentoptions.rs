@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use kessai::proto::v1;
-use tonic::{Code, Status};
+use tonic::Code;
 
 use crate::crash::{Process, Providers, fresh_database, kessai_env, start_kessai};
 use crate::paymentoptions_rules::APPROVE;
@@ -52,15 +52,12 @@ async fn crash_then_retry(postgres: bool, point: &str) {
     tokio::time::sleep(Duration::from_millis(1_500)).await;
     for _ in 0..3 {
         // The reconciler may hold the key a moment: that answer says retry.
-        let mut status = Status::ok("");
-        for _ in 0..50 {
-            let retry = client.clone().authorize(authorize.clone()).await;
-            status = retry.expect_err("a call that may have charged is never sent again");
-            if status.code() != Code::Aborted {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        let (retry, _) = crate::helpers::retry_while_aborted(|| {
+            let (mut client, request) = (client.clone(), authorize.clone());
+            async move { client.authorize(request).await }
+        })
+        .await;
+        let status = retry.expect_err("a call that may have charged is never sent again");
         assert_eq!(status.code(), Code::DeadlineExceeded, "{status:?}");
         let info = tonic_types::StatusExt::get_details_error_info(&status).expect("ErrorInfo");
         assert_eq!(info.reason, "OUTCOME_UNKNOWN");

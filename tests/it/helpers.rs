@@ -601,3 +601,27 @@ pub fn smartpay_shipping() -> Option<v1::SmartpayShipping> {
         fee_amount: 0,
     })
 }
+
+/// Calls until the answer is not `ABORTED` (kessai's "in progress, retry"),
+/// 100 ms apart and at most 50 times: the answer, and how many `ABORTED`
+/// came before it.
+pub async fn retry_while_aborted<T, F, Fut>(mut call: F) -> (Result<T, Status>, usize)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, Status>>,
+{
+    let mut aborted = 0;
+    loop {
+        match call().await {
+            Err(status) if status.code() == Code::Aborted => {
+                aborted += 1;
+                assert!(
+                    aborted < 50,
+                    "still in progress after {aborted} tries: {status:?}"
+                );
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            answer => return (answer, aborted),
+        }
+    }
+}
