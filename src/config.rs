@@ -45,6 +45,11 @@ pub struct Limits {
     /// Calls per second per caller (per replica); zero: no limit.
     pub rate_per_second: f64,
     pub rate_burst: f64,
+    /// Money operations running at once on this replica (see
+    /// `payments/to_completion.rs`); beyond it calls wait, then are refused.
+    pub max_operations: usize,
+    /// How long a call waits for a place among them.
+    pub admission_wait: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -173,6 +178,13 @@ impl Config {
             max_metadata_entries: env.parse("KESSAI_MAX_METADATA_ENTRIES")?.unwrap_or(64),
             rate_per_second: env.parse("KESSAI_RATE_LIMIT_PER_SECOND")?.unwrap_or(200.0),
             rate_burst: env.parse("KESSAI_RATE_LIMIT_BURST")?.unwrap_or(400.0),
+            max_operations: match env.parse("KESSAI_MAX_OPERATIONS")?.unwrap_or(256) {
+                0 => return Err(invalid("KESSAI_MAX_OPERATIONS", "must be at least 1")),
+                n => n,
+            },
+            admission_wait: Duration::from_millis(
+                env.parse("KESSAI_ADMISSION_WAIT_MS")?.unwrap_or(2_000),
+            ),
         };
         let provider_http = HttpSettings {
             request_timeout: Duration::from_millis(

@@ -85,6 +85,8 @@ pub(crate) fn payments_config(config: &Config) -> PaymentsConfig {
         crash: None,
         fingerprint_key: fingerprint_key(&config.fingerprint_key),
         action_ttl: config.action_ttl,
+        max_operations: config.limits.max_operations,
+        admission_wait: config.limits.admission_wait,
     }
 }
 

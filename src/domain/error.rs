@@ -39,6 +39,8 @@ pub enum Reason {
     InvalidCredentials,
     MissingScope,
     RateLimited,
+    /// This replica runs as many money operations as it admits.
+    Overloaded,
     MetadataTooLarge,
     Internal,
 }
@@ -78,6 +80,7 @@ impl Reason {
             Reason::InvalidCredentials => "INVALID_CREDENTIALS",
             Reason::MissingScope => "MISSING_SCOPE",
             Reason::RateLimited => "RATE_LIMITED",
+            Reason::Overloaded => "OVERLOADED",
             Reason::MetadataTooLarge => "METADATA_TOO_LARGE",
             Reason::Internal => "INTERNAL",
         }

@@ -155,6 +155,11 @@ impl From<PaymentError> for Status {
                 details.set_retry_info(Some(std::time::Duration::from_secs(1)));
                 Code::Unavailable
             }
+            PaymentError::Overloaded { retry_after_ms } => {
+                info(&mut details, Reason::Overloaded, &[]);
+                details.set_retry_info(Some(std::time::Duration::from_millis(*retry_after_ms)));
+                Code::ResourceExhausted
+            }
             PaymentError::Internal => {
                 info(&mut details, Reason::Internal, &[]);
                 Code::Internal
@@ -211,6 +216,9 @@ mod tests {
                 provider: ProviderKind::Payjp,
             },
             PaymentError::DatabaseUnavailable,
+            PaymentError::Overloaded {
+                retry_after_ms: 250,
+            },
             PaymentError::Internal,
         ];
         let expected = [
@@ -225,6 +233,7 @@ mod tests {
             (Code::DeadlineExceeded, "OUTCOME_UNKNOWN"),
             (Code::Internal, "PROVIDER_CREDENTIALS_REJECTED"),
             (Code::Unavailable, "DATABASE_UNAVAILABLE"),
+            (Code::ResourceExhausted, "OVERLOADED"),
             (Code::Internal, "INTERNAL"),
         ];
         for (error, (code, r)) in errors.into_iter().zip(expected) {
@@ -240,9 +249,15 @@ mod tests {
         for error in [
             PaymentError::KeyInUse,
             PaymentError::Refused(RuleViolation::new(Reason::OperationInProgress, "retry")),
+            PaymentError::Overloaded {
+                retry_after_ms: 250,
+            },
         ] {
             let status = Status::from(error);
-            assert_eq!(status.code(), Code::Aborted);
+            assert!(
+                matches!(status.code(), Code::Aborted | Code::ResourceExhausted),
+                "{status:?}"
+            );
             assert!(status.get_details_retry_info().is_some(), "{status:?}");
         }
     }

@@ -56,6 +56,10 @@ pub enum PaymentError {
     },
     #[error("the database is unavailable")]
     DatabaseUnavailable,
+    /// This replica already runs as many money operations as it admits;
+    /// nothing was recorded or sent, so a retry (any replica) is safe.
+    #[error("kessai is running as many payment operations as it admits; retry shortly")]
+    Overloaded { retry_after_ms: u64 },
     /// A bug or an unexpected state. Details are logged, not returned.
     #[error("internal error")]
     Internal,

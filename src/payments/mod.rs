@@ -101,6 +101,10 @@ pub struct PaymentsConfig {
     pub fingerprint_key: SecretSlice<u8>,
     /// Test-only: abort at a crash point.
     pub crash: Option<Arc<CrashSwitch>>,
+    /// How many money operations may run at once (`to_completion.rs`).
+    pub max_operations: usize,
+    /// How long a call waits for a place among them before it is refused.
+    pub admission_wait: std::time::Duration,
 }
 
 impl std::fmt::Debug for PaymentsConfig {
@@ -109,6 +113,8 @@ impl std::fmt::Debug for PaymentsConfig {
             .field("idempotency_ttl", &self.idempotency_ttl)
             .field("in_flight_lease", &self.in_flight_lease)
             .field("action_ttl", &self.action_ttl)
+            .field("max_operations", &self.max_operations)
+            .field("admission_wait", &self.admission_wait)
             .field("fingerprint_key", &"[REDACTED]")
             .finish()
     }
@@ -121,6 +127,8 @@ struct Inner {
     config: PaymentsConfig,
     /// Operations running to completion (`to_completion.rs`).
     tasks: tokio_util::task::TaskTracker,
+    /// Places for them: `config.max_operations`.
+    admission: Arc<tokio::sync::Semaphore>,
 }
 
 /// The payment use cases. Cheap to clone.
@@ -137,8 +145,12 @@ impl Payments {
         config: PaymentsConfig,
     ) -> Self {
         store.observe_money(Arc::new(count_money));
+        let places = config
+            .max_operations
+            .clamp(1, tokio::sync::Semaphore::MAX_PERMITS);
         Self {
             inner: Arc::new(Inner {
+                admission: Arc::new(tokio::sync::Semaphore::new(places)),
                 store,
                 providers,
                 clock,

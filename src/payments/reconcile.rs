@@ -6,11 +6,12 @@
 //! ignores a call that was settled meanwhile.
 
 use chrono::{DateTime, Duration, Utc};
+use futures::{StreamExt, stream};
 
 use super::authorize::AuthorizeCommand;
 use super::idempotency::KeyedRequest;
 use super::{Caller, PaymentError, Payments};
-use crate::domain::{AuthState, OrderId, OrderView};
+use crate::domain::{AuthState, OrderId, OrderRecord, OrderView};
 use crate::store::{AttemptRecord, KeyState, Operation};
 
 /// What one pass did.
@@ -46,6 +47,55 @@ pub const WEBHOOK_EVENT_RETENTION: Duration = Duration::days(30);
 /// The actor reconciliation writes into order histories.
 pub const RECONCILER: &str = "reconciler";
 
+/// What a pass reads at a time.
+const BATCH: u64 = 64;
+
+/// Calls a pass works on at once: enough to keep up with a provider's
+/// latency, few enough to leave the database pool to the callers.
+const CONCURRENCY: usize = 8;
+
+/// How long one pass keeps taking batches while they come back full.
+const PASS_BUDGET: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Calls grouped by order, groups and calls in the order they came.
+fn by_order(attempts: Vec<AttemptRecord>) -> Vec<Vec<AttemptRecord>> {
+    let mut groups: Vec<Vec<AttemptRecord>> = Vec::new();
+    let mut index: std::collections::HashMap<OrderId, usize> = std::collections::HashMap::new();
+    for attempt in attempts {
+        match index.get(&attempt.order_id) {
+            Some(&i) => groups[i].push(attempt),
+            None => {
+                index.insert(attempt.order_id.clone(), groups.len());
+                groups.push(vec![attempt]);
+            }
+        }
+    }
+    groups
+}
+
+/// What became of one piece of due work.
+enum Worked {
+    /// Another replica or pass holds it.
+    Skipped,
+    Done,
+    /// Logged; tried again on a later pass.
+    Failed,
+}
+
+impl ReconcileReport {
+    /// Counts a failure; returns how many pieces of work were done (0 or 1).
+    fn tally(&mut self, worked: Worked) -> usize {
+        match worked {
+            Worked::Skipped => 0,
+            Worked::Done => 1,
+            Worked::Failed => {
+                self.errors += 1;
+                1
+            }
+        }
+    }
+}
+
 /// How long before a call is checked again: growing with each check, from
 /// 10 seconds to an hour.
 fn backoff(checks: i32) -> Duration {
@@ -64,45 +114,107 @@ fn sync_interval(created_at: DateTime<Utc>, now: DateTime<Utc>) -> Duration {
 impl Payments {
     /// One pass over what is due. Called periodically by the worker; tests
     /// call it directly.
+    ///
+    /// A pass takes what is due in batches and works on several calls at
+    /// once, until a batch comes back short or [`PASS_BUDGET`] is spent: a
+    /// burst of lost answers (a provider outage) is worked off at the
+    /// providers' pace, not a fixed number a pass.
     pub(super) async fn reconcile_once_now(&self) -> Result<ReconcileReport, PaymentError> {
+        let started = std::time::Instant::now();
         let caller = Caller::new(RECONCILER);
-        let now = self.now();
         let mut report = ReconcileReport::default();
         let store = self.store();
-        for attempt in store
-            .due_attempts(now, self.inner.config.in_flight_lease, 50)
-            .await?
-        {
-            if !store
-                .claim_attempt(&attempt.id, now, now + backoff(attempt.checks))
-                .await?
-            {
-                continue;
+        loop {
+            let now = self.now();
+            let due = store
+                .due_attempts(now, self.inner.config.in_flight_lease, BATCH)
+                .await?;
+            let full = due.len() as u64 == BATCH;
+            // One order's calls in the order they were made, one at a time:
+            // each locks the order, and a later one may depend on an earlier.
+            let outcomes = stream::iter(by_order(due))
+                .map(|calls| async {
+                    let mut outcomes = Vec::with_capacity(calls.len());
+                    for attempt in calls {
+                        outcomes.push(self.reconcile_due_attempt(&caller, attempt, now).await);
+                    }
+                    outcomes
+                })
+                .buffer_unordered(CONCURRENCY)
+                .collect::<Vec<_>>()
+                .await;
+            for outcome in outcomes.into_iter().flatten() {
+                let counted = report.tally(outcome?);
+                report.attempts += counted;
             }
-            report.attempts += 1;
-            if let Err(error) = self.reconcile_attempt(&caller, &attempt).await {
-                report.errors += 1;
-                tracing::warn!(attempt_id = %attempt.id, order_id = %attempt.order_id, %error, "reconciliation of a provider call did not settle it");
-            }
-        }
-        for order in store.due_orders(now, 100).await? {
-            if !store
-                .claim_order_sync(&order.id, now, now + sync_interval(order.created_at, now))
-                .await?
-            {
-                continue;
-            }
-            report.orders += 1;
-            if let Err(error) = self.get_order_now(&caller, &order.id, true).await {
-                report.errors += 1;
-                tracing::warn!(order_id = %order.id, %error, "asking the provider about an order failed");
+            if !full || started.elapsed() > PASS_BUDGET {
+                break;
             }
         }
+        loop {
+            let now = self.now();
+            let due = store.due_orders(now, BATCH).await?;
+            let full = due.len() as u64 == BATCH;
+            let outcomes = stream::iter(due)
+                .map(|order| self.sync_due_order(&caller, order, now))
+                .buffer_unordered(CONCURRENCY)
+                .collect::<Vec<_>>()
+                .await;
+            for outcome in outcomes {
+                let counted = report.tally(outcome?);
+                report.orders += counted;
+            }
+            if !full || started.elapsed() > PASS_BUDGET {
+                break;
+            }
+        }
+        let now = self.now();
         report.keys_reaped = store.reap_keys(now).await?;
         report.webhook_events_reaped = store
             .reap_webhook_events(now - WEBHOOK_EVENT_RETENTION)
             .await?;
         Ok(report)
+    }
+
+    /// Leases one due call and settles it; `Skipped` when another replica
+    /// (or pass) holds it.
+    async fn reconcile_due_attempt(
+        &self,
+        caller: &Caller,
+        attempt: AttemptRecord,
+        now: DateTime<Utc>,
+    ) -> Result<Worked, PaymentError> {
+        let until = now + backoff(attempt.checks);
+        if !self.store().claim_attempt(&attempt.id, now, until).await? {
+            return Ok(Worked::Skipped);
+        }
+        match self.reconcile_attempt(caller, &attempt).await {
+            Ok(()) => Ok(Worked::Done),
+            Err(error) => {
+                tracing::warn!(attempt_id = %attempt.id, order_id = %attempt.order_id, %error, "reconciliation of a provider call did not settle it");
+                Ok(Worked::Failed)
+            }
+        }
+    }
+
+    /// Leases one due order's provider check and asks the provider.
+    async fn sync_due_order(
+        &self,
+        caller: &Caller,
+        order: OrderRecord,
+        now: DateTime<Utc>,
+    ) -> Result<Worked, PaymentError> {
+        let until = now + sync_interval(order.created_at, now);
+        if !self.store().claim_order_sync(&order.id, now, until).await? {
+            return Ok(Worked::Skipped);
+        }
+        match self.get_order_now(caller, &order.id, true).await {
+            Ok(_) => Ok(Worked::Done),
+            Err(error) => {
+                tracing::warn!(order_id = %order.id, %error, "asking the provider about an order failed");
+                Ok(Worked::Failed)
+            }
+        }
     }
 
     /// Reconciles one order now, whatever its schedule: settles its

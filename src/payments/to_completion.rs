@@ -14,10 +14,19 @@
 //! The tasks are bounded by the provider client's timeouts and the
 //! database's acquire timeout, and are tracked: shutdown waits for them
 //! ([`Payments::drain`]) before the process closes its database pool.
+//!
+//! Their number is bounded too (`KESSAI_MAX_OPERATIONS`). A caller that
+//! gives up and calls again at once would otherwise leave one more task
+//! behind on every call, until the database pool's queue timed out for
+//! everyone. A call waits for a place before anything is recorded — a wait
+//! its cancellation may end, leaving nothing behind — and is refused
+//! `RESOURCE_EXHAUSTED` `OVERLOADED` (retry, on any replica) when none frees
+//! within [`PaymentsConfig::admission_wait`](super::PaymentsConfig).
 
 use std::future::Future;
 use std::time::Duration;
 
+use tokio::sync::OwnedSemaphorePermit;
 use tracing::Instrument;
 
 use super::{
@@ -27,9 +36,44 @@ use super::{
 use crate::domain::{OrderId, OrderView};
 use crate::payments::AuthorizeCommand;
 
+/// What an overloaded caller is told to wait before retrying.
+const RETRY_AFTER_OVERLOAD: Duration = Duration::from_millis(250);
+
 impl Payments {
-    /// Runs `work` on a tracked task of its own and waits for its result.
+    /// Waits for a place among the running operations, then runs `work` on
+    /// a tracked task of its own and waits for its result.
     async fn to_completion<T, F>(&self, work: F) -> Result<T, PaymentError>
+    where
+        F: Future<Output = Result<T, PaymentError>> + Send + 'static,
+        T: Send + 'static,
+    {
+        let place = self.admit().await?;
+        self.detached(async move {
+            let result = work.await;
+            drop(place);
+            result
+        })
+        .await
+    }
+
+    /// A place among the running operations, or `Overloaded` when none
+    /// frees in time.
+    async fn admit(&self) -> Result<OwnedSemaphorePermit, PaymentError> {
+        let wait = self.inner.config.admission_wait;
+        let places = self.inner.admission.clone();
+        match tokio::time::timeout(wait, places.acquire_owned()).await {
+            Ok(Ok(place)) => Ok(place),
+            // The semaphore is never closed.
+            Ok(Err(_)) => Err(PaymentError::Internal),
+            Err(_) => Err(PaymentError::Overloaded {
+                retry_after_ms: RETRY_AFTER_OVERLOAD.as_millis() as u64,
+            }),
+        }
+    }
+
+    /// Runs `work` on a tracked task of its own, outside admission (the
+    /// reconciler, which bounds its own work), and waits for its result.
+    async fn detached<T, F>(&self, work: F) -> Result<T, PaymentError>
     where
         F: Future<Output = Result<T, PaymentError>> + Send + 'static,
         T: Send + 'static,
@@ -64,7 +108,8 @@ impl Payments {
         drained
     }
 
-    /// How many operations are running now.
+    /// How many operations are running now (the reconciler's pass
+    /// included).
     pub fn operations_running(&self) -> usize {
         self.inner.tasks.len()
     }
@@ -131,7 +176,7 @@ impl Payments {
     /// call it directly.
     pub async fn reconcile_once(&self) -> Result<ReconcileReport, PaymentError> {
         let this = self.clone();
-        self.to_completion(async move { this.reconcile_once_now().await })
+        self.detached(async move { this.reconcile_once_now().await })
             .await
     }
 

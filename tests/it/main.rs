@@ -5,6 +5,7 @@ mod helpers;
 mod pip;
 mod process;
 
+mod admission;
 mod bad_input;
 mod cancel_safety;
 mod capture_discrepancy;

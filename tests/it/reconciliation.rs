@@ -90,6 +90,34 @@ db_test! {
 }
 
 db_test! {
+    async fn a_burst_of_lost_answers_is_settled_in_one_pass(app: TestApp) {
+        // More than a pass reads at a time: a provider outage loses many.
+        const LOST: usize = 100;
+        app.payjp.faults().inject(
+            Fault::new("POST", "/payment_flows", FaultKind::DelayAfterActing { ms: 3_000 }).times(2 * LOST as u32),
+        );
+        let calls = (0..LOST).map(|i| {
+            let mut client = app.client.clone();
+            async move { client.authorize(payjp_authorize(&unique_key(&format!("lost{i}")), 1_000, "pm_test_approve")).await }
+        });
+        let mut lost = Vec::new();
+        for result in futures::future::join_all(calls).await {
+            let status = assert_error(result, Code::DeadlineExceeded, "OUTCOME_UNKNOWN");
+            lost.push(tonic_types::StatusExt::get_details_error_info(&status).unwrap().metadata["order_id"].clone());
+        }
+        app.payjp.faults().clear();
+
+        let report = app.reconcile().await;
+        assert_eq!((report.attempts, report.errors), (LOST, 0), "{report:?}");
+        for order_id in &lost {
+            assert_eq!(app.get_order(order_id, false).await.unwrap().status(), OrderStatus::Authorized, "{order_id}");
+        }
+        assert_eq!(app.payjp.ledger().flows.len(), LOST, "one payment flow each");
+        assert_eq!(app.reconcile().await.attempts, 0, "nothing left to settle");
+    }
+}
+
+db_test! {
     async fn concurrent_passes_settle_a_call_once(app: TestApp) {
         let order = app.authorized_payjp(5_000).await;
         lose_answers(&app, "/capture");
