@@ -50,6 +50,19 @@ pub struct Limits {
     pub max_operations: usize,
     /// How long a call waits for a place among them.
     pub admission_wait: Duration,
+    /// Open gRPC connections; beyond it kessai stops accepting.
+    pub max_connections: usize,
+    /// How long a new connection may take to send its first bytes.
+    pub handshake_timeout: Duration,
+    /// A connection without a call for this long is closed; `None`: never.
+    pub idle_timeout: Option<Duration>,
+    pub max_streams_per_connection: u32,
+    /// HTTP/2 keepalive pings, and how long an answer may take.
+    pub keepalive_interval: Duration,
+    pub keepalive_timeout: Duration,
+    /// The longest a call may take when its caller sets no shorter deadline
+    /// (a stream's messages excepted).
+    pub request_timeout: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -185,6 +198,27 @@ impl Config {
             admission_wait: Duration::from_millis(
                 env.parse("KESSAI_ADMISSION_WAIT_MS")?.unwrap_or(2_000),
             ),
+            max_connections: match env.parse("KESSAI_MAX_CONNECTIONS")?.unwrap_or(1_000) {
+                0 => return Err(invalid("KESSAI_MAX_CONNECTIONS", "must be at least 1")),
+                n => n,
+            },
+            handshake_timeout: Duration::from_secs(
+                env.parse("KESSAI_HANDSHAKE_TIMEOUT_SECS")?.unwrap_or(10),
+            ),
+            idle_timeout: match env.parse("KESSAI_IDLE_TIMEOUT_SECS")?.unwrap_or(300) {
+                0 => None,
+                secs => Some(Duration::from_secs(secs)),
+            },
+            max_streams_per_connection: env
+                .parse("KESSAI_MAX_STREAMS_PER_CONNECTION")?
+                .unwrap_or(256),
+            keepalive_interval: Duration::from_secs(
+                env.parse("KESSAI_KEEPALIVE_SECS")?.unwrap_or(30),
+            ),
+            keepalive_timeout: Duration::from_secs(
+                env.parse("KESSAI_KEEPALIVE_TIMEOUT_SECS")?.unwrap_or(10),
+            ),
+            request_timeout: Duration::ZERO,
         };
         let provider_http = HttpSettings {
             request_timeout: Duration::from_millis(
@@ -192,6 +226,20 @@ impl Config {
             ),
             max_attempts: env.parse("KESSAI_PROVIDER_MAX_ATTEMPTS")?.unwrap_or(3),
             ..HttpSettings::default()
+        };
+        // A call may spend its admission wait, then the whole provider call
+        // with its retries, then two commits.
+        let derived_timeout =
+            limits.admission_wait + provider_http.longest_call() + Duration::from_secs(10);
+        let limits = Limits {
+            request_timeout: match env.parse::<u64>("KESSAI_REQUEST_TIMEOUT_SECS")? {
+                Some(0) => {
+                    return Err(invalid("KESSAI_REQUEST_TIMEOUT_SECS", "must be at least 1"));
+                }
+                Some(secs) => Duration::from_secs(secs),
+                None => derived_timeout,
+            },
+            ..limits
         };
         Ok(Self {
             auth_required,

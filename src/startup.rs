@@ -257,9 +257,13 @@ impl Application {
         .max_decoding_message_size(limits.max_message_bytes);
         let auth = auth_layer(&self.config)?;
         let mut server = tonic::transport::Server::builder()
-            .http2_max_header_list_size(limits.max_metadata_bytes);
+            .http2_max_header_list_size(limits.max_metadata_bytes)
+            .max_concurrent_streams(limits.max_streams_per_connection)
+            .http2_keepalive_interval(Some(limits.keepalive_interval))
+            .http2_keepalive_timeout(Some(limits.keepalive_timeout))
+            .timeout(limits.request_timeout);
         if let Some(tls) = &self.config.tls {
-            server = server.tls_config(tls_config(tls))?;
+            server = server.tls_config(tls_config(tls).timeout(limits.handshake_timeout))?;
         }
 
         let reporter = self.reporter.clone();
@@ -280,6 +284,7 @@ impl Application {
         );
         let in_flight = grpc::InFlight::default();
         let serve = server
+            .layer(grpc::connections::ActivityLayer)
             .layer(grpc::call_layers(in_flight.clone(), auth))
             .add_service(tonic_health::pb::health_server::HealthServer::new(
                 tonic_health::server::HealthService::from_health_reporter(self.reporter.clone()),
@@ -287,7 +292,10 @@ impl Application {
             .add_optional_service(reflection_v1)
             .add_optional_service(reflection_v1alpha)
             .add_service(api)
-            .serve_with_incoming_shutdown(grpc::incoming(self.listener), stop_accepting);
+            .serve_with_incoming_shutdown(
+                grpc::connections::incoming(self.listener, connection_limits(limits)),
+                stop_accepting,
+            );
         // Idle client connections may stay open indefinitely (and hyper's
         // graceful close can wait on them), so shutdown waits for the calls
         // in flight, not for the connections.
@@ -372,6 +380,14 @@ fn auth_layer(config: &Config) -> anyhow::Result<AuthLayer> {
         limiter: RateLimiter::new(limit),
         max_metadata_entries: limits.max_metadata_entries,
     }))
+}
+
+fn connection_limits(limits: &crate::config::Limits) -> grpc::connections::ConnectionLimits {
+    grpc::connections::ConnectionLimits {
+        max_connections: crate::descriptors::connections_within_limit(limits.max_connections),
+        handshake_timeout: limits.handshake_timeout,
+        idle_timeout: limits.idle_timeout,
+    }
 }
 
 fn tls_config(tls: &TlsSettings) -> ServerTlsConfig {

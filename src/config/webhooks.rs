@@ -22,6 +22,12 @@ pub struct WebhookSettings {
     pub smartpay_tolerance: Duration,
     /// The token PAY.JP sends in `X-Payjp-Webhook-Token`.
     pub payjp_token: Option<SecretString>,
+    /// Open connections to the listener; beyond it kessai stops accepting.
+    pub max_connections: usize,
+    /// How long a request's headers may take to arrive (slow senders).
+    pub header_timeout: Duration,
+    /// A connection with no request in progress for this long is closed.
+    pub idle_timeout: Duration,
 }
 
 pub(super) fn from_env(env: &Env<'_>) -> Result<WebhookSettings, ConfigError> {
@@ -56,6 +62,22 @@ pub(super) fn from_env(env: &Env<'_>) -> Result<WebhookSettings, ConfigError> {
                 .unwrap_or(300),
         ),
         payjp_token: env.secret("KESSAI_PAYJP_WEBHOOK_TOKEN")?,
+        max_connections: match env.parse("KESSAI_WEBHOOK_MAX_CONNECTIONS")?.unwrap_or(256) {
+            0 => {
+                return Err(invalid(
+                    "KESSAI_WEBHOOK_MAX_CONNECTIONS",
+                    "must be at least 1",
+                ));
+            }
+            n => n,
+        },
+        header_timeout: Duration::from_secs(
+            env.parse("KESSAI_WEBHOOK_HEADER_TIMEOUT_SECS")?
+                .unwrap_or(10),
+        ),
+        idle_timeout: Duration::from_secs(
+            env.parse("KESSAI_WEBHOOK_IDLE_TIMEOUT_SECS")?.unwrap_or(30),
+        ),
     })
 }
 

@@ -9,7 +9,7 @@ use std::task::{Context, Poll};
 
 use http::{Request, Response};
 use tonic::body::Body;
-use tonic::transport::server::{TcpConnectInfo, TlsConnectInfo};
+use tonic::transport::server::TlsConnectInfo;
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 use tower::{Layer, Service};
@@ -81,7 +81,7 @@ fn refusal(code: Code, reason: Reason, message: &str, scope: Option<Scope>) -> S
 fn certificate_name<B>(request: &Request<B>) -> Option<String> {
     let info = request
         .extensions()
-        .get::<TlsConnectInfo<TcpConnectInfo>>()?;
+        .get::<TlsConnectInfo<super::connections::Peer>>()?;
     let certs = info.peer_certs()?;
     let leaf = certs.first()?;
     let (_, parsed) = x509_parser::parse_x509_certificate(leaf.as_ref()).ok()?;

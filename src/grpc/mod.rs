@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod callers;
+pub mod connections;
 pub mod convert;
 pub mod health;
 mod in_flight;

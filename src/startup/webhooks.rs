@@ -112,6 +112,14 @@ pub(super) fn server(
             smartpay,
             payjp: payjp_token.map(PayjpVerifier::new),
         },
+        crate::webhooks::serve::ListenerLimits {
+            connections: crate::grpc::connections::ConnectionLimits {
+                max_connections: config.webhooks.max_connections,
+                handshake_timeout: config.webhooks.header_timeout,
+                idle_timeout: Some(config.webhooks.idle_timeout),
+            },
+            header_timeout: config.webhooks.header_timeout,
+        },
     );
     tracing::info!(addr = %server.local_addr()?, "kessai serving provider webhooks");
     Ok(server)

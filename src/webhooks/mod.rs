@@ -29,6 +29,8 @@ use crate::payments::{Notification, NotifyOutcome, PaymentError, Payments};
 pub use crate::providers::Rejection;
 pub use crate::providers::payjp::webhook::{self as payjp, PayjpVerifier};
 use crate::providers::paymentoptions::webhook as paymentoptions;
+
+pub mod serve;
 pub use crate::providers::smartpay::webhook::{self as smartpay, SmartpayVerifier};
 
 /// Notifications are small; anything larger is not one.
@@ -54,17 +56,19 @@ impl Webhooks {
     }
 }
 
-/// The listener, bound; serves once run.
+/// The listener, bound; serves once run (`serve.rs`).
 pub struct WebhookServer {
     listener: TcpListener,
     router: Router,
+    limits: serve::ListenerLimits,
 }
 
 impl WebhookServer {
-    pub fn new(listener: TcpListener, webhooks: Webhooks) -> Self {
+    pub fn new(listener: TcpListener, webhooks: Webhooks, limits: serve::ListenerLimits) -> Self {
         Self {
             listener,
             router: webhooks.router(),
+            limits,
         }
     }
 
@@ -74,9 +78,7 @@ impl WebhookServer {
 
     /// Serves until `stop` fires, then lets requests in progress finish.
     pub async fn run(self, stop: CancellationToken) -> std::io::Result<()> {
-        axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(async move { stop.cancelled().await })
-            .await
+        serve::serve(self.listener, self.router, self.limits, stop).await
     }
 }
 

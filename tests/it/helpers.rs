@@ -625,3 +625,18 @@ where
         }
     }
 }
+
+/// Every event of one order from the start, then each new one, on `channel`.
+pub async fn watch_order(
+    channel: Channel,
+    order_id: &str,
+) -> tonic::Streaming<v1::WatchOrderEventsResponse> {
+    PaymentServiceClient::new(channel)
+        .watch_order_events(v1::WatchOrderEventsRequest {
+            order_id: order_id.into(),
+            ..Default::default()
+        })
+        .await
+        .expect("the watch starts")
+        .into_inner()
+}

@@ -13,6 +13,7 @@ mod chaos;
 mod cli;
 mod concurrency;
 mod conformance;
+mod connections;
 mod contract_payjp;
 mod contract_smartpay;
 mod crash;

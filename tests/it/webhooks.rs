@@ -163,16 +163,7 @@ db_test! {
         app.notify_kessai();
         let (order, session) = waiting_checkout(&app, 5_000).await;
         // A service watching the order's events.
-        let mut watcher = app
-            .client
-            .clone()
-            .watch_order_events(v1::WatchOrderEventsRequest {
-                order_id: order.id.clone(),
-                ..Default::default()
-            })
-            .await
-            .unwrap()
-            .into_inner();
+        let mut watcher = crate::helpers::watch_order(app.channel.clone(), &order.id).await;
         // The reconciliation worker is off in tests, and nothing refreshes.
         assert!(app.smartpay.approve_checkout(&session));
         let seen = tokio::time::timeout(std::time::Duration::from_secs(10), async {

@@ -1,0 +1,77 @@
+//! Serving the webhook listener, the one port that faces the internet:
+//! HTTP/1.1 and HTTP/2 with a deadline on request headers (a slow sender
+//! cannot hold a connection by trickling them), a cap on open connections,
+//! and connections closed once idle — the gRPC port's discipline
+//! (`grpc/connections.rs`) with HTTP/1's header deadline on top.
+
+use std::time::Duration;
+
+use axum::Router;
+use futures::StreamExt;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto::Builder;
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tower::ServiceExt;
+
+use crate::grpc::connections::{self, ActivityLayer, ConnectionLimits};
+
+#[derive(Debug, Clone)]
+pub struct ListenerLimits {
+    pub connections: ConnectionLimits,
+    /// How long a request's headers may take to arrive.
+    pub header_timeout: Duration,
+}
+
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    limits: ListenerLimits,
+    stop: CancellationToken,
+) -> std::io::Result<()> {
+    let mut builder = Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_timeout);
+    builder.http2().timer(TokioTimer::new());
+    let graceful = GracefulShutdown::new();
+    let incoming = connections::incoming(listener, limits.connections);
+    futures::pin_mut!(incoming);
+    loop {
+        let admitted = tokio::select! {
+            () = stop.cancelled() => break,
+            next = incoming.next() => match next {
+                Some(Ok(admitted)) => admitted,
+                Some(Err(error)) => {
+                    tracing::debug!(%error, "a webhook connection failed at once");
+                    continue;
+                }
+                None => break,
+            },
+        };
+        let peer = admitted.peer().clone();
+        let service = tower::ServiceBuilder::new()
+            .map_request(move |request: http::Request<hyper::body::Incoming>| {
+                let mut request = request.map(axum::body::Body::new);
+                request.extensions_mut().insert(peer.clone());
+                request
+            })
+            .layer(ActivityLayer)
+            .service(router.clone())
+            .map_response(axum::response::IntoResponse::into_response);
+        let connection = builder
+            .serve_connection(TokioIo::new(admitted), TowerToHyperService::new(service))
+            .into_owned();
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            if let Err(error) = connection.await {
+                tracing::debug!(%error, "a webhook connection ended with an error");
+            }
+        });
+    }
+    graceful.shutdown().await;
+    Ok(())
+}
