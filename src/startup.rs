@@ -257,7 +257,15 @@ impl Application {
         .max_decoding_message_size(limits.max_message_bytes);
         let auth = auth_layer(&self.config)?;
         let mut server = tonic::transport::Server::builder()
-            .http2_max_header_list_size(limits.max_metadata_bytes)
+            // Above kessai's own limit, so that metadata between the two is
+            // answered RESOURCE_EXHAUSTED METADATA_TOO_LARGE by the auth
+            // layer; beyond it HTTP/2 itself refuses the stream (431).
+            .http2_max_header_list_size(
+                limits
+                    .max_metadata_bytes
+                    .saturating_mul(4)
+                    .max(HEADER_LIST_CEILING),
+            )
             .max_concurrent_streams(limits.max_streams_per_connection)
             .http2_keepalive_interval(Some(limits.keepalive_interval))
             .http2_keepalive_timeout(Some(limits.keepalive_timeout))
@@ -379,8 +387,12 @@ fn auth_layer(config: &Config) -> anyhow::Result<AuthLayer> {
         callers,
         limiter: RateLimiter::new(limit),
         max_metadata_entries: limits.max_metadata_entries,
+        max_metadata_bytes: limits.max_metadata_bytes as usize,
     }))
 }
+
+/// The least HTTP/2 header-list size kessai accepts before its own check.
+const HEADER_LIST_CEILING: u32 = 64 * 1024;
 
 fn connection_limits(limits: &crate::config::Limits) -> grpc::connections::ConnectionLimits {
     grpc::connections::ConnectionLimits {

@@ -42,6 +42,8 @@ pub enum Reason {
     /// This replica runs as many money operations as it admits.
     Overloaded,
     MetadataTooLarge,
+    /// A request message over `KESSAI_MAX_MESSAGE_BYTES`.
+    MessageTooLarge,
     Internal,
 }
 
@@ -82,6 +84,7 @@ impl Reason {
             Reason::RateLimited => "RATE_LIMITED",
             Reason::Overloaded => "OVERLOADED",
             Reason::MetadataTooLarge => "METADATA_TOO_LARGE",
+            Reason::MessageTooLarge => "MESSAGE_TOO_LARGE",
             Reason::Internal => "INTERNAL",
         }
     }
@@ -90,6 +93,16 @@ impl Reason {
 impl fmt::Display for Reason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+/// The most characters of one field path or description in an error.
+pub const MAX_QUOTED: usize = 200;
+
+fn cut(text: String) -> String {
+    match text.char_indices().nth(MAX_QUOTED - 1) {
+        Some((at, _)) => format!("{}…", &text[..at]),
+        None => text,
     }
 }
 
@@ -117,12 +130,15 @@ fn describe(violations: &[FieldViolation]) -> String {
 }
 
 impl InvalidInput {
+    /// A field path or description may quote what the caller sent (a
+    /// metadata key, a currency code); each is cut to [`MAX_QUOTED`]
+    /// characters so an error always fits in the answer's headers.
     pub fn new(reason: Reason, field: impl Into<String>, description: impl Into<String>) -> Self {
         Self {
             reason,
             violations: vec![FieldViolation {
-                field: field.into(),
-                description: description.into(),
+                field: cut(field.into()),
+                description: cut(description.into()),
             }],
         }
     }
@@ -156,6 +172,22 @@ impl RuleViolation {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn quoted_input_is_cut_to_two_hundred_characters() {
+        let long = InvalidInput::new(
+            Reason::InvalidArgument,
+            format!("metadata[{}]", "鍵".repeat(10_000)),
+            "x".repeat(5_000),
+        );
+        let violation = &long.violations[0];
+        assert_eq!(violation.field.chars().count(), MAX_QUOTED);
+        assert_eq!(violation.description.chars().count(), MAX_QUOTED);
+        assert!(violation.field.ends_with('…'));
+        let short = InvalidInput::new(Reason::InvalidArgument, "amount", "must be positive");
+        assert_eq!(short.violations[0].field, "amount");
+        assert_eq!(short.violations[0].description, "must be positive");
+    }
 
     #[test]
     fn reasons_serialize_as_their_wire_names() {

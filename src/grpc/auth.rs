@@ -35,6 +35,8 @@ pub struct AuthSettings {
     pub limiter: RateLimiter,
     /// Most metadata entries a call may carry.
     pub max_metadata_entries: usize,
+    /// Most bytes of metadata (names and values) a call may carry.
+    pub max_metadata_bytes: usize,
 }
 
 #[derive(Clone)]
@@ -149,13 +151,18 @@ impl AuthSettings {
         let Some(scope) = required_scope(request.uri().path()) else {
             return Ok(None);
         };
-        if request.headers().len() > self.max_metadata_entries {
+        let headers = request.headers();
+        let bytes: usize = headers
+            .iter()
+            .map(|(name, value)| name.as_str().len() + value.len())
+            .sum();
+        if headers.len() > self.max_metadata_entries || bytes > self.max_metadata_bytes {
             return Err(refusal(
-                Code::InvalidArgument,
+                Code::ResourceExhausted,
                 Reason::MetadataTooLarge,
                 &format!(
-                    "at most {} metadata entries are accepted",
-                    self.max_metadata_entries
+                    "at most {} metadata entries of {} bytes in all are accepted",
+                    self.max_metadata_entries, self.max_metadata_bytes
                 ),
                 None,
             ));

@@ -183,6 +183,7 @@ pub async fn serve(listener: TcpListener, stop: CancellationToken) -> anyhow::Re
         callers: Callers::default(),
         limiter: RateLimiter::new(None),
         max_metadata_entries: 64,
+        max_metadata_bytes: 16 * 1024,
     });
     let addr: SocketAddr = listener.local_addr()?;
     tracing::info!(%addr, "null backend serving gRPC");

@@ -31,6 +31,12 @@ const UNDECODABLE: [&[u8]; 2] = [
     b"failed to decode Protobuf message",
 ];
 
+/// tonic's answer to a message over the size limit (`OUT_OF_RANGE`).
+const TOO_LARGE: [&[u8]; 2] = [
+    b"Error,%20decoded%20message%20length%20too%20large",
+    b"Error, decoded message length too large",
+];
+
 /// tonic's messages, as sent (percent-encoded) and as written.
 const UNREAD: [&[u8]; 4] = [
     b"Missing%20request%20message.",
@@ -86,6 +92,8 @@ enum TonicAnswer {
     Unread,
     /// The request arrived but does not decode.
     Undecodable,
+    /// The request message is over the configured size.
+    TooLarge,
 }
 
 fn tonic_answer(headers: &http::HeaderMap) -> Option<TonicAnswer> {
@@ -98,6 +106,9 @@ fn tonic_answer(headers: &http::HeaderMap) -> Option<TonicAnswer> {
         b"13" if message.is_some_and(|m| UNREAD.contains(&m)) => Some(TonicAnswer::Unread),
         b"13" if message.is_some_and(|m| UNDECODABLE.iter().any(|p| m.starts_with(p))) => {
             Some(TonicAnswer::Undecodable)
+        }
+        b"11" if message.is_some_and(|m| TOO_LARGE.iter().any(|p| m.starts_with(p))) => {
+            Some(TonicAnswer::TooLarge)
         }
         _ => None,
     }
@@ -120,11 +131,31 @@ fn rewrite<B>(response: &mut Response<B>) {
                 "request",
                 "is not a valid protobuf message for this method (malformed, or a string that is not UTF-8)",
             )));
-            headers.remove("grpc-message");
-            if status.add_header(headers).is_err() {
-                headers.insert("grpc-status", HeaderValue::from_static("3"));
-            }
+            replace(headers, &status, "3");
         }
+        Some(TonicAnswer::TooLarge) => {
+            let mut details = tonic_types::ErrorDetails::new();
+            details.set_error_info(
+                Reason::MessageTooLarge.as_str(),
+                crate::grpc::status::DOMAIN,
+                std::collections::HashMap::new(),
+            );
+            let status = <tonic::Status as tonic_types::StatusExt>::with_error_details(
+                tonic::Code::ResourceExhausted,
+                "the request message is larger than this server accepts (KESSAI_MAX_MESSAGE_BYTES)",
+                details,
+            );
+            replace(headers, &status, "8");
+        }
+    }
+}
+
+/// Puts `status` in place of tonic's answer (`fallback`: the bare code, if
+/// the status cannot be written as headers).
+fn replace(headers: &mut http::HeaderMap, status: &tonic::Status, fallback: &'static str) {
+    headers.remove("grpc-message");
+    if status.add_header(headers).is_err() {
+        headers.insert("grpc-status", HeaderValue::from_static(fallback));
     }
 }
 

@@ -165,3 +165,19 @@ db_test! {
         }
     }
 }
+
+db_test! {
+    async fn caller_input_quoted_in_an_error_is_cut_short(app: TestApp) {
+        let mut request = payjp_authorize(&unique_key("auth"), 1_000, "pm_test_approve");
+        request.metadata = [("k".repeat(10_000), "v".into())].into();
+        request.currency = "X".repeat(10_000);
+        let status = assert_error(app.authorize(request).await, Code::InvalidArgument, "INVALID_CURRENCY");
+        let violations = status.get_details_bad_request().unwrap().field_violations;
+        assert_eq!(violations.len(), 2, "{violations:?}");
+        for violation in &violations {
+            assert!(violation.field.chars().count() <= 200 && violation.description.chars().count() <= 200, "{violation:?}");
+        }
+        assert!(status.message().len() < 1_000, "{} bytes", status.message().len());
+        assert_eq!(app.count("orders").await, 0);
+    }
+}
