@@ -1,12 +1,9 @@
 //! ListOrders: newest first, keyset-paged (page 1,000 costs what page 1 costs).
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::{PaymentError, Payments};
+use super::{PaymentError, Payments, page_token};
 use crate::domain::{InvalidInput, OrderStatus, OrderView, ProviderKind, Reason};
 use crate::store::OrderFilter;
 
@@ -29,14 +26,6 @@ pub struct ListOrdersCommand {
 pub struct OrderPage {
     pub orders: Vec<OrderView>,
     pub next_page_token: String,
-}
-
-/// The opaque page token: where the next page starts, and which filters it
-/// belongs to.
-#[derive(Serialize, Deserialize)]
-struct PageToken {
-    before: String,
-    filters: String,
 }
 
 impl ListOrdersCommand {
@@ -69,32 +58,25 @@ impl ListOrdersCommand {
         }
     }
 
-    pub(crate) fn cursor(&self) -> Result<Option<String>, InvalidInput> {
+    /// Where the page starts: after the order the token names, if the
+    /// token is one of this server's for a listing with these filters.
+    pub(crate) fn cursor(&self, key: &[u8]) -> Result<Option<String>, InvalidInput> {
         if self.page_token.is_empty() {
             return Ok(None);
         }
-        let invalid = || {
-            InvalidInput::new(
-                Reason::InvalidPageToken,
-                "page_token",
-                "is not a token from a previous page of this listing with the same filters",
-            )
-        };
-        let bytes = URL_SAFE_NO_PAD
-            .decode(&self.page_token)
-            .map_err(|_| invalid())?;
-        let token: PageToken = serde_json::from_slice(&bytes).map_err(|_| invalid())?;
-        if token.filters != self.filters_digest() {
-            return Err(invalid());
-        }
-        Ok(Some(token.before))
+        page_token::open(key, &self.page_token, &self.filters_digest()).map(Some)
     }
 }
 
 impl Payments {
+    fn page_key(&self) -> &[u8] {
+        use secrecy::ExposeSecret;
+        self.inner.config.fingerprint_key.expose_secret()
+    }
+
     pub async fn list_orders(&self, cmd: ListOrdersCommand) -> Result<OrderPage, PaymentError> {
         let page_size = cmd.page_size()?;
-        let before_id = cmd.cursor()?;
+        let before_id = cmd.cursor(self.page_key())?;
         let filter = OrderFilter {
             statuses: cmd.statuses.clone(),
             provider: cmd.provider,
@@ -113,11 +95,7 @@ impl Payments {
                 .last()
                 .map(|v| v.order.id.to_string())
                 .unwrap_or_default();
-            let token = PageToken {
-                before: last,
-                filters: cmd.filters_digest(),
-            };
-            URL_SAFE_NO_PAD.encode(serde_json::to_vec(&token).unwrap_or_default())
+            page_token::seal(self.page_key(), last, cmd.filters_digest())
         } else {
             String::new()
         };

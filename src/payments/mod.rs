@@ -16,6 +16,7 @@ mod get_order;
 mod idempotency;
 mod list_orders;
 mod notify;
+mod page_token;
 mod reconcile;
 mod refund;
 mod to_completion;

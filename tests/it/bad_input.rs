@@ -142,6 +142,33 @@ db_test! {
 }
 
 db_test! {
+    async fn a_page_token_cannot_be_forged_or_moved_to_another_listing(app: TestApp) {
+        use base64::Engine;
+        use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        for _ in 0..3 {
+            app.authorized_payjp(1_000).await;
+        }
+        let mut client = app.client.clone();
+        let first = client.list_orders(v1::ListOrdersRequest { page_size: 1, ..Default::default() }).await.unwrap().into_inner();
+        let token = first.next_page_token;
+        let next = v1::ListOrdersRequest { page_size: 1, page_token: token.clone(), ..Default::default() };
+        let second = client.list_orders(next.clone()).await.unwrap().into_inner();
+        assert_ne!(second.orders[0].id, first.orders[0].id);
+
+        // The cursor rewritten to start elsewhere, the signature kept.
+        let (payload, tag) = token.split_once('.').expect("a signed token");
+        let mut cursor: serde_json::Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
+        cursor["before"] = serde_json::Value::String(kessai::domain::OrderId::generate().to_string());
+        let forged = format!("{}.{tag}", URL_SAFE_NO_PAD.encode(serde_json::to_vec(&cursor).unwrap()));
+        let forged = client.list_orders(v1::ListOrdersRequest { page_token: forged, ..next.clone() }).await;
+        assert_error(forged, Code::InvalidArgument, "INVALID_PAGE_TOKEN");
+        // The same token for another query.
+        let other = v1::ListOrdersRequest { needs_review: true, ..next };
+        assert_error(client.list_orders(other).await, Code::InvalidArgument, "INVALID_PAGE_TOKEN");
+    }
+}
+
+db_test! {
     async fn list_orders_refuses_dates_outside_a_timestamps_range(app: TestApp) {
         use prost_types::Timestamp;
         let mut client = app.client.clone();

@@ -449,7 +449,7 @@ proptest! {
             if let Some(size) = invalid_or_ok(query.page_size().map_err(PaymentError::Invalid))? {
                 prop_assert!((1..=crate::payments::MAX_PAGE_SIZE).contains(&size));
             }
-            invalid_or_ok(query.cursor().map_err(PaymentError::Invalid))?;
+            invalid_or_ok(query.cursor(b"fuzzing key, sixteen bytes+").map_err(PaymentError::Invalid))?;
         }
     }
 }
