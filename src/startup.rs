@@ -494,6 +494,8 @@ fn sandbox_settings(sandbox: &Sandbox) -> ProviderSettings {
             merchant_id: PAYMENTOPTIONS_SANDBOX_MERCHANT_ID.into(),
             auth_base64: false,
         }),
+        #[cfg(feature = "example-provider")]
+        example: Some(crate::providers::example::config::sandbox(sandbox)),
     }
 }
 

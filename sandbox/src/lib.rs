@@ -5,6 +5,8 @@
 //! import the adapters' wire types: two independent readings of the docs catch
 //! each other's mistakes.
 
+#[cfg(feature = "example-provider")]
+pub mod example;
 pub mod faults;
 pub mod notifications;
 mod pages;
@@ -45,6 +47,8 @@ pub struct Sandbox {
     pub payjp: payjp::PayjpSimulator,
     pub smartpay: smartpay::SmartpaySimulator,
     pub paymentoptions: paymentoptions::PaymentOptionsSimulator,
+    #[cfg(feature = "example-provider")]
+    pub example: example::ExampleSimulator,
     received: received::Received,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
@@ -66,6 +70,12 @@ impl Sandbox {
             format!("{root}/smartpay"),
             SMARTPAY_SANDBOX_SECRET_KEY,
         );
+        #[cfg(feature = "example-provider")]
+        let example = example::ExampleSimulator::new(
+            clock.clone(),
+            format!("{root}/example"),
+            example::SANDBOX_API_KEY,
+        );
         let paymentoptions = paymentoptions::PaymentOptionsSimulator::new(
             clock,
             PAYMENTOPTIONS_SANDBOX_API_KEY,
@@ -75,11 +85,13 @@ impl Sandbox {
         let app = axum::Router::new()
             .nest("/payjp", payjp.router())
             .nest("/smartpay", smartpay.router())
-            .nest("/paymentoptions", paymentoptions.router())
-            .layer(axum::middleware::from_fn_with_state(
-                received.clone(),
-                received::record,
-            ));
+            .nest("/paymentoptions", paymentoptions.router());
+        #[cfg(feature = "example-provider")]
+        let app = app.nest("/example", example.router());
+        let app = app.layer(axum::middleware::from_fn_with_state(
+            received.clone(),
+            received::record,
+        ));
         let (tx, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             let serve = axum::serve(listener, app).with_graceful_shutdown(async {
@@ -94,6 +106,8 @@ impl Sandbox {
             payjp,
             smartpay,
             paymentoptions,
+            #[cfg(feature = "example-provider")]
+            example,
             received,
             shutdown: Some(tx),
             task: Some(task),

@@ -2,44 +2,52 @@
 
 use std::fmt;
 
-/// A payment provider.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum ProviderKind {
-    Smartpay,
-    Payjp,
-    PaymentOptions,
+/// The one list of providers: a variant, the name stored in the database and
+/// used in configuration, and the name people know it by. Everything else
+/// about a provider lives in its folder under `providers/`.
+macro_rules! provider_kinds {
+    ($($(#[$cfg:meta])* $variant:ident => $stored:literal, $display:literal;)+) => {
+        /// A payment provider.
+        #[derive(
+            Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+        )]
+        #[serde(rename_all = "lowercase")]
+        pub enum ProviderKind {
+            $($(#[$cfg])* $variant,)+
+        }
+
+        impl ProviderKind {
+            pub const ALL: [ProviderKind; [$($(#[$cfg])* $stored,)+].len()] =
+                [$($(#[$cfg])* ProviderKind::$variant,)+];
+
+            /// The name stored in the database and used in configuration.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($(#[$cfg])* ProviderKind::$variant => $stored,)+
+                }
+            }
+
+            /// The name people know the provider by.
+            pub fn display_name(self) -> &'static str {
+                match self {
+                    $($(#[$cfg])* ProviderKind::$variant => $display,)+
+                }
+            }
+        }
+    };
+}
+
+provider_kinds! {
+    Smartpay => "smartpay", "Smartpay";
+    Payjp => "payjp", "PAY.JP";
+    PaymentOptions => "paymentoptions", "PaymentOptions";
+    #[cfg(feature = "example-provider")]
+    Example => "example", "Example";
 }
 
 impl ProviderKind {
-    pub const ALL: [ProviderKind; 3] = [
-        ProviderKind::Smartpay,
-        ProviderKind::Payjp,
-        ProviderKind::PaymentOptions,
-    ];
-
-    /// The name stored in the database and used in configuration.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ProviderKind::Smartpay => "smartpay",
-            ProviderKind::Payjp => "payjp",
-            ProviderKind::PaymentOptions => "paymentoptions",
-        }
-    }
-
     pub fn parse(value: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|p| p.as_str() == value)
-    }
-
-    /// The name people know the provider by.
-    pub fn display_name(self) -> &'static str {
-        match self {
-            ProviderKind::Smartpay => "Smartpay",
-            ProviderKind::Payjp => "PAY.JP",
-            ProviderKind::PaymentOptions => "PaymentOptions",
-        }
     }
 }
 

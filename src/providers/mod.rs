@@ -2,6 +2,8 @@
 //! and its error mapping; adding a provider means a module here and one line
 //! in [`registry`].
 
+#[cfg(feature = "example-provider")]
+pub mod example;
 pub mod http;
 mod instrumented;
 mod notification;

@@ -23,15 +23,22 @@ pub struct ProviderSettings {
     pub payjp: Option<PayjpSettings>,
     pub smartpay: Option<SmartpaySettings>,
     pub paymentoptions: Option<PaymentOptionsSettings>,
+    #[cfg(feature = "example-provider")]
+    pub example: Option<super::example::config::ExampleSettings>,
 }
 
 impl ProviderSettings {
     /// Whether any provider credential is set: without one, kessai serves
     /// its sandbox unless told otherwise.
     pub fn any_credential(env: &Env<'_>) -> Result<bool, ConfigError> {
-        Ok(payjp::credential_set(env)?
-            || smartpay::credential_set(env)?
-            || paymentoptions::credential_set(env)?)
+        let set = [
+            payjp::credential_set(env)?,
+            smartpay::credential_set(env)?,
+            paymentoptions::credential_set(env)?,
+            #[cfg(feature = "example-provider")]
+            super::example::config::credential_set(env)?,
+        ];
+        Ok(set.contains(&true))
     }
 
     pub fn from_env(env: &Env<'_>, sandbox: bool) -> Result<Self, ConfigError> {
@@ -39,11 +46,20 @@ impl ProviderSettings {
             payjp: payjp::from_env(env, sandbox)?,
             smartpay: smartpay::from_env(env, sandbox)?,
             paymentoptions: paymentoptions::from_env(env, sandbox)?,
+            #[cfg(feature = "example-provider")]
+            example: super::example::config::from_env(env, sandbox)?,
         })
     }
 
     pub fn is_empty(&self) -> bool {
-        self.payjp.is_none() && self.smartpay.is_none() && self.paymentoptions.is_none()
+        let configured = [
+            self.payjp.is_some(),
+            self.smartpay.is_some(),
+            self.paymentoptions.is_some(),
+            #[cfg(feature = "example-provider")]
+            self.example.is_some(),
+        ];
+        !configured.contains(&true)
     }
 
     /// The adapters of the configured providers. `webhook_base` is the
@@ -56,6 +72,10 @@ impl ProviderSettings {
             self.paymentoptions
                 .as_ref()
                 .map(|s| paymentoptions::adapter(s, http, webhook_base)),
+            #[cfg(feature = "example-provider")]
+            self.example
+                .as_ref()
+                .map(|s| super::example::config::adapter(s, http)),
         ];
         for adapter in adapters.into_iter().flatten() {
             registry.register(adapter);
@@ -70,6 +90,8 @@ pub fn rules(provider: ProviderKind) -> &'static ProviderRules {
         ProviderKind::Payjp => &super::payjp::RULES,
         ProviderKind::Smartpay => &super::smartpay::RULES,
         ProviderKind::PaymentOptions => &super::paymentoptions::RULES,
+        #[cfg(feature = "example-provider")]
+        ProviderKind::Example => &super::example::RULES,
     }
 }
 
@@ -80,6 +102,8 @@ pub enum ProviderDetails {
     Payjp(PayjpDetails),
     Smartpay(SmartpayDetails),
     PaymentOptions(Box<PaymentOptionsDetails>),
+    #[cfg(feature = "example-provider")]
+    Example(super::example::ExampleDetails),
 }
 
 /// What one provider's Authorize input says about itself.
@@ -120,6 +144,8 @@ macro_rules! each {
             ProviderDetails::Payjp($d) => $body,
             ProviderDetails::Smartpay($d) => $body,
             ProviderDetails::PaymentOptions($d) => $body,
+            #[cfg(feature = "example-provider")]
+            ProviderDetails::Example($d) => $body,
         }
     };
 }
@@ -155,6 +181,10 @@ impl ProviderDetails {
             ProviderKind::Smartpay => SmartpayDetails::from_replay(value).map(Self::Smartpay),
             ProviderKind::PaymentOptions => {
                 PaymentOptionsDetails::from_replay(value).map(|d| Self::PaymentOptions(Box::new(d)))
+            }
+            #[cfg(feature = "example-provider")]
+            ProviderKind::Example => {
+                super::example::ExampleDetails::from_replay(value).map(Self::Example)
             }
         }
     }

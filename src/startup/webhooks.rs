@@ -111,6 +111,11 @@ pub(super) fn server(
             clock,
             smartpay,
             payjp: payjp_token.map(PayjpVerifier::new),
+            #[cfg(feature = "example-provider")]
+            example: crate::providers::example::config::verifier(
+                config.providers.example.as_ref(),
+                config.sandbox,
+            ),
         },
         crate::webhooks::serve::ListenerLimits {
             connections: crate::grpc::connections::ConnectionLimits {
@@ -142,5 +147,10 @@ pub(super) fn notify_self(sandbox: &Sandbox, config: &Config, base_url: &str) {
     sandbox
         .paymentoptions
         .deliver_webhooks_to(format!("{base_url}/webhooks/paymentoptions"));
+    #[cfg(feature = "example-provider")]
+    sandbox.example.deliver_webhooks_to(
+        format!("{base_url}/webhooks/example"),
+        crate::sandbox::example::SANDBOX_WEBHOOK_SECRET.into(),
+    );
     tracing::info!(%base_url, "the simulators notify kessai's webhook listener");
 }

@@ -43,14 +43,19 @@ pub struct Webhooks {
     /// `None`: no signing secret configured, so nothing can be verified.
     pub smartpay: Option<SmartpayVerifier>,
     pub payjp: Option<PayjpVerifier>,
+    #[cfg(feature = "example-provider")]
+    pub example: Option<crate::providers::example::webhook::ExampleVerifier>,
 }
 
 impl Webhooks {
     pub fn router(self) -> Router {
-        Router::new()
+        let router = Router::new()
             .route("/webhooks/smartpay", post(smartpay_route))
             .route("/webhooks/payjp", post(payjp_route))
-            .route("/webhooks/paymentoptions", post(paymentoptions_route))
+            .route("/webhooks/paymentoptions", post(paymentoptions_route));
+        #[cfg(feature = "example-provider")]
+        let router = router.route("/webhooks/example", post(example_route));
+        router
             .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
             .with_state(Arc::new(self))
     }
@@ -115,6 +120,19 @@ async fn paymentoptions_route(State(hooks): State<Arc<Webhooks>>, body: Bytes) -
         paymentoptions::parse(&body),
     )
     .await
+}
+
+#[cfg(feature = "example-provider")]
+async fn example_route(
+    State(hooks): State<Arc<Webhooks>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let verified = match &hooks.example {
+        Some(verifier) => verifier.verify(&headers, &body, hooks.clock.now()),
+        None => return not_configured(ProviderKind::Example, "KESSAI_EXAMPLE_WEBHOOK_SECRET"),
+    };
+    ingest(&hooks, ProviderKind::Example, verified).await
 }
 
 fn answer(status: StatusCode, body: serde_json::Value) -> Response {

@@ -18,6 +18,8 @@ mod contract_payjp;
 mod contract_smartpay;
 mod crash;
 mod crash_paymentoptions;
+#[cfg(feature = "example-provider")]
+mod example;
 mod idempotency;
 mod metrics;
 mod payjp_rules;

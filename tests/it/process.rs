@@ -28,7 +28,7 @@ pub fn kessai() -> Command {
 
 /// The production configuration of every provider, pointed at `sandbox`.
 pub fn provider_env(sandbox: &Sandbox) -> HashMap<String, String> {
-    [
+    let env = [
         ("KESSAI_SANDBOX", "false".to_owned()),
         (
             "KESSAI_FINGERPRINT_KEY",
@@ -56,10 +56,10 @@ pub fn provider_env(sandbox: &Sandbox) -> HashMap<String, String> {
             "KESSAI_PAYMENTOPTIONS_BASE_URL",
             sandbox.paymentoptions_base_url(),
         ),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v))
-    .collect()
+    ];
+    #[cfg(feature = "example-provider")]
+    let env = env.into_iter().chain(crate::example::env(sandbox));
+    env.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
 }
 
 /// A serving `kessai` process; killed when dropped.

@@ -40,6 +40,10 @@ fn provider_details(
         Some(P::Paymentoptions(d)) => Ok(ProviderDetails::PaymentOptions(Box::new(
             paymentoptions_details(d)?,
         ))),
+        #[cfg(feature = "example-provider")]
+        Some(P::Example(d)) => Ok(ProviderDetails::Example(super::example::example_details(
+            d,
+        )?)),
     }
 }
 

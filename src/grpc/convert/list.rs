@@ -35,6 +35,8 @@ pub(in crate::grpc) fn provider_filter(value: i32) -> Result<Option<ProviderKind
         Ok(v1::Provider::Smartpay) => Ok(Some(ProviderKind::Smartpay)),
         Ok(v1::Provider::Payjp) => Ok(Some(ProviderKind::Payjp)),
         Ok(v1::Provider::Paymentoptions) => Ok(Some(ProviderKind::PaymentOptions)),
+        #[cfg(feature = "example-provider")]
+        Ok(v1::Provider::Example) => Ok(Some(ProviderKind::Example)),
         Err(_) => Err(InvalidInput::new(
             Reason::InvalidArgument,
             "provider",

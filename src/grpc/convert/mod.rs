@@ -3,6 +3,8 @@
 //! with a field violation each.
 
 mod authorize;
+#[cfg(feature = "example-provider")]
+mod example;
 mod list;
 mod operations;
 mod order;

@@ -13,6 +13,8 @@ pub fn provider(kind: ProviderKind) -> v1::Provider {
         ProviderKind::Smartpay => v1::Provider::Smartpay,
         ProviderKind::Payjp => v1::Provider::Payjp,
         ProviderKind::PaymentOptions => v1::Provider::Paymentoptions,
+        #[cfg(feature = "example-provider")]
+        ProviderKind::Example => v1::Provider::Example,
     }
 }
 
