@@ -4,6 +4,7 @@
 mod helpers;
 mod pip;
 mod process;
+mod requests;
 
 mod admission;
 mod bad_input;
