@@ -4,6 +4,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261122_000001_initial;
 mod m20261201_000002_notifications;
+mod m20261206_000003_owners;
 
 pub struct Migrator;
 
@@ -13,6 +14,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261122_000001_initial::Migration),
             Box::new(m20261201_000002_notifications::Migration),
+            Box::new(m20261206_000003_owners::Migration),
         ]
     }
 }

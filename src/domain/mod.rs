@@ -9,6 +9,7 @@ pub mod idempotency_key;
 pub mod ids;
 pub mod money;
 pub mod order;
+pub mod owner;
 pub mod provider;
 pub mod records;
 pub mod rules;
@@ -21,6 +22,7 @@ pub use idempotency_key::IdempotencyKey;
 pub use ids::{AttemptId, CaptureId, OrderId, RefundId};
 pub use money::{Amount, Currency, Money};
 pub use order::{AuthState, OrderState, OrderStatus, Release};
+pub use owner::Visibility;
 pub use provider::{PaymentMethodKind, ProviderKind};
 pub use records::{
     CaptureMethod, CaptureRecord, CaptureStatus, CardSummary, Failure, NextAction, OrderRecord,

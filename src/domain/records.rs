@@ -87,6 +87,8 @@ pub struct CardSummary {
 #[derive(Debug, Clone, PartialEq)]
 pub struct OrderRecord {
     pub id: OrderId,
+    /// Who may see it (`owner.rs`).
+    pub owner: String,
     pub provider: ProviderKind,
     pub provider_order_id: Option<String>,
     pub merchant_reference: String,

@@ -179,7 +179,12 @@ impl AuthSettings {
                         Some(scope),
                     ));
                 }
-                Caller::new(identity.name)
+                let caller = Caller::owning(identity.name, identity.owner);
+                if identity.scopes.contains(&Scope::AllOrders) {
+                    caller.seeing_all()
+                } else {
+                    caller
+                }
             }
         };
         if let Err(wait) = self.limiter.check(&caller.name) {

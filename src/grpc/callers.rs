@@ -19,6 +19,10 @@ pub enum Scope {
     Charge,
     /// Refund.
     Refund,
+    /// Every order, whoever owns it (operators, a support console). Without
+    /// it a caller sees only the orders of its owner.
+    #[serde(rename = "orders:all")]
+    AllOrders,
 }
 
 impl Scope {
@@ -27,6 +31,7 @@ impl Scope {
             Scope::Read => "read",
             Scope::Charge => "charge",
             Scope::Refund => "refund",
+            Scope::AllOrders => "orders:all",
         }
     }
 }
@@ -53,10 +58,15 @@ struct CallerConfig {
     #[serde(default)]
     certificate_cn: Option<String>,
     scopes: Vec<Scope>,
+    /// Whose orders it creates and sees; its name unless set. Callers that
+    /// split the scopes of one service share an owner.
+    #[serde(default)]
+    owner: Option<String>,
 }
 
 struct Caller {
     name: String,
+    owner: String,
     token_sha256: Option<[u8; 32]>,
     certificate_cn: Option<String>,
     scopes: Vec<Scope>,
@@ -80,6 +90,7 @@ impl fmt::Debug for Callers {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Identity {
     pub name: String,
+    pub owner: String,
     pub scopes: Vec<Scope>,
 }
 
@@ -114,7 +125,12 @@ impl Callers {
             if callers.iter().any(|c: &Caller| c.name == config.name) {
                 return Err(format!("{}: the name is used twice", config.name));
             }
+            let owner = config.owner.unwrap_or_else(|| config.name.clone());
+            if owner.is_empty() || owner.len() > 64 {
+                return Err(format!("{}: an owner needs 1–64 characters", config.name));
+            }
             callers.push(Caller {
+                owner,
                 name: config.name,
                 token_sha256,
                 certificate_cn: config.certificate_cn,
@@ -157,6 +173,7 @@ impl Caller {
     fn identity(&self) -> Identity {
         Identity {
             name: self.name.clone(),
+            owner: self.owner.clone(),
             scopes: self.scopes.clone(),
         }
     }

@@ -155,8 +155,9 @@ impl PaymentService for PaymentApi {
         &self,
         request: Request<v1::ListOrdersRequest>,
     ) -> Result<Response<v1::ListOrdersResponse>, Status> {
+        let caller = caller(&request);
         let cmd = ListOrdersCommand::try_from(request.into_inner())?;
-        let page = self.payments.list_orders(cmd).await?;
+        let page = self.payments.list_orders(&caller, cmd).await?;
         Ok(Response::new(v1::ListOrdersResponse {
             orders: page.orders.iter().map(Into::into).collect(),
             next_page_token: page.next_page_token,
@@ -168,8 +169,9 @@ impl PaymentService for PaymentApi {
         &self,
         request: Request<v1::WatchOrderEventsRequest>,
     ) -> Result<Response<Self::WatchOrderEventsStream>, Status> {
+        let caller = caller(&request);
         let cmd = WatchCommand::try_from(request.into_inner())?;
-        let events = self.payments.watch(cmd).await?;
+        let events = self.payments.watch(&caller, cmd).await?;
         Ok(Response::new(Box::pin(watch::responses(
             events,
             self.shutdown.clone(),

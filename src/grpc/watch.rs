@@ -52,6 +52,8 @@ impl TryFrom<v1::WatchOrderEventsRequest> for WatchCommand {
             filter: EventFilter {
                 order_id: order_id.flatten(),
                 provider: provider.flatten(),
+                // Set from the caller by the use case.
+                owner: None,
             },
         })
     }

@@ -75,8 +75,8 @@ pub fn operator_caller() -> Caller {
         .ok()
         .filter(|u| !u.trim().is_empty());
     match user {
-        Some(user) => Caller::new(format!("kessai-cli:{user}")),
-        None => Caller::new("kessai-cli"),
+        Some(user) => Caller::system(format!("kessai-cli:{user}")),
+        None => Caller::system("kessai-cli"),
     }
 }
 
@@ -179,14 +179,17 @@ async fn run_orders(command: OrdersCommand, payments: &Payments) -> Result<(), O
             output,
         } => {
             let page = payments
-                .list_orders(ListOrdersCommand {
-                    statuses: status.into_iter().map(Into::into).collect(),
-                    provider,
-                    needs_review,
-                    page_size: limit,
-                    page_token: page_token.unwrap_or_default(),
-                    ..ListOrdersCommand::default()
-                })
+                .list_orders(
+                    &operator_caller(),
+                    ListOrdersCommand {
+                        statuses: status.into_iter().map(Into::into).collect(),
+                        provider,
+                        needs_review,
+                        page_size: limit,
+                        page_token: page_token.unwrap_or_default(),
+                        ..ListOrdersCommand::default()
+                    },
+                )
                 .await?;
             let orders: Vec<v1::Order> = page.orders.iter().map(Into::into).collect();
             let mut table = render::orders_table(&orders);

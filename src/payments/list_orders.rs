@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 
-use super::{PaymentError, Payments, page_token};
+use super::{Caller, PaymentError, Payments, page_token};
 use crate::domain::{InvalidInput, OrderStatus, OrderView, ProviderKind, Reason};
 use crate::store::OrderFilter;
 
@@ -74,7 +74,12 @@ impl Payments {
         self.inner.config.fingerprint_key.expose_secret()
     }
 
-    pub async fn list_orders(&self, cmd: ListOrdersCommand) -> Result<OrderPage, PaymentError> {
+    /// The orders `caller` may see that match `cmd`.
+    pub async fn list_orders(
+        &self,
+        caller: &Caller,
+        cmd: ListOrdersCommand,
+    ) -> Result<OrderPage, PaymentError> {
         let page_size = cmd.page_size()?;
         let before_id = cmd.cursor(self.page_key())?;
         let filter = OrderFilter {
@@ -85,6 +90,7 @@ impl Payments {
             created_before: cmd.created_before,
             before_id,
             needs_review: cmd.needs_review,
+            sees: caller.sees.clone(),
             // One more than the page tells whether a next page exists.
             limit: page_size as u64 + 1,
         };

@@ -29,7 +29,7 @@ use chrono::{DateTime, Utc};
 use secrecy::SecretSlice;
 
 use crate::clock::SharedClock;
-use crate::domain::{OrderId, OrderView, ProviderKind};
+use crate::domain::{OrderId, OrderView, ProviderKind, Visibility};
 use crate::providers::{PaymentProvider, Registry};
 use crate::store::{AttemptState, Store};
 
@@ -69,21 +69,51 @@ pub use refund::RefundCommand;
 pub use void::VoidCommand;
 pub use watch::WatchCommand;
 
-/// Who is calling: scopes idempotency keys and names the actor in the
-/// order history.
+/// Who is calling: scopes idempotency keys, names the actor in the order
+/// history, owns the orders it authorizes, and sees what its visibility
+/// allows (`domain/owner.rs`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Caller {
     pub name: String,
+    /// Written into the orders this caller authorizes.
+    pub owner: String,
+    pub sees: Visibility,
 }
 
 impl Caller {
+    /// A caller that owns and sees the orders under its own name.
     pub fn new(name: impl Into<String>) -> Self {
-        Self { name: name.into() }
+        let name = name.into();
+        Self::owning(name.clone(), name)
     }
 
-    /// The caller when authentication is off (sandbox mode).
+    /// A caller that owns and sees the orders of `owner` (callers that
+    /// share one see each other's orders).
+    pub fn owning(name: impl Into<String>, owner: impl Into<String>) -> Self {
+        let owner = owner.into();
+        Self {
+            name: name.into(),
+            sees: Visibility::Owner(owner.clone()),
+            owner,
+        }
+    }
+
+    /// Sees every order as well.
+    pub fn seeing_all(mut self) -> Self {
+        self.sees = Visibility::All;
+        self
+    }
+
+    /// kessai itself or an operator (reconciliation, webhooks, the CLI):
+    /// every order.
+    pub fn system(name: impl Into<String>) -> Self {
+        Self::new(name).seeing_all()
+    }
+
+    /// The caller when authentication is off (sandbox mode): there is no
+    /// identity to tell owners apart, so every order.
     pub fn anonymous() -> Self {
-        Self::new("anonymous")
+        Self::new("anonymous").seeing_all()
     }
 }
 
@@ -229,9 +259,15 @@ impl Payments {
 
     /// The order as stored now.
     async fn view(&self, id: &OrderId) -> Result<OrderView, PaymentError> {
+        self.view_as(&Visibility::All, id).await
+    }
+
+    /// The order as stored now, if `sees` allows it; `OrderNotFound`
+    /// otherwise, as for an order that does not exist.
+    async fn view_as(&self, sees: &Visibility, id: &OrderId) -> Result<OrderView, PaymentError> {
         self.inner
             .store
-            .order_view(id)
+            .order_view(id, sees)
             .await?
             .ok_or_else(|| PaymentError::OrderNotFound {
                 order_id: id.to_string(),

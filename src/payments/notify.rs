@@ -70,7 +70,7 @@ impl Payments {
                 }
             }
             (Receipt::New | Receipt::Unprocessed, Some(order_id)) => {
-                let caller = Caller::new(format!("webhook:{}", provider.as_str()));
+                let caller = Caller::system(format!("webhook:{}", provider.as_str()));
                 match self.get_order_now(&caller, &order_id, true).await {
                     Ok(_) => {}
                     // The provider does not know what the event named: there
@@ -115,7 +115,7 @@ impl Payments {
                 {
                     Some(id) => self
                         .store()
-                        .order_view(&id)
+                        .order_view(&id, &crate::domain::Visibility::All)
                         .await?
                         .filter(|view| {
                             view.order.provider == provider

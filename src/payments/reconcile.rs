@@ -121,7 +121,7 @@ impl Payments {
     /// providers' pace, not a fixed number a pass.
     pub(super) async fn reconcile_once_now(&self) -> Result<ReconcileReport, PaymentError> {
         let started = std::time::Instant::now();
-        let caller = Caller::new(RECONCILER);
+        let caller = Caller::system(RECONCILER);
         let mut report = ReconcileReport::default();
         let store = self.store();
         loop {

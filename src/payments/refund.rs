@@ -70,7 +70,7 @@ impl Payments {
                 Existing::Resume(record) => self.resume_refund(caller, record, &request).await,
             };
         }
-        let Some(mut order) = tx.lock_order(&cmd.order_id).await? else {
+        let Some(mut order) = tx.lock_order_as(&cmd.order_id, &caller.sees).await? else {
             return Err(PaymentError::OrderNotFound {
                 order_id: cmd.order_id.to_string(),
             });

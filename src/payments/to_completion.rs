@@ -158,8 +158,9 @@ impl Payments {
         id: &OrderId,
         refresh: bool,
     ) -> Result<OrderView, PaymentError> {
+        let view = self.view_as(&caller.sees, id).await?;
         if !refresh {
-            return self.view(id).await;
+            return Ok(view);
         }
         let (this, caller, id) = (self.clone(), caller.clone(), id.clone());
         self.to_completion(async move { this.get_order_now(&caller, &id, true).await })

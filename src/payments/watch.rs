@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use futures::Stream;
 
-use super::{PaymentError, Payments};
+use super::{Caller, PaymentError, Payments};
 use crate::store::{EventFilter, Horizon, Store, StreamedEvent};
 
 /// How often a watcher looks for new events once it has caught up.
@@ -41,14 +41,16 @@ impl Payments {
     /// does not exist is refused at once.
     pub async fn watch(
         &self,
-        cmd: WatchCommand,
+        caller: &Caller,
+        mut cmd: WatchCommand,
     ) -> Result<
         impl Stream<Item = Result<StreamedEvent, PaymentError>> + Send + 'static,
         PaymentError,
     > {
         if let Some(order_id) = &cmd.filter.order_id {
-            self.view(order_id).await?;
+            self.view_as(&caller.sees, order_id).await?;
         }
+        cmd.filter.owner = caller.sees.owner().map(str::to_owned);
         let watch = Watch {
             store: self.store().clone(),
             filter: cmd.filter,

@@ -71,6 +71,7 @@ pub fn order_from_row(row: orders::Model) -> Result<OrderRecord, StoreError> {
     };
     Ok(OrderRecord {
         id: OrderId::from_trusted(row.id),
+        owner: row.owner,
         provider,
         provider_order_id: row.provider_order_id,
         merchant_reference: row.merchant_reference,
@@ -116,6 +117,7 @@ pub fn order_to_active(order: &OrderRecord) -> orders::ActiveModel {
     let card = order.card.as_ref();
     orders::ActiveModel {
         id: Set(order.id.to_string()),
+        owner: Set(order.owner.clone()),
         provider: Set(order.provider.as_str().to_owned()),
         provider_order_id: Set(order.provider_order_id.clone()),
         merchant_reference: Set(order.merchant_reference.clone()),

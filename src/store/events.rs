@@ -32,6 +32,8 @@ use crate::domain::{Currency, OrderId, OrderStatus, ProviderKind};
 pub struct EventFilter {
     pub order_id: Option<OrderId>,
     pub provider: Option<ProviderKind>,
+    /// Only orders of this owner (`Visibility`); `None`: every owner's.
+    pub owner: Option<String>,
 }
 
 /// One event of an order's history, with the order facts a watcher needs.
@@ -40,6 +42,8 @@ pub struct StreamedEvent {
     /// Its position in the history: ids only grow.
     pub id: i64,
     pub order_id: OrderId,
+    /// Who may see the order.
+    pub owner: String,
     pub provider: ProviderKind,
     pub event_type: String,
     pub actor: String,
@@ -93,16 +97,20 @@ impl Store {
         if let Some(order_id) = &filter.order_id {
             query = query.filter(order_events::Column::OrderId.eq(order_id.as_str()));
         }
+        let of_orders = |condition| {
+            Expr::col(order_events::Column::OrderId).in_subquery(
+                Query::select()
+                    .column(orders::Column::Id)
+                    .from(orders::Entity)
+                    .and_where(condition)
+                    .to_owned(),
+            )
+        };
         if let Some(provider) = filter.provider {
-            query = query.filter(
-                Expr::col(order_events::Column::OrderId).in_subquery(
-                    Query::select()
-                        .column(orders::Column::Id)
-                        .from(orders::Entity)
-                        .and_where(orders::Column::Provider.eq(provider.as_str()))
-                        .to_owned(),
-                ),
-            );
+            query = query.filter(of_orders(orders::Column::Provider.eq(provider.as_str())));
+        }
+        if let Some(owner) = &filter.owner {
+            query = query.filter(of_orders(orders::Column::Owner.eq(owner.as_str())));
         }
         let (rows, in_progress) = match self.backend() {
             DatabaseBackend::Postgres => {
@@ -183,6 +191,7 @@ fn streamed(row: order_events::Model, order: &orders::Model) -> Result<StreamedE
     Ok(StreamedEvent {
         id: row.id,
         order_id: OrderId::from_trusted(row.order_id),
+        owner: order.owner.clone(),
         provider: ProviderKind::parse(&order.provider)
             .ok_or_else(|| corrupt("provider", &order.provider))?,
         status: OrderStatus::parse(&row.status).ok_or_else(|| corrupt("status", &row.status))?,
@@ -289,6 +298,7 @@ mod tests {
         StreamedEvent {
             id,
             order_id: OrderId::from_trusted(format!("ord_{id}")),
+            owner: "shop".into(),
             provider: ProviderKind::Payjp,
             event_type: "capture.succeeded".into(),
             actor: "test".into(),

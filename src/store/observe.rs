@@ -208,6 +208,7 @@ mod tests {
         state.refunded = refunded;
         OrderRecord {
             id: OrderId::from_trusted("ord_1".into()),
+            owner: "shop".into(),
             provider: ProviderKind::Payjp,
             provider_order_id: None,
             merchant_reference: String::new(),

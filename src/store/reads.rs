@@ -12,10 +12,11 @@ use super::error::StoreError;
 use super::records::{AttemptRecord, AttemptState, EventRecord, KeyRecord, KeyState, Operation};
 use crate::domain::{
     AttemptId, CaptureRecord, OrderId, OrderStatus, OrderView, ProviderKind, RefundRecord,
+    Visibility,
 };
 
 /// Which orders to list, newest first, and where the page starts.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OrderFilter {
     pub statuses: Vec<OrderStatus>,
     pub provider: Option<ProviderKind>,
@@ -28,6 +29,8 @@ pub struct OrderFilter {
     pub before_id: Option<String>,
     /// Only orders flagged for manual review.
     pub needs_review: bool,
+    /// Whose orders (the ownership check).
+    pub sees: Visibility,
     pub limit: u64,
 }
 
@@ -67,11 +70,25 @@ pub(super) fn attempt_from_row(row: provider_attempts::Model) -> Result<AttemptR
     })
 }
 
+/// The one ownership check: narrows a query on `orders` to what `sees`
+/// allows.
+pub(super) fn visible<Q: QueryFilter>(query: Q, sees: &Visibility) -> Q {
+    match sees.owner() {
+        Some(owner) => query.filter(orders::Column::Owner.eq(owner)),
+        None => query,
+    }
+}
+
 impl Store {
     /// One order with its captures and refunds: three statements at most
     /// (two before anything was captured), no write.
-    pub async fn order_view(&self, id: &OrderId) -> Result<Option<OrderView>, StoreError> {
-        let Some(row) = orders::Entity::find_by_id(id.as_str())
+    /// `None` also when `sees` does not allow the order.
+    pub async fn order_view(
+        &self,
+        id: &OrderId,
+        sees: &Visibility,
+    ) -> Result<Option<OrderView>, StoreError> {
+        let Some(row) = visible(orders::Entity::find_by_id(id.as_str()), sees)
             .one(&self.read)
             .await?
         else {
@@ -84,7 +101,7 @@ impl Store {
 
     /// A page of orders, newest first.
     pub async fn list_orders(&self, filter: &OrderFilter) -> Result<Vec<OrderView>, StoreError> {
-        let mut query = orders::Entity::find();
+        let mut query = visible(orders::Entity::find(), &filter.sees);
         if !filter.statuses.is_empty() {
             query = query
                 .filter(orders::Column::Status.is_in(filter.statuses.iter().map(|s| s.as_str())));

@@ -19,7 +19,7 @@ use super::observe::{MoneyBook, MoneyObserver};
 use super::reads::key_from_row;
 use super::records::{AttemptState, Claim, KeyState, NewAttempt, NewEvent, NewKey};
 use crate::domain::{
-    AttemptId, CaptureId, CaptureRecord, OrderId, OrderRecord, RefundId, RefundRecord,
+    AttemptId, CaptureId, CaptureRecord, OrderId, OrderRecord, RefundId, RefundRecord, Visibility,
 };
 
 /// One write transaction. Dropping it without [`Tx::commit`] rolls back.
@@ -205,12 +205,23 @@ impl Tx {
     /// Takes the order's row lock (by writing to the row, which works the
     /// same way on both engines) and returns the locked row.
     pub async fn lock_order(&self, id: &OrderId) -> Result<Option<OrderRecord>, StoreError> {
-        let rows = orders::Entity::update_many()
+        self.lock_order_as(id, &Visibility::All).await
+    }
+
+    /// [`Tx::lock_order`], `None` also when `sees` does not allow the order
+    /// (nothing is locked then).
+    pub async fn lock_order_as(
+        &self,
+        id: &OrderId,
+        sees: &Visibility,
+    ) -> Result<Option<OrderRecord>, StoreError> {
+        let update = orders::Entity::update_many()
             .col_expr(
                 orders::Column::LockVersion,
                 Expr::col(orders::Column::LockVersion).add(1),
             )
-            .filter(orders::Column::Id.eq(id.as_str()))
+            .filter(orders::Column::Id.eq(id.as_str()));
+        let rows = super::reads::visible(update, sees)
             .exec_with_returning(&self.txn)
             .await?;
         let order = rows.into_iter().next().map(order_from_row).transpose()?;

@@ -63,6 +63,7 @@ impl Payments {
         );
         let now = self.now();
         let order = OrderRecord {
+            owner: caller.owner.clone(),
             id: OrderId::generate(),
             provider: kind,
             provider_order_id: None,

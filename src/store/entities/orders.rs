@@ -45,6 +45,7 @@ pub struct Model {
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
     pub lock_version: i64,
+    pub owner: String,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
