@@ -24,11 +24,19 @@ pub enum Command {
     /// Apply pending database migrations and exit.
     Migrate,
     /// Serve only the provider simulators, as a process of their own (for
-    /// tests that stop kessai while "the providers" keep their state).
+    /// tests that stop kessai while "the providers" keep their state), or
+    /// `reset` what sandbox mode remembers.
     Sandbox {
         /// Where to listen; port 0 picks a free port (logged at start).
         #[arg(long, env = "KESSAI_SANDBOX_ADDR", default_value = "127.0.0.1:8089")]
         addr: SocketAddr,
+        /// Keep the simulators' books in this file across restarts, or
+        /// `memory`. Serving alone, the default is memory; `reset` removes
+        /// the file `serve` uses (beside the SQLite database) unless given.
+        #[arg(long, env = "KESSAI_SANDBOX_STATE", global = true)]
+        state: Option<String>,
+        #[command(subcommand)]
+        command: Option<SandboxCommand>,
     },
     /// Look at orders, straight from the database `serve` uses (the same
     /// KESSAI_* configuration).
@@ -45,6 +53,19 @@ pub enum Command {
         order_id: String,
         #[command(flatten)]
         output: OutputArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SandboxCommand {
+    /// Forget everything sandbox mode did: remove the simulators' state
+    /// file and kessai's orders (the SQLite database file; on PostgreSQL
+    /// every order row, only with --yes). Refused outside sandbox mode and
+    /// for a database holding any live order. Stop `kessai serve` first.
+    Reset {
+        /// Confirm deleting the orders of a PostgreSQL database.
+        #[arg(long)]
+        yes: bool,
     },
 }
 
@@ -166,6 +187,33 @@ mod tests {
             assert_eq!(parsed, Some(provider));
         }
         assert!(Cli::try_parse_from(["kessai", "orders", "list", "--provider", "stripe"]).is_err());
+    }
+
+    #[test]
+    fn sandbox_serves_without_a_subcommand_and_resets_with_one() {
+        use clap::Parser;
+        let serve = Cli::try_parse_from(["kessai", "sandbox", "--addr", "127.0.0.1:0"]).unwrap();
+        let Some(Command::Sandbox {
+            addr,
+            state: None,
+            command: None,
+        }) = serve.command
+        else {
+            panic!("{serve:?}");
+        };
+        assert_eq!(addr.port(), 0);
+        let reset =
+            Cli::try_parse_from(["kessai", "sandbox", "reset", "--yes", "--state", "s.json"])
+                .unwrap();
+        let Some(Command::Sandbox {
+            state: Some(state),
+            command: Some(SandboxCommand::Reset { yes: true }),
+            ..
+        }) = reset.command
+        else {
+            panic!("{reset:?}");
+        };
+        assert_eq!(state, "s.json");
     }
 
     #[test]

@@ -14,8 +14,10 @@ use crate::env_vars::{Env, invalid, read_file};
 use crate::providers::ProviderSettings;
 use crate::providers::http::HttpSettings;
 
+mod sandbox_state;
 mod webhooks;
 
+pub use sandbox_state::{InMemoryBecause, SandboxState, SqliteDatabase, sqlite_database};
 pub use webhooks::WebhookSettings;
 
 pub const DEFAULT_LISTEN_ADDR: &str = "127.0.0.1:50051";
@@ -78,6 +80,8 @@ pub struct Config {
     /// Serve against the built-in provider simulators.
     pub sandbox: bool,
     pub sandbox_addr: SocketAddr,
+    /// Where the simulators keep their books in sandbox mode.
+    pub sandbox_state: SandboxState,
     /// Each provider's credentials; none in sandbox mode.
     pub providers: ProviderSettings,
     pub provider_http: HttpSettings,
@@ -220,6 +224,9 @@ impl Config {
             ),
             request_timeout: Duration::ZERO,
         };
+        let database_url = env
+            .secret("KESSAI_DATABASE_URL")?
+            .unwrap_or_else(|| SecretString::from(DEFAULT_DATABASE_URL));
         let provider_http = HttpSettings {
             request_timeout: Duration::from_millis(
                 env.parse("KESSAI_PROVIDER_TIMEOUT_MS")?.unwrap_or(15_000),
@@ -250,9 +257,8 @@ impl Config {
             listen_addr: env
                 .parse("KESSAI_LISTEN_ADDR")?
                 .unwrap_or_else(|| DEFAULT_LISTEN_ADDR.parse().expect("valid default")),
-            database_url: env
-                .secret("KESSAI_DATABASE_URL")?
-                .unwrap_or_else(|| SecretString::from(DEFAULT_DATABASE_URL)),
+            sandbox_state: sandbox_state::from_env(&env, database_url.expose_secret()),
+            database_url,
             database_max_connections: env.parse("KESSAI_DATABASE_MAX_CONNECTIONS")?.unwrap_or(16),
             migrate_on_start: env.parse_bool("KESSAI_MIGRATE_ON_START")?.unwrap_or(true),
             log_format: match env.get("KESSAI_LOG_FORMAT").as_deref() {

@@ -2,12 +2,14 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::Parser;
-use kessai::cli::{Cli, Command};
+use kessai::cli::{Cli, Command, SandboxCommand};
 use kessai::clock::SystemClock;
 use kessai::config::Config;
+#[cfg(feature = "sandbox")]
+use kessai::config::{InMemoryBecause, SandboxState};
 use kessai::operator;
 #[cfg(feature = "sandbox")]
-use kessai::sandbox::Sandbox;
+use kessai::sandbox::{Sandbox, SandboxOptions};
 use kessai::startup::{Application, connect_store};
 use kessai::telemetry::LogTo;
 use kessai::tls_provider::install_crypto_provider;
@@ -16,7 +18,15 @@ use kessai::tls_provider::install_crypto_provider;
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     let command = cli.command.unwrap_or(Command::Serve);
-    let operator = matches!(command, Command::Orders { .. } | Command::Reconcile { .. });
+    let operator = matches!(
+        command,
+        Command::Orders { .. }
+            | Command::Reconcile { .. }
+            | Command::Sandbox {
+                command: Some(SandboxCommand::Reset { .. }),
+                ..
+            }
+    );
     kessai::telemetry::init_from_env(if operator {
         LogTo::Stderr
     } else {
@@ -29,7 +39,19 @@ async fn main() -> ExitCode {
 
 async fn run(command: Command) -> ExitCode {
     let result = match command {
-        Command::Sandbox { addr } => sandbox(addr).await,
+        Command::Sandbox {
+            addr,
+            state,
+            command: None,
+        } => sandbox(addr, state).await,
+        Command::Sandbox {
+            state,
+            command: Some(SandboxCommand::Reset { yes }),
+            ..
+        } => match config() {
+            Ok(config) => return operated(operator::reset(&config, state.as_deref(), yes).await),
+            Err(code) => return code,
+        },
         Command::Serve => match config() {
             Ok(config) => serve(config).await,
             Err(code) => return code,
@@ -90,9 +112,17 @@ async fn migrate(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `kessai sandbox`: the books in memory unless `state` names a file.
 #[cfg(feature = "sandbox")]
-async fn sandbox(addr: std::net::SocketAddr) -> anyhow::Result<()> {
-    let sandbox = Sandbox::start(addr, Arc::new(SystemClock)).await?;
+async fn sandbox(addr: std::net::SocketAddr, state: Option<String>) -> anyhow::Result<()> {
+    let state = state.map_or(SandboxState::Memory(InMemoryBecause::Asked), |value| {
+        SandboxState::parse(&value)
+    });
+    tracing::info!("{state}");
+    let options = SandboxOptions {
+        state: state.path().map(ToOwned::to_owned),
+    };
+    let sandbox = Sandbox::start_with(addr, Arc::new(SystemClock), options).await?;
     tracing::info!(
         addr = %sandbox.addr(),
         payjp = %sandbox.payjp_base_url(),
@@ -106,7 +136,7 @@ async fn sandbox(addr: std::net::SocketAddr) -> anyhow::Result<()> {
 }
 
 #[cfg(not(feature = "sandbox"))]
-async fn sandbox(_: std::net::SocketAddr) -> anyhow::Result<()> {
+async fn sandbox(_: std::net::SocketAddr, _: Option<String>) -> anyhow::Result<()> {
     anyhow::bail!(kessai::startup::SANDBOX_NOT_BUILT)
 }
 

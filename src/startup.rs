@@ -35,7 +35,7 @@ use crate::providers::smartpay::config::SmartpaySettings;
 #[cfg(feature = "sandbox")]
 use crate::sandbox::{
     PAYJP_SANDBOX_SECRET_KEY, PAYMENTOPTIONS_SANDBOX_API_KEY, PAYMENTOPTIONS_SANDBOX_MERCHANT_ID,
-    SMARTPAY_SANDBOX_SECRET_KEY, Sandbox,
+    SMARTPAY_SANDBOX_SECRET_KEY, Sandbox, SandboxOptions,
 };
 use crate::store::{Store, StoreOptions};
 use crate::webhooks::WebhookServer;
@@ -457,7 +457,11 @@ pub(crate) async fn providers(
     }
     #[cfg(feature = "sandbox")]
     if config.sandbox {
-        let sandbox = Sandbox::start(config.sandbox_addr, clock).await?;
+        tracing::info!("{}", config.sandbox_state);
+        let options = SandboxOptions {
+            state: config.sandbox_state.path().map(ToOwned::to_owned),
+        };
+        let sandbox = Sandbox::start_with(config.sandbox_addr, clock, options).await?;
         tracing::warn!(
             simulators = %sandbox.addr(),
             "SANDBOX MODE: no provider credentials are configured, so every provider is a built-in \

@@ -15,6 +15,7 @@ pub mod paymentoptions;
 mod pipeline;
 pub mod received;
 pub mod smartpay;
+mod state;
 #[cfg(test)]
 mod testing;
 
@@ -25,6 +26,8 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use kessai_clock::SharedClock;
+
+pub use state::SandboxOptions;
 
 /// The secret key the PAY.JP simulator accepts and sandbox mode configures.
 pub const PAYJP_SANDBOX_SECRET_KEY: &str = "sk_test_kessai_sandbox";
@@ -52,11 +55,24 @@ pub struct Sandbox {
     received: received::Received,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
+    /// Writes the state file, when there is one.
+    saver: Option<state::Saver>,
 }
 
 impl Sandbox {
-    /// Binds `addr` (port 0 picks a free port) and serves every simulator.
+    /// Binds `addr` (port 0 picks a free port) and serves every simulator,
+    /// their books in memory only.
     pub async fn start(addr: SocketAddr, clock: SharedClock) -> std::io::Result<Self> {
+        Self::start_with(addr, clock, SandboxOptions::default()).await
+    }
+
+    /// As [`Sandbox::start`], the books first read from and then kept in
+    /// `options.state` when it names a file (see [`SandboxOptions`]).
+    pub async fn start_with(
+        addr: SocketAddr,
+        clock: SharedClock,
+        options: SandboxOptions,
+    ) -> std::io::Result<Self> {
         let listener = TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
         let root = format!("http://{addr}");
@@ -81,6 +97,18 @@ impl Sandbox {
             PAYMENTOPTIONS_SANDBOX_API_KEY,
             PAYMENTOPTIONS_SANDBOX_MERCHANT_ID,
         );
+        let saver = match options.state {
+            Some(path) => {
+                let simulators = state::Simulators {
+                    payjp: payjp.clone(),
+                    smartpay: smartpay.clone(),
+                    paymentoptions: paymentoptions.clone(),
+                };
+                simulators.load(&path);
+                Some(state::Saver::spawn(path, simulators))
+            }
+            None => None,
+        };
         let received = received::Received::default();
         let app = axum::Router::new()
             .nest("/payjp", payjp.router())
@@ -111,6 +139,7 @@ impl Sandbox {
             received,
             shutdown: Some(tx),
             task: Some(task),
+            saver,
         })
     }
 
@@ -138,7 +167,8 @@ impl Sandbox {
         format!("http://{}/paymentoptions", self.addr)
     }
 
-    /// Stops serving and waits for the server task.
+    /// Stops serving, waits for the server task, then saves the books one
+    /// last time when they are kept in a file.
     pub async fn stop(mut self) {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
@@ -146,6 +176,9 @@ impl Sandbox {
         if let Some(task) = self.task.take() {
             task.abort();
             let _ = task.await;
+        }
+        if let Some(saver) = self.saver.take() {
+            saver.finish().await;
         }
     }
 }

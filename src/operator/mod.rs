@@ -5,6 +5,7 @@
 //! credentials, and the order history names the operator who asked.
 
 mod render;
+mod reset;
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -20,6 +21,8 @@ use crate::payments::{Caller, ListOrdersCommand, PaymentError, Payments};
 use crate::proto::v1;
 use crate::providers::Registry;
 use crate::store::{Store, StoreOptions};
+
+pub use reset::reset;
 
 /// Why a command failed, and the exit code that tells a script so.
 #[derive(Debug, thiserror::Error)]
@@ -80,18 +83,22 @@ pub fn operator_caller() -> Caller {
     }
 }
 
-/// Opens the existing database (never creating one) and checks that its
-/// schema is current.
-async fn open_store(config: &Config) -> Result<Store, OperatorError> {
+/// Connects to the existing database, never creating one.
+async fn connect_existing(config: &Config) -> Result<Store, OperatorError> {
     crate::tls_provider::install_crypto_provider();
     let options = StoreOptions {
         max_connections: 2,
         create_if_missing: false,
         ..StoreOptions::default()
     };
-    let store = Store::connect(config.database_url.expose_secret(), &options)
+    Store::connect(config.database_url.expose_secret(), &options)
         .await
-        .map_err(|e| OperatorError::Database(e.to_string()))?;
+        .map_err(|e| OperatorError::Database(e.to_string()))
+}
+
+/// Opens the existing database and checks that its schema is current.
+async fn open_store(config: &Config) -> Result<Store, OperatorError> {
+    let store = connect_existing(config).await?;
     let pending = store
         .pending_migrations()
         .await

@@ -18,6 +18,7 @@ mod observe;
 mod reads;
 mod reconcile;
 pub mod records;
+mod reset;
 mod tx;
 mod webhooks;
 

@@ -31,6 +31,7 @@ mod provider_not_found;
 mod readme;
 mod reconciliation;
 mod round_trips;
+mod sandbox_state;
 mod secrets;
 mod security;
 mod server;

@@ -4,6 +4,7 @@
 use axum::http::StatusCode;
 use chrono::{DateTime, Duration, Utc};
 use rand::RngCore;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use super::errors::ApiError;
@@ -16,15 +17,19 @@ use crate::pipeline::idempotency::{Answers, Idempotent};
 use crate::pipeline::reply::Reply;
 
 /// Everything behind one mutex, so an idempotency lookup and the action it
-/// guards are atomic (see [`crate::pipeline::idempotency`]).
-#[derive(Default)]
+/// guards are atomic (see [`crate::pipeline::idempotency`]). Saved whole in
+/// the state file, but for the outbox, which is empty between requests.
+#[derive(Default, Serialize, Deserialize)]
 pub(crate) struct Books {
     pub(super) flows: Vec<Flow>,
     pub(super) refunds: Vec<Refund>,
     pub(super) answers: Answers,
     /// Events to notify (type, object), sent once the books are unlocked.
+    #[serde(skip)]
     pub(super) outbox: Vec<(&'static str, Value)>,
 }
+
+impl crate::state::Saved for Books {}
 
 impl Idempotent for Books {
     const RETENTION: Duration = IDEMPOTENCY_RETENTION;
@@ -46,7 +51,8 @@ pub(super) struct Env<'a> {
     pub(super) public_base_url: &'a str,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub(super) enum Status {
     RequiresPaymentMethod,
     RequiresConfirmation,
@@ -69,7 +75,7 @@ impl Status {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub(super) struct Flow {
     pub(super) id: String,
     pub(super) client_secret: String,
@@ -100,7 +106,7 @@ pub(super) struct Flow {
     pub(super) refunded: i64,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub(super) struct Refund {
     pub(super) id: String,
     pub(super) payment_flow_id: String,

@@ -61,6 +61,7 @@ use serde_json::{Map, Value};
 
 use crate::faults::Faults;
 use crate::pipeline::Core;
+use crate::pipeline::reply::PROBLEM_JSON;
 use books::Books;
 
 /// The refunds collection. The SDKs use `/v2/payment_refunds`, the docs
@@ -108,8 +109,6 @@ const REFUND_REASONS: &[&str] = &["duplicate", "fraudulent", "requested_by_custo
 
 /// Every problem's `type` is this followed by its slug (`invalid-status`).
 const TYPE_PREFIX: &str = "https://docs.pay.jp/v2/errors/";
-
-const PROBLEM_JSON: &str = "application/problem+json";
 
 /// The simulated PAY.JP account. Clones share the same books.
 #[derive(Clone)]

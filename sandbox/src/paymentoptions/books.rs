@@ -5,21 +5,35 @@ use std::fmt;
 
 use chrono::{DateTime, Utc};
 use rand::RngCore;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::cards::mask_pan;
+use super::cards::{card_scheme, mask_pan};
 use super::errors::ApiError;
 use super::{FIRST_REF, LedgerAuthorization, PaymentOptionsLedger, RC_APPROVED};
 
 /// Everything behind one mutex, so a check and the action it guards (one
-/// capture only, refunds up to what is left) cannot interleave.
-#[derive(Default)]
+/// capture only, refunds up to what is left) cannot interleave. Saved whole
+/// in the state file (cards only masked, see [`Card`]), but for the outbox,
+/// which is empty between requests.
+#[derive(Default, Serialize, Deserialize)]
 pub(crate) struct Books {
     pub(super) authorizations: Vec<Authorization>,
     pub(super) transactions: Vec<Transaction>,
     pub(super) last_ref: i64,
     /// Transactions to notify, sent once the books are unlocked.
+    #[serde(skip)]
     pub(super) outbox: Vec<usize>,
+}
+
+impl crate::state::Saved for Books {
+    /// Every transaction stems from an authorization the books hold, and the
+    /// gateway's reference counter is past every reference handed out.
+    fn consistent(&self) -> bool {
+        self.transactions
+            .iter()
+            .all(|t| t.authorization < self.authorizations.len() && t.reference <= self.last_ref)
+    }
 }
 
 /// Per-request context the operations need besides the books.
@@ -28,7 +42,8 @@ pub(super) struct Env<'a> {
     pub(super) merchant_id: &'a str,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub(crate) enum Kind {
     PreAuth,
     Sale,
@@ -62,7 +77,8 @@ impl Kind {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub(super) enum AuthState {
     Authorized,
     Captured,
@@ -82,11 +98,14 @@ impl AuthState {
 }
 
 /// A card number that never shows itself in `Debug` output, so a stray
-/// `{:?}` cannot leak it into a log.
+/// `{:?}` cannot leak it into a log. A card read back from the state file
+/// holds only the masked number (first six, last four), and echoes that.
 #[derive(Clone, PartialEq, Eq)]
 pub(super) struct Pan(pub(super) String);
 
 impl Pan {
+    /// The number as the answers echo it: whole while the process that
+    /// took it runs, masked after a restart.
     pub(super) fn full(&self) -> &str {
         &self.0
     }
@@ -106,7 +125,8 @@ impl fmt::Debug for Pan {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize)]
+#[serde(into = "SavedCard")]
 pub(super) struct Card {
     pub(super) pan: Pan,
     pub(super) name: String,
@@ -117,7 +137,50 @@ pub(super) struct Card {
     pub(super) scheme: &'static str,
 }
 
+/// A card as the state file keeps it: never the whole number. The scheme is
+/// read again from the first six digits.
+#[derive(Serialize, Deserialize)]
+struct SavedCard {
+    masked_number: String,
+    name: String,
+    exp_month: String,
+    exp_year: String,
+}
+
+impl From<Card> for SavedCard {
+    fn from(card: Card) -> Self {
+        Self {
+            masked_number: card.pan.masked(),
+            name: card.name,
+            exp_month: card.exp_month,
+            exp_year: card.exp_year,
+        }
+    }
+}
+
+// By hand: derived, the `&'static str` fields would tie it to `'static` input.
+impl<'de> Deserialize<'de> for Card {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        SavedCard::deserialize(deserializer).map(Card::from)
+    }
+}
+
+impl From<SavedCard> for Card {
+    fn from(saved: SavedCard) -> Self {
+        let (payment_method, scheme) = card_scheme(&saved.masked_number);
+        Self {
+            pan: Pan(saved.masked_number),
+            name: saved.name,
+            exp_month: saved.exp_month,
+            exp_year: saved.exp_year,
+            payment_method,
+            scheme,
+        }
+    }
+}
+
 /// One PRE_AUTH or SALE and what happened to its money since.
+#[derive(Serialize, Deserialize)]
 pub(super) struct Authorization {
     pub(super) id: String,
     pub(super) merchant_txn_ref: String,
@@ -136,6 +199,7 @@ pub(super) struct Authorization {
 }
 
 /// One gateway transaction: every answer the status endpoint can give.
+#[derive(Serialize, Deserialize)]
 pub(super) struct Transaction {
     pub(super) id: String,
     pub(super) reference: i64,

@@ -12,6 +12,7 @@ use std::collections::HashMap;
 
 use axum::http::Method;
 use chrono::Duration;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::reply::Reply;
@@ -27,14 +28,16 @@ pub(crate) fn fingerprint(method: &Method, path: &str, body: &[u8]) -> [u8; 32] 
     hasher.finalize().into()
 }
 
+#[derive(Serialize, Deserialize)]
 struct Stored {
     fingerprint: [u8; 32],
     at_ms: i64,
     reply: Reply,
 }
 
-/// The answers kept by key.
-#[derive(Default)]
+/// The answers kept by key; saved with the books, so a retry after a
+/// restart still replays.
+#[derive(Default, Serialize, Deserialize)]
 pub(crate) struct Answers(HashMap<String, Stored>);
 
 /// Books that keep answers by key.

@@ -12,7 +12,7 @@ pub(crate) mod clock;
 pub(crate) mod idempotency;
 pub(crate) mod reply;
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use axum::Router;
@@ -37,6 +37,9 @@ pub(crate) struct Core<B> {
     pub clock: SimClock,
     pub notifier: Notifier,
     requests_seen: Arc<AtomicUsize>,
+    /// Counts every lock of the books that may have changed them, so the
+    /// state file is written only after something may have moved.
+    changes: Arc<AtomicU64>,
 }
 
 impl<B> Clone for Core<B> {
@@ -47,6 +50,7 @@ impl<B> Clone for Core<B> {
             clock: self.clock.clone(),
             notifier: self.notifier.clone(),
             requests_seen: self.requests_seen.clone(),
+            changes: self.changes.clone(),
         }
     }
 }
@@ -59,13 +63,36 @@ impl<B: Default> Core<B> {
             clock: SimClock::new(clock),
             notifier: Notifier::default(),
             requests_seen: Arc::default(),
+            changes: Arc::default(),
         }
     }
 }
 
 impl<B> Core<B> {
+    /// The books, to act on: counted as a change (telling the few locks
+    /// that only read apart is not worth a second way in).
     pub(crate) fn lock(&self) -> MutexGuard<'_, B> {
+        self.changes.fetch_add(1, Ordering::SeqCst);
+        self.unlocked()
+    }
+
+    fn unlocked(&self) -> MutexGuard<'_, B> {
         self.books.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// How many times the books may have changed since the start.
+    pub(crate) fn changes(&self) -> u64 {
+        self.changes.load(Ordering::SeqCst)
+    }
+
+    /// Reads the books without counting a change (the state file's saver).
+    pub(crate) fn read<T>(&self, read: impl FnOnce(&B) -> T) -> T {
+        read(&self.unlocked())
+    }
+
+    /// Puts saved books in place of these (before serving).
+    pub(crate) fn replace(&self, books: B) {
+        *self.unlocked() = books;
     }
 
     /// How many authenticated API requests reached the simulator.

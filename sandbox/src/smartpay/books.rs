@@ -3,7 +3,7 @@
 
 use chrono::Duration;
 use rand::Rng;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::errors::ApiError;
@@ -15,8 +15,9 @@ use super::{
 use crate::pipeline::idempotency::{Answers, Idempotent};
 
 /// Everything behind one mutex, so an idempotency lookup and the action it
-/// guards are atomic (see [`crate::pipeline::idempotency`]).
-#[derive(Default)]
+/// guards are atomic (see [`crate::pipeline::idempotency`]). Saved whole in
+/// the state file, but for the outbox, which is empty between requests.
+#[derive(Default, Serialize, Deserialize)]
 pub(crate) struct Books {
     pub(super) sessions: Vec<Session>,
     pub(super) orders: Vec<Order>,
@@ -24,8 +25,11 @@ pub(crate) struct Books {
     pub(super) refunds: Vec<Refund>,
     pub(super) answers: Answers,
     /// Events to notify (type, object), sent once the books are unlocked.
+    #[serde(skip)]
     pub(super) outbox: Vec<(&'static str, Value)>,
 }
+
+impl crate::state::Saved for Books {}
 
 /// GUESS: every answer is kept, errors included, so a retry learns exactly
 /// what the first attempt learned.
@@ -43,7 +47,8 @@ pub(super) struct Env<'a> {
     pub(super) public_base_url: &'a str,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub(super) enum OrderStatus {
     RequiresAuthorization,
     RequiresCapture,
@@ -64,19 +69,21 @@ impl OrderStatus {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub(super) enum CaptureMethod {
     Automatic,
     Manual,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub(super) enum Verdict {
     Approve,
     Reject,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub(super) struct Session {
     pub(super) id: String,
     pub(super) order_id: String,
@@ -88,7 +95,7 @@ pub(super) struct Session {
     pub(super) created_at: i64,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub(super) struct LineItem {
     pub(super) id: String,
     pub(super) price_id: String,
@@ -101,7 +108,7 @@ pub(super) struct LineItem {
     pub(super) quantity: i64,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub(super) struct Order {
     pub(super) id: String,
     pub(super) amount: i64,
@@ -123,7 +130,7 @@ pub(super) struct Order {
     pub(super) captured: i64,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub(super) struct Payment {
     pub(super) id: String,
     pub(super) order_id: String,
@@ -138,7 +145,7 @@ pub(super) struct Payment {
     pub(super) updated_at: i64,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub(super) struct Refund {
     pub(super) id: String,
     pub(super) payment_id: String,
