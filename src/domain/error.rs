@@ -42,6 +42,8 @@ pub enum Reason {
     /// This replica runs as many money operations as it admits.
     Overloaded,
     MetadataTooLarge,
+    /// Only a person can settle the call's outcome now.
+    NeedsReview,
     /// A request message over `KESSAI_MAX_MESSAGE_BYTES`.
     MessageTooLarge,
     Internal,
@@ -85,6 +87,7 @@ impl Reason {
             Reason::Overloaded => "OVERLOADED",
             Reason::MetadataTooLarge => "METADATA_TOO_LARGE",
             Reason::MessageTooLarge => "MESSAGE_TOO_LARGE",
+            Reason::NeedsReview => "NEEDS_REVIEW",
             Reason::Internal => "INTERNAL",
         }
     }

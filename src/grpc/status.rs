@@ -104,6 +104,22 @@ impl From<PaymentError> for Status {
                 );
                 Code::DeadlineExceeded
             }
+            PaymentError::NeedsReview { provider, order_id } => {
+                info(
+                    &mut details,
+                    Reason::NeedsReview,
+                    &[
+                        ("provider", Some(provider.as_str())),
+                        ("order_id", Some(order_id)),
+                    ],
+                );
+                details.add_precondition_failure_violation(
+                    "NEEDS_REVIEW",
+                    format!("order/{order_id}"),
+                    "the order is flagged for review: settle it at the provider's dashboard, then `kessai reconcile`",
+                );
+                Code::FailedPrecondition
+            }
             PaymentError::ProviderCredentialsRejected { provider } => {
                 info(
                     &mut details,
@@ -212,6 +228,10 @@ mod tests {
                 provider: ProviderKind::Payjp,
                 order_id: "ord_y".into(),
             },
+            PaymentError::NeedsReview {
+                provider: ProviderKind::PaymentOptions,
+                order_id: "ord_z".into(),
+            },
             PaymentError::ProviderCredentialsRejected {
                 provider: ProviderKind::Payjp,
             },
@@ -231,6 +251,7 @@ mod tests {
             (Code::FailedPrecondition, "PROVIDER_NOT_CONFIGURED"),
             (Code::Unavailable, "PROVIDER_UNAVAILABLE"),
             (Code::DeadlineExceeded, "OUTCOME_UNKNOWN"),
+            (Code::FailedPrecondition, "NEEDS_REVIEW"),
             (Code::Internal, "PROVIDER_CREDENTIALS_REJECTED"),
             (Code::Unavailable, "DATABASE_UNAVAILABLE"),
             (Code::ResourceExhausted, "OVERLOADED"),

@@ -64,6 +64,7 @@ impl From<PaymentError> for OperatorError {
             | PaymentError::ProviderNotConfigured { .. }
             | PaymentError::ProviderUnavailable { .. }
             | PaymentError::OutcomeUnknown { .. }
+            | PaymentError::NeedsReview { .. }
             | PaymentError::ProviderCredentialsRejected { .. }
             | PaymentError::ProviderRejected { .. }
             | PaymentError::Internal => OperatorError::Failed(error.to_string()),

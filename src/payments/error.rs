@@ -39,6 +39,13 @@ pub enum PaymentError {
         provider: ProviderKind,
         order_id: String,
     },
+    /// The outcome is unknown and only a person can settle it (the
+    /// provider cannot be asked); the order is flagged `needs_review`.
+    #[error("{provider} cannot be asked what became of this call; the order waits for review")]
+    NeedsReview {
+        provider: ProviderKind,
+        order_id: String,
+    },
     #[error("{provider} rejected kessai's credentials")]
     ProviderCredentialsRejected { provider: ProviderKind },
     /// The provider understood and refused.

@@ -257,6 +257,29 @@ impl Payments {
         }
     }
 
+    /// A caller's retry of a call whose outcome only a person can settle
+    /// now (its provider cannot be asked, and the order is flagged): told
+    /// so, `NEEDS_REVIEW`, instead of `OUTCOME_UNKNOWN` on every retry
+    /// forever. The first answer, while the outcome was merely late, stays
+    /// `OUTCOME_UNKNOWN`.
+    async fn unless_under_review(
+        &self,
+        resumed: Result<OrderView, PaymentError>,
+    ) -> Result<OrderView, PaymentError> {
+        let Err(PaymentError::OutcomeUnknown { provider, order_id }) = resumed else {
+            return resumed;
+        };
+        let flagged = self
+            .view(&OrderId::from_trusted(order_id.clone()))
+            .await
+            .is_ok_and(|view| view.order.needs_review);
+        Err(if flagged {
+            PaymentError::NeedsReview { provider, order_id }
+        } else {
+            PaymentError::OutcomeUnknown { provider, order_id }
+        })
+    }
+
     /// The order as stored now.
     async fn view(&self, id: &OrderId) -> Result<OrderView, PaymentError> {
         self.view_as(&Visibility::All, id).await

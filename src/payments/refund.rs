@@ -67,7 +67,10 @@ impl Payments {
             tx.rollback().await?;
             return match self.existing(record, &request).await {
                 Existing::Answer(answer) => *answer,
-                Existing::Resume(record) => self.resume_refund(caller, record, &request).await,
+                Existing::Resume(record) => {
+                    let resumed = self.resume_refund(caller, record, &request).await;
+                    self.unless_under_review(resumed).await
+                }
             };
         }
         let Some(mut order) = tx.lock_order_as(&cmd.order_id, &caller.sees).await? else {

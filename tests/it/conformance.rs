@@ -170,7 +170,8 @@ db_test! {
             if order.needs_review {
                 // No idempotency at the provider: never resent, a person settles it.
                 assert!(!provider.deduplicates, "{name}: only where the provider cannot deduplicate");
-                assert_error(retried, Code::DeadlineExceeded, "OUTCOME_UNKNOWN");
+                // The retry is told so, not to keep retrying.
+                assert_error(retried, Code::FailedPrecondition, "NEEDS_REVIEW");
             } else {
                 assert_eq!(retried.unwrap().amount_captured, 2_000, "{name}: the retry replays the outcome");
                 provider.assert_books(&app, &order);

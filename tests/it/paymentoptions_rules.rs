@@ -205,7 +205,8 @@ db_test! {
         assert_eq!(review.orders.iter().map(|o| o.id.as_str()).collect::<Vec<_>>(), [order_id.as_str()]);
 
         let calls = app.paymentoptions.requests_seen();
-        assert_error(app.authorize(request).await, Code::DeadlineExceeded, "OUTCOME_UNKNOWN");
+        let retried = assert_error(app.authorize(request).await, Code::FailedPrecondition, "NEEDS_REVIEW");
+        assert_eq!(retried.get_details_error_info().unwrap().metadata["order_id"], order_id);
         assert_eq!(app.paymentoptions.requests_seen(), calls, "never sent again");
         assert_eq!(app.paymentoptions.ledger().authorizations.len(), 1);
     }
@@ -222,7 +223,7 @@ db_test! {
         assert_eq!(stored.status(), OrderStatus::Pending);
         assert!(stored.needs_review);
         let calls = app.paymentoptions.requests_seen();
-        assert_error(app.capture_with_key(&key, &order.id, None, false).await, Code::DeadlineExceeded, "OUTCOME_UNKNOWN");
+        assert_error(app.capture_with_key(&key, &order.id, None, false).await, Code::FailedPrecondition, "NEEDS_REVIEW");
         assert_eq!(app.paymentoptions.requests_seen(), calls, "not resent");
         assert_eq!(ledger(&app, &order.provider_order_id).captured, 5_000, "captured once");
     }

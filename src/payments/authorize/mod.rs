@@ -103,8 +103,10 @@ impl Payments {
             return match self.existing(record, &request).await {
                 Existing::Answer(answer) => *answer,
                 Existing::Resume(record) => {
-                    self.resume_authorize(caller, record, &request, &cmd, provider)
-                        .await
+                    let resumed = self
+                        .resume_authorize(caller, record, &request, &cmd, provider)
+                        .await;
+                    self.unless_under_review(resumed).await
                 }
             };
         }
