@@ -87,6 +87,7 @@ pub(crate) fn payments_config(config: &Config) -> PaymentsConfig {
         action_ttl: config.action_ttl,
         max_operations: config.limits.max_operations,
         admission_wait: config.limits.admission_wait,
+        hint_interval: config.webhooks.hint_interval,
     }
 }
 

@@ -28,6 +28,12 @@ pub struct WebhookSettings {
     pub header_timeout: Duration,
     /// A connection with no request in progress for this long is closed.
     pub idle_timeout: Duration,
+    /// Unsigned notifications (PaymentOptions): at most one provider lookup
+    /// per order per interval, and so many per second from one address.
+    pub hint_interval: Duration,
+    pub hints_per_second: f64,
+    /// Where PaymentOptions notifications may come from; empty: anywhere.
+    pub paymentoptions_sources: Vec<crate::webhooks::sources::Network>,
 }
 
 pub(super) fn from_env(env: &Env<'_>) -> Result<WebhookSettings, ConfigError> {
@@ -78,6 +84,18 @@ pub(super) fn from_env(env: &Env<'_>) -> Result<WebhookSettings, ConfigError> {
         idle_timeout: Duration::from_secs(
             env.parse("KESSAI_WEBHOOK_IDLE_TIMEOUT_SECS")?.unwrap_or(30),
         ),
+        hint_interval: Duration::from_millis(
+            env.parse("KESSAI_WEBHOOK_HINT_INTERVAL_MS")?
+                .unwrap_or(10_000),
+        ),
+        hints_per_second: env
+            .parse("KESSAI_WEBHOOK_HINTS_PER_SECOND")?
+            .unwrap_or(10.0),
+        paymentoptions_sources: match env.get("KESSAI_PAYMENTOPTIONS_WEBHOOK_SOURCES") {
+            None => Vec::new(),
+            Some(list) => crate::webhooks::sources::parse(&list)
+                .map_err(|problem| invalid("KESSAI_PAYMENTOPTIONS_WEBHOOK_SOURCES", problem))?,
+        },
     })
 }
 

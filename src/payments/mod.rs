@@ -13,6 +13,7 @@ mod crash;
 mod error;
 mod events;
 mod get_order;
+mod hints;
 mod idempotency;
 mod list_orders;
 mod notify;
@@ -136,6 +137,9 @@ pub struct PaymentsConfig {
     pub max_operations: usize,
     /// How long a call waits for a place among them before it is refused.
     pub admission_wait: std::time::Duration,
+    /// At most one provider lookup per order per interval for unsigned
+    /// notifications (`hints.rs`).
+    pub hint_interval: std::time::Duration,
 }
 
 impl std::fmt::Debug for PaymentsConfig {
@@ -160,6 +164,7 @@ struct Inner {
     tasks: tokio_util::task::TaskTracker,
     /// Places for them: `config.max_operations`.
     admission: Arc<tokio::sync::Semaphore>,
+    hints: hints::HintGate,
 }
 
 /// The payment use cases. Cheap to clone.
@@ -182,6 +187,7 @@ impl Payments {
         Self {
             inner: Arc::new(Inner {
                 admission: Arc::new(tokio::sync::Semaphore::new(places)),
+                hints: hints::HintGate::new(config.hint_interval),
                 store,
                 providers,
                 clock,

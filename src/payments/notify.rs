@@ -8,6 +8,7 @@
 //! delivery irrelevant: a stale or replayed event leads to the provider's
 //! current state, which `sync` applies only forwards.
 
+use super::hints::Admission;
 use super::{Caller, PaymentError, Payments};
 use crate::domain::{OrderId, ProviderKind};
 use crate::providers::{Notification, Subject};
@@ -26,6 +27,9 @@ pub enum NotifyOutcome {
     Ignored,
     /// No order of kessai's matches it.
     UnknownOrder,
+    /// An unsigned hint about an order looked up moments ago: one lookup at
+    /// the end of the interval covers it (`hints.rs`). Nothing is stored.
+    Coalesced { order_id: OrderId },
 }
 
 impl Payments {
@@ -48,6 +52,29 @@ impl Payments {
             // leaves no trace but a log line.
             tracing::info!(%provider, event_type = %notification.event_type, "a notification names no known order; ignored");
             return Ok(NotifyOutcome::UnknownOrder);
+        }
+        if let (Subject::Hint { .. }, Some(order)) = (&notification.subject, &order_id) {
+            let applied = self
+                .store()
+                .webhook_event_applied(provider, &notification.event_id)
+                .await?;
+            if applied {
+                return Ok(NotifyOutcome::Duplicate);
+            }
+            match self.inner.hints.admit(order, tokio::time::Instant::now()) {
+                Admission::Now => {}
+                Admission::Deferred(at) => {
+                    self.look_up_later(provider, order.clone(), at);
+                    return Ok(NotifyOutcome::Coalesced {
+                        order_id: order.clone(),
+                    });
+                }
+                Admission::Coalesced => {
+                    return Ok(NotifyOutcome::Coalesced {
+                        order_id: order.clone(),
+                    });
+                }
+            }
         }
         let now = self.now();
         let receipt = self
@@ -90,6 +117,23 @@ impl Payments {
             .webhook_event_processed(provider, &notification.event_id, self.now())
             .await?;
         Ok(outcome)
+    }
+
+    /// The one lookup that covers the hints coalesced until `at`. Not
+    /// tracked for shutdown: a lookup lost with the process is made by
+    /// reconciliation or the next hint.
+    fn look_up_later(&self, provider: ProviderKind, order: OrderId, at: tokio::time::Instant) {
+        let this = self.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep_until(at).await;
+            this.inner
+                .hints
+                .deferred_done(&order, tokio::time::Instant::now());
+            let caller = Caller::system(format!("webhook:{}", provider.as_str()));
+            if let Err(error) = this.get_order(&caller, &order, true).await {
+                tracing::info!(order_id = %order, %provider, %error, "a coalesced notification's lookup failed; reconciliation looks later");
+            }
+        });
     }
 
     /// The order a notification is about, if kessai has it.

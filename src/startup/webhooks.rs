@@ -116,6 +116,17 @@ pub(super) fn server(
                 config.providers.example.as_ref(),
                 config.sandbox,
             ),
+            unsigned: crate::webhooks::UnsignedLimits {
+                sources: config.webhooks.paymentoptions_sources.clone(),
+                per_address: crate::grpc::rate_limit::RateLimiter::new(
+                    (config.webhooks.hints_per_second > 0.0).then_some(
+                        crate::grpc::rate_limit::RateLimit {
+                            per_second: config.webhooks.hints_per_second,
+                            burst: (config.webhooks.hints_per_second * 2.0).max(1.0),
+                        },
+                    ),
+                ),
+            },
         },
         crate::webhooks::serve::ListenerLimits {
             connections: crate::grpc::connections::ConnectionLimits {

@@ -71,6 +71,20 @@ impl Store {
         })
     }
 
+    /// Whether this event was recorded and applied before (a read: nothing
+    /// is written).
+    pub async fn webhook_event_applied(
+        &self,
+        provider: ProviderKind,
+        event_id: &str,
+    ) -> Result<bool, StoreError> {
+        let existing =
+            webhook_events::Entity::find_by_id((provider.as_str().to_owned(), event_id.to_owned()))
+                .one(&self.read)
+                .await?;
+        Ok(existing.is_some_and(|event| event.processed_at.is_some()))
+    }
+
     /// Marks a recorded event as applied: a redelivery changes nothing.
     pub async fn webhook_event_processed(
         &self,

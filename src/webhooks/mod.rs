@@ -31,6 +31,36 @@ pub use crate::providers::payjp::webhook::{self as payjp, PayjpVerifier};
 use crate::providers::paymentoptions::webhook as paymentoptions;
 
 pub mod serve;
+pub mod sources;
+
+impl UnsignedLimits {
+    /// Refuses a notification from outside the configured networks (403),
+    /// or beyond its address's rate (429): nothing is read or stored.
+    fn refuse(&self, from: Option<std::net::IpAddr>) -> Option<Response> {
+        let from = from?;
+        if !self.sources.is_empty() && !self.sources.iter().any(|net| net.contains(from)) {
+            tracing::warn!(%from, "a PaymentOptions notification from outside KESSAI_PAYMENTOPTIONS_WEBHOOK_SOURCES; refused");
+            return Some(answer(
+                StatusCode::FORBIDDEN,
+                json!({ "error": "not accepted from this address" }),
+            ));
+        }
+        if let Err(wait) = self.per_address.check(&from.to_string()) {
+            let mut refused = answer(
+                StatusCode::TOO_MANY_REQUESTS,
+                json!({ "error": "too many notifications from this address" }),
+            );
+            let secs = wait.as_secs().max(1).to_string();
+            if let Ok(value) = axum::http::HeaderValue::from_str(&secs) {
+                refused
+                    .headers_mut()
+                    .insert(axum::http::header::RETRY_AFTER, value);
+            }
+            return Some(refused);
+        }
+        None
+    }
+}
 pub use crate::providers::smartpay::webhook::{self as smartpay, SmartpayVerifier};
 
 /// Notifications are small; anything larger is not one.
@@ -45,6 +75,14 @@ pub struct Webhooks {
     pub payjp: Option<PayjpVerifier>,
     #[cfg(feature = "example-provider")]
     pub example: Option<crate::providers::example::webhook::ExampleVerifier>,
+    /// Unsigned notifications: where they may come from (empty: anywhere)
+    /// and how many per second from one address.
+    pub unsigned: UnsignedLimits,
+}
+
+pub struct UnsignedLimits {
+    pub sources: Vec<sources::Network>,
+    pub per_address: crate::grpc::rate_limit::RateLimiter,
 }
 
 impl Webhooks {
@@ -113,7 +151,14 @@ async fn payjp_route(
     ingest(&hooks, ProviderKind::Payjp, verified).await
 }
 
-async fn paymentoptions_route(State(hooks): State<Arc<Webhooks>>, body: Bytes) -> Response {
+async fn paymentoptions_route(
+    State(hooks): State<Arc<Webhooks>>,
+    peer: Option<axum::Extension<crate::grpc::connections::Peer>>,
+    body: Bytes,
+) -> Response {
+    if let Some(refused) = hooks.unsigned.refuse(peer.map(|p| p.0.remote_addr.ip())) {
+        return refused;
+    }
     ingest(
         &hooks,
         ProviderKind::PaymentOptions,
@@ -195,6 +240,10 @@ async fn ingest(
                 NotifyOutcome::UnknownOrder => {
                     tracing::info!(%provider, event_id, event_type, "notification about no order of kessai's");
                     "unknown_order"
+                }
+                NotifyOutcome::Coalesced { order_id } => {
+                    tracing::debug!(%provider, %order_id, event_type, "a hint about an order looked up moments ago; one lookup follows");
+                    "coalesced"
                 }
             };
             answer(

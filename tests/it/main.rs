@@ -39,4 +39,5 @@ mod smartpay_rules;
 mod store_invariants;
 mod traces;
 mod watch;
+mod webhook_hints;
 mod webhooks;

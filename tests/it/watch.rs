@@ -340,8 +340,8 @@ async fn watching_needs_the_read_scope() {
         env.insert(
             "KESSAI_CALLERS".into(),
             serde_json::json!([
-                {"name": "charger", "token_sha256": token_hash(CHARGER), "scopes": ["charge"]},
-                {"name": "reader", "token_sha256": token_hash(READER), "scopes": ["read"]},
+                {"name": "charger", "token_sha256": token_hash(CHARGER), "scopes": ["charge"], "owner": "shop"},
+                {"name": "reader", "token_sha256": token_hash(READER), "scopes": ["read"], "owner": "shop"},
             ])
             .to_string(),
         );

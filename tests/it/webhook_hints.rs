@@ -1,0 +1,121 @@
+//! Unsigned PaymentOptions notifications cannot amplify: a flood naming one
+//! order costs one provider lookup at once and one at the end of the
+//! interval, stores one row; an address over its rate is refused 429, and
+//! with source networks configured, others are refused 403.
+
+use std::time::Duration;
+
+use chrono::Datelike;
+use kessai::clock::Clock;
+use serde_json::json;
+
+use crate::helpers::{Backend, TestApp, base_env, card_authorize, fresh_database, unique_key};
+use crate::paymentoptions_rules::APPROVE;
+use crate::webhooks::post_webhook;
+
+async fn spawn(settings: &[(&str, &str)]) -> TestApp {
+    let mut env = base_env(&fresh_database(Backend::Sqlite).await);
+    for (name, value) in settings {
+        env.insert((*name).into(), (*value).into());
+    }
+    TestApp::spawn_with(env).await
+}
+
+fn hint(order_id: &str, n: usize) -> String {
+    json!({
+        "transaction_type": "CAPTURE",
+        "merchant_details": {"merchant_txn_ref": order_id},
+        "transaction_details": {"id": format!("0d7c5c1e-0000-4000-8000-{n:012}")},
+    })
+    .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_hints_about_one_order_costs_two_lookups() {
+    let app = spawn(&[
+        ("KESSAI_WEBHOOK_HINT_INTERVAL_MS", "8000"),
+        ("KESSAI_WEBHOOK_HINTS_PER_SECOND", "0"),
+    ])
+    .await;
+    let year = app.clock.now().year() + 3;
+    let order = app
+        .authorize(card_authorize(
+            &unique_key("a"),
+            2_000,
+            APPROVE,
+            "123",
+            year,
+        ))
+        .await
+        .unwrap();
+    let addr = app.webhook_addr.to_string();
+    let seen = app.paymentoptions.requests_seen();
+
+    let started = std::time::Instant::now();
+    let mut outcomes = std::collections::HashMap::<String, usize>::new();
+    for chunk in 0..6 {
+        let answers = futures::future::join_all((0..50).map(|i| {
+            let (addr, body) = (addr.clone(), hint(&order.id, chunk * 50 + i));
+            async move { post_webhook(&addr, "paymentoptions", &[], &body).await }
+        }))
+        .await;
+        for answer in answers {
+            assert_eq!(answer.status, 200, "{}", answer.json);
+            *outcomes
+                .entry(answer.json["outcome"].as_str().unwrap_or("?").to_owned())
+                .or_default() += 1;
+        }
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "the flood fits in one interval: {:?}",
+        started.elapsed()
+    );
+    assert_eq!(outcomes.get("coalesced"), Some(&299), "{outcomes:?}");
+    assert_eq!(
+        app.paymentoptions.requests_seen() - seen,
+        1,
+        "one lookup at once"
+    );
+    assert_eq!(app.count("webhook_events").await, 1, "one row");
+
+    // The hints folded in are looked up once, at the end of the interval.
+    tokio::time::sleep(Duration::from_secs(8) - started.elapsed() + Duration::from_millis(700))
+        .await;
+    assert_eq!(
+        app.paymentoptions.requests_seen() - seen,
+        2,
+        "one more lookup for all the rest"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_address_over_its_rate_is_refused_and_other_networks_are_not_heard() {
+    let app = spawn(&[("KESSAI_WEBHOOK_HINTS_PER_SECOND", "2")]).await;
+    let addr = app.webhook_addr.to_string();
+    let statuses: Vec<u16> = futures::future::join_all((0..10).map(|n| {
+        let (addr, body) = (addr.clone(), hint("ord_01JZZZZZZZZZZZZZZZZZZZZZZZ", n));
+        async move {
+            post_webhook(&addr, "paymentoptions", &[], &body)
+                .await
+                .status
+        }
+    }))
+    .await;
+    assert!(statuses.contains(&429), "{statuses:?}");
+    assert!(
+        statuses.iter().filter(|s| **s == 200).count() <= 5,
+        "{statuses:?}"
+    );
+
+    let fenced = spawn(&[("KESSAI_PAYMENTOPTIONS_WEBHOOK_SOURCES", "203.0.113.0/24")]).await;
+    let answer = post_webhook(
+        &fenced.webhook_addr.to_string(),
+        "paymentoptions",
+        &[],
+        &hint("ord_01JZZZZZZZZZZZZZZZZZZZZZZZ", 1),
+    )
+    .await;
+    assert_eq!(answer.status, 403);
+    assert_eq!(fenced.paymentoptions.requests_seen(), 0);
+}
