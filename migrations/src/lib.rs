@@ -4,6 +4,10 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261122_000001_initial;
 mod m20261201_000002_notifications;
+mod m20261210_000003_order_event_notify;
+
+/// The PostgreSQL channel new order events are announced on.
+pub use m20261210_000003_order_event_notify::CHANNEL as ORDER_EVENTS_CHANNEL;
 
 pub struct Migrator;
 
@@ -13,6 +17,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261122_000001_initial::Migration),
             Box::new(m20261201_000002_notifications::Migration),
+            Box::new(m20261210_000003_order_event_notify::Migration),
         ]
     }
 }

@@ -41,6 +41,8 @@ pub enum Reason {
     RateLimited,
     /// This replica runs as many money operations as it admits.
     Overloaded,
+    /// As many event streams are open as this caller or replica may have.
+    TooManyStreams,
     MetadataTooLarge,
     Internal,
 }
@@ -81,6 +83,7 @@ impl Reason {
             Reason::MissingScope => "MISSING_SCOPE",
             Reason::RateLimited => "RATE_LIMITED",
             Reason::Overloaded => "OVERLOADED",
+            Reason::TooManyStreams => "TOO_MANY_STREAMS",
             Reason::MetadataTooLarge => "METADATA_TOO_LARGE",
             Reason::Internal => "INTERNAL",
         }

@@ -168,8 +168,9 @@ impl PaymentService for PaymentApi {
         &self,
         request: Request<v1::WatchOrderEventsRequest>,
     ) -> Result<Response<Self::WatchOrderEventsStream>, Status> {
+        let caller = caller(&request);
         let cmd = WatchCommand::try_from(request.into_inner())?;
-        let events = self.payments.watch(cmd).await?;
+        let events = self.payments.watch(&caller, cmd).await?;
         Ok(Response::new(Box::pin(watch::responses(
             events,
             self.shutdown.clone(),

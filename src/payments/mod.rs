@@ -21,6 +21,7 @@ mod refund;
 mod to_completion;
 mod void;
 mod watch;
+mod watchers;
 
 use std::sync::Arc;
 
@@ -67,6 +68,7 @@ pub use reconcile::{OrderReconciliation, RECONCILER, ReconcileReport};
 pub use refund::RefundCommand;
 pub use void::VoidCommand;
 pub use watch::WatchCommand;
+pub use watchers::StreamLimit;
 
 /// Who is calling: scopes idempotency keys and names the actor in the
 /// order history.
@@ -105,6 +107,9 @@ pub struct PaymentsConfig {
     pub max_operations: usize,
     /// How long a call waits for a place among them before it is refused.
     pub admission_wait: std::time::Duration,
+    /// Event streams open at once on this replica, and per caller.
+    pub max_watchers: usize,
+    pub max_watchers_per_caller: usize,
 }
 
 impl std::fmt::Debug for PaymentsConfig {
@@ -115,6 +120,8 @@ impl std::fmt::Debug for PaymentsConfig {
             .field("action_ttl", &self.action_ttl)
             .field("max_operations", &self.max_operations)
             .field("admission_wait", &self.admission_wait)
+            .field("max_watchers", &self.max_watchers)
+            .field("max_watchers_per_caller", &self.max_watchers_per_caller)
             .field("fingerprint_key", &"[REDACTED]")
             .finish()
     }
@@ -129,6 +136,8 @@ struct Inner {
     tasks: tokio_util::task::TaskTracker,
     /// Places for them: `config.max_operations`.
     admission: Arc<tokio::sync::Semaphore>,
+    /// Open event streams (`watchers.rs`).
+    watchers: Arc<watchers::Watchers>,
 }
 
 /// The payment use cases. Cheap to clone.
@@ -151,6 +160,10 @@ impl Payments {
         Self {
             inner: Arc::new(Inner {
                 admission: Arc::new(tokio::sync::Semaphore::new(places)),
+                watchers: watchers::Watchers::new(
+                    config.max_watchers,
+                    config.max_watchers_per_caller,
+                ),
                 store,
                 providers,
                 clock,
@@ -162,6 +175,11 @@ impl Payments {
 
     pub fn store(&self) -> &Store {
         &self.inner.store
+    }
+
+    /// Event streams open on this replica.
+    pub fn streams_open(&self) -> usize {
+        self.inner.watchers.count()
     }
 
     /// Now, to the microsecond: what both databases keep, so an answer

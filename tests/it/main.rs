@@ -35,4 +35,5 @@ mod smartpay_rules;
 mod store_invariants;
 mod traces;
 mod watch;
+mod watch_feed;
 mod webhooks;
