@@ -11,7 +11,7 @@ use kessai::domain::OrderId;
 use kessai::grpc::callers::token_hash;
 use kessai::payments::{Caller, PaymentError, WatchCommand};
 use kessai::proto::v1;
-use kessai::store::{EventFilter, StreamedEvent};
+use kessai::store::{EventFilter, Store, StreamedEvent};
 use tonic::{Code, Request, Streaming};
 use tonic_types::StatusExt;
 
@@ -21,7 +21,11 @@ use crate::watch::{event_of, latest_event};
 
 /// Appends one event to `order` and commits, as the use cases do.
 async fn append(app: &TestApp, order: &OrderId) {
-    let tx = app.store.begin().await.unwrap();
+    append_on(&app.store, order).await;
+}
+
+async fn append_on(store: &Store, order: &OrderId) {
+    let tx = store.begin().await.unwrap();
     tx.lock_order(order).await.unwrap().unwrap();
     tx.append_event(&event_of(order), chrono::Utc::now())
         .await
@@ -190,5 +194,82 @@ db_test! {
         let _again = open(&app, BOB).await.expect("the freed place");
         refused_by(open(&app, ALICE).await, "replica");
         assert_eq!(app.payments.streams_open(), 3);
+    }
+}
+
+/// How long six events appended by another process take, in all, to reach
+/// `stream`: about three seconds if only the feed's slow poll found them.
+async fn arrivals(
+    other: &Store,
+    order: &OrderId,
+    stream: &mut Streaming<v1::WatchOrderEventsResponse>,
+) -> Duration {
+    let mut total = Duration::ZERO;
+    for _ in 0..6 {
+        let sent = Instant::now();
+        append_on(other, order).await;
+        next_message(stream).await;
+        total += sent.elapsed();
+    }
+    total
+}
+
+/// The backends of this database listening for new events.
+async fn listening(database_url: &str) -> Vec<i32> {
+    use sea_orm::sqlx::{Connection, PgConnection, Row};
+    let mut conn = PgConnection::connect(database_url).await.unwrap();
+    let rows = sea_orm::sqlx::query(
+        "SELECT pid FROM pg_stat_activity \
+         WHERE datname = current_database() AND query LIKE 'LISTEN %'",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .unwrap();
+    rows.iter().map(|row| row.get::<i32, _>("pid")).collect()
+}
+
+db_test! {
+    async fn another_replicas_events_wake_the_feed_at_once_also_after_its_connection_is_lost(app: TestApp) {
+        if app.store.backend() != sea_orm::DatabaseBackend::Postgres {
+            // SQLite announces nothing: other processes are seen by the poll.
+            return;
+        }
+        let order = authorized(&app).await;
+        let other = Store::connect(&app.database_url, &Default::default()).await.unwrap();
+        let request = v1::WatchOrderEventsRequest {
+            after_cursor: latest_event(&app).await.to_string(),
+            ..Default::default()
+        };
+        let mut stream = app.client.clone().watch_order_events(request).await.unwrap().into_inner();
+        append_on(&other, &order).await;
+        next_message(&mut stream).await;
+        let took = arrivals(&other, &order, &mut stream).await;
+        assert!(took < Duration::from_secs(1), "six events took {took:?}");
+
+        // The listening connection is lost; the feed makes another.
+        let lost = listening(&app.database_url).await;
+        assert_eq!(lost.len(), 1, "one connection listens, beside the pool");
+        let mut admin = {
+            use sea_orm::sqlx::Connection;
+            sea_orm::sqlx::PgConnection::connect(&app.database_url).await.unwrap()
+        };
+        sea_orm::sqlx::query("SELECT pg_terminate_backend($1)")
+            .bind(lost[0])
+            .execute(&mut admin)
+            .await
+            .unwrap();
+        append_on(&other, &order).await;
+        next_message(&mut stream).await;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let now = listening(&app.database_url).await;
+            if now.len() == 1 && now[0] != lost[0] {
+                break;
+            }
+            assert!(Instant::now() < deadline, "nothing listens again: {now:?}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let took = arrivals(&other, &order, &mut stream).await;
+        assert!(took < Duration::from_secs(1), "after reconnecting, six events took {took:?}");
     }
 }
