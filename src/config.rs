@@ -52,6 +52,10 @@ pub struct Limits {
     pub max_operations: usize,
     /// How long a call waits for a place among them.
     pub admission_wait: Duration,
+    /// Event streams (WatchOrderEvents) open at once on this replica, and
+    /// per caller; beyond either a new one is refused.
+    pub max_watchers: usize,
+    pub max_watchers_per_caller: usize,
     /// Open gRPC connections; beyond it kessai stops accepting.
     pub max_connections: usize,
     /// How long a new connection may take to send its first bytes.
@@ -72,6 +76,8 @@ pub struct Config {
     pub listen_addr: SocketAddr,
     pub database_url: SecretString,
     pub database_max_connections: u32,
+    /// New order events kept for streams slow to take them.
+    pub event_feed_buffer: usize,
     /// Apply pending migrations at start. Off where a single job migrates
     /// (the Helm chart's hook): then start-up only checks the schema.
     pub migrate_on_start: bool,
@@ -202,6 +208,8 @@ impl Config {
             admission_wait: Duration::from_millis(
                 env.parse("KESSAI_ADMISSION_WAIT_MS")?.unwrap_or(2_000),
             ),
+            max_watchers: at_least_one(&env, "KESSAI_MAX_WATCHERS", 10_000)?,
+            max_watchers_per_caller: at_least_one(&env, "KESSAI_MAX_WATCHERS_PER_CALLER", 1_000)?,
             max_connections: match env.parse("KESSAI_MAX_CONNECTIONS")?.unwrap_or(1_000) {
                 0 => return Err(invalid("KESSAI_MAX_CONNECTIONS", "must be at least 1")),
                 n => n,
@@ -260,6 +268,11 @@ impl Config {
             sandbox_state: sandbox_state::from_env(&env, database_url.expose_secret()),
             database_url,
             database_max_connections: env.parse("KESSAI_DATABASE_MAX_CONNECTIONS")?.unwrap_or(16),
+            event_feed_buffer: at_least_one(
+                &env,
+                "KESSAI_EVENT_FEED_BUFFER",
+                crate::store::DEFAULT_EVENT_FEED_BUFFER,
+            )?,
             migrate_on_start: env.parse_bool("KESSAI_MIGRATE_ON_START")?.unwrap_or(true),
             log_format: match env.get("KESSAI_LOG_FORMAT").as_deref() {
                 None | Some("text") => LogFormat::Text,
@@ -313,6 +326,14 @@ impl Config {
     /// The configuration with every secret redacted, for start-up logs.
     pub fn redacted(&self) -> String {
         format!("{self:?}")
+    }
+}
+
+/// A count that zero would make useless (nothing admitted at all).
+fn at_least_one(env: &Env<'_>, name: &str, default: usize) -> Result<usize, ConfigError> {
+    match env.parse(name)?.unwrap_or(default) {
+        0 => Err(invalid(name, "must be at least 1")),
+        n => Ok(n),
     }
 }
 

@@ -50,6 +50,7 @@ pub use crate::tls_provider::install_crypto_provider;
 pub async fn connect_store(config: &Config) -> anyhow::Result<Store> {
     let options = StoreOptions {
         max_connections: config.database_max_connections,
+        event_feed_buffer: config.event_feed_buffer,
         ..StoreOptions::default()
     };
     Ok(Store::connect(config.database_url.expose_secret(), &options).await?)
@@ -88,6 +89,8 @@ pub(crate) fn payments_config(config: &Config) -> PaymentsConfig {
         max_operations: config.limits.max_operations,
         admission_wait: config.limits.admission_wait,
         hint_interval: config.webhooks.hint_interval,
+        max_watchers: config.limits.max_watchers,
+        max_watchers_per_caller: config.limits.max_watchers_per_caller,
     }
 }
 

@@ -41,6 +41,8 @@ pub enum Reason {
     RateLimited,
     /// This replica runs as many money operations as it admits.
     Overloaded,
+    /// As many event streams are open as this caller or replica may have.
+    TooManyStreams,
     MetadataTooLarge,
     /// Only a person can settle the call's outcome now.
     NeedsReview,
@@ -85,6 +87,7 @@ impl Reason {
             Reason::MissingScope => "MISSING_SCOPE",
             Reason::RateLimited => "RATE_LIMITED",
             Reason::Overloaded => "OVERLOADED",
+            Reason::TooManyStreams => "TOO_MANY_STREAMS",
             Reason::MetadataTooLarge => "METADATA_TOO_LARGE",
             Reason::MessageTooLarge => "MESSAGE_TOO_LARGE",
             Reason::NeedsReview => "NEEDS_REVIEW",

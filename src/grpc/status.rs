@@ -176,6 +176,17 @@ impl From<PaymentError> for Status {
                 details.set_retry_info(Some(std::time::Duration::from_millis(*retry_after_ms)));
                 Code::ResourceExhausted
             }
+            PaymentError::TooManyStreams { limit, max } => {
+                info(
+                    &mut details,
+                    Reason::TooManyStreams,
+                    &[
+                        ("limit", Some(limit.as_str())),
+                        ("max", Some(&max.to_string())),
+                    ],
+                );
+                Code::ResourceExhausted
+            }
             PaymentError::Internal => {
                 info(&mut details, Reason::Internal, &[]);
                 Code::Internal
@@ -239,6 +250,10 @@ mod tests {
             PaymentError::Overloaded {
                 retry_after_ms: 250,
             },
+            PaymentError::TooManyStreams {
+                limit: crate::payments::StreamLimit::Caller,
+                max: 1_000,
+            },
             PaymentError::Internal,
         ];
         let expected = [
@@ -255,6 +270,7 @@ mod tests {
             (Code::Internal, "PROVIDER_CREDENTIALS_REJECTED"),
             (Code::Unavailable, "DATABASE_UNAVAILABLE"),
             (Code::ResourceExhausted, "OVERLOADED"),
+            (Code::ResourceExhausted, "TOO_MANY_STREAMS"),
             (Code::Internal, "INTERNAL"),
         ];
         for (error, (code, r)) in errors.into_iter().zip(expected) {

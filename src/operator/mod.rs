@@ -57,7 +57,9 @@ impl From<PaymentError> for OperatorError {
             PaymentError::OrderNotFound { .. } => OperatorError::NotFound(error.to_string()),
             PaymentError::Invalid(_) => OperatorError::Invalid(error.to_string()),
             PaymentError::DatabaseUnavailable => OperatorError::Database(error.to_string()),
-            PaymentError::Overloaded { .. } => OperatorError::Failed(error.to_string()),
+            PaymentError::Overloaded { .. } | PaymentError::TooManyStreams { .. } => {
+                OperatorError::Failed(error.to_string())
+            }
             PaymentError::Refused(_)
             | PaymentError::KeyReused
             | PaymentError::KeyInUse

@@ -67,6 +67,12 @@ pub enum PaymentError {
     /// nothing was recorded or sent, so a retry (any replica) is safe.
     #[error("kessai is running as many payment operations as it admits; retry shortly")]
     Overloaded { retry_after_ms: u64 },
+    /// As many event streams are open as the cap allows; one must end first.
+    #[error("{max} event streams are open for this {limit}; close one or watch on another replica")]
+    TooManyStreams {
+        limit: super::StreamLimit,
+        max: usize,
+    },
     /// A bug or an unexpected state. Details are logged, not returned.
     #[error("internal error")]
     Internal,

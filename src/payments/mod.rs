@@ -23,6 +23,7 @@ mod refund;
 mod to_completion;
 mod void;
 mod watch;
+mod watchers;
 
 use std::sync::Arc;
 
@@ -69,6 +70,7 @@ pub use reconcile::{OrderReconciliation, RECONCILER, ReconcileReport};
 pub use refund::RefundCommand;
 pub use void::VoidCommand;
 pub use watch::WatchCommand;
+pub use watchers::StreamLimit;
 
 /// Who is calling: scopes idempotency keys, names the actor in the order
 /// history, owns the orders it authorizes, and sees what its visibility
@@ -140,6 +142,9 @@ pub struct PaymentsConfig {
     /// At most one provider lookup per order per interval for unsigned
     /// notifications (`hints.rs`).
     pub hint_interval: std::time::Duration,
+    /// Event streams open at once on this replica, and per caller.
+    pub max_watchers: usize,
+    pub max_watchers_per_caller: usize,
 }
 
 impl std::fmt::Debug for PaymentsConfig {
@@ -150,6 +155,8 @@ impl std::fmt::Debug for PaymentsConfig {
             .field("action_ttl", &self.action_ttl)
             .field("max_operations", &self.max_operations)
             .field("admission_wait", &self.admission_wait)
+            .field("max_watchers", &self.max_watchers)
+            .field("max_watchers_per_caller", &self.max_watchers_per_caller)
             .field("fingerprint_key", &"[REDACTED]")
             .finish()
     }
@@ -165,6 +172,8 @@ struct Inner {
     /// Places for them: `config.max_operations`.
     admission: Arc<tokio::sync::Semaphore>,
     hints: hints::HintGate,
+    /// Open event streams (`watchers.rs`).
+    watchers: Arc<watchers::Watchers>,
 }
 
 /// The payment use cases. Cheap to clone.
@@ -188,6 +197,10 @@ impl Payments {
             inner: Arc::new(Inner {
                 admission: Arc::new(tokio::sync::Semaphore::new(places)),
                 hints: hints::HintGate::new(config.hint_interval),
+                watchers: watchers::Watchers::new(
+                    config.max_watchers,
+                    config.max_watchers_per_caller,
+                ),
                 store,
                 providers,
                 clock,
@@ -199,6 +212,11 @@ impl Payments {
 
     pub fn store(&self) -> &Store {
         &self.inner.store
+    }
+
+    /// Event streams open on this replica.
+    pub fn streams_open(&self) -> usize {
+        self.inner.watchers.count()
     }
 
     /// Now, to the microsecond: what both databases keep, so an answer

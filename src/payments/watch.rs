@@ -1,18 +1,22 @@
 //! WatchOrderEvents: the order history after a cursor, then each new event
-//! as it is recorded. It reads the database, not memory, so a watcher sees
-//! every replica's changes; [`Horizon`] makes sure no event is skipped
-//! however transactions commit.
+//! as it is recorded, on any replica.
+//!
+//! A stream subscribes to its store's event feed first, then reads the
+//! database from its cursor up to where the feed stood at that moment (every
+//! event up to there is final, see `store::feed`), then takes the feed's
+//! events past what it has delivered: no gap, no event twice. One that falls
+//! behind the feed's buffer subscribes again and catches up the same way.
+//! While it waits for new events it holds no connection and makes no query.
 
 use std::collections::VecDeque;
-use std::time::Duration;
+use std::sync::Arc;
 
 use futures::Stream;
 
+use super::watchers::WatcherSlot;
 use super::{Caller, PaymentError, Payments};
-use crate::store::{EventFilter, Horizon, Store, StreamedEvent};
+use crate::store::{EventFilter, EventSubscription, Store, StreamedEvent};
 
-/// How often a watcher looks for new events once it has caught up.
-const POLL_INTERVAL: Duration = Duration::from_millis(200);
 /// Events read at a time while catching up.
 const BATCH: u64 = 500;
 
@@ -24,21 +28,36 @@ pub struct WatchCommand {
     pub filter: EventFilter,
 }
 
+/// Where a stream stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Subscribed; waiting to learn where the feed stood.
+    Joining,
+    /// Reading the database up to where the feed stood.
+    CatchingUp { until: i64 },
+    /// Taking the feed's events.
+    Live,
+}
+
 struct Watch {
     store: Store,
     filter: EventFilter,
-    horizon: Horizon,
+    /// Every event up to here was delivered, filtered out or never
+    /// committed.
+    cursor: i64,
+    feed: EventSubscription,
+    phase: Phase,
     ready: VecDeque<StreamedEvent>,
-    /// Read again at once: the last read stopped at its limit.
-    behind: bool,
     failed: bool,
+    /// Counts this stream against the caps until it is dropped.
+    _slot: WatcherSlot,
 }
 
 impl Payments {
     /// Every event after the cursor, oldest first, then new ones as they
     /// come, without end. It stops when dropped (the caller went away); a
-    /// database error is the stream's last item. Watching one order that
-    /// does not exist is refused at once.
+    /// database error is the stream's last item. Refused at once beyond the
+    /// caps on open streams, or when watching one order that does not exist.
     pub async fn watch(
         &self,
         caller: &Caller,
@@ -47,17 +66,20 @@ impl Payments {
         impl Stream<Item = Result<StreamedEvent, PaymentError>> + Send + 'static,
         PaymentError,
     > {
+        let slot = self.inner.watchers.admit(caller)?;
         if let Some(order_id) = &cmd.filter.order_id {
             self.view_as(&caller.sees, order_id).await?;
         }
         cmd.filter.owner = caller.sees.owner().map(str::to_owned);
         let watch = Watch {
             store: self.store().clone(),
+            feed: self.store().subscribe_events(),
             filter: cmd.filter,
-            horizon: Horizon::after(cmd.after),
+            cursor: cmd.after,
+            phase: Phase::Joining,
             ready: VecDeque::new(),
-            behind: true,
             failed: false,
+            _slot: slot,
         };
         Ok(futures::stream::unfold(watch, |mut watch| async move {
             if watch.failed {
@@ -67,25 +89,54 @@ impl Payments {
                 if let Some(event) = watch.ready.pop_front() {
                     return Some((Ok(event), watch));
                 }
-                if !watch.behind {
-                    tokio::time::sleep(POLL_INTERVAL).await;
-                }
-                let read = watch
-                    .store
-                    .events_after(watch.horizon.cursor(), &watch.filter, BATCH)
-                    .await;
-                match read {
-                    Ok(batch) => {
-                        let full = batch.full;
-                        watch.ready.extend(watch.horizon.admit(batch));
-                        watch.behind = full && !watch.ready.is_empty();
-                    }
-                    Err(error) => {
-                        watch.failed = true;
-                        return Some((Err(error.into()), watch));
-                    }
+                if let Err(error) = watch.step().await {
+                    watch.failed = true;
+                    return Some((Err(error), watch));
                 }
             }
         }))
+    }
+}
+
+impl Watch {
+    /// Moves on by one read of the database or one event of the feed.
+    async fn step(&mut self) -> Result<(), PaymentError> {
+        match self.phase {
+            Phase::Joining => {
+                let until = self.feed.start().await;
+                self.phase = Phase::CatchingUp { until };
+            }
+            Phase::CatchingUp { until } if self.cursor >= until => self.phase = Phase::Live,
+            Phase::CatchingUp { until } => {
+                let batch = self
+                    .store
+                    .events_between(self.cursor, until, &self.filter, BATCH)
+                    .await?;
+                self.cursor = match batch.events.last() {
+                    Some(last) if batch.full => last.id,
+                    Some(_) | None => until,
+                };
+                self.ready.extend(batch.events);
+            }
+            Phase::Live => match self.feed.recv().await {
+                Some(event) if event.id > self.cursor => {
+                    self.cursor = event.id;
+                    if self.filter.matches(&event) {
+                        self.ready.push_back(Arc::unwrap_or_clone(event));
+                    }
+                }
+                // Sent before this stream caught up past it.
+                Some(_) => {}
+                None => {
+                    tracing::debug!(
+                        cursor = self.cursor,
+                        "an event stream fell behind the feed; catching up from the database"
+                    );
+                    self.feed = self.store.subscribe_events();
+                    self.phase = Phase::Joining;
+                }
+            },
+        }
+        Ok(())
     }
 }

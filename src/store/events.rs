@@ -14,12 +14,15 @@
 //! event number is always in that list.) SQLite has one writer at a time, so
 //! what a reader sees is always a prefix of the history.
 
+use std::sync::atomic::Ordering;
+
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseBackend, EntityTrait, FromQueryResult, QueryFilter,
     QueryOrder, QuerySelect, QueryTrait, Statement,
 };
+use tokio::sync::SemaphorePermit;
 
 use super::Store;
 use super::entities::{order_events, orders};
@@ -34,6 +37,21 @@ pub struct EventFilter {
     pub provider: Option<ProviderKind>,
     /// Only orders of this owner (`Visibility`); `None`: every owner's.
     pub owner: Option<String>,
+}
+
+impl EventFilter {
+    /// Whether `event` is one of those wanted (the database applies the same
+    /// filter to reads).
+    pub fn matches(&self, event: &StreamedEvent) -> bool {
+        self.order_id
+            .as_ref()
+            .is_none_or(|id| *id == event.order_id)
+            && self.provider.is_none_or(|p| p == event.provider)
+            && self
+                .owner
+                .as_ref()
+                .is_none_or(|owner| *owner == event.owner)
+    }
 }
 
 /// One event of an order's history, with the order facts a watcher needs.
@@ -76,24 +94,86 @@ impl Store {
     /// No transaction: on PostgreSQL the rows and the list of transactions
     /// in progress come from one statement (so from one snapshot), and the
     /// order facts read beside them (provider, currency, amount) never
-    /// change once the order exists. A watcher that goes away drops a plain
+    /// change once the order exists. A reader that goes away drops a plain
     /// statement, which leaves nothing open on its connection. Reads take a
-    /// permit first, so watchers never hold more than a quarter of the pool.
+    /// permit first, so they never hold more than a quarter of the pool.
     pub async fn events_after(
         &self,
         after: i64,
         filter: &EventFilter,
         limit: u64,
     ) -> Result<EventBatch, StoreError> {
-        let _permit = self
-            .event_reads
+        self.read_events(after, None, filter, limit).await
+    }
+
+    /// Events with an id in `(after, until]`, oldest first, at most `limit`,
+    /// where every event up to `until` is already known to be final (the
+    /// event feed has passed it): no snapshot is needed, and `in_progress`
+    /// is empty.
+    pub async fn events_between(
+        &self,
+        after: i64,
+        until: i64,
+        filter: &EventFilter,
+        limit: u64,
+    ) -> Result<EventBatch, StoreError> {
+        self.read_events(after, Some(until), filter, limit).await
+    }
+
+    /// How many reads of the event history this store has made (the feed's
+    /// and the streams' catching up).
+    pub fn event_reads_total(&self) -> u64 {
+        self.event_reads_total.load(Ordering::Relaxed)
+    }
+
+    /// The newest visible event id, and (PostgreSQL) the transactions in
+    /// progress beside it: one of those may still commit an event below it.
+    pub(super) async fn latest_event(&self) -> Result<(i64, Vec<u64>), StoreError> {
+        let _permit = self.event_read_permit().await?;
+        let sql = match self.backend() {
+            DatabaseBackend::Postgres => {
+                "SELECT COALESCE(MAX(id), 0) AS latest, pg_current_snapshot()::text AS snapshot \
+                 FROM order_events"
+            }
+            _ => "SELECT COALESCE(MAX(id), 0) AS latest, '' AS snapshot FROM order_events",
+        };
+        let row = self
+            .read
+            .query_one_raw(Statement::from_string(self.backend(), sql))
+            .await?
+            .ok_or_else(|| StoreError::Database("no latest event".into()))?;
+        let latest: i64 = row.try_get("", "latest")?;
+        let snapshot: String = row.try_get("", "snapshot")?;
+        let in_progress = match self.backend() {
+            DatabaseBackend::Postgres => in_progress(&snapshot)?,
+            _ => Vec::new(),
+        };
+        Ok((latest, in_progress))
+    }
+
+    async fn event_read_permit(&self) -> Result<SemaphorePermit<'_>, StoreError> {
+        self.event_reads_total.fetch_add(1, Ordering::Relaxed);
+        self.event_reads
             .acquire()
             .await
-            .map_err(|_| StoreError::Unavailable("the store is closing".into()))?;
+            .map_err(|_| StoreError::Unavailable("the store is closing".into()))
+    }
+
+    async fn read_events(
+        &self,
+        after: i64,
+        until: Option<i64>,
+        filter: &EventFilter,
+        limit: u64,
+    ) -> Result<EventBatch, StoreError> {
+        let _permit = self.event_read_permit().await?;
         let mut query = order_events::Entity::find()
             .filter(order_events::Column::Id.gt(after))
             .order_by_asc(order_events::Column::Id)
             .limit(limit);
+        if let Some(until) = until {
+            query = query.filter(order_events::Column::Id.lte(until));
+        }
         if let Some(order_id) = &filter.order_id {
             query = query.filter(order_events::Column::OrderId.eq(order_id.as_str()));
         }
@@ -112,8 +192,8 @@ impl Store {
         if let Some(owner) = &filter.owner {
             query = query.filter(of_orders(orders::Column::Owner.eq(owner.as_str())));
         }
-        let (rows, in_progress) = match self.backend() {
-            DatabaseBackend::Postgres => {
+        let (rows, in_progress) = match (self.backend(), until) {
+            (DatabaseBackend::Postgres, None) => {
                 // One row even when no event matches: the snapshot is
                 // needed either way (see [`Horizon::admit`]).
                 let inner = query.build(DatabaseBackend::Postgres);
@@ -144,10 +224,14 @@ impl Store {
         let mut order_ids: Vec<&str> = rows.iter().map(|r| r.order_id.as_str()).collect();
         order_ids.sort_unstable();
         order_ids.dedup();
-        let orders = orders::Entity::find()
-            .filter(orders::Column::Id.is_in(order_ids))
-            .all(&self.read)
-            .await?;
+        let orders = if order_ids.is_empty() {
+            Vec::new()
+        } else {
+            orders::Entity::find()
+                .filter(orders::Column::Id.is_in(order_ids))
+                .all(&self.read)
+                .await?
+        };
         let full = rows.len() as u64 >= limit;
         let events = rows
             .into_iter()
@@ -244,6 +328,12 @@ impl Horizon {
     /// Where the next read starts.
     pub fn cursor(&self) -> i64 {
         self.cursor
+    }
+
+    /// Whether events already read are held back until transactions in
+    /// progress finish (which may announce nothing: read again soon).
+    pub fn held_back(&self) -> bool {
+        self.barrier.is_some()
     }
 
     /// The events of `batch` (a read after [`Horizon::cursor`]) that can be

@@ -14,6 +14,7 @@ mod convert;
 pub mod entities;
 mod error;
 mod events;
+mod feed;
 mod observe;
 mod reads;
 mod reconcile;
@@ -37,11 +38,15 @@ use sea_orm::{
 
 pub use error::StoreError;
 pub use events::{EventBatch, EventFilter, Horizon, StreamedEvent};
+pub use feed::EventSubscription;
 pub use observe::{Backlog, MoneyMoved, MoneyObserver, PoolStats};
 pub use reads::OrderFilter;
 pub use records::*;
 pub use tx::Tx;
 pub use webhooks::Receipt;
+
+/// Events kept for slow streams unless configured.
+pub const DEFAULT_EVENT_FEED_BUFFER: usize = 4096;
 
 /// How to reach the database.
 #[derive(Debug, Clone)]
@@ -51,6 +56,9 @@ pub struct StoreOptions {
     /// Create a missing SQLite file (off for tools that only read or
     /// repair an existing database).
     pub create_if_missing: bool,
+    /// New events the feed keeps for streams that are slow to take them;
+    /// one that falls further behind catches up from the database.
+    pub event_feed_buffer: usize,
 }
 
 impl Default for StoreOptions {
@@ -59,6 +67,7 @@ impl Default for StoreOptions {
             max_connections: 16,
             acquire_timeout: Duration::from_secs(5),
             create_if_missing: true,
+            event_feed_buffer: DEFAULT_EVENT_FEED_BUFFER,
         }
     }
 }
@@ -72,6 +81,9 @@ pub struct Store {
     /// (see [`Store::events_after`]), so without a cap watchers that keep
     /// giving up would queue reads ahead of every other caller.
     event_reads: std::sync::Arc<tokio::sync::Semaphore>,
+    event_reads_total: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    /// The one reader of new events that every stream listens to.
+    feed: std::sync::Arc<feed::Feed>,
 }
 
 impl std::fmt::Debug for Store {
@@ -125,6 +137,8 @@ impl Store {
             write: SqlxSqliteConnector::from_sqlx_sqlite_pool(write),
             money_observer: None,
             event_reads: event_read_permits(options),
+            event_reads_total: Default::default(),
+            feed: std::sync::Arc::new(feed::Feed::new(options.event_feed_buffer, None)),
         })
     }
 
@@ -145,7 +159,7 @@ impl Store {
             .max_connections(options.max_connections.max(1))
             .test_before_acquire(false)
             .acquire_timeout(options.acquire_timeout)
-            .connect_with(connect)
+            .connect_with(connect.clone())
             .await
             .map_err(|e| StoreError::Unavailable(e.to_string()))?;
         let db = SqlxPostgresConnector::from_sqlx_postgres_pool(pool);
@@ -154,6 +168,8 @@ impl Store {
             write: db,
             money_observer: None,
             event_reads: event_read_permits(options),
+            event_reads_total: Default::default(),
+            feed: std::sync::Arc::new(feed::Feed::new(options.event_feed_buffer, Some(connect))),
         })
     }
 
@@ -194,10 +210,15 @@ impl Store {
             ..Default::default()
         };
         let txn = self.write.begin_with_options(options).await?;
-        Ok(Tx::new(txn, self.money_observer.clone()))
+        Ok(Tx::new(
+            txn,
+            self.money_observer.clone(),
+            self.feed.wake.clone(),
+        ))
     }
 
     pub async fn close(self) {
+        self.feed.close().await;
         let _ = self.write.close().await;
         let _ = self.read.close().await;
     }

@@ -1,6 +1,9 @@
 //! A write transaction and the statements that run inside it.
 
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::Notify;
 
 use chrono::{DateTime, Utc};
 use sea_orm::ActiveValue::Set;
@@ -27,14 +30,24 @@ pub struct Tx {
     txn: DatabaseTransaction,
     money: Mutex<MoneyBook>,
     money_observer: Option<MoneyObserver>,
+    /// This process's event feed, woken once events appended here are
+    /// committed (on SQLite nothing else announces them).
+    feed: Arc<Notify>,
+    appended: AtomicBool,
 }
 
 impl Tx {
-    pub(super) fn new(txn: DatabaseTransaction, money_observer: Option<MoneyObserver>) -> Self {
+    pub(super) fn new(
+        txn: DatabaseTransaction,
+        money_observer: Option<MoneyObserver>,
+        feed: Arc<Notify>,
+    ) -> Self {
         Self {
             txn,
             money: Mutex::default(),
             money_observer,
+            feed,
+            appended: AtomicBool::new(false),
         }
     }
 
@@ -45,8 +58,13 @@ impl Tx {
             txn,
             money,
             money_observer,
+            feed,
+            appended,
         } = self;
         txn.commit().await?;
+        if appended.into_inner() {
+            feed.notify_one();
+        }
         if let Some(observer) = money_observer {
             let book = money.into_inner().unwrap_or_else(|p| p.into_inner());
             for moved in &book.moved() {
@@ -419,6 +437,7 @@ impl Tx {
         })
         .exec_without_returning(&self.txn)
         .await?;
+        self.appended.store(true, Ordering::Relaxed);
         Ok(())
     }
 }

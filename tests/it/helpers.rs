@@ -30,6 +30,10 @@ pub use crate::requests::{
 #[macro_export]
 macro_rules! db_test {
     ($(#[$meta:meta])* async fn $name:ident($app:ident: TestApp) $body:block) => {
+        $crate::db_test! { env: std::iter::empty::<(String, String)>(); async fn $name($app: TestApp) $body }
+    };
+    // With these variables set beside the usual test configuration.
+    (env: $env:expr; $(#[$meta:meta])* async fn $name:ident($app:ident: TestApp) $body:block) => {
         mod $name {
             #[allow(unused_imports)]
             use super::*;
@@ -38,15 +42,17 @@ macro_rules! db_test {
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn sqlite() {
-                run($crate::helpers::TestApp::spawn($crate::helpers::Backend::Sqlite).await).await;
+                let app = $crate::helpers::TestApp::spawn_setting($crate::helpers::Backend::Sqlite, $env).await;
+                run(app).await;
             }
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn postgres() {
-                let Some(app) = $crate::helpers::TestApp::spawn_postgres().await else {
+                if std::env::var("KESSAI_TEST_DATABASE_URL").is_err() {
                     eprintln!("KESSAI_TEST_DATABASE_URL is not set: the PostgreSQL run is left to .ci/run");
                     return;
-                };
+                }
+                let app = $crate::helpers::TestApp::spawn_setting($crate::helpers::Backend::Postgres, $env).await;
                 run(app).await;
             }
         }
@@ -191,9 +197,15 @@ impl TestApp {
         Self::spawn_with(base_env(&url)).await
     }
 
-    pub async fn spawn_postgres() -> Option<Self> {
-        std::env::var("KESSAI_TEST_DATABASE_URL").ok()?;
-        Some(Self::spawn(Backend::Postgres).await)
+    /// As [`TestApp::spawn`], with `vars` set beside the usual test
+    /// configuration.
+    pub async fn spawn_setting<K: Into<String>, V: Into<String>>(
+        backend: Backend,
+        vars: impl IntoIterator<Item = (K, V)>,
+    ) -> Self {
+        let mut env = base_env(&fresh_database(backend).await);
+        env.extend(vars.into_iter().map(|(k, v)| (k.into(), v.into())));
+        Self::spawn_with(env).await
     }
 
     /// kessai configured as in production (`KESSAI_SANDBOX=false`, real

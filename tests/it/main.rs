@@ -39,5 +39,6 @@ mod smartpay_rules;
 mod store_invariants;
 mod traces;
 mod watch;
+mod watch_feed;
 mod webhook_hints;
 mod webhooks;

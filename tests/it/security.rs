@@ -581,6 +581,11 @@ async fn a_caller_sees_and_acts_on_its_owners_orders_only() {
         .await
         .unwrap()
         .into_inner();
+    // Events written while the stream is open come from the shared feed:
+    // the shop's new order must not reach the other shop either.
+    let later = authorize_as(&app, CHECKOUT, &unique_key("later"))
+        .await
+        .unwrap();
     while let Ok(Some(Ok(event))) = tokio::time::timeout(
         std::time::Duration::from_millis(500),
         futures::StreamExt::next(&mut stream),
@@ -630,7 +635,7 @@ async fn a_caller_sees_and_acts_on_its_owners_orders_only() {
         .await
         .unwrap()
         .into_inner();
-    assert_eq!(all.orders.len(), 2);
+    assert_eq!(all.orders.len(), 3, "{later:?}");
     client
         .get_order(get(OPERATOR, &theirs.id))
         .await

@@ -197,7 +197,7 @@ db_test! {
 }
 
 /// The newest event's id.
-async fn latest_event(app: &TestApp) -> i64 {
+pub(crate) async fn latest_event(app: &TestApp) -> i64 {
     let all = app
         .store
         .events_after(0, &Default::default(), 100_000)
@@ -207,7 +207,7 @@ async fn latest_event(app: &TestApp) -> i64 {
 }
 
 /// An event appended directly, as every use case appends them.
-fn event_of(order_id: &OrderId) -> NewEvent {
+pub(crate) fn event_of(order_id: &OrderId) -> NewEvent {
     NewEvent {
         order_id: order_id.clone(),
         event_type: "capture.requested",

@@ -10,6 +10,7 @@ mod postgres;
 mod report;
 mod server;
 mod targets;
+mod watchers;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -53,6 +54,9 @@ enum Command {
     /// Callers that give up on every RPC while the providers answer late,
     /// then kessai's books against the providers'.
     Chaos(chaos::ChaosArgs),
+    /// GetOrder, kessai's CPU and the database's commits with and without
+    /// many idle WatchOrderEvents streams open.
+    Watchers(watchers::WatchersArgs),
 }
 
 #[derive(Debug, Clone, Args)]
@@ -134,6 +138,7 @@ fn main() -> anyhow::Result<()> {
         Some(Command::Serve) => runtime.block_on(serve()),
         Some(Command::ServeNull) => runtime.block_on(serve_null()),
         Some(Command::Chaos(args)) => runtime.block_on(chaos::run(args)),
+        Some(Command::Watchers(args)) => runtime.block_on(watchers::run(args)),
         None => {
             let smoke = cli.run.smoke;
             let args = if smoke { cli.run.smoke() } else { cli.run };

@@ -43,12 +43,22 @@ impl Drop for Server {
 
 impl Server {
     pub async fn start(kind: Kind, env: &HashMap<String, String>) -> anyhow::Result<Self> {
+        Self::start_exe(&std::env::current_exe()?, kind, env).await
+    }
+
+    /// As [`Server::start`], served by another build of this binary (an
+    /// earlier commit's, to compare).
+    pub async fn start_exe(
+        exe: &std::path::Path,
+        kind: Kind,
+        env: &HashMap<String, String>,
+    ) -> anyhow::Result<Self> {
         let dir = std::env::temp_dir().join("kessai-bench");
         std::fs::create_dir_all(&dir)?;
         let log = dir.join(format!("{}.log", ulid::Ulid::new()));
         let file = std::fs::File::create(&log)?;
         let began = Instant::now();
-        let mut child = Command::new(std::env::current_exe()?)
+        let mut child = Command::new(exe)
             .arg(match kind {
                 Kind::Kessai => "serve",
                 Kind::Null => "serve-null",
