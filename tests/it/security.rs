@@ -13,12 +13,12 @@ use tonic_types::StatusExt;
 
 use crate::helpers::{TestApp, assert_error, base_env, payjp_authorize, unique_key};
 
-const CHECKOUT: &str = "tok_checkout_3b9f2c7d1e5a4f60";
-const CHECKOUT_TWIN: &str = "tok_checkout2_8a1d7c3e9f0b2a46";
-const REFUNDS: &str = "tok_refunds_5c2e8f1a7b3d9e04";
-const READER: &str = "tok_reader_9e4b1f6c2a8d5e37";
-const OTHER_SHOP: &str = "tok_othershop_1f7a3c9e5b2d8a60";
-const OPERATOR: &str = "tok_operator_6d2b8e4a1c9f3e75";
+pub(crate) const CHECKOUT: &str = "tok_checkout_3b9f2c7d1e5a4f60";
+pub(crate) const CHECKOUT_TWIN: &str = "tok_checkout2_8a1d7c3e9f0b2a46";
+pub(crate) const REFUNDS: &str = "tok_refunds_5c2e8f1a7b3d9e04";
+pub(crate) const READER: &str = "tok_reader_9e4b1f6c2a8d5e37";
+pub(crate) const OTHER_SHOP: &str = "tok_othershop_1f7a3c9e5b2d8a60";
+pub(crate) const OPERATOR: &str = "tok_operator_6d2b8e4a1c9f3e75";
 
 fn fresh_sqlite() -> String {
     let dir = std::env::temp_dir().join("kessai-it");
@@ -41,7 +41,7 @@ fn callers() -> String {
     .to_string()
 }
 
-async fn with_auth(extra: &[(&str, &str)]) -> TestApp {
+pub(crate) async fn with_auth(extra: &[(&str, &str)]) -> TestApp {
     let mut env = base_env(&fresh_sqlite());
     env.insert("KESSAI_AUTH".into(), "true".into());
     env.insert("KESSAI_CALLERS".into(), callers());
@@ -51,7 +51,7 @@ async fn with_auth(extra: &[(&str, &str)]) -> TestApp {
     TestApp::spawn_with(env).await
 }
 
-fn as_caller<T>(token: &str, message: T) -> Request<T> {
+pub(crate) fn as_caller<T>(token: &str, message: T) -> Request<T> {
     let mut request = Request::new(message);
     request
         .metadata_mut()
@@ -59,7 +59,11 @@ fn as_caller<T>(token: &str, message: T) -> Request<T> {
     request
 }
 
-async fn authorize_as(app: &TestApp, token: &str, key: &str) -> Result<v1::Order, Status> {
+pub(crate) async fn authorize_as(
+    app: &TestApp,
+    token: &str,
+    key: &str,
+) -> Result<v1::Order, Status> {
     let request = as_caller(token, payjp_authorize(key, 5_000, "pm_test_approve"));
     Ok(app
         .client
@@ -504,140 +508,4 @@ async fn mutual_tls_identifies_the_caller_by_its_certificate() {
         };
         assert!(refused, "a client without a trusted certificate is refused");
     }
-}
-
-#[tokio::test]
-async fn a_caller_sees_and_acts_on_its_owners_orders_only() {
-    let app = with_auth(&[]).await;
-    let order = authorize_as(&app, CHECKOUT, &unique_key("a"))
-        .await
-        .unwrap();
-    let theirs = authorize_as(&app, OTHER_SHOP, &unique_key("b"))
-        .await
-        .unwrap();
-    let mut client = app.client.clone();
-    let get = |token: &str, id: &str| {
-        as_caller(
-            token,
-            v1::GetOrderRequest {
-                order_id: id.into(),
-                ..Default::default()
-            },
-        )
-    };
-
-    // Another owner: not found, as if the order did not exist, and nothing moves.
-    assert_error(
-        client.get_order(get(OTHER_SHOP, &order.id)).await,
-        Code::NotFound,
-        "ORDER_NOT_FOUND",
-    );
-    let capture = v1::CaptureRequest {
-        idempotency_key: unique_key("c"),
-        order_id: order.id.clone(),
-        ..Default::default()
-    };
-    assert_error(
-        client.capture(as_caller(OTHER_SHOP, capture)).await,
-        Code::NotFound,
-        "ORDER_NOT_FOUND",
-    );
-    let void = v1::VoidRequest {
-        idempotency_key: unique_key("v"),
-        order_id: order.id.clone(),
-    };
-    assert_error(
-        client.void(as_caller(OTHER_SHOP, void)).await,
-        Code::NotFound,
-        "ORDER_NOT_FOUND",
-    );
-    let watch = v1::WatchOrderEventsRequest {
-        order_id: order.id.clone(),
-        ..Default::default()
-    };
-    assert_error(
-        client
-            .watch_order_events(as_caller(OTHER_SHOP, watch))
-            .await
-            .map(|_| ()),
-        Code::NotFound,
-        "ORDER_NOT_FOUND",
-    );
-    let listed: Vec<String> = client
-        .list_orders(as_caller(OTHER_SHOP, v1::ListOrdersRequest::default()))
-        .await
-        .unwrap()
-        .into_inner()
-        .orders
-        .into_iter()
-        .map(|o| o.id)
-        .collect();
-    assert_eq!(listed, std::slice::from_ref(&theirs.id));
-    let mut stream = client
-        .watch_order_events(as_caller(
-            OTHER_SHOP,
-            v1::WatchOrderEventsRequest::default(),
-        ))
-        .await
-        .unwrap()
-        .into_inner();
-    // Events written while the stream is open come from the shared feed:
-    // the shop's new order must not reach the other shop either.
-    let later = authorize_as(&app, CHECKOUT, &unique_key("later"))
-        .await
-        .unwrap();
-    while let Ok(Some(Ok(event))) = tokio::time::timeout(
-        std::time::Duration::from_millis(500),
-        futures::StreamExt::next(&mut stream),
-    )
-    .await
-    {
-        assert_eq!(
-            event.event.unwrap().order_id,
-            theirs.id,
-            "only its own orders' events"
-        );
-    }
-    assert_eq!(app.count("captures").await, 0);
-    let unchanged = client
-        .get_order(get(CHECKOUT, &order.id))
-        .await
-        .unwrap()
-        .into_inner()
-        .order
-        .unwrap();
-    assert_eq!(unchanged.status(), v1::OrderStatus::Authorized);
-
-    // The shop's other callers share its owner: support refunds what checkout charged.
-    let capture = v1::CaptureRequest {
-        idempotency_key: unique_key("c"),
-        order_id: order.id.clone(),
-        ..Default::default()
-    };
-    client
-        .capture(as_caller(CHECKOUT_TWIN, capture))
-        .await
-        .expect("a caller of the same owner");
-    let refund = v1::RefundRequest {
-        idempotency_key: unique_key("r"),
-        order_id: order.id.clone(),
-        amount: Some(1_000),
-        ..Default::default()
-    };
-    client
-        .refund(as_caller(REFUNDS, refund))
-        .await
-        .expect("support refunds the shop's order");
-
-    // The operator sees every owner's orders.
-    let all = client
-        .list_orders(as_caller(OPERATOR, v1::ListOrdersRequest::default()))
-        .await
-        .unwrap()
-        .into_inner();
-    assert_eq!(all.orders.len(), 3, "{later:?}");
-    client
-        .get_order(get(OPERATOR, &theirs.id))
-        .await
-        .expect("orders:all");
 }
