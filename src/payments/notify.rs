@@ -9,6 +9,7 @@
 //! current state, which `sync` applies only forwards.
 
 use super::hints::Admission;
+use super::reconcile::Named;
 use super::{Caller, PaymentError, Payments};
 use crate::domain::{OrderId, ProviderKind};
 use crate::providers::{Notification, Subject};
@@ -54,14 +55,18 @@ impl Payments {
             return Ok(NotifyOutcome::UnknownOrder);
         }
         if let (Subject::Hint { .. }, Some(order)) = (&notification.subject, &order_id) {
-            let applied = self
+            let seen = self
                 .store()
-                .webhook_event_applied(provider, &notification.event_id)
+                .webhook_event_seen(provider, &notification.event_id)
                 .await?;
-            if applied {
-                return Ok(NotifyOutcome::Duplicate);
-            }
-            match self.inner.hints.admit(order, tokio::time::Instant::now()) {
+            let admission = match seen {
+                Some(Receipt::Processed) => return Ok(NotifyOutcome::Duplicate),
+                // Redelivered after it could not be applied: counted once
+                // already, so not held back again.
+                Some(Receipt::Unprocessed | Receipt::New) => Admission::Now,
+                None => self.inner.hints.admit(order, tokio::time::Instant::now()),
+            };
+            match admission {
                 Admission::Now => {}
                 Admission::Deferred(at) => {
                     self.look_up_later(provider, order.clone(), at);
@@ -106,6 +111,26 @@ impl Payments {
                         tracing::warn!(%order_id, %provider, "the provider does not confirm what its notification named");
                     }
                     Err(error) => return Err(error),
+                }
+                // A refund whose answer was lost, that the notification
+                // names by the provider's id: booked once the provider
+                // confirms it.
+                if let Subject::Hint {
+                    transaction_id: Some(transaction_id),
+                    ..
+                } = &notification.subject
+                {
+                    match self
+                        .settle_named_refund(&caller, &order_id, transaction_id)
+                        .await?
+                    {
+                        Named::Booked => {
+                            tracing::info!(%order_id, %provider, "a refund whose answer was lost was found at the provider and booked")
+                        }
+                        Named::Nothing => {}
+                        // Unapplied: the provider delivers it again.
+                        Named::NotYet => return Err(PaymentError::KeyInUse),
+                    }
                 }
                 // Calls of this order whose answer was lost may have just
                 // been settled at the provider: the worker looks next pass.

@@ -48,6 +48,16 @@ struct Drive {
     attempt_id: AttemptId,
     /// When resuming: how long ago the first call was sent.
     resumed_after: Option<chrono::Duration>,
+    /// A refund the provider reports it made for this order, found by the
+    /// id its notification named: the answer a lost call would have had.
+    found: Option<FoundRefund>,
+}
+
+/// A refund looked up at the provider (`PaymentProvider::transaction`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct FoundRefund {
+    pub id: String,
+    pub amount: i64,
 }
 
 impl Payments {
@@ -161,6 +171,7 @@ impl Payments {
                 captures: by_id,
                 attempt_id,
                 resumed_after: None,
+                found: None,
             },
         )
         .await
@@ -189,6 +200,20 @@ impl Payments {
         request: &KeyedRequest,
         order_id: OrderId,
         attempt_id: AttemptId,
+    ) -> Result<OrderView, PaymentError> {
+        self.redrive_refund_knowing(caller, request, order_id, attempt_id, None)
+            .await
+    }
+
+    /// [`Payments::redrive_refund`], with what the provider reported of the
+    /// refund if it was found (then it is booked, not sent again).
+    pub(super) async fn redrive_refund_knowing(
+        &self,
+        caller: &Caller,
+        request: &KeyedRequest,
+        order_id: OrderId,
+        attempt_id: AttemptId,
+        found: Option<FoundRefund>,
     ) -> Result<OrderView, PaymentError> {
         let now = self.now();
         let tx = self.store().begin().await?;
@@ -226,6 +251,7 @@ impl Payments {
                 captures,
                 attempt_id,
                 resumed_after: Some(now - attempt.created_at),
+                found,
             },
         )
         .await
@@ -244,6 +270,16 @@ impl Payments {
         for part in &drive.refund.parts {
             if part.status != RefundStatus::Pending || part.provider_refund_id.is_some() {
                 continue;
+            }
+            if let Some(found) = drive.found.as_ref().filter(|f| f.amount == part.amount) {
+                results.insert(
+                    part.n,
+                    Ok(RefundOutcome {
+                        provider_refund_id: found.id.clone(),
+                        status: RefundStatus::Succeeded,
+                    }),
+                );
+                break;
             }
             let capture = part
                 .capture_id

@@ -164,4 +164,19 @@ impl PaymentProvider for Instrumented {
         self.measure("fetch", &order.id, None, self.inner.fetch(order), success)
             .await
     }
+
+    async fn transaction(
+        &self,
+        order: &OrderRecord,
+        id: &str,
+    ) -> Result<Option<super::FoundTransaction>, ProviderError> {
+        self.measure(
+            "transaction",
+            &order.id,
+            None,
+            self.inner.transaction(order, id),
+            success,
+        )
+        .await
+    }
 }

@@ -244,4 +244,28 @@ pub trait PaymentProvider: Send + Sync + 'static {
     async fn refund(&self, call: RefundCall<'_>) -> Result<RefundOutcome, ProviderError>;
     async fn void(&self, call: VoidCall<'_>) -> Result<(), ProviderError>;
     async fn fetch(&self, order: &OrderRecord) -> Result<ProviderSnapshot, ProviderError>;
+
+    /// A transaction of `order` that a notification named by the provider's
+    /// own id, as the provider reports it: how a provider without
+    /// idempotency lets a call whose answer was lost be settled. `None`
+    /// where the provider has nothing like it, or the transaction is not
+    /// this order's or did not succeed.
+    async fn transaction(
+        &self,
+        _order: &OrderRecord,
+        _id: &str,
+    ) -> Result<Option<FoundTransaction>, ProviderError> {
+        Ok(None)
+    }
+}
+
+/// A transaction looked up at the provider by its id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FoundTransaction {
+    Refund {
+        id: String,
+        amount: i64,
+    },
+    /// Anything else (a capture, a void, the authorization itself).
+    Other,
 }

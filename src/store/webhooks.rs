@@ -71,18 +71,21 @@ impl Store {
         })
     }
 
-    /// Whether this event was recorded and applied before (a read: nothing
-    /// is written).
-    pub async fn webhook_event_applied(
+    /// How far an earlier delivery of this event got, if there was one (a
+    /// read: nothing is written).
+    pub async fn webhook_event_seen(
         &self,
         provider: ProviderKind,
         event_id: &str,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<Option<Receipt>, StoreError> {
         let existing =
             webhook_events::Entity::find_by_id((provider.as_str().to_owned(), event_id.to_owned()))
                 .one(&self.read)
                 .await?;
-        Ok(existing.is_some_and(|event| event.processed_at.is_some()))
+        Ok(existing.map(|event| match event.processed_at {
+            Some(_) => Receipt::Processed,
+            None => Receipt::Unprocessed,
+        }))
     }
 
     /// Marks a recorded event as applied: a redelivery changes nothing.

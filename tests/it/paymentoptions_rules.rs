@@ -329,3 +329,39 @@ db_test! {
         assert!(app.get_order(&order.id, false).await.unwrap().needs_review);
     }
 }
+
+db_test! {
+    async fn a_lost_refund_is_booked_when_paymentoptions_notifies_it(app: TestApp) {
+        use kessai::sandbox::faults::{Fault, FaultKind};
+        let order = preauthorized(&app, 5_000).await;
+        app.capture(&order.id, None, false).await.unwrap();
+        // PaymentOptions notifies each transaction as it makes it: the
+        // refund's notification races the lost answer.
+        app.notify_kessai();
+        app.paymentoptions.faults().inject(Fault::new("POST", "/refund", FaultKind::DropAfterActing));
+        let key = unique_key("ref");
+        let refund = |key: String| {
+            let mut client = app.client.clone();
+            let order_id = order.id.clone();
+            async move {
+                client
+                    .refund(v1::RefundRequest { idempotency_key: key, order_id, amount: Some(2_000), ..Default::default() })
+                    .await
+                    .map(|r| r.into_inner().order.unwrap())
+            }
+        };
+        assert_error(refund(key.clone()).await, Code::DeadlineExceeded, "OUTCOME_UNKNOWN");
+        assert_eq!(ledger(&app, &order.provider_order_id).refunded, 2_000, "PaymentOptions did refund");
+
+        // The notification names the refund's transaction: kessai asks
+        // PaymentOptions about it and books it, sending nothing again.
+        assert!(app.paymentoptions.webhooks().settled(std::time::Duration::from_secs(30)).await);
+        let settled = app.get_order(&order.id, false).await.unwrap();
+        assert_eq!(settled.amount_refunded, 2_000, "{settled:?}");
+        assert_eq!(settled.refunds[0].status(), v1::RefundStatus::Succeeded);
+        assert_eq!(ledger(&app, &order.provider_order_id).refunded, 2_000, "never refunded twice");
+        // The caller's retry replays the booked refund.
+        let replay = refund(key).await.expect("the retry replays the outcome");
+        assert_eq!(replay.amount_refunded, 2_000);
+    }
+}

@@ -30,9 +30,9 @@ use self::wire::{Authorization, BillingAddress, Capture, Card, Envelope, Refund,
 use super::ProviderDetails;
 use super::http::{self, HttpSettings, RawResponse, Repeat, SendFailure};
 use super::{
-    AuthorizeCall, AuthorizeOutcome, AuthorizeResult, CaptureCall, CaptureOutcome, PaymentProvider,
-    ProviderCapture, ProviderError, ProviderSnapshot, RefundCall, RefundOutcome, RejectionKind,
-    SnapshotState, VoidCall,
+    AuthorizeCall, AuthorizeOutcome, AuthorizeResult, CaptureCall, CaptureOutcome,
+    FoundTransaction, PaymentProvider, ProviderCapture, ProviderError, ProviderSnapshot,
+    RefundCall, RefundOutcome, RejectionKind, SnapshotState, VoidCall,
 };
 use crate::domain::{
     CaptureMethod, CardSummary, Failure, OrderRecord, PaymentMethodKind, ProviderKind, Reason,
@@ -347,6 +347,28 @@ impl PaymentProvider for PaymentOptions {
     async fn fetch(&self, order: &OrderRecord) -> Result<ProviderSnapshot, ProviderError> {
         let (response, envelope) = self.status(self.transaction(order)?).await?;
         snapshot(&response, &envelope)
+    }
+
+    /// The status call on the id a notification named: only what
+    /// PaymentOptions itself answers counts, and only for this order.
+    async fn transaction(
+        &self,
+        order: &OrderRecord,
+        id: &str,
+    ) -> Result<Option<FoundTransaction>, ProviderError> {
+        let (response, envelope) = self.status(id).await?;
+        let ours = envelope.merchant_txn_ref() == Some(order.id.as_str());
+        if !succeeded(&response, &envelope) || !ours || envelope.transaction_id() != Some(id) {
+            return Ok(None);
+        }
+        let amount = envelope.payment_details.as_ref().and_then(|d| d.amount);
+        Ok(Some(match (envelope.transaction_type.as_deref(), amount) {
+            (Some("REFUND"), Some(amount)) => FoundTransaction::Refund {
+                id: id.to_owned(),
+                amount,
+            },
+            _ => FoundTransaction::Other,
+        }))
     }
 }
 

@@ -175,6 +175,16 @@ pub struct PaymentDetails {
 pub struct TransactionDetails {
     #[serde(default, deserialize_with = "lenient_string")]
     pub id: Option<String>,
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub merchant_txn_ref: Option<String>,
+}
+
+/// `merchant_details`: the authorization's reference (kessai's order id)
+/// rides along on every later transaction of it.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct MerchantDetails {
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub merchant_txn_ref: Option<String>,
 }
 
 /// Every answer, success or failure.
@@ -192,6 +202,8 @@ pub struct Envelope {
     pub payment_details: Option<PaymentDetails>,
     #[serde(default)]
     pub transaction_details: Option<TransactionDetails>,
+    #[serde(default)]
+    pub merchant_details: Option<MerchantDetails>,
     /// Undocumented failure bodies may carry only these.
     #[serde(default, deserialize_with = "lenient_string")]
     pub message: Option<String>,
@@ -202,6 +214,19 @@ pub struct Envelope {
 impl Envelope {
     pub fn transaction_id(&self) -> Option<&str> {
         self.transaction_details.as_ref()?.id.as_deref()
+    }
+
+    /// The merchant reference the transaction belongs to.
+    pub fn merchant_txn_ref(&self) -> Option<&str> {
+        self.merchant_details
+            .as_ref()
+            .and_then(|m| m.merchant_txn_ref.as_deref())
+            .or_else(|| {
+                self.transaction_details
+                    .as_ref()?
+                    .merchant_txn_ref
+                    .as_deref()
+            })
     }
 
     pub fn response_code(&self) -> Option<i64> {
