@@ -203,8 +203,15 @@ impl Payments {
         }
         match self.reconcile_attempt(caller, &attempt).await {
             Ok(()) => Ok(Worked::Done),
+            // Said once per call at WARN; a call that stays unsettled is
+            // checked again on a growing backoff for hours, and repeating
+            // the warning each time would bury everything else.
+            Err(error) if attempt.checks == 0 => {
+                tracing::warn!(attempt_id = %attempt.id, order_id = %attempt.order_id, %error, "reconciliation of a provider call did not settle it; checked again later (logged at debug)");
+                Ok(Worked::Failed)
+            }
             Err(error) => {
-                tracing::warn!(attempt_id = %attempt.id, order_id = %attempt.order_id, %error, "reconciliation of a provider call did not settle it");
+                tracing::debug!(attempt_id = %attempt.id, order_id = %attempt.order_id, checks = attempt.checks, %error, "reconciliation of a provider call did not settle it");
                 Ok(Worked::Failed)
             }
         }
