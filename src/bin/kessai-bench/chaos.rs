@@ -26,9 +26,9 @@ use crate::load::{Client, Load, Stats, drive};
 use crate::postgres::{Postgres, stuck_in_transaction};
 use crate::server::{Kind, Server};
 
-mod audit;
-mod callers;
-mod report;
+pub mod audit;
+pub mod callers;
+pub mod report;
 
 use callers::{Recent, storm};
 use report::{Findings, Rss};
@@ -56,19 +56,7 @@ pub struct ChaosArgs {
     #[arg(long, value_enum, default_value_t = Databases::Both)]
     database: Databases,
     #[command(flatten)]
-    postgres: crate::postgres::PostgresArg,
-    /// Seconds the orders may take to settle once the chaos stops.
-    #[arg(long, default_value_t = 120)]
-    settle_within: u64,
-    /// kessai's database pool; default twice the CPUs.
-    #[arg(long)]
-    db_connections: Option<u32>,
-    /// A line for the report's notes (say what else the machine ran).
-    #[arg(long)]
-    note: Vec<String>,
-    /// Also write the report (markdown) here.
-    #[arg(long)]
-    report: Option<PathBuf>,
+    run: RunArgs,
     /// 20 s of chaos per database and at most 8 cancelling callers: proves
     /// the command works, also on a debug build.
     #[arg(long)]
@@ -87,10 +75,59 @@ impl ChaosArgs {
             self.callers
         }
     }
+}
 
-    fn db_connections(&self) -> u32 {
+/// What every run against the simulators takes.
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub postgres: crate::postgres::PostgresArg,
+    /// Seconds the orders may take to settle once the traffic stops.
+    #[arg(long, default_value_t = 120)]
+    pub settle_within: u64,
+    /// kessai's database pool; default twice the CPUs.
+    #[arg(long)]
+    db_connections: Option<u32>,
+    /// A line for the report's notes (say what else the machine ran).
+    #[arg(long)]
+    note: Vec<String>,
+    /// Also write the report (markdown) here.
+    #[arg(long)]
+    report: Option<PathBuf>,
+}
+
+impl RunArgs {
+    pub fn db_connections(&self) -> u32 {
         self.db_connections
             .unwrap_or_else(crate::server::default_db_connections)
+    }
+
+    pub fn settle_within(&self) -> Duration {
+        Duration::from_secs(self.settle_within)
+    }
+
+    /// The notes, with how busy the machine was before and after.
+    pub fn notes(&self, load_before: &str) -> Vec<String> {
+        let mut notes = self.note.clone();
+        notes.push(format!(
+            "Load average (1, 5, 15 min) before the run: {load_before}; after it: {}.",
+            report::load_average()
+        ));
+        notes
+    }
+
+    /// Prints the report and writes it where asked; fails naming the broken
+    /// invariants.
+    pub fn conclude(&self, markdown: &str, broken: Vec<String>) -> anyhow::Result<()> {
+        println!("{markdown}");
+        if let Some(path) = &self.report {
+            std::fs::write(path, markdown)?;
+        }
+        if !broken.is_empty() {
+            // The evidence stays: the database and kessai's log.
+            anyhow::bail!("invariants broken:\n{}", broken.join("\n"));
+        }
+        Ok(())
     }
 }
 
@@ -107,7 +144,7 @@ pub async fn run(args: ChaosArgs) -> anyhow::Result<()> {
         all.push(one_database(&args, "SQLite", &url, None, &run_id).await?);
         scratch.push(path);
     }
-    let pg = Postgres::new(&args.postgres.url)?;
+    let pg = Postgres::new(&args.run.postgres.url)?;
     if args.database != Databases::Sqlite {
         let url = pg.fresh_database("kessai_bench_chaos").await?;
         all.push(one_database(&args, "PostgreSQL", &url, Some(&url), &run_id).await?);
@@ -126,19 +163,10 @@ pub async fn run(args: ChaosArgs) -> anyhow::Result<()> {
         args.callers(),
         args.callers().div_ceil(16),
         args.healthy,
-        args.db_connections(),
+        args.run.db_connections(),
         if args.smoke { " (smoke run)" } else { "" }
     );
-    let mut notes = args.note.clone();
-    notes.push(format!(
-        "Load average (1, 5, 15 min) before the run: {load_before}; after it: {}.",
-        report::load_average()
-    ));
-    let markdown = report::markdown(&settings, &all, &notes);
-    println!("{markdown}");
-    if let Some(path) = &args.report {
-        std::fs::write(path, &markdown)?;
-    }
+    let markdown = report::markdown(&settings, &all, &args.run.notes(&load_before));
     let broken: Vec<String> = all
         .iter()
         .flat_map(|f| {
@@ -148,10 +176,7 @@ pub async fn run(args: ChaosArgs) -> anyhow::Result<()> {
                 .map(move |c| format!("{}: {} ({})", f.database, c.target, c.measured))
         })
         .collect();
-    if !broken.is_empty() {
-        // The evidence stays: the database and kessai's log.
-        anyhow::bail!("invariants broken:\n{}", broken.join("\n"));
-    }
+    args.run.conclude(&markdown, broken)?;
     for path in scratch {
         for suffix in ["", "-wal", "-shm"] {
             let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
@@ -165,8 +190,12 @@ pub async fn run(args: ChaosArgs) -> anyhow::Result<()> {
 /// abandoned calls are resolved within seconds: one attempt with a 1 s
 /// timeout (a 1.5 s late answer is lost), a 2 s lease on a call in flight,
 /// the reconciler every second.
-fn chaos_env(args: &ChaosArgs, database_url: &str, sandbox: &Sandbox) -> HashMap<String, String> {
-    let mut env = crate::server::kessai_env(args.db_connections(), database_url, sandbox);
+pub fn chaos_env(
+    db_connections: u32,
+    database_url: &str,
+    sandbox: &Sandbox,
+) -> HashMap<String, String> {
+    let mut env = crate::server::kessai_env(db_connections, database_url, sandbox);
     let smartpay = [
         (
             "SMARTPAY_SECRET_KEY",
@@ -209,16 +238,22 @@ fn unsettle(sandbox: &Sandbox, on: bool) {
             .to_vec(),
         method: None,
     };
+    set_faults(sandbox, on.then_some(&late), Duration::from_millis(2));
+}
+
+/// The same faults and latency on every simulator; none clears them all.
+pub fn set_faults(sandbox: &Sandbox, random: Option<&RandomFaults>, latency: Duration) {
     for faults in [
         sandbox.payjp.faults(),
         sandbox.smartpay.faults(),
         sandbox.paymentoptions.faults(),
     ] {
-        if on {
-            faults.set_random(Some(late.clone()));
-            faults.set_latency(Duration::from_millis(2));
-        } else {
-            faults.clear();
+        match random {
+            Some(random) => {
+                faults.set_random(Some(random.clone()));
+                faults.set_latency(latency);
+            }
+            None => faults.clear(),
         }
     }
 }
@@ -232,7 +267,11 @@ async fn one_database(
 ) -> anyhow::Result<Findings> {
     // A simulator of its own per database: the audit reads its whole ledger.
     let sandbox = Sandbox::start("127.0.0.1:0".parse()?, Arc::new(SystemClock)).await?;
-    let server = Server::start(Kind::Kessai, &chaos_env(args, database_url, &sandbox)).await?;
+    let server = Server::start(
+        Kind::Kessai,
+        &chaos_env(args.run.db_connections(), database_url, &sandbox),
+    )
+    .await?;
     let cancelling = server.clients(args.callers().div_ceil(16)).await?;
     let reader = server.clients(1).await?;
     let recent = Arc::new(Recent::default());
@@ -264,7 +303,7 @@ async fn one_database(
         &sandbox,
         &server,
         postgres_url,
-        Duration::from_secs(args.settle_within),
+        args.run.settle_within(),
     )
     .await?;
     let rss = Rss {
@@ -278,7 +317,7 @@ async fn one_database(
     let findings = Findings {
         database: database.to_owned(),
         chaos: args.chaos(),
-        settle_within: Duration::from_secs(args.settle_within),
+        settle_within: args.run.settle_within(),
         tally,
         healthy_get,
         healthy_list,
@@ -296,7 +335,7 @@ async fn one_database(
 
 /// Authorized orders at every provider (20,000 yen, manual capture), for
 /// the first captures, refunds and voids.
-async fn seed(client: &Client, prefix: &str) -> anyhow::Result<Vec<String>> {
+pub async fn seed(client: &Client, prefix: &str) -> anyhow::Result<Vec<String>> {
     let mut ids = Vec::new();
     for n in 0..24 {
         let key = format!("{prefix}-{n}");

@@ -9,6 +9,7 @@ mod load;
 mod postgres;
 mod report;
 mod server;
+mod soak;
 mod targets;
 mod watchers;
 
@@ -57,6 +58,9 @@ enum Command {
     /// GetOrder, kessai's CPU and the database's commits with and without
     /// many idle WatchOrderEvents streams open.
     Watchers(watchers::WatchersArgs),
+    /// Half an hour of a shop's traffic with provider faults and idle
+    /// watchers: memory, descriptors and p99 stay flat, the books balance.
+    Soak(soak::SoakArgs),
 }
 
 #[derive(Debug, Clone, Args)]
@@ -139,6 +143,7 @@ fn main() -> anyhow::Result<()> {
         Some(Command::ServeNull) => runtime.block_on(serve_null()),
         Some(Command::Chaos(args)) => runtime.block_on(chaos::run(args)),
         Some(Command::Watchers(args)) => runtime.block_on(watchers::run(args)),
+        Some(Command::Soak(args)) => runtime.block_on(soak::run(args)),
         None => {
             let smoke = cli.run.smoke;
             let args = if smoke { cli.run.smoke() } else { cli.run };

@@ -18,6 +18,16 @@ pub struct Check {
     pub met: bool,
 }
 
+impl<T: Into<String>> From<(T, String, bool)> for Check {
+    fn from((target, measured, met): (T, String, bool)) -> Self {
+        Self {
+            target: target.into(),
+            measured,
+            met,
+        }
+    }
+}
+
 #[derive(Default)]
 pub struct Report {
     pub machine: String,

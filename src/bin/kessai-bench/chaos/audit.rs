@@ -41,6 +41,10 @@ pub struct LogScan {
     /// The first few: message, detail and span, or the line.
     pub first_errors: Vec<String>,
     pub warnings: HashMap<String, u64>,
+    /// Of the ERROR lines, kessai's record of a failed answer ("response
+    /// failed"), by its classification ("Code: 14"): a provider's outage
+    /// is logged this way, once for each answer that tells of it.
+    pub failed_answers: BTreeMap<String, u64>,
 }
 
 pub struct Audit {
@@ -225,6 +229,16 @@ fn scan_log(path: &Path) -> anyhow::Result<LogScan> {
         let line = String::from_utf8_lossy(&line?).into_owned();
         scan.lines += 1;
         let json = serde_json::from_str::<serde_json::Value>(&line).ok();
+        if let Some(j) = json
+            .as_ref()
+            .filter(|j| j["level"] == "ERROR" && j["message"] == "response failed")
+        {
+            let classification = j["classification"].as_str().unwrap_or_default();
+            *scan
+                .failed_answers
+                .entry(classification.to_owned())
+                .or_default() += 1;
+        }
         match json
             .as_ref()
             .map(|j| j["level"].as_str().unwrap_or_default())

@@ -37,7 +37,7 @@ pub struct Findings {
 
 /// A markdown table; every column but the first right-aligned when
 /// `numbers`.
-fn table(out: &mut String, head: &[String], rows: &[Vec<String>], numbers: bool) {
+pub fn table(out: &mut String, head: &[String], rows: &[Vec<String>], numbers: bool) {
     let align = if numbers { "---:" } else { "---" };
     let rule: Vec<&str> = (0..head.len())
         .map(|i| if i == 0 { "---" } else { align })
@@ -51,15 +51,138 @@ fn table(out: &mut String, head: &[String], rows: &[Vec<String>], numbers: bool)
     out.push('\n');
 }
 
-fn strings<const N: usize>(cells: [&str; N]) -> Vec<String> {
+pub fn strings<const N: usize>(cells: [&str; N]) -> Vec<String> {
     cells.iter().map(|c| c.to_string()).collect()
 }
 
-impl Findings {
-    fn sum(&self, of: impl Fn(&Books) -> u64) -> u64 {
-        self.audit.books.values().map(of).sum()
+/// `n`, and the first of them when there is one.
+pub fn with_first(n: u64, first: Option<&String>) -> String {
+    match first {
+        Some(first) => format!("{n} (first: {first})"),
+        None => n.to_string(),
     }
+}
 
+/// What the audit must find after any run against the simulators: every
+/// order settled or flagged within `settle_within`, the books equal to
+/// the ledgers and, on PostgreSQL, no connection left inside
+/// a transaction.
+pub fn audit_checks(audit: &Audit, settle_within: Duration) -> Vec<Check> {
+    let sum = |of: fn(&Books) -> u64| -> u64 { audit.books.values().map(of).sum() };
+    let first_difference = audit
+        .books
+        .values()
+        .find_map(|b| b.first_difference.as_ref());
+    let (two_charges, differ, orphans) = (
+        sum(|b| b.two_charges),
+        sum(|b| b.differ),
+        sum(|b| b.orphans),
+    );
+    let settled = match audit.settled_after {
+        Some(after) => format!("after {:.1} s", after.as_secs_f64()),
+        None => format!(
+            "{} open after {} s",
+            sum(|b| b.open),
+            settle_within.as_secs()
+        ),
+    };
+    let mut checks = vec![
+        (
+            "every order settled or flagged for review in time",
+            settled,
+            audit.settled_after.is_some(),
+        ),
+        (
+            "no order with two charges at its provider",
+            two_charges.to_string(),
+            two_charges == 0,
+        ),
+        (
+            "kessai's captured and refunded = the provider's, orders not flagged",
+            with_first(differ, first_difference),
+            differ == 0,
+        ),
+        (
+            "no charge at a provider without a kessai order",
+            orphans.to_string(),
+            orphans == 0,
+        ),
+    ];
+    if let Some(stuck) = audit.stuck {
+        checks.push((
+            "no connection idle in a transaction for over 1 s, at the end",
+            stuck.to_string(),
+            stuck == 0,
+        ));
+    }
+    checks.into_iter().map(Check::from).collect()
+}
+
+/// What a run whose callers never saw a provider's outage must find.
+pub fn log_check(audit: &Audit) -> Check {
+    let log = &audit.log;
+    Check {
+        target: "no ERROR (or unstructured) line in kessai's log".into(),
+        measured: with_first(log.errors, log.first_errors.first()),
+        met: log.errors == 0,
+    }
+}
+
+/// Each provider's orders: settled, flagged, open, and what differs.
+pub fn books_table(out: &mut String, audit: &Audit) {
+    let books: Vec<Vec<String>> = audit
+        .books
+        .iter()
+        .map(|(provider, b)| {
+            let counts = [
+                b.orders,
+                b.settled,
+                b.review,
+                b.open,
+                b.two_charges,
+                b.differ,
+                b.orphans,
+            ];
+            std::iter::once(provider.to_string())
+                .chain(counts.iter().map(u64::to_string))
+                .collect()
+        })
+        .collect();
+    let head = [
+        "provider",
+        "orders",
+        "settled",
+        "flagged for review",
+        "still open",
+        "two charges",
+        "books differ",
+        "charges without an order",
+    ];
+    table(out, &strings(head), &books, true);
+}
+
+/// The invariants as a table, the broken ones in bold.
+pub fn checks_table(out: &mut String, checks: &[Check]) {
+    let rows: Vec<Vec<String>> = checks
+        .iter()
+        .map(|c| {
+            let held = if c.met { "yes" } else { "**no**" };
+            vec![
+                c.target.clone(),
+                c.measured.replace('|', "\\|"),
+                held.to_owned(),
+            ]
+        })
+        .collect();
+    table(
+        out,
+        &strings(["invariant", "measured", "held"]),
+        &rows,
+        false,
+    );
+}
+
+impl Findings {
     pub fn checks(&self) -> Vec<Check> {
         let calls = self.tally.count(|_| true);
         let internal = self.tally.count(Ending::is_internal);
@@ -68,30 +191,7 @@ impl Findings {
         let first_failure = [&self.healthy_get, &self.healthy_list]
             .into_iter()
             .find_map(|s| s.first_error.as_ref());
-        let first_difference = self
-            .audit
-            .books
-            .values()
-            .find_map(|b| b.first_difference.as_ref());
-        let (two_charges, differ, orphans) = (
-            self.sum(|b| b.two_charges),
-            self.sum(|b| b.differ),
-            self.sum(|b| b.orphans),
-        );
-        let settled = match self.audit.settled_after {
-            Some(after) => format!("after {:.1} s", after.as_secs_f64()),
-            None => format!(
-                "{} open after {} s",
-                self.sum(|b| b.open),
-                self.settle_within.as_secs()
-            ),
-        };
-        let log = &self.audit.log;
-        let with_first = |n: u64, first: Option<&String>| match first {
-            Some(first) => format!("{n} (first: {first})"),
-            None => n.to_string(),
-        };
-        let mut checks = vec![
+        let checks = [
             (
                 "the cancelling callers ran",
                 format!("{calls} calls"),
@@ -107,46 +207,12 @@ impl Findings {
                 with_first(internal, self.tally.internal_messages.first()),
                 internal == 0,
             ),
-            (
-                "every order settled or flagged for review in time",
-                settled,
-                self.audit.settled_after.is_some(),
-            ),
-            (
-                "no order with two charges at its provider",
-                two_charges.to_string(),
-                two_charges == 0,
-            ),
-            (
-                "kessai's captured and refunded = the provider's, orders not flagged",
-                with_first(differ, first_difference),
-                differ == 0,
-            ),
-            (
-                "no charge at a provider without a kessai order",
-                orphans.to_string(),
-                orphans == 0,
-            ),
-            (
-                "no ERROR (or unstructured) line in kessai's log",
-                with_first(log.errors, log.first_errors.first()),
-                log.errors == 0,
-            ),
         ];
-        if let Some(stuck) = self.audit.stuck {
-            checks.push((
-                "no connection idle in a transaction for over 1 s, at the end",
-                stuck.to_string(),
-                stuck == 0,
-            ));
-        }
         checks
             .into_iter()
-            .map(|(target, measured, met)| Check {
-                target: target.to_owned(),
-                measured,
-                met,
-            })
+            .map(Check::from)
+            .chain(audit_checks(&self.audit, self.settle_within))
+            .chain([log_check(&self.audit)])
             .collect()
     }
 
@@ -171,36 +237,7 @@ impl Findings {
             calls as f64 / self.chaos.as_secs_f64(),
         );
         self.endings_table(out);
-        let books: Vec<Vec<String>> = self
-            .audit
-            .books
-            .iter()
-            .map(|(provider, b)| {
-                let counts = [
-                    b.orders,
-                    b.settled,
-                    b.review,
-                    b.open,
-                    b.two_charges,
-                    b.differ,
-                    b.orphans,
-                ];
-                std::iter::once(provider.to_string())
-                    .chain(counts.iter().map(u64::to_string))
-                    .collect()
-            })
-            .collect();
-        let head = [
-            "provider",
-            "orders",
-            "settled",
-            "flagged for review",
-            "still open",
-            "two charges",
-            "books differ",
-            "charges without an order",
-        ];
-        table(out, &strings(head), &books, true);
+        books_table(out, &self.audit);
         let reads: Vec<Vec<String>> = [
             ("GetOrder", &self.healthy_get),
             ("ListOrders, page of 20", &self.healthy_list),
@@ -227,20 +264,7 @@ impl Findings {
         ];
         table(out, &strings(head), &reads, true);
         self.resources(out);
-        let checks: Vec<Vec<String>> = self
-            .checks()
-            .into_iter()
-            .map(|c| {
-                let held = if c.met { "yes" } else { "**no**" };
-                vec![c.target, c.measured.replace('|', "\\|"), held.to_owned()]
-            })
-            .collect();
-        table(
-            out,
-            &strings(["invariant", "measured", "held"]),
-            &checks,
-            false,
-        );
+        checks_table(out, &self.checks());
     }
 
     /// Memory, the log, the connections seen inside a transaction.
