@@ -272,3 +272,48 @@ pub fn flat_checks(samples: &[Sample]) -> Vec<Check> {
         ),
     ]
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn samples(rss: impl Fn(usize) -> f64) -> Vec<Sample> {
+        (0..30)
+            .map(|n| {
+                let interval = Interval::default();
+                interval.record(Op::GetOrder, Duration::from_millis(5), "OK".into());
+                Sample {
+                    at: Duration::from_secs(60 * (n as u64 + 1)),
+                    rss_mib: rss(n),
+                    fds: 30,
+                    watching: 500,
+                    counts: interval.take(),
+                }
+            })
+            .collect()
+    }
+
+    fn held(samples: &[Sample]) -> Vec<bool> {
+        flat_checks(samples).iter().map(|c| c.met).collect()
+    }
+
+    #[test]
+    fn a_level_run_is_flat() {
+        assert_eq!(held(&samples(|n| 60.0 + (n % 3) as f64)), [true; 4]);
+    }
+
+    #[test]
+    fn memory_that_keeps_growing_is_not() {
+        assert_eq!(
+            held(&samples(|n| 60.0 + 10.0 * n as f64)),
+            [false, true, true, true]
+        );
+    }
+
+    #[test]
+    fn two_samples_are_too_few_to_judge() {
+        let checks = flat_checks(&samples(|_| 60.0)[..2]);
+        assert_eq!(checks.len(), 1);
+        assert!(!checks[0].met);
+    }
+}
