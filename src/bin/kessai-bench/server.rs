@@ -232,3 +232,11 @@ pub fn kessai_env(
     .map(|(k, v)| (k.to_owned(), v))
     .collect()
 }
+
+/// Raises kessai's caps on open WatchOrderEvents streams, per replica and
+/// per caller, to `streams`: every stream of the harness is one caller's.
+pub fn allow_streams(env: &mut HashMap<String, String>, streams: usize) {
+    let cap = streams.to_string();
+    env.insert("KESSAI_MAX_WATCHERS".into(), cap.clone());
+    env.insert("KESSAI_MAX_WATCHERS_PER_CALLER".into(), cap);
+}

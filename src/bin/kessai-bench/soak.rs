@@ -183,7 +183,8 @@ async fn soak(
     run_id: &str,
 ) -> anyhow::Result<Soak> {
     let sandbox = Sandbox::start("127.0.0.1:0".parse()?, Arc::new(SystemClock)).await?;
-    let env = chaos_env(args.run.db_connections(), database_url, &sandbox);
+    let mut env = chaos_env(args.run.db_connections(), database_url, &sandbox);
+    crate::server::allow_streams(&mut env, args.watchers + args.active_watchers);
     let server = Server::start(Kind::Kessai, &env).await?;
     let clients = server.clients(args.callers.div_ceil(16)).await?;
     let watching = server.clients(watcher_connections(args)).await?;
@@ -201,12 +202,20 @@ async fn soak(
         async move { watchers::watch(&watching, quiet, active, interval, watchers, stop).await }
     });
     eprintln!("{database}: opening {} idle watchers", args.watchers);
+    let opening = std::time::Instant::now();
     while (watchers
         .idle_open
         .load(std::sync::atomic::Ordering::Relaxed) as usize)
         < args.watchers
     {
         anyhow::ensure!(!watch.is_finished(), "the watchers stopped");
+        // A refused stream is opened again and again: better to say so
+        // than to wait forever.
+        anyhow::ensure!(
+            opening.elapsed() < Duration::from_secs(120),
+            "the idle watchers were not all open after 120 s; refused: {:?}",
+            watchers.ended(true)
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let rss_start = server.rss_mib().unwrap_or(f64::NAN);

@@ -103,9 +103,7 @@ async fn one(
         .db_connections
         .unwrap_or_else(crate::server::default_db_connections);
     let mut env = kessai_env(connections, url, sandbox);
-    let cap = (args.watchers + 1).to_string();
-    env.insert("KESSAI_MAX_WATCHERS".into(), cap.clone());
-    env.insert("KESSAI_MAX_WATCHERS_PER_CALLER".into(), cap);
+    crate::server::allow_streams(&mut env, args.watchers + 1);
     let server = Server::start_exe(exe, Kind::Kessai, &env).await?;
     let clients = server.clients(args.concurrency.div_ceil(16)).await?;
     eprintln!("{database}: {ORDERS} orders");
