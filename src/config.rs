@@ -15,6 +15,7 @@ use crate::providers::ProviderSettings;
 use crate::providers::http::HttpSettings;
 
 mod sandbox_state;
+mod summary;
 mod webhooks;
 
 pub use sandbox_state::{InMemoryBecause, SandboxState, SqliteDatabase, sqlite_database};
@@ -322,11 +323,6 @@ impl Config {
             webhooks: webhooks::from_env(&env)?,
         })
     }
-
-    /// The configuration with every secret redacted, for start-up logs.
-    pub fn redacted(&self) -> String {
-        format!("{self:?}")
-    }
 }
 
 /// A count that zero would make useless (nothing admitted at all).
@@ -469,14 +465,14 @@ mod tests {
     }
 
     #[test]
-    fn secrets_never_show_in_the_redacted_dump() {
+    fn secrets_never_show_in_a_debug_dump() {
         let c = config(&[
             ("KESSAI_PAYJP_SECRET_KEY", "sk_live_supersecret"),
             ("KESSAI_FINGERPRINT_KEY", "fingerprint-secret-123"),
             ("KESSAI_DATABASE_URL", "postgres://kessai:hunter2@db/kessai"),
         ])
         .unwrap();
-        let dump = c.redacted();
+        let dump = format!("{c:?}");
         for secret in ["sk_live_supersecret", "fingerprint-secret-123", "hunter2"] {
             assert!(!dump.contains(secret), "{secret} leaked: {dump}");
         }
