@@ -67,3 +67,38 @@ fn logs_to_a_pipe_are_plain_and_start_with_a_readable_summary() {
     }
     assert!(!logs.contains("Config {"), "a debug dump:\n{logs}");
 }
+
+#[test]
+fn every_configuration_mistake_is_told_at_once() {
+    let output = kessai()
+        .env("KESSAI_DATABASE_URL", temp_sqlite_url())
+        .env("KESSAI_MAX_CONNECTIONS", "many")
+        .env("KESSAI_REFLECTION", "perhaps")
+        .env("KESSAI_METRIC_ADDR", "0.0.0.0:9090")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    for expected in [
+        "KESSAI_MAX_CONNECTIONS: invalid digit found in string (for example KESSAI_MAX_CONNECTIONS=1000)",
+        "KESSAI_REFLECTION: must be true or false, got \"perhaps\" (for example KESSAI_REFLECTION=false)",
+        "KESSAI_METRIC_ADDR: not a kessai variable; did you mean KESSAI_METRICS_ADDR?",
+    ] {
+        assert!(stderr.contains(expected), "{expected:?} missing:\n{stderr}");
+    }
+    assert_eq!(stderr.matches("configuration error").count(), 1, "{stderr}");
+}
+
+#[test]
+fn serve_help_lists_every_variable_with_its_default() {
+    let output = kessai().args(["serve", "--help"]).output().unwrap();
+    assert!(output.status.success());
+    let help = String::from_utf8_lossy(&output.stdout);
+    for var in kessai::env_vars::known::VARS {
+        assert!(help.contains(var.name), "{} missing:\n{help}", var.name);
+    }
+    assert!(
+        help.contains("[default: 127.0.0.1:50051]"),
+        "the listen address's default:\n{help}"
+    );
+}
