@@ -88,6 +88,9 @@ pub struct Config {
     pub migrate_on_start: bool,
     pub log_format: LogFormat,
     pub log_filter: String,
+    /// One INFO line per call (`KESSAI_ACCESS_LOG`); faults are logged
+    /// regardless.
+    pub access_log: bool,
     /// Serve against the built-in provider simulators.
     pub sandbox: bool,
     pub sandbox_addr: SocketAddr,
@@ -365,6 +368,7 @@ impl Config {
                 env.parse("KESSAI_SHUTDOWN_TIMEOUT_SECS")?.unwrap_or(30),
             ),
             metrics_addr: env.parse("KESSAI_METRICS_ADDR")?,
+            access_log: env.parse_bool("KESSAI_ACCESS_LOG")?.unwrap_or(true),
             webhooks: webhooks::from_env(env)?,
         })
     }

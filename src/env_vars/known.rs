@@ -188,6 +188,12 @@ pub const VARS: &[Var] = &[
     ),
     var("KESSAI_LOG_FORMAT", "text", "json", "text or json"),
     var(
+        "KESSAI_ACCESS_LOG",
+        "on",
+        "off",
+        "one INFO line per call: method, caller, code, reason, order, latency",
+    ),
+    var(
         "KESSAI_AUTH",
         "false in sandbox mode, else true",
         "true",
