@@ -454,6 +454,21 @@ fn known(name: &str) -> bool {
             .and_then(find)
             .is_some_and(|var| var.secret)
         || NOT_KESSAIS.iter().any(|prefix| name.starts_with(prefix))
+        || service_link(name)
+}
+
+/// Kubernetes gives a pod variables for each Service in its namespace
+/// (unless `enableServiceLinks: false`, as the chart sets): a Service named
+/// `kessai` or `kessai-…` gives `KESSAI_SERVICE_HOST`, `KESSAI_PORT_50051_TCP`
+/// and the like, which are no typo.
+fn service_link(name: &str) -> bool {
+    name.ends_with("_SERVICE_HOST")
+        || name.contains("_SERVICE_PORT")
+        || name.ends_with("_PORT")
+        || name
+            .split("_PORT_")
+            .nth(1)
+            .is_some_and(|rest| rest.starts_with(|c: char| c.is_ascii_digit()))
 }
 
 /// The `KESSAI_*` names among `names` kessai does not know, each with the
@@ -515,83 +530,4 @@ pub fn help() -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_typo_is_unknown_and_the_closest_name_is_suggested() {
-        let names = [
-            "KESSAI_LISTEN_ADR",
-            "KESSAI_DATABASE_URL",
-            "KESSAI_PAYJP_SECRET_KEY_FILE",
-            "KESSAI_TEST_DATABASE_URL",
-            "KESSAI_DATABASE_URL_FILE",
-            "KESSAI_LISTEN_ADDR_FILE",
-            "KESSAI_WHATEVER_ELSE_ENTIRELY",
-            "RUST_LOG",
-        ];
-        assert_eq!(
-            unknown(names.into_iter()),
-            vec![
-                ("KESSAI_LISTEN_ADDR_FILE".into(), Some("KESSAI_LISTEN_ADDR")),
-                ("KESSAI_LISTEN_ADR".into(), Some("KESSAI_LISTEN_ADDR")),
-                ("KESSAI_WHATEVER_ELSE_ENTIRELY".into(), None),
-            ]
-        );
-    }
-
-    /// Every `"KESSAI_…"` literal in the sources is a listed variable, so a
-    /// setting cannot be read without being known (and shown in `--help`).
-    #[test]
-    fn every_variable_the_sources_name_is_listed() {
-        fn sources(dir: &std::path::Path, found: &mut Vec<String>) {
-            for entry in std::fs::read_dir(dir).unwrap() {
-                let path = entry.unwrap().path();
-                let name = path.file_name().unwrap().to_string_lossy();
-                // The typo tests' misspellings.
-                if ["known.rs", "every_mistake.rs"].contains(&&*name) {
-                    continue;
-                }
-                if path.is_dir() {
-                    sources(&path, found);
-                } else if path.extension().is_some_and(|e| e == "rs") {
-                    let text = std::fs::read_to_string(&path).unwrap();
-                    for piece in text.split("\"KESSAI_").skip(1) {
-                        let rest: String = piece
-                            .chars()
-                            .take_while(|c| {
-                                c.is_ascii_uppercase() || c.is_ascii_digit() || *c == '_'
-                            })
-                            .collect();
-                        if piece[rest.len()..].starts_with('"') {
-                            found.push(format!("KESSAI_{rest}"));
-                        }
-                    }
-                }
-            }
-        }
-        let mut found = Vec::new();
-        sources(
-            &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src"),
-            &mut found,
-        );
-        let missing: Vec<_> = found
-            .iter()
-            .filter(|name| name.len() > "KESSAI_".len() && !name.ends_with('_') && !known(name))
-            // The test-only provider's variables exist only in its build.
-            .filter(|name| {
-                cfg!(feature = "example-provider") || !name.starts_with("KESSAI_EXAMPLE_")
-            })
-            .collect();
-        assert!(missing.is_empty(), "read but not listed: {missing:?}");
-        assert!(found.len() > 40, "the scan finds the variables: {found:?}");
-    }
-
-    #[test]
-    fn every_name_is_listed_once() {
-        let mut names: Vec<_> = VARS.iter().map(|v| v.name).collect();
-        names.sort_unstable();
-        names.dedup();
-        assert_eq!(names.len(), VARS.len());
-    }
-}
+mod tests;
