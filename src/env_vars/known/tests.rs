@@ -79,3 +79,17 @@ fn every_name_is_listed_once() {
     names.dedup();
     assert_eq!(names.len(), VARS.len());
 }
+
+/// The README's configuration table is written by hand: it must at least
+/// name every variable.
+#[test]
+fn the_readme_names_every_variable() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let missing: Vec<_> = VARS
+        .iter()
+        .map(|var| var.name)
+        .filter(|name| !name.starts_with("KESSAI_EXAMPLE_") && !readme.contains(name))
+        .collect();
+    assert!(missing.is_empty(), "not in README.md: {missing:?}");
+}
