@@ -118,9 +118,11 @@ impl<'a> Env<'a> {
         let parsed = self
             .get(name)
             .map(|v| {
-                v.trim()
-                    .parse::<T>()
-                    .map_err(|e| invalid(name, e.to_string()))
+                // Never a secret here (those are read by `secret`): the
+                // value is shown, as what kessai read may not be what was meant.
+                let v = v.trim();
+                v.parse::<T>()
+                    .map_err(|e| invalid(name, format!("{e}, got {v:?}")))
             })
             .transpose();
         Ok(self.recorded(parsed))

@@ -29,7 +29,7 @@ fn bad_values_and_unknown_names_are_listed_together() {
     assert_eq!(errors.len(), 4, "{e}");
     let text = e.to_string();
     for expected in [
-        "KESSAI_LISTEN_ADDR: invalid socket address syntax (for example KESSAI_LISTEN_ADDR=0.0.0.0:50051)",
+        "KESSAI_LISTEN_ADDR: invalid socket address syntax, got \"not an address\" (for example KESSAI_LISTEN_ADDR=0.0.0.0:50051)",
         "KESSAI_MAX_OPERATIONS: must be at least 1 (for example KESSAI_MAX_OPERATIONS=256)",
         "KESSAI_RECONCILE_INTERVAL_SECS: invalid digit",
         "KESSAI_DATABSE_URL: not a kessai variable; did you mean KESSAI_DATABASE_URL?",

@@ -83,7 +83,7 @@ fn every_configuration_mistake_is_told_at_once() {
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&output.stderr);
     for expected in [
-        "KESSAI_MAX_CONNECTIONS: invalid digit found in string (for example KESSAI_MAX_CONNECTIONS=1000)",
+        "KESSAI_MAX_CONNECTIONS: invalid digit found in string, got \"many\" (for example KESSAI_MAX_CONNECTIONS=1000)",
         "KESSAI_REFLECTION: must be true or false, got \"perhaps\" (for example KESSAI_REFLECTION=false)",
         "KESSAI_METRIC_ADDR: not a kessai variable; did you mean KESSAI_METRICS_ADDR?",
     ] {
