@@ -97,20 +97,21 @@ pub fn log(enabled: bool, record: &AccessRecord, answer: &Answer<'_>) {
         return;
     }
     let fields = record.0.lock().unwrap_or_else(PoisonError::into_inner);
+    // Displayed, so text logs read `code=OK`, not `code="OK"`.
     macro_rules! line {
         ($level:expr) => {
             tracing::event!(
                 target: "kessai::access",
                 $level,
                 method = %format_args!("{}/{}", answer.service, answer.method),
-                caller = fields.caller.as_deref().unwrap_or("anonymous"),
-                code = answer.code,
-                reason = answer.reason,
-                order_id = fields.order_id.as_deref(),
-                provider = fields.provider,
+                caller = %fields.caller.as_deref().unwrap_or("anonymous"),
+                code = %answer.code,
+                reason = answer.reason.map(tracing::field::display),
+                order_id = fields.order_id.as_deref().map(tracing::field::display),
+                provider = fields.provider.map(tracing::field::display),
                 latency_ms = answer.latency.as_millis() as u64,
-                request_id = fields.request_id.as_deref(),
-                trace_id = fields.trace_id.as_deref(),
+                request_id = fields.request_id.as_deref().map(tracing::field::display),
+                trace_id = fields.trace_id.as_deref().map(tracing::field::display),
                 "access"
             )
         };
