@@ -20,6 +20,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve the gRPC API (the default). Configured by KESSAI_* variables.
+    #[command(after_help = crate::env_vars::known::help())]
     Serve,
     /// Apply pending database migrations and exit.
     Migrate,

@@ -6,15 +6,20 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use std::collections::HashMap;
+
 use secrecy::{ExposeSecret, SecretString};
 
 pub use crate::env_vars::ConfigError;
-use crate::env_vars::{Env, invalid, read_file};
+use crate::env_vars::{Env, known};
 
 use crate::providers::ProviderSettings;
 use crate::providers::http::HttpSettings;
 
+#[cfg(test)]
+mod every_mistake;
 mod sandbox_state;
+mod summary;
 mod webhooks;
 
 pub use sandbox_state::{InMemoryBecause, SandboxState, SqliteDatabase, sqlite_database};
@@ -83,6 +88,9 @@ pub struct Config {
     pub migrate_on_start: bool,
     pub log_format: LogFormat,
     pub log_filter: String,
+    /// One INFO line per call (`KESSAI_ACCESS_LOG`); faults are logged
+    /// regardless.
+    pub access_log: bool,
     /// Serve against the built-in provider simulators.
     pub sandbox: bool,
     pub sandbox_addr: SocketAddr,
@@ -128,15 +136,62 @@ const SANDBOX_FINGERPRINT_KEY: &str = "kessai-sandbox-fingerprint-key";
 impl Config {
     /// Reads the process environment.
     pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(|name| std::env::var(name).ok())
+        let vars: HashMap<String, String> = std::env::vars_os()
+            .filter_map(|(name, value)| Some((name.into_string().ok()?, value.into_string().ok()?)))
+            .collect();
+        Self::from_vars(&vars)
+    }
+
+    /// Reads `vars`, where a `KESSAI_*` name kessai does not know is a
+    /// mistake too (a typo would otherwise leave its setting at the default
+    /// without a word).
+    pub fn from_vars(vars: &HashMap<String, String>) -> Result<Self, ConfigError> {
+        let unknown = known::unknown(vars.keys().map(String::as_str))
+            .into_iter()
+            .map(|(name, suggestion)| ConfigError::Unknown { name, suggestion })
+            .collect();
+        Self::checked(|name| vars.get(name).cloned(), unknown)
     }
 
     /// Reads variables through `lookup` (tests pass a map).
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let env = Env { lookup: &lookup };
-        let any_credential = ProviderSettings::any_credential(&env)?;
+        Self::checked(lookup, Vec::new())
+    }
+
+    /// Every bad value and unknown name in one error; an inconsistency
+    /// (read with the bad values at their defaults) after them.
+    fn checked(
+        lookup: impl Fn(&str) -> Option<String>,
+        unknown: Vec<ConfigError>,
+    ) -> Result<Self, ConfigError> {
+        let env = Env::new(&lookup);
+        let read = Self::read(&env);
+        let mut errors: Vec<ConfigError> = Vec::new();
+        // A secret is read more than once (is any credential set? then the
+        // settings): its problem is said once.
+        for error in env.into_errors().into_iter().chain(unknown) {
+            if !errors.contains(&error) {
+                errors.push(error);
+            }
+        }
+        let config = match read {
+            Ok(config) => Some(config),
+            Err(error) => {
+                errors.push(error);
+                None
+            }
+        };
+        match (ConfigError::all(errors), config) {
+            (Some(error), _) => Err(error),
+            (None, Some(config)) => Ok(config),
+            (None, None) => unreachable!("a failed read leaves an error"),
+        }
+    }
+
+    fn read(env: &Env<'_>) -> Result<Self, ConfigError> {
+        let any_credential = ProviderSettings::any_credential(env)?;
         let sandbox = env.parse_bool("KESSAI_SANDBOX")?.unwrap_or(!any_credential);
-        let providers = ProviderSettings::from_env(&env, sandbox)?;
+        let providers = ProviderSettings::from_env(env, sandbox)?;
         if !sandbox && providers.is_empty() {
             return Err(ConfigError::Inconsistent(
                 "KESSAI_SANDBOX is false but no provider has credentials: set KESSAI_PAYJP_SECRET_KEY, \
@@ -147,10 +202,8 @@ impl Config {
         }
         let fingerprint_key = match (env.secret("KESSAI_FINGERPRINT_KEY")?, sandbox) {
             (Some(key), _) if key.expose_secret().len() < 16 => {
-                return Err(invalid(
-                    "KESSAI_FINGERPRINT_KEY",
-                    "must be at least 16 characters",
-                ));
+                env.reject("KESSAI_FINGERPRINT_KEY", "must be at least 16 characters");
+                key
             }
             (Some(key), _) => key,
             (None, true) => SecretString::from(SANDBOX_FINGERPRINT_KEY),
@@ -177,12 +230,11 @@ impl Config {
         ) {
             (None, None) => None,
             (Some(cert), Some(key)) => Some(TlsSettings {
-                certificate_pem: read_file("KESSAI_TLS_CERT_FILE", &cert)?,
-                key_pem: SecretString::from(read_file("KESSAI_TLS_KEY_FILE", &key)?),
+                certificate_pem: env.read_file("KESSAI_TLS_CERT_FILE", &cert),
+                key_pem: SecretString::from(env.read_file("KESSAI_TLS_KEY_FILE", &key)),
                 client_ca_pem: env
                     .get("KESSAI_TLS_CLIENT_CA_FILE")
-                    .map(|path| read_file("KESSAI_TLS_CLIENT_CA_FILE", &path))
-                    .transpose()?,
+                    .map(|path| env.read_file("KESSAI_TLS_CLIENT_CA_FILE", &path)),
             }),
             (Some(_), None) | (None, Some(_)) => {
                 return Err(ConfigError::Inconsistent(
@@ -201,19 +253,13 @@ impl Config {
             max_metadata_entries: env.parse("KESSAI_MAX_METADATA_ENTRIES")?.unwrap_or(64),
             rate_per_second: env.parse("KESSAI_RATE_LIMIT_PER_SECOND")?.unwrap_or(200.0),
             rate_burst: env.parse("KESSAI_RATE_LIMIT_BURST")?.unwrap_or(400.0),
-            max_operations: match env.parse("KESSAI_MAX_OPERATIONS")?.unwrap_or(256) {
-                0 => return Err(invalid("KESSAI_MAX_OPERATIONS", "must be at least 1")),
-                n => n,
-            },
+            max_operations: at_least_one(env, "KESSAI_MAX_OPERATIONS", 256)?,
             admission_wait: Duration::from_millis(
                 env.parse("KESSAI_ADMISSION_WAIT_MS")?.unwrap_or(2_000),
             ),
-            max_watchers: at_least_one(&env, "KESSAI_MAX_WATCHERS", 10_000)?,
-            max_watchers_per_caller: at_least_one(&env, "KESSAI_MAX_WATCHERS_PER_CALLER", 1_000)?,
-            max_connections: match env.parse("KESSAI_MAX_CONNECTIONS")?.unwrap_or(1_000) {
-                0 => return Err(invalid("KESSAI_MAX_CONNECTIONS", "must be at least 1")),
-                n => n,
-            },
+            max_watchers: at_least_one(env, "KESSAI_MAX_WATCHERS", 10_000)?,
+            max_watchers_per_caller: at_least_one(env, "KESSAI_MAX_WATCHERS_PER_CALLER", 1_000)?,
+            max_connections: at_least_one(env, "KESSAI_MAX_CONNECTIONS", 1_000)?,
             handshake_timeout: Duration::from_secs(
                 env.parse("KESSAI_HANDSHAKE_TIMEOUT_SECS")?.unwrap_or(10),
             ),
@@ -249,7 +295,8 @@ impl Config {
         let limits = Limits {
             request_timeout: match env.parse::<u64>("KESSAI_REQUEST_TIMEOUT_SECS")? {
                 Some(0) => {
-                    return Err(invalid("KESSAI_REQUEST_TIMEOUT_SECS", "must be at least 1"));
+                    env.reject("KESSAI_REQUEST_TIMEOUT_SECS", "must be at least 1");
+                    derived_timeout
                 }
                 Some(secs) => Duration::from_secs(secs),
                 None => derived_timeout,
@@ -265,11 +312,11 @@ impl Config {
             listen_addr: env
                 .parse("KESSAI_LISTEN_ADDR")?
                 .unwrap_or_else(|| DEFAULT_LISTEN_ADDR.parse().expect("valid default")),
-            sandbox_state: sandbox_state::from_env(&env, database_url.expose_secret()),
+            sandbox_state: sandbox_state::from_env(env, database_url.expose_secret()),
             database_url,
             database_max_connections: env.parse("KESSAI_DATABASE_MAX_CONNECTIONS")?.unwrap_or(16),
             event_feed_buffer: at_least_one(
-                &env,
+                env,
                 "KESSAI_EVENT_FEED_BUFFER",
                 crate::store::DEFAULT_EVENT_FEED_BUFFER,
             )?,
@@ -278,10 +325,11 @@ impl Config {
                 None | Some("text") => LogFormat::Text,
                 Some("json") => LogFormat::Json,
                 Some(other) => {
-                    return Err(invalid(
+                    env.reject(
                         "KESSAI_LOG_FORMAT",
                         format!("must be text or json, got {other:?}"),
-                    ));
+                    );
+                    LogFormat::Text
                 }
             },
             log_filter: env
@@ -301,13 +349,14 @@ impl Config {
             reconcile_interval: Duration::from_secs(
                 env.parse("KESSAI_RECONCILE_INTERVAL_SECS")?.unwrap_or(15),
             ),
-            in_flight_lease: in_flight_lease(&env, &provider_http)?,
+            in_flight_lease: in_flight_lease(env, &provider_http)?,
             test_crash_at: match env.get("KESSAI_TEST_CRASH_AT") {
                 Some(value) if crate::payments::CrashSwitch::parse(&value).is_none() => {
-                    return Err(invalid(
+                    env.reject(
                         "KESSAI_TEST_CRASH_AT",
                         "must be after_intent_commit, after_provider_answer or after_outcome_commit, optionally with :<n>",
-                    ));
+                    );
+                    None
                 }
                 other => other,
             },
@@ -319,20 +368,19 @@ impl Config {
                 env.parse("KESSAI_SHUTDOWN_TIMEOUT_SECS")?.unwrap_or(30),
             ),
             metrics_addr: env.parse("KESSAI_METRICS_ADDR")?,
-            webhooks: webhooks::from_env(&env)?,
+            access_log: env.parse_bool("KESSAI_ACCESS_LOG")?.unwrap_or(true),
+            webhooks: webhooks::from_env(env)?,
         })
-    }
-
-    /// The configuration with every secret redacted, for start-up logs.
-    pub fn redacted(&self) -> String {
-        format!("{self:?}")
     }
 }
 
 /// A count that zero would make useless (nothing admitted at all).
 fn at_least_one(env: &Env<'_>, name: &str, default: usize) -> Result<usize, ConfigError> {
     match env.parse(name)?.unwrap_or(default) {
-        0 => Err(invalid(name, "must be at least 1")),
+        0 => {
+            env.reject(name, "must be at least 1");
+            Ok(default)
+        }
         n => Ok(n),
     }
 }
@@ -346,14 +394,15 @@ fn in_flight_lease(env: &Env<'_>, http: &HttpSettings) -> Result<Option<Duration
     let lease = Duration::from_secs(lease);
     let longest = http.longest_call();
     if lease <= longest {
-        return Err(invalid(
+        env.reject(
             "KESSAI_IN_FLIGHT_LEASE_SECS",
             format!(
                 "must be longer than the longest provider call, {} s (KESSAI_PROVIDER_MAX_ATTEMPTS attempts of KESSAI_PROVIDER_TIMEOUT_MS each, with the pauses between them); e.g. {}",
                 longest.as_secs_f64().ceil(),
                 (longest.as_secs() + 1) * 2
             ),
-        ));
+        );
+        return Ok(None);
     }
     Ok(Some(lease))
 }
@@ -469,14 +518,14 @@ mod tests {
     }
 
     #[test]
-    fn secrets_never_show_in_the_redacted_dump() {
+    fn secrets_never_show_in_a_debug_dump() {
         let c = config(&[
             ("KESSAI_PAYJP_SECRET_KEY", "sk_live_supersecret"),
             ("KESSAI_FINGERPRINT_KEY", "fingerprint-secret-123"),
             ("KESSAI_DATABASE_URL", "postgres://kessai:hunter2@db/kessai"),
         ])
         .unwrap();
-        let dump = c.redacted();
+        let dump = format!("{c:?}");
         for secret in ["sk_live_supersecret", "fingerprint-secret-123", "hunter2"] {
             assert!(!dump.contains(secret), "{secret} leaked: {dump}");
         }

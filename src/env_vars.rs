@@ -2,15 +2,61 @@
 //! `…_FILE`, and the error a bad one gives (naming the variable, never
 //! echoing a secret). A leaf: the configuration and each provider's own
 //! block read through it.
+//!
+//! A bad value does not stop the reading: [`Env`] records it and the reader
+//! goes on with the default, so one message can list every mistake at once.
+
+use std::cell::RefCell;
+use std::fmt;
 
 use secrecy::SecretString;
 
+pub mod known;
+
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ConfigError {
-    #[error("{name}: {problem}")]
+    #[error("{name}: {problem}{}", example(name))]
     Invalid { name: String, problem: String },
     #[error("{0}")]
     Inconsistent(String),
+    #[error("{name}: not a kessai variable{}", suggestion.map(|s| format!("; did you mean {s}?")).unwrap_or_default())]
+    Unknown {
+        name: String,
+        suggestion: Option<&'static str>,
+    },
+    #[error("{}", Several(.0))]
+    Several(Vec<ConfigError>),
+}
+
+fn example(name: &str) -> String {
+    let base = name.strip_suffix("_FILE").unwrap_or(name);
+    match known::find(base) {
+        Some(var) if base == name => format!(" (for example {}={})", var.name, var.example),
+        _ => String::new(),
+    }
+}
+
+struct Several<'a>(&'a [ConfigError]);
+
+impl fmt::Display for Several<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} problems:", self.0.len())?;
+        for error in self.0 {
+            write!(f, "\n  - {error}")?;
+        }
+        Ok(())
+    }
+}
+
+impl ConfigError {
+    /// One error, or all of them in one.
+    pub fn all(mut errors: Vec<ConfigError>) -> Option<ConfigError> {
+        match errors.len() {
+            0 => None,
+            1 => errors.pop(),
+            _ => Some(ConfigError::Several(errors)),
+        }
+    }
 }
 
 pub fn invalid(name: &str, problem: impl Into<String>) -> ConfigError {
@@ -20,15 +66,47 @@ pub fn invalid(name: &str, problem: impl Into<String>) -> ConfigError {
     }
 }
 
-pub fn read_file(name: &str, path: &str) -> Result<String, ConfigError> {
-    std::fs::read_to_string(path).map_err(|e| invalid(name, format!("cannot read {path}: {e}")))
-}
-
 pub struct Env<'a> {
-    pub lookup: &'a dyn Fn(&str) -> Option<String>,
+    lookup: &'a dyn Fn(&str) -> Option<String>,
+    errors: RefCell<Vec<ConfigError>>,
 }
 
-impl Env<'_> {
+impl<'a> Env<'a> {
+    pub fn new(lookup: &'a dyn Fn(&str) -> Option<String>) -> Self {
+        Self {
+            lookup,
+            errors: RefCell::default(),
+        }
+    }
+
+    /// Records that `name`'s value is wrong; the reader goes on with its
+    /// default.
+    pub fn reject(&self, name: &str, problem: impl Into<String>) {
+        self.errors.borrow_mut().push(invalid(name, problem));
+    }
+
+    /// What [`Self::reject`] recorded, in order.
+    pub fn into_errors(self) -> Vec<ConfigError> {
+        self.errors.into_inner()
+    }
+
+    /// The file's contents; empty (and the problem recorded) when it
+    /// cannot be read.
+    pub fn read_file(&self, name: &str, path: &str) -> String {
+        std::fs::read_to_string(path).unwrap_or_else(|e| {
+            self.reject(name, format!("cannot read {path}: {e}"));
+            String::new()
+        })
+    }
+
+    /// A recorded error as the value's absence.
+    fn recorded<T>(&self, result: Result<Option<T>, ConfigError>) -> Option<T> {
+        result.unwrap_or_else(|error| {
+            self.errors.borrow_mut().push(error);
+            None
+        })
+    }
+
     pub fn get(&self, name: &str) -> Option<String> {
         (self.lookup)(name).filter(|v| !v.trim().is_empty())
     }
@@ -37,17 +115,21 @@ impl Env<'_> {
     where
         T::Err: std::fmt::Display,
     {
-        self.get(name)
+        let parsed = self
+            .get(name)
             .map(|v| {
-                v.trim()
-                    .parse::<T>()
-                    .map_err(|e| invalid(name, e.to_string()))
+                // Never a secret here (those are read by `secret`): the
+                // value is shown, as what kessai read may not be what was meant.
+                let v = v.trim();
+                v.parse::<T>()
+                    .map_err(|e| invalid(name, format!("{e}, got {v:?}")))
             })
-            .transpose()
+            .transpose();
+        Ok(self.recorded(parsed))
     }
 
     pub fn parse_bool(&self, name: &str) -> Result<Option<bool>, ConfigError> {
-        match self
+        let parsed = match self
             .get(name)
             .map(|v| v.trim().to_ascii_lowercase())
             .as_deref()
@@ -59,7 +141,8 @@ impl Env<'_> {
                 name,
                 format!("must be true or false, got {other:?}"),
             )),
-        }
+        };
+        Ok(self.recorded(parsed))
     }
 
     /// A provider's secret key (`key`, or `key_FILE`) and base URL: `None`
@@ -86,11 +169,12 @@ impl Env<'_> {
             return Ok(Some(SecretString::from(value.trim().to_owned())));
         }
         let file_var = format!("{name}_FILE");
-        match self.get(&file_var) {
+        let read = match self.get(&file_var) {
             None => Ok(None),
             Some(path) => std::fs::read_to_string(&path)
                 .map(|v| Some(SecretString::from(v.trim().to_owned())))
                 .map_err(|e| invalid(&file_var, format!("cannot read {path}: {e}"))),
-        }
+        };
+        Ok(self.recorded(read))
     }
 }

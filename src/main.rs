@@ -100,7 +100,10 @@ fn config() -> Result<Config, ExitCode> {
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
-    tracing::info!(config = %config.redacted(), "starting kessai");
+    tracing::info!("starting kessai {}", env!("CARGO_PKG_VERSION"));
+    for line in config.summary() {
+        tracing::info!("{line}");
+    }
     let app = Application::build(config, Arc::new(SystemClock)).await?;
     app.run_until_stopped(termination()).await
 }

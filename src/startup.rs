@@ -297,7 +297,11 @@ impl Application {
         let in_flight = grpc::InFlight::default();
         let serve = server
             .layer(grpc::connections::ActivityLayer)
-            .layer(grpc::call_layers(in_flight.clone(), auth))
+            .layer(grpc::call_layers(
+                in_flight.clone(),
+                auth,
+                self.config.access_log,
+            ))
             .add_service(tonic_health::pb::health_server::HealthServer::new(
                 tonic_health::server::HealthService::from_health_reporter(self.reporter.clone()),
             ))

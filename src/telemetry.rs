@@ -9,6 +9,7 @@
 //! is used, and the other standard `OTEL_*` variables (headers, timeout,
 //! service name, resource attributes, batch settings) apply.
 
+use std::io::IsTerminal;
 use std::sync::OnceLock;
 
 use opentelemetry::trace::TracerProvider as _;
@@ -81,12 +82,21 @@ pub fn init_to(format: LogFormat, filter: &str, to: LogTo) {
     let otel = tracing_opentelemetry::layer()
         .with_tracer(tracer)
         .with_filter(Targets::new().with_target("kessai", Level::INFO));
-    let writer = match to {
-        LogTo::Stdout => BoxMakeWriter::new(std::io::stdout),
-        LogTo::Stderr => BoxMakeWriter::new(std::io::stderr),
+    let (writer, terminal) = match to {
+        LogTo::Stdout => (
+            BoxMakeWriter::new(std::io::stdout),
+            std::io::stdout().is_terminal(),
+        ),
+        LogTo::Stderr => (
+            BoxMakeWriter::new(std::io::stderr),
+            std::io::stderr().is_terminal(),
+        ),
     };
     let logs = match format {
+        // Colour codes are noise in a file, `kubectl logs` or a test's
+        // capture: only a person at a terminal gets them.
         LogFormat::Text => tracing_subscriber::fmt::layer()
+            .with_ansi(terminal && std::env::var_os("NO_COLOR").is_none())
             .with_target(true)
             .with_writer(writer)
             .with_filter(filter)

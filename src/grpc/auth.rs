@@ -225,6 +225,10 @@ where
             Ok(caller) => {
                 if let Some(caller) = caller {
                     tracing::Span::current().record("caller", caller.name.as_str());
+                    if let Some(access) = request.extensions().get::<super::access::AccessRecord>()
+                    {
+                        access.set_caller(&caller.name);
+                    }
                     request.extensions_mut().insert(caller);
                 }
                 Box::pin(self.inner.call(request))

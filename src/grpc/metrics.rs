@@ -3,7 +3,8 @@
 //! answer is trailers-only (most errors), and in the trailers otherwise, so
 //! the call is recorded when the response body ends. A streaming call is
 //! recorded when its stream ends; one the client abandons counts as
-//! `CANCELLED`.
+//! `CANCELLED`. The same moment writes the call's access line
+//! (`access.rs`), with the `ErrorInfo` reason read from the status.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -15,24 +16,32 @@ use http::{HeaderMap, Request, Response};
 use http_body::{Body, Frame, SizeHint};
 use tower::{Layer, Service};
 
+use super::access::{self, AccessRecord, Answer};
 use crate::observability::metrics;
 
 const GRPC_STATUS: &str = "grpc-status";
 
 #[derive(Debug, Clone, Copy, Default)]
-pub struct RpcMetricsLayer;
+pub struct RpcMetricsLayer {
+    /// Write the access line of every call, not only of faults.
+    pub access_log: bool,
+}
 
 impl<S> Layer<S> for RpcMetricsLayer {
     type Service = RpcMetrics<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        RpcMetrics { inner }
+        RpcMetrics {
+            inner,
+            access_log: self.access_log,
+        }
     }
 }
 
 #[derive(Debug, Clone)]
 pub struct RpcMetrics<S> {
     inner: S,
+    access_log: bool,
 }
 
 /// The call being measured, recorded exactly once.
@@ -41,12 +50,35 @@ struct Call {
     service: &'static str,
     method: &'static str,
     started: Instant,
+    access: AccessRecord,
+    access_log: bool,
+    /// The `ErrorInfo` reason of the status, once seen.
+    reason: Option<String>,
 }
 
 impl Call {
     fn finish(self, code: &'static str) {
-        metrics::rpc_handled(self.service, self.method, code, self.started.elapsed());
+        let latency = self.started.elapsed();
+        metrics::rpc_handled(self.service, self.method, code, latency);
+        let answer = Answer {
+            service: self.service,
+            method: self.method,
+            code,
+            reason: self.reason.as_deref(),
+            latency,
+        };
+        access::log(self.access_log, &self.access, &answer);
     }
+}
+
+/// The `ErrorInfo` reason of an error status in `headers`.
+fn reason_in(headers: &HeaderMap) -> Option<String> {
+    use tonic_types::StatusExt;
+    if headers.get(GRPC_STATUS).is_none_or(|code| code == "0") {
+        return None;
+    }
+    let status = tonic::Status::from_header_map(headers)?;
+    Some(status.get_details_error_info()?.reason)
 }
 
 fn status_in(headers: &HeaderMap) -> Option<&'static str> {
@@ -61,20 +93,25 @@ where
 {
     type Response = Response<MeteredBody<ResBody>>;
     type Error = S::Error;
-    type Future = ResponseFuture<S::Future>;
+    type Future = ResponseFuture<tokio::task::futures::TaskLocalFuture<AccessRecord, S::Future>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
+    fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
         let (service, method) = metrics::rpc_labels(request.uri().path());
+        let access = AccessRecord::default();
+        request.extensions_mut().insert(access.clone());
         ResponseFuture {
-            inner: self.inner.call(request),
+            inner: access.clone().scope(self.inner.call(request)),
             call: Some(Call {
                 service,
                 method,
                 started: Instant::now(),
+                access,
+                access_log: self.access_log,
+                reason: None,
             }),
         }
     }
@@ -97,10 +134,13 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
         let result = ready!(this.inner.poll(cx));
-        let call = this.call.take();
+        let mut call = this.call.take();
         Poll::Ready(match result {
             Ok(response) => {
                 let header_code = status_in(response.headers());
+                if let Some(call) = &mut call {
+                    call.reason = reason_in(response.headers());
+                }
                 Ok(response.map(|inner| MeteredBody {
                     inner,
                     call,
@@ -168,8 +208,13 @@ impl<B: Body> Body for MeteredBody<B> {
             None => Some(this.header_code.unwrap_or(metrics::UNKNOWN)),
         };
         if let Some(code) = code
-            && let Some(call) = this.call.take()
+            && let Some(mut call) = this.call.take()
         {
+            if let Some(Ok(frame)) = &frame
+                && let Some(reason) = frame.trailers_ref().and_then(reason_in)
+            {
+                call.reason = Some(reason);
+            }
             call.finish(code);
         }
         Poll::Ready(frame)
@@ -233,6 +278,9 @@ mod tests {
                 service: "kessai.v1.PaymentService",
                 method: "GetOrder",
                 started: Instant::now(),
+                access: AccessRecord::default(),
+                access_log: false,
+                reason: None,
             }),
             header_code,
             ended: AtomicBool::new(false),

@@ -1,6 +1,7 @@
 //! The gRPC surface: thin handlers, the proto ⇄ domain conversions, the one
 //! error → status mapping, health and reflection.
 
+mod access;
 pub mod auth;
 pub mod callers;
 pub mod connections;
@@ -23,7 +24,9 @@ use tower_http::classify::{GrpcCode, GrpcErrorsAsFailures, SharedClassifier};
 use tower_http::request_id::{
     MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
 };
-use tower_http::trace::TraceLayer;
+use tower_http::trace::{
+    DefaultOnBodyChunk, DefaultOnEos, DefaultOnRequest, DefaultOnResponse, TraceLayer,
+};
 
 pub use in_flight::InFlight;
 pub use metrics::RpcMetricsLayer;
@@ -48,7 +51,15 @@ impl MakeRequestId for MakeUlid {
 /// The span continues the caller's trace when its metadata carries a W3C
 /// `traceparent`.
 type RpcSpan = fn(&Request<tonic::body::Body>) -> tracing::Span;
-type TraceRpc = TraceLayer<SharedClassifier<GrpcErrorsAsFailures>, RpcSpan>;
+type TraceRpc = TraceLayer<
+    SharedClassifier<GrpcErrorsAsFailures>,
+    RpcSpan,
+    DefaultOnRequest,
+    DefaultOnResponse,
+    DefaultOnBodyChunk,
+    DefaultOnEos,
+    (),
+>;
 type RequestLayers =
     Stack<PropagateRequestIdLayer, Stack<TraceRpc, Stack<SetRequestIdLayer<MakeUlid>, Identity>>>;
 
@@ -70,9 +81,10 @@ pub type CallLayers = Stack<
 pub fn call_layers(
     in_flight: InFlight,
     auth: auth::AuthLayer,
+    access_log: bool,
 ) -> tower::ServiceBuilder<CallLayers> {
     tower::ServiceBuilder::new()
-        .layer(RpcMetricsLayer)
+        .layer(RpcMetricsLayer { access_log })
         .layer(in_flight)
         .layer(request_layers())
         .layer(auth)
@@ -96,8 +108,11 @@ pub fn request_layers() -> tower::ServiceBuilder<RequestLayers> {
     tower::ServiceBuilder::new()
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeUlid))
         .layer(
+            // Failures are the access line's to tell, at the level their
+            // cause deserves (`access.rs`), not all at ERROR.
             TraceLayer::new(SharedClassifier::new(server_faults()))
-                .make_span_with(rpc_span as RpcSpan),
+                .make_span_with(rpc_span as RpcSpan)
+                .on_failure(()),
         )
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
 }
@@ -155,6 +170,12 @@ fn rpc_span(request: &Request<tonic::body::Body>) -> tracing::Span {
         rpc_span!(tracing::Level::INFO)
     };
     crate::observability::trace_context::continue_from(&span, request.headers());
+    if let Some(access) = request.extensions().get::<access::AccessRecord>() {
+        access.set_ids(
+            request_id,
+            crate::observability::trace_context::trace_id_of(&span),
+        );
+    }
     span
 }
 

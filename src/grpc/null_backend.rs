@@ -188,7 +188,7 @@ pub async fn serve(listener: TcpListener, stop: CancellationToken) -> anyhow::Re
     let addr: SocketAddr = listener.local_addr()?;
     tracing::info!(%addr, "null backend serving gRPC");
     tonic::transport::Server::builder()
-        .layer(call_layers(InFlight::default(), auth))
+        .layer(call_layers(InFlight::default(), auth, true))
         .add_service(health_service)
         .add_service(PaymentServiceServer::new(NullApi::default()))
         .serve_with_incoming_shutdown(super::incoming(listener), stop.cancelled_owned())

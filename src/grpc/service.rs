@@ -48,20 +48,25 @@ fn caller<T>(request: &Request<T>) -> Caller {
 }
 
 fn order(view: &crate::domain::OrderView) -> Option<v1::Order> {
-    let span = tracing::Span::current();
-    span.record("order_id", view.order.id.as_str());
-    span.record("provider", view.order.provider.as_str());
+    about_order(&view.order.id);
+    tracing::Span::current().record("provider", view.order.provider.as_str());
+    super::access::note_provider(view.order.provider.as_str());
     Some(view.into())
 }
 
 /// Puts the call's idempotency key (and order, where the request names
 /// one) on its span before any work, so even a failed call carries them.
 fn keyed(key: &crate::domain::IdempotencyKey, order_id: Option<&crate::domain::OrderId>) {
-    let span = tracing::Span::current();
-    span.record("idempotency_key", key.as_str());
+    tracing::Span::current().record("idempotency_key", key.as_str());
     if let Some(order_id) = order_id {
-        span.record("order_id", order_id.as_str());
+        about_order(order_id);
     }
+}
+
+/// The order a call names, on its span and access line before any work.
+fn about_order(order_id: &crate::domain::OrderId) {
+    tracing::Span::current().record("order_id", order_id.as_str());
+    super::access::note_order(order_id.as_str());
 }
 
 #[tonic::async_trait]
@@ -81,6 +86,7 @@ impl PaymentService for PaymentApi {
         let cmd = AuthorizeCommand::try_from(request.into_inner())?;
         keyed(&cmd.key, None);
         tracing::Span::current().record("provider", cmd.details.provider().as_str());
+        super::access::note_provider(cmd.details.provider().as_str());
         let view = self.payments.authorize(&caller, cmd).await?;
         Ok(Response::new(v1::AuthorizeResponse {
             order: order(&view),
@@ -141,6 +147,7 @@ impl PaymentService for PaymentApi {
         let caller = caller(&request);
         let request = request.into_inner();
         let id = convert::order_id(&request.order_id)?;
+        about_order(&id);
         let view = self
             .payments
             .get_order(&caller, &id, request.refresh)

@@ -48,6 +48,16 @@ pub fn continue_from(span: &tracing::Span, headers: &HeaderMap) {
     let _ = span.set_parent(parent);
 }
 
+/// The trace id of `span` in hex, when it belongs to a trace.
+pub fn trace_id_of(span: &tracing::Span) -> Option<String> {
+    use opentelemetry::trace::TraceContextExt;
+    let context = span.context();
+    let span_context = context.span().span_context().clone();
+    span_context
+        .is_valid()
+        .then(|| span_context.trace_id().to_string())
+}
+
 /// The trace context headers of `span` (empty when it belongs to no
 /// trace, e.g. when no OpenTelemetry layer is installed).
 pub fn headers_of(span: &tracing::Span) -> HeaderMap {

@@ -52,14 +52,22 @@ impl ProviderSettings {
     }
 
     pub fn is_empty(&self) -> bool {
+        self.configured().is_empty()
+    }
+
+    /// The providers with credentials.
+    pub fn configured(&self) -> Vec<ProviderKind> {
         let configured = [
-            self.payjp.is_some(),
-            self.smartpay.is_some(),
-            self.paymentoptions.is_some(),
+            (ProviderKind::Payjp, self.payjp.is_some()),
+            (ProviderKind::Smartpay, self.smartpay.is_some()),
+            (ProviderKind::PaymentOptions, self.paymentoptions.is_some()),
             #[cfg(feature = "example-provider")]
-            self.example.is_some(),
+            (ProviderKind::Example, self.example.is_some()),
         ];
-        !configured.contains(&true)
+        configured
+            .into_iter()
+            .filter_map(|(kind, set)| set.then_some(kind))
+            .collect()
     }
 
     /// The adapters of the configured providers. `webhook_base` is the

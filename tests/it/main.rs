@@ -21,6 +21,7 @@ mod crash;
 mod crash_paymentoptions;
 #[cfg(feature = "example-provider")]
 mod example;
+mod first_hour;
 mod idempotency;
 mod metrics;
 mod owners;

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use secrecy::SecretString;
 
-use crate::env_vars::{ConfigError, Env, invalid};
+use crate::env_vars::{ConfigError, Env};
 use crate::providers::PaymentProvider;
 use crate::providers::http::HttpSettings;
 
@@ -38,7 +38,7 @@ pub fn from_env(
         (true, _, _) | (false, None, None) => Ok(None),
         (false, Some(api_key), Some(merchant_id)) => {
             if merchant_id.len() > 128 {
-                return Err(invalid(MERCHANT_ID, "must be at most 128 characters"));
+                env.reject(MERCHANT_ID, "must be at most 128 characters");
             }
             Ok(Some(PaymentOptionsSettings {
                 api_key,
@@ -53,10 +53,11 @@ pub fn from_env(
                     None | Some("raw") => false,
                     Some("base64") => true,
                     Some(other) => {
-                        return Err(invalid(
+                        env.reject(
                             "KESSAI_PAYMENTOPTIONS_AUTH",
                             format!("must be raw or base64, got {other:?}"),
-                        ));
+                        );
+                        false
                     }
                 },
             }))
