@@ -331,38 +331,13 @@ fn checks(args: &SoakArgs, soak: &Soak) -> Vec<Check> {
         .collect()
 }
 
-/// kessai logs each answer that tells of a provider's failure at ERROR
-/// ("response failed", DEADLINE_EXCEEDED or UNAVAILABLE), and the faults
-/// make some: those lines must be exactly the answers the callers were
-/// given, and nothing else may be logged at ERROR.
-fn log_checks(soak: &Soak) -> [Check; 2] {
+/// A provider's failure is told on the call's access line (INFO), so
+/// nothing at all may be logged at ERROR: that is kessai's own fault.
+fn log_checks(soak: &Soak) -> [Check; 1] {
     let log = &soak.audit.log;
-    let logged: u64 = ["Code: 4", "Code: 14"]
-        .iter()
-        .filter_map(|code| log.failed_answers.get(*code))
-        .sum();
-    let told: u64 = [
-        "DeadlineExceeded OUTCOME_UNKNOWN",
-        "Unavailable PROVIDER_UNAVAILABLE",
-    ]
-    .iter()
-    .filter_map(|answer| soak.total.answers.get(*answer))
-    .sum();
-    let other = log.errors - logged;
-    [
-        Check {
-            target: "no ERROR (or unstructured) line in kessai's log but the answers telling of a \
-                     provider's failure"
-                .into(),
-            measured: with_first(other, log.first_errors.first().filter(|_| other > 0)),
-            met: other == 0,
-        },
-        Check {
-            target: "those lines = the OUTCOME_UNKNOWN and PROVIDER_UNAVAILABLE answers the \
-                     callers were given"
-                .into(),
-            measured: format!("{logged} lines, {told} answers"),
-            met: logged == told,
-        },
-    ]
+    [Check {
+        target: "no ERROR (or unstructured) line in kessai's log".into(),
+        measured: with_first(log.errors, log.first_errors.first().filter(|_| log.errors > 0)),
+        met: log.errors == 0,
+    }]
 }
