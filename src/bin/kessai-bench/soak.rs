@@ -337,7 +337,10 @@ fn log_checks(soak: &Soak) -> [Check; 1] {
     let log = &soak.audit.log;
     [Check {
         target: "no ERROR (or unstructured) line in kessai's log".into(),
-        measured: with_first(log.errors, log.first_errors.first().filter(|_| log.errors > 0)),
+        measured: with_first(
+            log.errors,
+            log.first_errors.first().filter(|_| log.errors > 0),
+        ),
         met: log.errors == 0,
     }]
 }
