@@ -91,19 +91,6 @@ pub fn call_layers(
         .layer(unread_request::UnreadRequestLayer)
 }
 
-/// Accepted connections with Nagle's algorithm off: a small answer leaves at
-/// once instead of waiting for the caller's delayed ACK (tens of ms each).
-pub fn incoming(
-    listener: tokio::net::TcpListener,
-) -> impl futures::Stream<Item = std::io::Result<tokio::net::TcpStream>> {
-    use futures::StreamExt;
-    tokio_stream::wrappers::TcpListenerStream::new(listener).map(|accepted| {
-        let stream = accepted?;
-        stream.set_nodelay(true)?;
-        Ok(stream)
-    })
-}
-
 pub fn request_layers() -> tower::ServiceBuilder<RequestLayers> {
     tower::ServiceBuilder::new()
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeUlid))

@@ -191,7 +191,19 @@ pub async fn serve(listener: TcpListener, stop: CancellationToken) -> anyhow::Re
         .layer(call_layers(InFlight::default(), auth, true))
         .add_service(health_service)
         .add_service(PaymentServiceServer::new(NullApi::default()))
-        .serve_with_incoming_shutdown(super::incoming(listener), stop.cancelled_owned())
+        .serve_with_incoming_shutdown(
+            // The same accept path as `kessai serve`, so the ceiling it
+            // measures is comparable; idle connections are the bench's own.
+            super::connections::incoming(
+                listener,
+                super::connections::ConnectionLimits {
+                    max_connections: 1_000,
+                    handshake_timeout: std::time::Duration::from_secs(10),
+                    idle_timeout: None,
+                },
+            ),
+            stop.cancelled_owned(),
+        )
         .await?;
     Ok(())
 }

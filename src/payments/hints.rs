@@ -59,21 +59,8 @@ impl HintGate {
                 gate.deferred = true;
                 Admission::Deferred(gate.open_at)
             }
-            Some(gate) => {
-                *gate = Gate {
-                    open_at: now + self.interval,
-                    deferred: false,
-                };
-                Admission::Now
-            }
-            None => {
-                gates.insert(
-                    order.clone(),
-                    Gate {
-                        open_at: now + self.interval,
-                        deferred: false,
-                    },
-                );
+            Some(_) | None => {
+                self.close(&mut gates, order, now);
                 Admission::Now
             }
         }
@@ -83,6 +70,11 @@ impl HintGate {
     /// interval.
     pub fn deferred_done(&self, order: &OrderId, now: Instant) {
         let mut gates = self.gates.lock().unwrap_or_else(|e| e.into_inner());
+        self.close(&mut gates, order, now);
+    }
+
+    /// A lookup is being made now: the next one waits an interval.
+    fn close(&self, gates: &mut HashMap<OrderId, Gate>, order: &OrderId, now: Instant) {
         gates.insert(
             order.clone(),
             Gate {
