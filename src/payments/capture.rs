@@ -62,6 +62,9 @@ struct Drive {
     data: CaptureRequestData,
     /// When resuming: how long ago the first call was sent.
     resumed_after: Option<chrono::Duration>,
+    /// The capture the provider reports it made, found by the id its
+    /// notification named: the answer a lost call would have had.
+    found: Option<CaptureOutcome>,
 }
 
 impl Payments {
@@ -153,6 +156,7 @@ impl Payments {
                 attempt_id,
                 data,
                 resumed_after: None,
+                found: None,
             },
         )
         .await
@@ -209,6 +213,20 @@ impl Payments {
         order_id: OrderId,
         attempt_id: AttemptId,
     ) -> Result<OrderView, PaymentError> {
+        self.redrive_capture_knowing(caller, request, order_id, attempt_id, None)
+            .await
+    }
+
+    /// [`Payments::redrive_capture`], with what the provider reported of the
+    /// capture if it was found (then it is booked, not sent again).
+    pub(super) async fn redrive_capture_knowing(
+        &self,
+        caller: &Caller,
+        request: &KeyedRequest,
+        order_id: OrderId,
+        attempt_id: AttemptId,
+        found: Option<CaptureOutcome>,
+    ) -> Result<OrderView, PaymentError> {
         let now = self.now();
         let tx = self.store().begin().await?;
         let attempt = tx.attempt(&attempt_id).await?;
@@ -245,6 +263,7 @@ impl Payments {
                 attempt_id,
                 data,
                 resumed_after: Some(now - attempt.created_at),
+                found,
             },
         )
         .await
@@ -257,16 +276,21 @@ impl Payments {
         drive: Drive,
     ) -> Result<OrderView, PaymentError> {
         let provider = self.provider(drive.order.provider)?.clone();
-        let result = provider
-            .capture(CaptureCall {
-                order: &drive.order,
-                capture: &drive.capture,
-                idempotency_key: drive.capture.id.to_string(),
-                whole_remainder: drive.data.whole_remainder,
-                final_capture: drive.data.final_capture,
-                resumed_after: drive.resumed_after,
-            })
-            .await;
+        let result = match drive.found.clone() {
+            Some(found) => Ok(found),
+            None => {
+                provider
+                    .capture(CaptureCall {
+                        order: &drive.order,
+                        capture: &drive.capture,
+                        idempotency_key: drive.capture.id.to_string(),
+                        whole_remainder: drive.data.whole_remainder,
+                        final_capture: drive.data.final_capture,
+                        resumed_after: drive.resumed_after,
+                    })
+                    .await
+            }
+        };
         self.crash_point(CrashPoint::AfterProviderAnswer);
         let order_id = drive.order.id.clone();
         let release = self.settle_capture(caller, request, &drive, result).await?;

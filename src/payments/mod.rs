@@ -16,6 +16,7 @@ mod get_order;
 mod hints;
 mod idempotency;
 mod list_orders;
+mod named;
 mod notify;
 mod page_token;
 mod reconcile;

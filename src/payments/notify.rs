@@ -9,7 +9,7 @@
 //! current state, which `sync` applies only forwards.
 
 use super::hints::Admission;
-use super::reconcile::Named;
+use super::named::Named;
 use super::{Caller, PaymentError, Payments};
 use crate::domain::{OrderId, ProviderKind};
 use crate::providers::{Notification, Subject};
@@ -54,7 +54,9 @@ impl Payments {
             tracing::info!(%provider, event_type = %notification.event_type, "a notification names no known order; ignored");
             return Ok(NotifyOutcome::UnknownOrder);
         }
-        if let (Subject::Hint { .. }, Some(order)) = (&notification.subject, &order_id) {
+        if let (Subject::Hint { transaction_id, .. }, Some(order)) =
+            (&notification.subject, &order_id)
+        {
             let seen = self
                 .store()
                 .webhook_event_seen(provider, &notification.event_id)
@@ -64,7 +66,11 @@ impl Payments {
                 // Redelivered after it could not be applied: counted once
                 // already, so not held back again.
                 Some(Receipt::Unprocessed | Receipt::New) => Admission::Now,
-                None => self.inner.hints.admit(order, tokio::time::Instant::now()),
+                None => self.inner.hints.admit(
+                    order,
+                    transaction_id.as_deref(),
+                    tokio::time::Instant::now(),
+                ),
             };
             match admission {
                 Admission::Now => {}
@@ -112,20 +118,20 @@ impl Payments {
                     }
                     Err(error) => return Err(error),
                 }
-                // A refund whose answer was lost, that the notification
-                // names by the provider's id: booked once the provider
-                // confirms it.
+                // A capture, refund or void whose answer was lost, that the
+                // notification names by the provider's id: booked once the
+                // provider confirms it.
                 if let Subject::Hint {
                     transaction_id: Some(transaction_id),
                     ..
                 } = &notification.subject
                 {
                     match self
-                        .settle_named_refund(&caller, &order_id, transaction_id)
+                        .settle_named(&caller, &order_id, transaction_id)
                         .await?
                     {
-                        Named::Booked => {
-                            tracing::info!(%order_id, %provider, "a refund whose answer was lost was found at the provider and booked")
+                        Named::Booked(operation) => {
+                            tracing::info!(%order_id, %provider, operation = operation.as_str(), "a call whose answer was lost was found at the provider and booked")
                         }
                         Named::Nothing => {}
                         // Unapplied: the provider delivers it again.
@@ -151,14 +157,40 @@ impl Payments {
         let this = self.clone();
         tokio::spawn(async move {
             tokio::time::sleep_until(at).await;
-            this.inner
+            let named = this
+                .inner
                 .hints
                 .deferred_done(&order, tokio::time::Instant::now());
             let caller = Caller::system(format!("webhook:{}", provider.as_str()));
             if let Err(error) = this.get_order(&caller, &order, true).await {
                 tracing::info!(order_id = %order, %provider, %error, "a coalesced notification's lookup failed; reconciliation looks later");
             }
+            for transaction_id in named {
+                this.settle_named_later(&caller, &order, &transaction_id)
+                    .await;
+            }
         });
+    }
+
+    /// [`Payments::settle_named`] for a held-back hint, which cannot be
+    /// delivered again: a call still in flight is waited for a few times.
+    async fn settle_named_later(&self, caller: &Caller, order: &OrderId, transaction_id: &str) {
+        let lease = self.inner.config.in_flight_lease;
+        for wait in [0, 1, 2, 4].map(|n| lease / 4 * n) {
+            tokio::time::sleep(wait.to_std().unwrap_or_default()).await;
+            match self.settle_named(caller, order, transaction_id).await {
+                Ok(Named::Booked(operation)) => {
+                    tracing::info!(order_id = %order, operation = operation.as_str(), "a call whose answer was lost was found at the provider and booked");
+                    return;
+                }
+                Ok(Named::Nothing) => return,
+                Ok(Named::NotYet) => {}
+                Err(error) => {
+                    tracing::info!(order_id = %order, %error, "a coalesced notification's transaction could not be looked up; reconciliation looks later");
+                    return;
+                }
+            }
+        }
     }
 
     /// The order a notification is about, if kessai has it.

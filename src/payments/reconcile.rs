@@ -10,10 +10,8 @@ use futures::{StreamExt, stream};
 
 use super::authorize::AuthorizeCommand;
 use super::idempotency::KeyedRequest;
-use super::refund::FoundRefund;
 use super::{Caller, PaymentError, Payments};
-use crate::domain::{AuthState, OrderId, OrderRecord, OrderView, RefundStatus};
-use crate::providers::FoundTransaction;
+use crate::domain::{AuthState, OrderId, OrderRecord, OrderView};
 use crate::store::{AttemptRecord, KeyState, Operation};
 
 /// What one pass did.
@@ -48,17 +46,6 @@ pub const WEBHOOK_EVENT_RETENTION: Duration = Duration::days(30);
 
 /// The actor reconciliation writes into order histories.
 pub const RECONCILER: &str = "reconciler";
-
-/// What came of a transaction a notification named.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Named {
-    /// A refund whose answer was lost, now booked.
-    Booked,
-    /// Nothing of kessai's waits for it.
-    Nothing,
-    /// It may be the answer to a call still in flight: ask again later.
-    NotYet,
-}
 
 /// What a pass reads at a time.
 const BATCH: u64 = 64;
@@ -280,7 +267,7 @@ impl Payments {
 
     /// The idempotency key an attempt's outcome completes, taken over from
     /// a caller that went away; `None` while a caller's retry drives it.
-    async fn key_to_settle(
+    pub(super) async fn key_to_settle(
         &self,
         attempt: &AttemptRecord,
     ) -> Result<Option<KeyedRequest>, PaymentError> {
@@ -299,77 +286,6 @@ impl Payments {
                 None => KeyedRequest::none(),
             },
         ))
-    }
-
-    /// A notification named a transaction of an order with a refund whose
-    /// answer was lost: asks the provider about that transaction, and books
-    /// it when it is a refund of this order of the same amount that kessai
-    /// has not booked yet. Where the provider cannot deduplicate (and so a
-    /// lost refund cannot be sent again or looked up by kessai's own
-    /// reference), this is how it settles without a person.
-    pub(super) async fn settle_named_refund(
-        &self,
-        caller: &Caller,
-        order_id: &OrderId,
-        transaction_id: &str,
-    ) -> Result<Named, PaymentError> {
-        let view = self.view(order_id).await?;
-        let booked = view
-            .refunds
-            .iter()
-            .flat_map(|r| &r.parts)
-            .any(|p| p.provider_refund_id.as_deref() == Some(transaction_id));
-        let unsettled = view
-            .refunds
-            .iter()
-            .any(|r| r.status == RefundStatus::Pending);
-        if booked || !unsettled {
-            return Ok(Named::Nothing);
-        }
-        let now = self.now();
-        let lease = self.inner.config.in_flight_lease;
-        let lost: Vec<AttemptRecord> = self
-            .store()
-            .open_attempts_of(order_id, now, lease)
-            .await?
-            .into_iter()
-            .filter(|a| a.operation == Operation::Refund)
-            .collect();
-        let provider = self.provider(view.order.provider)?.clone();
-        let found = provider
-            .transaction(&view.order, transaction_id)
-            .await
-            .map_err(|e| PaymentError::from_provider(e, order_id.as_str()))?;
-        let Some(FoundTransaction::Refund { id, amount }) = found else {
-            return Ok(Named::Nothing);
-        };
-        // A refund of this amount is pending but its call is still in
-        // flight (the notification came before the lost answer was known):
-        // not yet; the provider delivers the notification again.
-        let awaited = view
-            .refunds
-            .iter()
-            .any(|r| r.status == RefundStatus::Pending && r.amount == amount);
-        let Some(attempt) = lost.iter().find(|a| a.amount == Some(amount)) else {
-            return Ok(if awaited {
-                Named::NotYet
-            } else {
-                Named::Nothing
-            });
-        };
-        let Some(request) = self.key_to_settle(attempt).await? else {
-            return Ok(Named::NotYet);
-        };
-        let found = FoundRefund { id, amount };
-        self.redrive_refund_knowing(
-            caller,
-            &request,
-            order_id.clone(),
-            attempt.id.clone(),
-            Some(found),
-        )
-        .await?;
-        Ok(Named::Booked)
     }
 
     /// Sends a call again with the provider key it was first sent with (or,

@@ -17,6 +17,25 @@ pub struct VoidCommand {
     pub order_id: OrderId,
 }
 
+/// How a void's provider call is made.
+#[derive(Debug, Clone, Copy)]
+struct Resend {
+    /// When resuming: how long ago the first call was sent.
+    resumed_after: Option<chrono::Duration>,
+    /// The provider reported the void made, in the notification of its
+    /// transaction: booked, not sent again.
+    found: bool,
+}
+
+impl Resend {
+    fn first() -> Self {
+        Self {
+            resumed_after: None,
+            found: false,
+        }
+    }
+}
+
 impl Payments {
     pub(super) async fn void_now(
         &self,
@@ -72,7 +91,7 @@ impl Payments {
             .await?;
         tx.commit().await?;
         self.crash_point(CrashPoint::AfterIntentCommit);
-        self.drive_void(caller, &request, order, attempt_id, None)
+        self.drive_void(caller, &request, order, attempt_id, Resend::first())
             .await
     }
 
@@ -100,6 +119,20 @@ impl Payments {
         order_id: OrderId,
         attempt_id: AttemptId,
     ) -> Result<OrderView, PaymentError> {
+        self.redrive_void_knowing(caller, request, order_id, attempt_id, false)
+            .await
+    }
+
+    /// [`Payments::redrive_void`]; `found` when the provider reported the
+    /// void made (then it is booked, not sent again).
+    pub(super) async fn redrive_void_knowing(
+        &self,
+        caller: &Caller,
+        request: &KeyedRequest,
+        order_id: OrderId,
+        attempt_id: AttemptId,
+        found: bool,
+    ) -> Result<OrderView, PaymentError> {
         let now = self.now();
         let tx = self.store().begin().await?;
         let attempt = tx.attempt(&attempt_id).await?;
@@ -118,7 +151,11 @@ impl Payments {
             .await?;
         tx.commit().await?;
         let resumed_after = Some(now - attempt.created_at);
-        self.drive_void(caller, request, order, attempt_id, resumed_after)
+        let call = Resend {
+            resumed_after,
+            found,
+        };
+        self.drive_void(caller, request, order, attempt_id, call)
             .await
     }
 
@@ -128,16 +165,20 @@ impl Payments {
         request: &KeyedRequest,
         order: OrderRecord,
         attempt_id: AttemptId,
-        resumed_after: Option<chrono::Duration>,
+        call: Resend,
     ) -> Result<OrderView, PaymentError> {
         let provider = self.provider(order.provider)?.clone();
-        let result = provider
-            .void(VoidCall {
-                order: &order,
-                idempotency_key: attempt_id.to_string(),
-                resumed_after,
-            })
-            .await;
+        let result = if call.found {
+            Ok(())
+        } else {
+            provider
+                .void(VoidCall {
+                    order: &order,
+                    idempotency_key: attempt_id.to_string(),
+                    resumed_after: call.resumed_after,
+                })
+                .await
+        };
         self.crash_point(CrashPoint::AfterProviderAnswer);
         let now = self.now();
         let tx = self.store().begin().await?;

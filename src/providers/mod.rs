@@ -262,10 +262,17 @@ pub trait PaymentProvider: Send + Sync + 'static {
 /// A transaction looked up at the provider by its id.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FoundTransaction {
+    Capture {
+        id: String,
+        amount: i64,
+    },
     Refund {
         id: String,
         amount: i64,
     },
-    /// Anything else (a capture, a void, the authorization itself).
+    Void {
+        id: String,
+    },
+    /// Anything else (the authorization itself, a sale).
     Other,
 }

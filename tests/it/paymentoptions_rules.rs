@@ -365,3 +365,68 @@ db_test! {
         assert_eq!(replay.amount_refunded, 2_000);
     }
 }
+
+db_test! {
+    async fn a_lost_capture_is_booked_when_paymentoptions_notifies_it(app: TestApp) {
+        use kessai::sandbox::faults::{Fault, FaultKind};
+        let order = preauthorized(&app, 5_000).await;
+        app.notify_kessai();
+        app.paymentoptions.faults().inject(Fault::new("POST", "/capture", FaultKind::DropAfterActing));
+        let key = unique_key("cap");
+        assert_error(
+            app.capture_with_key(&key, &order.id, Some(3_000), false).await,
+            Code::DeadlineExceeded,
+            "OUTCOME_UNKNOWN",
+        );
+        let at_provider = ledger(&app, &order.provider_order_id);
+        assert_eq!(at_provider.captured, 3_000, "PaymentOptions did capture");
+
+        // The notification names the capture's transaction: kessai asks
+        // PaymentOptions about it and books it, sending nothing again.
+        assert!(app.paymentoptions.webhooks().settled(std::time::Duration::from_secs(30)).await);
+        let settled = app.get_order(&order.id, false).await.unwrap();
+        assert_eq!(settled.amount_captured, 3_000, "{settled:?}");
+        assert_eq!(settled.captures[0].status(), v1::CaptureStatus::Succeeded);
+        assert_eq!(
+            Some(settled.captures[0].provider_capture_id.as_str()),
+            at_provider.capture_id.as_deref(),
+            "booked with the CAPTURE transaction, which refunds name"
+        );
+        // The caller's retry replays the booked capture.
+        let replay = app.capture_with_key(&key, &order.id, Some(3_000), false).await.expect("the retry replays the outcome");
+        assert_eq!(replay.amount_captured, 3_000);
+        // And the capture refunds like any other.
+        assert_eq!(app.refund(&order.id, Some(1_000)).await.unwrap().amount_refunded, 1_000);
+        let after = ledger(&app, &order.provider_order_id);
+        assert_eq!((after.captured, after.refunded), (3_000, 1_000), "captured once, never twice");
+    }
+}
+
+db_test! {
+    async fn a_lost_void_is_booked_when_paymentoptions_notifies_it(app: TestApp) {
+        use kessai::sandbox::faults::{Fault, FaultKind};
+        let order = preauthorized(&app, 5_000).await;
+        app.notify_kessai();
+        app.paymentoptions.faults().inject(Fault::new("POST", "/void", FaultKind::DropAfterActing));
+        let key = unique_key("void");
+        let void = |key: String| {
+            let mut client = app.client.clone();
+            let order_id = order.id.clone();
+            async move {
+                client
+                    .void(v1::VoidRequest { idempotency_key: key, order_id })
+                    .await
+                    .map(|r| r.into_inner().order.unwrap())
+            }
+        };
+        assert_error(void(key.clone()).await, Code::DeadlineExceeded, "OUTCOME_UNKNOWN");
+        assert_eq!(ledger(&app, &order.provider_order_id).status, "voided", "PaymentOptions did void");
+
+        assert!(app.paymentoptions.webhooks().settled(std::time::Duration::from_secs(30)).await);
+        let settled = app.get_order(&order.id, false).await.unwrap();
+        assert_eq!(settled.status(), OrderStatus::Voided, "{settled:?}");
+        assert_eq!(settled.amount_capturable, 0);
+        let replay = void(key).await.expect("the retry replays the outcome");
+        assert_eq!(replay.status(), OrderStatus::Voided);
+    }
+}

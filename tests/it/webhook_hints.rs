@@ -127,3 +127,77 @@ async fn an_address_over_its_rate_is_refused_and_other_networks_are_not_heard() 
     assert_eq!(answer.status, 403);
     assert_eq!(fenced.paymentoptions.requests_seen(), 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_capture_named_by_a_held_back_hint_is_still_booked() {
+    use kessai::sandbox::faults::{Fault, FaultKind};
+    let (app, order_id) = order_with_hints("500").await;
+    let addr = app.webhook_addr.to_string();
+    let order = app.get_order(&order_id, false).await.unwrap();
+    app.paymentoptions
+        .faults()
+        .inject(Fault::new("POST", "/capture", FaultKind::DropAfterActing));
+    let key = unique_key("cap");
+    assert!(
+        app.capture_with_key(&key, &order_id, Some(1_500), false)
+            .await
+            .is_err()
+    );
+    let ledger = app.paymentoptions.ledger();
+    let capture = ledger.authorizations[0].capture_id.clone().unwrap();
+
+    // Another order's capture, named under this order (anyone can post a
+    // hint): looked up at once, and not booked, since PaymentOptions says
+    // it is not this order's.
+    let other = app
+        .authorize(card_authorize(
+            &unique_key("b"),
+            3_000,
+            APPROVE,
+            "123",
+            app.clock.now().year() + 3,
+        ))
+        .await
+        .unwrap();
+    app.capture(&other.id, Some(3_000), false).await.unwrap();
+    let foreign = app
+        .paymentoptions
+        .ledger()
+        .authorizations
+        .into_iter()
+        .find(|a| a.id == other.provider_order_id)
+        .and_then(|a| a.capture_id)
+        .unwrap();
+    let named = |id: &str| {
+        json!({
+            "transaction_type": "CAPTURE",
+            "merchant_details": {"merchant_txn_ref": order.id},
+            "transaction_details": {"id": id},
+        })
+        .to_string()
+    };
+    let first = post_webhook(&addr, "paymentoptions", &[], &named(&foreign)).await;
+    assert_eq!(first.status, 200, "{}", first.json);
+    let stored = app.get_order(&order_id, false).await.unwrap();
+    assert_eq!(stored.amount_captured, 0, "{stored:?}");
+
+    // The genuine notification comes within the interval: held back, and
+    // its transaction still settles the lost capture at the interval's end.
+    let genuine = post_webhook(&addr, "paymentoptions", &[], &named(&capture)).await;
+    assert_eq!(genuine.json["outcome"], "coalesced", "{}", genuine.json);
+    let mut settled = stored;
+    for _ in 0..50 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        settled = app.get_order(&order_id, false).await.unwrap();
+        if settled.amount_captured > 0 {
+            break;
+        }
+    }
+    assert_eq!(settled.amount_captured, 1_500, "{settled:?}");
+    assert_eq!(settled.captures[0].provider_capture_id, capture);
+    let replay = app
+        .capture_with_key(&key, &order_id, Some(1_500), false)
+        .await
+        .expect("the retry replays the booked capture");
+    assert_eq!(replay.amount_captured, 1_500);
+}

@@ -290,7 +290,7 @@ impl PaymentProvider for PaymentOptions {
             // The capture is a new transaction whose id was in the lost
             // answer; the authorization's status does not show it.
             return Err(unknown(
-                "a capture whose answer was lost cannot be looked up at PaymentOptions; left for review",
+                "a capture whose answer was lost cannot be looked up at PaymentOptions: booked when its notification names it, else left for review",
             ));
         }
         let body = Capture {
@@ -316,7 +316,7 @@ impl PaymentProvider for PaymentOptions {
             })?;
         if call.resumed_after.is_some() {
             return Err(unknown(
-                "a refund whose answer was lost cannot be looked up at PaymentOptions; left for review",
+                "a refund whose answer was lost cannot be looked up at PaymentOptions: booked when its notification names it, else left for review",
             ));
         }
         let body = Refund {
@@ -333,7 +333,7 @@ impl PaymentProvider for PaymentOptions {
         let authorization = self.transaction(call.order)?;
         if call.resumed_after.is_some() {
             return Err(unknown(
-                "a void whose answer was lost cannot be proven at PaymentOptions; left for review",
+                "a void whose answer was lost cannot be proven at PaymentOptions: booked when its notification names it, else left for review",
             ));
         }
         let body = Void {
@@ -362,11 +362,11 @@ impl PaymentProvider for PaymentOptions {
             return Ok(None);
         }
         let amount = envelope.payment_details.as_ref().and_then(|d| d.amount);
+        let id = id.to_owned();
         Ok(Some(match (envelope.transaction_type.as_deref(), amount) {
-            (Some("REFUND"), Some(amount)) => FoundTransaction::Refund {
-                id: id.to_owned(),
-                amount,
-            },
+            (Some("CAPTURE"), Some(amount)) => FoundTransaction::Capture { id, amount },
+            (Some("REFUND"), Some(amount)) => FoundTransaction::Refund { id, amount },
+            (Some("VOID"), _) => FoundTransaction::Void { id },
             _ => FoundTransaction::Other,
         }))
     }
