@@ -22,6 +22,17 @@ impl Payments {
         if !refresh {
             return Ok(view);
         }
+        self.refreshed(caller, view).await
+    }
+
+    /// `view` after asking the provider where the order stands and
+    /// recording what changed.
+    pub(super) async fn refreshed(
+        &self,
+        caller: &Caller,
+        view: OrderView,
+    ) -> Result<OrderView, PaymentError> {
+        let id = &view.order.id.clone();
         let provider = self.provider(view.order.provider)?.clone();
         let snapshot = match view.order.provider_order_id {
             Some(_) => Some(
@@ -33,6 +44,11 @@ impl Payments {
             // Nothing to ask the provider about; the deadline still applies.
             None => None,
         };
+        // Most refreshes change nothing: judged on the unlocked view first,
+        // they then write nothing and take no lock.
+        if !changes(&view.order, snapshot.as_ref(), &view.captures, self.now()) {
+            return Ok(view);
+        }
         self.sync(caller, id, snapshot.as_ref()).await
     }
 
@@ -55,22 +71,7 @@ impl Payments {
             })?;
         let before = order.clone();
         let known = tx.captures(id).await?;
-        let external_captures = match snapshot {
-            Some(snapshot) => apply_snapshot(&mut order, snapshot, &known, now),
-            None => Vec::new(),
-        };
-        let s = &order.state;
-        let busy = s.captures_pending > 0 || s.void_pending || s.unsettled > 0;
-        let waiting = s.auth == AuthState::RequiresAction
-            && snapshot.is_none_or(|snap| matches!(snap.state, SnapshotState::RequiresAction(_)));
-        if !busy
-            && (s.auth == AuthState::Authorized || waiting)
-            && s.release.is_none()
-            && s.is_expired(now)
-        {
-            order.state = order.state.clone().expired();
-            order.next_action = None;
-        }
+        let external_captures = apply(&mut order, snapshot, &known, now);
         if order == before {
             tx.rollback().await?;
             return self.view(id).await;
@@ -92,6 +93,45 @@ impl Payments {
         tx.commit().await?;
         self.view(id).await
     }
+}
+
+/// Moves `order` to what the provider's state and the clock say. Returns
+/// the captures to record that kessai has no row for.
+fn apply(
+    order: &mut OrderRecord,
+    snapshot: Option<&ProviderSnapshot>,
+    known: &[CaptureRecord],
+    now: DateTime<Utc>,
+) -> Vec<ExternalCapture> {
+    let external_captures = match snapshot {
+        Some(snapshot) => apply_snapshot(order, snapshot, known, now),
+        None => Vec::new(),
+    };
+    let s = &order.state;
+    let busy = s.captures_pending > 0 || s.void_pending || s.unsettled > 0;
+    let waiting = s.auth == AuthState::RequiresAction
+        && snapshot.is_none_or(|snap| matches!(snap.state, SnapshotState::RequiresAction(_)));
+    if !busy
+        && (s.auth == AuthState::Authorized || waiting)
+        && s.release.is_none()
+        && s.is_expired(now)
+    {
+        order.state = order.state.clone().expired();
+        order.next_action = None;
+    }
+    external_captures
+}
+
+/// Whether applying the provider's state to `order` would change it.
+fn changes(
+    order: &OrderRecord,
+    snapshot: Option<&ProviderSnapshot>,
+    known: &[CaptureRecord],
+    now: DateTime<Utc>,
+) -> bool {
+    let mut after = order.clone();
+    let external = apply(&mut after, snapshot, known, now);
+    !external.is_empty() || after != *order
 }
 
 /// A fetch moves nothing, so any failure to get an answer is "unavailable".

@@ -162,8 +162,8 @@ impl Payments {
         if !refresh {
             return Ok(view);
         }
-        let (this, caller, id) = (self.clone(), caller.clone(), id.clone());
-        self.to_completion(async move { this.get_order_now(&caller, &id, true).await })
+        let (this, caller) = (self.clone(), caller.clone());
+        self.to_completion(async move { this.refreshed(&caller, view).await })
             .await
     }
 

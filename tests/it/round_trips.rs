@@ -2,7 +2,8 @@
 //! statement the driver sends (`sqlx::query` at DEBUG), and each call's
 //! lines are the ones logged between sending it and its answer. GetOrder
 //! reads with at most 3 statements (2 before any capture, since only a
-//! captured order can have refunds) and writes nothing; Authorize, Capture
+//! captured order can have refunds) and writes nothing, nor does a refresh
+//! the provider's answer leaves unchanged; Authorize, Capture
 //! and Refund commit at most twice (the intent and the outcome).
 
 use std::collections::BTreeMap;
@@ -117,6 +118,21 @@ async fn count_round_trips(postgres: bool) -> Option<BTreeMap<&'static str, Roun
     answer.unwrap();
     table.insert("GetOrder, authorized", trips);
 
+    // Asking the provider about an order whose state it confirms.
+    let (answer, trips) = counted(
+        &process,
+        client.get_order(v1::GetOrderRequest {
+            order_id: order.id.clone(),
+            refresh: true,
+        }),
+    )
+    .await;
+    assert_eq!(
+        answer.unwrap().into_inner().order.unwrap().status(),
+        v1::OrderStatus::Authorized
+    );
+    table.insert("GetOrder, refreshed, unchanged", trips);
+
     let (answer, trips) = counted(
         &process,
         client.capture(v1::CaptureRequest {
@@ -185,7 +201,11 @@ async fn count_round_trips(postgres: bool) -> Option<BTreeMap<&'static str, Roun
 /// SQLite's driver does not log its COMMIT, so only PostgreSQL's commits
 /// are counted.
 fn assert_within_budget(table: &BTreeMap<&'static str, RoundTrips>, commits_logged: bool) {
-    for (rpc, most) in [("GetOrder, authorized", 2), ("GetOrder, refunded", 3)] {
+    for (rpc, most) in [
+        ("GetOrder, authorized", 2),
+        ("GetOrder, refreshed, unchanged", 2),
+        ("GetOrder, refunded", 3),
+    ] {
         let get = table[rpc];
         assert!(get.statements <= most, "{rpc}: {get:?}");
         assert_eq!(get.writes, 0, "{rpc} writes nothing: {get:?}");
