@@ -10,6 +10,8 @@ use std::time::{Duration, Instant};
 use kessai::proto::v1::payment_service_client::PaymentServiceClient;
 use tonic::transport::Channel;
 
+use crate::cpu::{CpuPerCall, CpuProbe};
+
 pub type Client = PaymentServiceClient<Channel>;
 
 /// How long and how hard to drive a scenario.
@@ -30,6 +32,8 @@ pub struct Stats {
     pub errors: u64,
     pub first_error: Option<String>,
     pub window: Duration,
+    /// The CPU each answered call cost, when a probe was given.
+    pub cpu: Option<CpuPerCall>,
     /// Sorted, microseconds.
     latencies: Vec<u32>,
 }
@@ -81,11 +85,35 @@ where
     F: Fn(Client, u64) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Result<(), String>> + Send + 'static,
 {
+    drive_counted(clients, load, None, op).await
+}
+
+/// [`drive`], also reading the CPU `probe` names at the measured window's
+/// start and end.
+pub async fn drive_counted<F, Fut>(
+    clients: &[Client],
+    load: Load,
+    probe: Option<CpuProbe>,
+    op: F,
+) -> Stats
+where
+    F: Fn(Client, u64) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<(), String>> + Send + 'static,
+{
     let op = Arc::new(op);
     let sequence = Arc::new(AtomicU64::new(0));
     let start = Instant::now() + Duration::from_millis(20);
     let measure_from = start + load.warmup;
     let measure_until = measure_from + load.duration;
+    let cpu = probe.map(|probe| {
+        tokio::spawn(async move {
+            tokio::time::sleep_until(measure_from.into()).await;
+            let before = tokio::task::spawn_blocking(move || probe.read()).await;
+            tokio::time::sleep_until(measure_until.into()).await;
+            let after = tokio::task::spawn_blocking(move || probe.read()).await;
+            before.ok().zip(after.ok())
+        })
+    });
     let mut tasks = Vec::with_capacity(load.concurrency);
     for worker in 0..load.concurrency {
         let client = clients[worker % clients.len()].clone();
@@ -140,6 +168,11 @@ where
         stats.latencies.extend(worker.latencies);
     }
     stats.latencies.sort_unstable();
+    if let Some(cpu) = cpu
+        && let Ok(Some((before, after))) = cpu.await
+    {
+        stats.cpu = before.per_call(&after, stats.ops);
+    }
     stats
 }
 

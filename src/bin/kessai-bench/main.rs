@@ -5,6 +5,7 @@
 
 mod calls;
 mod chaos;
+mod cpu;
 mod load;
 mod postgres;
 mod report;
@@ -227,10 +228,15 @@ async fn per_database(
         .clients(RunArgs::connections(args.concurrency))
         .await?;
     let hot = Arc::new(authorize_many(&clients, 1_000, &format!("{run_id}-{name}-seed")).await?);
+    // SQLite runs inside kessai; PostgreSQL is a server of its own here.
+    let probe = Some(cpu::CpuProbe {
+        server: server.pid(),
+        database: name == "PostgreSQL",
+    });
 
     eprintln!("{name}: GetOrder");
     let sampler = server.sample_rss();
-    let get = drive(&clients, load, move |client, n| {
+    let get = load::drive_counted(&clients, load, probe, move |client, n| {
         let id = hot[(spread(n, hot.len() as u64)) as usize].clone();
         calls::get_order(client, id)
     })
@@ -240,7 +246,7 @@ async fn per_database(
     eprintln!("{name}: Authorize");
     let sampler = server.sample_rss();
     let prefix = format!("{run_id}-{name}-auth");
-    let authorize = drive(&clients, load, move |client, n| {
+    let authorize = load::drive_counted(&clients, load, probe, move |client, n| {
         let key = format!("{prefix}-{n}");
         async move { calls::authorize(client, key).await.map(|_| ()) }
     })
@@ -254,7 +260,7 @@ async fn per_database(
     eprintln!("{name}: Authorize → Capture → Refund");
     let sampler = server.sample_rss();
     let prefix = format!("{run_id}-{name}-flow");
-    let flow = drive(&clients, load, move |client, n| {
+    let flow = load::drive_counted(&clients, load, probe, move |client, n| {
         calls::flow(client, format!("{prefix}-{n}"))
     })
     .await;
@@ -265,7 +271,7 @@ async fn per_database(
     );
 
     eprintln!("{name}: ListOrders");
-    let list = drive(&clients, load, |client, _| async move {
+    let list = load::drive_counted(&clients, load, probe, |client, _| async move {
         calls::list_page(client, String::new()).await.map(|_| ())
     })
     .await;
@@ -321,7 +327,11 @@ async fn run(args: &RunArgs) -> anyhow::Result<Report> {
     let null = Server::start(Kind::Null, &HashMap::new()).await?;
     let clients = null.clients(RunArgs::connections(args.concurrency)).await?;
     let canned = kessai::grpc::null_backend::canned_order().id;
-    let null_get = drive(&clients, load, move |client, _| {
+    let null_probe = Some(cpu::CpuProbe {
+        server: null.pid(),
+        database: false,
+    });
+    let null_get = load::drive_counted(&clients, load, null_probe, move |client, _| {
         calls::get_order(client, canned.clone())
     })
     .await;
@@ -383,10 +393,19 @@ async fn run(args: &RunArgs) -> anyhow::Result<Report> {
         .await?;
     let sampler = postgres.sample_rss();
     let prefix = format!("{run_id}-slow");
-    let slow = drive(&clients, args.load(args.in_flight), move |client, n| {
-        let key = format!("{prefix}-{n}");
-        async move { calls::authorize(client, key).await.map(|_| ()) }
-    })
+    let slow_probe = Some(cpu::CpuProbe {
+        server: postgres.pid(),
+        database: true,
+    });
+    let slow = load::drive_counted(
+        &clients,
+        args.load(args.in_flight),
+        slow_probe,
+        move |client, n| {
+            let key = format!("{prefix}-{n}");
+            async move { calls::authorize(client, key).await.map(|_| ()) }
+        },
+    )
     .await;
     let in_flight_rss = sampler.max_mib();
     sandbox.payjp.faults().set_latency(Duration::ZERO);

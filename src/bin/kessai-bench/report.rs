@@ -42,11 +42,13 @@ impl Report {
     pub fn row(&mut self, scenario: impl Into<String>, stats: &Stats, rss_mib: Option<f64>) {
         let scenario = scenario.into();
         eprintln!(
-            "  {scenario}: {:.0}/s, p50 {:.2} ms, p99 {:.2} ms, p999 {:.2} ms, {} errors{}",
+            "  {scenario}: {:.0}/s, p50 {:.2} ms, p99 {:.2} ms, p999 {:.2} ms, CPU ms/call kessai {} database {}, {} errors{}",
             stats.rate(),
             stats.p50(),
             stats.p99(),
             stats.p999(),
+            dash(stats.cpu.map(|c| c.server_ms)),
+            dash(stats.cpu.and_then(|c| c.database_ms)),
             stats.errors,
             stats
                 .first_error
@@ -106,13 +108,13 @@ impl Report {
         }
         let _ = writeln!(
             out,
-            "| scenario | calls/s | × null | p50 ms | p99 ms | p999 ms | errors | server RSS MiB |\n|---|---:|---:|---:|---:|---:|---:|---:|"
+            "| scenario | calls/s | × null | p50 ms | p99 ms | p999 ms | errors | server RSS MiB | kessai CPU ms/call | PostgreSQL CPU ms/call |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
         );
         for row in &self.rows {
             let s = &row.stats;
             let _ = writeln!(
                 out,
-                "| {} | {:.0} | {:.3} | {:.2} | {:.2} | {:.2} | {} | {} |",
+                "| {} | {:.0} | {:.3} | {:.2} | {:.2} | {:.2} | {} | {} | {} | {} |",
                 row.scenario,
                 s.rate(),
                 if null_rate > 0.0 {
@@ -126,7 +128,9 @@ impl Report {
                 s.errors,
                 row.rss_mib
                     .map(|m| format!("{m:.1}"))
-                    .unwrap_or_else(|| "–".into())
+                    .unwrap_or_else(|| "–".into()),
+                dash(s.cpu.map(|c| c.server_ms)),
+                dash(s.cpu.and_then(|c| c.database_ms)),
             );
         }
         if !self.checks.is_empty() {
@@ -146,6 +150,12 @@ impl Report {
         }
         out
     }
+}
+
+/// A CPU figure, or a dash where none was read.
+fn dash(ms: Option<f64>) -> String {
+    ms.map(|ms| format!("{ms:.3}"))
+        .unwrap_or_else(|| "–".into())
 }
 
 /// The machine, as far as the report needs it: CPU model and count, memory.

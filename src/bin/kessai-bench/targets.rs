@@ -65,6 +65,19 @@ pub fn judge(args: &RunArgs, report: &mut Report, j: Judged<'_>) {
         ),
         pg_auth >= 0.35 * j.tps_n,
     );
+    if let Some(cpu) = j.on_pg.authorize.cpu {
+        report.check(
+            "CPU per Authorize on PostgreSQL: kessai ≤ 0.5 ms",
+            format!("{:.3} ms", cpu.server_ms),
+            cpu.server_ms <= 0.5,
+        );
+        let database = cpu.database_ms.unwrap_or(f64::NAN);
+        report.check(
+            "CPU per Authorize on PostgreSQL: PostgreSQL ≤ 0.6 ms",
+            format!("{database:.3} ms"),
+            database <= 0.6,
+        );
+    }
     let sqlite_auth = j.on_sqlite.authorize.rate();
     report.check(
         "Authorize on SQLite ≥ Authorize on PostgreSQL",
