@@ -99,7 +99,9 @@ async fn hints_held_back_are_looked_up_once_at_the_end_of_the_interval() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_address_over_its_rate_is_refused_and_other_networks_are_not_heard() {
-    let app = spawn(&[("KESSAI_WEBHOOK_HINTS_PER_SECOND", "2")]).await;
+    // One hint at once, then one each five seconds: however slowly a busy
+    // machine sends the ten, most are refused.
+    let app = spawn(&[("KESSAI_WEBHOOK_HINTS_PER_SECOND", "0.2")]).await;
     let addr = app.webhook_addr.to_string();
     let statuses: Vec<u16> = futures::future::join_all((0..10).map(|n| {
         let (addr, body) = (addr.clone(), hint("ord_01JZZZZZZZZZZZZZZZZZZZZZZZ", n));
