@@ -7,10 +7,10 @@ use tokio::sync::Notify;
 
 use chrono::{DateTime, Utc};
 use sea_orm::ActiveValue::Set;
-use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
+use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseTransaction,
-    EntityTrait, QueryFilter, QueryOrder,
+    EntityTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 use serde_json::{Map, Value};
 
@@ -301,8 +301,12 @@ impl Tx {
         .await
     }
 
-    /// Takes the order's row lock (by writing to the row, which works the
-    /// same way on both engines) and returns the locked row.
+    /// Takes the order's row lock and returns the locked row. On
+    /// PostgreSQL `SELECT … FOR UPDATE` (a lock, no new row version); on
+    /// SQLite the transaction already holds the database's write lock
+    /// (`BEGIN IMMEDIATE`), so a read is enough. Either way the row cannot
+    /// change until this transaction ends, and `save_order`'s version check
+    /// still refuses a write from a stale read.
     pub async fn lock_order(&self, id: &OrderId) -> Result<Option<OrderRecord>, StoreError> {
         self.lock_order_as(id, &Visibility::All).await
     }
@@ -315,16 +319,11 @@ impl Tx {
         sees: &Visibility,
     ) -> Result<Option<OrderRecord>, StoreError> {
         self.flush().await?;
-        let update = orders::Entity::update_many()
-            .col_expr(
-                orders::Column::LockVersion,
-                Expr::col(orders::Column::LockVersion).add(1),
-            )
-            .filter(orders::Column::Id.eq(id.as_str()));
-        let rows = super::reads::visible(update, sees)
-            .exec_with_returning(&self.txn)
-            .await?;
-        let order = rows.into_iter().next().map(order_from_row).transpose()?;
+        let select = orders::Entity::find()
+            .filter(orders::Column::Id.eq(id.as_str()))
+            .lock_exclusive();
+        let row = super::reads::visible(select, sees).one(&self.txn).await?;
+        let order = row.map(order_from_row).transpose()?;
         if let Some(order) = &order {
             self.book().locked(order);
         }
