@@ -13,14 +13,11 @@ use kessai::proto::v1;
 use kessai::proto::v1::payment_service_client::PaymentServiceClient;
 use kessai::sandbox::payjp::PayjpLedger;
 use kessai::sandbox::smartpay::SmartpayLedger;
-use kessai::sandbox::{
-    PAYJP_SANDBOX_SECRET_KEY, PAYMENTOPTIONS_SANDBOX_API_KEY, PAYMENTOPTIONS_SANDBOX_MERCHANT_ID,
-    SMARTPAY_SANDBOX_SECRET_KEY,
-};
 use tonic::transport::Channel;
 use tonic::{Code, Status};
 
 use crate::chaos::{assert_books_match, order_flow};
+use crate::conformance::{ledger, provider_env};
 
 /// A child process, killed when dropped.
 pub struct Process {
@@ -99,9 +96,8 @@ impl Process {
 /// The provider simulators as a process of their own.
 pub struct Providers {
     _process: Process,
+    /// Where they serve, each under its own path (`/payjp`, …).
     pub root: String,
-    payjp: String,
-    smartpay: String,
 }
 
 impl Providers {
@@ -110,24 +106,13 @@ impl Providers {
         let line = process.wait_for("sandbox serving").await;
         Self {
             root: format!("http://{}", line["addr"].as_str().unwrap()),
-            payjp: line["payjp"].as_str().unwrap().to_owned(),
-            smartpay: line["smartpay"].as_str().unwrap().to_owned(),
             _process: process,
         }
     }
 
     async fn ledgers(&self) -> (PayjpLedger, SmartpayLedger) {
-        kessai::startup::install_crypto_provider();
-        let get = |path: String| async move {
-            reqwest::get(path)
-                .await
-                .unwrap()
-                .json::<serde_json::Value>()
-                .await
-                .unwrap()
-        };
-        let payjp = get(format!("{}/payjp/_sandbox/ledger", self.root)).await;
-        let smartpay = get(format!("{}/smartpay/_sandbox/ledger", self.root)).await;
+        let payjp = ledger(&self.root, "payjp").await;
+        let smartpay = ledger(&self.root, "smartpay").await;
         (
             serde_json::from_value(payjp).unwrap(),
             serde_json::from_value(smartpay).unwrap(),
@@ -181,28 +166,6 @@ pub fn kessai_env(database_url: &str, providers: &Providers) -> HashMap<String, 
             "KESSAI_FINGERPRINT_KEY",
             "crash-test-fingerprint-key".to_owned(),
         ),
-        (
-            "KESSAI_PAYJP_SECRET_KEY",
-            PAYJP_SANDBOX_SECRET_KEY.to_owned(),
-        ),
-        ("KESSAI_PAYJP_BASE_URL", providers.payjp.clone()),
-        (
-            "KESSAI_SMARTPAY_SECRET_KEY",
-            SMARTPAY_SANDBOX_SECRET_KEY.to_owned(),
-        ),
-        ("KESSAI_SMARTPAY_BASE_URL", providers.smartpay.clone()),
-        (
-            "KESSAI_PAYMENTOPTIONS_API_KEY",
-            PAYMENTOPTIONS_SANDBOX_API_KEY.to_owned(),
-        ),
-        (
-            "KESSAI_PAYMENTOPTIONS_MERCHANT_ID",
-            PAYMENTOPTIONS_SANDBOX_MERCHANT_ID.to_owned(),
-        ),
-        (
-            "KESSAI_PAYMENTOPTIONS_BASE_URL",
-            format!("{}/paymentoptions", providers.root),
-        ),
         // A dead process's calls are taken over after a second, which must
         // be longer than the longest provider call (one attempt of 0.9 s).
         ("KESSAI_PROVIDER_TIMEOUT_MS", "900".to_owned()),
@@ -212,6 +175,7 @@ pub fn kessai_env(database_url: &str, providers: &Providers) -> HashMap<String, 
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
+    .chain(provider_env(&providers.root))
     .collect()
 }
 

@@ -1,12 +1,11 @@
 //! The test-only example provider (the `example-provider` feature): its entry
-//! in the conformance suite, its configuration for the test app, and its
-//! notifications tested the way `webhooks.rs` tests the real providers'.
+//! in the conformance suite (with its configuration), and its notifications
+//! tested the way `webhooks.rs` tests the real providers'.
 
 use hmac::{Hmac, Mac};
 use kessai::clock::Clock;
 use kessai::proto::v1;
 use kessai::proto::v1::OrderStatus;
-use kessai::sandbox::Sandbox;
 use kessai::sandbox::example::{SANDBOX_API_KEY, SANDBOX_WEBHOOK_SECRET};
 use serde_json::json;
 use sha2::Sha256;
@@ -18,30 +17,24 @@ use crate::webhooks::post_webhook;
 
 pub const CONFORMER: Conformer = Conformer {
     name: "Example",
-    authorize: |_, amount| authorize(amount, "tok_approve"),
-    capture_path: "/captures",
-    ledger: |app, id| {
-        let charges = app.sandbox().example.ledger().charges;
-        let Some(charge) = charges.into_iter().find(|c| c.id == id) else {
-            panic!("the example provider has no charge {id}");
-        };
-        (charge.captured, charge.refunded, charge.status == "voided")
+    slug: "example",
+    env: |root| {
+        vec![
+            ("KESSAI_EXAMPLE_API_KEY", SANDBOX_API_KEY.into()),
+            ("KESSAI_EXAMPLE_BASE_URL", format!("{root}/example")),
+            (
+                "KESSAI_EXAMPLE_WEBHOOK_SECRET",
+                SANDBOX_WEBHOOK_SECRET.into(),
+            ),
+        ]
     },
+    authorize: |amount| authorize(amount, "tok_approve"),
+    capture_path: "/captures",
+    ledger_list: "charges",
+    canceled: |charge| charge["status"] == "voided",
     faults: |app| app.sandbox().example.faults(),
     deduplicates: true,
 };
-
-/// kessai configured for the example provider's simulator.
-pub fn env(sandbox: &Sandbox) -> [(&'static str, String); 3] {
-    [
-        ("KESSAI_EXAMPLE_API_KEY", SANDBOX_API_KEY.to_owned()),
-        ("KESSAI_EXAMPLE_BASE_URL", sandbox.example.base_url()),
-        (
-            "KESSAI_EXAMPLE_WEBHOOK_SECRET",
-            SANDBOX_WEBHOOK_SECRET.to_owned(),
-        ),
-    ]
-}
 
 fn authorize(amount: i64, card_token: &str) -> v1::AuthorizeRequest {
     v1::AuthorizeRequest {
@@ -112,14 +105,14 @@ db_test! {
         assert_eq!(sent.json["outcome"], "applied", "the forged requests recorded nothing under its id");
         let applied = app.get_order(&order.id, false).await.unwrap();
         assert_eq!(applied.status(), OrderStatus::PartiallyCaptured);
-        crate::example::CONFORMER.assert_books(&app, &applied);
+        crate::example::CONFORMER.assert_books(&app.simulators(), &applied).await;
         // The simulator's own signed notifications move the order on alone.
         let url = format!("http://{addr}/webhooks/example");
         app.sandbox().example.deliver_webhooks_to(url, SANDBOX_WEBHOOK_SECRET.to_owned().into());
         capture_at_the_provider(&app, &charge, 5_000).await;
         let done = app.until_status(&order.id, OrderStatus::Captured).await;
         assert_eq!(done.amount_captured, 8_000);
-        crate::example::CONFORMER.assert_books(&app, &done);
+        crate::example::CONFORMER.assert_books(&app.simulators(), &done).await;
         assert!(app.sandbox().example.webhooks().settled(std::time::Duration::from_secs(10)).await);
     }
 }

@@ -334,6 +334,11 @@ impl TestApp {
         &self._sandbox
     }
 
+    /// Where the simulators serve, each under its own path (`/payjp`, …).
+    pub fn simulators(&self) -> String {
+        format!("http://{}", self._sandbox.addr())
+    }
+
     /// One reconciliation pass.
     pub async fn reconcile(&self) -> kessai::payments::ReconcileReport {
         self.payments
