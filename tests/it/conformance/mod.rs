@@ -1,15 +1,22 @@
 //! One conformance suite for every provider: the same guarantees, asked the
 //! same way of each, so no provider silently skips one. Authorize, capture
 //! part then the rest (as far as the provider's rules allow), refund, void,
-//! and a capture whose answer is lost; after each, kessai's books equal the
-//! provider's ledger. (Crashes: `crash.rs` and `crash_paymentoptions.rs`;
-//! webhooks: `webhooks.rs`.) The table also configures every provider for
-//! the test servers, in-process and spawned.
+//! and a capture whose answer is lost (here); the provider's own
+//! notifications taken and forged or replayed ones not (`webhooks.rs`).
+//! After each, kessai's books equal the provider's ledger. Every row runs
+//! against every entry of `PROVIDERS`, and a provider enters the suite only
+//! with everything a row needs of it (`Conformer`), which also configures
+//! it for the test servers, in-process and spawned. (Crashes: `crash.rs`
+//! and `crash_paymentoptions.rs` beside this folder.)
+
+mod webhooks;
 
 use chrono::Datelike;
+use futures::future::BoxFuture;
 use kessai::proto::v1;
 use kessai::proto::v1::OrderStatus;
 use kessai::sandbox::faults::{Fault, FaultKind, Faults};
+use kessai::sandbox::notifications::Notifier;
 use kessai::sandbox::{
     PAYJP_SANDBOX_SECRET_KEY, PAYMENTOPTIONS_SANDBOX_API_KEY, PAYMENTOPTIONS_SANDBOX_MERCHANT_ID,
     SMARTPAY_SANDBOX_SECRET_KEY,
@@ -18,9 +25,11 @@ use tonic::Code;
 
 use crate::db_test;
 use crate::helpers::{
-    TestApp, assert_error, card_authorize, payjp_authorize, smartpay_token_authorize, unique_key,
+    PAYJP_WEBHOOK_TOKEN, SMARTPAY_WEBHOOK_SECRET, TestApp, assert_error, card_authorize,
+    payjp_authorize, smartpay_token_authorize, unique_key,
 };
 use crate::paymentoptions_rules::APPROVE;
+pub use webhooks::{Webhook, at_the_provider};
 
 /// What the suite needs to know of one provider.
 pub struct Conformer {
@@ -44,6 +53,22 @@ pub struct Conformer {
     /// Whether the provider deduplicates a resent call; where it does not, a
     /// call whose answer was lost is left for a person.
     pub deduplicates: bool,
+    /// Points its simulator's notifications at a URL, authenticated as
+    /// kessai is configured to verify them.
+    pub deliver_to: fn(&TestApp, String),
+    /// Its simulator's outgoing notifications.
+    pub notifier: fn(&TestApp) -> &Notifier,
+    /// Moves the provider's ledger on without kessai recording it, in a way
+    /// the provider notifies and kessai can learn from asking it: a capture
+    /// of 3,000 made at the provider itself; PaymentOptions, whose lookup
+    /// shows no capture kessai did not make, refunds a captured order in
+    /// full and the answer is lost.
+    pub diverge: for<'a> fn(&'a TestApp, &'a v1::Order) -> BoxFuture<'a, ()>,
+    /// The provider's notification of the divergence, forged: the same body
+    /// under a wrong signature or token; PaymentOptions signs nothing, so a
+    /// hint that names the order's capture as the refund, which
+    /// PaymentOptions does not confirm.
+    pub forge: fn(&TestApp, &v1::Order, &Webhook) -> Webhook,
 }
 
 /// One charge (authorization, payment flow, order) in a provider's ledger.
@@ -79,6 +104,20 @@ const PAYJP: Conformer = Conformer {
     canceled: |flow| flow["canceled"] == true,
     faults: |app| app.payjp.faults(),
     deduplicates: true,
+    deliver_to: |app, url| {
+        app.payjp
+            .deliver_webhooks_to(url, PAYJP_WEBHOOK_TOKEN.to_owned().into())
+    },
+    notifier: |app| app.payjp.webhooks(),
+    diverge: |app, order| {
+        let flow = &order.provider_order_id;
+        at_the_provider(
+            format!("{}/payjp/v2/payment_flows/{flow}/capture", app.simulators()),
+            format!("Bearer {PAYJP_SANDBOX_SECRET_KEY}"),
+            serde_json::json!({ "amount_to_capture": 3_000 }),
+        )
+    },
+    forge: |_, _, news| news.signed_as(vec![("X-Payjp-Webhook-Token", "whtok_it_forged".into())]),
 };
 
 const SMARTPAY: Conformer = Conformer {
@@ -101,6 +140,25 @@ const SMARTPAY: Conformer = Conformer {
     canceled: |order| order["canceled"] == true,
     faults: |app| app.smartpay.faults(),
     deduplicates: true,
+    deliver_to: |app, url| {
+        let secret = SMARTPAY_WEBHOOK_SECRET.to_owned().into();
+        assert!(app.smartpay.deliver_webhooks_to(url, secret));
+    },
+    notifier: |app| app.smartpay.webhooks(),
+    diverge: |app, order| {
+        let payment = serde_json::json!({
+            "order": order.provider_order_id,
+            "amount": 3_000,
+            "currency": "JPY",
+            "cancelRemainder": "manual",
+        });
+        at_the_provider(
+            format!("{}/smartpay/v1/payments", app.simulators()),
+            format!("Basic {SMARTPAY_SANDBOX_SECRET_KEY}"),
+            payment,
+        )
+    },
+    forge: webhooks::smartpay_forged,
 };
 
 const PAYMENTOPTIONS: Conformer = Conformer {
@@ -131,6 +189,18 @@ const PAYMENTOPTIONS: Conformer = Conformer {
     canceled: |authorization| authorization["status"] == "voided",
     faults: |app| app.paymentoptions.faults(),
     deduplicates: false,
+    deliver_to: |app, url| app.paymentoptions.deliver_webhooks_to(url),
+    notifier: |app| app.paymentoptions.webhooks(),
+    diverge: |app, order| {
+        Box::pin(async move {
+            app.capture(&order.id, None, false).await.unwrap();
+            let lost = Fault::new("POST", "/refund", FaultKind::DropAfterActing);
+            app.paymentoptions.faults().inject(lost);
+            let refund = app.refund(&order.id, None).await;
+            assert_error(refund, Code::DeadlineExceeded, "OUTCOME_UNKNOWN");
+        })
+    },
+    forge: webhooks::paymentoptions_forged,
 };
 
 /// kessai's configuration of every provider, pointed at the simulators
