@@ -2,13 +2,13 @@
 //! same way of each, so no provider silently skips one. Authorize, capture
 //! part then the rest (as far as the provider's rules allow), refund, void,
 //! and a capture whose answer is lost (here); the provider's own
-//! notifications taken and forged or replayed ones not (`webhooks.rs`).
-//! After each, kessai's books equal the provider's ledger. Every row runs
-//! against every entry of `PROVIDERS`, and a provider enters the suite only
-//! with everything a row needs of it (`Conformer`), which also configures
-//! it for the test servers, in-process and spawned. (Crashes: `crash.rs`
-//! and `crash_paymentoptions.rs` beside this folder.)
+//! notifications taken and forged or replayed ones not (`webhooks.rs`); a
+//! process killed between the commits of an authorization and of a capture
+//! (`crash.rs`). After each, kessai's books equal the provider's ledger.
+//! Every row runs against every entry of `PROVIDERS`, and a provider enters
+//! the suite only with everything a row needs of it (`Conformer`).
 
+mod crash;
 mod webhooks;
 
 use chrono::Datelike;
