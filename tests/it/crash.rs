@@ -1,5 +1,7 @@
 //! Crash safety: kessai processes killed at each point between the commits
-//! of a provider call, or at random with `kill -9` mid-workload, while "the
+//! of a provider call (every provider's authorization and capture are rows
+//! of the conformance suite, `conformance/crash.rs`; here the rest of a
+//! PAY.JP flow), or at random with `kill -9` mid-workload, while "the
 //! providers" (a `kessai sandbox` process) live on. After a restart and
 //! reconciliation the books match the providers' ledgers exactly: nothing
 //! lost, nothing done twice.
@@ -13,14 +15,11 @@ use kessai::proto::v1;
 use kessai::proto::v1::payment_service_client::PaymentServiceClient;
 use kessai::sandbox::payjp::PayjpLedger;
 use kessai::sandbox::smartpay::SmartpayLedger;
-use kessai::sandbox::{
-    PAYJP_SANDBOX_SECRET_KEY, PAYMENTOPTIONS_SANDBOX_API_KEY, PAYMENTOPTIONS_SANDBOX_MERCHANT_ID,
-    SMARTPAY_SANDBOX_SECRET_KEY,
-};
 use tonic::transport::Channel;
 use tonic::{Code, Status};
 
 use crate::chaos::{assert_books_match, order_flow};
+use crate::conformance::{ledger, provider_env};
 
 /// A child process, killed when dropped.
 pub struct Process {
@@ -99,9 +98,8 @@ impl Process {
 /// The provider simulators as a process of their own.
 pub struct Providers {
     _process: Process,
+    /// Where they serve, each under its own path (`/payjp`, …).
     pub root: String,
-    payjp: String,
-    smartpay: String,
 }
 
 impl Providers {
@@ -110,24 +108,13 @@ impl Providers {
         let line = process.wait_for("sandbox serving").await;
         Self {
             root: format!("http://{}", line["addr"].as_str().unwrap()),
-            payjp: line["payjp"].as_str().unwrap().to_owned(),
-            smartpay: line["smartpay"].as_str().unwrap().to_owned(),
             _process: process,
         }
     }
 
     async fn ledgers(&self) -> (PayjpLedger, SmartpayLedger) {
-        kessai::startup::install_crypto_provider();
-        let get = |path: String| async move {
-            reqwest::get(path)
-                .await
-                .unwrap()
-                .json::<serde_json::Value>()
-                .await
-                .unwrap()
-        };
-        let payjp = get(format!("{}/payjp/_sandbox/ledger", self.root)).await;
-        let smartpay = get(format!("{}/smartpay/_sandbox/ledger", self.root)).await;
+        let payjp = ledger(&self.root, "payjp").await;
+        let smartpay = ledger(&self.root, "smartpay").await;
         (
             serde_json::from_value(payjp).unwrap(),
             serde_json::from_value(smartpay).unwrap(),
@@ -147,8 +134,9 @@ impl Providers {
     }
 }
 
-/// A fresh database: PostgreSQL when `KESSAI_TEST_DATABASE_URL` is set, a
-/// SQLite file otherwise.
+/// A fresh database: a SQLite file, or on PostgreSQL when asked and
+/// `KESSAI_TEST_DATABASE_URL` is set (when it is not, `None`, said on
+/// stderr).
 pub async fn fresh_database(postgres: bool) -> Option<String> {
     if !postgres {
         let dir = std::env::temp_dir().join("kessai-it");
@@ -159,7 +147,10 @@ pub async fn fresh_database(postgres: bool) -> Option<String> {
             ulid::Ulid::new()
         ));
     }
-    let admin = std::env::var("KESSAI_TEST_DATABASE_URL").ok()?;
+    let Ok(admin) = std::env::var("KESSAI_TEST_DATABASE_URL") else {
+        eprintln!("KESSAI_TEST_DATABASE_URL is not set: the PostgreSQL run is left to .ci/run");
+        return None;
+    };
     use sea_orm::sqlx::{AssertSqlSafe, Connection, Executor, PgConnection};
     let name = format!("kessai_it_{}", ulid::Ulid::new().to_string().to_lowercase());
     let mut conn = PgConnection::connect(&admin).await.unwrap();
@@ -181,28 +172,6 @@ pub fn kessai_env(database_url: &str, providers: &Providers) -> HashMap<String, 
             "KESSAI_FINGERPRINT_KEY",
             "crash-test-fingerprint-key".to_owned(),
         ),
-        (
-            "KESSAI_PAYJP_SECRET_KEY",
-            PAYJP_SANDBOX_SECRET_KEY.to_owned(),
-        ),
-        ("KESSAI_PAYJP_BASE_URL", providers.payjp.clone()),
-        (
-            "KESSAI_SMARTPAY_SECRET_KEY",
-            SMARTPAY_SANDBOX_SECRET_KEY.to_owned(),
-        ),
-        ("KESSAI_SMARTPAY_BASE_URL", providers.smartpay.clone()),
-        (
-            "KESSAI_PAYMENTOPTIONS_API_KEY",
-            PAYMENTOPTIONS_SANDBOX_API_KEY.to_owned(),
-        ),
-        (
-            "KESSAI_PAYMENTOPTIONS_MERCHANT_ID",
-            PAYMENTOPTIONS_SANDBOX_MERCHANT_ID.to_owned(),
-        ),
-        (
-            "KESSAI_PAYMENTOPTIONS_BASE_URL",
-            format!("{}/paymentoptions", providers.root),
-        ),
         // A dead process's calls are taken over after a second, which must
         // be longer than the longest provider call (one attempt of 0.9 s).
         ("KESSAI_PROVIDER_TIMEOUT_MS", "900".to_owned()),
@@ -212,7 +181,17 @@ pub fn kessai_env(database_url: &str, providers: &Providers) -> HashMap<String, 
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
+    .chain(provider_env(&providers.root))
     .collect()
+}
+
+/// The providers' process, and kessai's configuration for them on a fresh
+/// database (`None` where `fresh_database` gives none).
+pub async fn providers_and_env(postgres: bool) -> Option<(Providers, HashMap<String, String>)> {
+    let database_url = fresh_database(postgres).await?;
+    let providers = Providers::start().await;
+    let env = kessai_env(&database_url, &providers);
+    Some((providers, env))
 }
 
 pub async fn start_kessai(
@@ -227,16 +206,16 @@ pub async fn start_kessai(
     (process, client)
 }
 
-/// Retries with the same key until the call is settled (a restarted kessai
-/// may still hold the key for a moment).
-async fn settled<T, F, Fut>(mut call: F) -> T
+/// Retries with the same key while the call is in progress elsewhere or
+/// kessai cannot answer yet (a restarted kessai may still hold the key for a
+/// moment): the first other answer.
+pub async fn retried<T, F, Fut>(mut call: F) -> Result<tonic::Response<T>, Status>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<tonic::Response<T>, Status>>,
 {
     for _ in 0..40 {
         match call().await {
-            Ok(response) => return response.into_inner(),
             Err(status)
                 if matches!(
                     status.code(),
@@ -245,10 +224,22 @@ where
             {
                 tokio::time::sleep(Duration::from_millis(250)).await;
             }
-            Err(status) => panic!("{status:?}"),
+            answer => return answer,
         }
     }
     panic!("never settled");
+}
+
+/// Retries with the same key until the call is settled.
+async fn settled<T, F, Fut>(call: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<tonic::Response<T>, Status>>,
+{
+    match retried(call).await {
+        Ok(response) => response.into_inner(),
+        Err(status) => panic!("{status:?}"),
+    }
 }
 
 /// Authorize 10,000, capture 6,000, refund 1,000, crashing kessai at
@@ -382,16 +373,19 @@ fn refund(tag: &str, order_id: &str) -> v1::RefundRequest {
 
 async fn every_crash_point(postgres: bool) {
     let Some(database_url) = fresh_database(postgres).await else {
-        eprintln!("KESSAI_TEST_DATABASE_URL is not set: the PostgreSQL run is left to .ci/run");
         return;
     };
     let providers = Providers::start().await;
-    for point in [
-        "after_intent_commit",
-        "after_provider_answer",
-        "after_outcome_commit",
+    // The conformance suite kills every provider's authorization and
+    // capture before and after the provider call (`conformance/crash.rs`);
+    // here the rest of a PAY.JP flow: the refund, and after the outcome
+    // commit.
+    for (point, calls) in [
+        ("after_intent_commit", 3..=3),
+        ("after_provider_answer", 3..=3),
+        ("after_outcome_commit", 1..=3),
     ] {
-        for call in 1..=3 {
+        for call in calls {
             flow_with_crash(&database_url, &providers, point, call).await;
         }
     }
@@ -408,14 +402,11 @@ async fn a_crash_between_any_two_commits_loses_and_doubles_nothing_postgres() {
 }
 
 async fn kill_mid_workload(postgres: bool) {
-    let Some(database_url) = fresh_database(postgres).await else {
-        eprintln!("KESSAI_TEST_DATABASE_URL is not set: the PostgreSQL run is left to .ci/run");
+    let Some((providers, env)) = providers_and_env(postgres).await else {
         return;
     };
-    let providers = Providers::start().await;
     // Slow providers, so the kill lands while calls are in flight.
     providers.set_latency(100).await;
-    let env = kessai_env(&database_url, &providers);
     let (mut doomed, client) = start_kessai(&env).await;
     let flows = (0..KILL_WORKLOAD).map(|n| order_flow(client.clone(), n));
     let workload = tokio::spawn(futures::future::join_all(flows));
@@ -493,12 +484,9 @@ async fn kill_9_mid_workload_then_restart_the_books_match_postgres() {
 }
 
 async fn two_processes_share_the_invariants(postgres: bool) {
-    let Some(database_url) = fresh_database(postgres).await else {
-        eprintln!("KESSAI_TEST_DATABASE_URL is not set: the PostgreSQL run is left to .ci/run");
+    let Some((providers, env)) = providers_and_env(postgres).await else {
         return;
     };
-    let providers = Providers::start().await;
-    let env = kessai_env(&database_url, &providers);
     let (_first, a) = start_kessai(&env).await;
     let (_second, b) = start_kessai(&env).await;
     let authorize = crate::helpers::smartpay_token_authorize(

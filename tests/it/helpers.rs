@@ -303,17 +303,10 @@ impl TestApp {
     /// From now on the simulators notify kessai's webhook listener, signed
     /// as the providers sign.
     pub fn notify_kessai(&self) {
-        let base = format!("http://{}/webhooks", self.webhook_addr);
-        assert!(self.smartpay.deliver_webhooks_to(
-            format!("{base}/smartpay"),
-            SMARTPAY_WEBHOOK_SECRET.to_owned().into(),
-        ));
-        self.payjp.deliver_webhooks_to(
-            format!("{base}/payjp"),
-            PAYJP_WEBHOOK_TOKEN.to_owned().into(),
-        );
-        self.paymentoptions
-            .deliver_webhooks_to(format!("{base}/paymentoptions"));
+        for provider in crate::conformance::PROVIDERS {
+            let url = format!("http://{}/webhooks/{}", self.webhook_addr, provider.slug);
+            (provider.deliver_to)(self, url);
+        }
     }
 
     /// Waits (at most 10 s) until the order's status is `status`, reading
@@ -332,6 +325,11 @@ impl TestApp {
     /// The provider simulators (what they received, their base URLs).
     pub fn sandbox(&self) -> &Sandbox {
         &self._sandbox
+    }
+
+    /// Where the simulators serve, each under its own path (`/payjp`, …).
+    pub fn simulators(&self) -> String {
+        format!("http://{}", self._sandbox.addr())
     }
 
     /// One reconciliation pass.

@@ -18,7 +18,6 @@ mod connections;
 mod contract_payjp;
 mod contract_smartpay;
 mod crash;
-mod crash_paymentoptions;
 #[cfg(feature = "example-provider")]
 mod example;
 mod first_hour;

@@ -11,10 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use kessai::proto::v1::payment_service_client::PaymentServiceClient;
-use kessai::sandbox::{
-    PAYJP_SANDBOX_SECRET_KEY, PAYMENTOPTIONS_SANDBOX_API_KEY, PAYMENTOPTIONS_SANDBOX_MERCHANT_ID,
-    SMARTPAY_SANDBOX_SECRET_KEY, Sandbox,
-};
+use kessai::sandbox::Sandbox;
 use tonic::transport::Channel;
 
 /// The binary with an empty environment but `PATH`.
@@ -28,38 +25,15 @@ pub fn kessai() -> Command {
 
 /// The production configuration of every provider, pointed at `sandbox`.
 pub fn provider_env(sandbox: &Sandbox) -> HashMap<String, String> {
-    let env = [
-        ("KESSAI_SANDBOX", "false".to_owned()),
-        (
-            "KESSAI_FINGERPRINT_KEY",
-            "integration-test-fingerprint-key".to_owned(),
-        ),
-        (
-            "KESSAI_PAYJP_SECRET_KEY",
-            PAYJP_SANDBOX_SECRET_KEY.to_owned(),
-        ),
-        ("KESSAI_PAYJP_BASE_URL", sandbox.payjp_base_url()),
-        (
-            "KESSAI_SMARTPAY_SECRET_KEY",
-            SMARTPAY_SANDBOX_SECRET_KEY.to_owned(),
-        ),
-        ("KESSAI_SMARTPAY_BASE_URL", sandbox.smartpay_base_url()),
-        (
-            "KESSAI_PAYMENTOPTIONS_API_KEY",
-            PAYMENTOPTIONS_SANDBOX_API_KEY.to_owned(),
-        ),
-        (
-            "KESSAI_PAYMENTOPTIONS_MERCHANT_ID",
-            PAYMENTOPTIONS_SANDBOX_MERCHANT_ID.to_owned(),
-        ),
-        (
-            "KESSAI_PAYMENTOPTIONS_BASE_URL",
-            sandbox.paymentoptions_base_url(),
-        ),
-    ];
-    #[cfg(feature = "example-provider")]
-    let env = env.into_iter().chain(crate::example::env(sandbox));
-    env.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
+    let root = format!("http://{}", sandbox.addr());
+    [
+        ("KESSAI_SANDBOX", "false"),
+        ("KESSAI_FINGERPRINT_KEY", "integration-test-fingerprint-key"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .chain(crate::conformance::provider_env(&root))
+    .collect()
 }
 
 /// A serving `kessai` process; killed when dropped.

@@ -227,7 +227,6 @@ fn assert_within_budget(table: &BTreeMap<&'static str, RoundTrips>, commits_logg
 #[tokio::test]
 async fn round_trips_per_call_on_postgres() {
     let Some(table) = count_round_trips(true).await else {
-        eprintln!("KESSAI_TEST_DATABASE_URL is not set: the PostgreSQL run is left to .ci/run");
         return;
     };
     assert_within_budget(&table, true);

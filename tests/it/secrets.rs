@@ -25,7 +25,6 @@ fn as_caller<T>(message: T) -> Request<T> {
 
 async fn secrets_stay_out_of_trace_logs(postgres: bool) {
     let Some(mut database_url) = fresh_database(postgres).await else {
-        eprintln!("KESSAI_TEST_DATABASE_URL is not set: the PostgreSQL run is left to .ci/run");
         return;
     };
     if postgres {
