@@ -11,7 +11,8 @@
 //! by then whatever they wrote below that point is visible, or will never
 //! be. (A transaction takes its id when it first writes, and every event is
 //! appended after the order row is written, so a transaction that holds an
-//! event number is always in that list.) SQLite has one writer at a time, so
+//! event number is always in that list. Transactions known not to hold one
+//! are left out of it: see [`IN_PROGRESS`].) SQLite has one writer at a time, so
 //! what a reader sees is always a prefix of the history.
 
 use std::sync::atomic::Ordering;
@@ -131,11 +132,10 @@ impl Store {
     pub(super) async fn latest_event(&self) -> Result<(i64, Vec<u64>), StoreError> {
         let _permit = self.event_read_permit().await?;
         let sql = match self.backend() {
-            DatabaseBackend::Postgres => {
-                "SELECT COALESCE(MAX(id), 0) AS latest, pg_current_snapshot()::text AS snapshot \
-                 FROM order_events"
-            }
-            _ => "SELECT COALESCE(MAX(id), 0) AS latest, '' AS snapshot FROM order_events",
+            DatabaseBackend::Postgres => format!(
+                "SELECT COALESCE(MAX(id), 0) AS latest, {IN_PROGRESS} AS snapshot FROM order_events"
+            ),
+            _ => "SELECT COALESCE(MAX(id), 0) AS latest, '' AS snapshot FROM order_events".into(),
         };
         let row = self
             .read
@@ -200,7 +200,7 @@ impl Store {
                 let statement = Statement {
                     sql: format!(
                         "SELECT s.snapshot, e.* \
-                         FROM (SELECT pg_current_snapshot()::text AS snapshot) s \
+                         FROM (SELECT {IN_PROGRESS} AS snapshot) s \
                          LEFT JOIN LATERAL ({}) e ON true ORDER BY e.id",
                         inner.sql
                     ),
@@ -288,6 +288,32 @@ fn streamed(row: order_events::Model, order: &orders::Model) -> Result<StreamedE
         created_at: row.created_at,
     })
 }
+
+/// The transactions in progress that may hold an event number: the
+/// statement snapshot's `xip` (in `pg_snapshot`'s text form), without those
+/// known not to. A transaction takes an event number only while inserting
+/// into `order_events`, which first takes a lock on it that is held to the
+/// transaction's end; so a transaction still running without that lock (of
+/// this database) held none when the snapshot was taken, and any number it
+/// takes later is above everything the read saw. Leaving those out keeps a
+/// long transaction elsewhere (another database on the same server, an
+/// operator's session) from holding back every stream. A transaction that
+/// ended meanwhile is not known, so it stays (it is gone from the next
+/// read's list). The lock table is read once (fast-path locks are collected
+/// before the main table, so a transaction seen in the second was running
+/// when the first was read).
+const IN_PROGRESS: &str = "(WITH locks AS MATERIALIZED ( \
+        SELECT locktype, transactionid, virtualtransaction, database, relation FROM pg_locks), \
+     bystanders AS ( \
+        SELECT t.transactionid::text::bigint AS xid FROM locks t \
+        WHERE t.locktype = 'transactionid' AND NOT EXISTS ( \
+            SELECT 1 FROM locks r \
+            WHERE r.virtualtransaction = t.virtualtransaction AND r.locktype = 'relation' \
+              AND r.database = (SELECT oid FROM pg_database WHERE datname = current_database()) \
+              AND r.relation = 'order_events'::regclass)) \
+    SELECT '0:0:' || coalesce(string_agg(x::text, ',' ORDER BY x), '') \
+    FROM pg_snapshot_xip(pg_current_snapshot()) AS x \
+    WHERE (x::text::bigint % 4294967296) NOT IN (SELECT xid FROM bystanders))";
 
 /// The in-progress transaction ids of a `pg_snapshot` (`xmin:xmax:xip,…`).
 fn in_progress(snapshot: &str) -> Result<Vec<u64>, StoreError> {

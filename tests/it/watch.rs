@@ -259,6 +259,39 @@ db_test! {
 }
 
 db_test! {
+    async fn a_long_transaction_that_writes_no_event_holds_back_no_stream(app: TestApp) {
+        if app.store.backend() != sea_orm::DatabaseBackend::Postgres {
+            // SQLite has one writer: nothing runs beside a write.
+            return;
+        }
+        use sea_orm::{ConnectionTrait, TransactionTrait};
+        let quiet = app.authorized_payjp(1_000).await;
+        // Two transactions that hold an id and stay open: one in another
+        // database of the same server, one here that locks an order but
+        // appends no event (an operator's session, say).
+        let other_url = {
+            let mut url = url::Url::parse(&app.database_url).unwrap();
+            url.set_path("/postgres");
+            url.to_string()
+        };
+        let elsewhere = sea_orm::Database::connect(&other_url).await.unwrap();
+        let elsewhere = elsewhere.begin().await.unwrap();
+        elsewhere.execute_unprepared("SELECT txid_current()").await.unwrap();
+        let here = sea_orm::Database::connect(&app.database_url).await.unwrap();
+        let here = here.begin().await.unwrap();
+        here.execute_unprepared(&format!("SELECT id FROM orders WHERE id = '{}' FOR UPDATE", quiet.id)).await.unwrap();
+
+        let start = latest_event(&app).await;
+        let mut stream = watch(&app, v1::WatchOrderEventsRequest { after_cursor: start.to_string(), ..Default::default() }).await;
+        let order = app.authorized_payjp(2_000).await;
+        let event = next(&mut stream, Duration::from_secs(5)).await.expect("delivered while the others stay open");
+        assert_eq!(event.order_id, order.id);
+        here.rollback().await.unwrap();
+        elsewhere.rollback().await.unwrap();
+    }
+}
+
+db_test! {
     async fn concurrent_writers_every_event_delivered_exactly_once_in_order(app: TestApp) {
         let mut orders = Vec::new();
         for _ in 0..8 {
