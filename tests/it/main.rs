@@ -2,6 +2,7 @@
 //! would cost minutes), the real gRPC server, the provider simulators.
 
 mod helpers;
+mod log_capture;
 mod pip;
 mod process;
 mod requests;
