@@ -31,6 +31,7 @@ mod paymentoptions_rules;
 mod pci;
 mod polyglot;
 mod provider_not_found;
+mod query_plans;
 mod raw_bytes;
 mod readme;
 mod reconciliation;
