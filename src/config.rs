@@ -126,6 +126,10 @@ pub struct Config {
     pub shutdown_timeout: Duration,
     /// Where to serve Prometheus metrics (`/metrics`); off when unset.
     pub metrics_addr: Option<SocketAddr>,
+    /// Open connections to the metrics listener; beyond it kessai stops
+    /// accepting. Its first bytes and idle connections are bounded as the
+    /// gRPC port's (`limits`).
+    pub metrics_max_connections: usize,
     pub webhooks: WebhookSettings,
 }
 
@@ -368,6 +372,7 @@ impl Config {
                 env.parse("KESSAI_SHUTDOWN_TIMEOUT_SECS")?.unwrap_or(30),
             ),
             metrics_addr: env.parse("KESSAI_METRICS_ADDR")?,
+            metrics_max_connections: at_least_one(env, "KESSAI_METRICS_MAX_CONNECTIONS", 64)?,
             access_log: env.parse_bool("KESSAI_ACCESS_LOG")?.unwrap_or(true),
             webhooks: webhooks::from_env(env)?,
         })
@@ -575,6 +580,7 @@ mod tests {
     #[test]
     fn metrics_are_served_only_where_asked() {
         assert_eq!(config(&[]).unwrap().metrics_addr, None);
+        assert_eq!(config(&[]).unwrap().metrics_max_connections, 64);
         let c = config(&[("KESSAI_METRICS_ADDR", "0.0.0.0:9090")]).unwrap();
         assert_eq!(c.metrics_addr, Some("0.0.0.0:9090".parse().unwrap()));
         let e = config(&[("KESSAI_METRICS_ADDR", ":9090")]).unwrap_err();

@@ -150,7 +150,7 @@ impl Application {
         let listener = TcpListener::bind(config.listen_addr).await?;
         let addr = listener.local_addr()?;
         let metrics = match config.metrics_addr {
-            Some(addr) => Some(MetricsServer::bind(addr).await?),
+            Some(addr) => Some(MetricsServer::bind(addr, metrics_limits(&config)).await?),
             None => None,
         };
         let reporter = HealthReporter::new();
@@ -407,6 +407,20 @@ fn connection_limits(limits: &crate::config::Limits) -> grpc::connections::Conne
         max_connections: crate::descriptors::connections_within_limit(limits.max_connections),
         handshake_timeout: limits.handshake_timeout,
         idle_timeout: limits.idle_timeout,
+    }
+}
+
+/// The metrics listener's: a cap of its own, the gRPC port's deadlines for
+/// the first bytes (and the headers) and for idle connections.
+fn metrics_limits(config: &Config) -> grpc::http_listener::ListenerLimits {
+    grpc::http_listener::ListenerLimits {
+        name: "metrics",
+        connections: grpc::connections::ConnectionLimits {
+            max_connections: config.metrics_max_connections,
+            handshake_timeout: config.limits.handshake_timeout,
+            idle_timeout: config.limits.idle_timeout,
+        },
+        header_timeout: config.limits.handshake_timeout,
     }
 }
 

@@ -431,6 +431,12 @@ pub const VARS: &[Var] = &[
         "where to serve Prometheus metrics",
     ),
     var(
+        "KESSAI_METRICS_MAX_CONNECTIONS",
+        "64",
+        "64",
+        "open connections to the metrics listener",
+    ),
+    var(
         "KESSAI_TEST_CRASH_AT",
         "-",
         "after_intent_commit",

@@ -7,6 +7,7 @@ pub mod callers;
 pub mod connections;
 pub mod convert;
 pub mod health;
+pub mod http_listener;
 mod in_flight;
 mod metrics;
 pub mod null_backend;

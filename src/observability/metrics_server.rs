@@ -2,7 +2,10 @@
 //! (`KESSAI_METRICS_ADDR`), apart from the gRPC port so that scrapers need
 //! neither gRPC nor caller credentials. Gauges that describe the database
 //! (pool use, reconciliation backlog) are read at each scrape, so they are
-//! never staler than the scrape itself.
+//! never staler than the scrape itself. Served with the same connection
+//! discipline as the other listeners (`grpc/http_listener.rs`): a cap on
+//! open connections, deadlines for the first bytes and the headers, idle
+//! connections closed.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -17,6 +20,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use super::metrics;
+use crate::grpc::http_listener::{self, ListenerLimits};
 use crate::store::Store;
 
 /// The bound, not yet serving, metrics listener.
@@ -24,6 +28,7 @@ pub struct MetricsServer {
     listener: TcpListener,
     addr: SocketAddr,
     handle: PrometheusHandle,
+    limits: ListenerLimits,
 }
 
 #[derive(Clone)]
@@ -33,8 +38,9 @@ struct Scrape {
 }
 
 impl MetricsServer {
-    /// Installs the recorder and binds `addr` (port 0 picks a free port).
-    pub async fn bind(addr: SocketAddr) -> anyhow::Result<Self> {
+    /// Installs the recorder and binds `addr` (port 0 picks a free port),
+    /// to serve within `limits`.
+    pub async fn bind(addr: SocketAddr, limits: ListenerLimits) -> anyhow::Result<Self> {
         let handle = metrics::install()
             .ok_or_else(|| anyhow::anyhow!("another metrics recorder is installed"))?;
         let listener = TcpListener::bind(addr)
@@ -45,6 +51,7 @@ impl MetricsServer {
             listener,
             addr,
             handle,
+            limits,
         })
     }
 
@@ -75,10 +82,7 @@ impl MetricsServer {
                 handle: self.handle,
                 store,
             });
-        let served = axum::serve(self.listener, app)
-            .with_graceful_shutdown(async move { stop.cancelled().await })
-            .await;
-        if let Err(error) = served {
+        if let Err(error) = http_listener::serve(self.listener, app, self.limits, stop).await {
             tracing::error!(%error, "metrics listener stopped");
         }
         upkeep.abort();

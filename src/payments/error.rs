@@ -167,7 +167,10 @@ impl PaymentError {
                 order_id: Some(order_id.to_owned()),
             },
             ProviderError::OutcomeUnknown { provider, detail } => {
-                tracing::warn!(%provider, order_id, %detail, "provider outcome unknown");
+                // Told once per call where its state is decided
+                // (`payments::tell_unknown`); the detail stays in the
+                // call's record.
+                tracing::debug!(%provider, order_id, %detail, "provider outcome unknown");
                 PaymentError::OutcomeUnknown {
                     provider,
                     order_id: order_id.to_owned(),

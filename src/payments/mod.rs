@@ -41,10 +41,24 @@ use crate::store::{AttemptState, Store};
 /// call resumed and still unknown changes nothing.
 fn account_unknown(order: &mut crate::domain::OrderRecord, prior: AttemptState, now_unknown: bool) {
     let was_unknown = prior == AttemptState::Unknown;
+    if now_unknown {
+        tell_unknown(order, was_unknown);
+    }
     match (was_unknown, now_unknown) {
         (false, true) => order.state = order.state.clone().outcome_unknown(),
         (true, false) => order.state = order.state.clone().outcome_settled(),
         (true, true) | (false, false) => {}
+    }
+}
+
+/// Tells that a provider call's outcome is unknown: at WARN when its answer
+/// has just been lost, at DEBUG when a later check (reconciliation retries
+/// one for hours, on a growing backoff) still cannot tell.
+fn tell_unknown(order: &crate::domain::OrderRecord, was_unknown: bool) {
+    if was_unknown {
+        tracing::debug!(order_id = %order.id, provider = %order.provider, "a provider call's outcome is still unknown");
+    } else {
+        tracing::warn!(order_id = %order.id, provider = %order.provider, "provider outcome unknown");
     }
 }
 

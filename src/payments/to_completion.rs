@@ -28,6 +28,7 @@ use std::time::Duration;
 
 use tokio::sync::OwnedSemaphorePermit;
 use tracing::Instrument;
+use tracing::instrument::WithSubscriber;
 
 use super::{
     Caller, CaptureCommand, Notification, NotifyOutcome, OrderReconciliation, PaymentError,
@@ -73,15 +74,16 @@ impl Payments {
 
     /// Runs `work` on a tracked task of its own, outside admission (the
     /// reconciler, which bounds its own work), and waits for its result.
+    /// The task logs in its caller's span and to its caller's subscriber.
     async fn detached<T, F>(&self, work: F) -> Result<T, PaymentError>
     where
         F: Future<Output = Result<T, PaymentError>> + Send + 'static,
         T: Send + 'static,
     {
-        let task = self
-            .inner
-            .tasks
-            .spawn(work.instrument(tracing::Span::current()));
+        let task = self.inner.tasks.spawn(
+            work.instrument(tracing::Span::current())
+                .with_current_subscriber(),
+        );
         match task.await {
             Ok(result) => result,
             Err(error) => {

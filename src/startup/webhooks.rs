@@ -128,7 +128,8 @@ pub(super) fn server(
                 ),
             },
         },
-        crate::webhooks::serve::ListenerLimits {
+        crate::grpc::http_listener::ListenerLimits {
+            name: "webhook",
             connections: crate::grpc::connections::ConnectionLimits {
                 max_connections: config.webhooks.max_connections,
                 handshake_timeout: config.webhooks.header_timeout,

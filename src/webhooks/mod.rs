@@ -25,12 +25,12 @@ use tokio_util::sync::CancellationToken;
 
 use crate::clock::SharedClock;
 use crate::domain::ProviderKind;
+use crate::grpc::http_listener::ListenerLimits;
 use crate::payments::{Notification, NotifyOutcome, PaymentError, Payments};
 pub use crate::providers::Rejection;
 pub use crate::providers::payjp::webhook::{self as payjp, PayjpVerifier};
 use crate::providers::paymentoptions::webhook as paymentoptions;
 
-pub mod serve;
 pub mod sources;
 
 impl UnsignedLimits {
@@ -99,15 +99,15 @@ impl Webhooks {
     }
 }
 
-/// The listener, bound; serves once run (`serve.rs`).
+/// The listener, bound; serves once run (`grpc/http_listener.rs`).
 pub struct WebhookServer {
     listener: TcpListener,
     router: Router,
-    limits: serve::ListenerLimits,
+    limits: ListenerLimits,
 }
 
 impl WebhookServer {
-    pub fn new(listener: TcpListener, webhooks: Webhooks, limits: serve::ListenerLimits) -> Self {
+    pub fn new(listener: TcpListener, webhooks: Webhooks, limits: ListenerLimits) -> Self {
         Self {
             listener,
             router: webhooks.router(),
@@ -121,7 +121,7 @@ impl WebhookServer {
 
     /// Serves until `stop` fires, then lets requests in progress finish.
     pub async fn run(self, stop: CancellationToken) -> std::io::Result<()> {
-        serve::serve(self.listener, self.router, self.limits, stop).await
+        crate::grpc::http_listener::serve(self.listener, self.router, self.limits, stop).await
     }
 }
 

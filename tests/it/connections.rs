@@ -1,6 +1,7 @@
 //! Connection discipline on the gRPC port: a capped number of connections,
 //! a deadline for the first bytes, and idle connections closed — while a
-//! connection with a call or a stream in progress is left alone.
+//! connection with a call or a stream in progress is left alone. The
+//! webhook and metrics listeners keep the same, with a header deadline.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -10,7 +11,8 @@ use kessai::proto::v1::payment_service_client::PaymentServiceClient;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::helpers::{Backend, TestApp, base_env, fresh_database};
+use crate::helpers::{Backend, TestApp, base_env, fresh_database, fresh_sqlite};
+use crate::process::KessaiProcess;
 
 /// The HTTP/2 client preface and an empty SETTINGS frame: a complete
 /// handshake from the client's side.
@@ -182,4 +184,115 @@ async fn a_webhook_sender_that_trickles_its_headers_is_cut_off() {
         reqwest::StatusCode::UNAUTHORIZED,
         "no token: refused, but answered"
     );
+}
+
+/// `kessai serve` (sandbox mode, its own process: the metrics recorder is
+/// process-wide) with the metrics listener on and `settings`.
+fn with_metrics(settings: &[(&str, &str)]) -> KessaiProcess {
+    let mut env: HashMap<String, String> = [
+        ("KESSAI_DATABASE_URL", fresh_sqlite()),
+        ("KESSAI_SANDBOX_STATE", "memory".into()),
+        ("KESSAI_METRICS_ADDR", "127.0.0.1:0".into()),
+    ]
+    .into_iter()
+    .map(|(name, value)| (name.to_owned(), value))
+    .collect();
+    for (name, value) in settings {
+        env.insert((*name).into(), (*value).into());
+    }
+    KessaiProcess::start(&env)
+}
+
+const SCRAPE: &[u8] = b"GET /metrics HTTP/1.1\r\nHost: kessai\r\n\r\n";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_metrics_listener_closes_silent_slow_and_idle_connections() {
+    let kessai = with_metrics(&[
+        ("KESSAI_HANDSHAKE_TIMEOUT_SECS", "1"),
+        ("KESSAI_IDLE_TIMEOUT_SECS", "1"),
+    ]);
+    let addr = kessai.metrics_addr.expect("the metrics listener is on");
+    let mut silent = TcpStream::connect(addr).await.unwrap();
+    let mut half = TcpStream::connect(addr).await.unwrap();
+    half.write_all(&SCRAPE[..10]).await.unwrap();
+    // Past the first bytes, then one header line at a time, never the end.
+    let mut trickling = TcpStream::connect(addr).await.unwrap();
+    trickling
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: kessai\r\n")
+        .await
+        .unwrap();
+    let trickle = tokio::spawn(async move {
+        for i in 0..20 {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            let line = format!("X-Slow-{i}: 1\r\n");
+            if trickling.write_all(line.as_bytes()).await.is_err() {
+                return Some(trickling);
+            }
+        }
+        None
+    });
+    // A scrape answered, then nothing more on its connection.
+    let mut idle = TcpStream::connect(addr).await.unwrap();
+    idle.write_all(SCRAPE).await.unwrap();
+
+    for (name, socket) in [("silent", &mut silent), ("half a request line", &mut half)] {
+        let closed = closed_after(socket, Duration::from_secs(5)).await;
+        assert!(
+            closed.is_some_and(|after| after < Duration::from_secs(3)),
+            "{name}: {closed:?}"
+        );
+    }
+    let mut trickled = trickle
+        .await
+        .unwrap()
+        .expect("the trickling sender is cut off");
+    assert!(
+        closed_after(&mut trickled, Duration::from_secs(2))
+            .await
+            .is_some()
+    );
+    let mut answer = [0u8; 12];
+    idle.read_exact(&mut answer).await.unwrap();
+    assert_eq!(&answer, b"HTTP/1.1 200", "the scrape was answered");
+    let closed = closed_after(&mut idle, Duration::from_secs(5)).await;
+    assert!(
+        closed.is_some_and(|after| after < Duration::from_secs(3)),
+        "the idle scraper's connection: {closed:?}"
+    );
+
+    // The listener still answers.
+    assert!(kessai.scrape().await.contains("kessai_"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_connections_beyond_the_cap_wait_for_a_place() {
+    let kessai = with_metrics(&[
+        ("KESSAI_METRICS_MAX_CONNECTIONS", "2"),
+        ("KESSAI_HANDSHAKE_TIMEOUT_SECS", "60"),
+    ]);
+    let addr = kessai.metrics_addr.expect("the metrics listener is on");
+    let holders = [
+        TcpStream::connect(addr).await.unwrap(),
+        TcpStream::connect(addr).await.unwrap(),
+    ];
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    let mut waiting = TcpStream::connect(addr)
+        .await
+        .expect("queued by the kernel");
+    waiting.write_all(SCRAPE).await.unwrap();
+    let mut answer = [0u8; 12];
+    assert!(
+        tokio::time::timeout(Duration::from_millis(700), waiting.read_exact(&mut answer))
+            .await
+            .is_err(),
+        "no scrape is answered while every place is taken"
+    );
+    drop(holders);
+    tokio::time::timeout(Duration::from_secs(5), waiting.read_exact(&mut answer))
+        .await
+        .expect("answered once a place frees")
+        .unwrap();
+    assert_eq!(&answer, b"HTTP/1.1 200");
+    assert!(kessai.scrape().await.contains("kessai_"));
 }

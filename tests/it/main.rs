@@ -2,6 +2,7 @@
 //! would cost minutes), the real gRPC server, the provider simulators.
 
 mod helpers;
+mod log_capture;
 mod pip;
 mod process;
 mod requests;
@@ -29,6 +30,7 @@ mod paymentoptions_rules;
 mod pci;
 mod polyglot;
 mod provider_not_found;
+mod query_plans;
 mod raw_bytes;
 mod readme;
 mod reconciliation;

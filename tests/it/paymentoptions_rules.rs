@@ -308,16 +308,26 @@ db_test! {
     }
 }
 
+/// An authorized order whose capture PaymentOptions made but whose answer
+/// was lost: PaymentOptions cannot be asked about it, so it stays unknown.
+async fn lost_capture(app: &TestApp) -> v1::Order {
+    use kessai::sandbox::faults::{Fault, FaultKind};
+    let order = preauthorized(app, 5_000).await;
+    app.paymentoptions
+        .faults()
+        .inject(Fault::new("POST", "/capture", FaultKind::DropAfterActing));
+    assert_error(
+        app.capture_with_key(&unique_key("cap"), &order.id, None, false)
+            .await,
+        Code::DeadlineExceeded,
+        "OUTCOME_UNKNOWN",
+    );
+    order
+}
+
 db_test! {
     async fn a_lost_capture_left_for_review_waits_its_backoff_between_reconciliation_passes(app: TestApp) {
-        use kessai::sandbox::faults::{Fault, FaultKind};
-        let order = preauthorized(&app, 5_000).await;
-        app.paymentoptions.faults().inject(Fault::new("POST", "/capture", FaultKind::DropAfterActing));
-        assert_error(
-            app.capture_with_key(&unique_key("cap"), &order.id, None, false).await,
-            Code::DeadlineExceeded,
-            "OUTCOME_UNKNOWN",
-        );
+        let order = lost_capture(&app).await;
         let first = app.reconcile().await;
         assert_eq!(first.attempts, 1, "the lost capture is examined: {first:?}");
         // Examined and still unknown: it waits its backoff instead of filling
@@ -327,6 +337,26 @@ db_test! {
             assert_eq!(again.attempts, 0, "examined again at once: {again:?}");
         }
         assert!(app.get_order(&order.id, false).await.unwrap().needs_review);
+    }
+}
+
+db_test! {
+    async fn a_call_reconciliation_cannot_settle_is_warned_about_once_however_often_it_is_checked(app: TestApp) {
+        let order = lost_capture(&app).await;
+        let logs = crate::log_capture::LogCapture::default();
+        for pass in 0..4 {
+            let report = logs.during(app.reconcile()).await;
+            assert_eq!(report.attempts, 1, "pass {pass} checks the lost capture: {report:?}");
+            // Past the longest wait between checks (an hour).
+            app.clock.advance(chrono::Duration::hours(2));
+        }
+        assert!(app.get_order(&order.id, false).await.unwrap().needs_review);
+        let warned = logs.lines("WARN", "order_id", &order.id);
+        assert_eq!(warned.len(), 1, "one WARN naming the order: {warned:#?}");
+        assert!(warned[0]["message"].as_str().unwrap().contains("did not settle"), "{warned:#?}");
+        let later = logs.lines("DEBUG", "order_id", &order.id);
+        let unsettled = later.iter().filter(|l| l["message"].as_str().is_some_and(|m| m.contains("did not settle")));
+        assert_eq!(unsettled.count(), 3, "each later check at DEBUG: {later:#?}");
     }
 }
 

@@ -307,6 +307,7 @@ impl Payments {
                         error.to_string(),
                     ),
                     ProviderError::OutcomeUnknown { .. } => {
+                        super::tell_unknown(&order, false);
                         self.flag_unknown(&mut order);
                         (
                             AUTHORIZATION_OUTCOME_UNKNOWN,

@@ -1,8 +1,9 @@
-//! Serving the webhook listener, the one port that faces the internet:
-//! HTTP/1.1 and HTTP/2 with a deadline on request headers (a slow sender
-//! cannot hold a connection by trickling them), a cap on open connections,
-//! and connections closed once idle — the gRPC port's discipline
-//! (`grpc/connections.rs`) with HTTP/1's header deadline on top.
+//! Serving kessai's plain HTTP listeners — the provider webhooks (the one
+//! port that faces the internet) and `/metrics`: HTTP/1.1 and HTTP/2 with a
+//! deadline on request headers (a slow sender cannot hold a connection by
+//! trickling them), a cap on open connections, and connections closed once
+//! idle — the gRPC port's discipline (`connections.rs`) with HTTP/1's
+//! header deadline on top.
 
 use std::time::Duration;
 
@@ -16,15 +17,19 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 
-use crate::grpc::connections::{self, ActivityLayer, ConnectionLimits};
+use super::connections::{self, ActivityLayer, ConnectionLimits};
 
 #[derive(Debug, Clone)]
 pub struct ListenerLimits {
+    /// What the listener serves, for its log lines ("webhook", "metrics").
+    pub name: &'static str,
     pub connections: ConnectionLimits,
     /// How long a request's headers may take to arrive.
     pub header_timeout: Duration,
 }
 
+/// Serves `router` on `listener` within `limits` until `stop` fires, then
+/// lets the requests in progress finish.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
@@ -38,7 +43,7 @@ pub async fn serve(
         .header_read_timeout(limits.header_timeout);
     builder.http2().timer(TokioTimer::new());
     let graceful = GracefulShutdown::new();
-    let incoming = connections::incoming(listener, limits.connections);
+    let incoming = connections::incoming(listener, limits.connections.clone());
     futures::pin_mut!(incoming);
     loop {
         let admitted = tokio::select! {
@@ -46,7 +51,7 @@ pub async fn serve(
             next = incoming.next() => match next {
                 Some(Ok(admitted)) => admitted,
                 Some(Err(error)) => {
-                    tracing::debug!(%error, "a webhook connection failed at once");
+                    tracing::debug!(listener = limits.name, %error, "a connection failed at once");
                     continue;
                 }
                 None => break,
@@ -66,9 +71,10 @@ pub async fn serve(
             .serve_connection(TokioIo::new(admitted), TowerToHyperService::new(service))
             .into_owned();
         let connection = graceful.watch(connection);
+        let name = limits.name;
         tokio::spawn(async move {
             if let Err(error) = connection.await {
-                tracing::debug!(%error, "a webhook connection ended with an error");
+                tracing::debug!(listener = name, %error, "a connection ended with an error");
             }
         });
     }
