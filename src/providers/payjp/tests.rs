@@ -4,6 +4,7 @@
 use std::sync::{Arc, Mutex};
 
 use super::*;
+use crate::domain::NextAction;
 
 /// What `f` logs, as text.
 fn logs_of(f: impl FnOnce()) -> String {
