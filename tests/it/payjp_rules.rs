@@ -91,6 +91,47 @@ db_test! {
 }
 
 db_test! {
+    async fn a_failed_three_d_secure_declines_the_order(app: TestApp) {
+        let order = app.authorize(payjp_authorize(&unique_key("auth"), 4_000, "pm_test_3ds")).await.unwrap();
+        assert_eq!(order.status(), OrderStatus::RequiresAction);
+        assert!(app.payjp.complete_three_d_secure(&order.provider_order_id, false));
+        let refreshed = app.get_order(&order.id, true).await.unwrap();
+        assert_eq!(refreshed.status(), OrderStatus::Declined, "{refreshed:?}");
+        let failure = refreshed.failure.clone().expect("failure");
+        assert_eq!(failure.code, "AUTHENTICATION_FAILED");
+        assert_eq!(failure.provider_code, "three_d_secure_failed");
+        assert_eq!(refreshed.amount_authorized, 0);
+        assert!(refreshed.next_action.is_none(), "nothing left for the shopper to do: {refreshed:?}");
+        assert_error(app.capture(&order.id, None, false).await, Code::FailedPrecondition, "CAPTURE_NOT_ALLOWED");
+        // Reconciliation, asking again, finds nothing more to change.
+        app.reconcile().await;
+        assert_eq!(app.get_order(&order.id, true).await.unwrap(), refreshed);
+    }
+}
+
+db_test! {
+    async fn a_card_refused_in_the_front_end_leaves_the_shopper_free_to_try_another(app: TestApp) {
+        use kessai::sandbox::PAYJP_SANDBOX_SECRET_KEY;
+        let order = app.authorize(payjp_authorize(&unique_key("auth"), 4_000, "")).await.unwrap();
+        let confirm = |method: &'static str| {
+            reqwest::Client::new()
+                .post(format!("{}/payment_flows/{}/confirm", app.sandbox().payjp_base_url(), order.provider_order_id))
+                .bearer_auth(PAYJP_SANDBOX_SECRET_KEY)
+                .json(&serde_json::json!({"payment_method_id": method}))
+                .send()
+        };
+        // payjp.js confirms with a declined card: the shopper is still there.
+        assert_eq!(confirm("pm_test_decline").await.unwrap().status(), reqwest::StatusCode::PAYMENT_REQUIRED);
+        let waiting = app.get_order(&order.id, true).await.unwrap();
+        assert_eq!(waiting.status(), OrderStatus::RequiresAction, "{waiting:?}");
+        assert!(matches!(waiting.next_action.and_then(|a| a.action), Some(v1::next_action::Action::ClientSecret(_))));
+        // Another card goes through.
+        assert!(confirm("pm_test_approve").await.unwrap().status().is_success());
+        assert_eq!(app.get_order(&order.id, true).await.unwrap().status(), OrderStatus::Authorized);
+    }
+}
+
+db_test! {
     async fn without_a_payment_method_the_front_end_gets_the_client_secret(app: TestApp) {
         let order = app.authorize(payjp_authorize(&unique_key("auth"), 4_000, "")).await.unwrap();
         assert_eq!(order.status(), OrderStatus::RequiresAction);

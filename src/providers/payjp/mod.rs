@@ -23,7 +23,10 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 
 use self::errors::{Op, map_error, parse_problem};
-use self::outcome::{authorize_result, declined, payment_method, snapshot, warn_without_redirect};
+use self::outcome::{
+    authorize_result, confirmed_by_kessai, declined, payment_method, provider_data, snapshot,
+    warn_without_redirect,
+};
 use self::wire::{
     CancelPaymentFlow, CapturePaymentFlow, CardOptions, CreatePaymentFlow, CreateRefund, List,
     PAYMENT_FLOWS, PAYMENT_REFUNDS, PaymentFlow, PaymentMethodOptions, PaymentRefund, REFUND_KEY,
@@ -270,7 +273,7 @@ impl PaymentProvider for Payjp {
             livemode: flow.livemode,
             payment_method: payment_method(&flow),
             expires_at: flow.expired_at,
-            provider_data: None,
+            provider_data: provider_data(confirm),
             card: None,
             captures: Vec::new(),
         })
@@ -351,7 +354,7 @@ impl PaymentProvider for Payjp {
         let path = Self::flow_path(order, "")?;
         let flow: PaymentFlow = parse(Op::Fetch, self.get(&path).await?)?;
         warn_without_redirect(&flow, order.id.as_str());
-        Ok(snapshot(&flow))
+        Ok(snapshot(&flow, confirmed_by_kessai(order)))
     }
 }
 
@@ -434,7 +437,7 @@ mod fuzz {
             let response = RawResponse { status, body: body.clone().into(), retry_after: None };
             if let Ok(flow) = parse::<PaymentFlow>(Op::Capture, response) {
                 let _ = authorize_result(&flow, confirmed);
-                let snapshot = snapshot(&flow);
+                let snapshot = snapshot(&flow, confirmed);
                 prop_assert!(snapshot.amount_authorized >= 0);
             }
             let response = RawResponse { status, body: body.into(), retry_after: None };

@@ -2,7 +2,7 @@
 //! and a payment flow's state for refresh and reconciliation.
 
 use super::wire::{FlowStatus, PaymentFlow};
-use crate::domain::{Failure, NextAction, PaymentMethodKind};
+use crate::domain::{Failure, NextAction, OrderRecord, PaymentMethodKind};
 use crate::providers::{AuthorizeResult, ProviderSnapshot, SnapshotState};
 
 pub(super) fn payment_method(flow: &PaymentFlow) -> Option<PaymentMethodKind> {
@@ -40,11 +40,62 @@ pub(super) fn warn_without_redirect(flow: &PaymentFlow, order_id: &str) {
     }
 }
 
+/// A refused payment attempt in kessai's terms: a shopper who did not pass
+/// 3-D Secure is `AUTHENTICATION_FAILED`, any other refusal `CARD_DECLINED`.
+/// The authentication codes: PAY.JP's `three_d_secure_*` (v1 names them so;
+/// the simulator reports `three_d_secure_failed`) and a Stripe-like
+/// `payment_intent_authentication_failure`.
 pub(super) fn declined(code: &str, message: String) -> Failure {
+    let authentication = code.starts_with("three_d_secure") || code.contains("authentication");
     Failure {
-        code: "CARD_DECLINED".into(),
+        code: if authentication {
+            "AUTHENTICATION_FAILED"
+        } else {
+            "CARD_DECLINED"
+        }
+        .into(),
         message,
         provider_code: Some(code.to_owned()),
+    }
+}
+
+/// The key of [`OrderRecord::provider_data`] that says kessai confirmed the
+/// flow itself, with the caller's payment method.
+const CONFIRMED: &str = "confirmed";
+
+/// What an authorization kessai `confirmed` keeps with the order.
+pub(super) fn provider_data(confirmed: bool) -> Option<serde_json::Value> {
+    confirmed.then(|| serde_json::json!({ CONFIRMED: true }))
+}
+
+pub(super) fn confirmed_by_kessai(order: &OrderRecord) -> bool {
+    order
+        .provider_data
+        .as_ref()
+        .and_then(|data| data.get(CONFIRMED))
+        .and_then(serde_json::Value::as_bool)
+        .unwrap_or(false)
+}
+
+/// Why the attempt kessai made failed, when it did: a flow kessai confirmed
+/// that is back to waiting for a payment method, with `last_payment_error`
+/// (the SDK's statuses have no failed one: a failed 3-D Secure or a declined
+/// card sends the flow back). Nobody else holds such a flow to try another
+/// method, so the order ends. A flow the shop's front end confirms only
+/// waits: the shopper may try another card.
+fn attempt_failed(flow: &PaymentFlow, confirmed: bool) -> Option<Failure> {
+    match flow.status {
+        FlowStatus::RequiresPaymentMethod | FlowStatus::RequiresConfirmation if confirmed => flow
+            .payment_error()
+            .map(|(code, message)| declined(&code, message)),
+        FlowStatus::RequiresPaymentMethod
+        | FlowStatus::RequiresConfirmation
+        | FlowStatus::RequiresAction
+        | FlowStatus::Processing
+        | FlowStatus::RequiresCapture
+        | FlowStatus::Succeeded
+        | FlowStatus::Canceled
+        | FlowStatus::Unknown => None,
     }
 }
 
@@ -64,16 +115,12 @@ pub(super) fn authorize_result(flow: &PaymentFlow, confirmed: bool) -> Authorize
             None => AuthorizeResult::Processing,
         },
         FlowStatus::RequiresPaymentMethod | FlowStatus::RequiresConfirmation => {
-            match (confirmed, flow.payment_error()) {
-                (true, Some((code, message))) => {
-                    AuthorizeResult::Declined(declined(&code, message))
+            match (attempt_failed(flow, confirmed), &flow.client_secret) {
+                (Some(failure), _) => AuthorizeResult::Declined(failure),
+                (None, Some(secret)) => {
+                    AuthorizeResult::RequiresAction(NextAction::ClientSecret(secret.clone()))
                 }
-                (_, _) => match &flow.client_secret {
-                    Some(secret) => {
-                        AuthorizeResult::RequiresAction(NextAction::ClientSecret(secret.clone()))
-                    }
-                    None => AuthorizeResult::Processing,
-                },
+                (None, None) => AuthorizeResult::Processing,
             }
         }
         FlowStatus::Canceled => AuthorizeResult::Declined(Failure {
@@ -85,14 +132,19 @@ pub(super) fn authorize_result(flow: &PaymentFlow, confirmed: bool) -> Authorize
     }
 }
 
-/// What a payment flow says about the order.
-pub(super) fn snapshot(flow: &PaymentFlow) -> ProviderSnapshot {
+/// What a payment flow says about the order; `confirmed`: kessai confirmed
+/// it (see [`attempt_failed`]).
+pub(super) fn snapshot(flow: &PaymentFlow, confirmed: bool) -> ProviderSnapshot {
     let received = flow.amount_received.unwrap_or(0);
     let capturable = flow.amount_capturable.unwrap_or(0);
     let state = match flow.status {
-        FlowStatus::RequiresPaymentMethod
-        | FlowStatus::RequiresConfirmation
-        | FlowStatus::RequiresAction => SnapshotState::RequiresAction(next_action(flow)),
+        FlowStatus::RequiresPaymentMethod | FlowStatus::RequiresConfirmation => {
+            match attempt_failed(flow, confirmed) {
+                Some(failure) => SnapshotState::Declined(failure),
+                None => SnapshotState::RequiresAction(next_action(flow)),
+            }
+        }
+        FlowStatus::RequiresAction => SnapshotState::RequiresAction(next_action(flow)),
         FlowStatus::Processing | FlowStatus::Unknown => SnapshotState::Processing,
         FlowStatus::RequiresCapture => SnapshotState::Authorized,
         FlowStatus::Succeeded => SnapshotState::Closed,
