@@ -26,6 +26,15 @@ fn provider(order: &v1::Order) -> String {
     word(order.provider().as_str_name(), "PROVIDER_")
 }
 
+/// How the shopper pays (`paypay`, `card`, …); null while the provider has
+/// not said.
+fn payment_method(order: &v1::Order) -> Value {
+    match order.payment_method() {
+        v1::PaymentMethod::Unspecified => Value::Null,
+        method => Value::String(word(method.as_str_name(), "PAYMENT_METHOD_")),
+    }
+}
+
 fn time(t: Option<&Timestamp>) -> Value {
     t.and_then(|t| DateTime::from_timestamp(t.seconds, t.nanos.max(0) as u32))
         .map(|t| Value::String(t.to_rfc3339()))
@@ -57,6 +66,7 @@ pub fn order_json(order: &v1::Order) -> Value {
     json!({
         "id": order.id,
         "provider": provider(order),
+        "payment_method": payment_method(order),
         "provider_order_id": order.provider_order_id,
         "merchant_reference": order.merchant_reference,
         "description": order.description,
@@ -148,6 +158,7 @@ pub fn order_table(order: &v1::Order) -> String {
     let fields = [
         "id",
         "provider",
+        "payment_method",
         "provider_order_id",
         "merchant_reference",
         "status",
@@ -237,6 +248,7 @@ pub fn orders_table(orders: &[v1::Order]) -> String {
             vec![
                 o.id.clone(),
                 provider(o),
+                text(&payment_method(o)),
                 status(o),
                 o.currency.clone(),
                 o.amount.to_string(),
@@ -252,6 +264,7 @@ pub fn orders_table(orders: &[v1::Order]) -> String {
         &[
             "ID",
             "PROVIDER",
+            "METHOD",
             "STATUS",
             "CURRENCY",
             "AMOUNT",

@@ -155,6 +155,9 @@ fn apply_snapshot(
             AuthState::Pending | AuthState::RequiresAction,
             SnapshotState::Authorized | SnapshotState::Closed,
         ) => {
+            // What the shopper finally paid with wins over a guess made
+            // while they were choosing.
+            order.payment_method = snapshot.payment_method.or(order.payment_method);
             let authorized = snapshot.amount_authorized.max(snapshot.amount_captured);
             let window = order.payment_method.and_then(|m| {
                 crate::providers::rules(order.provider).authorization_window(m, false)

@@ -257,6 +257,30 @@ db_test! {
 }
 
 db_test! {
+    async fn orders_show_how_the_shopper_pays(app: TestApp) {
+        let card = app.authorized_payjp(3_000).await;
+        let paypay = app.authorize(payjp_authorize(&unique_key("auth"), 5_000, "pm_test_paypay")).await.unwrap();
+
+        let got = json_of(&operator(&app, &["orders", "get", &paypay.id, "--json"]));
+        assert_eq!(got["payment_method"], "paypay", "{got}");
+        let output = operator(&app, &["orders", "get", &paypay.id]);
+        let table = String::from_utf8_lossy(&output.stdout);
+        let line = table.lines().find(|l| l.starts_with("payment_method ")).unwrap_or_else(|| panic!("{table}"));
+        assert!(line.ends_with(" paypay"), "{table}");
+
+        let listed = json_of(&operator(&app, &["orders", "list", "--json"]));
+        let methods: Vec<&str> = listed["orders"].as_array().unwrap().iter().map(|o| o["payment_method"].as_str().unwrap_or("?")).collect();
+        assert_eq!(methods, ["paypay", "card"], "{listed}");
+        let output = operator(&app, &["orders", "list"]);
+        let table = String::from_utf8_lossy(&output.stdout);
+        let lines: Vec<&str> = table.lines().collect();
+        assert!(lines[0].contains("METHOD"), "{table}");
+        assert!(lines[1].starts_with(&paypay.id) && lines[1].contains(" paypay "), "{table}");
+        assert!(lines[2].starts_with(&card.id) && lines[2].contains(" card "), "{table}");
+    }
+}
+
+db_test! {
     async fn orders_list_filters_and_pages(app: TestApp) {
         let first = app.authorized_payjp(1_000).await;
         let second = app.authorized_payjp(2_000).await;

@@ -118,6 +118,7 @@ db_test! {
         let order = approved(&app, 5_000).await;
         assert_eq!(order.amount_authorized, 5_000);
         assert_eq!(order.amount_capturable, 5_000);
+        assert_eq!(order.payment_method(), v1::PaymentMethod::Bnpl);
         assert_eq!(days_left(&order, &app), 7);
         assert!(order.next_action.is_none());
     }

@@ -5,13 +5,22 @@ use super::wire::{FlowStatus, PaymentFlow};
 use crate::domain::{Failure, NextAction, OrderRecord, PaymentMethodKind};
 use crate::providers::{AuthorizeResult, ProviderSnapshot, SnapshotState};
 
+/// How the shopper pays, when the flow says: `payment_method_types` holding
+/// one type. A flow waiting for its payment method lists what the shopper
+/// may choose from (the simulator `["card"]` by default), not a choice:
+/// nothing is known until the front end confirms one.
 pub(super) fn payment_method(flow: &PaymentFlow) -> Option<PaymentMethodKind> {
-    let types = flow.payment_method_types.as_ref()?;
-    match types.first().map(String::as_str) {
-        Some("card") => Some(PaymentMethodKind::Card),
-        Some("paypay") => Some(PaymentMethodKind::PayPay),
-        Some("apple_pay") => Some(PaymentMethodKind::ApplePay),
-        Some(_) | None => None,
+    if flow.status == FlowStatus::RequiresPaymentMethod {
+        return None;
+    }
+    match flow.payment_method_types.as_deref()? {
+        [only] => match only.as_str() {
+            "card" => Some(PaymentMethodKind::Card),
+            "paypay" => Some(PaymentMethodKind::PayPay),
+            "apple_pay" => Some(PaymentMethodKind::ApplePay),
+            _ => None,
+        },
+        _ => None,
     }
 }
 

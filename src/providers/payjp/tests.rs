@@ -4,7 +4,7 @@
 use std::sync::{Arc, Mutex};
 
 use super::*;
-use crate::domain::NextAction;
+use crate::domain::{NextAction, PaymentMethodKind};
 use crate::providers::SnapshotState;
 
 /// What `f` logs, as text.
@@ -124,4 +124,34 @@ fn a_failed_attempt_of_the_front_end_still_waits_for_the_shopper() {
         snapshot(&fresh, true).state,
         SnapshotState::RequiresAction(_)
     ));
+}
+
+#[test]
+fn the_payment_method_is_known_once_the_flow_has_one() {
+    let with = |status: &str, types: serde_json::Value| -> Option<PaymentMethodKind> {
+        let flow: PaymentFlow = serde_json::from_value(serde_json::json!({
+            "id": "pfw_1", "amount": 1000, "status": status, "payment_method_types": types,
+        }))
+        .unwrap();
+        payment_method(&flow)
+    };
+    let paypay = serde_json::json!(["paypay"]);
+    assert_eq!(
+        with("requires_capture", paypay.clone()),
+        Some(PaymentMethodKind::PayPay)
+    );
+    assert_eq!(
+        with("requires_action", serde_json::json!(["card"])),
+        Some(PaymentMethodKind::Card)
+    );
+    // What the shopper may still choose from is no choice.
+    assert_eq!(with("requires_payment_method", paypay), None);
+    assert_eq!(
+        with("requires_capture", serde_json::json!(["card", "paypay"])),
+        None
+    );
+    assert_eq!(
+        with("requires_capture", serde_json::json!(["konbini"])),
+        None
+    );
 }
