@@ -173,6 +173,9 @@ fn apply_snapshot(
         }
         (AuthState::Pending | AuthState::RequiresAction, SnapshotState::Declined(failure)) => {
             order.state = s.declined();
+            // The shopper's deadline is gone with the shopper; nothing
+            // was authorized to capture by any date.
+            order.state.expires_at = None;
             order.failure = Some(failure.clone());
             order.next_action = None;
             Vec::new()

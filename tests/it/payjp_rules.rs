@@ -137,6 +137,7 @@ db_test! {
         assert_eq!(failure.provider_code, "three_d_secure_failed");
         assert_eq!(refreshed.amount_authorized, 0);
         assert!(refreshed.next_action.is_none(), "nothing left for the shopper to do: {refreshed:?}");
+        assert!(refreshed.expires_at.is_none(), "nothing authorized, no deadline: {refreshed:?}");
         assert_error(app.capture(&order.id, None, false).await, Code::FailedPrecondition, "CAPTURE_NOT_ALLOWED");
         // Reconciliation, asking again, finds nothing more to change.
         app.reconcile().await;

@@ -130,6 +130,7 @@ db_test! {
         assert!(app.smartpay.reject_checkout(&session_id(&order)));
         let order = app.get_order(&order.id, true).await.unwrap();
         assert_eq!(order.status(), OrderStatus::Declined);
+        assert!(order.expires_at.is_none(), "nothing authorized, no deadline: {order:?}");
         assert_eq!(order.failure.unwrap().provider_code, "rejected");
     }
 }
