@@ -72,7 +72,7 @@ pub enum SandboxCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum OrdersCommand {
-    /// One order with its captures and refunds.
+    /// One order with its captures, refunds and history (its events).
     Get {
         /// The order, e.g. ord_01J…
         order_id: String,

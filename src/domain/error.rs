@@ -9,6 +9,8 @@ use std::fmt;
 pub enum Reason {
     InvalidArgument,
     InvalidAmount,
+    /// The amount is not what the lines it is made of add up to.
+    AmountMismatch,
     InvalidCurrency,
     InvalidIdempotencyKey,
     InvalidCard,
@@ -56,6 +58,7 @@ impl Reason {
         match self {
             Reason::InvalidArgument => "INVALID_ARGUMENT",
             Reason::InvalidAmount => "INVALID_AMOUNT",
+            Reason::AmountMismatch => "AMOUNT_MISMATCH",
             Reason::InvalidCurrency => "INVALID_CURRENCY",
             Reason::InvalidIdempotencyKey => "INVALID_IDEMPOTENCY_KEY",
             Reason::InvalidCard => "INVALID_CARD",

@@ -172,12 +172,21 @@ async fn run_orders(command: OrdersCommand, payments: &Payments) -> Result<(), O
             output,
         } => {
             let id = order_id(&id)?;
-            let view = payments.get_order(&operator_caller(), &id, false).await?;
+            let caller = operator_caller();
+            let view = payments.get_order(&caller, &id, false).await?;
             let order = v1::Order::from(&view);
+            let events: Vec<v1::OrderEvent> = payments
+                .order_events(&caller, &id)
+                .await?
+                .iter()
+                .map(Into::into)
+                .collect();
+            let mut json = render::order_json(&order);
+            json["events"] = render::events_json(&events);
             print(
                 output.format(),
-                render::order_json(&order),
-                render::order_table(&order),
+                json,
+                render::order_table(&order) + &render::events_table(&events),
             );
         }
         OrdersCommand::List {

@@ -1,5 +1,6 @@
 //! Orders as an operator reads them: aligned tables, or JSON for scripts.
-//! Both are made from the `Order` message GetOrder answers with, so the
+//! Both are made from the `Order` message GetOrder answers with (and an
+//! order's history from the `OrderEvent`s WatchOrderEvents streams), so the
 //! command line shows nothing the API would not (of a card: BIN, last four,
 //! brand and expiry). A shopper's client secret is not shown, only that one
 //! is pending.
@@ -24,6 +25,15 @@ fn status(order: &v1::Order) -> String {
 
 fn provider(order: &v1::Order) -> String {
     word(order.provider().as_str_name(), "PROVIDER_")
+}
+
+/// How the shopper pays (`paypay`, `card`, …); null while the provider has
+/// not said.
+fn payment_method(order: &v1::Order) -> Value {
+    match order.payment_method() {
+        v1::PaymentMethod::Unspecified => Value::Null,
+        method => Value::String(word(method.as_str_name(), "PAYMENT_METHOD_")),
+    }
 }
 
 fn time(t: Option<&Timestamp>) -> Value {
@@ -57,6 +67,7 @@ pub fn order_json(order: &v1::Order) -> Value {
     json!({
         "id": order.id,
         "provider": provider(order),
+        "payment_method": payment_method(order),
         "provider_order_id": order.provider_order_id,
         "merchant_reference": order.merchant_reference,
         "description": order.description,
@@ -148,6 +159,7 @@ pub fn order_table(order: &v1::Order) -> String {
     let fields = [
         "id",
         "provider",
+        "payment_method",
         "provider_order_id",
         "merchant_reference",
         "status",
@@ -229,6 +241,63 @@ pub fn order_table(order: &v1::Order) -> String {
     out
 }
 
+/// An order's history as the API streams it (WatchOrderEvents), oldest
+/// first.
+pub fn events_json(events: &[v1::OrderEvent]) -> Value {
+    Value::Array(
+        events
+            .iter()
+            .map(|e| {
+                json!({
+                    "cursor": e.cursor,
+                    "event_type": e.event_type,
+                    "actor": e.actor,
+                    "status": word(e.status().as_str_name(), "ORDER_STATUS_"),
+                    "amounts": e.amounts.as_ref().map(|a| json!({
+                        "amount_authorized": a.amount_authorized,
+                        "amount_captured": a.amount_captured,
+                        "amount_refunded": a.amount_refunded,
+                        "amount_capturable": a.amount_capturable,
+                    })),
+                    "created_at": time(e.created_at.as_ref()),
+                })
+            })
+            .collect(),
+    )
+}
+
+/// The history under an order's table: one event per line.
+pub fn events_table(events: &[v1::OrderEvent]) -> String {
+    let json = events_json(events);
+    let rows: Vec<Vec<String>> = json
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|e| {
+            let amount = |name: &str| text(&e["amounts"][name]);
+            vec![
+                text(&e["created_at"]),
+                text(&e["event_type"]),
+                text(&e["status"]),
+                amount("amount_authorized"),
+                amount("amount_captured"),
+                amount("amount_refunded"),
+                text(&e["actor"]),
+            ]
+        })
+        .collect();
+    let header = [
+        "CREATED",
+        "EVENT",
+        "STATUS",
+        "AUTHORIZED",
+        "CAPTURED",
+        "REFUNDED",
+        "ACTOR",
+    ];
+    format!("\nevents\n{}", table(&header, &rows))
+}
+
 /// Orders one per line.
 pub fn orders_table(orders: &[v1::Order]) -> String {
     let rows: Vec<Vec<String>> = orders
@@ -237,6 +306,7 @@ pub fn orders_table(orders: &[v1::Order]) -> String {
             vec![
                 o.id.clone(),
                 provider(o),
+                text(&payment_method(o)),
                 status(o),
                 o.currency.clone(),
                 o.amount.to_string(),
@@ -252,6 +322,7 @@ pub fn orders_table(orders: &[v1::Order]) -> String {
         &[
             "ID",
             "PROVIDER",
+            "METHOD",
             "STATUS",
             "CURRENCY",
             "AMOUNT",

@@ -195,6 +195,9 @@ fn apply_snapshot(
             AuthState::Pending | AuthState::RequiresAction,
             SnapshotState::Authorized | SnapshotState::Closed,
         ) => {
+            // What the shopper finally paid with wins over a guess made
+            // while they were choosing.
+            order.payment_method = snapshot.payment_method.or(order.payment_method);
             let authorized = snapshot.amount_authorized.max(snapshot.amount_captured);
             let window = order.payment_method.and_then(|m| {
                 crate::providers::rules(order.provider).authorization_window(m, false)
@@ -210,6 +213,9 @@ fn apply_snapshot(
         }
         (AuthState::Pending | AuthState::RequiresAction, SnapshotState::Declined(failure)) => {
             order.state = s.declined();
+            // The shopper's deadline is gone with the shopper; nothing
+            // was authorized to capture by any date.
+            order.state.expires_at = None;
             order.failure = Some(failure.clone());
             order.next_action = None;
             Vec::new()

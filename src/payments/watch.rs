@@ -15,6 +15,7 @@ use futures::Stream;
 
 use super::watchers::WatcherSlot;
 use super::{Caller, PaymentError, Payments};
+use crate::domain::OrderId;
 use crate::store::{EventFilter, EventSubscription, Store, StreamedEvent};
 
 /// Events read at a time while catching up.
@@ -95,6 +96,33 @@ impl Payments {
                 }
             }
         }))
+    }
+}
+
+impl Payments {
+    /// One order's history as it stands, oldest first: the events
+    /// WatchOrderEvents delivers for it. `OrderNotFound` for an order the
+    /// caller may not see.
+    pub async fn order_events(
+        &self,
+        caller: &Caller,
+        order_id: &OrderId,
+    ) -> Result<Vec<StreamedEvent>, PaymentError> {
+        self.view_as(&caller.sees, order_id).await?;
+        let filter = EventFilter {
+            order_id: Some(order_id.clone()),
+            provider: None,
+            owner: caller.sees.owner().map(str::to_owned),
+        };
+        let mut events: Vec<StreamedEvent> = Vec::new();
+        loop {
+            let after = events.last().map_or(0, |e| e.id);
+            let batch = self.store().events_after(after, &filter, BATCH).await?;
+            events.extend(batch.events);
+            if !batch.full {
+                return Ok(events);
+            }
+        }
     }
 }
 

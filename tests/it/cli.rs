@@ -257,6 +257,63 @@ db_test! {
 }
 
 db_test! {
+    async fn orders_show_how_the_shopper_pays(app: TestApp) {
+        let card = app.authorized_payjp(3_000).await;
+        let paypay = app.authorize(payjp_authorize(&unique_key("auth"), 5_000, "pm_test_paypay")).await.unwrap();
+
+        let got = json_of(&operator(&app, &["orders", "get", &paypay.id, "--json"]));
+        assert_eq!(got["payment_method"], "paypay", "{got}");
+        let output = operator(&app, &["orders", "get", &paypay.id]);
+        let table = String::from_utf8_lossy(&output.stdout);
+        let line = table.lines().find(|l| l.starts_with("payment_method ")).unwrap_or_else(|| panic!("{table}"));
+        assert!(line.ends_with(" paypay"), "{table}");
+
+        let listed = json_of(&operator(&app, &["orders", "list", "--json"]));
+        let methods: Vec<&str> = listed["orders"].as_array().unwrap().iter().map(|o| o["payment_method"].as_str().unwrap_or("?")).collect();
+        assert_eq!(methods, ["paypay", "card"], "{listed}");
+        let output = operator(&app, &["orders", "list"]);
+        let table = String::from_utf8_lossy(&output.stdout);
+        let lines: Vec<&str> = table.lines().collect();
+        assert!(lines[0].contains("METHOD"), "{table}");
+        assert!(lines[1].starts_with(&paypay.id) && lines[1].contains(" paypay "), "{table}");
+        assert!(lines[2].starts_with(&card.id) && lines[2].contains(" card "), "{table}");
+    }
+}
+
+db_test! {
+    async fn orders_get_shows_the_order_history(app: TestApp) {
+        let order = app.authorized_payjp(5_000).await;
+        app.capture(&order.id, Some(2_000), false).await.unwrap();
+        app.refund(&order.id, Some(500)).await.unwrap();
+        let recorded = app.store.events(&OrderId::from_trusted(order.id.clone())).await.unwrap();
+        assert!(recorded.len() >= 4, "{recorded:?}");
+
+        let got = json_of(&operator(&app, &["orders", "get", &order.id, "--json"]));
+        let events = got["events"].as_array().unwrap_or_else(|| panic!("no events: {got}"));
+        let types: Vec<&str> = events.iter().map(|e| e["event_type"].as_str().unwrap()).collect();
+        let expected: Vec<&str> = recorded.iter().map(|e| e.event_type.as_str()).collect();
+        assert_eq!(types, expected, "the whole history, oldest first");
+        let cursors: Vec<i64> = events.iter().map(|e| e["cursor"].as_str().unwrap().parse().unwrap()).collect();
+        assert!(cursors.windows(2).all(|w| w[0] < w[1]), "{cursors:?}");
+        let last = events.last().unwrap();
+        assert_eq!(last["status"], "partially_captured", "{last}");
+        assert_eq!(last["amounts"]["amount_captured"], 2_000, "{last}");
+        assert_eq!(last["amounts"]["amount_refunded"], 500, "{last}");
+        assert!(last["actor"].is_string() && last["created_at"].is_string(), "{last}");
+
+        // The table: the order, its captures and refunds, then its history.
+        let output = operator(&app, &["orders", "get", &order.id]);
+        let table = String::from_utf8_lossy(&output.stdout);
+        let history = table.split("\nevents\n").nth(1).unwrap_or_else(|| panic!("no events: {table}"));
+        let rows: Vec<&str> = history.lines().skip(1).collect();
+        assert_eq!(rows.len(), recorded.len(), "{table}");
+        for (row, event) in rows.iter().zip(&recorded) {
+            assert!(row.contains(&format!(" {} ", event.event_type)) && row.contains(&event.status), "{row}: {table}");
+        }
+    }
+}
+
+db_test! {
     async fn orders_list_filters_and_pages(app: TestApp) {
         let first = app.authorized_payjp(1_000).await;
         let second = app.authorized_payjp(2_000).await;

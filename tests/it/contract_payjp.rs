@@ -172,6 +172,17 @@ async fn everything_kessai_and_the_simulator_exchange_matches_the_sdk() {
         app.void(&three_ds.id).await.unwrap().status(),
         OrderStatus::Voided
     );
+    // The shopper fails 3-D Secure: the flow is back without a method.
+    let failed = app
+        .authorize(payjp_authorize(&unique_key("auth"), 4_000, "pm_test_3ds"))
+        .await
+        .unwrap();
+    assert!(
+        app.payjp
+            .complete_three_d_secure(&failed.provider_order_id, false)
+    );
+    let failed = app.get_order(&failed.id, true).await.unwrap();
+    assert_eq!(failed.status(), OrderStatus::Declined);
 
     // PayPay, extended card authorization, automatic capture.
     let paypay = app

@@ -16,20 +16,30 @@ use crate::helpers::{
     Backend, TestApp, assert_error, smartpay_customer, smartpay_shipping, unique_key,
 };
 
-fn details(token: &str) -> v1::SmartpayDetails {
+/// Lines that add up to `amount` (at least 2,000) as Smartpay counts them:
+/// shoes, two pairs of socks at 500, a 500 coupon and a 500 shipping fee.
+fn details(amount: i64, token: &str) -> v1::SmartpayDetails {
     v1::SmartpayDetails {
         items: vec![
             v1::SmartpayItem {
                 name: "オリジナルス STAN SMITH".into(),
-                amount: 4_000,
+                amount: amount - 1_000,
                 quantity: 1,
                 description: "白".into(),
                 image_url: "https://shop.example/stan-smith.png".into(),
+                ..Default::default()
             },
             v1::SmartpayItem {
                 name: "靴下".into(),
                 amount: 500,
                 quantity: 2,
+                ..Default::default()
+            },
+            v1::SmartpayItem {
+                name: "クーポン".into(),
+                amount: 500,
+                quantity: 1,
+                kind: v1::SmartpayItemKind::Discount as i32,
                 ..Default::default()
             },
         ],
@@ -53,7 +63,7 @@ fn authorize(amount: i64, token: &str, capture_method: v1::CaptureMethod) -> v1:
         merchant_reference: "order-3001".into(),
         description: "contract workload".into(),
         provider_details: Some(v1::authorize_request::ProviderDetails::Smartpay(details(
-            token,
+            amount, token,
         ))),
         ..Default::default()
     }

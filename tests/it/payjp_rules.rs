@@ -15,6 +15,25 @@ fn expires_in_days(order: &v1::Order, app: &TestApp) -> i64 {
     (expires - app.clock.now().timestamp() + 60) / 86_400
 }
 
+/// The shop's front end (payjp.js `confirmPaymentFlow`) confirms the order's
+/// flow with `method`: PAY.JP's answer.
+async fn front_end_confirms(app: &TestApp, order: &v1::Order, method: &str) -> reqwest::StatusCode {
+    use kessai::sandbox::PAYJP_SANDBOX_SECRET_KEY;
+    let url = format!(
+        "{}/payment_flows/{}/confirm",
+        app.sandbox().payjp_base_url(),
+        order.provider_order_id
+    );
+    let body = serde_json::json!({"payment_method_id": method});
+    let answer = reqwest::Client::new()
+        .post(url)
+        .bearer_auth(PAYJP_SANDBOX_SECRET_KEY)
+        .json(&body)
+        .send()
+        .await;
+    answer.expect("the simulator answers").status()
+}
+
 db_test! {
     async fn a_card_authorization_is_held_for_seven_days(app: TestApp) {
         let order = app.authorized_payjp(10_000).await;
@@ -22,6 +41,7 @@ db_test! {
         assert_eq!(order.amount_capturable, 10_000);
         assert!(!order.livemode);
         assert_eq!(order.provider(), v1::Provider::Payjp);
+        assert_eq!(order.payment_method(), v1::PaymentMethod::Card);
         assert_eq!(expires_in_days(&order, &app), 7);
         let flow = app.ledger_flow(&order.provider_order_id);
         assert_eq!((flow.status.as_str(), flow.authorized), ("requires_capture", 10_000));
@@ -32,7 +52,22 @@ db_test! {
     async fn paypay_is_held_for_thirty_days(app: TestApp) {
         let order = app.authorize(payjp_authorize(&unique_key("auth"), 5_000, "pm_test_paypay")).await.unwrap();
         assert_eq!(order.status(), OrderStatus::Authorized);
+        assert_eq!(order.payment_method(), v1::PaymentMethod::Paypay);
         assert_eq!(expires_in_days(&order, &app), 30);
+        let stored = app.get_order(&order.id, false).await.unwrap();
+        assert_eq!(stored.payment_method(), v1::PaymentMethod::Paypay, "kept with the order");
+    }
+}
+
+db_test! {
+    async fn paypay_chosen_in_the_front_end_shows_once_authorized(app: TestApp) {
+        let order = app.authorize(payjp_authorize(&unique_key("auth"), 5_000, "")).await.unwrap();
+        assert_eq!(order.status(), OrderStatus::RequiresAction);
+        assert!(front_end_confirms(&app, &order, "pm_test_paypay").await.is_success());
+        let authorized = app.get_order(&order.id, true).await.unwrap();
+        assert_eq!(authorized.status(), OrderStatus::Authorized);
+        assert_eq!(authorized.payment_method(), v1::PaymentMethod::Paypay, "{authorized:?}");
+        assert_eq!(expires_in_days(&authorized, &app), 30);
     }
 }
 
@@ -87,6 +122,40 @@ db_test! {
         assert_eq!(refreshed.status(), OrderStatus::Authorized);
         assert_eq!(refreshed.amount_authorized, 4_000);
         assert!(refreshed.next_action.is_none());
+    }
+}
+
+db_test! {
+    async fn a_failed_three_d_secure_declines_the_order(app: TestApp) {
+        let order = app.authorize(payjp_authorize(&unique_key("auth"), 4_000, "pm_test_3ds")).await.unwrap();
+        assert_eq!(order.status(), OrderStatus::RequiresAction);
+        assert!(app.payjp.complete_three_d_secure(&order.provider_order_id, false));
+        let refreshed = app.get_order(&order.id, true).await.unwrap();
+        assert_eq!(refreshed.status(), OrderStatus::Declined, "{refreshed:?}");
+        let failure = refreshed.failure.clone().expect("failure");
+        assert_eq!(failure.code, "AUTHENTICATION_FAILED");
+        assert_eq!(failure.provider_code, "three_d_secure_failed");
+        assert_eq!(refreshed.amount_authorized, 0);
+        assert!(refreshed.next_action.is_none(), "nothing left for the shopper to do: {refreshed:?}");
+        assert!(refreshed.expires_at.is_none(), "nothing authorized, no deadline: {refreshed:?}");
+        assert_error(app.capture(&order.id, None, false).await, Code::FailedPrecondition, "CAPTURE_NOT_ALLOWED");
+        // Reconciliation, asking again, finds nothing more to change.
+        app.reconcile().await;
+        assert_eq!(app.get_order(&order.id, true).await.unwrap(), refreshed);
+    }
+}
+
+db_test! {
+    async fn a_card_refused_in_the_front_end_leaves_the_shopper_free_to_try_another(app: TestApp) {
+        let order = app.authorize(payjp_authorize(&unique_key("auth"), 4_000, "")).await.unwrap();
+        // payjp.js confirms with a declined card: the shopper is still there.
+        assert_eq!(front_end_confirms(&app, &order, "pm_test_decline").await, reqwest::StatusCode::PAYMENT_REQUIRED);
+        let waiting = app.get_order(&order.id, true).await.unwrap();
+        assert_eq!(waiting.status(), OrderStatus::RequiresAction, "{waiting:?}");
+        assert!(matches!(waiting.next_action.and_then(|a| a.action), Some(v1::next_action::Action::ClientSecret(_))));
+        // Another card goes through.
+        assert!(front_end_confirms(&app, &order, "pm_test_approve").await.is_success());
+        assert_eq!(app.get_order(&order.id, true).await.unwrap().status(), OrderStatus::Authorized);
     }
 }
 

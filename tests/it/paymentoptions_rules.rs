@@ -52,6 +52,7 @@ db_test! {
     async fn a_pre_authorization_keeps_only_the_masked_card(app: TestApp) {
         let order = preauthorized(&app, 10_000).await;
         assert_eq!(order.provider(), v1::Provider::Paymentoptions);
+        assert_eq!(order.payment_method(), v1::PaymentMethod::Card);
         assert_eq!(order.provider_order_id.len(), 36, "the transaction UUID");
         let card = order.card.expect("the card summary");
         assert_eq!((card.bin.as_str(), card.last4.as_str(), card.brand.as_str()), ("520000", "1005", "MASTERCARD"));

@@ -25,6 +25,8 @@ const AUTH_SECTION: &str = "Callers, scopes and TLS";
 const DEMO_TOKEN: &str = "demo-checkout-token";
 /// The section whose stream grpcurl cuts off after a few seconds.
 const WATCH_SECTION: &str = "Watching order events";
+/// The section whose shopper fails 3-D Secure.
+const THREE_DS_SECTION: &str = "PAY.JP: 3-D Secure the shopper fails";
 /// Variables the blocks set and later blocks use (`ORDER` in the refused
 /// capture), as they would stay set in the reader's terminal.
 const SHELL_STATE: &[&str] = &["ORDER", "SMARTPAY", "SP_ORDER", "CHECKOUT"];
@@ -263,6 +265,7 @@ async fn the_readme_grpcurl_examples_run_as_written_and_again() {
         [
             "Walkthrough with grpcurl",
             "Smartpay: a checkout the shopper approves",
+            THREE_DS_SECTION,
             REFUSED_SECTION,
             WATCH_SECTION,
             AUTH_SECTION,
@@ -359,6 +362,14 @@ async fn the_readme_grpcurl_examples_run_as_written_and_again() {
             } else {
                 assert!(output.status.success(), "{}", context());
             }
+            if block.section == THREE_DS_SECTION {
+                for expected in [
+                    "ORDER_STATUS_DECLINED",
+                    "\"code\": \"AUTHENTICATION_FAILED\"",
+                ] {
+                    assert!(printed.contains(expected), "{expected}: {}", context());
+                }
+            }
             if block.section.starts_with("Walkthrough") {
                 assert!(
                     printed.contains("kessai.v1.PaymentService"),
@@ -397,6 +408,13 @@ async fn the_readme_grpcurl_examples_run_as_written_and_again() {
         assert!(!walkthrough.needs_review, "{round}: {walkthrough:?}");
         let first = first_order_id.get_or_insert_with(|| walkthrough.id.clone());
         assert_eq!(*first, walkthrough.id, "the second run replays the first");
+
+        let three_ds = order(&mut client, "order-1002").await;
+        assert_eq!(
+            three_ds.status(),
+            v1::OrderStatus::Declined,
+            "{round}: {three_ds:?}"
+        );
 
         let smartpay = order(&mut client, "order-2001").await;
         assert_eq!(

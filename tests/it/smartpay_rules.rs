@@ -118,6 +118,7 @@ db_test! {
         let order = approved(&app, 5_000).await;
         assert_eq!(order.amount_authorized, 5_000);
         assert_eq!(order.amount_capturable, 5_000);
+        assert_eq!(order.payment_method(), v1::PaymentMethod::Bnpl);
         assert_eq!(days_left(&order, &app), 7);
         assert!(order.next_action.is_none());
     }
@@ -129,6 +130,7 @@ db_test! {
         assert!(app.smartpay.reject_checkout(&session_id(&order)));
         let order = app.get_order(&order.id, true).await.unwrap();
         assert_eq!(order.status(), OrderStatus::Declined);
+        assert!(order.expires_at.is_none(), "nothing authorized, no deadline: {order:?}");
         assert_eq!(order.failure.unwrap().provider_code, "rejected");
     }
 }
@@ -399,14 +401,7 @@ db_test! {
     async fn the_shopper_and_delivery_address_reach_smartpay_in_the_schemas_shape(app: TestApp) {
         let order = app.authorize(token(5_000, "paytok_test_approved", v1::CaptureMethod::Manual)).await.unwrap();
         assert_eq!(order.status(), OrderStatus::Authorized);
-        let sent = app
-            .sandbox()
-            .received()
-            .exchanges()
-            .into_iter()
-            .rfind(|e| e.method == "POST" && e.path == "/smartpay/v1/orders")
-            .and_then(|e| e.request)
-            .expect("the token order was sent");
+        let sent = last_token_order(&app);
         assert_eq!(
             sent["shippingInfo"]["address"],
             serde_json::json!({"line1": "3-6-7", "line2": "青山パラシオタワー 11階", "locality": "港区北青山", "administrativeArea": "東京都", "postalCode": "107-0061", "country": "JP"})
@@ -515,5 +510,70 @@ db_test! {
         let expires = order.expires_at.expect("an expiry").seconds;
         let from_first_send = (first_sent + Duration::days(7)).timestamp();
         assert!((expires - from_first_send).abs() <= 5, "expires {expires}, 7 days after the first send {from_first_send}");
+    }
+}
+
+/// The body of the last token order Smartpay received.
+fn last_token_order(app: &TestApp) -> serde_json::Value {
+    app.sandbox()
+        .received()
+        .exchanges()
+        .into_iter()
+        .rfind(|e| e.method == "POST" && e.path == "/smartpay/v1/orders")
+        .and_then(|e| e.request)
+        .expect("the token order was sent")
+}
+
+fn items_of(request: &mut v1::AuthorizeRequest) -> &mut v1::SmartpayDetails {
+    match request.provider_details.as_mut() {
+        Some(v1::authorize_request::ProviderDetails::Smartpay(details)) => details,
+        _ => panic!("a Smartpay authorization"),
+    }
+}
+
+db_test! {
+    async fn items_that_do_not_add_up_to_the_amount_are_refused_naming_both_totals(app: TestApp) {
+        use tonic_types::StatusExt;
+        let mut request = checkout(5_000, v1::CaptureMethod::Manual);
+        let details = items_of(&mut request);
+        details.items[0].amount = 4_000;
+        details.shipping.as_mut().unwrap().fee_amount = 500;
+        let seen = app.smartpay.requests_seen();
+        let refused = assert_error(app.authorize(request).await, Code::InvalidArgument, "AMOUNT_MISMATCH");
+        let violations = refused.get_details_bad_request().expect("BadRequest").field_violations;
+        assert_eq!(violations.len(), 1, "{violations:?}");
+        assert_eq!(violations[0].field, "amount");
+        for total in ["5000", "4500"] {
+            assert!(violations[0].description.contains(total), "{total}: {violations:?}");
+            assert!(refused.message().contains(total), "{total}: {refused:?}");
+        }
+        assert_eq!(app.smartpay.requests_seen(), seen, "Smartpay is not asked");
+        assert_eq!(app.count("orders").await, 0, "nothing recorded");
+    }
+}
+
+db_test! {
+    async fn discounts_and_the_shipping_fee_count_as_smartpay_counts_them(app: TestApp) {
+        // 3,000 × 2 - 1,500 coupon + 500 shipping = 5,000.
+        let mut request = token(5_000, "paytok_test_approved", v1::CaptureMethod::Manual);
+        let details = items_of(&mut request);
+        details.items[0].amount = 3_000;
+        details.items[0].quantity = 2;
+        details.items.push(v1::SmartpayItem {
+            name: "クーポン".into(),
+            amount: 1_500,
+            quantity: 1,
+            kind: v1::SmartpayItemKind::Discount as i32,
+            ..Default::default()
+        });
+        details.shipping.as_mut().unwrap().fee_amount = 500;
+        let order = app.authorize(request).await.unwrap();
+        assert_eq!((order.status(), order.amount_authorized), (OrderStatus::Authorized, 5_000));
+        let sent = last_token_order(&app);
+        assert_eq!(sent["amount"], 5_000);
+        assert_eq!(sent["items"][0].get("kind"), None, "a product, the SDKs' default");
+        assert_eq!(sent["items"][1]["kind"], "discount");
+        assert_eq!(sent["items"][1]["amount"], 1_500);
+        assert_eq!(sent["shippingInfo"]["feeAmount"], 500);
     }
 }

@@ -317,6 +317,20 @@ db_test! {
 }
 
 db_test! {
+    async fn three_d_secure_failed_at_payjp_is_declined_by_its_notification_alone(app: TestApp) {
+        app.notify_kessai();
+        let order = app.authorize(payjp_authorize(&unique_key("auth"), 4_000, "pm_test_3ds")).await.unwrap();
+        assert!(app.payjp.complete_three_d_secure(&order.provider_order_id, false));
+        let now = app.until_status(&order.id, OrderStatus::Declined).await;
+        assert_eq!(now.status(), OrderStatus::Declined, "{now:?}");
+        assert_eq!(now.failure.map(|f| f.code).as_deref(), Some("AUTHENTICATION_FAILED"));
+        assert!(app.payjp.webhooks().settled(std::time::Duration::from_secs(10)).await);
+        let types: Vec<String> = app.payjp.webhooks().deliveries().into_iter().map(|d| d.event_type).collect();
+        assert_eq!(types, ["payment_flow.requires_action", "payment_flow.payment_failed"]);
+    }
+}
+
+db_test! {
     async fn payjp_notifications_without_the_token_change_nothing(app: TestApp) {
         let order = app.authorize(payjp_authorize(&unique_key("auth"), 4_000, "pm_test_3ds")).await.unwrap();
         assert!(app.payjp.complete_three_d_secure(&order.provider_order_id, true));

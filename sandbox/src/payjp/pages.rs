@@ -19,7 +19,9 @@ pub(super) fn routes() -> Router<PayjpSimulator> {
 
 impl PayjpSimulator {
     /// Plays the shopper on the 3-D Secure page: `succeed` authorizes the
-    /// flow, otherwise it goes back to `requires_payment_method`. False when
+    /// flow, otherwise it goes back to `requires_payment_method` with
+    /// `last_payment_error` `three_d_secure_failed` and
+    /// `payment_flow.payment_failed` is notified. False when
     /// the flow does not exist or is not waiting for the shopper.
     pub fn complete_three_d_secure(&self, flow_id: &str, succeed: bool) -> bool {
         let done = self.finish_three_d_secure(flow_id, succeed).is_ok();
@@ -43,6 +45,11 @@ impl PayjpSimulator {
             let window = flow.card_window();
             flow.authorize(window, now);
         } else {
+            // The SDK's PaymentFlowStatus has no failed status: the attempt
+            // ends as a declined card's does, the flow back in
+            // `requires_payment_method` with `last_payment_error` (a free
+            // dictionary in the SDK). GUESS: the code, named as PAY.JP v1
+            // names its 3-D Secure failures (`three_d_secure_failed`).
             flow.fail_attempt(
                 "three_d_secure_failed",
                 "3-D Secure authentication failed.",
@@ -134,8 +141,13 @@ fn three_d_secure_answer(sim: &PayjpSimulator, id: &str, succeed: bool) -> Respo
                     )
                 })
                 .unwrap_or_default();
+            let outcome = if succeed {
+                "Authenticated"
+            } else {
+                "Authentication failed"
+            };
             let body = format!(
-                "<p>Payment flow {} is now {}.</p>{back}",
+                "<p>{outcome}: payment flow {} is now {}.</p>{back}",
                 escape_html(&flow.id),
                 flow.status.as_str()
             );

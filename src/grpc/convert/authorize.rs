@@ -3,7 +3,7 @@
 
 use super::payjp::payjp_details;
 use super::paymentoptions::paymentoptions_details;
-use super::smartpay::{SMARTPAY_MAX_AMOUNT, smartpay_details};
+use super::smartpay::{smartpay_details, smartpay_order_amount};
 use super::*;
 
 use crate::domain::{
@@ -70,15 +70,8 @@ impl TryFrom<v1::AuthorizeRequest> for AuthorizeCommand {
                 return Err(other);
             }
         };
-        // Smartpay's schemas type the order amount `uint32`.
-        if let (Some(a), Some(ProviderDetails::Smartpay(_))) = (&amount, &details)
-            && a.get() > SMARTPAY_MAX_AMOUNT
-        {
-            v.0.push(InvalidInput::new(
-                Reason::InvalidAmount,
-                "amount",
-                format!("Smartpay takes amounts up to {SMARTPAY_MAX_AMOUNT}"),
-            ));
+        if let (Some(a), Some(ProviderDetails::Smartpay(d))) = (&amount, &details) {
+            v.check(smartpay_order_amount(a.get(), d));
         }
         v.finish()?;
         match (

@@ -77,14 +77,15 @@ fn card() -> BoxedStrategy<Option<v1::Card>> {
 }
 
 fn item() -> BoxedStrategy<v1::SmartpayItem> {
-    (text(), number(), small(), text(), text())
+    (text(), number(), small(), text(), text(), small())
         .prop_map(
-            |(name, amount, quantity, description, image_url)| v1::SmartpayItem {
+            |(name, amount, quantity, description, image_url, kind)| v1::SmartpayItem {
                 name,
                 amount,
                 quantity,
                 description,
                 image_url,
+                kind,
             },
         )
         .boxed()
@@ -190,15 +191,22 @@ fn valid_details() -> BoxedStrategy<Option<P>> {
             })
         },
     );
-    let item = ("[a-zA-Z]{1,12}", 1i64..50_000, 1i32..20).prop_map(|(name, amount, quantity)| {
-        v1::SmartpayItem {
+    // Products and taxes: with a discount the lines could add up to nothing.
+    let kind = prop_oneof![
+        Just(v1::SmartpayItemKind::Unspecified),
+        Just(v1::SmartpayItemKind::Product),
+        Just(v1::SmartpayItemKind::Tax)
+    ];
+    let item = ("[a-zA-Z]{1,12}", 1i64..50_000, 1i32..20, kind).prop_map(
+        |(name, amount, quantity, kind)| v1::SmartpayItem {
             name,
             amount,
             quantity,
             description: String::new(),
             image_url: String::new(),
-        }
-    });
+            kind: kind as i32,
+        },
+    );
     let smartpay = (
         proptest::collection::vec(item, 1..4),
         "(tok_[a-z0-9]{8})?",
@@ -276,7 +284,17 @@ fn valid_authorize_request() -> BoxedStrategy<v1::AuthorizeRequest> {
                 provider_details,
             )| v1::AuthorizeRequest {
                 idempotency_key,
-                amount,
+                // A Smartpay order's amount is what its lines add up to.
+                amount: match &provider_details {
+                    Some(P::Smartpay(d)) => {
+                        d.items
+                            .iter()
+                            .map(|i| i.amount * i64::from(i.quantity))
+                            .sum::<i64>()
+                            + d.shipping.as_ref().map_or(0, |s| s.fee_amount)
+                    }
+                    _ => amount,
+                },
                 currency: "JPY".into(),
                 capture_method,
                 merchant_reference,

@@ -4,7 +4,7 @@ use super::*;
 
 use crate::domain::{
     CaptureMethod, CaptureRecord, CaptureStatus, Failure, NextAction, OrderStatus, OrderView,
-    ProviderKind, RefundPart, RefundReason, RefundRecord, RefundStatus,
+    PaymentMethodKind, ProviderKind, RefundPart, RefundReason, RefundRecord, RefundStatus,
 };
 use crate::proto::v1;
 
@@ -28,6 +28,16 @@ pub fn status(status: OrderStatus) -> v1::OrderStatus {
         OrderStatus::Expired => v1::OrderStatus::Expired,
         OrderStatus::Declined => v1::OrderStatus::Declined,
         OrderStatus::Pending => v1::OrderStatus::Pending,
+    }
+}
+
+pub fn payment_method(method: Option<PaymentMethodKind>) -> v1::PaymentMethod {
+    match method {
+        None => v1::PaymentMethod::Unspecified,
+        Some(PaymentMethodKind::Card) => v1::PaymentMethod::Card,
+        Some(PaymentMethodKind::PayPay) => v1::PaymentMethod::Paypay,
+        Some(PaymentMethodKind::ApplePay) => v1::PaymentMethod::ApplePay,
+        Some(PaymentMethodKind::Bnpl) => v1::PaymentMethod::Bnpl,
     }
 }
 
@@ -144,6 +154,7 @@ impl From<&OrderView> for v1::Order {
                 expiry_year: c.exp_year,
             }),
             needs_review: o.needs_review,
+            payment_method: payment_method(o.payment_method) as i32,
         }
     }
 }

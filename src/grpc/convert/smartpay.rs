@@ -5,12 +5,60 @@ use super::*;
 use crate::domain::{Amount, InvalidInput, PostalAddress, Reason};
 use crate::proto::v1;
 use crate::providers::smartpay::{
-    SmartpayCustomer, SmartpayDetails, SmartpayFlow, SmartpayItem, SmartpayShipping,
+    SmartpayCustomer, SmartpayDetails, SmartpayFlow, SmartpayItem, SmartpayItemKind,
+    SmartpayShipping,
 };
 
 /// The largest amount Smartpay's JTD schemas take (`uint32`): order,
 /// item and shipping fee amounts alike.
 pub(crate) const SMARTPAY_MAX_AMOUNT: i64 = u32::MAX as i64;
+
+/// The order's amount, as Smartpay takes it: a `uint32`, and what the
+/// lines the shopper is shown add up to (see [`SmartpayDetails::items_total`]).
+pub(super) fn smartpay_order_amount(
+    amount: i64,
+    details: &SmartpayDetails,
+) -> Result<(), InvalidInput> {
+    if amount > SMARTPAY_MAX_AMOUNT {
+        return Err(InvalidInput::new(
+            Reason::InvalidAmount,
+            "amount",
+            format!("Smartpay takes amounts up to {SMARTPAY_MAX_AMOUNT}"),
+        ));
+    }
+    let sum = details.items_total();
+    if sum.total() == amount {
+        return Ok(());
+    }
+    Err(InvalidInput::new(
+        Reason::AmountMismatch,
+        "amount",
+        format!(
+            "is {amount}, but the Smartpay items add up to {} (products and taxes {}, minus \
+             discounts {}, plus shipping fee {}): Smartpay shows the shopper the items, so they \
+             must add up to the amount",
+            sum.total(),
+            sum.items,
+            sum.discounts,
+            sum.shipping_fee
+        ),
+    ))
+}
+
+fn item_kind(value: i32, field: &str) -> Result<SmartpayItemKind, InvalidInput> {
+    match v1::SmartpayItemKind::try_from(value) {
+        Ok(v1::SmartpayItemKind::Unspecified | v1::SmartpayItemKind::Product) => {
+            Ok(SmartpayItemKind::Product)
+        }
+        Ok(v1::SmartpayItemKind::Discount) => Ok(SmartpayItemKind::Discount),
+        Ok(v1::SmartpayItemKind::Tax) => Ok(SmartpayItemKind::Tax),
+        Err(_) => Err(InvalidInput::new(
+            Reason::InvalidArgument,
+            field,
+            format!("unknown value {value}"),
+        )),
+    }
+}
 
 fn smartpay_amount(value: i64, field: &str) -> Result<i64, InvalidInput> {
     let amount = Amount::parse(value, field)?.get();
@@ -50,6 +98,7 @@ fn smartpay_item(item: &v1::SmartpayItem, index: usize) -> Result<SmartpayItem, 
         quantity,
         description: text(&item.description, &format!("{field}.description"))?,
         image_url: optional_url(&item.image_url, &format!("{field}.image_url"))?,
+        kind: item_kind(item.kind, &format!("{field}.kind"))?,
     })
 }
 

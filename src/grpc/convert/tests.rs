@@ -161,9 +161,13 @@ fn smartpay_violations_name_fields_never_values() {
     assert_eq!(fields, ["smartpay.customer.email", "smartpay.shipping"]);
 }
 
+/// 500 of tea and a 500 shipping fee: the 1,000 of `valid_authorize`.
 fn whole_smartpay() -> v1::SmartpayDetails {
     v1::SmartpayDetails {
-        items: vec![item()],
+        items: vec![v1::SmartpayItem {
+            amount: 500,
+            ..item()
+        }],
         token: "paytok_test_approved".into(),
         customer: Some(v1::SmartpayCustomer::default()),
         shipping: Some(v1::SmartpayShipping {
@@ -195,6 +199,64 @@ fn a_whole_smartpay_request_parses_and_amounts_fit_uint32() {
     assert_eq!(
         smartpay_fields(smartpay_authorize(item_too_much)),
         ["smartpay.items[0].amount"]
+    );
+}
+
+#[test]
+fn smartpay_items_add_up_to_the_amount_as_smartpay_counts_them() {
+    let line = |name: &str, amount, quantity, kind: v1::SmartpayItemKind| v1::SmartpayItem {
+        name: name.into(),
+        amount,
+        quantity,
+        kind: kind as i32,
+        ..Default::default()
+    };
+    // 2 × 600 + 100 tax - 2 × 400 off + 500 shipping = 1,000.
+    let mut details = whole_smartpay();
+    details.items = vec![
+        line("Tea", 600, 2, v1::SmartpayItemKind::Unspecified),
+        line("消費税", 100, 1, v1::SmartpayItemKind::Tax),
+        line("クーポン", 400, 2, v1::SmartpayItemKind::Discount),
+    ];
+    let cmd = AuthorizeCommand::try_from(smartpay_authorize(details.clone())).unwrap();
+    let ProviderDetails::Smartpay(parsed) = cmd.details else {
+        panic!("Smartpay details");
+    };
+    let total = parsed.items_total();
+    assert_eq!(
+        (
+            total.items,
+            total.discounts,
+            total.shipping_fee,
+            total.total()
+        ),
+        (1_300, 800, 500, 1_000)
+    );
+
+    let mut off = smartpay_authorize(details.clone());
+    off.amount = 1_800;
+    let Err(PaymentError::Invalid(e)) = AuthorizeCommand::try_from(off) else {
+        panic!("expected INVALID_ARGUMENT");
+    };
+    assert_eq!(e.reason, Reason::AmountMismatch);
+    assert_eq!(e.violations.len(), 1);
+    assert_eq!(e.violations[0].field, "amount");
+    let text = e.to_string();
+    for figure in [
+        "is 1800",
+        "add up to 1000",
+        "taxes 1300",
+        "discounts 800",
+        "fee 500",
+    ] {
+        assert!(text.contains(figure), "{figure}: {text}");
+    }
+
+    // A kind the contract does not know is named, and no total is reckoned.
+    details.items[1].kind = 9;
+    assert_eq!(
+        smartpay_fields(smartpay_authorize(details)),
+        ["smartpay.items[1].kind"]
     );
 }
 

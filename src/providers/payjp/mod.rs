@@ -8,6 +8,7 @@
 pub mod config;
 mod details;
 mod errors;
+mod outcome;
 mod rules;
 pub mod webhook;
 mod wire;
@@ -22,22 +23,21 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 
 use self::errors::{Op, map_error, parse_problem};
+use self::outcome::{
+    authorize_result, confirmed_by_kessai, declined, payment_method, provider_data, snapshot,
+    warn_without_redirect,
+};
 use self::wire::{
-    CancelPaymentFlow, CapturePaymentFlow, CardOptions, CreatePaymentFlow, CreateRefund,
-    FlowStatus, List, PAYMENT_FLOWS, PAYMENT_REFUNDS, PaymentFlow, PaymentMethodOptions,
-    PaymentRefund, REFUND_KEY,
+    CancelPaymentFlow, CapturePaymentFlow, CardOptions, CreatePaymentFlow, CreateRefund, List,
+    PAYMENT_FLOWS, PAYMENT_REFUNDS, PaymentFlow, PaymentMethodOptions, PaymentRefund, REFUND_KEY,
 };
 use super::ProviderDetails;
 use super::http::{self, HttpSettings, RawResponse, Repeat, SendFailure};
 use super::{
     AuthorizeCall, AuthorizeOutcome, AuthorizeResult, CaptureCall, CaptureOutcome, PaymentProvider,
-    Plausible, ProviderError, ProviderSnapshot, RefundCall, RefundOutcome, RejectionKind,
-    SnapshotState, VoidCall,
+    Plausible, ProviderError, ProviderSnapshot, RefundCall, RefundOutcome, RejectionKind, VoidCall,
 };
-use crate::domain::{
-    CaptureMethod, Failure, NextAction, OrderRecord, PaymentMethodKind, ProviderKind, Reason,
-    RefundStatus,
-};
+use crate::domain::{CaptureMethod, OrderRecord, ProviderKind, Reason, RefundStatus};
 
 /// Where and how to reach PAY.JP.
 #[derive(Clone)]
@@ -190,120 +190,6 @@ fn parse<T: serde::de::DeserializeOwned + Plausible>(
     }
 }
 
-fn payment_method(flow: &PaymentFlow) -> Option<PaymentMethodKind> {
-    let types = flow.payment_method_types.as_ref()?;
-    match types.first().map(String::as_str) {
-        Some("card") => Some(PaymentMethodKind::Card),
-        Some("paypay") => Some(PaymentMethodKind::PayPay),
-        Some("apple_pay") => Some(PaymentMethodKind::ApplePay),
-        Some(_) | None => None,
-    }
-}
-
-fn next_action(flow: &PaymentFlow) -> Option<NextAction> {
-    flow.redirect_url()
-        .map(NextAction::RedirectUrl)
-        .or_else(|| flow.client_secret.clone().map(NextAction::ClientSecret))
-}
-
-/// A flow waiting for the shopper should say where to send them; when its
-/// `next_action` (untyped in the SDK) gives no URL kessai can read, the
-/// order falls back to the client secret and an operator should know.
-fn warn_without_redirect(flow: &PaymentFlow, order_id: &str) {
-    if flow.status == FlowStatus::RequiresAction && flow.redirect_url().is_none() {
-        tracing::warn!(
-            order_id,
-            payment_flow_id = %flow.id,
-            next_action_type = flow
-                .next_action
-                .as_ref()
-                .and_then(|a| a.get("type"))
-                .and_then(|t| t.as_str())
-                .unwrap_or("none"),
-            "PAY.JP payment flow requires action but its next_action has no redirect URL"
-        );
-    }
-}
-
-fn declined(code: &str, message: String) -> Failure {
-    Failure {
-        code: "CARD_DECLINED".into(),
-        message,
-        provider_code: Some(code.to_owned()),
-    }
-}
-
-fn authorize_result(flow: &PaymentFlow, confirmed: bool) -> AuthorizeResult {
-    match flow.status {
-        FlowStatus::RequiresCapture => AuthorizeResult::Authorized {
-            amount: flow.amount_capturable.unwrap_or(flow.amount)
-                + flow.amount_received.unwrap_or(0),
-            captured: flow.amount_received.unwrap_or(0),
-        },
-        FlowStatus::Succeeded => AuthorizeResult::Authorized {
-            amount: flow.amount,
-            captured: flow.amount_received.unwrap_or(flow.amount),
-        },
-        FlowStatus::RequiresAction => match next_action(flow) {
-            Some(action) => AuthorizeResult::RequiresAction(action),
-            None => AuthorizeResult::Processing,
-        },
-        FlowStatus::RequiresPaymentMethod | FlowStatus::RequiresConfirmation => {
-            match (confirmed, flow.payment_error()) {
-                (true, Some((code, message))) => {
-                    AuthorizeResult::Declined(declined(&code, message))
-                }
-                (_, _) => match &flow.client_secret {
-                    Some(secret) => {
-                        AuthorizeResult::RequiresAction(NextAction::ClientSecret(secret.clone()))
-                    }
-                    None => AuthorizeResult::Processing,
-                },
-            }
-        }
-        FlowStatus::Canceled => AuthorizeResult::Declined(Failure {
-            code: "CANCELED".into(),
-            message: "PAY.JP canceled the payment flow".into(),
-            provider_code: Some("canceled".into()),
-        }),
-        FlowStatus::Processing | FlowStatus::Unknown => AuthorizeResult::Processing,
-    }
-}
-
-/// What a payment flow says about the order.
-fn snapshot(flow: &PaymentFlow) -> ProviderSnapshot {
-    let received = flow.amount_received.unwrap_or(0);
-    let capturable = flow.amount_capturable.unwrap_or(0);
-    let state = match flow.status {
-        FlowStatus::RequiresPaymentMethod
-        | FlowStatus::RequiresConfirmation
-        | FlowStatus::RequiresAction => SnapshotState::RequiresAction(next_action(flow)),
-        FlowStatus::Processing | FlowStatus::Unknown => SnapshotState::Processing,
-        FlowStatus::RequiresCapture => SnapshotState::Authorized,
-        FlowStatus::Succeeded => SnapshotState::Closed,
-        FlowStatus::Canceled if received > 0 => SnapshotState::Closed,
-        FlowStatus::Canceled => SnapshotState::Canceled,
-    };
-    let authorized = match flow.status {
-        FlowStatus::RequiresCapture => received + capturable,
-        FlowStatus::Succeeded | FlowStatus::Canceled => flow.amount,
-        FlowStatus::RequiresPaymentMethod
-        | FlowStatus::RequiresConfirmation
-        | FlowStatus::RequiresAction
-        | FlowStatus::Processing
-        | FlowStatus::Unknown => 0,
-    };
-    ProviderSnapshot {
-        state,
-        amount_authorized: authorized,
-        amount_captured: received,
-        amount_capturable: capturable,
-        expires_at: flow.expired_at,
-        payment_method: payment_method(flow),
-        captures: Vec::new(),
-    }
-}
-
 fn kessai_metadata(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
     pairs
         .iter()
@@ -387,7 +273,7 @@ impl PaymentProvider for Payjp {
             livemode: flow.livemode,
             payment_method: payment_method(&flow),
             expires_at: flow.expired_at,
-            provider_data: None,
+            provider_data: provider_data(confirm),
             card: None,
             captures: Vec::new(),
         })
@@ -468,7 +354,7 @@ impl PaymentProvider for Payjp {
         let path = Self::flow_path(order, "")?;
         let flow: PaymentFlow = parse(Op::Fetch, self.get(&path).await?)?;
         warn_without_redirect(&flow, order.id.as_str());
-        Ok(snapshot(&flow))
+        Ok(snapshot(&flow, confirmed_by_kessai(order)))
     }
 }
 
@@ -551,7 +437,7 @@ mod fuzz {
             let response = RawResponse { status, body: body.clone().into(), retry_after: None };
             if let Ok(flow) = parse::<PaymentFlow>(Op::Capture, response) {
                 let _ = authorize_result(&flow, confirmed);
-                let snapshot = snapshot(&flow);
+                let snapshot = snapshot(&flow, confirmed);
                 prop_assert!(snapshot.amount_authorized >= 0);
             }
             let response = RawResponse { status, body: body.into(), retry_after: None };

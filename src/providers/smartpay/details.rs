@@ -10,11 +10,58 @@ use crate::providers::AuthorizeDetails;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SmartpayItem {
     pub name: String,
-    /// Unit price in minor units.
+    /// Unit price in minor units (a discount's too: positive).
     pub amount: i64,
     pub quantity: u32,
     pub description: String,
     pub image_url: Option<String>,
+    /// Left out when a product, so requests stored before kinds existed
+    /// keep their fingerprint.
+    #[serde(default, skip_serializing_if = "SmartpayItemKind::is_product")]
+    pub kind: SmartpayItemKind,
+}
+
+/// What a line is, as Smartpay adds the lines up (the SDKs' item `kind`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SmartpayItemKind {
+    #[default]
+    Product,
+    Discount,
+    Tax,
+}
+
+impl SmartpayItemKind {
+    pub fn is_product(&self) -> bool {
+        *self == SmartpayItemKind::Product
+    }
+
+    /// The item's `kind` on the wire; none for a product, the SDKs' default.
+    pub fn wire_name(self) -> Option<&'static str> {
+        match self {
+            SmartpayItemKind::Product => None,
+            SmartpayItemKind::Discount => Some("discount"),
+            SmartpayItemKind::Tax => Some("tax"),
+        }
+    }
+}
+
+/// What the lines of an order add up to, as Smartpay counts them (sdk-python
+/// `normalize_flat_checkout_session_payload`, which fills in a missing
+/// order amount so): every line's `amount × quantity`, discounts taken
+/// away, plus the shipping fee.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ItemsTotal {
+    /// Products and taxes.
+    pub items: i64,
+    pub discounts: i64,
+    pub shipping_fee: i64,
+}
+
+impl ItemsTotal {
+    pub fn total(&self) -> i64 {
+        self.items - self.discounts + self.shipping_fee
+    }
 }
 
 /// The shopper, passed through to Smartpay.
@@ -56,6 +103,25 @@ pub struct SmartpayDetails {
     pub items: Vec<SmartpayItem>,
     pub customer: Option<Box<SmartpayCustomer>>,
     pub shipping: Option<Box<SmartpayShipping>>,
+}
+
+impl SmartpayDetails {
+    /// Amounts fit `uint32`, quantities 9,999 and lines 100 (Authorize
+    /// refuses more), so no sum here can overflow.
+    pub fn items_total(&self) -> ItemsTotal {
+        let sum = |discount: bool| {
+            self.items
+                .iter()
+                .filter(|i| (i.kind == SmartpayItemKind::Discount) == discount)
+                .map(|i| i.amount * i64::from(i.quantity))
+                .sum()
+        };
+        ItemsTotal {
+            items: sum(false),
+            discounts: sum(true),
+            shipping_fee: self.shipping.as_ref().map_or(0, |s| s.fee_amount),
+        }
+    }
 }
 
 impl AuthorizeDetails for SmartpayDetails {

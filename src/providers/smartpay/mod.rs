@@ -19,7 +19,8 @@ pub mod webhook;
 mod wire;
 
 pub use self::details::{
-    SmartpayCustomer, SmartpayDetails, SmartpayFlow, SmartpayItem, SmartpayShipping,
+    ItemsTotal, SmartpayCustomer, SmartpayDetails, SmartpayFlow, SmartpayItem, SmartpayItemKind,
+    SmartpayShipping,
 };
 pub use self::rules::RULES;
 

@@ -25,6 +25,7 @@ pub(super) fn items<'a>(details: &'a SmartpayDetails, currency: &'static str) ->
             quantity: i.quantity,
             description: some(&i.description),
             images: i.image_url.as_deref().into_iter().collect(),
+            kind: i.kind.wire_name(),
         })
         .collect()
 }

@@ -17,6 +17,9 @@ pub struct Item<'a> {
     pub description: Option<&'a str>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub images: Vec<&'a str>,
+    /// The JTD `lineItem.kind`: `discount` or `tax`; left out for a product.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kind: Option<&'static str>,
 }
 
 /// The JTD schemas' `address`: `line1`, `locality`, `postalCode` and
@@ -337,6 +340,7 @@ mod tests {
                 quantity: 1,
                 description: None,
                 images: vec![],
+                kind: None,
             }],
             capture_method: "manual",
             success_url: "https://docs.smartpay.co/example-pages/checkout-successful",

@@ -301,8 +301,22 @@ async fn a_failed_three_d_secure_sends_the_flow_back() {
         .create(json!({"amount": 8000, "customer_id": SANDBOX_CUSTOMER_ID, "payment_method_id": "pm_test_3ds", "confirm": true}))
         .await;
     let id = answer.json["id"].as_str().unwrap_or_default().to_owned();
-    assert!(s.sim.complete_three_d_secure(&id, false));
+    let failed = s
+        .call("POST", &format!("/_sandbox/3ds/{id}/fail"), None)
+        .await;
+    assert_eq!(failed.status, StatusCode::OK);
+    let page = String::from_utf8_lossy(&failed.bytes);
+    assert!(page.contains("Authentication failed"), "{page}");
+    // What the SDK's model allows: no failed status, the attempt's error in
+    // `last_payment_error`, nothing left for the shopper to do.
     let flow = s.get(&id).await;
     assert_eq!(flow["status"], "requires_payment_method");
-    assert!(flow["last_payment_error"]["code"].is_string());
+    assert_eq!(flow["last_payment_error"]["code"], "three_d_secure_failed");
+    assert!(flow["last_payment_error"]["message"].is_string());
+    assert!(flow["next_action"].is_null() && flow["payment_method_id"].is_null());
+    assert_eq!(s.sim.ledger().flows[0].authorized, 0);
+    assert!(
+        !s.sim.complete_three_d_secure(&id, false),
+        "not waiting any more"
+    );
 }
