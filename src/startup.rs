@@ -66,7 +66,7 @@ async fn prepare_schema(store: &Store, config: &Config) -> anyhow::Result<()> {
     match store.pending_migrations().await? {
         0 => Ok(()),
         pending => anyhow::bail!(
-            "the database schema lacks {pending} migration(s) and KESSAI_MIGRATE_ON_START is false: run `kessai migrate` first"
+            "the database schema is older than this binary ({pending} migration(s) missing) and KESSAI_MIGRATE_ON_START is false: run `kessai migrate` first"
         ),
     }
 }

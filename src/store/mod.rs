@@ -12,6 +12,7 @@
 
 mod batch;
 mod convert;
+mod diagnose;
 pub mod entities;
 mod error;
 mod events;
@@ -119,6 +120,7 @@ impl Store {
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10));
+        diagnose::probe_sqlite(&connect).await?;
         let write = SqlitePoolOptions::new()
             .max_connections(1)
             .test_before_acquire(false)
@@ -156,6 +158,7 @@ impl Store {
         // closed; what that statement was part of either never committed
         // (the caller's retry with its key resumes) or is an outcome the
         // reconciliation recovers from the provider.
+        diagnose::probe_postgres(&connect).await?;
         let pool = PgPoolOptions::new()
             .max_connections(options.max_connections.max(1))
             .test_before_acquire(false)

@@ -238,3 +238,71 @@ async fn the_access_log_can_be_turned_off() {
     let lines = lines_where(&process, "target", "kessai::access");
     assert!(lines.is_empty(), "{lines:?}");
 }
+
+/// `kessai serve` on `url`; its exit code and what it wrote.
+fn serve_on(url: &str, vars: &[(&str, &str)]) -> (Option<i32>, String) {
+    let output = kessai()
+        .env("KESSAI_DATABASE_URL", url)
+        .env("KESSAI_LISTEN_ADDR", "127.0.0.1:0")
+        .env("KESSAI_SANDBOX_STATE", "memory")
+        .envs(vars.iter().copied())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&output.stdout).into_owned()
+        + &String::from_utf8_lossy(&output.stderr);
+    (output.status.code(), text)
+}
+
+#[test]
+fn a_database_kessai_cannot_use_is_named_with_the_reason() {
+    let mut cases = vec![
+        (
+            "postgres://kessai:hunter2@127.0.0.1:1/shop".to_owned(),
+            "PostgreSQL at 127.0.0.1:1: connection refused".to_owned(),
+        ),
+        (
+            "sqlite:///nonexistent-kessai-dir/k.db".to_owned(),
+            "its directory /nonexistent-kessai-dir does not exist".to_owned(),
+        ),
+    ];
+    if let Ok(url) = std::env::var("KESSAI_TEST_DATABASE_URL") {
+        let mut missing = url::Url::parse(&url).unwrap();
+        missing.set_path("/kessai_no_such_database");
+        cases.push((
+            missing.to_string(),
+            "database \"kessai_no_such_database\" does not exist".to_owned(),
+        ));
+        let mut stranger = url::Url::parse(&url).unwrap();
+        stranger.set_username("kessai_no_such_role").unwrap();
+        stranger.set_password(Some("hunter2")).unwrap();
+        cases.push((
+            stranger.to_string(),
+            "refused user \"kessai_no_such_role\": authentication failed".to_owned(),
+        ));
+    }
+    for (url, expected) in cases {
+        let (code, text) = serve_on(&url, &[]);
+        assert_ne!(code, Some(0), "{url}: {text}");
+        assert!(
+            text.contains(&expected),
+            "{url}: {expected:?} missing:\n{text}"
+        );
+        assert!(
+            !text.contains("hunter2"),
+            "the password was printed:\n{text}"
+        );
+        assert!(!text.contains("timed out"), "{url}:\n{text}");
+    }
+}
+
+#[test]
+fn a_schema_older_than_the_binary_says_to_migrate() {
+    // A file kessai never migrated, and migrating on start turned off.
+    let (code, text) = serve_on(&temp_sqlite_url(), &[("KESSAI_MIGRATE_ON_START", "false")]);
+    assert_ne!(code, Some(0), "{text}");
+    assert!(
+        text.contains("the database schema is older than this binary")
+            && text.contains("run `kessai migrate` first"),
+        "{text}"
+    );
+}
