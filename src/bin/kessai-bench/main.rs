@@ -101,9 +101,21 @@ struct RunArgs {
     /// Also write the report (markdown) here.
     #[arg(long)]
     report: Option<PathBuf>,
+    /// Serve kessai with this build of `kessai-bench` instead of this one
+    /// (an earlier commit's, to measure both with the same harness).
+    #[arg(long)]
+    kessai_exe: Option<PathBuf>,
 }
 
 impl RunArgs {
+    /// A kessai server on `env`, from `--kessai-exe` when given.
+    async fn kessai(&self, env: &HashMap<String, String>) -> anyhow::Result<Server> {
+        match &self.kessai_exe {
+            Some(exe) => Server::start_exe(exe, Kind::Kessai, env).await,
+            None => Server::start(Kind::Kessai, env).await,
+        }
+    }
+
     fn smoke(mut self) -> Self {
         self.concurrency = self.concurrency.min(8);
         self.duration = 1;
@@ -358,25 +370,23 @@ async fn run(args: &RunArgs) -> anyhow::Result<Report> {
     let sqlite_path = dir.join(format!("{run_id}.sqlite"));
     let sqlite_url = format!("sqlite://{}", sqlite_path.display());
     let sqlite_env = kessai_env(args.db_connections(), &sqlite_url, &sandbox);
-    let sqlite = Server::start(Kind::Kessai, &sqlite_env).await?;
+    let sqlite = args.kessai(&sqlite_env).await?;
     let on_sqlite = per_database(args, &mut report, "SQLite", &sqlite, &run_id).await?;
     drop(sqlite);
 
     // Start-up on the SQLite database just used.
     let mut startups = Vec::new();
     for _ in 0..if args.smoke { 2 } else { 5 } {
-        let server = Server::start(Kind::Kessai, &sqlite_env).await?;
+        let server = args.kessai(&sqlite_env).await?;
         startups.push(server.ready_after);
     }
     let slowest_start = startups.iter().max().copied().unwrap_or_default();
 
     // PostgreSQL.
     let pg_url = pg.fresh_database("kessai_bench").await?;
-    let postgres = Server::start(
-        Kind::Kessai,
-        &kessai_env(args.db_connections(), &pg_url, &sandbox),
-    )
-    .await?;
+    let postgres = args
+        .kessai(&kessai_env(args.db_connections(), &pg_url, &sandbox))
+        .await?;
     let on_pg = per_database(args, &mut report, "PostgreSQL", &postgres, &run_id).await?;
 
     // Latency hiding: a slow provider, many callers.
@@ -423,11 +433,9 @@ async fn run(args: &RunArgs) -> anyhow::Result<Report> {
     // Scale: GetOrder over 10,000 orders, then over `scale`; ListOrders deep.
     let scale_db = "kessai_bench_scale";
     let scale_url = pg.fresh_database(scale_db).await?;
-    let server = Server::start(
-        Kind::Kessai,
-        &kessai_env(args.db_connections(), &scale_url, &sandbox),
-    )
-    .await?;
+    let server = args
+        .kessai(&kessai_env(args.db_connections(), &scale_url, &sandbox))
+        .await?;
     let clients = server
         .clients(RunArgs::connections(args.concurrency))
         .await?;
