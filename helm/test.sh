@@ -42,8 +42,19 @@ if [ ${#apt_packages[@]} -gt 0 ]; then
     $sudo apt-get install -y --no-install-recommends "${apt_packages[@]}"
   fi
 fi
-PIP_ROOT_USER_ACTION=ignore python3 -m pip install --quiet --disable-pip-version-check \
-  kubernetes-validate==1.37.0 yamllint==1.38.0 pyyaml==6.0.3
+# The Python tools live in a virtual environment under target/, never in
+# the system's site-packages; it is made again only when the pins change.
+VENV="$HERE/../target/helm-venv"
+PINS="kubernetes-validate==1.37.0 yamllint==1.38.0 pyyaml==6.0.3"
+if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$VENV/kessai-pins" 2>/dev/null)" != "$PINS" ]; then
+  rm -rf "$VENV"
+  python3 -m venv "$VENV"
+  # shellcheck disable=SC2086 # the pins are words
+  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check $PINS
+  echo "$PINS" >"$VENV/kessai-pins"
+fi
+export PATH="$VENV/bin:$PATH"
+echo "Python tools: $VENV ($PINS)"
 go version
 
 step "build the renderer (GOPATH mode, Debian's sprig)"
