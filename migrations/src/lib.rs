@@ -7,12 +7,9 @@ mod m20261201_000002_notifications;
 mod m20261206_000003_owners;
 mod m20261210_000003_order_event_notify;
 mod m20261211_000004_lookup_indexes;
-mod m20261212_000004_apply_batch;
 
 /// The PostgreSQL channel new order events are announced on.
 pub use m20261210_000003_order_event_notify::CHANNEL as ORDER_EVENTS_CHANNEL;
-/// The SQLSTATE of a guarded write in a batch that found its row changed.
-pub use m20261212_000004_apply_batch::CONFLICT_SQLSTATE;
 
 pub struct Migrator;
 
@@ -25,7 +22,6 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000003_owners::Migration),
             Box::new(m20261210_000003_order_event_notify::Migration),
             Box::new(m20261211_000004_lookup_indexes::Migration),
-            Box::new(m20261212_000004_apply_batch::Migration),
         ]
     }
 }

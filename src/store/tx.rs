@@ -9,12 +9,9 @@ use chrono::{DateTime, Utc};
 use sea_orm::ActiveValue::Set;
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseTransaction,
-    EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
 };
-use serde_json::{Map, Value};
 
-use super::batch::{Batch, Write, row_of, timestamp};
 use super::convert::{
     capture_from_row, capture_to_active, order_from_row, order_to_active, refund_from_row,
     refund_to_active,
@@ -39,16 +36,6 @@ pub struct Tx {
     /// committed (on SQLite nothing else announces them).
     feed: Arc<Notify>,
     appended: AtomicBool,
-    /// On PostgreSQL, the writes not sent yet (`batch.rs`).
-    batch: Option<Mutex<Batch>>,
-}
-
-/// A JSON object of column values.
-fn columns<const N: usize>(pairs: [(&str, Value); N]) -> Map<String, Value> {
-    pairs
-        .into_iter()
-        .map(|(name, value)| (name.to_owned(), value))
-        .collect()
 }
 
 impl Tx {
@@ -57,54 +44,24 @@ impl Tx {
         money_observer: Option<MoneyObserver>,
         feed: Arc<Notify>,
     ) -> Self {
-        let batch = (txn.get_database_backend() == DatabaseBackend::Postgres)
-            .then(|| Mutex::new(Batch::default()));
         Self {
             txn,
             money: Mutex::default(),
             money_observer,
             feed,
             appended: AtomicBool::new(false),
-            batch,
         }
-    }
-
-    /// Holds `write` for the next send (PostgreSQL), or runs `direct`, the
-    /// same write as its own statement (SQLite).
-    async fn write(
-        &self,
-        write: Write,
-        direct: impl Future<Output = Result<(), StoreError>>,
-    ) -> Result<(), StoreError> {
-        match &self.batch {
-            Some(batch) => {
-                batch.lock().unwrap_or_else(|p| p.into_inner()).push(write);
-                Ok(())
-            }
-            None => direct.await,
-        }
-    }
-
-    /// Sends the writes held so far, before a statement that must see them.
-    async fn flush(&self) -> Result<(), StoreError> {
-        let Some(batch) = &self.batch else {
-            return Ok(());
-        };
-        let writes = batch.lock().unwrap_or_else(|p| p.into_inner()).take();
-        super::batch::send(&self.txn, writes).await
     }
 
     /// Commits, then tells the money observer what the transaction moved:
     /// once per durable change, never for a rolled-back one.
     pub async fn commit(self) -> Result<(), StoreError> {
-        self.flush().await?;
         let Tx {
             txn,
             money,
             money_observer,
             feed,
             appended,
-            batch: _,
         } = self;
         txn.commit().await?;
         if appended.into_inner() {
@@ -133,7 +90,6 @@ impl Tx {
     /// Claims an idempotency key, or returns whoever holds it. On PostgreSQL
     /// a concurrent claim of the same key waits here until the first commits.
     pub async fn claim_key(&self, key: &NewKey) -> Result<Claim, StoreError> {
-        self.flush().await?;
         let row = idempotency_keys::ActiveModel {
             scope: Set(key.scope.clone()),
             key: Set(key.key.clone()),
@@ -184,11 +140,6 @@ impl Tx {
         outcome: &str,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let mut set = columns([
-            ("state", KeyState::Completed.as_str().into()),
-            ("outcome", outcome.into()),
-            ("updated_at", timestamp(now)),
-        ]);
         let mut update = idempotency_keys::Entity::update_many()
             .col_expr(
                 idempotency_keys::Column::State,
@@ -197,27 +148,17 @@ impl Tx {
             .col_expr(idempotency_keys::Column::Outcome, Expr::value(outcome))
             .col_expr(idempotency_keys::Column::UpdatedAt, Expr::value(now));
         if let Some(order_id) = order_id {
-            set.insert("order_id".into(), order_id.as_str().into());
             update = update.col_expr(
                 idempotency_keys::Column::OrderId,
                 Expr::value(order_id.to_string()),
             );
         }
-        let write = Write::Update {
-            table: "idempotency_keys",
-            set,
-            filter: columns([("scope", scope.into()), ("key", key.into())]),
-            guard: false,
-        };
-        self.write(write, async {
-            update
-                .filter(idempotency_keys::Column::Scope.eq(scope))
-                .filter(idempotency_keys::Column::Key.eq(key))
-                .exec(&self.txn)
-                .await?;
-            Ok(())
-        })
-        .await
+        update
+            .filter(idempotency_keys::Column::Scope.eq(scope))
+            .filter(idempotency_keys::Column::Key.eq(key))
+            .exec(&self.txn)
+            .await?;
+        Ok(())
     }
 
     /// Leaves a key without an outcome and without a driver, so that a retry
@@ -228,29 +169,17 @@ impl Tx {
         key: &str,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let write = Write::Update {
-            table: "idempotency_keys",
-            set: columns([
-                ("state", KeyState::Open.as_str().into()),
-                ("updated_at", timestamp(now)),
-            ]),
-            filter: columns([("scope", scope.into()), ("key", key.into())]),
-            guard: false,
-        };
-        self.write(write, async {
-            idempotency_keys::Entity::update_many()
-                .col_expr(
-                    idempotency_keys::Column::State,
-                    Expr::value(KeyState::Open.as_str()),
-                )
-                .col_expr(idempotency_keys::Column::UpdatedAt, Expr::value(now))
-                .filter(idempotency_keys::Column::Scope.eq(scope))
-                .filter(idempotency_keys::Column::Key.eq(key))
-                .exec(&self.txn)
-                .await?;
-            Ok(())
-        })
-        .await
+        idempotency_keys::Entity::update_many()
+            .col_expr(
+                idempotency_keys::Column::State,
+                Expr::value(KeyState::Open.as_str()),
+            )
+            .col_expr(idempotency_keys::Column::UpdatedAt, Expr::value(now))
+            .filter(idempotency_keys::Column::Scope.eq(scope))
+            .filter(idempotency_keys::Column::Key.eq(key))
+            .exec(&self.txn)
+            .await?;
+        Ok(())
     }
 
     /// Takes over a key that nobody drives (open, or in flight since
@@ -261,7 +190,6 @@ impl Tx {
         attempt_id: Option<&AttemptId>,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        self.flush().await?;
         let mut update = idempotency_keys::Entity::update_many()
             .col_expr(
                 idempotency_keys::Column::State,
@@ -286,19 +214,12 @@ impl Tx {
 
     /// Forgets a key whose call must be retryable (nothing reached the provider).
     pub async fn delete_key(&self, scope: &str, key: &str) -> Result<(), StoreError> {
-        let write = Write::Delete {
-            table: "idempotency_keys",
-            filter: columns([("scope", scope.into()), ("key", key.into())]),
-        };
-        self.write(write, async {
-            idempotency_keys::Entity::delete_many()
-                .filter(idempotency_keys::Column::Scope.eq(scope))
-                .filter(idempotency_keys::Column::Key.eq(key))
-                .exec(&self.txn)
-                .await?;
-            Ok(())
-        })
-        .await
+        idempotency_keys::Entity::delete_many()
+            .filter(idempotency_keys::Column::Scope.eq(scope))
+            .filter(idempotency_keys::Column::Key.eq(key))
+            .exec(&self.txn)
+            .await?;
+        Ok(())
     }
 
     /// Takes the order's row lock and returns the locked row. On
@@ -318,7 +239,6 @@ impl Tx {
         id: &OrderId,
         sees: &Visibility,
     ) -> Result<Option<OrderRecord>, StoreError> {
-        self.flush().await?;
         let select = orders::Entity::find()
             .filter(orders::Column::Id.eq(id.as_str()))
             .lock_exclusive();
@@ -331,54 +251,11 @@ impl Tx {
     }
 
     pub async fn insert_order(&self, order: &OrderRecord) -> Result<(), StoreError> {
-        self.insert("orders", order_to_active(order)).await?;
+        orders::Entity::insert(order_to_active(order))
+            .exec_without_returning(&self.txn)
+            .await?;
         self.book().inserted(order);
         Ok(())
-    }
-
-    /// Inserts a row given as an active model.
-    async fn insert<A>(&self, table: &'static str, active: A) -> Result<(), StoreError>
-    where
-        A: ActiveModelTrait + Send,
-    {
-        let write = Write::Insert {
-            table,
-            row: row_of(&active)?,
-        };
-        self.write(write, async {
-            <A::Entity as EntityTrait>::insert(active)
-                .exec_without_returning(&self.txn)
-                .await?;
-            Ok(())
-        })
-        .await
-    }
-
-    /// Writes every column of a row given as an active model, found by its
-    /// `id`.
-    async fn update_by_id<A>(
-        &self,
-        table: &'static str,
-        id: &str,
-        active: A,
-    ) -> Result<(), StoreError>
-    where
-        A: ActiveModelTrait + Send,
-        <A::Entity as EntityTrait>::Model: sea_orm::IntoActiveModel<A>,
-    {
-        let write = Write::Update {
-            table,
-            set: row_of(&active)?,
-            filter: columns([("id", id.into())]),
-            guard: false,
-        };
-        self.write(write, async {
-            <A::Entity as EntityTrait>::update(active)
-                .exec(&self.txn)
-                .await?;
-            Ok(())
-        })
-        .await
     }
 
     /// Writes the whole order if nobody wrote it since `order.version` was
@@ -391,36 +268,21 @@ impl Tx {
         let mut next = order.clone();
         next.version = order.version + 1;
         next.updated_at = now;
-        let active = order_to_active(&next);
-        let write = Write::Update {
-            table: "orders",
-            set: row_of(&active)?,
-            filter: columns([
-                ("id", order.id.as_str().into()),
-                ("lock_version", order.version.into()),
-            ]),
-            guard: true,
-        };
-        self.write(write, async {
-            let result = orders::Entity::update_many()
-                .set(active.clone())
-                .filter(orders::Column::Id.eq(order.id.as_str()))
-                .filter(orders::Column::LockVersion.eq(order.version))
-                .exec(&self.txn)
-                .await?;
-            if result.rows_affected != 1 {
-                return Err(StoreError::Conflict);
-            }
-            Ok(())
-        })
-        .await?;
+        let result = orders::Entity::update_many()
+            .set(order_to_active(&next))
+            .filter(orders::Column::Id.eq(order.id.as_str()))
+            .filter(orders::Column::LockVersion.eq(order.version))
+            .exec(&self.txn)
+            .await?;
+        if result.rows_affected != 1 {
+            return Err(StoreError::Conflict);
+        }
         self.book().saved(&next);
         Ok(next)
     }
 
     /// The order's captures, oldest first (read under the order's lock).
     pub async fn captures(&self, order_id: &OrderId) -> Result<Vec<CaptureRecord>, StoreError> {
-        self.flush().await?;
         captures::Entity::find()
             .filter(captures::Column::OrderId.eq(order_id.as_str()))
             .order_by_asc(captures::Column::Id)
@@ -432,7 +294,6 @@ impl Tx {
     }
 
     pub async fn capture(&self, id: &CaptureId) -> Result<Option<CaptureRecord>, StoreError> {
-        self.flush().await?;
         captures::Entity::find_by_id(id.as_str())
             .one(&self.txn)
             .await?
@@ -441,16 +302,20 @@ impl Tx {
     }
 
     pub async fn insert_capture(&self, capture: &CaptureRecord) -> Result<(), StoreError> {
-        self.insert("captures", capture_to_active(capture)).await
+        captures::Entity::insert(capture_to_active(capture))
+            .exec_without_returning(&self.txn)
+            .await?;
+        Ok(())
     }
 
     pub async fn save_capture(&self, capture: &CaptureRecord) -> Result<(), StoreError> {
-        self.update_by_id("captures", capture.id.as_str(), capture_to_active(capture))
-            .await
+        captures::Entity::update(capture_to_active(capture))
+            .exec(&self.txn)
+            .await?;
+        Ok(())
     }
 
     pub async fn refund(&self, id: &RefundId) -> Result<Option<RefundRecord>, StoreError> {
-        self.flush().await?;
         refunds::Entity::find_by_id(id.as_str())
             .one(&self.txn)
             .await?
@@ -459,12 +324,17 @@ impl Tx {
     }
 
     pub async fn insert_refund(&self, refund: &RefundRecord) -> Result<(), StoreError> {
-        self.insert("refunds", refund_to_active(refund)).await
+        refunds::Entity::insert(refund_to_active(refund))
+            .exec_without_returning(&self.txn)
+            .await?;
+        Ok(())
     }
 
     pub async fn save_refund(&self, refund: &RefundRecord) -> Result<(), StoreError> {
-        self.update_by_id("refunds", refund.id.as_str(), refund_to_active(refund))
-            .await
+        refunds::Entity::update(refund_to_active(refund))
+            .exec(&self.txn)
+            .await?;
+        Ok(())
     }
 
     /// Records the intent to call a provider (write-ahead).
@@ -473,32 +343,30 @@ impl Tx {
         attempt: &NewAttempt,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        self.insert(
-            "provider_attempts",
-            provider_attempts::ActiveModel {
-                id: Set(attempt.id.to_string()),
-                order_id: Set(attempt.order_id.to_string()),
-                operation: Set(attempt.operation.as_str().to_owned()),
-                target_id: Set(attempt.target_id.clone()),
-                provider_key: Set(attempt.provider_key.clone()),
-                amount: Set(attempt.amount),
-                request: Set(attempt.request.to_string()),
-                state: Set(AttemptState::InFlight.as_str().to_owned()),
-                error: Set(None),
-                checks: Set(0),
-                next_check_at: Set(None),
-                created_at: Set(now),
-                updated_at: Set(now),
-            },
-        )
-        .await
+        provider_attempts::Entity::insert(provider_attempts::ActiveModel {
+            id: Set(attempt.id.to_string()),
+            order_id: Set(attempt.order_id.to_string()),
+            operation: Set(attempt.operation.as_str().to_owned()),
+            target_id: Set(attempt.target_id.clone()),
+            provider_key: Set(attempt.provider_key.clone()),
+            amount: Set(attempt.amount),
+            request: Set(attempt.request.to_string()),
+            state: Set(AttemptState::InFlight.as_str().to_owned()),
+            error: Set(None),
+            checks: Set(0),
+            next_check_at: Set(None),
+            created_at: Set(now),
+            updated_at: Set(now),
+        })
+        .exec_without_returning(&self.txn)
+        .await?;
+        Ok(())
     }
 
     pub async fn attempt(
         &self,
         id: &AttemptId,
     ) -> Result<Option<super::records::AttemptRecord>, StoreError> {
-        self.flush().await?;
         provider_attempts::Entity::find_by_id(id.as_str())
             .one(&self.txn)
             .await?
@@ -520,11 +388,6 @@ impl Tx {
         now: DateTime<Utc>,
         next_check_at: Option<DateTime<Utc>>,
     ) -> Result<(), StoreError> {
-        let mut set = columns([
-            ("state", state.as_str().into()),
-            ("error", error.into()),
-            ("updated_at", timestamp(now)),
-        ]);
         let mut update = provider_attempts::Entity::update_many()
             .col_expr(
                 provider_attempts::Column::State,
@@ -537,29 +400,16 @@ impl Tx {
             .col_expr(provider_attempts::Column::UpdatedAt, Expr::value(now));
         let keeps_backoff = state == AttemptState::Unknown && next_check_at.is_none();
         if !keeps_backoff {
-            set.insert(
-                "next_check_at".into(),
-                next_check_at.map_or(Value::Null, timestamp),
-            );
             update = update.col_expr(
                 provider_attempts::Column::NextCheckAt,
                 Expr::value(next_check_at),
             );
         }
-        let write = Write::Update {
-            table: "provider_attempts",
-            set,
-            filter: columns([("id", id.as_str().into())]),
-            guard: false,
-        };
-        self.write(write, async {
-            update
-                .filter(provider_attempts::Column::Id.eq(id.as_str()))
-                .exec(&self.txn)
-                .await?;
-            Ok(())
-        })
-        .await
+        update
+            .filter(provider_attempts::Column::Id.eq(id.as_str()))
+            .exec(&self.txn)
+            .await?;
+        Ok(())
     }
 
     /// Appends a line to the order's history.
@@ -573,22 +423,20 @@ impl Tx {
         event: &NewEvent,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        self.insert(
-            "order_events",
-            order_events::ActiveModel {
-                id: sea_orm::ActiveValue::NotSet,
-                order_id: Set(event.order_id.to_string()),
-                event_type: Set(event.event_type.to_owned()),
-                actor: Set(event.actor.clone()),
-                status: Set(event.status.as_str().to_owned()),
-                data: Set(event.data.to_string()),
-                created_at: Set(now),
-                amount_authorized: Set(Some(event.amounts.authorized)),
-                amount_captured: Set(Some(event.amounts.captured)),
-                amount_refunded: Set(Some(event.amounts.refunded)),
-                amount_capturable: Set(Some(event.amounts.capturable)),
-            },
-        )
+        order_events::Entity::insert(order_events::ActiveModel {
+            id: sea_orm::ActiveValue::NotSet,
+            order_id: Set(event.order_id.to_string()),
+            event_type: Set(event.event_type.to_owned()),
+            actor: Set(event.actor.clone()),
+            status: Set(event.status.as_str().to_owned()),
+            data: Set(event.data.to_string()),
+            created_at: Set(now),
+            amount_authorized: Set(Some(event.amounts.authorized)),
+            amount_captured: Set(Some(event.amounts.captured)),
+            amount_refunded: Set(Some(event.amounts.refunded)),
+            amount_capturable: Set(Some(event.amounts.capturable)),
+        })
+        .exec_without_returning(&self.txn)
         .await?;
         self.appended.store(true, Ordering::Relaxed);
         Ok(())

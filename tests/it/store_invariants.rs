@@ -1,7 +1,6 @@
 //! The money invariants are held by the database write itself, not only by
-//! the checks before it. On PostgreSQL a transaction's writes are sent
-//! together before its next read or its commit, so the refusal comes at the
-//! latest with the commit, and nothing of the transaction is kept.
+//! the checks before it: the write, or at the latest the commit, is refused,
+//! and nothing of the transaction is kept.
 
 use kessai::domain::{OrderId, OrderRecord, OrderState};
 use kessai::store::{StoreError, Tx};
