@@ -76,6 +76,9 @@ impl Payments {
             tx.rollback().await?;
             return self.view(id).await;
         }
+        if order.needs_review && !before.needs_review {
+            tracing::warn!(order_id = %order.id, "the provider reports progress on an order kessai has released; flagged for review");
+        }
         let order = tx.save_order(&order, now).await?;
         for (provider_capture_id, amount) in &external_captures {
             tx.insert_capture(&external(&order, provider_capture_id.clone(), *amount, now))
@@ -183,8 +186,8 @@ fn apply_snapshot(
         );
         if moved && !order.needs_review {
             // Released here (expired or voided) but the provider moved on:
-            // only a person can square that with the shopper.
-            tracing::warn!(order_id = %order.id, "the provider reports progress on an order kessai has released; flagged for review");
+            // only a person can square that with the shopper (told once,
+            // by `sync`, which records it).
             order.needs_review = true;
         }
         return Vec::new();

@@ -15,8 +15,8 @@ use crate::store::{AttemptRecord, Operation};
 /// What came of a transaction a notification named.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Named {
-    /// A call of this kind whose answer was lost, now booked.
-    Booked(Operation),
+    /// A call whose answer was lost, now booked (and logged).
+    Booked,
     /// Nothing of kessai's waits for it.
     Nothing,
     /// It may be the answer to a call still in flight: ask again later.
@@ -155,21 +155,35 @@ impl Payments {
             return Ok(Named::NotYet);
         };
         let operation = booking.operation();
-        let (order_id, attempt_id) = (order_id.clone(), attempt.id.clone());
+        let provider = view.order.provider;
+        let attempt_id = attempt.id.clone();
         match booking {
             Booking::Capture(outcome) => {
-                self.redrive_capture_knowing(caller, &request, order_id, attempt_id, Some(outcome))
-                    .await?
+                self.redrive_capture_knowing(
+                    caller,
+                    &request,
+                    order_id.clone(),
+                    attempt_id,
+                    Some(outcome),
+                )
+                .await?
             }
             Booking::Refund(found) => {
-                self.redrive_refund_knowing(caller, &request, order_id, attempt_id, Some(found))
-                    .await?
+                self.redrive_refund_knowing(
+                    caller,
+                    &request,
+                    order_id.clone(),
+                    attempt_id,
+                    Some(found),
+                )
+                .await?
             }
             Booking::Void => {
-                self.redrive_void_knowing(caller, &request, order_id, attempt_id, true)
+                self.redrive_void_knowing(caller, &request, order_id.clone(), attempt_id, true)
                     .await?
             }
         };
-        Ok(Named::Booked(operation))
+        tracing::info!(%order_id, %provider, operation = operation.as_str(), "a call whose answer was lost was found at the provider and booked");
+        Ok(Named::Booked)
     }
 }

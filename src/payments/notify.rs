@@ -130,10 +130,7 @@ impl Payments {
                         .settle_named(&caller, &order_id, transaction_id)
                         .await?
                     {
-                        Named::Booked(operation) => {
-                            tracing::info!(%order_id, %provider, operation = operation.as_str(), "a call whose answer was lost was found at the provider and booked")
-                        }
-                        Named::Nothing => {}
+                        Named::Booked | Named::Nothing => {}
                         // Unapplied: the provider delivers it again.
                         Named::NotYet => return Err(PaymentError::KeyInUse),
                     }
@@ -179,11 +176,7 @@ impl Payments {
         for wait in [0, 1, 2, 4].map(|n| lease / 4 * n) {
             tokio::time::sleep(wait.to_std().unwrap_or_default()).await;
             match self.settle_named(caller, order, transaction_id).await {
-                Ok(Named::Booked(operation)) => {
-                    tracing::info!(order_id = %order, operation = operation.as_str(), "a call whose answer was lost was found at the provider and booked");
-                    return;
-                }
-                Ok(Named::Nothing) => return,
+                Ok(Named::Booked | Named::Nothing) => return,
                 Ok(Named::NotYet) => {}
                 Err(error) => {
                     tracing::info!(order_id = %order, %error, "a coalesced notification's transaction could not be looked up; reconciliation looks later");
