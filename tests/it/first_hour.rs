@@ -306,3 +306,42 @@ fn a_schema_older_than_the_binary_says_to_migrate() {
         "{text}"
     );
 }
+
+/// Without autovacuum nothing gathers the planner's statistics, and
+/// listings slow as the tables grow: kessai says so once at start, and
+/// says nothing when autovacuum runs.
+#[tokio::test]
+async fn a_postgresql_without_autovacuum_is_warned_about_at_start() {
+    let Ok(url) = std::env::var("KESSAI_TEST_DATABASE_URL") else {
+        eprintln!("KESSAI_TEST_DATABASE_URL is not set: the PostgreSQL run is left to .ci/run");
+        return;
+    };
+    let mut admin = <sea_orm::sqlx::PgConnection as sea_orm::sqlx::Connection>::connect(&url)
+        .await
+        .unwrap();
+    let setting: String = sea_orm::sqlx::query_scalar("SHOW autovacuum")
+        .fetch_one(&mut admin)
+        .await
+        .unwrap();
+    let logs = crate::log_capture::LogCapture::default();
+    logs.during(kessai::store::Store::connect(
+        &url,
+        &kessai::store::StoreOptions::default(),
+    ))
+    .await
+    .unwrap();
+    let warned: Vec<_> = logs
+        .all("WARN")
+        .into_iter()
+        .filter(|line| {
+            line["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("autovacuum is off on PostgreSQL at"))
+        })
+        .collect();
+    assert_eq!(
+        warned.len(),
+        usize::from(setting == "off"),
+        "autovacuum = {setting}: {warned:?}"
+    );
+}

@@ -35,6 +35,15 @@ impl LogCapture {
         future.with_subscriber(subscriber).await
     }
 
+    /// Every line at `level`.
+    pub fn all(&self, level: &str) -> Vec<serde_json::Value> {
+        let text = String::from_utf8(self.0.lock().unwrap().clone()).unwrap();
+        text.lines()
+            .map(|line| serde_json::from_str::<serde_json::Value>(line).expect("a JSON line"))
+            .filter(|line| line["level"] == level)
+            .collect()
+    }
+
     /// The lines at `level` ("WARN", "DEBUG") whose `field` is `value`.
     pub fn lines(&self, level: &str, field: &str, value: &str) -> Vec<serde_json::Value> {
         let text = String::from_utf8(self.0.lock().unwrap().clone()).unwrap();

@@ -157,6 +157,36 @@ pub async fn stuck_in_transaction(database_url: &str) -> anyhow::Result<i64> {
     Ok(stuck)
 }
 
+/// Whether the server runs autovacuum, which also keeps the planner's
+/// statistics current. Without it a fresh database is never analyzed, and
+/// the planner, guessing, scans whole tables for a page of orders.
+pub async fn autovacuum_on(database_url: &str) -> anyhow::Result<bool> {
+    let mut conn = PgConnection::connect(database_url).await?;
+    let setting: String = sqlx::query_scalar("SHOW autovacuum")
+        .fetch_one(&mut conn)
+        .await?;
+    Ok(setting == "on")
+}
+
+/// Stands in for autovacuum's analyze: `ANALYZE` on `database_url` every
+/// `period` until `stop`. Counts the passes done.
+pub async fn analyze_every(
+    database_url: String,
+    period: Duration,
+    stop: tokio_util::sync::CancellationToken,
+) -> anyhow::Result<u32> {
+    let mut conn = PgConnection::connect(&database_url).await?;
+    let mut passes = 0;
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return Ok(passes),
+            () = tokio::time::sleep(period) => {}
+        }
+        conn.execute("ANALYZE").await?;
+        passes += 1;
+    }
+}
+
 fn parse_tps(output: &str) -> Option<f64> {
     output
         .lines()

@@ -59,6 +59,11 @@ pub struct SoakArgs {
     /// Seconds between samples.
     #[arg(long, default_value_t = 60)]
     sample_every: u64,
+    /// On a PostgreSQL running without autovacuum, the seconds between the
+    /// `ANALYZE` passes the soak runs in its place (0: none, and the planner
+    /// guesses without statistics as the soak's tables grow).
+    #[arg(long, default_value_t = 60)]
+    analyze_every: u64,
     #[command(flatten)]
     run: RunArgs,
     /// 60 s, a sample every 5 s, at most 20 idle watchers: proves the
@@ -89,6 +94,8 @@ pub struct Soak {
     pub active_ended: std::collections::BTreeMap<String, u64>,
     pub audit: audit::Audit,
     pub log: PathBuf,
+    /// `ANALYZE` passes run in autovacuum's place, if it is off.
+    pub analyzed: Option<u32>,
 }
 
 pub async fn run(args: SoakArgs) -> anyhow::Result<()> {
@@ -110,7 +117,14 @@ pub async fn run(args: SoakArgs) -> anyhow::Result<()> {
     };
     let soak = soak(&args, database, &url, &run_id).await?;
     let checks = checks(&args, &soak);
-    let notes = args.run.notes(&load_before);
+    let mut notes = args.run.notes(&load_before);
+    if let Some(passes) = soak.analyzed {
+        notes.push(format!(
+            "autovacuum is off on this PostgreSQL: the soak ran ANALYZE in its place, \
+             {passes} times, every {} s",
+            args.analyze_every
+        ));
+    }
     let markdown = report::markdown(&settings(&args), &soak, &checks, &notes);
     let broken: Vec<String> = checks
         .iter()
@@ -218,6 +232,10 @@ async fn soak(
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    let analyzer = analyzer(args, database_url).await?.map(|period| {
+        let url = database_url.to_owned();
+        tokio::spawn(crate::postgres::analyze_every(url, period, stop.clone()))
+    });
     let rss_start = server.rss_mib().unwrap_or(f64::NAN);
     let fds_start = samples::open_fds(server.pid()).unwrap_or(0);
 
@@ -255,6 +273,10 @@ async fn soak(
     .await?;
     stop.cancel();
     watch.await?;
+    let analyzed = match analyzer {
+        Some(task) => Some(task.await??),
+        None => None,
+    };
     for sample in &samples {
         total.merge(&sample.counts);
     }
@@ -271,7 +293,28 @@ async fn soak(
         active_ended: watchers.ended(false),
         audit,
         log,
+        analyzed,
     })
+}
+
+/// How often to stand in for autovacuum's `ANALYZE`, when the server runs
+/// without it; a run without statistics measures the planner's guesses.
+async fn analyzer(args: &SoakArgs, database_url: &str) -> anyhow::Result<Option<Duration>> {
+    if args.database != Database::Postgres || crate::postgres::autovacuum_on(database_url).await? {
+        return Ok(None);
+    }
+    if args.analyze_every == 0 {
+        eprintln!(
+            "warning: autovacuum is off on this PostgreSQL and --analyze-every 0: \
+             nothing analyzes the soak's tables, and reads slow as they grow"
+        );
+        return Ok(None);
+    }
+    eprintln!(
+        "autovacuum is off on this PostgreSQL: running ANALYZE every {} s in its place",
+        args.analyze_every
+    );
+    Ok(Some(Duration::from_secs(args.analyze_every)))
 }
 
 fn checks(args: &SoakArgs, soak: &Soak) -> Vec<Check> {
