@@ -4,8 +4,8 @@ use serde_json::json;
 
 use super::authorize::event_of;
 use super::events::*;
-use super::idempotency::{Existing, KeyedRequest, complete};
-use super::{Caller, CrashPoint, PaymentError, Payments, account_unknown};
+use super::idempotency::{Existing, KeyAfter, KeyedRequest, complete};
+use super::{Caller, CrashPoint, PaymentError, Payments, account_unknown, save_first};
 use crate::domain::decide::{CapturePlan, Refusal, decide_capture};
 use crate::domain::{
     Amount, AttemptId, CaptureId, CaptureRecord, CaptureStatus, Failure, IdempotencyKey, OrderId,
@@ -302,7 +302,9 @@ impl Payments {
     }
 
     /// Records a capture's outcome. Returns the attempt of the release to
-    /// make next, when a final partial capture needs one.
+    /// make next, when a final partial capture needs one. A first call
+    /// starts from the order and capture as its intent wrote them, and from
+    /// locked reads only if anything wrote the order since.
     async fn settle_capture(
         &self,
         caller: &Caller,
@@ -310,23 +312,57 @@ impl Payments {
         drive: &Drive,
         result: Result<CaptureOutcome, ProviderError>,
     ) -> Result<Option<(AttemptId, String)>, PaymentError> {
+        if drive.resumed_after.is_none() && drive.found.is_none() {
+            let settled = self
+                .settle_capture_from(caller, request, drive, result.clone(), true)
+                .await?;
+            if let Some(release) = settled {
+                return Ok(release);
+            }
+        }
+        self.settle_capture_from(caller, request, drive, result, false)
+            .await?
+            .ok_or(PaymentError::Internal)
+    }
+
+    /// [`Payments::settle_capture`] from the drive's order and capture
+    /// (`assume`, with the attempt still in flight) or from locked reads.
+    /// `None` when the assumed order was written since: nothing was.
+    async fn settle_capture_from(
+        &self,
+        caller: &Caller,
+        request: &KeyedRequest,
+        drive: &Drive,
+        result: Result<CaptureOutcome, ProviderError>,
+        assume: bool,
+    ) -> Result<Option<Option<(AttemptId, String)>>, PaymentError> {
         let now = self.now();
         let tx = self.store().begin().await?;
-        let mut order = tx
-            .lock_order(&drive.order.id)
-            .await?
-            .ok_or(PaymentError::Internal)?;
-        let mut capture = tx
-            .capture(&drive.capture.id)
-            .await?
-            .ok_or(PaymentError::Internal)?;
-        if capture.status != CaptureStatus::Pending {
-            // Settled meanwhile, by reconciliation or a resumed call.
-            complete(&tx, request, &Ok(order.id.clone()), now).await?;
-            tx.commit().await?;
-            return Ok(None);
-        }
-        let prior = Self::prior_state(&tx, &drive.attempt_id).await?;
+        let (mut order, mut capture, prior) = if assume {
+            tx.assume_unchanged(&drive.order);
+            (
+                drive.order.clone(),
+                drive.capture.clone(),
+                AttemptState::InFlight,
+            )
+        } else {
+            let order = tx
+                .lock_order(&drive.order.id)
+                .await?
+                .ok_or(PaymentError::Internal)?;
+            let capture = tx
+                .capture(&drive.capture.id)
+                .await?
+                .ok_or(PaymentError::Internal)?;
+            if capture.status != CaptureStatus::Pending {
+                // Settled meanwhile, by reconciliation or a resumed call.
+                complete(&tx, request, &Ok(order.id.clone()), now).await?;
+                tx.commit().await?;
+                return Ok(Some(None));
+            }
+            let prior = Self::prior_state(&tx, &drive.attempt_id).await?;
+            (order, capture, prior)
+        };
         account_unknown(
             &mut order,
             prior,
@@ -339,19 +375,14 @@ impl Payments {
             Err(error) => {
                 let answer = PaymentError::from_provider(error.clone(), order.id.as_str());
                 let detail = error.to_string();
-                let event = match &error {
+                let (event, attempt_state, key) = match &error {
                     ProviderError::OutcomeUnknown { .. } => {
                         self.flag_unknown(&mut order);
-                        tx.finish_attempt(
-                            &drive.attempt_id,
+                        (
+                            CAPTURE_OUTCOME_UNKNOWN,
                             AttemptState::Unknown,
-                            Some(&detail),
-                            now,
-                            None,
+                            KeyAfter::Open,
                         )
-                        .await?;
-                        tx.open_key(&request.scope, &request.key, now).await?;
-                        CAPTURE_OUTCOME_UNKNOWN
                     }
                     ProviderError::Unreachable { .. }
                     | ProviderError::Throttled { .. }
@@ -359,17 +390,8 @@ impl Payments {
                         order.state = order.state.clone().capture_failed(amount);
                         capture.status = CaptureStatus::Failed;
                         capture.failure = Some(failure_of(&answer, &error));
-                        tx.finish_attempt(
-                            &drive.attempt_id,
-                            AttemptState::Failed,
-                            Some(&detail),
-                            now,
-                            None,
-                        )
-                        .await?;
                         // Nothing moved: the caller may retry with the same key.
-                        tx.delete_key(&request.scope, &request.key).await?;
-                        CAPTURE_NOT_SENT
+                        (CAPTURE_NOT_SENT, AttemptState::Failed, KeyAfter::Delete)
                     }
                     ProviderError::Rejected { reason, .. } => {
                         Self::flag_if_lost_at_provider(&mut order, &error);
@@ -379,19 +401,19 @@ impl Payments {
                         }
                         capture.status = CaptureStatus::Failed;
                         capture.failure = Some(failure_of(&answer, &error));
-                        tx.finish_attempt(
-                            &drive.attempt_id,
+                        (
+                            CAPTURE_FAILED,
                             AttemptState::Failed,
-                            Some(&detail),
-                            now,
-                            None,
+                            KeyAfter::Complete(Err(answer.clone())),
                         )
-                        .await?;
-                        complete(&tx, request, &Err(answer.clone()), now).await?;
-                        CAPTURE_FAILED
                     }
                 };
-                let order = tx.save_order(&order, now).await?;
+                let Some(order) = save_first(&tx, &order, now, assume).await? else {
+                    return Ok(None);
+                };
+                tx.finish_attempt(&drive.attempt_id, attempt_state, Some(&detail), now, None)
+                    .await?;
+                key.apply(&tx, request, now).await?;
                 tx.save_capture(&capture).await?;
                 let data =
                     json!({ "capture_id": capture.id.as_str(), "amount": amount, "error": detail });
@@ -417,8 +439,6 @@ impl Payments {
         capture.amount = booked;
         capture.status = CaptureStatus::Succeeded;
         capture.provider_capture_id = outcome.provider_capture_id;
-        tx.finish_attempt(&drive.attempt_id, AttemptState::Succeeded, None, now, None)
-            .await?;
         let release = if drive.data.release_after && order.state.capturable() > 0 {
             order.state = order.state.clone().void_requested();
             let key = format!("{}-release", capture.id);
@@ -431,12 +451,23 @@ impl Payments {
                 amount: Some(order.state.capturable()),
                 request: json!({}),
             };
-            tx.insert_attempt(&attempt, now).await?;
-            Some((attempt.id, key))
+            Some(attempt)
         } else {
             None
         };
-        let order = tx.save_order(&order, now).await?;
+        let Some(order) = save_first(&tx, &order, now, assume).await? else {
+            return Ok(None);
+        };
+        tx.finish_attempt(&drive.attempt_id, AttemptState::Succeeded, None, now, None)
+            .await?;
+        let release = match release {
+            Some(attempt) => {
+                tx.insert_attempt(&attempt, now).await?;
+                let key = attempt.provider_key.clone().unwrap_or_default();
+                Some((attempt.id, key))
+            }
+            None => None,
+        };
         tx.save_capture(&capture).await?;
         let data = json!({ "capture_id": capture.id.as_str(), "amount": booked, "requested": amount, "final_capture": capture.final_capture });
         tx.append_event(&event_of(&order, CAPTURE_SUCCEEDED, caller, data), now)
@@ -446,7 +477,7 @@ impl Payments {
         complete(&tx, request, &Ok(order.id.clone()), now).await?;
         tx.commit().await?;
         self.crash_point(CrashPoint::AfterOutcomeCommit);
-        Ok(release)
+        Ok(Some(release))
     }
 
     /// Releases what a final partial capture left, where the provider has no

@@ -197,3 +197,28 @@ pub(super) async fn complete(
         .await?;
     Ok(())
 }
+
+/// What becomes of the caller's key when an outcome is recorded.
+pub(super) enum KeyAfter {
+    /// Outcome unknown: a retry with the same key resumes the call.
+    Open,
+    /// Nothing reached the provider: the key may be used afresh.
+    Delete,
+    /// The answer a retry replays.
+    Complete(Result<OrderId, PaymentError>),
+}
+
+impl KeyAfter {
+    pub(super) async fn apply(
+        &self,
+        tx: &Tx,
+        request: &KeyedRequest,
+        now: DateTime<Utc>,
+    ) -> Result<(), PaymentError> {
+        match self {
+            KeyAfter::Open => Ok(tx.open_key(&request.scope, &request.key, now).await?),
+            KeyAfter::Delete => Ok(tx.delete_key(&request.scope, &request.key).await?),
+            KeyAfter::Complete(outcome) => complete(tx, request, outcome, now).await,
+        }
+    }
+}

@@ -51,6 +51,22 @@ fn account_unknown(order: &mut crate::domain::OrderRecord, prior: AttemptState, 
     }
 }
 
+/// An outcome step's first write. From an `assumed` order (not read under
+/// the lock), `None` when someone wrote the order since: the step starts
+/// again from a locked read. From a locked read a conflict is an error.
+async fn save_first(
+    tx: &crate::store::Tx,
+    order: &crate::domain::OrderRecord,
+    now: chrono::DateTime<chrono::Utc>,
+    assumed: bool,
+) -> Result<Option<crate::domain::OrderRecord>, PaymentError> {
+    if assumed {
+        Ok(tx.save_order_unless_moved(order, now).await?)
+    } else {
+        Ok(Some(tx.save_order(order, now).await?))
+    }
+}
+
 /// Tells that a provider call's outcome is unknown: at WARN when its answer
 /// has just been lost, at DEBUG when a later check (reconciliation retries
 /// one for hours, on a growing backoff) still cannot tell.

@@ -10,7 +10,7 @@ use super::authorize::event_of;
 use super::capture::failure_of;
 use super::events::*;
 use super::idempotency::{Existing, KeyedRequest, complete};
-use super::{Caller, CrashPoint, PaymentError, Payments, account_unknown};
+use super::{Caller, CrashPoint, PaymentError, Payments, account_unknown, save_first};
 use crate::domain::decide::{RefundableCapture, decide_refund};
 use crate::domain::{
     Amount, AttemptId, CaptureRecord, CaptureStatus, IdempotencyKey, OrderId, OrderRecord,
@@ -307,36 +307,74 @@ impl Payments {
         self.settle_refund(caller, request, &drive, results).await
     }
 
+    /// Records a refund's outcome. A first call starts from the order,
+    /// refund and captures as its intent wrote them, and from locked reads
+    /// only if anything wrote the order since.
     async fn settle_refund(
         &self,
         caller: &Caller,
         request: &KeyedRequest,
         drive: &Drive,
-        mut results: BTreeMap<u32, Result<RefundOutcome, ProviderError>>,
+        results: BTreeMap<u32, Result<RefundOutcome, ProviderError>>,
     ) -> Result<OrderView, PaymentError> {
+        if drive.resumed_after.is_none() && drive.found.is_none() {
+            let settled = self
+                .settle_refund_from(caller, request, drive, results.clone(), true)
+                .await?;
+            if let Some(view) = settled {
+                return Ok(view);
+            }
+        }
+        self.settle_refund_from(caller, request, drive, results, false)
+            .await?
+            .ok_or(PaymentError::Internal)
+    }
+
+    /// [`Payments::settle_refund`] from the drive's records (`assume`, with
+    /// the attempt still in flight) or from locked reads. `None` when the
+    /// assumed order was written since: nothing was.
+    async fn settle_refund_from(
+        &self,
+        caller: &Caller,
+        request: &KeyedRequest,
+        drive: &Drive,
+        mut results: BTreeMap<u32, Result<RefundOutcome, ProviderError>>,
+        assume: bool,
+    ) -> Result<Option<OrderView>, PaymentError> {
         let now = self.now();
         let tx = self.store().begin().await?;
-        let mut order = tx
-            .lock_order(&drive.order.id)
-            .await?
-            .ok_or(PaymentError::Internal)?;
-        let mut refund = tx
-            .refund(&drive.refund.id)
-            .await?
-            .ok_or(PaymentError::Internal)?;
-        let mut captures: BTreeMap<String, CaptureRecord> = tx
-            .captures(&order.id)
-            .await?
-            .into_iter()
-            .map(|c| (c.id.to_string(), c))
-            .collect();
-        if refund.status != RefundStatus::Pending {
-            // Settled meanwhile, by reconciliation or a resumed call.
-            complete(&tx, request, &Ok(order.id.clone()), now).await?;
-            tx.commit().await?;
-            return self.view(&order.id).await;
-        }
-        let prior = Self::prior_state(&tx, &drive.attempt_id).await?;
+        let (mut order, mut refund, mut captures, prior) = if assume {
+            tx.assume_unchanged(&drive.order);
+            (
+                drive.order.clone(),
+                drive.refund.clone(),
+                drive.captures.clone(),
+                AttemptState::InFlight,
+            )
+        } else {
+            let order = tx
+                .lock_order(&drive.order.id)
+                .await?
+                .ok_or(PaymentError::Internal)?;
+            let refund = tx
+                .refund(&drive.refund.id)
+                .await?
+                .ok_or(PaymentError::Internal)?;
+            let captures: BTreeMap<String, CaptureRecord> = tx
+                .captures(&order.id)
+                .await?
+                .into_iter()
+                .map(|c| (c.id.to_string(), c))
+                .collect();
+            if refund.status != RefundStatus::Pending {
+                // Settled meanwhile, by reconciliation or a resumed call.
+                complete(&tx, request, &Ok(order.id.clone()), now).await?;
+                tx.commit().await?;
+                return self.view(&order.id).await.map(Some);
+            }
+            let prior = Self::prior_state(&tx, &drive.attempt_id).await?;
+            (order, refund, captures, prior)
+        };
         let mut unknown = false;
         let mut moved = false;
         let mut first_error: Option<ProviderError> = None;
@@ -413,7 +451,9 @@ impl Payments {
         if let Some(error) = &first_error {
             Self::flag_if_lost_at_provider(&mut order, error);
         }
-        let order = tx.save_order(&order, now).await?;
+        let Some(order) = save_first(&tx, &order, now, assume).await? else {
+            return Ok(None);
+        };
         for capture in captures.values() {
             if refund
                 .parts
@@ -475,6 +515,6 @@ impl Payments {
         tx.commit().await?;
         self.crash_point(CrashPoint::AfterOutcomeCommit);
         result?;
-        self.view(&order.id).await
+        self.view(&order.id).await.map(Some)
     }
 }

@@ -4,8 +4,8 @@ use serde_json::json;
 
 use super::authorize::event_of;
 use super::events::*;
-use super::idempotency::{Existing, KeyedRequest, complete};
-use super::{Caller, CrashPoint, PaymentError, Payments, account_unknown};
+use super::idempotency::{Existing, KeyAfter, KeyedRequest, complete};
+use super::{Caller, CrashPoint, PaymentError, Payments, account_unknown, save_first};
 use crate::domain::decide::decide_void;
 use crate::domain::{AttemptId, IdempotencyKey, OrderId, OrderRecord, OrderView};
 use crate::providers::{ProviderError, VoidCall};
@@ -180,60 +180,96 @@ impl Payments {
                 .await
         };
         self.crash_point(CrashPoint::AfterProviderAnswer);
+        // A first call starts from the order as its intent wrote it, and
+        // from a locked read only if anything wrote the order since.
+        if call.resumed_after.is_none() && !call.found {
+            let settled = self
+                .settle_void_from(caller, request, &order, &attempt_id, &result, true)
+                .await?;
+            if let Some(view) = settled {
+                return Ok(view);
+            }
+        }
+        self.settle_void_from(caller, request, &order, &attempt_id, &result, false)
+            .await?
+            .ok_or(PaymentError::Internal)
+    }
+
+    /// Records a void's outcome, from `order` as this process last wrote it
+    /// (`assume`, with the attempt still in flight) or from a locked read.
+    /// `None` when the assumed order was written since: nothing was.
+    async fn settle_void_from(
+        &self,
+        caller: &Caller,
+        request: &KeyedRequest,
+        order: &OrderRecord,
+        attempt_id: &AttemptId,
+        result: &Result<(), ProviderError>,
+        assume: bool,
+    ) -> Result<Option<OrderView>, PaymentError> {
         let now = self.now();
         let tx = self.store().begin().await?;
-        let mut order = tx
-            .lock_order(&order.id)
-            .await?
-            .ok_or(PaymentError::Internal)?;
-        let prior = Self::prior_state(&tx, &attempt_id).await?;
-        if !order.state.void_pending
-            || matches!(prior, AttemptState::Succeeded | AttemptState::Failed)
-        {
-            // Settled meanwhile, by reconciliation or a resumed call.
-            complete(&tx, request, &Ok(order.id.clone()), now).await?;
-            tx.commit().await?;
-            return self.view(&order.id).await;
-        }
+        let (mut order, prior) = if assume {
+            tx.assume_unchanged(order);
+            (order.clone(), AttemptState::InFlight)
+        } else {
+            let order = tx
+                .lock_order(&order.id)
+                .await?
+                .ok_or(PaymentError::Internal)?;
+            let prior = Self::prior_state(&tx, attempt_id).await?;
+            if !order.state.void_pending
+                || matches!(prior, AttemptState::Succeeded | AttemptState::Failed)
+            {
+                // Settled meanwhile, by reconciliation or a resumed call.
+                complete(&tx, request, &Ok(order.id.clone()), now).await?;
+                tx.commit().await?;
+                return self.view(&order.id).await.map(Some);
+            }
+            (order, prior)
+        };
         account_unknown(
             &mut order,
             prior,
             matches!(result, Err(ProviderError::OutcomeUnknown { .. })),
         );
-        let (event, attempt_state, answer) = match &result {
+        let (event, attempt_state, answer, key) = match result {
             Ok(()) => {
                 order.state = order.state.clone().voided();
                 order.next_action = None;
-                complete(&tx, request, &Ok(order.id.clone()), now).await?;
-                (VOID_SUCCEEDED, AttemptState::Succeeded, None)
+                let key = KeyAfter::Complete(Ok(order.id.clone()));
+                (VOID_SUCCEEDED, AttemptState::Succeeded, None, key)
             }
             Err(error) => {
                 let answer = PaymentError::from_provider(error.clone(), order.id.as_str());
                 match error {
                     ProviderError::OutcomeUnknown { .. } => {
                         self.flag_unknown(&mut order);
-                        tx.open_key(&request.scope, &request.key, now).await?;
-                        (VOID_OUTCOME_UNKNOWN, AttemptState::Unknown, Some(answer))
+                        let state = AttemptState::Unknown;
+                        (VOID_OUTCOME_UNKNOWN, state, Some(answer), KeyAfter::Open)
                     }
                     ProviderError::Unreachable { .. }
                     | ProviderError::Throttled { .. }
                     | ProviderError::CredentialsRejected { .. } => {
                         order.state = order.state.clone().void_failed();
-                        tx.delete_key(&request.scope, &request.key).await?;
-                        (VOID_NOT_SENT, AttemptState::Failed, Some(answer))
+                        let state = AttemptState::Failed;
+                        (VOID_NOT_SENT, state, Some(answer), KeyAfter::Delete)
                     }
                     ProviderError::Rejected { .. } => {
                         Self::flag_if_lost_at_provider(&mut order, error);
                         order.state = order.state.clone().void_failed();
-                        complete(&tx, request, &Err(answer.clone()), now).await?;
-                        (VOID_FAILED, AttemptState::Failed, Some(answer))
+                        let key = KeyAfter::Complete(Err(answer.clone()));
+                        (VOID_FAILED, AttemptState::Failed, Some(answer), key)
                     }
                 }
             }
         };
-        let order = tx.save_order(&order, now).await?;
+        let Some(order) = save_first(&tx, &order, now, assume).await? else {
+            return Ok(None);
+        };
+        key.apply(&tx, request, now).await?;
         let detail = result.as_ref().err().map(|e| e.to_string());
-        tx.finish_attempt(&attempt_id, attempt_state, detail.as_deref(), now, None)
+        tx.finish_attempt(attempt_id, attempt_state, detail.as_deref(), now, None)
             .await?;
         tx.append_event(
             &event_of(&order, event, caller, json!({ "error": detail })),
@@ -244,7 +280,7 @@ impl Payments {
         self.crash_point(CrashPoint::AfterOutcomeCommit);
         match answer {
             Some(error) => Err(error),
-            None => self.view(&order.id).await,
+            None => self.view(&order.id).await.map(Some),
         }
     }
 }

@@ -250,6 +250,31 @@ impl Tx {
         Ok(order)
     }
 
+    /// Starts from `order` as this process last wrote it, without reading
+    /// it again: the round trip a call's outcome step would spend to lock
+    /// an order nobody else touched since its intent. The step's first
+    /// write must then be [`Tx::save_order_unless_moved`]: its version check
+    /// takes the row lock and finds whether anyone wrote the order since,
+    /// and if so the caller starts again from [`Tx::lock_order`].
+    pub fn assume_unchanged(&self, order: &OrderRecord) {
+        self.book().locked(order);
+    }
+
+    /// [`Tx::save_order`], `None` when someone wrote the order since
+    /// `order.version` (this transaction then wrote nothing and is to be
+    /// dropped).
+    pub async fn save_order_unless_moved(
+        &self,
+        order: &OrderRecord,
+        now: DateTime<Utc>,
+    ) -> Result<Option<OrderRecord>, StoreError> {
+        match self.save_order(order, now).await {
+            Ok(saved) => Ok(Some(saved)),
+            Err(StoreError::Conflict) => Ok(None),
+            Err(other) => Err(other),
+        }
+    }
+
     pub async fn insert_order(&self, order: &OrderRecord) -> Result<(), StoreError> {
         orders::Entity::insert(order_to_active(order))
             .exec_without_returning(&self.txn)

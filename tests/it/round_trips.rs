@@ -66,6 +66,10 @@ async fn counted<T>(process: &Process, call: impl Future<Output = T>) -> (T, Rou
     // moment behind the answer.
     tokio::time::sleep(Duration::from_millis(100)).await;
     let after = statements(process);
+    // The statement log, for whoever reads the test's output.
+    for summary in &after[before..] {
+        println!("    {summary}");
+    }
     (answer, classify(&after[before..]))
 }
 

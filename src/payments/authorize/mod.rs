@@ -8,7 +8,7 @@ pub use self::command::AuthorizeCommand;
 
 use super::events::*;
 use super::idempotency::{Existing, KeyedRequest, complete};
-use super::{Caller, CrashPoint, PaymentError, Payments};
+use super::{Caller, CrashPoint, PaymentError, Payments, save_first};
 use crate::domain::decide::check_authorize;
 use crate::domain::{
     AttemptId, AuthState, CaptureId, CaptureRecord, CaptureStatus, Failure, OrderId, OrderRecord,
@@ -138,7 +138,7 @@ impl Payments {
             attempt_id: &attempt.id,
             first_sent: now,
         };
-        self.settle_authorize(caller, &request, &order.id, sent, &cmd, result)
+        self.settle_authorize(caller, &request, sent, &cmd, result, Some(order))
             .await
     }
 
@@ -231,8 +231,9 @@ impl Payments {
             attempt_id: &attempt_id,
             first_sent: first_sent.unwrap_or(now),
         };
-        self.settle_authorize(caller, request, &order_id, sent, cmd, result)
-            .await
+        self.settle_authorize_from(caller, request, &order_id, sent, cmd, result, None)
+            .await?
+            .ok_or(PaymentError::Internal)
     }
 
     /// Records that an authorization which may have reached a provider
@@ -265,7 +266,47 @@ impl Payments {
         Ok(())
     }
 
+    /// Records a first call's outcome, starting from the order as its
+    /// intent wrote it, and from a locked read only if anything wrote the
+    /// order since.
     async fn settle_authorize(
+        &self,
+        caller: &Caller,
+        request: &KeyedRequest,
+        sent: Sent<'_>,
+        cmd: &AuthorizeCommand,
+        result: Result<AuthorizeOutcome, ProviderError>,
+        intended: Option<OrderRecord>,
+    ) -> Result<OrderView, PaymentError> {
+        let Some(intended) = intended else {
+            return Err(PaymentError::Internal);
+        };
+        let order_id = intended.id.clone();
+        let settled = self
+            .settle_authorize_from(
+                caller,
+                request,
+                &order_id,
+                sent,
+                cmd,
+                result.clone(),
+                Some(intended),
+            )
+            .await?;
+        match settled {
+            Some(view) => Ok(view),
+            None => self
+                .settle_authorize_from(caller, request, &order_id, sent, cmd, result, None)
+                .await?
+                .ok_or(PaymentError::Internal),
+        }
+    }
+
+    /// Records an authorization's outcome, from `assumed` (the order as
+    /// this process last wrote it) or, without it, from a locked read.
+    /// `None` when `assumed` is no longer the order: nothing was written.
+    #[allow(clippy::too_many_arguments)]
+    async fn settle_authorize_from(
         &self,
         caller: &Caller,
         request: &KeyedRequest,
@@ -273,23 +314,34 @@ impl Payments {
         sent: Sent<'_>,
         cmd: &AuthorizeCommand,
         result: Result<AuthorizeOutcome, ProviderError>,
-    ) -> Result<OrderView, PaymentError> {
+        assumed: Option<OrderRecord>,
+    ) -> Result<Option<OrderView>, PaymentError> {
         let Sent {
             attempt_id,
             first_sent,
         } = sent;
         let now = self.now();
         let tx = self.store().begin().await?;
-        let mut order = tx
-            .lock_order(order_id)
-            .await?
-            .ok_or(PaymentError::Internal)?;
-        if order.state.auth != AuthState::Pending {
-            // Settled meanwhile, by reconciliation or a resumed call.
-            complete(&tx, request, &Ok(order_id.clone()), now).await?;
-            tx.commit().await?;
-            return self.view(order_id).await;
-        }
+        let assuming = assumed.is_some();
+        let mut order = match assumed {
+            Some(order) => {
+                tx.assume_unchanged(&order);
+                order
+            }
+            None => {
+                let order = tx
+                    .lock_order(order_id)
+                    .await?
+                    .ok_or(PaymentError::Internal)?;
+                if order.state.auth != AuthState::Pending {
+                    // Settled meanwhile, by reconciliation or a resumed call.
+                    complete(&tx, request, &Ok(order_id.clone()), now).await?;
+                    tx.commit().await?;
+                    return self.view(order_id).await.map(Some);
+                }
+                order
+            }
+        };
         let outcome = match result {
             Ok(outcome) => outcome,
             Err(error) => {
@@ -334,7 +386,9 @@ impl Payments {
                         )
                     }
                 };
-                let order = tx.save_order(&order, now).await?;
+                let Some(order) = save_first(&tx, &order, now, assuming).await? else {
+                    return Ok(None);
+                };
                 tx.finish_attempt(attempt_id, attempt_state, Some(&detail), now, None)
                     .await?;
                 if event == AUTHORIZATION_REJECTED {
@@ -413,7 +467,9 @@ impl Payments {
             }
             AuthorizeResult::Processing => AUTHORIZATION_PROCESSING,
         };
-        let order = tx.save_order(&order, now).await?;
+        let Some(order) = save_first(&tx, &order, now, assuming).await? else {
+            return Ok(None);
+        };
         let mut captures = Vec::with_capacity(auto_captures.len());
         for (provider_capture_id, amount) in auto_captures {
             let capture = CaptureRecord {
@@ -451,15 +507,16 @@ impl Payments {
         // The order was pending until this commit, under its row lock: it
         // has no other capture and no refund, so the rows just written are
         // the whole order, and reading them back would only cost round trips.
-        Ok(OrderView {
+        Ok(Some(OrderView {
             order,
             captures,
             refunds: Vec::new(),
-        })
+        }))
     }
 }
 
 /// Which attempt an answer belongs to, and when it was first sent.
+#[derive(Clone, Copy)]
 struct Sent<'a> {
     attempt_id: &'a AttemptId,
     first_sent: chrono::DateTime<chrono::Utc>,
