@@ -5,7 +5,9 @@ use serde_json::json;
 use super::authorize::event_of;
 use super::events::*;
 use super::idempotency::{Existing, KeyAfter, KeyedRequest, complete};
-use super::{Caller, CrashPoint, PaymentError, Payments, account_unknown, save_first};
+use super::{
+    Caller, CrashPoint, PaymentError, Payments, account_unknown, outcome_step, save_first,
+};
 use crate::domain::decide::{CapturePlan, Refusal, decide_capture};
 use crate::domain::{
     Amount, AttemptId, CaptureId, CaptureRecord, CaptureStatus, Failure, IdempotencyKey, OrderId,
@@ -312,17 +314,11 @@ impl Payments {
         drive: &Drive,
         result: Result<CaptureOutcome, ProviderError>,
     ) -> Result<Option<(AttemptId, String)>, PaymentError> {
-        if drive.resumed_after.is_none() && drive.found.is_none() {
-            let settled = self
-                .settle_capture_from(caller, request, drive, result.clone(), true)
-                .await?;
-            if let Some(release) = settled {
-                return Ok(release);
-            }
-        }
-        self.settle_capture_from(caller, request, drive, result, false)
-            .await?
-            .ok_or(PaymentError::Internal)
+        let first_call = drive.resumed_after.is_none() && drive.found.is_none();
+        outcome_step(first_call, |assume| {
+            self.settle_capture_from(caller, request, drive, result.clone(), assume)
+        })
+        .await
     }
 
     /// [`Payments::settle_capture`] from the drive's order and capture

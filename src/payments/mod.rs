@@ -51,6 +51,20 @@ fn account_unknown(order: &mut crate::domain::OrderRecord, prior: AttemptState, 
     }
 }
 
+/// Runs an outcome step: for a first call from the records its intent
+/// wrote (`step(true)`), and from locked reads (`step(false)`) for a
+/// resumed call or when the order moved since the intent.
+async fn outcome_step<T, F, Fut>(first_call: bool, step: F) -> Result<T, PaymentError>
+where
+    F: Fn(bool) -> Fut,
+    Fut: std::future::Future<Output = Result<Option<T>, PaymentError>>,
+{
+    if first_call && let Some(done) = step(true).await? {
+        return Ok(done);
+    }
+    step(false).await?.ok_or(PaymentError::Internal)
+}
+
 /// An outcome step's first write. From an `assumed` order (not read under
 /// the lock), `None` when someone wrote the order since: the step starts
 /// again from a locked read. From a locked read a conflict is an error.

@@ -10,7 +10,9 @@ use super::authorize::event_of;
 use super::capture::failure_of;
 use super::events::*;
 use super::idempotency::{Existing, KeyedRequest, complete};
-use super::{Caller, CrashPoint, PaymentError, Payments, account_unknown, save_first};
+use super::{
+    Caller, CrashPoint, PaymentError, Payments, account_unknown, outcome_step, save_first,
+};
 use crate::domain::decide::{RefundableCapture, decide_refund};
 use crate::domain::{
     Amount, AttemptId, CaptureRecord, CaptureStatus, IdempotencyKey, OrderId, OrderRecord,
@@ -317,17 +319,11 @@ impl Payments {
         drive: &Drive,
         results: BTreeMap<u32, Result<RefundOutcome, ProviderError>>,
     ) -> Result<OrderView, PaymentError> {
-        if drive.resumed_after.is_none() && drive.found.is_none() {
-            let settled = self
-                .settle_refund_from(caller, request, drive, results.clone(), true)
-                .await?;
-            if let Some(view) = settled {
-                return Ok(view);
-            }
-        }
-        self.settle_refund_from(caller, request, drive, results, false)
-            .await?
-            .ok_or(PaymentError::Internal)
+        let first_call = drive.resumed_after.is_none() && drive.found.is_none();
+        outcome_step(first_call, |assume| {
+            self.settle_refund_from(caller, request, drive, results.clone(), assume)
+        })
+        .await
     }
 
     /// [`Payments::settle_refund`] from the drive's records (`assume`, with

@@ -5,7 +5,9 @@ use serde_json::json;
 use super::authorize::event_of;
 use super::events::*;
 use super::idempotency::{Existing, KeyAfter, KeyedRequest, complete};
-use super::{Caller, CrashPoint, PaymentError, Payments, account_unknown, save_first};
+use super::{
+    Caller, CrashPoint, PaymentError, Payments, account_unknown, outcome_step, save_first,
+};
 use crate::domain::decide::decide_void;
 use crate::domain::{AttemptId, IdempotencyKey, OrderId, OrderRecord, OrderView};
 use crate::providers::{ProviderError, VoidCall};
@@ -182,17 +184,11 @@ impl Payments {
         self.crash_point(CrashPoint::AfterProviderAnswer);
         // A first call starts from the order as its intent wrote it, and
         // from a locked read only if anything wrote the order since.
-        if call.resumed_after.is_none() && !call.found {
-            let settled = self
-                .settle_void_from(caller, request, &order, &attempt_id, &result, true)
-                .await?;
-            if let Some(view) = settled {
-                return Ok(view);
-            }
-        }
-        self.settle_void_from(caller, request, &order, &attempt_id, &result, false)
-            .await?
-            .ok_or(PaymentError::Internal)
+        let first_call = call.resumed_after.is_none() && !call.found;
+        outcome_step(first_call, |assume| {
+            self.settle_void_from(caller, request, &order, &attempt_id, &result, assume)
+        })
+        .await
     }
 
     /// Records a void's outcome, from `order` as this process last wrote it

@@ -8,7 +8,7 @@ pub use self::command::AuthorizeCommand;
 
 use super::events::*;
 use super::idempotency::{Existing, KeyedRequest, complete};
-use super::{Caller, CrashPoint, PaymentError, Payments, save_first};
+use super::{Caller, CrashPoint, PaymentError, Payments, outcome_step, save_first};
 use crate::domain::decide::check_authorize;
 use crate::domain::{
     AttemptId, AuthState, CaptureId, CaptureRecord, CaptureStatus, Failure, OrderId, OrderRecord,
@@ -138,7 +138,7 @@ impl Payments {
             attempt_id: &attempt.id,
             first_sent: now,
         };
-        self.settle_authorize(caller, &request, sent, &cmd, result, Some(order))
+        self.settle_authorize(caller, &request, sent, &cmd, result, order)
             .await
     }
 
@@ -276,30 +276,15 @@ impl Payments {
         sent: Sent<'_>,
         cmd: &AuthorizeCommand,
         result: Result<AuthorizeOutcome, ProviderError>,
-        intended: Option<OrderRecord>,
+        intended: OrderRecord,
     ) -> Result<OrderView, PaymentError> {
-        let Some(intended) = intended else {
-            return Err(PaymentError::Internal);
-        };
         let order_id = intended.id.clone();
-        let settled = self
-            .settle_authorize_from(
-                caller,
-                request,
-                &order_id,
-                sent,
-                cmd,
-                result.clone(),
-                Some(intended),
-            )
-            .await?;
-        match settled {
-            Some(view) => Ok(view),
-            None => self
-                .settle_authorize_from(caller, request, &order_id, sent, cmd, result, None)
-                .await?
-                .ok_or(PaymentError::Internal),
-        }
+        outcome_step(true, |assume| {
+            let assumed = assume.then(|| intended.clone());
+            let result = result.clone();
+            self.settle_authorize_from(caller, request, &order_id, sent, cmd, result, assumed)
+        })
+        .await
     }
 
     /// Records an authorization's outcome, from `assumed` (the order as
