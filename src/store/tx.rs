@@ -9,9 +9,11 @@ use chrono::{DateTime, Utc};
 use sea_orm::ActiveValue::Set;
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
-    ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, QueryTrait,
 };
 
+use super::batch::{Batch, Table};
 use super::convert::{
     capture_from_row, capture_to_active, order_from_row, order_to_active, refund_from_row,
     refund_to_active,
@@ -36,6 +38,7 @@ pub struct Tx {
     /// committed (on SQLite nothing else announces them).
     feed: Arc<Notify>,
     appended: AtomicBool,
+    batch: Batch,
 }
 
 impl Tx {
@@ -45,6 +48,7 @@ impl Tx {
         feed: Arc<Notify>,
     ) -> Self {
         Self {
+            batch: Batch::new(txn.get_database_backend()),
             txn,
             money: Mutex::default(),
             money_observer,
@@ -56,12 +60,14 @@ impl Tx {
     /// Commits, then tells the money observer what the transaction moved:
     /// once per durable change, never for a rolled-back one.
     pub async fn commit(self) -> Result<(), StoreError> {
+        self.batch.flush(&self.txn).await?;
         let Tx {
             txn,
             money,
             money_observer,
             feed,
             appended,
+            batch: _,
         } = self;
         txn.commit().await?;
         if appended.into_inner() {
@@ -90,6 +96,8 @@ impl Tx {
     /// Claims an idempotency key, or returns whoever holds it. On PostgreSQL
     /// a concurrent claim of the same key waits here until the first commits.
     pub async fn claim_key(&self, key: &NewKey) -> Result<Claim, StoreError> {
+        self.batch.flush(&self.txn).await?;
+        self.batch.wrote();
         let row = idempotency_keys::ActiveModel {
             scope: Set(key.scope.clone()),
             key: Set(key.key.clone()),
@@ -153,12 +161,11 @@ impl Tx {
                 Expr::value(order_id.to_string()),
             );
         }
-        update
+        let update = update
             .filter(idempotency_keys::Column::Scope.eq(scope))
             .filter(idempotency_keys::Column::Key.eq(key))
-            .exec(&self.txn)
-            .await?;
-        Ok(())
+            .into_query();
+        self.batch.write(&self.txn, Table::Keys, update).await
     }
 
     /// Leaves a key without an outcome and without a driver, so that a retry
@@ -169,7 +176,7 @@ impl Tx {
         key: &str,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        idempotency_keys::Entity::update_many()
+        let update = idempotency_keys::Entity::update_many()
             .col_expr(
                 idempotency_keys::Column::State,
                 Expr::value(KeyState::Open.as_str()),
@@ -177,9 +184,8 @@ impl Tx {
             .col_expr(idempotency_keys::Column::UpdatedAt, Expr::value(now))
             .filter(idempotency_keys::Column::Scope.eq(scope))
             .filter(idempotency_keys::Column::Key.eq(key))
-            .exec(&self.txn)
-            .await?;
-        Ok(())
+            .into_query();
+        self.batch.write(&self.txn, Table::Keys, update).await
     }
 
     /// Takes over a key that nobody drives (open, or in flight since
@@ -190,6 +196,8 @@ impl Tx {
         attempt_id: Option<&AttemptId>,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
+        self.batch.flush(&self.txn).await?;
+        self.batch.wrote();
         let mut update = idempotency_keys::Entity::update_many()
             .col_expr(
                 idempotency_keys::Column::State,
@@ -214,12 +222,11 @@ impl Tx {
 
     /// Forgets a key whose call must be retryable (nothing reached the provider).
     pub async fn delete_key(&self, scope: &str, key: &str) -> Result<(), StoreError> {
-        idempotency_keys::Entity::delete_many()
+        let delete = idempotency_keys::Entity::delete_many()
             .filter(idempotency_keys::Column::Scope.eq(scope))
             .filter(idempotency_keys::Column::Key.eq(key))
-            .exec(&self.txn)
-            .await?;
-        Ok(())
+            .into_query();
+        self.batch.write(&self.txn, Table::Keys, delete).await
     }
 
     /// Takes the order's row lock and returns the locked row. On
@@ -239,6 +246,8 @@ impl Tx {
         id: &OrderId,
         sees: &Visibility,
     ) -> Result<Option<OrderRecord>, StoreError> {
+        self.batch.flush(&self.txn).await?;
+        self.batch.wrote();
         let select = orders::Entity::find()
             .filter(orders::Column::Id.eq(id.as_str()))
             .lock_exclusive();
@@ -276,9 +285,8 @@ impl Tx {
     }
 
     pub async fn insert_order(&self, order: &OrderRecord) -> Result<(), StoreError> {
-        orders::Entity::insert(order_to_active(order))
-            .exec_without_returning(&self.txn)
-            .await?;
+        let insert = orders::Entity::insert(order_to_active(order)).into_query();
+        self.batch.write(&self.txn, Table::Orders, insert).await?;
         self.book().inserted(order);
         Ok(())
     }
@@ -290,6 +298,8 @@ impl Tx {
         order: &OrderRecord,
         now: DateTime<Utc>,
     ) -> Result<OrderRecord, StoreError> {
+        self.batch.flush(&self.txn).await?;
+        self.batch.wrote();
         let mut next = order.clone();
         next.version = order.version + 1;
         next.updated_at = now;
@@ -308,6 +318,7 @@ impl Tx {
 
     /// The order's captures, oldest first (read under the order's lock).
     pub async fn captures(&self, order_id: &OrderId) -> Result<Vec<CaptureRecord>, StoreError> {
+        self.batch.flush(&self.txn).await?;
         captures::Entity::find()
             .filter(captures::Column::OrderId.eq(order_id.as_str()))
             .order_by_asc(captures::Column::Id)
@@ -319,6 +330,7 @@ impl Tx {
     }
 
     pub async fn capture(&self, id: &CaptureId) -> Result<Option<CaptureRecord>, StoreError> {
+        self.batch.flush(&self.txn).await?;
         captures::Entity::find_by_id(id.as_str())
             .one(&self.txn)
             .await?
@@ -327,20 +339,20 @@ impl Tx {
     }
 
     pub async fn insert_capture(&self, capture: &CaptureRecord) -> Result<(), StoreError> {
-        captures::Entity::insert(capture_to_active(capture))
-            .exec_without_returning(&self.txn)
-            .await?;
-        Ok(())
+        let insert = captures::Entity::insert(capture_to_active(capture)).into_query();
+        self.batch.write(&self.txn, Table::Captures, insert).await
     }
 
     pub async fn save_capture(&self, capture: &CaptureRecord) -> Result<(), StoreError> {
-        captures::Entity::update(capture_to_active(capture))
-            .exec(&self.txn)
-            .await?;
-        Ok(())
+        let update = captures::Entity::update_many()
+            .set(capture_to_active(capture))
+            .filter(captures::Column::Id.eq(capture.id.as_str()))
+            .into_query();
+        self.batch.write(&self.txn, Table::Captures, update).await
     }
 
     pub async fn refund(&self, id: &RefundId) -> Result<Option<RefundRecord>, StoreError> {
+        self.batch.flush(&self.txn).await?;
         refunds::Entity::find_by_id(id.as_str())
             .one(&self.txn)
             .await?
@@ -349,17 +361,16 @@ impl Tx {
     }
 
     pub async fn insert_refund(&self, refund: &RefundRecord) -> Result<(), StoreError> {
-        refunds::Entity::insert(refund_to_active(refund))
-            .exec_without_returning(&self.txn)
-            .await?;
-        Ok(())
+        let insert = refunds::Entity::insert(refund_to_active(refund)).into_query();
+        self.batch.write(&self.txn, Table::Refunds, insert).await
     }
 
     pub async fn save_refund(&self, refund: &RefundRecord) -> Result<(), StoreError> {
-        refunds::Entity::update(refund_to_active(refund))
-            .exec(&self.txn)
-            .await?;
-        Ok(())
+        let update = refunds::Entity::update_many()
+            .set(refund_to_active(refund))
+            .filter(refunds::Column::Id.eq(refund.id.as_str()))
+            .into_query();
+        self.batch.write(&self.txn, Table::Refunds, update).await
     }
 
     /// Records the intent to call a provider (write-ahead).
@@ -368,7 +379,7 @@ impl Tx {
         attempt: &NewAttempt,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        provider_attempts::Entity::insert(provider_attempts::ActiveModel {
+        let insert = provider_attempts::Entity::insert(provider_attempts::ActiveModel {
             id: Set(attempt.id.to_string()),
             order_id: Set(attempt.order_id.to_string()),
             operation: Set(attempt.operation.as_str().to_owned()),
@@ -383,15 +394,15 @@ impl Tx {
             created_at: Set(now),
             updated_at: Set(now),
         })
-        .exec_without_returning(&self.txn)
-        .await?;
-        Ok(())
+        .into_query();
+        self.batch.write(&self.txn, Table::Attempts, insert).await
     }
 
     pub async fn attempt(
         &self,
         id: &AttemptId,
     ) -> Result<Option<super::records::AttemptRecord>, StoreError> {
+        self.batch.flush(&self.txn).await?;
         provider_attempts::Entity::find_by_id(id.as_str())
             .one(&self.txn)
             .await?
@@ -430,11 +441,10 @@ impl Tx {
                 Expr::value(next_check_at),
             );
         }
-        update
+        let update = update
             .filter(provider_attempts::Column::Id.eq(id.as_str()))
-            .exec(&self.txn)
-            .await?;
-        Ok(())
+            .into_query();
+        self.batch.write(&self.txn, Table::Attempts, update).await
     }
 
     /// Appends a line to the order's history.
@@ -448,7 +458,7 @@ impl Tx {
         event: &NewEvent,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        order_events::Entity::insert(order_events::ActiveModel {
+        let insert = order_events::Entity::insert(order_events::ActiveModel {
             id: sea_orm::ActiveValue::NotSet,
             order_id: Set(event.order_id.to_string()),
             event_type: Set(event.event_type.to_owned()),
@@ -461,8 +471,8 @@ impl Tx {
             amount_refunded: Set(Some(event.amounts.refunded)),
             amount_capturable: Set(Some(event.amounts.capturable)),
         })
-        .exec_without_returning(&self.txn)
-        .await?;
+        .into_query();
+        self.batch.write(&self.txn, Table::Events, insert).await?;
         self.appended.store(true, Ordering::Relaxed);
         Ok(())
     }

@@ -48,6 +48,15 @@ fn classify(summaries: &[String]) -> RoundTrips {
             "ROLLBACK" => trips.rollbacks += 1,
             // A new pooled connection's set-up, not the call's.
             "PRAGMA" => {}
+            // Writes sent together as one statement (PostgreSQL).
+            "WITH"
+                if ["INSERT", "UPDATE", "DELETE"]
+                    .iter()
+                    .any(|w| summary.contains(w)) =>
+            {
+                trips.statements += 1;
+                trips.writes += 1;
+            }
             "INSERT" | "UPDATE" | "DELETE" => {
                 trips.statements += 1;
                 trips.writes += 1;

@@ -240,6 +240,9 @@ db_test! {
         let slow = app.store.begin().await.unwrap();
         slow.lock_order(&first_id).await.unwrap().unwrap();
         slow.append_event(&event_of(&first_id), now).await.unwrap();
+        // A read sends the writes the transaction held back: the event takes
+        // its number now, not at the commit.
+        slow.captures(&first_id).await.unwrap();
         let fast = app.store.begin().await.unwrap();
         fast.lock_order(&second_id).await.unwrap().unwrap();
         fast.append_event(&event_of(&second_id), now).await.unwrap();
