@@ -4,7 +4,8 @@
 //! reads with at most 3 statements (2 before any capture, since only a
 //! captured order can have refunds) and writes nothing, nor does a refresh
 //! the provider's answer leaves unchanged; Authorize, Capture
-//! and Refund commit at most twice (the intent and the outcome).
+//! and Refund commit at most twice (the intent and the outcome), and on
+//! PostgreSQL send each step's writes as one batch.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -237,12 +238,26 @@ fn assert_within_budget(table: &BTreeMap<&'static str, RoundTrips>, commits_logg
     assert_eq!(list.writes, 0, "ListOrders: {list:?}");
 }
 
+/// On PostgreSQL a step's writes go as one batch: Authorize is the key
+/// claim and one batch, then the order's write and one batch; Capture and
+/// Refund also lock and read the order first.
+fn assert_batched(table: &BTreeMap<&'static str, RoundTrips>) {
+    for (rpc, most) in [("Authorize", 4), ("Capture", 9), ("Refund", 10)] {
+        let trips = table[rpc];
+        assert!(
+            trips.statements <= most,
+            "{rpc}: {trips:?}, at most {most} statements"
+        );
+    }
+}
+
 #[tokio::test]
 async fn round_trips_per_call_on_postgres() {
     let Some(table) = count_round_trips(true).await else {
         return;
     };
     assert_within_budget(&table, true);
+    assert_batched(&table);
 }
 
 #[tokio::test]
