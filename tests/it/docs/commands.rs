@@ -347,7 +347,7 @@ async fn order(client: &mut PaymentServiceClient<Channel>, reference: &str) -> v
 /// `PATH` with grpcurl on it, after making sure of every tool the blocks
 /// call.
 async fn tools_path() -> String {
-    tokio::task::spawn_blocking(|| tools::ensure("debian"))
+    tokio::task::spawn_blocking(|| tools::ensure("commands"))
         .await
         .expect("install");
     tools::require("jq", "--version", "the Debian package jq");
