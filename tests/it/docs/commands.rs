@@ -309,6 +309,13 @@ async fn run_block(script: &str, dir: &Path, path: &str, state: &Path) -> Output
         .env("no_proxy", "127.0.0.1,localhost")
         .env("NO_PROXY", "127.0.0.1,localhost")
         .kill_on_drop(true);
+    // A reader's terminal sets no kessai settings: the operator commands
+    // read the defaults, as beside `cargo run`.
+    for (name, _) in std::env::vars() {
+        if name.starts_with("KESSAI_") || name.starts_with("OTEL_") {
+            command.env_remove(name);
+        }
+    }
     tokio::time::timeout(Duration::from_secs(120), command.output())
         .await
         .unwrap_or_else(|_| panic!("this block hung:\n{script}"))
