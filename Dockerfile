@@ -3,7 +3,7 @@
 #
 #   docker build -t kessai:0.1.0 .
 #
-# Configuration is by KESSAI_* environment variables only (see README.md); the Helm chart in
+# Configuration is by KESSAI_* environment variables only (see docs/configuration.md); the Helm chart in
 # helm/kessai sets them. The image writes nothing to disk when given a PostgreSQL URL, so it runs
 # with a read-only root filesystem.
 

@@ -152,8 +152,21 @@ fn order_id(value: &str) -> Result<OrderId, OperatorError> {
 
 fn print(format: Format, json: serde_json::Value, table: String) {
     match format {
-        Format::Json => println!("{json:#}"),
-        Format::Table => print!("{table}"),
+        Format::Json => write_out(&format!("{json:#}\n")),
+        Format::Table => write_out(&table),
+    }
+}
+
+/// Writes a result to standard output. A reader that stopped reading
+/// (`kessai orders list | head`) wants no more: the rest is dropped
+/// quietly, where `print!` would panic.
+fn write_out(text: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    if let Err(error) = out.write_all(text.as_bytes()).and_then(|()| out.flush())
+        && error.kind() != std::io::ErrorKind::BrokenPipe
+    {
+        eprintln!("kessai: writing the result failed: {error}");
     }
 }
 

@@ -478,3 +478,27 @@ fn reconcile_in_sandbox_mode_explains_why_it_cannot() {
         stderr(&output)
     );
 }
+
+db_test! {
+    async fn a_reader_that_stops_reading_ends_the_output_quietly(app: TestApp) {
+        app.authorized_payjp(1_000).await;
+        for args in [&["orders", "list"][..], &["orders", "list", "--output", "json"]] {
+            // `kessai orders list | head`, where head has already gone.
+            let (reader, writer) = std::io::pipe().unwrap();
+            drop(reader);
+            let output = kessai()
+                .envs(app.env())
+                .args(args)
+                .stdout(writer)
+                .stderr(Stdio::piped())
+                .output()
+                .unwrap();
+            assert!(output.status.success(), "{args:?}: {:?}: {}", output.status, stderr(&output));
+            let said = stderr(&output);
+            assert!(
+                !said.contains("panicked") && !said.contains("writing the result"),
+                "{args:?}: {said}"
+            );
+        }
+    }
+}

@@ -20,7 +20,7 @@ use tonic::Code;
 use tonic_types::StatusExt;
 
 use crate::helpers::{Backend, TestApp, assert_error, payjp_authorize, unique_key};
-use crate::pip::contract_python;
+use crate::tools::contract_python;
 
 fn contract_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/contract")

@@ -92,7 +92,7 @@ fn checker() -> PathBuf {
 
 /// Runs the checker: its exit status and what it printed.
 fn check(file: &Path) -> (bool, String) {
-    let output = Command::new(crate::pip::contract_python())
+    let output = Command::new(crate::tools::contract_python())
         .arg(checker())
         .arg(file)
         .output()

