@@ -314,6 +314,8 @@ def check_render(c: Checks, name: str, docs: list[dict], values: dict, input_val
     sandbox = bool(values["sandbox"]["enabled"])
     want_sandbox = "true" if sandbox else "false"
     c.equal(env.get("KESSAI_SANDBOX", {}).get("value"), want_sandbox, "server KESSAI_SANDBOX")
+    c.equal(config.get("KESSAI_PROVIDER_MODE"), None if sandbox else values["config"]["providerMode"],
+            "KESSAI_PROVIDER_MODE: config.providerMode outside sandbox mode")
     c.check("KESSAI_SANDBOX_ADDR" not in env and "KESSAI_SANDBOX_ADDR" not in config,
             "no KESSAI_SANDBOX_ADDR (simulators stay off / on loopback)")
 

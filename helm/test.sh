@@ -151,6 +151,10 @@ expect_render_error no-database-url "secrets.databaseUrl is required" \
 expect_render_error no-values-at-all "execution error at (kessai/templates/" "{}"
 expect_render_error no-fingerprint-key "secrets.fingerprintKey is required outside sandbox mode" \
   "secrets: {databaseUrl: 'postgres://u:p@db:5432/k', payjpSecretKey: sk_test_x}"
+expect_render_error test-key-in-live-mode "secrets.payjpSecretKey is a sk_test_… key but config.providerMode is live" \
+  "secrets: {databaseUrl: 'postgres://u:p@db:5432/k', fingerprintKey: test-fingerprint-key-0123456789, payjpSecretKey: sk_test_hush}"
+expect_render_error live-key-in-test-mode "secrets.smartpaySecretKey is a sk_live_… key but config.providerMode is test" \
+  "{config: {providerMode: test}, secrets: {databaseUrl: 'postgres://u:p@db:5432/k', fingerprintKey: test-fingerprint-key-0123456789, smartpaySecretKey: sk_live_hush}}"
 expect_render_error no-provider-credential "needs at least one provider credential" \
   "secrets: {databaseUrl: 'postgres://u:p@db:5432/k', fingerprintKey: test-fingerprint-key-0123456789}"
 expect_render_error extra-env-sandbox "extraEnv must not set KESSAI_SANDBOX" \
@@ -185,6 +189,7 @@ expect_schema_error() {
   fi
 }
 expect_schema_error sandbox-not-boolean "is not of type 'boolean'" "{existingSecret: s, sandbox: {enabled: 'yes'}}"
+expect_schema_error provider-mode-enum "is not one of ['live', 'test']" "{existingSecret: s, config: {providerMode: production}}"
 expect_schema_error log-format-enum "is not one of ['json', 'text']" "{existingSecret: s, log: {format: xml}}"
 expect_schema_error sqlite-database-url "does not match" "secrets: {databaseUrl: 'sqlite://kessai.sqlite'}"
 expect_schema_error short-fingerprint-key "does not match" "secrets: {fingerprintKey: short}"

@@ -374,7 +374,7 @@ fn auth_layer(config: &Config) -> anyhow::Result<AuthLayer> {
         );
         tracing::info!(callers = ?callers, "caller authentication on");
         AuthMode::Required
-    } else if config.sandbox {
+    } else if config.sandbox() {
         tracing::warn!(
             "caller authentication is off in sandbox mode: anyone who reaches the port may call"
         );
@@ -474,11 +474,11 @@ pub(crate) async fn providers(
     webhook_base: Option<&str>,
 ) -> anyhow::Result<(Registry, Option<Sandbox>)> {
     #[cfg(not(feature = "sandbox"))]
-    if config.sandbox {
+    if config.sandbox() {
         anyhow::bail!(SANDBOX_NOT_BUILT);
     }
     #[cfg(feature = "sandbox")]
-    if config.sandbox {
+    if config.sandbox() {
         tracing::info!("{}", config.sandbox_state);
         let options = SandboxOptions {
             state: config.sandbox_state.path().map(ToOwned::to_owned),

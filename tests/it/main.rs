@@ -29,6 +29,7 @@ mod payjp_rules;
 mod paymentoptions_rules;
 mod pci;
 mod polyglot;
+mod provider_keys;
 mod provider_not_found;
 mod query_plans;
 mod raw_bytes;

@@ -28,6 +28,8 @@ pub fn provider_env(sandbox: &Sandbox) -> HashMap<String, String> {
     let root = format!("http://{}", sandbox.addr());
     [
         ("KESSAI_SANDBOX", "false"),
+        // The simulators take the providers' test keys.
+        ("KESSAI_PROVIDER_MODE", "test"),
         ("KESSAI_FINGERPRINT_KEY", "integration-test-fingerprint-key"),
     ]
     .into_iter()

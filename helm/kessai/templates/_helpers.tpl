@@ -107,6 +107,9 @@ KESSAI_PROVIDER_MAX_ATTEMPTS: {{ int .Values.config.providerMaxAttempts | quote 
 KESSAI_IDEMPOTENCY_TTL_HOURS: {{ int .Values.config.idempotencyTtlHours | quote }}
 KESSAI_ACTION_TTL_MINUTES: {{ int .Values.config.actionTtlMinutes | quote }}
 KESSAI_SMARTPAY_WEBHOOK_TOLERANCE_SECS: {{ int .Values.config.smartpayWebhookToleranceSeconds | quote }}
+{{- if not .Values.sandbox.enabled }}
+KESSAI_PROVIDER_MODE: {{ .Values.config.providerMode | quote }}
+{{- end }}
 {{- if .Values.config.webhookPublicUrl }}
 KESSAI_WEBHOOK_PUBLIC_URL: {{ .Values.config.webhookPublicUrl | quote }}
 {{- else if .Values.ingress.enabled }}
@@ -168,6 +171,14 @@ with a clear message when a required value is missing. */}}
 {{- $_ := required "secrets.fingerprintKey is required outside sandbox mode (≥ 16 random characters, e.g. `openssl rand -base64 32`) unless existingSecret is set" $secrets.fingerprintKey }}
 {{- if not (or $secrets.payjpSecretKey $secrets.smartpaySecretKey $secrets.paymentoptionsApiKey) }}
 {{- fail "outside sandbox mode kessai needs at least one provider credential: set secrets.payjpSecretKey, secrets.smartpaySecretKey, or secrets.paymentoptionsApiKey with secrets.paymentoptionsMerchantId (or use existingSecret)" }}
+{{- end }}
+{{- /* The keys' environment must be config.providerMode's, as kessai checks at start: said here,
+before a pod crash-loops. Only the prefix is named, never the key. */}}
+{{- $other := ternary "sk_test_" "sk_live_" (eq .Values.config.providerMode "live") }}
+{{- range $key := list "payjpSecretKey" "smartpaySecretKey" }}
+{{- if hasPrefix $other (toString (index $secrets $key)) }}
+{{- fail (printf "secrets.%s is a %s… key but config.providerMode is %s: set the key for that environment, or config.providerMode" $key $other $.Values.config.providerMode) }}
+{{- end }}
 {{- end }}
 {{- end }}
 {{- $data := dict }}
