@@ -24,6 +24,7 @@ mod example;
 mod first_hour;
 mod idempotency;
 mod metrics;
+mod otlp_unreachable;
 mod owners;
 mod payjp_rules;
 mod paymentoptions_rules;
