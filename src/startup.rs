@@ -3,6 +3,8 @@
 //! on port 0 and learn the address.
 
 use std::future::Future;
+
+use futures::FutureExt;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -13,7 +15,7 @@ use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
 
 use crate::clock::SharedClock;
-use crate::config::{Config, TlsSettings};
+use crate::config::Config;
 use crate::grpc::auth::{AuthLayer, AuthMode, AuthSettings};
 use crate::grpc::callers::Callers;
 use crate::grpc::rate_limit::{RateLimit, RateLimiter};
@@ -39,7 +41,6 @@ use crate::sandbox::{
 };
 use crate::store::{Store, StoreOptions};
 use crate::webhooks::WebhookServer;
-use tonic::transport::{Certificate, Identity, ServerTlsConfig};
 
 mod webhooks;
 
@@ -260,7 +261,7 @@ impl Application {
         )
         .max_decoding_message_size(limits.max_message_bytes);
         let auth = auth_layer(&self.config)?;
-        let mut server = tonic::transport::Server::builder()
+        let server = tonic::transport::Server::builder()
             // Above kessai's own limit, so that metadata between the two is
             // answered RESOURCE_EXHAUSTED METADATA_TOO_LARGE by the auth
             // layer; beyond it HTTP/2 itself refuses the stream (431).
@@ -274,9 +275,12 @@ impl Application {
             .http2_keepalive_interval(Some(limits.keepalive_interval))
             .http2_keepalive_timeout(Some(limits.keepalive_timeout))
             .timeout(limits.request_timeout);
-        if let Some(tls) = &self.config.tls {
-            server = server.tls_config(tls_config(tls).timeout(limits.handshake_timeout))?;
-        }
+        let tls = self
+            .config
+            .tls
+            .as_ref()
+            .map(grpc::tls::server_config)
+            .transpose()?;
 
         let reporter = self.reporter.clone();
         let drain_delay = self.config.drain_delay;
@@ -295,7 +299,7 @@ impl Application {
             "kessai serving gRPC"
         );
         let in_flight = grpc::InFlight::default();
-        let serve = server
+        let router = server
             .layer(grpc::connections::ActivityLayer)
             .layer(grpc::call_layers(
                 in_flight.clone(),
@@ -307,11 +311,19 @@ impl Application {
             ))
             .add_optional_service(reflection_v1)
             .add_optional_service(reflection_v1alpha)
-            .add_service(api)
-            .serve_with_incoming_shutdown(
-                grpc::connections::incoming(self.listener, connection_limits(limits)),
-                stop_accepting,
-            );
+            .add_service(api);
+        let incoming = grpc::connections::incoming(self.listener, connection_limits(limits));
+        let serve = match tls {
+            None => router
+                .serve_with_incoming_shutdown(incoming, stop_accepting)
+                .boxed(),
+            Some(tls) => router
+                .serve_with_incoming_shutdown(
+                    grpc::tls::incoming(incoming, tls, limits.handshake_timeout),
+                    stop_accepting,
+                )
+                .boxed(),
+        };
         // Idle client connections may stay open indefinitely (and hyper's
         // graceful close can wait on them), so shutdown waits for the calls
         // in flight, not for the connections.
@@ -421,17 +433,6 @@ fn metrics_limits(config: &Config) -> grpc::http_listener::ListenerLimits {
             idle_timeout: config.limits.idle_timeout,
         },
         header_timeout: config.limits.handshake_timeout,
-    }
-}
-
-fn tls_config(tls: &TlsSettings) -> ServerTlsConfig {
-    let identity = Identity::from_pem(&tls.certificate_pem, tls.key_pem.expose_secret());
-    let config = ServerTlsConfig::new().identity(identity);
-    match &tls.client_ca_pem {
-        Some(ca) => config
-            .client_ca_root(Certificate::from_pem(ca))
-            .client_auth_optional(false),
-        None => config,
     }
 }
 

@@ -14,6 +14,7 @@ pub mod null_backend;
 pub mod rate_limit;
 mod service;
 pub mod status;
+pub mod tls;
 mod unread_request;
 mod watch;
 

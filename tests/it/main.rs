@@ -43,6 +43,7 @@ mod security;
 mod server;
 mod smartpay_rules;
 mod store_invariants;
+mod tls_failures;
 mod traces;
 mod watch;
 mod watch_feed;

@@ -18,15 +18,7 @@ fn closed_port() -> u16 {
 }
 
 fn warnings(kessai: &KessaiProcess) -> Vec<serde_json::Value> {
-    kessai
-        .logs()
-        .into_iter()
-        .filter(|l| {
-            l["message"]
-                .as_str()
-                .is_some_and(|m| m.starts_with(WARNING))
-        })
-        .collect()
+    kessai.logs_starting(WARNING)
 }
 
 #[tokio::test]

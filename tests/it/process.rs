@@ -126,6 +126,14 @@ impl KessaiProcess {
         self.logs.lock().unwrap().clone()
     }
 
+    /// The log lines whose message starts with `prefix`.
+    pub fn logs_starting(&self, prefix: &str) -> Vec<serde_json::Value> {
+        self.logs()
+            .into_iter()
+            .filter(|l| l["message"].as_str().is_some_and(|m| m.starts_with(prefix)))
+            .collect()
+    }
+
     /// SIGTERM, then waits for a clean exit (spans are flushed on the way
     /// out).
     pub fn terminate(mut self) {
