@@ -87,13 +87,22 @@ metrics:
 secrets:
   databaseUrl: postgres://kessai:sandbox-only-password@postgres:5432/kessai
 EOF
-renders=(default production sandbox)
+# gRPC over mutual TLS: the probes ask the plaintext health port.
+cat >"$WORK/tls-values.yaml" <<'EOF'
+existingSecret: kessai-secrets
+tls:
+  enabled: true
+  secretName: kessai-grpc-tls
+  clientCaSecretName: kessai-client-ca
+EOF
+renders=(default production sandbox tls)
 render_ok=true
 for name in "${renders[@]}"; do
   case $name in
     default) values="$CHART/ci/default-values.yaml" ;;
     production) values="$CHART/ci/production-values.yaml" ;;
     sandbox) values="$WORK/sandbox-values.yaml" ;;
+    tls) values="$WORK/tls-values.yaml" ;;
   esac
   if render "$name" "$values" --api-versions monitoring.coreos.com/v1 --api-versions gateway.networking.k8s.io/v1; then
     ok "render $name ($(grep -c '^kind:' "$WORK/$name.yaml") manifests: $(grep '^kind:' "$WORK/$name.yaml" | awk '{print $2}' | sort | uniq -c | awk '{printf "%s%s ", $2, ($1 > 1 ? "×" $1 : "")}'))"
@@ -125,7 +134,7 @@ fi
 
 step "yamllint"
 if (cd "$HERE" && yamllint --strict -c .yamllint .yamllint kessai/values.yaml kessai/Chart.yaml kessai/ci \
-  "$WORK/default.yaml" "$WORK/production.yaml" "$WORK/sandbox.yaml"); then
+  "$WORK/default.yaml" "$WORK/production.yaml" "$WORK/sandbox.yaml" "$WORK/tls.yaml"); then
   ok "yamllint: values files and rendered manifests"
 else
   bad "yamllint"
@@ -171,6 +180,8 @@ expect_render_error network-policy-without-collector "networkPolicy.egress.otlp.
   "{existingSecret: s, tracing: {otlp: {endpoint: 'http://collector:4318'}}, networkPolicy: {enabled: true, egress: {database: {to: [{ipBlock: {cidr: 10.0.0.0/24}}]}}}}"
 expect_render_error extra-env-otlp-headers "extraEnv must not set OTEL_EXPORTER_OTLP_HEADERS" \
   "{existingSecret: s, extraEnv: [{name: OTEL_EXPORTER_OTLP_HEADERS, value: 'api-key=x'}]}"
+expect_render_error tls-without-secret "tls.secretName is required when tls.enabled" \
+  "{existingSecret: s, tls: {enabled: true}}"
 expect_render_error kubernetes-too-old "chart requires kubeVersion" "{existingSecret: s}" --kube-version 1.29.0
 
 # expect_schema_error NAME MESSAGE VALUES_YAML: the merged values must fail values.schema.json

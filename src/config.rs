@@ -127,6 +127,9 @@ pub struct Config {
     pub shutdown_timeout: Duration,
     /// Where to serve Prometheus metrics (`/metrics`); off when unset.
     pub metrics_addr: Option<SocketAddr>,
+    /// Where to serve gRPC health in plaintext besides the gRPC port (for
+    /// probes when that port requires TLS); off when unset.
+    pub health_addr: Option<SocketAddr>,
     /// Open connections to the metrics listener; beyond it kessai stops
     /// accepting. Its first bytes and idle connections are bounded as the
     /// gRPC port's (`limits`).
@@ -379,6 +382,7 @@ impl Config {
                 env.parse("KESSAI_SHUTDOWN_TIMEOUT_SECS")?.unwrap_or(30),
             ),
             metrics_addr: env.parse("KESSAI_METRICS_ADDR")?,
+            health_addr: env.parse("KESSAI_HEALTH_ADDR")?,
             metrics_max_connections: at_least_one(env, "KESSAI_METRICS_MAX_CONNECTIONS", 64)?,
             access_log: env.parse_bool("KESSAI_ACCESS_LOG")?.unwrap_or(true),
             webhooks: webhooks::from_env(env)?,

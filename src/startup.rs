@@ -18,6 +18,7 @@ use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::grpc::auth::{AuthLayer, AuthMode, AuthSettings};
 use crate::grpc::callers::Callers;
+use crate::grpc::health_listener::HealthListener;
 use crate::grpc::rate_limit::{RateLimit, RateLimiter};
 use crate::grpc::{self, PaymentApi};
 use crate::observability::metrics_server::MetricsServer;
@@ -103,6 +104,7 @@ pub struct Application {
     shutdown: CancellationToken,
     sandbox: Option<Sandbox>,
     metrics: Option<MetricsServer>,
+    health: Option<HealthListener>,
     config: Config,
     webhooks: Option<WebhookServer>,
     webhook_addr: Option<SocketAddr>,
@@ -154,6 +156,10 @@ impl Application {
             Some(addr) => Some(MetricsServer::bind(addr, metrics_limits(&config)).await?),
             None => None,
         };
+        let health = match config.health_addr {
+            Some(addr) => Some(HealthListener::bind(addr).await?),
+            None => None,
+        };
         let reporter = HealthReporter::new();
         reporter
             .set_service_status("", ServingStatus::Serving)
@@ -169,6 +175,7 @@ impl Application {
             shutdown: CancellationToken::new(),
             sandbox,
             metrics,
+            health,
             config,
             webhooks,
             webhook_addr,
@@ -183,6 +190,12 @@ impl Application {
 
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Where gRPC health is also served in plaintext, when
+    /// `KESSAI_HEALTH_ADDR` is set.
+    pub fn health_addr(&self) -> Option<SocketAddr> {
+        self.health.as_ref().map(HealthListener::addr)
     }
 
     /// Where `/metrics` is served, when `KESSAI_METRICS_ADDR` is set.
@@ -223,6 +236,18 @@ impl Application {
         let metrics_stop = CancellationToken::new();
         let metrics = self.metrics.map(|server| {
             tokio::spawn(server.serve(self.payments.store().clone(), metrics_stop.clone()))
+        });
+        // Probes keep their answers (NOT_SERVING while draining) until
+        // kessai stops.
+        let health_addr = self.health.as_ref().map(HealthListener::addr);
+        let health_stop = CancellationToken::new();
+        let health = self.health.take().map(|listener| {
+            tokio::spawn(listener.serve(
+                self.reporter.clone(),
+                connection_limits(&self.config.limits),
+                self.config.reflection,
+                health_stop.clone(),
+            ))
         });
         let webhook_server = self
             .webhooks
@@ -296,6 +321,7 @@ impl Application {
         tracing::info!(
             addr = %self.addr,
             metrics_addr = metrics_addr.map(|a| a.to_string()),
+            health_addr = health_addr.map(|a| a.to_string()),
             "kessai serving gRPC"
         );
         let in_flight = grpc::InFlight::default();
@@ -347,13 +373,7 @@ impl Application {
         watcher.abort();
         reconciler.abort();
         metrics_stop.cancel();
-        if let Some(mut metrics) = metrics {
-            // A scraper's open connection must not hold the exit up.
-            let wait = std::time::Duration::from_secs(2);
-            if tokio::time::timeout(wait, &mut metrics).await.is_err() {
-                metrics.abort();
-            }
-        }
+        stop_listener(metrics).await;
         if let Some(server) = webhook_server {
             // Notifications being applied finish; the rest are redelivered.
             let abort = server.abort_handle();
@@ -368,6 +388,8 @@ impl Application {
             sandbox.stop().await;
         }
         self.payments.store().clone().close().await;
+        health_stop.cancel();
+        stop_listener(health).await;
         tracing::info!("kessai stopped");
         result
     }
@@ -409,6 +431,18 @@ fn auth_layer(config: &Config) -> anyhow::Result<AuthLayer> {
         max_metadata_entries: limits.max_metadata_entries,
         max_metadata_bytes: limits.max_metadata_bytes as usize,
     }))
+}
+
+/// Waits a moment for a listener told to stop (metrics, health), then
+/// aborts it: a scraper's or a prober's open connection must not hold the
+/// exit up.
+async fn stop_listener<T>(task: Option<tokio::task::JoinHandle<T>>) {
+    if let Some(mut task) = task {
+        let wait = std::time::Duration::from_secs(2);
+        if tokio::time::timeout(wait, &mut task).await.is_err() {
+            task.abort();
+        }
+    }
 }
 
 /// The least HTTP/2 header-list size kessai accepts before its own check.

@@ -44,6 +44,10 @@ impl Config {
             .map_or("off (KESSAI_WEBHOOK_ADDR unset)".to_owned(), |addr| {
                 format!("{addr} (/webhooks/<provider>)")
             });
+        let health = self.health_addr.map_or(
+            "on the gRPC port (KESSAI_HEALTH_ADDR unset)".to_owned(),
+            |addr| format!("on the gRPC port and {addr} (plaintext)"),
+        );
         let metrics = self
             .metrics_addr
             .map_or("off (KESSAI_METRICS_ADDR unset)".to_owned(), |addr| {
@@ -58,6 +62,7 @@ impl Config {
             format!("TLS: {tls}"),
             format!("webhook listener: {webhooks}"),
             format!("metrics: {metrics}"),
+            format!("health: {health}"),
         ]
     }
 }

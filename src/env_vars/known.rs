@@ -437,6 +437,12 @@ pub const VARS: &[Var] = &[
         "where to serve Prometheus metrics",
     ),
     var(
+        "KESSAI_HEALTH_ADDR",
+        "- (off)",
+        "0.0.0.0:8086",
+        "also serve gRPC health here, in plaintext (probes with TLS on)",
+    ),
+    var(
         "KESSAI_METRICS_MAX_CONNECTIONS",
         "64",
         "64",

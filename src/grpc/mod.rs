@@ -7,6 +7,7 @@ pub mod callers;
 pub mod connections;
 pub mod convert;
 pub mod health;
+pub mod health_listener;
 pub mod http_listener;
 mod in_flight;
 mod metrics;

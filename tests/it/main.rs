@@ -22,6 +22,7 @@ mod crash;
 #[cfg(feature = "example-provider")]
 mod example;
 mod first_hour;
+mod health_addr;
 mod idempotency;
 mod metrics;
 mod otlp_unreachable;

@@ -43,6 +43,8 @@ pub struct KessaiProcess {
     child: Child,
     pub addr: SocketAddr,
     pub metrics_addr: Option<SocketAddr>,
+    /// The plaintext health listener, when `KESSAI_HEALTH_ADDR` is set.
+    pub health_addr: Option<SocketAddr>,
     /// Every JSON log line written so far.
     logs: Arc<Mutex<Vec<serde_json::Value>>>,
 }
@@ -89,10 +91,12 @@ impl KessaiProcess {
         };
         let addr = serving["addr"].as_str().unwrap().parse().unwrap();
         let metrics_addr = serving["metrics_addr"].as_str().map(|a| a.parse().unwrap());
+        let health_addr = serving["health_addr"].as_str().map(|a| a.parse().unwrap());
         Self {
             child,
             addr,
             metrics_addr,
+            health_addr,
             logs,
         }
     }
@@ -136,9 +140,19 @@ impl KessaiProcess {
 
     /// SIGTERM, then waits for a clean exit (spans are flushed on the way
     /// out).
-    pub fn terminate(mut self) {
+    pub fn terminate(self) {
+        self.sigterm();
+        self.wait_for_exit();
+    }
+
+    /// SIGTERM: kessai starts draining.
+    pub fn sigterm(&self) {
         let pid = self.child.id().to_string();
         Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    }
+
+    /// Waits for a clean exit.
+    pub fn wait_for_exit(mut self) {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {

@@ -126,6 +126,15 @@ KESSAI_SMARTPAY_BASE_URL: {{ . | quote }}
 {{- with .Values.config.providerBaseUrls.paymentoptions }}
 KESSAI_PAYMENTOPTIONS_BASE_URL: {{ . | quote }}
 {{- end }}
+{{- if .Values.tls.enabled }}
+KESSAI_TLS_CERT_FILE: "/etc/kessai/tls/tls.crt"
+KESSAI_TLS_KEY_FILE: "/etc/kessai/tls/tls.key"
+{{- if .Values.tls.clientCaSecretName }}
+KESSAI_TLS_CLIENT_CA_FILE: "/etc/kessai/client-ca/ca.crt"
+{{- end }}
+{{- /* The probes cannot speak TLS with a client certificate: they ask here. */}}
+KESSAI_HEALTH_ADDR: {{ printf "0.0.0.0:%d" (int .Values.ports.health) | quote }}
+{{- end }}
 {{- with .Values.tracing.otlp.endpoint }}
 OTEL_EXPORTER_OTLP_ENDPOINT: {{ . | quote }}
 OTEL_EXPORTER_OTLP_PROTOCOL: {{ $.Values.tracing.otlp.protocol | quote }}
@@ -218,6 +227,43 @@ set, explicitly. Secret values are only ever referenced, never inlined. */}}
 {{- end }}
 {{- end }}
 
+{{/* The TLS Secrets' volumes and mounts (server and migration Job alike), with tls.enabled. */}}
+{{- define "kessai.tlsVolumes" -}}
+{{- if .Values.tls.enabled }}
+- name: tls
+  secret:
+    secretName: {{ .Values.tls.secretName }}
+    items:
+      - {key: tls.crt, path: tls.crt}
+      - {key: tls.key, path: tls.key}
+{{- with .Values.tls.clientCaSecretName }}
+- name: client-ca
+  secret:
+    secretName: {{ . }}
+    items:
+      - {key: ca.crt, path: ca.crt}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "kessai.tlsVolumeMounts" -}}
+{{- if .Values.tls.enabled }}
+- name: tls
+  mountPath: /etc/kessai/tls
+  readOnly: true
+{{- if .Values.tls.clientCaSecretName }}
+- name: client-ca
+  mountPath: /etc/kessai/client-ca
+  readOnly: true
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* The port the probes ask: the plaintext health port with TLS on, else the gRPC port. */}}
+{{- define "kessai.probePort" -}}
+{{- int (ternary .Values.ports.health .Values.ports.grpc (eq (toString .Values.tls.enabled) "true")) }}
+{{- end }}
+
 {{/* terminationGracePeriodSeconds: always more than preStop sleep + drain delay + shutdown
 timeout (the margin is at least 1, enforced here and by the schema). */}}
 {{- define "kessai.terminationGracePeriodSeconds" -}}
@@ -280,6 +326,9 @@ Checks of values that the schema cannot express. Included by every workload temp
 {{- end }}
 {{- if .Values.ingress.enabled }}
 {{- $_ := required "ingress.host is required when ingress.enabled: the public host name the providers send webhooks to" .Values.ingress.host }}
+{{- end }}
+{{- if .Values.tls.enabled }}
+{{- $_ := required "tls.secretName is required when tls.enabled: a kubernetes.io/tls Secret with tls.crt and tls.key" .Values.tls.secretName }}
 {{- end }}
 {{- if and .Values.grpcRoute.enabled (empty .Values.grpcRoute.parentRefs) }}
 {{- fail "grpcRoute.parentRefs is required when grpcRoute.enabled: the Gateway(s) to attach the route to" }}
