@@ -27,6 +27,8 @@ import jsonschema
 import kubernetes_validate
 import yaml
 
+from check_tls import check_probes_and_ports, check_tls
+
 RELEASE = "kessai"
 NAMESPACE = "payments"
 FULLNAME = "kessai"
@@ -271,22 +273,7 @@ def check_render(c: Checks, name: str, docs: list[dict], values: dict, input_val
     c.equal(ct.get("args"), ["serve"], "server args")
     image = ct["image"]
 
-    # Probes: native gRPC.
-    readiness = ct.get("readinessProbe", {})
-    liveness = ct.get("livenessProbe", {})
-    startup = ct.get("startupProbe", {})
-    c.equal(readiness.get("grpc", {}).get("port"), GRPC_PORT, "readinessProbe.grpc.port")
-    c.equal(readiness.get("grpc", {}).get("service"), READINESS_SERVICE, "readinessProbe.grpc.service")
-    c.equal(liveness.get("grpc", {}).get("port"), GRPC_PORT, "livenessProbe.grpc.port")
-    c.equal(liveness.get("grpc", {}).get("service", ""), "", "livenessProbe.grpc.service")
-    c.check("grpc" in startup, "startupProbe present (gRPC)")
-    c.equal(startup.get("grpc", {}).get("service", ""), "", "startupProbe.grpc.service")
-    for probe in ("readinessProbe", "livenessProbe", "startupProbe"):
-        c.check(not ({"exec", "httpGet", "tcpSocket"} & set(ct.get(probe, {}))), f"{probe}: gRPC only")
-
-    # Ports.
-    ports = {p["name"]: p["containerPort"] for p in ct.get("ports", [])}
-    c.equal(ports, {"grpc": GRPC_PORT, "metrics": METRICS_PORT, "webhooks": WEBHOOKS_PORT}, "container ports")
+    check_probes_and_ports(c, ct, values)
 
     check_pod_security(c, spec, "Deployment")
 
@@ -314,6 +301,8 @@ def check_render(c: Checks, name: str, docs: list[dict], values: dict, input_val
     sandbox = bool(values["sandbox"]["enabled"])
     want_sandbox = "true" if sandbox else "false"
     c.equal(env.get("KESSAI_SANDBOX", {}).get("value"), want_sandbox, "server KESSAI_SANDBOX")
+    c.equal(config.get("KESSAI_PROVIDER_MODE"), None if sandbox else values["config"]["providerMode"],
+            "KESSAI_PROVIDER_MODE: config.providerMode outside sandbox mode")
     c.check("KESSAI_SANDBOX_ADDR" not in env and "KESSAI_SANDBOX_ADDR" not in config,
             "no KESSAI_SANDBOX_ADDR (simulators stay off / on loopback)")
 
@@ -439,6 +428,7 @@ def check_render(c: Checks, name: str, docs: list[dict], values: dict, input_val
         c.equal(set(jenv), set(env) | set(config), "Job env = server env + ConfigMap settings")
         for k, v in config.items():
             c.equal(jenv.get(k, {}).get("value"), v, f"Job {k}")
+        check_tls(c, config, {"Deployment": (spec, ct), "Job": (jspec, jct)}, services, values)
         job_pod_labels = job["spec"]["template"]["metadata"]["labels"]
         for svc in services:
             c.check(not selector_matches(svc["spec"]["selector"], job_pod_labels), "Service does not select the Job's pod")

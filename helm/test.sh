@@ -87,13 +87,22 @@ metrics:
 secrets:
   databaseUrl: postgres://kessai:sandbox-only-password@postgres:5432/kessai
 EOF
-renders=(default production sandbox)
+# gRPC over mutual TLS: the probes ask the plaintext health port.
+cat >"$WORK/tls-values.yaml" <<'EOF'
+existingSecret: kessai-secrets
+tls:
+  enabled: true
+  secretName: kessai-grpc-tls
+  clientCaSecretName: kessai-client-ca
+EOF
+renders=(default production sandbox tls)
 render_ok=true
 for name in "${renders[@]}"; do
   case $name in
     default) values="$CHART/ci/default-values.yaml" ;;
     production) values="$CHART/ci/production-values.yaml" ;;
     sandbox) values="$WORK/sandbox-values.yaml" ;;
+    tls) values="$WORK/tls-values.yaml" ;;
   esac
   if render "$name" "$values" --api-versions monitoring.coreos.com/v1 --api-versions gateway.networking.k8s.io/v1; then
     ok "render $name ($(grep -c '^kind:' "$WORK/$name.yaml") manifests: $(grep '^kind:' "$WORK/$name.yaml" | awk '{print $2}' | sort | uniq -c | awk '{printf "%s%s ", $2, ($1 > 1 ? "×" $1 : "")}'))"
@@ -125,7 +134,7 @@ fi
 
 step "yamllint"
 if (cd "$HERE" && yamllint --strict -c .yamllint .yamllint kessai/values.yaml kessai/Chart.yaml kessai/ci \
-  "$WORK/default.yaml" "$WORK/production.yaml" "$WORK/sandbox.yaml"); then
+  "$WORK/default.yaml" "$WORK/production.yaml" "$WORK/sandbox.yaml" "$WORK/tls.yaml"); then
   ok "yamllint: values files and rendered manifests"
 else
   bad "yamllint"
@@ -151,6 +160,10 @@ expect_render_error no-database-url "secrets.databaseUrl is required" \
 expect_render_error no-values-at-all "execution error at (kessai/templates/" "{}"
 expect_render_error no-fingerprint-key "secrets.fingerprintKey is required outside sandbox mode" \
   "secrets: {databaseUrl: 'postgres://u:p@db:5432/k', payjpSecretKey: sk_test_x}"
+expect_render_error test-key-in-live-mode "secrets.payjpSecretKey is a sk_test_… key but config.providerMode is live" \
+  "secrets: {databaseUrl: 'postgres://u:p@db:5432/k', fingerprintKey: test-fingerprint-key-0123456789, payjpSecretKey: sk_test_hush}"
+expect_render_error live-key-in-test-mode "secrets.smartpaySecretKey is a sk_live_… key but config.providerMode is test" \
+  "{config: {providerMode: test}, secrets: {databaseUrl: 'postgres://u:p@db:5432/k', fingerprintKey: test-fingerprint-key-0123456789, smartpaySecretKey: sk_live_hush}}"
 expect_render_error no-provider-credential "needs at least one provider credential" \
   "secrets: {databaseUrl: 'postgres://u:p@db:5432/k', fingerprintKey: test-fingerprint-key-0123456789}"
 expect_render_error extra-env-sandbox "extraEnv must not set KESSAI_SANDBOX" \
@@ -167,6 +180,8 @@ expect_render_error network-policy-without-collector "networkPolicy.egress.otlp.
   "{existingSecret: s, tracing: {otlp: {endpoint: 'http://collector:4318'}}, networkPolicy: {enabled: true, egress: {database: {to: [{ipBlock: {cidr: 10.0.0.0/24}}]}}}}"
 expect_render_error extra-env-otlp-headers "extraEnv must not set OTEL_EXPORTER_OTLP_HEADERS" \
   "{existingSecret: s, extraEnv: [{name: OTEL_EXPORTER_OTLP_HEADERS, value: 'api-key=x'}]}"
+expect_render_error tls-without-secret "tls.secretName is required when tls.enabled" \
+  "{existingSecret: s, tls: {enabled: true}}"
 expect_render_error kubernetes-too-old "chart requires kubeVersion" "{existingSecret: s}" --kube-version 1.29.0
 
 # expect_schema_error NAME MESSAGE VALUES_YAML: the merged values must fail values.schema.json
@@ -185,6 +200,7 @@ expect_schema_error() {
   fi
 }
 expect_schema_error sandbox-not-boolean "is not of type 'boolean'" "{existingSecret: s, sandbox: {enabled: 'yes'}}"
+expect_schema_error provider-mode-enum "is not one of ['live', 'test']" "{existingSecret: s, config: {providerMode: production}}"
 expect_schema_error log-format-enum "is not one of ['json', 'text']" "{existingSecret: s, log: {format: xml}}"
 expect_schema_error sqlite-database-url "does not match" "secrets: {databaseUrl: 'sqlite://kessai.sqlite'}"
 expect_schema_error short-fingerprint-key "does not match" "secrets: {fingerprintKey: short}"

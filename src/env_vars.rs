@@ -12,11 +12,19 @@ use std::fmt;
 use secrecy::SecretString;
 
 pub mod known;
+pub mod provider_keys;
+
+pub use provider_keys::Mode;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ConfigError {
-    #[error("{name}: {problem}{}", example(name))]
-    Invalid { name: String, problem: String },
+    #[error("{name}: {problem}{}", example_of(name, example.as_deref()))]
+    Invalid {
+        name: String,
+        problem: String,
+        /// A good value where the problem calls for another than the list's.
+        example: Option<String>,
+    },
     #[error("{0}")]
     Inconsistent(String),
     #[error("{name}: not a kessai variable{}", suggestion.map(|s| format!("; did you mean {s}?")).unwrap_or_default())]
@@ -28,11 +36,13 @@ pub enum ConfigError {
     Several(Vec<ConfigError>),
 }
 
-fn example(name: &str) -> String {
+fn example_of(name: &str, given: Option<&str>) -> String {
     let base = name.strip_suffix("_FILE").unwrap_or(name);
-    match known::find(base) {
-        Some(var) if base == name => format!(" (for example {}={})", var.name, var.example),
-        _ => String::new(),
+    match (given, known::find(base)) {
+        (Some(example), _) if base == name => format!(" (for example {name}={example})"),
+        (Some(example), _) => format!(" (for example a file holding {example})"),
+        (None, Some(var)) if base == name => format!(" (for example {}={})", var.name, var.example),
+        (None, _) => String::new(),
     }
 }
 
@@ -63,6 +73,7 @@ pub fn invalid(name: &str, problem: impl Into<String>) -> ConfigError {
     ConfigError::Invalid {
         name: name.to_owned(),
         problem: problem.into(),
+        example: None,
     }
 }
 
@@ -83,6 +94,15 @@ impl<'a> Env<'a> {
     /// default.
     pub fn reject(&self, name: &str, problem: impl Into<String>) {
         self.errors.borrow_mut().push(invalid(name, problem));
+    }
+
+    /// As [`Self::reject`], with the good value to show.
+    pub fn reject_with_example(&self, name: &str, problem: impl Into<String>, example: &str) {
+        self.errors.borrow_mut().push(ConfigError::Invalid {
+            name: name.to_owned(),
+            problem: problem.into(),
+            example: Some(example.to_owned()),
+        });
     }
 
     /// What [`Self::reject`] recorded, in order.
@@ -145,21 +165,35 @@ impl<'a> Env<'a> {
         Ok(self.recorded(parsed))
     }
 
-    /// A provider's secret key (`key`, or `key_FILE`) and base URL: `None`
-    /// when the key is unset, or in sandbox mode where a simulator stands in.
+    /// A provider's secret key (`key`, or `key_FILE`), checked against its
+    /// `shape` and `mode`, and base URL: `None` when the key is unset, or in
+    /// sandbox mode where a simulator stands in.
     pub fn key_and_url(
         &self,
-        sandbox: bool,
-        key: &str,
+        mode: Mode,
+        (key, shape): (&str, &provider_keys::KeyShape),
         url: &str,
         default_url: &str,
     ) -> Result<Option<(SecretString, String)>, ConfigError> {
-        match (sandbox, self.secret(key)?) {
-            (true, _) | (false, None) => Ok(None),
-            (false, Some(secret)) => Ok(Some((
-                secret,
-                self.get(url).unwrap_or_else(|| default_url.into()),
-            ))),
+        let Some(secret) = self.secret(key)? else {
+            return Ok(None);
+        };
+        provider_keys::check_secret_key(self, key, &secret, shape, mode);
+        if mode.is_sandbox() {
+            return Ok(None);
+        }
+        Ok(Some((
+            secret,
+            self.get(url).unwrap_or_else(|| default_url.into()),
+        )))
+    }
+
+    /// The variable a secret is read from: `name`, or `name_FILE`.
+    pub fn secret_source(&self, name: &str) -> String {
+        if self.get(name).is_some() {
+            name.to_owned()
+        } else {
+            format!("{name}_FILE")
         }
     }
 

@@ -3,6 +3,8 @@
 //! on port 0 and learn the address.
 
 use std::future::Future;
+
+use futures::FutureExt;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -13,9 +15,10 @@ use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
 
 use crate::clock::SharedClock;
-use crate::config::{Config, TlsSettings};
+use crate::config::Config;
 use crate::grpc::auth::{AuthLayer, AuthMode, AuthSettings};
 use crate::grpc::callers::Callers;
+use crate::grpc::health_listener::HealthListener;
 use crate::grpc::rate_limit::{RateLimit, RateLimiter};
 use crate::grpc::{self, PaymentApi};
 use crate::observability::metrics_server::MetricsServer;
@@ -39,7 +42,6 @@ use crate::sandbox::{
 };
 use crate::store::{Store, StoreOptions};
 use crate::webhooks::WebhookServer;
-use tonic::transport::{Certificate, Identity, ServerTlsConfig};
 
 mod webhooks;
 
@@ -102,6 +104,7 @@ pub struct Application {
     shutdown: CancellationToken,
     sandbox: Option<Sandbox>,
     metrics: Option<MetricsServer>,
+    health: Option<HealthListener>,
     config: Config,
     webhooks: Option<WebhookServer>,
     webhook_addr: Option<SocketAddr>,
@@ -153,6 +156,10 @@ impl Application {
             Some(addr) => Some(MetricsServer::bind(addr, metrics_limits(&config)).await?),
             None => None,
         };
+        let health = match config.health_addr {
+            Some(addr) => Some(HealthListener::bind(addr).await?),
+            None => None,
+        };
         let reporter = HealthReporter::new();
         reporter
             .set_service_status("", ServingStatus::Serving)
@@ -168,6 +175,7 @@ impl Application {
             shutdown: CancellationToken::new(),
             sandbox,
             metrics,
+            health,
             config,
             webhooks,
             webhook_addr,
@@ -182,6 +190,12 @@ impl Application {
 
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Where gRPC health is also served in plaintext, when
+    /// `KESSAI_HEALTH_ADDR` is set.
+    pub fn health_addr(&self) -> Option<SocketAddr> {
+        self.health.as_ref().map(HealthListener::addr)
     }
 
     /// Where `/metrics` is served, when `KESSAI_METRICS_ADDR` is set.
@@ -223,6 +237,18 @@ impl Application {
         let metrics = self.metrics.map(|server| {
             tokio::spawn(server.serve(self.payments.store().clone(), metrics_stop.clone()))
         });
+        // Probes keep their answers (NOT_SERVING while draining) until
+        // kessai stops.
+        let health_addr = self.health.as_ref().map(HealthListener::addr);
+        let health_stop = CancellationToken::new();
+        let health = self.health.take().map(|listener| {
+            tokio::spawn(listener.serve(
+                self.reporter.clone(),
+                connection_limits(&self.config.limits),
+                self.config.reflection,
+                health_stop.clone(),
+            ))
+        });
         let webhook_server = self
             .webhooks
             .take()
@@ -260,7 +286,7 @@ impl Application {
         )
         .max_decoding_message_size(limits.max_message_bytes);
         let auth = auth_layer(&self.config)?;
-        let mut server = tonic::transport::Server::builder()
+        let server = tonic::transport::Server::builder()
             // Above kessai's own limit, so that metadata between the two is
             // answered RESOURCE_EXHAUSTED METADATA_TOO_LARGE by the auth
             // layer; beyond it HTTP/2 itself refuses the stream (431).
@@ -274,9 +300,12 @@ impl Application {
             .http2_keepalive_interval(Some(limits.keepalive_interval))
             .http2_keepalive_timeout(Some(limits.keepalive_timeout))
             .timeout(limits.request_timeout);
-        if let Some(tls) = &self.config.tls {
-            server = server.tls_config(tls_config(tls).timeout(limits.handshake_timeout))?;
-        }
+        let tls = self
+            .config
+            .tls
+            .as_ref()
+            .map(grpc::tls::server_config)
+            .transpose()?;
 
         let reporter = self.reporter.clone();
         let drain_delay = self.config.drain_delay;
@@ -292,10 +321,11 @@ impl Application {
         tracing::info!(
             addr = %self.addr,
             metrics_addr = metrics_addr.map(|a| a.to_string()),
+            health_addr = health_addr.map(|a| a.to_string()),
             "kessai serving gRPC"
         );
         let in_flight = grpc::InFlight::default();
-        let serve = server
+        let router = server
             .layer(grpc::connections::ActivityLayer)
             .layer(grpc::call_layers(
                 in_flight.clone(),
@@ -307,11 +337,19 @@ impl Application {
             ))
             .add_optional_service(reflection_v1)
             .add_optional_service(reflection_v1alpha)
-            .add_service(api)
-            .serve_with_incoming_shutdown(
-                grpc::connections::incoming(self.listener, connection_limits(limits)),
-                stop_accepting,
-            );
+            .add_service(api);
+        let incoming = grpc::connections::incoming(self.listener, connection_limits(limits));
+        let serve = match tls {
+            None => router
+                .serve_with_incoming_shutdown(incoming, stop_accepting)
+                .boxed(),
+            Some(tls) => router
+                .serve_with_incoming_shutdown(
+                    grpc::tls::incoming(incoming, tls, limits.handshake_timeout),
+                    stop_accepting,
+                )
+                .boxed(),
+        };
         // Idle client connections may stay open indefinitely (and hyper's
         // graceful close can wait on them), so shutdown waits for the calls
         // in flight, not for the connections.
@@ -335,13 +373,7 @@ impl Application {
         watcher.abort();
         reconciler.abort();
         metrics_stop.cancel();
-        if let Some(mut metrics) = metrics {
-            // A scraper's open connection must not hold the exit up.
-            let wait = std::time::Duration::from_secs(2);
-            if tokio::time::timeout(wait, &mut metrics).await.is_err() {
-                metrics.abort();
-            }
-        }
+        stop_listener(metrics).await;
         if let Some(server) = webhook_server {
             // Notifications being applied finish; the rest are redelivered.
             let abort = server.abort_handle();
@@ -356,6 +388,8 @@ impl Application {
             sandbox.stop().await;
         }
         self.payments.store().clone().close().await;
+        health_stop.cancel();
+        stop_listener(health).await;
         tracing::info!("kessai stopped");
         result
     }
@@ -374,7 +408,7 @@ fn auth_layer(config: &Config) -> anyhow::Result<AuthLayer> {
         );
         tracing::info!(callers = ?callers, "caller authentication on");
         AuthMode::Required
-    } else if config.sandbox {
+    } else if config.sandbox() {
         tracing::warn!(
             "caller authentication is off in sandbox mode: anyone who reaches the port may call"
         );
@@ -399,6 +433,18 @@ fn auth_layer(config: &Config) -> anyhow::Result<AuthLayer> {
     }))
 }
 
+/// Waits a moment for a listener told to stop (metrics, health), then
+/// aborts it: a scraper's or a prober's open connection must not hold the
+/// exit up.
+async fn stop_listener<T>(task: Option<tokio::task::JoinHandle<T>>) {
+    if let Some(mut task) = task {
+        let wait = std::time::Duration::from_secs(2);
+        if tokio::time::timeout(wait, &mut task).await.is_err() {
+            task.abort();
+        }
+    }
+}
+
 /// The least HTTP/2 header-list size kessai accepts before its own check.
 const HEADER_LIST_CEILING: u32 = 64 * 1024;
 
@@ -421,17 +467,6 @@ fn metrics_limits(config: &Config) -> grpc::http_listener::ListenerLimits {
             idle_timeout: config.limits.idle_timeout,
         },
         header_timeout: config.limits.handshake_timeout,
-    }
-}
-
-fn tls_config(tls: &TlsSettings) -> ServerTlsConfig {
-    let identity = Identity::from_pem(&tls.certificate_pem, tls.key_pem.expose_secret());
-    let config = ServerTlsConfig::new().identity(identity);
-    match &tls.client_ca_pem {
-        Some(ca) => config
-            .client_ca_root(Certificate::from_pem(ca))
-            .client_auth_optional(false),
-        None => config,
     }
 }
 
@@ -474,11 +509,11 @@ pub(crate) async fn providers(
     webhook_base: Option<&str>,
 ) -> anyhow::Result<(Registry, Option<Sandbox>)> {
     #[cfg(not(feature = "sandbox"))]
-    if config.sandbox {
+    if config.sandbox() {
         anyhow::bail!(SANDBOX_NOT_BUILT);
     }
     #[cfg(feature = "sandbox")]
-    if config.sandbox {
+    if config.sandbox() {
         tracing::info!("{}", config.sandbox_state);
         let options = SandboxOptions {
             state: config.sandbox_state.path().map(ToOwned::to_owned),

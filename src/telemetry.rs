@@ -7,7 +7,8 @@
 //! standard `OTEL_EXPORTER_OTLP_ENDPOINT` (or `…_TRACES_ENDPOINT`) is set;
 //! `OTEL_EXPORTER_OTLP_PROTOCOL=grpc` selects gRPC, otherwise HTTP/protobuf
 //! is used, and the other standard `OTEL_*` variables (headers, timeout,
-//! service name, resource attributes, batch settings) apply.
+//! service name, resource attributes, batch settings) apply. A collector
+//! that cannot be reached is said once (`telemetry/export_failures.rs`).
 
 use std::io::IsTerminal;
 use std::sync::OnceLock;
@@ -23,6 +24,10 @@ use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
 
 use crate::config::LogFormat;
+
+mod export_failures;
+
+use export_failures::ToldOnce;
 
 static TRACER_PROVIDER: OnceLock<SdkTracerProvider> = OnceLock::new();
 
@@ -150,7 +155,11 @@ fn tracer_provider(export: &Export) -> (SdkTracerProvider, Option<String>) {
             .build(),
     };
     match exporter {
-        Ok(exporter) => (builder.with_batch_exporter(exporter).build(), None),
+        Ok(exporter) => {
+            let lookup = |name: &str| std::env::var(name).ok();
+            let exporter = ToldOnce::new(exporter, lookup, *export == Export::Grpc);
+            (builder.with_batch_exporter(exporter).build(), None)
+        }
         Err(error) => (builder.build(), Some(error.to_string())),
     }
 }

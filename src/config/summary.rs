@@ -5,19 +5,23 @@
 
 use secrecy::ExposeSecret;
 
-use super::{Config, SqliteDatabase, sqlite_database};
+use super::{Config, Mode, SqliteDatabase, sqlite_database};
 use crate::domain::ProviderKind;
 
 impl Config {
     /// The lines `kessai serve` logs before it starts.
     pub fn summary(&self) -> Vec<String> {
         let on_off = |on: bool| if on { "on" } else { "off" };
-        let mode = if self.sandbox {
-            "sandbox (built-in provider simulators, no real money; orders are livemode: false)"
-        } else {
-            "live"
+        let mode = match self.mode {
+            Mode::Sandbox => {
+                "sandbox (built-in provider simulators, no real money; orders are livemode: false)"
+            }
+            Mode::Test => {
+                "test (the providers' test environments, no real money; KESSAI_PROVIDER_MODE=test)"
+            }
+            Mode::Live => "live (the providers' live environments: real money)",
         };
-        let providers: Vec<&str> = if self.sandbox {
+        let providers: Vec<&str> = if self.sandbox() {
             ProviderKind::ALL.iter().map(|p| p.as_str()).collect()
         } else {
             self.providers
@@ -26,7 +30,7 @@ impl Config {
                 .map(ProviderKind::as_str)
                 .collect()
         };
-        let simulated = if self.sandbox { " (simulated)" } else { "" };
+        let simulated = if self.sandbox() { " (simulated)" } else { "" };
         let tls = match &self.tls {
             None => "off".to_owned(),
             Some(tls) if tls.client_ca_pem.is_some() => {
@@ -40,6 +44,10 @@ impl Config {
             .map_or("off (KESSAI_WEBHOOK_ADDR unset)".to_owned(), |addr| {
                 format!("{addr} (/webhooks/<provider>)")
             });
+        let health = self.health_addr.map_or(
+            "on the gRPC port (KESSAI_HEALTH_ADDR unset)".to_owned(),
+            |addr| format!("on the gRPC port and {addr} (plaintext)"),
+        );
         let metrics = self
             .metrics_addr
             .map_or("off (KESSAI_METRICS_ADDR unset)".to_owned(), |addr| {
@@ -54,6 +62,7 @@ impl Config {
             format!("TLS: {tls}"),
             format!("webhook listener: {webhooks}"),
             format!("metrics: {metrics}"),
+            format!("health: {health}"),
         ]
     }
 }
@@ -93,7 +102,7 @@ mod tests {
     fn the_summary_says_each_concern_and_no_secret() {
         let secrets = [
             ("KESSAI_PAYJP_SECRET_KEY", "sk_live_payjp_hush"),
-            ("KESSAI_SMARTPAY_SECRET_KEY", "sk_live_smartpay_hush"),
+            ("KESSAI_SMARTPAY_SECRET_KEY", "sk_live_smartpayhush"),
             ("KESSAI_FINGERPRINT_KEY", "fingerprint-hush-123"),
             (
                 "KESSAI_DATABASE_URL",

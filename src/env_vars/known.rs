@@ -76,7 +76,13 @@ pub const VARS: &[Var] = &[
         "memory",
         "file where the simulators keep their books, or memory",
     ),
-    secret("KESSAI_PAYJP_SECRET_KEY", "sk_test_…", "PAY.JP secret key"),
+    var(
+        "KESSAI_PROVIDER_MODE",
+        "live (outside sandbox mode)",
+        "test",
+        "test or live: the providers' environment the keys must be for",
+    ),
+    secret("KESSAI_PAYJP_SECRET_KEY", "sk_live_…", "PAY.JP secret key"),
     var(
         "KESSAI_PAYJP_BASE_URL",
         "https://api.pay.jp/v2",
@@ -85,7 +91,7 @@ pub const VARS: &[Var] = &[
     ),
     secret(
         "KESSAI_SMARTPAY_SECRET_KEY",
-        "sk_test_…",
+        "sk_live_…",
         "Smartpay secret key",
     ),
     var(
@@ -429,6 +435,12 @@ pub const VARS: &[Var] = &[
         "- (off)",
         "0.0.0.0:9090",
         "where to serve Prometheus metrics",
+    ),
+    var(
+        "KESSAI_HEALTH_ADDR",
+        "- (off)",
+        "0.0.0.0:8086",
+        "also serve gRPC health here, in plaintext (probes with TLS on)",
     ),
     var(
         "KESSAI_METRICS_MAX_CONNECTIONS",

@@ -7,6 +7,7 @@ pub mod callers;
 pub mod connections;
 pub mod convert;
 pub mod health;
+pub mod health_listener;
 pub mod http_listener;
 mod in_flight;
 mod metrics;
@@ -14,6 +15,7 @@ pub mod null_backend;
 pub mod rate_limit;
 mod service;
 pub mod status;
+pub mod tls;
 mod unread_request;
 mod watch;
 

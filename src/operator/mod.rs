@@ -119,7 +119,7 @@ async fn open_store(config: &Config) -> Result<Store, OperatorError> {
 async fn payments(config: &Config, with_providers: bool) -> Result<Payments, OperatorError> {
     let store = open_store(config).await?;
     let registry = if with_providers {
-        if config.sandbox {
+        if config.sandbox() {
             return Err(OperatorError::Invalid(
                 "sandbox mode: the provider simulators live inside the serving kessai, so only \
                  it can reconcile (GetOrder with refresh); configure the real providers' \

@@ -24,7 +24,7 @@ pub async fn reset(
     state: Option<&str>,
     confirmed: bool,
 ) -> Result<(), OperatorError> {
-    if !config.sandbox {
+    if !config.sandbox() {
         return Err(OperatorError::Invalid(
             "not in sandbox mode (provider credentials are configured, or KESSAI_SANDBOX=false): \
              `kessai sandbox reset` never touches a database that may hold real orders"

@@ -15,7 +15,7 @@ use super::paymentoptions::config::{self as paymentoptions, PaymentOptionsSettin
 use super::smartpay::SmartpayDetails;
 use super::smartpay::config::{self as smartpay, SmartpaySettings};
 use crate::domain::{ProviderKind, ProviderRules};
-use crate::env_vars::{ConfigError, Env};
+use crate::env_vars::{ConfigError, Env, Mode};
 
 /// Each provider's configuration block, read from `KESSAI_<PROVIDER>_*`.
 #[derive(Debug, Clone, Default)]
@@ -41,13 +41,13 @@ impl ProviderSettings {
         Ok(set.contains(&true))
     }
 
-    pub fn from_env(env: &Env<'_>, sandbox: bool) -> Result<Self, ConfigError> {
+    pub fn from_env(env: &Env<'_>, mode: Mode) -> Result<Self, ConfigError> {
         Ok(Self {
-            payjp: payjp::from_env(env, sandbox)?,
-            smartpay: smartpay::from_env(env, sandbox)?,
-            paymentoptions: paymentoptions::from_env(env, sandbox)?,
+            payjp: payjp::from_env(env, mode)?,
+            smartpay: smartpay::from_env(env, mode)?,
+            paymentoptions: paymentoptions::from_env(env, mode)?,
             #[cfg(feature = "example-provider")]
-            example: super::example::config::from_env(env, sandbox)?,
+            example: super::example::config::from_env(env, mode)?,
         })
     }
 

@@ -27,7 +27,7 @@ pub(super) fn base_url(config: &Config, bound: Option<SocketAddr>) -> Option<Str
     if let Some(url) = &config.webhooks.public_url {
         return Some(url.clone());
     }
-    let addr = bound.filter(|_| config.sandbox)?;
+    let addr = bound.filter(|_| config.sandbox())?;
     let ip = match addr.ip() {
         IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
         IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
@@ -39,7 +39,7 @@ pub(super) fn base_url(config: &Config, bound: Option<SocketAddr>) -> Option<Str
 /// The secrets the listener verifies with; in sandbox mode the simulators'
 /// own when none is set, so the out-of-the-box sandbox notifies itself.
 fn secrets(config: &Config) -> (Option<SecretString>, Option<SecretString>) {
-    let sandbox = |value: Option<&str>| value.filter(|_| config.sandbox).map(SecretString::from);
+    let sandbox = |value: Option<&str>| value.filter(|_| config.sandbox()).map(SecretString::from);
     let [smartpay, payjp] = simulator_secrets();
     (
         config
@@ -114,7 +114,7 @@ pub(super) fn server(
             #[cfg(feature = "example-provider")]
             example: crate::providers::example::config::verifier(
                 config.providers.example.as_ref(),
-                config.sandbox,
+                config.sandbox(),
             ),
             unsigned: crate::webhooks::UnsignedLimits {
                 sources: config.webhooks.paymentoptions_sources.clone(),

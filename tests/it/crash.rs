@@ -167,6 +167,7 @@ pub fn kessai_env(database_url: &str, providers: &Providers) -> HashMap<String, 
         ("KESSAI_DATABASE_URL", database_url.to_owned()),
         ("KESSAI_LISTEN_ADDR", "127.0.0.1:0".to_owned()),
         ("KESSAI_SANDBOX", "false".to_owned()),
+        ("KESSAI_PROVIDER_MODE", "test".to_owned()),
         ("KESSAI_AUTH", "false".to_owned()),
         (
             "KESSAI_FINGERPRINT_KEY",

@@ -28,6 +28,8 @@ pub fn provider_env(sandbox: &Sandbox) -> HashMap<String, String> {
     let root = format!("http://{}", sandbox.addr());
     [
         ("KESSAI_SANDBOX", "false"),
+        // The simulators take the providers' test keys.
+        ("KESSAI_PROVIDER_MODE", "test"),
         ("KESSAI_FINGERPRINT_KEY", "integration-test-fingerprint-key"),
     ]
     .into_iter()
@@ -41,6 +43,8 @@ pub struct KessaiProcess {
     child: Child,
     pub addr: SocketAddr,
     pub metrics_addr: Option<SocketAddr>,
+    /// The plaintext health listener, when `KESSAI_HEALTH_ADDR` is set.
+    pub health_addr: Option<SocketAddr>,
     /// Every JSON log line written so far.
     logs: Arc<Mutex<Vec<serde_json::Value>>>,
 }
@@ -87,10 +91,12 @@ impl KessaiProcess {
         };
         let addr = serving["addr"].as_str().unwrap().parse().unwrap();
         let metrics_addr = serving["metrics_addr"].as_str().map(|a| a.parse().unwrap());
+        let health_addr = serving["health_addr"].as_str().map(|a| a.parse().unwrap());
         Self {
             child,
             addr,
             metrics_addr,
+            health_addr,
             logs,
         }
     }
@@ -124,11 +130,29 @@ impl KessaiProcess {
         self.logs.lock().unwrap().clone()
     }
 
+    /// The log lines whose message starts with `prefix`.
+    pub fn logs_starting(&self, prefix: &str) -> Vec<serde_json::Value> {
+        self.logs()
+            .into_iter()
+            .filter(|l| l["message"].as_str().is_some_and(|m| m.starts_with(prefix)))
+            .collect()
+    }
+
     /// SIGTERM, then waits for a clean exit (spans are flushed on the way
     /// out).
-    pub fn terminate(mut self) {
+    pub fn terminate(self) {
+        self.sigterm();
+        self.wait_for_exit();
+    }
+
+    /// SIGTERM: kessai starts draining.
+    pub fn sigterm(&self) {
         let pid = self.child.id().to_string();
         Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    }
+
+    /// Waits for a clean exit.
+    pub fn wait_for_exit(mut self) {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {

@@ -354,17 +354,17 @@ async fn oversized_calls_are_refused() {
 }
 
 /// A CA, a server certificate for localhost and client certificates.
-struct Pki {
-    ca_pem: String,
-    server_cert: String,
-    server_key: String,
-    client_cert: String,
-    client_key: String,
-    stranger_cert: String,
-    stranger_key: String,
+pub(crate) struct Pki {
+    pub ca_pem: String,
+    pub server_cert: String,
+    pub server_key: String,
+    pub client_cert: String,
+    pub client_key: String,
+    pub stranger_cert: String,
+    pub stranger_key: String,
 }
 
-fn pki() -> Pki {
+pub(crate) fn pki() -> Pki {
     use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
     let ca = |name: &str| {
         let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
@@ -399,7 +399,7 @@ fn pki() -> Pki {
     }
 }
 
-fn write_pem(name: &str, pem: &str) -> String {
+pub(crate) fn write_pem(name: &str, pem: &str) -> String {
     let dir = std::env::temp_dir()
         .join("kessai-it")
         .join(format!("tls-{}", ulid::Ulid::new()));

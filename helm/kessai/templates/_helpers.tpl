@@ -107,6 +107,9 @@ KESSAI_PROVIDER_MAX_ATTEMPTS: {{ int .Values.config.providerMaxAttempts | quote 
 KESSAI_IDEMPOTENCY_TTL_HOURS: {{ int .Values.config.idempotencyTtlHours | quote }}
 KESSAI_ACTION_TTL_MINUTES: {{ int .Values.config.actionTtlMinutes | quote }}
 KESSAI_SMARTPAY_WEBHOOK_TOLERANCE_SECS: {{ int .Values.config.smartpayWebhookToleranceSeconds | quote }}
+{{- if not .Values.sandbox.enabled }}
+KESSAI_PROVIDER_MODE: {{ .Values.config.providerMode | quote }}
+{{- end }}
 {{- if .Values.config.webhookPublicUrl }}
 KESSAI_WEBHOOK_PUBLIC_URL: {{ .Values.config.webhookPublicUrl | quote }}
 {{- else if .Values.ingress.enabled }}
@@ -122,6 +125,15 @@ KESSAI_SMARTPAY_BASE_URL: {{ . | quote }}
 {{- end }}
 {{- with .Values.config.providerBaseUrls.paymentoptions }}
 KESSAI_PAYMENTOPTIONS_BASE_URL: {{ . | quote }}
+{{- end }}
+{{- if .Values.tls.enabled }}
+KESSAI_TLS_CERT_FILE: "/etc/kessai/tls/tls.crt"
+KESSAI_TLS_KEY_FILE: "/etc/kessai/tls/tls.key"
+{{- if .Values.tls.clientCaSecretName }}
+KESSAI_TLS_CLIENT_CA_FILE: "/etc/kessai/client-ca/ca.crt"
+{{- end }}
+{{- /* The probes cannot speak TLS with a client certificate: they ask here. */}}
+KESSAI_HEALTH_ADDR: {{ printf "0.0.0.0:%d" (int .Values.ports.health) | quote }}
 {{- end }}
 {{- with .Values.tracing.otlp.endpoint }}
 OTEL_EXPORTER_OTLP_ENDPOINT: {{ . | quote }}
@@ -169,6 +181,14 @@ with a clear message when a required value is missing. */}}
 {{- if not (or $secrets.payjpSecretKey $secrets.smartpaySecretKey $secrets.paymentoptionsApiKey) }}
 {{- fail "outside sandbox mode kessai needs at least one provider credential: set secrets.payjpSecretKey, secrets.smartpaySecretKey, or secrets.paymentoptionsApiKey with secrets.paymentoptionsMerchantId (or use existingSecret)" }}
 {{- end }}
+{{- /* The keys' environment must be config.providerMode's, as kessai checks at start: said here,
+before a pod crash-loops. Only the prefix is named, never the key. */}}
+{{- $other := ternary "sk_test_" "sk_live_" (eq .Values.config.providerMode "live") }}
+{{- range $key := list "payjpSecretKey" "smartpaySecretKey" }}
+{{- if hasPrefix $other (toString (index $secrets $key)) }}
+{{- fail (printf "secrets.%s is a %s… key but config.providerMode is %s: set the key for that environment, or config.providerMode" $key $other $.Values.config.providerMode) }}
+{{- end }}
+{{- end }}
 {{- end }}
 {{- $data := dict }}
 {{- range $env, $key := include "kessai.secretKeys" . | fromYaml }}
@@ -205,6 +225,43 @@ set, explicitly. Secret values are only ever referenced, never inlined. */}}
 {{- with $root.Values.extraEnv }}
 {{ toYaml . }}
 {{- end }}
+{{- end }}
+
+{{/* The TLS Secrets' volumes and mounts (server and migration Job alike), with tls.enabled. */}}
+{{- define "kessai.tlsVolumes" -}}
+{{- if .Values.tls.enabled }}
+- name: tls
+  secret:
+    secretName: {{ .Values.tls.secretName }}
+    items:
+      - {key: tls.crt, path: tls.crt}
+      - {key: tls.key, path: tls.key}
+{{- with .Values.tls.clientCaSecretName }}
+- name: client-ca
+  secret:
+    secretName: {{ . }}
+    items:
+      - {key: ca.crt, path: ca.crt}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "kessai.tlsVolumeMounts" -}}
+{{- if .Values.tls.enabled }}
+- name: tls
+  mountPath: /etc/kessai/tls
+  readOnly: true
+{{- if .Values.tls.clientCaSecretName }}
+- name: client-ca
+  mountPath: /etc/kessai/client-ca
+  readOnly: true
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* The port the probes ask: the plaintext health port with TLS on, else the gRPC port. */}}
+{{- define "kessai.probePort" -}}
+{{- int (ternary .Values.ports.health .Values.ports.grpc (eq (toString .Values.tls.enabled) "true")) }}
 {{- end }}
 
 {{/* terminationGracePeriodSeconds: always more than preStop sleep + drain delay + shutdown
@@ -269,6 +326,9 @@ Checks of values that the schema cannot express. Included by every workload temp
 {{- end }}
 {{- if .Values.ingress.enabled }}
 {{- $_ := required "ingress.host is required when ingress.enabled: the public host name the providers send webhooks to" .Values.ingress.host }}
+{{- end }}
+{{- if .Values.tls.enabled }}
+{{- $_ := required "tls.secretName is required when tls.enabled: a kubernetes.io/tls Secret with tls.crt and tls.key" .Values.tls.secretName }}
 {{- end }}
 {{- if and .Values.grpcRoute.enabled (empty .Values.grpcRoute.parentRefs) }}
 {{- fail "grpcRoute.parentRefs is required when grpcRoute.enabled: the Gateway(s) to attach the route to" }}

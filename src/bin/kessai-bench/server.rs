@@ -215,6 +215,8 @@ pub fn kessai_env(
         ("KESSAI_DATABASE_URL", database_url.to_owned()),
         ("KESSAI_LISTEN_ADDR", "127.0.0.1:0".to_owned()),
         ("KESSAI_SANDBOX", "false".to_owned()),
+        // The simulators take the providers' test keys.
+        ("KESSAI_PROVIDER_MODE", "test".to_owned()),
         ("KESSAI_AUTH", "false".to_owned()),
         ("KESSAI_RATE_LIMIT_PER_SECOND", "0".to_owned()),
         (

@@ -5,12 +5,23 @@ use std::sync::Arc;
 use secrecy::SecretString;
 
 use super::webhook::ExampleVerifier;
-use crate::env_vars::{ConfigError, Env};
+use crate::env_vars::provider_keys::KeyShape;
+use crate::env_vars::{ConfigError, Env, Mode};
 use crate::providers::PaymentProvider;
 use crate::providers::http::HttpSettings;
 
 pub const BASE_URL: &str = "https://api.example-provider.invalid";
 const API_KEY: &str = "KESSAI_EXAMPLE_API_KEY";
+
+/// `test_…` and `live_…` keys (the adapter's `livemode`).
+const KEY_SHAPE: KeyShape = KeyShape {
+    provider: "example provider",
+    test: "test_",
+    live: "live_",
+    public: &[],
+    body: |b| b.is_ascii_alphanumeric() || b == b'_',
+    body_says: "letters, digits and _",
+};
 
 #[derive(Debug, Clone)]
 pub struct ExampleSettings {
@@ -26,9 +37,10 @@ pub fn credential_set(env: &Env<'_>) -> Result<bool, ConfigError> {
 
 /// The settings, or `None` when the provider is not configured (or in
 /// sandbox mode, where the simulator stands in).
-pub fn from_env(env: &Env<'_>, sandbox: bool) -> Result<Option<ExampleSettings>, ConfigError> {
+pub fn from_env(env: &Env<'_>, mode: Mode) -> Result<Option<ExampleSettings>, ConfigError> {
+    let key = (API_KEY, &KEY_SHAPE);
     let Some((api_key, base_url)) =
-        env.key_and_url(sandbox, API_KEY, "KESSAI_EXAMPLE_BASE_URL", BASE_URL)?
+        env.key_and_url(mode, key, "KESSAI_EXAMPLE_BASE_URL", BASE_URL)?
     else {
         return Ok(None);
     };

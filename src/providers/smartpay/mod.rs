@@ -159,23 +159,8 @@ fn no_object(message: &str) -> ProviderError {
     }
 }
 
-/// Whether a secret key has the shape the official SDKs accept:
-/// `^sk_(test|live)_[0-9a-zA-Z]+$`.
-pub fn is_secret_key(key: &str) -> bool {
-    ["sk_test_", "sk_live_"].iter().any(|prefix| {
-        key.strip_prefix(prefix)
-            .is_some_and(|rest| !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_alphanumeric()))
-    })
-}
-
 impl Smartpay {
     pub fn new(config: SmartpayConfig) -> Self {
-        if !is_secret_key(config.secret_key.expose_secret()) {
-            // The key itself is never logged.
-            tracing::warn!(
-                "the configured Smartpay secret key does not look like sk_test_… or sk_live_… (letters and digits): Smartpay will likely refuse it"
-            );
-        }
         Self {
             base_url: config.base_url.trim_end_matches('/').to_owned(),
             client: config.http.client(),

@@ -3,7 +3,9 @@
 use super::*;
 
 mod key_tests {
-    use super::is_secret_key;
+    fn is_secret_key(key: &str) -> bool {
+        super::super::config::KEY_SHAPE.fits(key)
+    }
 
     #[test]
     fn secret_keys_have_the_sdks_pattern() {

@@ -152,7 +152,10 @@ fn every_documented_command_is_run_by_a_test() {
     let mut by_ci = 0;
     for file in documented_files() {
         for block in blocks(&file).into_iter().filter(Block::is_commands) {
-            if commands::runs(&block) || crate::examples::runs(&block) {
+            if commands::runs(&block)
+                || crate::examples::runs(&block)
+                || crate::health_addr::runs(&block)
+            {
                 continue;
             }
             if run_by_ci(&block) {
