@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, Utc};
 
+use super::customer::Customer;
 use super::ids::{CaptureId, OrderId, RefundId};
 use super::money::Currency;
 use super::order::OrderState;
@@ -104,6 +105,8 @@ pub struct OrderRecord {
     /// Provider-specific facts an adapter needs later (opaque JSON).
     pub provider_data: Option<serde_json::Value>,
     pub card: Option<CardSummary>,
+    /// The shopper as the caller described them (any provider).
+    pub customer: Option<Customer>,
     /// Set when only a person can settle the order (an outcome that can
     /// never be looked up).
     pub needs_review: bool,

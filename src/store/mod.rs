@@ -21,6 +21,7 @@ mod reads;
 mod reconcile;
 pub mod records;
 mod reset;
+mod search;
 mod tx;
 mod webhooks;
 
@@ -85,6 +86,8 @@ pub struct Store {
     event_reads_total: std::sync::Arc<std::sync::atomic::AtomicU64>,
     /// The one reader of new events that every stream listens to.
     feed: std::sync::Arc<feed::Feed>,
+    /// Whether SQLite's search table exists, once known (`search.rs`).
+    search_index: std::sync::Arc<tokio::sync::OnceCell<bool>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -141,6 +144,7 @@ impl Store {
             event_reads: event_read_permits(options),
             event_reads_total: Default::default(),
             feed: std::sync::Arc::new(feed::Feed::new(options.event_feed_buffer, None)),
+            search_index: Default::default(),
         })
     }
 
@@ -173,6 +177,7 @@ impl Store {
             event_reads: event_read_permits(options),
             event_reads_total: Default::default(),
             feed: std::sync::Arc::new(feed::Feed::new(options.event_feed_buffer, Some(connect))),
+            search_index: Default::default(),
         })
     }
 

@@ -223,6 +223,7 @@ mod tests {
             metadata: Metadata::default(),
             provider_data: None,
             card: None,
+            customer: None,
             needs_review: false,
             created_at: chrono::Utc::now(),
             updated_at: chrono::Utc::now(),
