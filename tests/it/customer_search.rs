@@ -45,6 +45,26 @@ pub async fn found(app: &TestApp, request: v1::ListOrdersRequest) -> Vec<String>
         .collect()
 }
 
+/// Every order `request` lists, page by page (200 a page).
+async fn every_page(app: &TestApp, request: v1::ListOrdersRequest) -> Vec<String> {
+    let mut ids = Vec::new();
+    let mut token = String::new();
+    loop {
+        let next = v1::ListOrdersRequest {
+            page_size: 200,
+            page_token: token,
+            ..request.clone()
+        };
+        let page = app.client.clone().list_orders(next).await.unwrap();
+        let page = page.into_inner();
+        ids.extend(page.orders.into_iter().map(|o| o.id));
+        if page.next_page_token.is_empty() {
+            return ids;
+        }
+        token = page.next_page_token;
+    }
+}
+
 fn by_email(text: &str) -> v1::ListOrdersRequest {
     v1::ListOrdersRequest {
         customer_email: text.into(),
@@ -325,5 +345,38 @@ db_test! {
         *smartpay_customer_of(&mut request) = None;
         let status = assert_error(app.authorize(request).await, Code::InvalidArgument, "INVALID_ARGUMENT");
         assert_eq!(status.get_details_bad_request().unwrap().field_violations[0].field, "smartpay.customer");
+    }
+}
+
+db_test! {
+    async fn a_common_term_and_a_rare_one_answer_alike_whichever_index_reads_them(app: TestApp) {
+        use kessai::domain::{Customer, OrderId};
+        // More orders sharing a term than SQLite's search reads through its
+        // index (kessai::store FTS_CANDIDATES): that term walks, the rarer ones do not.
+        let template = app.authorized_payjp(1_000).await;
+        let tx = app.store.begin().await.unwrap();
+        let template = tx.lock_order(&OrderId::parse(&template.id, "id").unwrap()).await.unwrap().unwrap();
+        let mut made = Vec::new();
+        for n in 0..1_100 {
+            let mut order = template.clone();
+            order.id = OrderId::generate();
+            order.provider_order_id = Some(format!("pi_dense_{n}"));
+            order.customer = Some(Customer { email: Some(format!("buyer{n}@dense.example")), name: Some(format!("Common Name {n}")), phone: None });
+            tx.insert_order(&order).await.unwrap();
+            made.push((n, order.id.to_string()));
+        }
+        tx.commit().await.unwrap();
+        let newest_first = |keep: &dyn Fn(u32) -> bool| {
+            let mut ids: Vec<String> = made.iter().filter(|(n, _)| keep(*n)).map(|(_, id)| id.clone()).collect();
+            ids.sort_unstable_by(|a, b| b.cmp(a));
+            ids
+        };
+        let all_pages = |request| every_page(&app, request);
+        assert_eq!(all_pages(by_email("@DENSE.example")).await, newest_first(&|_| true), "every one, walking");
+        assert_eq!(found(&app, by_email("buyer1099@")).await, newest_first(&|n| n == 1099));
+        let tens = |n: u32| n == 10 || (100..110).contains(&n) || (1000..1100).contains(&n);
+        assert_eq!(all_pages(by_query("common name 10")).await, newest_first(&tens), "111, through the index");
+        assert_eq!(all_pages(by_name("COMMON")).await, newest_first(&|_| true));
+        assert_eq!(found(&app, by_query("PI_DENSE_77")).await, newest_first(&|n| n == 77));
     }
 }
