@@ -116,6 +116,37 @@ pub struct OrderRecord {
     pub version: i64,
 }
 
+#[cfg(test)]
+impl OrderRecord {
+    /// A manual-capture JPY order in `state`, for unit tests.
+    pub fn for_tests(id: &str, provider: ProviderKind, state: OrderState) -> Self {
+        let now = chrono::Utc::now();
+        Self {
+            id: OrderId::from_trusted(id.into()),
+            owner: "shop".into(),
+            provider,
+            provider_order_id: None,
+            merchant_reference: String::new(),
+            description: String::new(),
+            currency: Currency::JPY,
+            capture_method: CaptureMethod::Manual,
+            payment_method: None,
+            state,
+            next_action: None,
+            failure: None,
+            livemode: false,
+            metadata: Metadata::default(),
+            provider_data: None,
+            card: None,
+            customer: None,
+            needs_review: false,
+            created_at: now,
+            updated_at: now,
+            version: 0,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CaptureStatus {
     Pending,

@@ -304,31 +304,13 @@ fn customer() -> Option<v1::Customer> {
 
 /// An order as the store gives it back, with `customer`.
 fn order_with(customer: Option<crate::domain::Customer>) -> crate::domain::OrderView {
-    use crate::domain::{Currency, Metadata, OrderId, OrderRecord, OrderState, ProviderKind};
-    let now = chrono::Utc::now();
+    use crate::domain::{OrderId, OrderRecord, OrderState, ProviderKind};
+    let id = OrderId::generate().to_string();
+    let state = OrderState::new(1_000);
     crate::domain::OrderView {
         order: OrderRecord {
-            id: OrderId::generate(),
-            owner: "shop".into(),
-            provider: ProviderKind::Smartpay,
-            provider_order_id: None,
-            merchant_reference: String::new(),
-            description: String::new(),
-            currency: Currency::JPY,
-            capture_method: CaptureMethod::Manual,
-            payment_method: None,
-            state: OrderState::new(1_000),
-            next_action: None,
-            failure: None,
-            livemode: false,
-            metadata: Metadata::default(),
-            provider_data: None,
-            card: None,
             customer,
-            needs_review: false,
-            created_at: now,
-            updated_at: now,
-            version: 0,
+            ..OrderRecord::for_tests(&id, ProviderKind::Smartpay, state)
         },
         captures: Vec::new(),
         refunds: Vec::new(),
