@@ -25,6 +25,8 @@ const AUTH_SECTION: &str = "Callers, scopes and TLS";
 const DEMO_TOKEN: &str = "demo-checkout-token";
 /// The section whose stream grpcurl cuts off after a few seconds.
 const WATCH_SECTION: &str = "Watching order events";
+/// The section that finds orders by their customer.
+const SEARCH_SECTION: &str = "Searching orders";
 /// The section whose shopper fails 3-D Secure.
 const THREE_DS_SECTION: &str = "PAY.JP: 3-D Secure the shopper fails";
 /// Variables the blocks set and later blocks use (`ORDER` in the refused
@@ -268,6 +270,7 @@ async fn the_readme_grpcurl_examples_run_as_written_and_again() {
             THREE_DS_SECTION,
             REFUSED_SECTION,
             WATCH_SECTION,
+            SEARCH_SECTION,
             AUTH_SECTION,
             AUTH_SECTION
         ],
@@ -361,6 +364,26 @@ async fn the_readme_grpcurl_examples_run_as_written_and_again() {
                 }
             } else {
                 assert!(output.status.success(), "{}", context());
+            }
+            if block.section == SEARCH_SECTION {
+                // Each search finds the order with the customer; the free
+                // query also the walkthrough's (order-1001, order-1002).
+                for expected in [
+                    "\"email\": \"Hanako.Sato@example.jp\"",
+                    "\"name\": \"佐藤 花子\"",
+                    "\"merchantReference\": \"order-1001\"",
+                    "\"merchantReference\": \"order-1002\"",
+                ] {
+                    assert!(printed.contains(expected), "{expected}: {}", context());
+                }
+                assert_eq!(
+                    printed
+                        .matches("\"merchantReference\": \"order-1003\"")
+                        .count(),
+                    4,
+                    "the Authorize answer and three searches: {}",
+                    context()
+                );
             }
             if block.section == THREE_DS_SECTION {
                 for expected in [
