@@ -90,6 +90,17 @@ pub enum OrdersCommand {
         /// Only orders flagged for a person to review.
         #[arg(long)]
         needs_review: bool,
+        /// Only orders whose customer e-mail contains this, ignoring case.
+        #[arg(long, value_name = "TEXT")]
+        email: Option<String>,
+        /// Only orders whose customer name contains this, ignoring case,
+        /// width and spaces.
+        #[arg(long, value_name = "TEXT")]
+        name: Option<String>,
+        /// Only orders whose id, merchant reference, customer e-mail or name
+        /// contains this, or whose provider order id it is.
+        #[arg(long, value_name = "TEXT")]
+        query: Option<String>,
         /// How many orders (1 to 200).
         #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(i32).range(1..=200))]
         limit: i32,

@@ -63,14 +63,25 @@ pub async fn connect_store(config: &Config) -> anyhow::Result<Store> {
 async fn prepare_schema(store: &Store, config: &Config) -> anyhow::Result<()> {
     if config.migrate_on_start {
         store.migrate().await?;
-        return Ok(());
+    } else {
+        match store.pending_migrations().await? {
+            0 => {}
+            pending => anyhow::bail!(
+                "the database schema is older than this binary ({pending} migration(s) missing) and KESSAI_MIGRATE_ON_START is false: run `kessai migrate` first"
+            ),
+        }
     }
-    match store.pending_migrations().await? {
-        0 => Ok(()),
-        pending => anyhow::bail!(
-            "the database schema is older than this binary ({pending} migration(s) missing) and KESSAI_MIGRATE_ON_START is false: run `kessai migrate` first"
-        ),
+    if !store.search_indexed().await? {
+        tracing::warn!(
+            "no substring index for ListOrders' customer and free-text search ({}): searches \
+             read the orders newest first, slower the rarer the text; see README, Searching orders",
+            match store.backend() {
+                sea_orm::DatabaseBackend::Sqlite => "this SQLite has no FTS5 trigram tokenizer",
+                _ => "PostgreSQL's pg_trgm extension could not be created",
+            }
+        );
     }
+    Ok(())
 }
 
 /// The use cases' settings from the configuration (no crash point).

@@ -3,6 +3,7 @@
 
 pub mod address;
 pub mod card;
+pub mod customer;
 pub mod decide;
 pub mod error;
 pub mod idempotency_key;
@@ -13,10 +14,12 @@ pub mod owner;
 pub mod provider;
 pub mod records;
 pub mod rules;
+pub mod search;
 pub mod text;
 
 pub use address::PostalAddress;
 pub use card::{CardInput, CardNumber, Cvc};
+pub use customer::Customer;
 pub use error::{FieldViolation, InvalidInput, Reason, RuleViolation};
 pub use idempotency_key::IdempotencyKey;
 pub use ids::{AttemptId, CaptureId, OrderId, RefundId};
@@ -29,4 +32,5 @@ pub use records::{
     OrderView, RefundPart, RefundRecord, RefundStatus,
 };
 pub use rules::{ProviderRules, RefundReason};
+pub use search::{OrderSearch, SearchTerm};
 pub use text::Metadata;

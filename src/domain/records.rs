@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, Utc};
 
+use super::customer::Customer;
 use super::ids::{CaptureId, OrderId, RefundId};
 use super::money::Currency;
 use super::order::OrderState;
@@ -104,6 +105,8 @@ pub struct OrderRecord {
     /// Provider-specific facts an adapter needs later (opaque JSON).
     pub provider_data: Option<serde_json::Value>,
     pub card: Option<CardSummary>,
+    /// The shopper as the caller described them (any provider).
+    pub customer: Option<Customer>,
     /// Set when only a person can settle the order (an outcome that can
     /// never be looked up).
     pub needs_review: bool,
@@ -111,6 +114,37 @@ pub struct OrderRecord {
     pub updated_at: DateTime<Utc>,
     /// Optimistic-concurrency guard, bumped by every write.
     pub version: i64,
+}
+
+#[cfg(test)]
+impl OrderRecord {
+    /// A manual-capture JPY order in `state`, for unit tests.
+    pub fn for_tests(id: &str, provider: ProviderKind, state: OrderState) -> Self {
+        let now = chrono::Utc::now();
+        Self {
+            id: OrderId::from_trusted(id.into()),
+            owner: "shop".into(),
+            provider,
+            provider_order_id: None,
+            merchant_reference: String::new(),
+            description: String::new(),
+            currency: Currency::JPY,
+            capture_method: CaptureMethod::Manual,
+            payment_method: None,
+            state,
+            next_action: None,
+            failure: None,
+            livemode: false,
+            metadata: Metadata::default(),
+            provider_data: None,
+            card: None,
+            customer: None,
+            needs_review: false,
+            created_at: now,
+            updated_at: now,
+            version: 0,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

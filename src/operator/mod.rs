@@ -16,7 +16,7 @@ use serde_json::json;
 use crate::cli::{Format, OrdersCommand, OutputArgs};
 use crate::clock::SystemClock;
 use crate::config::Config;
-use crate::domain::OrderId;
+use crate::domain::{InvalidInput, OrderId, OrderSearch};
 use crate::payments::{Caller, ListOrdersCommand, PaymentError, Payments};
 use crate::proto::v1;
 use crate::providers::Registry;
@@ -150,6 +150,20 @@ fn order_id(value: &str) -> Result<OrderId, OperatorError> {
     OrderId::parse(value, "ORDER_ID").map_err(|e| OperatorError::Invalid(e.to_string()))
 }
 
+/// A search filter's problem named by the flag that gave it.
+fn search_flags(mut error: InvalidInput) -> InvalidInput {
+    for violation in &mut error.violations {
+        violation.field = match violation.field.as_str() {
+            "customer_email" => "--email",
+            "customer_name" => "--name",
+            "query" => "--query",
+            other => other,
+        }
+        .to_owned();
+    }
+    error
+}
+
 fn print(format: Format, json: serde_json::Value, table: String) {
     match format {
         Format::Json => write_out(&format!("{json:#}\n")),
@@ -206,10 +220,19 @@ async fn run_orders(command: OrdersCommand, payments: &Payments) -> Result<(), O
             status,
             provider,
             needs_review,
+            email,
+            name,
+            query,
             limit,
             page_token,
             output,
         } => {
+            let search = OrderSearch::parse(
+                email.as_deref().unwrap_or_default(),
+                name.as_deref().unwrap_or_default(),
+                query.as_deref().unwrap_or_default(),
+            )
+            .map_err(|e| OperatorError::Invalid(search_flags(e).to_string()))?;
             let page = payments
                 .list_orders(
                     &operator_caller(),
@@ -217,6 +240,7 @@ async fn run_orders(command: OrdersCommand, payments: &Payments) -> Result<(), O
                         statuses: status.into_iter().map(Into::into).collect(),
                         provider,
                         needs_review,
+                        search,
                         page_size: limit,
                         page_token: page_token.unwrap_or_default(),
                         ..ListOrdersCommand::default()

@@ -88,6 +88,11 @@ pub fn order_json(order: &v1::Order) -> Value {
             "expiry_month": c.expiry_month,
             "expiry_year": c.expiry_year,
         })),
+        "customer": order.customer.as_ref().map(|c| json!({
+            "email": c.email,
+            "name": c.name,
+            "phone": c.phone,
+        })),
         "next_action": next_action(order),
         "failure": failure(order.failure.as_ref()),
         "metadata": order.metadata,
@@ -118,6 +123,21 @@ pub fn order_json(order: &v1::Order) -> Value {
             "failure": failure(r.failure.as_ref()),
         })).collect::<Vec<_>>(),
     })
+}
+
+/// Who the shopper is, in a listing: the e-mail, else the name.
+fn customer(order: &v1::Order) -> String {
+    order
+        .customer
+        .as_ref()
+        .map(|c| {
+            if c.email.is_empty() {
+                c.name.clone()
+            } else {
+                c.email.clone()
+            }
+        })
+        .unwrap_or_default()
 }
 
 /// Columns padded to their widest cell.
@@ -185,6 +205,18 @@ pub fn order_table(order: &v1::Order) -> String {
             "{:<width$}  {} {}…{} {:02}/{}\n",
             "card", card.brand, card.bin, card.last4, card.expiry_month, card.expiry_year
         ));
+    }
+    if let Some(c) = &order.customer {
+        let email = if c.email.is_empty() {
+            String::new()
+        } else {
+            format!("<{}>", c.email)
+        };
+        let parts: Vec<String> = [c.name.clone(), email, c.phone.clone()]
+            .into_iter()
+            .filter(|part| !part.is_empty())
+            .collect();
+        out.push_str(&format!("{:<width$}  {}\n", "customer", parts.join(" ")));
     }
     if let Some(action) = json["next_action"].get("kind") {
         out.push_str(&format!("{:<width$}  {}\n", "next_action", text(action)));
@@ -315,6 +347,7 @@ pub fn orders_table(orders: &[v1::Order]) -> String {
                 if o.needs_review { "yes" } else { "" }.into(),
                 text(&time(o.created_at.as_ref())),
                 o.merchant_reference.clone(),
+                customer(o),
             ]
         })
         .collect();
@@ -331,6 +364,7 @@ pub fn orders_table(orders: &[v1::Order]) -> String {
             "REVIEW",
             "CREATED",
             "REFERENCE",
+            "CUSTOMER",
         ],
         &rows,
     )

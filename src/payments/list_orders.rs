@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 
 use super::{Caller, PaymentError, Payments, page_token};
-use crate::domain::{InvalidInput, OrderStatus, OrderView, ProviderKind, Reason};
+use crate::domain::{InvalidInput, OrderSearch, OrderStatus, OrderView, ProviderKind, Reason};
 use crate::store::OrderFilter;
 
 pub const DEFAULT_PAGE_SIZE: i32 = 50;
@@ -20,6 +20,8 @@ pub struct ListOrdersCommand {
     pub page_size: i32,
     pub page_token: String,
     pub needs_review: bool,
+    /// Customer e-mail, name and free-text filters, already in search form.
+    pub search: OrderSearch,
 }
 
 #[derive(Debug, Clone)]
@@ -33,7 +35,7 @@ impl ListOrdersCommand {
         let mut statuses: Vec<&str> = self.statuses.iter().map(|s| s.as_str()).collect();
         statuses.sort_unstable();
         statuses.dedup();
-        let canonical = serde_json::json!({
+        let mut canonical = serde_json::json!({
             "statuses": statuses,
             "provider": self.provider.map(ProviderKind::as_str),
             "merchant_reference": self.merchant_reference,
@@ -41,6 +43,17 @@ impl ListOrdersCommand {
             "created_before": self.created_before,
             "needs_review": self.needs_review,
         });
+        // Each search filter only when given, so a token made before they
+        // existed still opens its listing.
+        for (name, term) in [
+            ("customer_email", &self.search.email),
+            ("customer_name", &self.search.name),
+            ("query", &self.search.query),
+        ] {
+            if let Some(term) = term {
+                canonical[name] = term.as_str().into();
+            }
+        }
         hex::encode(&Sha256::digest(canonical.to_string().as_bytes())[..8])
     }
 
@@ -90,6 +103,7 @@ impl Payments {
             created_before: cmd.created_before,
             before_id,
             needs_review: cmd.needs_review,
+            search: cmd.search.clone(),
             sees: caller.sees.clone(),
             // One more than the page tells whether a next page exists.
             limit: page_size as u64 + 1,

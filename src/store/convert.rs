@@ -5,9 +5,10 @@ use sea_orm::ActiveValue::Set;
 
 use super::entities::{captures, orders, refunds};
 use super::error::StoreError;
+use crate::domain::search::search_text;
 use crate::domain::{
     AuthState, CaptureId, CaptureMethod, CaptureRecord, CaptureStatus, CardSummary, Currency,
-    Failure, Metadata, NextAction, OrderId, OrderRecord, OrderState, PaymentMethodKind,
+    Customer, Failure, Metadata, NextAction, OrderId, OrderRecord, OrderState, PaymentMethodKind,
     ProviderKind, RefundId, RefundPart, RefundReason, RefundRecord, RefundStatus, Release,
 };
 
@@ -69,7 +70,13 @@ pub fn order_from_row(row: orders::Model) -> Result<OrderRecord, StoreError> {
         }),
         _ => None,
     };
+    let customer = Customer {
+        email: row.customer_email,
+        name: row.customer_name,
+        phone: row.customer_phone,
+    };
     Ok(OrderRecord {
+        customer: (customer != Customer::default()).then_some(customer),
         id: OrderId::from_trusted(row.id),
         owner: row.owner,
         provider,
@@ -115,6 +122,7 @@ pub fn order_from_row(row: orders::Model) -> Result<OrderRecord, StoreError> {
 pub fn order_to_active(order: &OrderRecord) -> orders::ActiveModel {
     let s = &order.state;
     let card = order.card.as_ref();
+    let customer = order.customer.as_ref();
     orders::ActiveModel {
         id: Set(order.id.to_string()),
         owner: Set(order.owner.clone()),
@@ -153,6 +161,16 @@ pub fn order_to_active(order: &OrderRecord) -> orders::ActiveModel {
         card_exp_month: Set(card.map(|c| c.exp_month)),
         card_exp_year: Set(card.map(|c| c.exp_year)),
         needs_review: Set(order.needs_review),
+        customer_email: Set(customer.and_then(|c| c.email.clone())),
+        customer_name: Set(customer.and_then(|c| c.name.clone())),
+        customer_phone: Set(customer.and_then(|c| c.phone.clone())),
+        customer_email_norm: Set(customer.and_then(Customer::email_key)),
+        customer_name_norm: Set(customer.and_then(Customer::name_key)),
+        search_text: Set(search_text(
+            order.id.as_str(),
+            &order.merchant_reference,
+            customer,
+        )),
         // Owned by reconciliation's claims, never by whole-order writes.
         next_sync_at: sea_orm::ActiveValue::NotSet,
         created_at: Set(order.created_at),

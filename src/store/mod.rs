@@ -22,6 +22,7 @@ mod reads;
 mod reconcile;
 pub mod records;
 mod reset;
+mod search;
 mod tx;
 mod webhooks;
 
@@ -86,6 +87,8 @@ pub struct Store {
     event_reads_total: std::sync::Arc<std::sync::atomic::AtomicU64>,
     /// The one reader of new events that every stream listens to.
     feed: std::sync::Arc<feed::Feed>,
+    /// Whether SQLite's search table exists, once known (`search.rs`).
+    search_index: std::sync::Arc<tokio::sync::OnceCell<bool>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -142,6 +145,7 @@ impl Store {
             event_reads: event_read_permits(options),
             event_reads_total: Default::default(),
             feed: std::sync::Arc::new(feed::Feed::new(options.event_feed_buffer, None)),
+            search_index: Default::default(),
         })
     }
 
@@ -174,6 +178,7 @@ impl Store {
             event_reads: event_read_permits(options),
             event_reads_total: Default::default(),
             feed: std::sync::Arc::new(feed::Feed::new(options.event_feed_buffer, Some(connect))),
+            search_index: Default::default(),
         })
     }
 

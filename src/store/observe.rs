@@ -199,35 +199,14 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{CaptureMethod, Currency, Metadata, OrderId, OrderState};
+    use crate::domain::OrderState;
 
     fn order(authorized: i64, captured: i64, refunded: i64) -> OrderRecord {
         let mut state = OrderState::new(10_000);
         state.authorized = authorized;
         state.captured = captured;
         state.refunded = refunded;
-        OrderRecord {
-            id: OrderId::from_trusted("ord_1".into()),
-            owner: "shop".into(),
-            provider: ProviderKind::Payjp,
-            provider_order_id: None,
-            merchant_reference: String::new(),
-            description: String::new(),
-            currency: Currency::JPY,
-            capture_method: CaptureMethod::Manual,
-            payment_method: None,
-            state,
-            next_action: None,
-            failure: None,
-            livemode: false,
-            metadata: Metadata::default(),
-            provider_data: None,
-            card: None,
-            needs_review: false,
-            created_at: chrono::Utc::now(),
-            updated_at: chrono::Utc::now(),
-            version: 0,
-        }
+        OrderRecord::for_tests("ord_1", ProviderKind::Payjp, state)
     }
 
     #[test]

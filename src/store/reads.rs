@@ -11,8 +11,8 @@ use super::entities::{captures, idempotency_keys, order_events, orders, provider
 use super::error::StoreError;
 use super::records::{AttemptRecord, AttemptState, EventRecord, KeyRecord, KeyState, Operation};
 use crate::domain::{
-    AttemptId, CaptureRecord, OrderId, OrderStatus, OrderView, ProviderKind, RefundRecord,
-    Visibility,
+    AttemptId, CaptureRecord, OrderId, OrderSearch, OrderStatus, OrderView, ProviderKind,
+    RefundRecord, Visibility,
 };
 
 /// Which orders to list, newest first, and where the page starts.
@@ -29,6 +29,8 @@ pub struct OrderFilter {
     pub before_id: Option<String>,
     /// Only orders flagged for manual review.
     pub needs_review: bool,
+    /// Customer and free-text filters (`store/search.rs`).
+    pub search: OrderSearch,
     /// Whose orders (the ownership check).
     pub sees: Visibility,
     pub limit: u64,
@@ -124,6 +126,7 @@ impl Store {
         if let Some(cursor) = &filter.before_id {
             query = query.filter(orders::Column::Id.lt(cursor.as_str()));
         }
+        let query = self.searched(query, &filter.search).await?;
         let rows = query
             .order_by_desc(orders::Column::Id)
             .limit(filter.limit)

@@ -1,6 +1,9 @@
 //! Emptying a sandbox database (`kessai sandbox reset`).
 
-use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, TransactionTrait};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseBackend, EntityTrait, PaginatorTrait, QueryFilter,
+    TransactionTrait,
+};
 
 use super::Store;
 use super::entities::{
@@ -30,6 +33,11 @@ impl Store {
         provider_attempts::Entity::delete_many().exec(&txn).await?;
         idempotency_keys::Entity::delete_many().exec(&txn).await?;
         webhook_events::Entity::delete_many().exec(&txn).await?;
+        // SQLite's search table has no trigger for deletes (orders are
+        // never deleted otherwise): emptied with them.
+        if self.backend() == DatabaseBackend::Sqlite && self.sqlite_fts().await? {
+            txn.execute_unprepared("DELETE FROM orders_search").await?;
+        }
         let deleted = orders::Entity::delete_many().exec(&txn).await?;
         txn.commit().await?;
         Ok(deleted.rows_affected)

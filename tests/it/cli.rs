@@ -502,3 +502,37 @@ db_test! {
         }
     }
 }
+
+db_test! {
+    async fn orders_list_finds_orders_by_their_customer(app: TestApp) {
+        use crate::customer_search::{customer, order_for};
+        let a = order_for(&app, customer(" Taro.Yamada@Example.JP ", "山田 太郎", "+81 90-1234-5678"), "cart-1").await;
+        let b = order_for(&app, customer("hanako@example.jp", "佐藤 花子", ""), "cart-2").await;
+        let ids = |args: &[&str]| -> Vec<String> {
+            let mut all = vec!["orders", "list", "--json"];
+            all.extend_from_slice(args);
+            let listed = json_of(&operator(&app, &all));
+            listed["orders"].as_array().unwrap().iter().map(|o| o["id"].as_str().unwrap().to_owned()).collect()
+        };
+        assert_eq!(ids(&["--email", "YAMADA@"]), [a.id.as_str()]);
+        assert_eq!(ids(&["--name", "佐藤花子"]), [b.id.as_str()]);
+        assert_eq!(ids(&["--query", "CART-"]), [b.id.as_str(), a.id.as_str()]);
+        assert_eq!(ids(&["--email", "example", "--name", "山田"]), [a.id.as_str()]);
+        assert_eq!(ids(&["--query", &b.provider_order_id]), [b.id.as_str()]);
+
+        let listed = json_of(&operator(&app, &["orders", "list", "--json", "--email", "taro"]));
+        assert_eq!(listed["orders"][0]["customer"], serde_json::json!({"email": "Taro.Yamada@Example.JP", "name": "山田 太郎", "phone": "+81 90-1234-5678"}));
+        let table = operator(&app, &["orders", "list", "--query", "cart-2"]);
+        let table = String::from_utf8_lossy(&table.stdout).into_owned();
+        assert!(table.lines().next().unwrap().ends_with("CUSTOMER"), "{table}");
+        assert!(table.lines().nth(1).unwrap().ends_with("hanako@example.jp"), "{table}");
+        let one = operator(&app, &["orders", "get", &a.id]);
+        let one = String::from_utf8_lossy(&one.stdout).into_owned();
+        assert!(one.contains("山田 太郎 <Taro.Yamada@Example.JP> +81 90-1234-5678"), "{one}");
+
+        let long = format!("yamada-{}", "x".repeat(300));
+        let refused = operator(&app, &["orders", "list", "--email", &long]);
+        assert_eq!(refused.status.code(), Some(2), "{}", stderr(&refused));
+        assert!(stderr(&refused).contains("--email") && !stderr(&refused).contains("yamada-"), "{}", stderr(&refused));
+    }
+}

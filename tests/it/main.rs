@@ -19,6 +19,7 @@ mod connections;
 mod contract_payjp;
 mod contract_smartpay;
 mod crash;
+mod customer_search;
 mod docs;
 #[cfg(feature = "example-provider")]
 mod example;

@@ -4,7 +4,8 @@
 use kessai::proto::v1;
 use tonic::Code;
 
-use crate::helpers::{assert_error, unique_key};
+use crate::customer_search;
+use crate::helpers::{assert_error, payjp_authorize, unique_key};
 use crate::security::{
     CHECKOUT, CHECKOUT_TWIN, OPERATOR, OTHER_SHOP, REFUNDS, as_caller, authorize_as, with_auth,
 };
@@ -66,15 +67,7 @@ async fn a_caller_sees_and_acts_on_its_owners_orders_only() {
         Code::NotFound,
         "ORDER_NOT_FOUND",
     );
-    let listed: Vec<String> = client
-        .list_orders(as_caller(OTHER_SHOP, v1::ListOrdersRequest::default()))
-        .await
-        .unwrap()
-        .into_inner()
-        .orders
-        .into_iter()
-        .map(|o| o.id)
-        .collect();
+    let listed = listed_as(&app, OTHER_SHOP, v1::ListOrdersRequest::default()).await;
     assert_eq!(listed, std::slice::from_ref(&theirs.id));
     let mut stream = client
         .watch_order_events(as_caller(
@@ -143,4 +136,93 @@ async fn a_caller_sees_and_acts_on_its_owners_orders_only() {
         .get_order(get(OPERATOR, &theirs.id))
         .await
         .expect("orders:all");
+}
+
+/// The ids of the orders `token`'s caller is listed for `request`.
+async fn listed_as(
+    app: &crate::helpers::TestApp,
+    token: &str,
+    request: v1::ListOrdersRequest,
+) -> Vec<String> {
+    let answer = app
+        .client
+        .clone()
+        .list_orders(as_caller(token, request))
+        .await;
+    let orders = answer.unwrap().into_inner().orders;
+    orders.into_iter().map(|o| o.id).collect()
+}
+
+/// The same shopper at two shops: a search never reaches the other shop's
+/// order, whichever way it is asked (by e-mail, by name, by its id or its
+/// provider order id; through the index or by walking), on both databases.
+async fn searches_find_the_callers_own_orders_only(app: crate::helpers::TestApp) {
+    let order_as = |token: &'static str| {
+        let mut request = payjp_authorize(&unique_key("a"), 5_000, "pm_test_approve");
+        request.customer = customer_search::customer("hanako.sato@example.jp", "佐藤 花子", "");
+        request.merchant_reference = "cart-77".into();
+        let mut client = app.client.clone();
+        async move {
+            let answer = client.authorize(as_caller(token, request)).await;
+            answer.unwrap().into_inner().order.unwrap()
+        }
+    };
+    let mine = order_as(CHECKOUT).await;
+    let theirs = order_as(OTHER_SHOP).await;
+    let search = |token, request| listed_as(&app, token, request);
+    let requests = [
+        v1::ListOrdersRequest {
+            customer_email: "hanako.sato@".into(),
+            ..Default::default()
+        },
+        v1::ListOrdersRequest {
+            customer_name: "佐藤".into(),
+            ..Default::default()
+        },
+        v1::ListOrdersRequest {
+            query: "cart-77".into(),
+            ..Default::default()
+        },
+    ];
+    for request in requests {
+        assert_eq!(
+            search(OTHER_SHOP, request.clone()).await,
+            std::slice::from_ref(&theirs.id)
+        );
+        assert_eq!(
+            search(CHECKOUT, request.clone()).await,
+            std::slice::from_ref(&mine.id)
+        );
+        assert_eq!(
+            search(OPERATOR, request).await,
+            [theirs.id.clone(), mine.id.clone()]
+        );
+    }
+    for query in [mine.id.clone(), mine.provider_order_id.clone()] {
+        let request = v1::ListOrdersRequest {
+            query,
+            ..Default::default()
+        };
+        assert!(search(OTHER_SHOP, request.clone()).await.is_empty());
+        assert_eq!(
+            search(CHECKOUT, request).await,
+            std::slice::from_ref(&mine.id)
+        );
+    }
+}
+
+#[tokio::test]
+async fn searches_find_the_callers_own_orders_only_on_sqlite() {
+    searches_find_the_callers_own_orders_only(with_auth(&[]).await).await;
+}
+
+#[tokio::test]
+async fn searches_find_the_callers_own_orders_only_on_postgres() {
+    if std::env::var("KESSAI_TEST_DATABASE_URL").is_err() {
+        eprintln!("KESSAI_TEST_DATABASE_URL is not set: the PostgreSQL run is left to .ci/run");
+        return;
+    }
+    let url = crate::helpers::fresh_database(crate::helpers::Backend::Postgres).await;
+    searches_find_the_callers_own_orders_only(with_auth(&[("KESSAI_DATABASE_URL", &url)]).await)
+        .await;
 }

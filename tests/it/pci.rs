@@ -1,6 +1,8 @@
 //! Card data never reaches a log line, an error message or the database:
 //! an authorization with a real-looking card at TRACE log level, then every
 //! log line and every stored byte is searched for the number and the CVC.
+//! The shopper's e-mail, name and phone are kept with the order and found by
+//! searches, but never reach a log line either.
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -31,6 +33,41 @@ fn real_looking_pan() -> String {
 
 const CVC: &str = "9173";
 const HOLDER: &str = "HANAKO KESSAITEST";
+const EMAIL: &str = " Kessai.Shopper.7391@Example.JP ";
+const NAME: &str = "鈴木 決済子";
+const PHONE: &str = "+81 80-7391-2046";
+
+/// Every form of the customer a log line could carry: as sent, trimmed,
+/// lower-cased, without spaces.
+fn customer_forms() -> Vec<String> {
+    let email = EMAIL.trim();
+    vec![
+        email.to_owned(),
+        email.to_lowercase(),
+        "kessai.shopper.7391".to_owned(),
+        NAME.to_owned(),
+        NAME.replace(' ', ""),
+        "決済子".to_owned(),
+        PHONE.to_owned(),
+        "80-7391-2046".to_owned(),
+    ]
+}
+
+fn searches() -> Vec<v1::ListOrdersRequest> {
+    let by = |customer_email: &str, customer_name: &str, query: &str| v1::ListOrdersRequest {
+        customer_email: customer_email.into(),
+        customer_name: customer_name.into(),
+        query: query.into(),
+        ..Default::default()
+    };
+    vec![
+        by(EMAIL, "", ""),
+        by("", NAME, ""),
+        by("", "", "kessai.shopper.7391"),
+        by("", "決済子", ""),
+        by("kessai.shopper.7391@example.jp", NAME, "決済子"),
+    ]
+}
 
 fn card_request(
     key: &str,
@@ -125,13 +162,21 @@ async fn run_and_search(database_url: &str) -> (Vec<Haystack>, String) {
     let year = chrono::Datelike::year(&chrono::Utc::now()) + 2;
     let mut answers = String::new();
 
+    let with_customer = |mut request: v1::AuthorizeRequest| {
+        request.customer = Some(v1::Customer {
+            email: EMAIL.into(),
+            name: NAME.into(),
+            phone: PHONE.into(),
+        });
+        request
+    };
     let order = client
-        .authorize(card_request(
+        .authorize(with_customer(card_request(
             "pci-auth",
             &pan,
             year,
             v1::CaptureMethod::Manual,
-        ))
+        )))
         .await
         .unwrap()
         .into_inner()
@@ -146,12 +191,12 @@ async fn run_and_search(database_url: &str) -> (Vec<Haystack>, String) {
     answers.push_str(&format!("{order:?}"));
     // A retry replays through the stored fingerprint.
     let replay = client
-        .authorize(card_request(
+        .authorize(with_customer(card_request(
             "pci-auth",
             &pan,
             year,
             v1::CaptureMethod::Manual,
-        ))
+        )))
         .await
         .unwrap();
     answers.push_str(&format!("{replay:?}"));
@@ -182,6 +227,40 @@ async fn run_and_search(database_url: &str) -> (Vec<Haystack>, String) {
             .await
             .unwrap()
     ));
+    // Searches by the customer find the order; a refused one (the e-mail
+    // made too long) names the field only.
+    for search in searches() {
+        let page = client.list_orders(search).await.unwrap().into_inner();
+        assert_eq!(page.orders.len(), 1, "a search finds the order");
+        answers.push_str(&format!("{page:?}"));
+    }
+    let refused = client
+        .list_orders(v1::ListOrdersRequest {
+            customer_email: format!("{}{}", EMAIL.trim(), "x".repeat(300)),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::InvalidArgument);
+    let mut bad_customer = with_customer(card_request(
+        "pci-bad-customer",
+        &pan,
+        year,
+        v1::CaptureMethod::Manual,
+    ));
+    if let Some(c) = bad_customer.customer.as_mut() {
+        c.phone = format!("{PHONE} ext");
+    }
+    let refused_customer = client.authorize(bad_customer).await.unwrap_err();
+    assert_eq!(refused_customer.code(), tonic::Code::InvalidArgument);
+    for told in [format!("{refused:?}"), format!("{refused_customer:?}")] {
+        for form in customer_forms() {
+            assert!(
+                !told.contains(&form),
+                "a refusal repeats the customer: {told}"
+            );
+        }
+    }
     let sale = client
         .authorize(card_request(
             "pci-sale",
@@ -226,6 +305,12 @@ async fn run_and_search(database_url: &str) -> (Vec<Haystack>, String) {
         trace_lines > 50,
         "the run logged at TRACE ({trace_lines} TRACE lines)"
     );
+    for form in customer_forms() {
+        assert!(
+            !log_text.contains(&form),
+            "the customer ({form}) is in the log"
+        );
+    }
     let haystacks = vec![
         Haystack {
             name: "the log".into(),

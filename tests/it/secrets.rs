@@ -1,6 +1,7 @@
 //! No secret reaches a log line, even at TRACE: provider keys, the
 //! fingerprint key, callers' tokens, the database password, the webhook
-//! signing secret and token, and the signatures notifications carry.
+//! signing secret and token, the signatures notifications carry, and the
+//! shopper's e-mail, name and phone (given with every order, searched by).
 
 use kessai::grpc::callers::token_hash;
 use kessai::proto::v1;
@@ -14,6 +15,9 @@ use crate::webhooks::{post_webhook, smartpay_event, smartpay_headers};
 const TOKEN: &str = "tok_live_checkout_7f3a9c1e5b2d8f40";
 const FINGERPRINT_KEY: &str = "fingerprint-key-that-must-never-be-logged";
 const DB_PASSWORD: &str = "pg-password-that-must-never-be-logged";
+const CUSTOMER_EMAIL: &str = "Secrets.Shopper@Example.JP";
+const CUSTOMER_NAME: &str = "高橋 秘密子";
+const CUSTOMER_PHONE: &str = "+81 90-5555-0199";
 
 fn as_caller<T>(message: T) -> Request<T> {
     let mut request = Request::new(message);
@@ -74,6 +78,17 @@ async fn secrets_stay_out_of_trace_logs(postgres: bool) {
     ]
     .into_iter()
     .chain(postgres.then(|| DB_PASSWORD.to_owned()))
+    .chain(
+        [
+            CUSTOMER_EMAIL,
+            "secrets.shopper@example.jp",
+            CUSTOMER_NAME,
+            "高橋秘密子",
+            CUSTOMER_PHONE,
+            "90-5555-0199",
+        ]
+        .map(str::to_owned),
+    )
     .collect();
 
     let mut process = Process::spawn(&["serve"], &{
@@ -124,6 +139,11 @@ async fn secrets_stay_out_of_trace_logs(postgres: bool) {
             amount: 3_000,
             currency: "JPY".into(),
             provider_details: Some(details),
+            customer: Some(v1::Customer {
+                email: CUSTOMER_EMAIL.into(),
+                name: CUSTOMER_NAME.into(),
+                phone: CUSTOMER_PHONE.into(),
+            }),
             ..Default::default()
         };
         let order = client
@@ -189,6 +209,28 @@ async fn secrets_stay_out_of_trace_logs(postgres: bool) {
         401
     );
     secrets.push(wrong_token.to_owned());
+
+    // Searches by the customer, found and refused.
+    for (email, name, query) in [
+        ("secrets.shopper@", "", ""),
+        ("", "高橋 秘密子", ""),
+        ("", "", "secrets.shopper"),
+        (CUSTOMER_EMAIL, CUSTOMER_NAME, "秘密子"),
+    ] {
+        let search = v1::ListOrdersRequest {
+            customer_email: email.into(),
+            customer_name: name.into(),
+            query: query.into(),
+            ..Default::default()
+        };
+        let page = client.list_orders(as_caller(search)).await.unwrap();
+        assert_eq!(page.into_inner().orders.len(), 3, "each provider's order");
+    }
+    let too_long = v1::ListOrdersRequest {
+        customer_name: CUSTOMER_NAME.repeat(60),
+        ..Default::default()
+    };
+    assert!(client.list_orders(as_caller(too_long)).await.is_err());
 
     // Refusals too.
     let mut wrong = Request::new(v1::ListOrdersRequest::default());

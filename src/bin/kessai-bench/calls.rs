@@ -191,3 +191,20 @@ pub async fn list_page(mut client: Client, page_token: String) -> Result<String,
     }
     Ok(page.next_page_token)
 }
+
+/// One page of 50 of a search (`request`'s filters); a search that finds
+/// nothing is an error: every one the harness makes names seeded orders.
+pub async fn search_page(mut client: Client, request: v1::ListOrdersRequest) -> Result<(), String> {
+    let page = client
+        .list_orders(v1::ListOrdersRequest {
+            page_size: 50,
+            ..request
+        })
+        .await
+        .map_err(failed)?
+        .into_inner();
+    if page.orders.is_empty() {
+        return Err("a search found no order".into());
+    }
+    Ok(())
+}

@@ -9,6 +9,8 @@ mod cpu;
 mod load;
 mod postgres;
 mod report;
+mod search;
+mod seed;
 mod server;
 mod soak;
 mod targets;
@@ -27,8 +29,9 @@ use kessai::telemetry::LogTo;
 use tokio_util::sync::CancellationToken;
 
 use crate::load::{Client, Load, Stats, drive};
-use crate::postgres::{Postgres, seed_orders, seeded_order_id};
+use crate::postgres::{Postgres, seeded_order_id};
 use crate::report::Report;
+use crate::seed::{Dialect, seed_orders};
 use crate::server::{Kind, Server, kessai_env};
 use crate::targets::{Judged, judge};
 
@@ -62,6 +65,9 @@ enum Command {
     /// Half an hour of a shop's traffic with provider faults and idle
     /// watchers: memory, descriptors and p99 stay flat, the books balance.
     Soak(soak::SoakArgs),
+    /// Only ListOrders' customer and free-text searches over `--scale`
+    /// seeded orders, against the plain first page.
+    Search(search::SearchArgs),
 }
 
 #[derive(Debug, Clone, Args)]
@@ -78,7 +84,7 @@ struct RunArgs {
     #[command(flatten)]
     postgres: postgres::PostgresArg,
     /// Orders for the scale figures (GetOrder p99 with this many orders
-    /// against 10,000; ListOrders deep pages).
+    /// against 10,000; ListOrders deep pages; searches, on both databases).
     #[arg(long, default_value_t = 1_000_000)]
     scale: u64,
     /// Concurrent Authorize callers while the provider answers slowly.
@@ -157,6 +163,7 @@ fn main() -> anyhow::Result<()> {
         Some(Command::Chaos(args)) => runtime.block_on(chaos::run(args)),
         Some(Command::Watchers(args)) => runtime.block_on(watchers::run(args)),
         Some(Command::Soak(args)) => runtime.block_on(soak::run(args)),
+        Some(Command::Search(args)) => runtime.block_on(search::run(args)),
         None => {
             let smoke = cli.run.smoke;
             let args = if smoke { cli.run.smoke() } else { cli.run };
@@ -444,7 +451,14 @@ async fn run(args: &RunArgs) -> anyhow::Result<Report> {
         .map_err(|e| anyhow::anyhow!(e))?;
     let small = 10_000.min(args.scale / 2).max(1);
     eprintln!("PostgreSQL: seeding {small} orders");
-    seed_orders(&scale_url, &template, 1, small).await?;
+    seed_orders(
+        Dialect::Postgres,
+        &scale_url,
+        &template,
+        (1, small),
+        args.scale,
+    )
+    .await?;
     let get_small = drive(&clients, load, move |client, n| {
         calls::get_order(client, seeded_order_id(1 + spread(n, small)))
     })
@@ -455,7 +469,14 @@ async fn run(args: &RunArgs) -> anyhow::Result<Report> {
         None,
     );
     eprintln!("PostgreSQL: seeding up to {} orders", args.scale);
-    seed_orders(&scale_url, &template, small + 1, args.scale).await?;
+    seed_orders(
+        Dialect::Postgres,
+        &scale_url,
+        &template,
+        (small + 1, args.scale),
+        args.scale,
+    )
+    .await?;
     let scale = args.scale;
     let get_large = drive(&clients, load, move |client, n| {
         calls::get_order(client, seeded_order_id(1 + spread(n, scale)))
@@ -495,9 +516,33 @@ async fn run(args: &RunArgs) -> anyhow::Result<Report> {
         &deep_page,
         None,
     );
+    let scale_probe = Some(cpu::CpuProbe {
+        server: server.pid(),
+        database: true,
+    });
+    search::measure(
+        &clients,
+        load,
+        scale_probe,
+        "PostgreSQL",
+        args.scale,
+        &first_page,
+        &mut report,
+    )
+    .await;
     drop(clients);
     drop(server);
     pg.drop_database(scale_db).await;
+
+    // The same searches on a SQLite file of as many orders.
+    search::sqlite_at_scale(
+        |url| kessai_env(args.db_connections(), url, &sandbox),
+        args.kessai_exe.as_deref(),
+        load,
+        args.scale,
+        &mut report,
+    )
+    .await?;
     pg.drop_database("kessai_bench").await;
     let _ = std::fs::remove_file(&sqlite_path);
     sandbox.stop().await;

@@ -1,6 +1,6 @@
-//! PostgreSQL around the benchmark: scratch databases, `pgbench` (the
-//! database-path ceiling, run on the same server in the same run) and the
-//! bulk seeding of orders for the scale figures.
+//! PostgreSQL around the benchmark: scratch databases and `pgbench` (the
+//! database-path ceiling, run on the same server in the same run); the
+//! bulk seeding of orders for the scale figures is `seed.rs`.
 
 use std::process::Command;
 use std::time::Duration;
@@ -201,69 +201,6 @@ fn parse_tps(output: &str) -> Option<f64> {
 /// after the real ones.
 pub fn seeded_order_id(n: u64) -> String {
     format!("ord_01{n:024X}")
-}
-
-/// Copies the order `template` (an authorized order with no capture) until
-/// the table holds orders `1..=upto` of [`seeded_order_id`], in batches,
-/// then vacuums, analyzes and checkpoints.
-pub async fn seed_orders(
-    database_url: &str,
-    template: &str,
-    from: u64,
-    upto: u64,
-) -> anyhow::Result<()> {
-    let mut conn = PgConnection::connect(database_url).await?;
-    let columns: Vec<String> = sqlx::query(
-        "SELECT column_name::text FROM information_schema.columns \
-         WHERE table_name = 'orders' AND table_schema = current_schema() ORDER BY ordinal_position",
-    )
-    .fetch_all(&mut conn)
-    .await?
-    .iter()
-    .map(|row| row.get::<String, _>(0))
-    .collect();
-    let list = columns
-        .iter()
-        .map(|c| format!("\"{c}\""))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let values = columns
-        .iter()
-        .map(|c| match c.as_str() {
-            "id" => "'ord_01' || lpad(upper(to_hex(g)), 24, '0')".to_owned(),
-            "provider_order_id" => "'pi_seeded_' || g".to_owned(),
-            "merchant_reference" => "'seeded-' || g".to_owned(),
-            other => format!("t.\"{other}\""),
-        })
-        .collect::<Vec<_>>()
-        .join(", ");
-    const BATCH: u64 = 100_000;
-    let mut start = from;
-    while start <= upto {
-        let end = (start + BATCH - 1).min(upto);
-        let statement = format!(
-            "INSERT INTO orders ({list}) SELECT {values} FROM orders t \
-             CROSS JOIN generate_series({start}::bigint, {end}::bigint) AS g WHERE t.id = $1"
-        );
-        let inserted = sqlx::query(AssertSqlSafe(statement))
-            .bind(template)
-            .execute(&mut conn)
-            .await?
-            .rows_affected();
-        if inserted != end - start + 1 {
-            bail!(
-                "seeding inserted {inserted} orders, expected {}",
-                end - start + 1
-            );
-        }
-        start = end + 1;
-    }
-    // What autovacuum and the checkpointer would do with the new rows over
-    // the next minutes, done now, so they do not run during the measurement.
-    conn.execute("VACUUM ANALYZE orders").await?;
-    // Needs a superuser (or pg_checkpoint); the figures only get noisier without it.
-    let _ = conn.execute("CHECKPOINT").await;
-    Ok(())
 }
 
 #[cfg(test)]

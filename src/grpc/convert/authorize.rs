@@ -7,7 +7,8 @@ use super::smartpay::{smartpay_details, smartpay_order_amount};
 use super::*;
 
 use crate::domain::{
-    Amount, CaptureMethod, Currency, IdempotencyKey, InvalidInput, Metadata, Money, Reason,
+    Amount, CaptureMethod, Currency, Customer, IdempotencyKey, InvalidInput, Metadata, Money,
+    Reason,
 };
 use crate::payments::{AuthorizeCommand, PaymentError};
 use crate::proto::v1;
@@ -25,8 +26,17 @@ fn capture_method(value: i32) -> Result<CaptureMethod, InvalidInput> {
     }
 }
 
+fn customer(c: Option<&v1::Customer>) -> Result<Option<Customer>, InvalidInput> {
+    c.map_or(Ok(None), |c| {
+        Customer::parse(&c.email, &c.name, &c.phone, "customer")
+    })
+}
+
+/// The provider's input; `customer` fills in what a provider that takes
+/// one (Smartpay) was not told of the shopper.
 fn provider_details(
     details: &Option<v1::authorize_request::ProviderDetails>,
+    customer: Option<&Customer>,
 ) -> Result<ProviderDetails, PaymentError> {
     use v1::authorize_request::ProviderDetails as P;
     match details {
@@ -36,7 +46,7 @@ fn provider_details(
             "one of payjp, smartpay or paymentoptions is required: it chooses the provider",
         ))),
         Some(P::Payjp(d)) => Ok(ProviderDetails::Payjp(payjp_details(d)?)),
-        Some(P::Smartpay(d)) => Ok(ProviderDetails::Smartpay(smartpay_details(d)?)),
+        Some(P::Smartpay(d)) => Ok(ProviderDetails::Smartpay(smartpay_details(d, customer)?)),
         Some(P::Paymentoptions(d)) => Ok(ProviderDetails::PaymentOptions(Box::new(
             paymentoptions_details(d)?,
         ))),
@@ -59,7 +69,11 @@ impl TryFrom<v1::AuthorizeRequest> for AuthorizeCommand {
         let merchant_reference = v.check(text(&r.merchant_reference, "merchant_reference"));
         let description = v.check(text(&r.description, "description"));
         let metadata = v.check(Metadata::parse(&r.metadata));
-        let details = match provider_details(&r.provider_details) {
+        let customer = v.check(customer(r.customer.as_ref()));
+        let details = match provider_details(
+            &r.provider_details,
+            customer.as_ref().and_then(Option::as_ref),
+        ) {
             Ok(details) => Some(details),
             Err(PaymentError::Invalid(e)) => {
                 v.0.push(e);
@@ -82,6 +96,7 @@ impl TryFrom<v1::AuthorizeRequest> for AuthorizeCommand {
             merchant_reference,
             description,
             metadata,
+            customer,
             details,
         ) {
             (
@@ -92,6 +107,7 @@ impl TryFrom<v1::AuthorizeRequest> for AuthorizeCommand {
                 Some(merchant_reference),
                 Some(description),
                 Some(metadata),
+                Some(customer),
                 Some(details),
             ) => Ok(AuthorizeCommand {
                 key,
@@ -100,6 +116,7 @@ impl TryFrom<v1::AuthorizeRequest> for AuthorizeCommand {
                 merchant_reference,
                 description,
                 metadata,
+                customer,
                 details,
             }),
             _ => Err(PaymentError::Internal),

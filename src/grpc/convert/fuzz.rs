@@ -267,6 +267,18 @@ fn valid_details() -> BoxedStrategy<Option<P>> {
         .boxed()
 }
 
+fn valid_customer() -> BoxedStrategy<Option<v1::Customer>> {
+    proptest::option::of(
+        (
+            "([a-z.]{1,12}@[a-z]{1,8}\\.jp)?",
+            "[a-zA-Z 山田花子]{0,20}",
+            "([0-9]{2,4}[0-9 +-]{0,10})?",
+        )
+            .prop_map(|(email, name, phone)| v1::Customer { email, name, phone }),
+    )
+    .boxed()
+}
+
 fn valid_authorize_request() -> BoxedStrategy<v1::AuthorizeRequest> {
     (
         ("[a-zA-Z0-9_-]{1,40}", 1i64..10_000_000, 0i32..=2),
@@ -276,12 +288,14 @@ fn valid_authorize_request() -> BoxedStrategy<v1::AuthorizeRequest> {
             "[a-zA-Z0-9 ]{0,20}",
         ),
         valid_details(),
+        valid_customer(),
     )
         .prop_map(
             |(
                 (idempotency_key, amount, capture_method),
                 (merchant_reference, metadata, description),
                 provider_details,
+                customer,
             )| v1::AuthorizeRequest {
                 idempotency_key,
                 // A Smartpay order's amount is what its lines add up to.
@@ -300,6 +314,7 @@ fn valid_authorize_request() -> BoxedStrategy<v1::AuthorizeRequest> {
                 merchant_reference,
                 metadata,
                 description,
+                customer,
                 provider_details,
             },
         )
@@ -307,16 +322,36 @@ fn valid_authorize_request() -> BoxedStrategy<v1::AuthorizeRequest> {
 }
 
 fn hostile_authorize_request() -> BoxedStrategy<v1::AuthorizeRequest> {
+    // Random rather than `text()`'s fixed strings, which other fields
+    // quote in their refusals.
+    let field = || {
+        prop_oneof![
+            2 => Just(String::new()),
+            3 => "[a-z0-9.+-]{0,20}@?[a-z0-9.]{0,12}",
+            1 => ".{0,40}",
+            1 => "[\\x00-\\x1f\\u{7f}]{1,4}",
+            1 => ".{250,300}",
+        ]
+    };
+    let customer = proptest::option::of(
+        (field(), field(), field()).prop_map(|(email, name, phone)| v1::Customer {
+            email,
+            name,
+            phone,
+        }),
+    );
     (
         (text(), number(), text()),
         (small(), text(), metadata(), text()),
         details(),
+        customer,
     )
         .prop_map(
             |(
                 (idempotency_key, amount, currency),
                 (capture_method, merchant_reference, metadata, description),
                 provider_details,
+                customer,
             )| v1::AuthorizeRequest {
                 idempotency_key,
                 amount,
@@ -325,6 +360,7 @@ fn hostile_authorize_request() -> BoxedStrategy<v1::AuthorizeRequest> {
                 merchant_reference,
                 metadata,
                 description,
+                customer,
                 provider_details,
             },
         )
@@ -343,7 +379,7 @@ fn authorize_request() -> BoxedStrategy<(v1::AuthorizeRequest, bool)> {
     (
         valid_authorize_request(),
         hostile_authorize_request(),
-        proptest::collection::vec(proptest::bool::weighted(0.15), 8),
+        proptest::collection::vec(proptest::bool::weighted(0.15), 9),
     )
         .prop_map(|(mut good, bad, swap)| {
             let v1::AuthorizeRequest {
@@ -354,6 +390,7 @@ fn authorize_request() -> BoxedStrategy<(v1::AuthorizeRequest, bool)> {
                 merchant_reference,
                 metadata,
                 description,
+                customer,
                 provider_details,
             } = bad;
             take(swap[0], &mut good.idempotency_key, idempotency_key);
@@ -364,6 +401,7 @@ fn authorize_request() -> BoxedStrategy<(v1::AuthorizeRequest, bool)> {
             take(swap[5], &mut good.metadata, metadata);
             take(swap[6], &mut good.description, description);
             take(swap[7], &mut good.provider_details, provider_details);
+            take(swap[8], &mut good.customer, customer);
             (good, swap.contains(&true))
         })
         .boxed()
@@ -398,7 +436,15 @@ fn invalid_or_ok<T>(result: Result<T, PaymentError>) -> Result<Option<T>, TestCa
 proptest! {
     #[test]
     fn any_authorize_request_is_a_command_or_names_its_bad_fields((request, tampered) in authorize_request()) {
-        let accepted = invalid_or_ok(AuthorizeCommand::try_from(request.clone()))?;
+        let answer = AuthorizeCommand::try_from(request.clone());
+        // A refusal names the customer's fields, never repeats them.
+        if let (Err(PaymentError::Invalid(invalid)), Some(c)) = (&answer, &request.customer) {
+            let told = format!("{invalid}");
+            for given in [&c.email, &c.name, &c.phone] {
+                prop_assert!(given.trim().chars().count() < 12 || !told.contains(given.trim()), "{} in {}", given, told);
+            }
+        }
+        let accepted = invalid_or_ok(answer)?;
         prop_assert!(tampered || accepted.is_some(), "a good-faith request was refused: {:?}", request);
         if let Some(command) = accepted {
             prop_assert!((1..=crate::domain::Amount::MAX).contains(&command.money.amount.get()));
@@ -450,6 +496,7 @@ proptest! {
         page_size in small(),
         page_token in text(),
         needs_review: bool,
+        (customer_email, customer_name, query) in (text(), text(), text()),
     ) {
         let stamp = |t: Option<(i64, i32)>| t.map(|(seconds, nanos)| Timestamp { seconds, nanos });
         let request = v1::ListOrdersRequest {
@@ -461,8 +508,12 @@ proptest! {
             page_size,
             page_token,
             needs_review,
+            customer_email,
+            customer_name,
+            query,
         };
         if let Some(query) = invalid_or_ok(ListOrdersCommand::try_from(request))? {
+            prop_assert!(query.search.terms().all(|t| !t.as_str().is_empty()));
             // The page size and the cursor are checked by the use case.
             if let Some(size) = invalid_or_ok(query.page_size().map_err(PaymentError::Invalid))? {
                 prop_assert!((1..=crate::payments::MAX_PAGE_SIZE).contains(&size));

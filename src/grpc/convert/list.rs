@@ -4,7 +4,7 @@ use super::*;
 use chrono::{DateTime, Utc};
 use prost_types::Timestamp;
 
-use crate::domain::{InvalidInput, OrderStatus, ProviderKind, Reason};
+use crate::domain::{InvalidInput, OrderSearch, OrderStatus, ProviderKind, Reason};
 use crate::payments::{ListOrdersCommand, PaymentError};
 use crate::proto::v1;
 
@@ -78,6 +78,11 @@ impl TryFrom<v1::ListOrdersRequest> for ListOrdersCommand {
             v.check(optional_text(&r.merchant_reference, "merchant_reference"));
         let created_after = v.check(timestamp(r.created_after, "created_after"));
         let created_before = v.check(timestamp(r.created_before, "created_before"));
+        let search = v.check(OrderSearch::parse(
+            &r.customer_email,
+            &r.customer_name,
+            &r.query,
+        ));
         if r.page_token.len() > MAX_PAGE_TOKEN {
             v.0.push(InvalidInput::new(
                 Reason::InvalidPageToken,
@@ -95,6 +100,7 @@ impl TryFrom<v1::ListOrdersRequest> for ListOrdersCommand {
             page_size: r.page_size,
             page_token: r.page_token,
             needs_review: r.needs_review,
+            search: search.unwrap_or_default(),
         })
     }
 }

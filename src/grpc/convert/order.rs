@@ -155,6 +155,11 @@ impl From<&OrderView> for v1::Order {
             }),
             needs_review: o.needs_review,
             payment_method: payment_method(o.payment_method) as i32,
+            customer: o.customer.as_ref().map(|c| v1::Customer {
+                email: c.email.clone().unwrap_or_default(),
+                name: c.name.clone().unwrap_or_default(),
+                phone: c.phone.clone().unwrap_or_default(),
+            }),
         }
     }
 }

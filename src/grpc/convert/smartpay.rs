@@ -2,7 +2,7 @@
 
 use super::*;
 
-use crate::domain::{Amount, InvalidInput, PostalAddress, Reason};
+use crate::domain::{Amount, Customer, InvalidInput, PostalAddress, Reason};
 use crate::proto::v1;
 use crate::providers::smartpay::{
     SmartpayCustomer, SmartpayDetails, SmartpayFlow, SmartpayItem, SmartpayItemKind,
@@ -132,13 +132,37 @@ fn smartpay_address(
 }
 
 /// The shopper: Smartpay's schemas require `customerInfo` (every property
-/// in it is optional; an address given must be whole).
+/// in it is optional; an address given must be whole). The provider-neutral
+/// `customer` fills what `smartpay.customer` leaves unset, or stands in for
+/// it.
 fn smartpay_customer(
     c: Option<&v1::SmartpayCustomer>,
+    neutral: Option<&Customer>,
+    errors: &mut Vec<InvalidInput>,
+) -> Option<Box<SmartpayCustomer>> {
+    let parsed = smartpay_customer_as_given(c, neutral.is_some(), errors);
+    parsed.map(|mut customer| {
+        if let Some(neutral) = neutral {
+            customer.fill_unset_from(neutral);
+        }
+        customer
+    })
+}
+
+fn smartpay_customer_as_given(
+    c: Option<&v1::SmartpayCustomer>,
+    neutral_given: bool,
     errors: &mut Vec<InvalidInput>,
 ) -> Option<Box<SmartpayCustomer>> {
     let Some(c) = c else {
-        errors.push(missing("smartpay.customer"));
+        if neutral_given {
+            return Some(Box::default());
+        }
+        errors.push(InvalidInput::new(
+            Reason::InvalidArgument,
+            "smartpay.customer",
+            "is required by Smartpay (or give the order's `customer`)",
+        ));
         return None;
     };
     let before = errors.len();
@@ -254,7 +278,10 @@ fn smartpay_flow(d: &v1::SmartpayDetails) -> Result<SmartpayFlow, InvalidInput> 
 /// Smartpay input, checked against what Smartpay's JTD schemas
 /// (`flat-checkout-session-payload`, `token-order-payload`) require: every
 /// problem is named, so one answer lists them all.
-pub(super) fn smartpay_details(d: &v1::SmartpayDetails) -> Result<SmartpayDetails, InvalidInput> {
+pub(super) fn smartpay_details(
+    d: &v1::SmartpayDetails,
+    customer: Option<&Customer>,
+) -> Result<SmartpayDetails, InvalidInput> {
     let mut errors = Vec::new();
     let items = if d.items.len() > 100 {
         errors.push(InvalidInput::new(
@@ -281,7 +308,7 @@ pub(super) fn smartpay_details(d: &v1::SmartpayDetails) -> Result<SmartpayDetail
         (errors.len() == before).then_some(items)
     };
     let flow = smartpay_flow(d).map_err(|e| errors.push(e)).ok();
-    let customer = smartpay_customer(d.customer.as_ref(), &mut errors);
+    let customer = smartpay_customer(d.customer.as_ref(), customer, &mut errors);
     let shipping = smartpay_shipping(d.shipping.as_ref(), &mut errors);
     let mut all = errors.into_iter();
     if let Some(mut first) = all.next() {

@@ -293,3 +293,121 @@ fn unspecified_status_filters_are_refused() {
         Err(PaymentError::Invalid(_))
     ));
 }
+
+fn customer() -> Option<v1::Customer> {
+    Some(v1::Customer {
+        email: " Hanako@Example.jp ".into(),
+        name: "佐藤 花子".into(),
+        phone: "090-1234-5678".into(),
+    })
+}
+
+/// An order as the store gives it back, with `customer`.
+fn order_with(customer: Option<crate::domain::Customer>) -> crate::domain::OrderView {
+    use crate::domain::{OrderId, OrderRecord, OrderState, ProviderKind};
+    let id = OrderId::generate().to_string();
+    let state = OrderState::new(1_000);
+    crate::domain::OrderView {
+        order: OrderRecord {
+            customer,
+            ..OrderRecord::for_tests(&id, ProviderKind::Smartpay, state)
+        },
+        captures: Vec::new(),
+        refunds: Vec::new(),
+    }
+}
+
+#[test]
+fn a_customer_crosses_the_wire_both_ways() {
+    use prost::Message;
+    let mut request = valid_authorize();
+    request.customer = customer();
+    let decoded = v1::AuthorizeRequest::decode(request.encode_to_vec().as_slice()).unwrap();
+    let cmd = AuthorizeCommand::try_from(decoded).unwrap();
+    let kept = cmd.customer.clone().expect("a customer");
+    assert_eq!(kept.email.as_deref(), Some("Hanako@Example.jp"), "trimmed");
+    assert_eq!(kept.name.as_deref(), Some("佐藤 花子"));
+    assert_eq!(kept.phone.as_deref(), Some("090-1234-5678"));
+
+    let order = v1::Order::from(&order_with(cmd.customer));
+    let decoded = v1::Order::decode(order.encode_to_vec().as_slice()).unwrap();
+    assert_eq!(
+        decoded.customer,
+        Some(v1::Customer {
+            email: "Hanako@Example.jp".into(),
+            name: "佐藤 花子".into(),
+            phone: "090-1234-5678".into(),
+        })
+    );
+    // A part not given is empty on the wire; no customer, no message.
+    let email_only = crate::domain::Customer {
+        email: Some("a@b.jp".into()),
+        ..Default::default()
+    };
+    let order = v1::Order::from(&order_with(Some(email_only)));
+    assert_eq!(order.customer.unwrap().name, "");
+    assert_eq!(v1::Order::from(&order_with(None)).customer, None);
+}
+
+#[test]
+fn the_order_customer_fills_what_smartpay_is_not_told() {
+    let details = |r: v1::AuthorizeRequest| match AuthorizeCommand::try_from(r).unwrap().details {
+        ProviderDetails::Smartpay(d) => *d.customer.unwrap(),
+        other => panic!("{other:?}"),
+    };
+    let mut request = smartpay_authorize(whole_smartpay());
+    request.customer = customer();
+    let filled = details(request.clone());
+    assert_eq!(filled.email, "Hanako@Example.jp");
+    assert_eq!(filled.phone_number, "090-1234-5678");
+    assert_eq!(
+        (filled.first_name.as_str(), filled.last_name.as_str()),
+        ("", "佐藤 花子")
+    );
+
+    let mut own = whole_smartpay();
+    own.customer = Some(v1::SmartpayCustomer {
+        email: "own@example.jp".into(),
+        last_name: "山田".into(),
+        ..Default::default()
+    });
+    request.provider_details = smartpay_authorize(own).provider_details;
+    let kept = details(request.clone());
+    assert_eq!(
+        (kept.email.as_str(), kept.last_name.as_str()),
+        ("own@example.jp", "山田")
+    );
+    assert_eq!(kept.phone_number, "090-1234-5678");
+
+    let mut without = whole_smartpay();
+    without.customer = None;
+    request.provider_details = smartpay_authorize(without).provider_details;
+    assert_eq!(details(request.clone()).email, "Hanako@Example.jp");
+    request.customer = None;
+    assert_eq!(smartpay_fields(request), ["smartpay.customer"]);
+}
+
+#[test]
+fn search_filters_are_folded_and_bad_ones_named() {
+    let r = v1::ListOrdersRequest {
+        customer_email: " Hanako@EXAMPLE ".into(),
+        customer_name: "ＳＡＴＯ Hanako".into(),
+        query: "Cart 7".into(),
+        ..Default::default()
+    };
+    let cmd = ListOrdersCommand::try_from(r).unwrap();
+    let terms: Vec<&str> = cmd.search.terms().map(|t| t.as_str()).collect();
+    assert_eq!(terms, ["hanako@example", "satohanako", "cart7"]);
+    let r = v1::ListOrdersRequest {
+        customer_email: "x".repeat(255),
+        query: "\u{1f}".into(),
+        page_size: 7,
+        ..Default::default()
+    };
+    let Err(PaymentError::Invalid(e)) = ListOrdersCommand::try_from(r) else {
+        panic!("expected INVALID_ARGUMENT");
+    };
+    let fields: Vec<&str> = e.violations.iter().map(|v| v.field.as_str()).collect();
+    assert_eq!(fields, ["customer_email", "query"]);
+    assert_eq!(e.reason, Reason::InvalidArgument);
+}

@@ -3,7 +3,7 @@
 
 use serde_json::json;
 
-use crate::domain::{CaptureMethod, IdempotencyKey, Metadata, Money, ProviderKind};
+use crate::domain::{CaptureMethod, Customer, IdempotencyKey, Metadata, Money, ProviderKind};
 use crate::providers::ProviderDetails;
 
 #[derive(Debug, Clone)]
@@ -14,6 +14,10 @@ pub struct AuthorizeCommand {
     pub merchant_reference: String,
     pub description: String,
     pub metadata: Metadata,
+    /// The shopper, kept with the order. Not part of the replay: a resent
+    /// authorization only reaches the provider, whose details already
+    /// carry what it was given of the customer.
+    pub customer: Option<Customer>,
     pub details: ProviderDetails,
 }
 
@@ -73,6 +77,7 @@ impl AuthorizeCommand {
             merchant_reference: replay.merchant_reference,
             description: replay.description,
             metadata: replay.metadata,
+            customer: None,
             details,
         })
     }

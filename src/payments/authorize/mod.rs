@@ -23,7 +23,7 @@ use crate::store::{AttemptState, Claim, EventAmounts, KeyRecord, NewAttempt, New
 impl Payments {
     /// Every field that makes two Authorize requests different.
     fn authorize_fingerprint(&self, cmd: &AuthorizeCommand) -> serde_json::Value {
-        json!({
+        let mut fingerprint = json!({
             "amount": cmd.money.amount.get(),
             "currency": cmd.money.currency.code(),
             "capture_method": cmd.capture_method.as_str(),
@@ -31,7 +31,17 @@ impl Payments {
             "description": cmd.description,
             "metadata": cmd.metadata,
             "details": cmd.details.fingerprint(&|secret| self.keyed_fingerprint(secret)),
-        })
+        });
+        // Only when given, so a request without one keeps the fingerprint
+        // it had before customers existed (a retry across an upgrade).
+        if let Some(customer) = &cmd.customer {
+            fingerprint["customer"] = json!({
+                "email": customer.email,
+                "name": customer.name,
+                "phone": customer.phone,
+            });
+        }
+        fingerprint
     }
 }
 
@@ -79,6 +89,7 @@ impl Payments {
             metadata: cmd.metadata.clone(),
             provider_data: None,
             card: None,
+            customer: cmd.customer.clone(),
             needs_review: false,
             created_at: now,
             updated_at: now,

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{PostalAddress, ProviderKind};
+use crate::domain::{Customer, PostalAddress, ProviderKind};
 use crate::providers::AuthorizeDetails;
 
 /// One line of a Smartpay checkout.
@@ -75,6 +75,29 @@ pub struct SmartpayCustomer {
     pub phone_number: String,
     pub date_of_birth: String,
     pub address: Option<PostalAddress>,
+}
+
+impl SmartpayCustomer {
+    /// Fills what the shop left empty from the provider-neutral customer:
+    /// the e-mail, the phone number, and, when neither first nor last name
+    /// is given, the last name with the whole name. A whole name does not
+    /// say where it splits (family name first or last), so it is not split:
+    /// it goes whole to the last name, the field a Japanese form asks for
+    /// first.
+    pub fn fill_unset_from(&mut self, customer: &Customer) {
+        let fill = |field: &mut String, value: &Option<String>| {
+            if field.is_empty()
+                && let Some(value) = value
+            {
+                field.clone_from(value);
+            }
+        };
+        fill(&mut self.email, &customer.email);
+        fill(&mut self.phone_number, &customer.phone);
+        if self.first_name.is_empty() {
+            fill(&mut self.last_name, &customer.name);
+        }
+    }
 }
 
 /// Where the goods go, passed through to Smartpay.

@@ -46,6 +46,16 @@ pub struct Model {
     pub updated_at: DateTimeUtc,
     pub lock_version: i64,
     pub owner: String,
+    /// The customer as given (trimmed).
+    pub customer_email: Option<String>,
+    pub customer_name: Option<String>,
+    pub customer_phone: Option<String>,
+    /// What searches match (`domain::search::search_form`).
+    pub customer_email_norm: Option<String>,
+    pub customer_name_norm: Option<String>,
+    /// Id, merchant reference, e-mail and name in search form, for a free
+    /// `query` (`domain::search::search_text`).
+    pub search_text: String,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -203,6 +203,20 @@ static EXPECTED: &[Expect] = &[
     ),
     expect(
         "docs/operations.md",
+        "Searching orders",
+        "grpcurl",
+        // Each search finds the order with the customer; the free query
+        // also the walkthrough's (order-1001, order-1002).
+        Outcome::Succeeds,
+        &[
+            "\"email\": \"Hanako.Sato@example.jp\"",
+            "\"name\": \"佐藤 花子\"",
+            "\"merchantReference\": \"order-1001\"",
+            "\"merchantReference\": \"order-1002\"",
+        ],
+    ),
+    expect(
+        "docs/operations.md",
         "The kessai command",
         "cargo run -- orders get",
         Outcome::Succeeds,
