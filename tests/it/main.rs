@@ -19,6 +19,7 @@ mod connections;
 mod contract_payjp;
 mod contract_smartpay;
 mod crash;
+mod db_statements;
 #[cfg(feature = "example-provider")]
 mod example;
 mod first_hour;

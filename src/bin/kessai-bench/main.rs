@@ -11,6 +11,7 @@ mod postgres;
 mod report;
 mod server;
 mod soak;
+mod statements;
 mod targets;
 mod watchers;
 
@@ -26,7 +27,7 @@ use kessai::sandbox::Sandbox;
 use kessai::telemetry::LogTo;
 use tokio_util::sync::CancellationToken;
 
-use crate::load::{Client, Load, Stats, drive};
+use crate::load::{Client, Load, Probe, Stats, drive};
 use crate::postgres::{Postgres, seed_orders, seeded_order_id};
 use crate::report::Report;
 use crate::server::{Kind, Server, kessai_env};
@@ -227,11 +228,28 @@ struct PerDatabase {
     idle_rss: f64,
 }
 
+/// What to read around each window of `server`: its CPU, the local
+/// PostgreSQL's when `postgres` names kessai's database there, and the
+/// statements and commits.
+fn probe_of(server: &Server, postgres: Option<&statements::PgStats>) -> Probe {
+    Probe {
+        cpu: cpu::CpuProbe {
+            server: server.pid(),
+            database: postgres.is_some(),
+        },
+        db: Some(statements::DbProbe {
+            metrics: server.metrics_addr,
+            postgres: postgres.cloned(),
+        }),
+    }
+}
+
 async fn per_database(
     args: &RunArgs,
     report: &mut Report,
     name: &str,
     server: &Server,
+    postgres: Option<&statements::PgStats>,
     run_id: &str,
 ) -> anyhow::Result<PerDatabase> {
     let idle_rss = server.rss_mib().unwrap_or(f64::NAN);
@@ -241,14 +259,11 @@ async fn per_database(
         .await?;
     let hot = Arc::new(authorize_many(&clients, 1_000, &format!("{run_id}-{name}-seed")).await?);
     // SQLite runs inside kessai; PostgreSQL is a server of its own here.
-    let probe = Some(cpu::CpuProbe {
-        server: server.pid(),
-        database: name == "PostgreSQL",
-    });
+    let probe = Some(probe_of(server, postgres));
 
     eprintln!("{name}: GetOrder");
     let sampler = server.sample_rss();
-    let get = load::drive_counted(&clients, load, probe, move |client, n| {
+    let get = load::drive_counted(&clients, load, probe.clone(), move |client, n| {
         let id = hot[(spread(n, hot.len() as u64)) as usize].clone();
         calls::get_order(client, id)
     })
@@ -258,7 +273,7 @@ async fn per_database(
     eprintln!("{name}: Authorize");
     let sampler = server.sample_rss();
     let prefix = format!("{run_id}-{name}-auth");
-    let authorize = load::drive_counted(&clients, load, probe, move |client, n| {
+    let authorize = load::drive_counted(&clients, load, probe.clone(), move |client, n| {
         let key = format!("{prefix}-{n}");
         async move { calls::authorize(client, key).await.map(|_| ()) }
     })
@@ -272,7 +287,7 @@ async fn per_database(
     eprintln!("{name}: Authorize → Capture → Refund");
     let sampler = server.sample_rss();
     let prefix = format!("{run_id}-{name}-flow");
-    let flow = load::drive_counted(&clients, load, probe, move |client, n| {
+    let flow = load::drive_counted(&clients, load, probe.clone(), move |client, n| {
         calls::flow(client, format!("{prefix}-{n}"))
     })
     .await;
@@ -339,9 +354,12 @@ async fn run(args: &RunArgs) -> anyhow::Result<Report> {
     let null = Server::start(Kind::Null, &HashMap::new()).await?;
     let clients = null.clients(RunArgs::connections(args.concurrency)).await?;
     let canned = kessai::grpc::null_backend::canned_order().id;
-    let null_probe = Some(cpu::CpuProbe {
-        server: null.pid(),
-        database: false,
+    let null_probe = Some(Probe {
+        cpu: cpu::CpuProbe {
+            server: null.pid(),
+            database: false,
+        },
+        db: None,
     });
     let null_get = load::drive_counted(&clients, load, null_probe, move |client, _| {
         calls::get_order(client, canned.clone())
@@ -371,7 +389,7 @@ async fn run(args: &RunArgs) -> anyhow::Result<Report> {
     let sqlite_url = format!("sqlite://{}", sqlite_path.display());
     let sqlite_env = kessai_env(args.db_connections(), &sqlite_url, &sandbox);
     let sqlite = args.kessai(&sqlite_env).await?;
-    let on_sqlite = per_database(args, &mut report, "SQLite", &sqlite, &run_id).await?;
+    let on_sqlite = per_database(args, &mut report, "SQLite", &sqlite, None, &run_id).await?;
     drop(sqlite);
 
     // Start-up on the SQLite database just used.
@@ -387,7 +405,16 @@ async fn run(args: &RunArgs) -> anyhow::Result<Report> {
     let postgres = args
         .kessai(&kessai_env(args.db_connections(), &pg_url, &sandbox))
         .await?;
-    let on_pg = per_database(args, &mut report, "PostgreSQL", &postgres, &run_id).await?;
+    let pg_stats = statements::PgStats::new(&args.postgres.url, "kessai_bench").await;
+    let on_pg = per_database(
+        args,
+        &mut report,
+        "PostgreSQL",
+        &postgres,
+        Some(&pg_stats),
+        &run_id,
+    )
+    .await?;
 
     // Latency hiding: a slow provider, many callers.
     eprintln!(
@@ -403,10 +430,7 @@ async fn run(args: &RunArgs) -> anyhow::Result<Report> {
         .await?;
     let sampler = postgres.sample_rss();
     let prefix = format!("{run_id}-slow");
-    let slow_probe = Some(cpu::CpuProbe {
-        server: postgres.pid(),
-        database: true,
-    });
+    let slow_probe = Some(probe_of(&postgres, Some(&pg_stats)));
     let slow = load::drive_counted(
         &clients,
         args.load(args.in_flight),
@@ -502,6 +526,9 @@ async fn run(args: &RunArgs) -> anyhow::Result<Report> {
     let _ = std::fs::remove_file(&sqlite_path);
     sandbox.stop().await;
 
+    report
+        .notes
+        .push(statements::sources(pg_stats.statements_view));
     judge(
         args,
         &mut report,
