@@ -3,6 +3,7 @@
 //! tonic stack answering a canned order) for the gRPC path and `pgbench`
 //! for the database path. See BENCHMARKS.md.
 
+mod books;
 mod calls;
 mod chaos;
 mod cpu;
@@ -60,6 +61,8 @@ enum Command {
     /// GetOrder, kessai's CPU and the database's commits with and without
     /// many idle WatchOrderEvents streams open.
     Watchers(watchers::WatchersArgs),
+    /// What one request to the PAY.JP simulator costs as its books grow.
+    Books(books::BooksArgs),
     /// Half an hour of a shop's traffic with provider faults and idle
     /// watchers: memory, descriptors and p99 stay flat, the books balance.
     Soak(soak::SoakArgs),
@@ -158,6 +161,7 @@ fn main() -> anyhow::Result<()> {
         Some(Command::Chaos(args)) => runtime.block_on(chaos::run(args)),
         Some(Command::Watchers(args)) => runtime.block_on(watchers::run(args)),
         Some(Command::Soak(args)) => runtime.block_on(soak::run(args)),
+        Some(Command::Books(args)) => runtime.block_on(books::run(args)),
         None => {
             let smoke = cli.run.smoke;
             let args = if smoke { cli.run.smoke() } else { cli.run };
