@@ -7,6 +7,7 @@ mod m20261201_000002_notifications;
 mod m20261206_000003_owners;
 mod m20261210_000003_order_event_notify;
 mod m20261211_000004_lookup_indexes;
+mod m20261212_000005_drop_unused_indexes;
 mod m20261215_000005_customer_search;
 
 /// The PostgreSQL channel new order events are announced on.
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000003_owners::Migration),
             Box::new(m20261210_000003_order_event_notify::Migration),
             Box::new(m20261211_000004_lookup_indexes::Migration),
+            Box::new(m20261212_000005_drop_unused_indexes::Migration),
             Box::new(m20261215_000005_customer_search::Migration),
         ]
     }

@@ -5,6 +5,7 @@
 //! import the adapters' wire types: two independent readings of the docs catch
 //! each other's mistakes.
 
+mod book;
 #[cfg(feature = "example-provider")]
 pub mod example;
 pub mod faults;

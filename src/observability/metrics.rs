@@ -34,6 +34,9 @@ pub const RECONCILE_BACKLOG: &str = "kessai_reconcile_backlog_orders";
 pub const DB_POOL_SIZE: &str = "kessai_db_pool_connections";
 pub const DB_POOL_IDLE: &str = "kessai_db_pool_idle_connections";
 pub const DB_POOL_MAX: &str = "kessai_db_pool_max_connections";
+/// Statements sent to the database, by `kind` (`select`, `insert`,
+/// `update`, `delete`, `other`; `begin` and, on SQLite, `commit`).
+pub const DB_STATEMENTS: &str = "kessai_db_statements_total";
 
 /// Histogram buckets in seconds: from a fast database read to a provider
 /// call that used its whole timeout with retries.
@@ -107,6 +110,10 @@ fn describe() {
     describe_gauge!(
         DB_POOL_MAX,
         "Configured maximum of database connections, by pool"
+    );
+    describe_counter!(
+        DB_STATEMENTS,
+        "Statements sent to the database, by kind; begin counts transactions opened, commit (SQLite) transactions made durable"
     );
 }
 
@@ -257,6 +264,13 @@ pub fn pool(name: &'static str, size: u32, idle: u32, max: u32) {
     gauge!(DB_POOL_SIZE, "pool" => name).set(f64::from(size));
     gauge!(DB_POOL_IDLE, "pool" => name).set(f64::from(idle));
     gauge!(DB_POOL_MAX, "pool" => name).set(f64::from(max));
+}
+
+/// The store's statement counts, as counted so far (they only grow).
+pub fn db_statements(counts: &[(crate::store::StatementKind, u64)]) {
+    for (kind, count) in counts {
+        counter!(DB_STATEMENTS, "kind" => kind.as_str()).absolute(*count);
+    }
 }
 
 #[cfg(test)]

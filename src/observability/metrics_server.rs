@@ -102,7 +102,8 @@ async fn scrape(State(scrape): State<Scrape>) -> impl IntoResponse {
     )
 }
 
-/// Reads what the gauges show from the database. A database that does not
+/// Reads what the gauges show from the database, then the statement counts
+/// (which so include this scrape's own reads). A database that does not
 /// answer leaves the last values (readiness reports the outage).
 async fn refresh_gauges(store: &Store) {
     for pool in store.pool_stats() {
@@ -112,4 +113,5 @@ async fn refresh_gauges(store: &Store) {
         Ok(backlog) => metrics::backlog(backlog.unknown_outcome, backlog.needs_review),
         Err(error) => tracing::warn!(%error, "cannot count the reconciliation backlog"),
     }
+    metrics::db_statements(&crate::store::statement_counts());
 }

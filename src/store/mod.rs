@@ -23,6 +23,7 @@ mod reconcile;
 pub mod records;
 mod reset;
 mod search;
+mod statements;
 mod tx;
 mod webhooks;
 
@@ -45,6 +46,7 @@ pub use feed::EventSubscription;
 pub use observe::{Backlog, MoneyMoved, MoneyObserver, PoolStats};
 pub use reads::OrderFilter;
 pub use records::*;
+pub use statements::{StatementKind, statement_counts};
 pub use tx::Tx;
 pub use webhooks::Receipt;
 
@@ -128,6 +130,7 @@ impl Store {
             .max_connections(1)
             .test_before_acquire(false)
             .acquire_timeout(options.acquire_timeout.max(Duration::from_secs(30)))
+            .after_connect(|connection, _| Box::pin(statements::count_commits_of(connection)))
             .connect_with(connect.clone())
             .await
             .map_err(|e| StoreError::Unavailable(e.to_string()))?;
@@ -138,9 +141,13 @@ impl Store {
             .connect_with(connect.read_only(true))
             .await
             .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        let mut read = SqlxSqliteConnector::from_sqlx_sqlite_pool(read);
+        let mut write = SqlxSqliteConnector::from_sqlx_sqlite_pool(write);
+        statements::count_statements_of(&mut read);
+        statements::count_statements_of(&mut write);
         Ok(Self {
-            read: SqlxSqliteConnector::from_sqlx_sqlite_pool(read),
-            write: SqlxSqliteConnector::from_sqlx_sqlite_pool(write),
+            read,
+            write,
             money_observer: None,
             event_reads: event_read_permits(options),
             event_reads_total: Default::default(),
@@ -170,7 +177,8 @@ impl Store {
             .connect_with(connect.clone())
             .await
             .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-        let db = SqlxPostgresConnector::from_sqlx_postgres_pool(pool);
+        let mut db = SqlxPostgresConnector::from_sqlx_postgres_pool(pool);
+        statements::count_statements_of(&mut db);
         Ok(Self {
             read: db.clone(),
             write: db,
@@ -219,6 +227,7 @@ impl Store {
             ..Default::default()
         };
         let txn = self.write.begin_with_options(options).await?;
+        statements::count(StatementKind::Begin);
         Ok(Tx::new(
             txn,
             self.money_observer.clone(),

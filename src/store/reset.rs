@@ -26,6 +26,7 @@ impl Store {
     /// in one transaction; returns how many orders there were.
     pub async fn delete_every_order(&self) -> Result<u64, StoreError> {
         let txn = self.write.begin().await?;
+        super::statements::count(super::StatementKind::Begin);
         // Rows that name an order first, the orders last.
         refunds::Entity::delete_many().exec(&txn).await?;
         captures::Entity::delete_many().exec(&txn).await?;

@@ -12,8 +12,8 @@ use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 
-use crate::process::KessaiProcess;
 use crate::docs::{Block, blocks};
+use crate::process::KessaiProcess;
 use crate::security::{Pki, pki, write_pem};
 use crate::tls_failures::mutual_tls_env;
 

@@ -20,6 +20,7 @@ mod contract_payjp;
 mod contract_smartpay;
 mod crash;
 mod customer_search;
+mod db_statements;
 mod docs;
 #[cfg(feature = "example-provider")]
 mod example;

@@ -17,7 +17,7 @@ use crate::helpers::{Backend, base_env, fresh_database, payjp_authorize, unique_
 use crate::paymentoptions_rules::APPROVE;
 use crate::process::{KessaiProcess, provider_env};
 
-fn parse(text: &str) -> Scrape {
+pub(crate) fn parse(text: &str) -> Scrape {
     Scrape::parse(text.lines().map(|l| Ok(l.to_owned()))).expect("valid exposition text")
 }
 
@@ -27,7 +27,7 @@ fn matches(sample: &Sample, name: &str, labels: &[(&str, &str)]) -> bool {
 
 /// The value of the counter or gauge `name` with `labels` (0 when the
 /// series does not exist yet: counters start at zero).
-fn value(scrape: &Scrape, name: &str, labels: &[(&str, &str)]) -> f64 {
+pub(crate) fn value(scrape: &Scrape, name: &str, labels: &[(&str, &str)]) -> f64 {
     let found: Vec<f64> = scrape
         .samples
         .iter()
@@ -70,18 +70,29 @@ fn card_authorize(key: &str, amount: i64) -> v1::AuthorizeRequest {
     crate::helpers::card_authorize(key, amount, APPROVE, "123", chrono::Utc::now().year() + 3)
 }
 
-/// Runs in a kessai process of its own, so that no other test's traffic
-/// moves the process-wide counters between the two scrapes and every delta
-/// can be exact.
-async fn metrics_after_traffic(backend: Backend) {
+/// A `kessai` process with `/metrics` on a fresh database, configured with
+/// `env` beside the usual, and the simulators it calls.
+pub(crate) async fn serving_metrics(
+    backend: Backend,
+    env: HashMap<String, String>,
+) -> (Sandbox, KessaiProcess) {
     let sandbox = Sandbox::start("127.0.0.1:0".parse().unwrap(), Arc::new(SystemClock))
         .await
         .unwrap();
     let url = fresh_database(backend).await;
-    let mut env: HashMap<String, String> = base_env(&url);
-    env.extend(provider_env(&sandbox));
-    env.insert("KESSAI_METRICS_ADDR".into(), "127.0.0.1:0".into());
-    let kessai = KessaiProcess::start(&env);
+    let mut all: HashMap<String, String> = base_env(&url);
+    all.extend(provider_env(&sandbox));
+    all.insert("KESSAI_METRICS_ADDR".into(), "127.0.0.1:0".into());
+    all.extend(env);
+    let kessai = KessaiProcess::start(&all);
+    (sandbox, kessai)
+}
+
+/// Runs in a kessai process of its own, so that no other test's traffic
+/// moves the process-wide counters between the two scrapes and every delta
+/// can be exact.
+async fn metrics_after_traffic(backend: Backend) {
+    let (sandbox, kessai) = serving_metrics(backend, HashMap::new()).await;
     let mut client = kessai.client().await;
     let before = parse(&kessai.scrape().await);
 

@@ -141,8 +141,11 @@ fn keys_for_the_mode_start() {
 /// The configuration reference's example of a refused key is what kessai says.
 #[test]
 fn the_configuration_reference_shows_the_message_kessai_gives() {
-    let readme =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/configuration.md")).unwrap();
+    let readme = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/docs/configuration.md"
+    ))
+    .unwrap();
     let shown = readme
         .lines()
         .find(|l| l.starts_with("kessai: configuration error: KESSAI_PAYJP_SECRET_KEY"))

@@ -15,12 +15,17 @@ const ORDERS: i64 = 20_000;
 /// The shapes of the soak's traffic: most orders captured in two parts (half
 /// of them with a refund), some partly captured, voided or still
 /// authorized, one in a hundred pending with its call's outcome unknown.
+/// Most orders are one caller's with one provider; a small caller and a
+/// second and third provider have a few, the orders the filters that narrow
+/// a listing to them must not find by reading all the others.
 const FILL: &str = "
 INSERT INTO orders (id, provider, provider_order_id, currency, capture_method, payment_method,
   auth_state, status, amount, amount_authorized, amount_captured, amount_refunded,
   captures_succeeded, unsettled, expires_at, needs_review, next_sync_at, created_at, updated_at, owner,
-  customer_email, customer_name, customer_email_norm, customer_name_norm, search_text)
-SELECT 'ord_01' || lpad(upper(to_hex(g)), 24, '0'), (ARRAY['payjp','smartpay','paymentoptions'])[1 + g % 3],
+  merchant_reference, customer_email, customer_name, customer_email_norm, customer_name_norm,
+  search_text)
+SELECT 'ord_01' || lpad(upper(to_hex(g)), 24, '0'),
+  CASE WHEN g % 100 = 50 THEN 'paymentoptions' WHEN g % 10 = 5 THEN 'smartpay' ELSE 'payjp' END,
   'po_' || g, 'JPY', 'manual', 'card', 'authorized',
   CASE WHEN g % 100 = 99 THEN 'pending' WHEN g % 10 < 6 THEN 'captured' WHEN g % 10 = 6 THEN 'partially_captured'
        WHEN g % 10 = 7 THEN 'voided' ELSE 'authorized' END,
@@ -31,9 +36,11 @@ SELECT 'ord_01' || lpad(upper(to_hex(g)), 24, '0'), (ARRAY['payjp','smartpay','p
   CASE WHEN g % 100 = 99 THEN 1 ELSE 0 END,
   now() + interval '7 days' - ($1 - g) * interval '1 second', g % 200 = 0,
   CASE WHEN g % 10 IN (8, 9) THEN now() + interval '10 minutes' END,
-  now() - ($1 - g) * interval '1 second', now() - ($1 - g) * interval '1 second', 'shop',
+  now() - ($1 - g) * interval '1 second', now() - ($1 - g) * interval '1 second',
+  CASE WHEN g % 100 = 7 THEN 'small-shop' ELSE 'shop' END, 'ref-' || g,
   e, n, e, replace(n, ' ', ''),
-  lower('ord_01' || lpad(upper(to_hex(g)), 24, '0')) || chr(31) || e || chr(31) || replace(n, ' ', '')
+  lower('ord_01' || lpad(upper(to_hex(g)), 24, '0')) || chr(31) || 'ref-' || g || chr(31) || e
+    || chr(31) || replace(n, ' ', '')
 FROM generate_series(1, $1) g,
   LATERAL (SELECT 'shopper' || (g % 5000) || '@example' || (g % 7) || '.jp' AS e,
     (ARRAY['yamada', 'sato', 'suzuki', 'tanaka', 'ito'])[1 + g % 5] || ' ' || (g % 997) AS n) c;
@@ -71,6 +78,11 @@ FROM provider_attempts;
 INSERT INTO order_events (order_id, event_type, actor, status, created_at)
 SELECT 'ord_01' || lpad(upper(to_hex(g)), 24, '0'), 'authorized', 'shop', 'authorized', now()
 FROM generate_series(1, $1) g, generate_series(0, 3) k;
+
+INSERT INTO webhook_events (provider, event_id, event_type, order_id, received_at, processed_at)
+SELECT 'payjp', 'evt_' || g, 'payment_flow.succeeded', 'ord_01' || lpad(upper(to_hex(g)), 24, '0'),
+  now() - ($1 - g) * interval '1 second', now() - ($1 - g) * interval '1 second'
+FROM generate_series(1, $1) g;
 ";
 
 fn order(g: i64) -> String {
@@ -155,6 +167,128 @@ fn hot_queries() -> Vec<(&'static str, String, String, &'static str)> {
             "idx_provider_attempts_open",
         ),
         (
+            "an order by the provider's id for it (a notification, Store::order_by_provider_id)",
+            "SELECT * FROM orders WHERE provider = $1 AND provider_order_id = $2 LIMIT $3".into(),
+            "'payjp', 'po_777', 1".into(),
+            "idx_orders_provider_order_id",
+        ),
+        (
+            "the order a provider's capture id names (a notification, Store::order_by_provider_capture_id)",
+            "SELECT * FROM captures WHERE provider_capture_id = $1".into(),
+            "'pc_772_0'".into(),
+            "idx_captures_provider_capture_id",
+        ),
+        (
+            "completed keys past their replay window (Store::reap_keys)",
+            "DELETE FROM idempotency_keys WHERE state = $1 AND expires_at < $2".into(),
+            "'completed', now()".into(),
+            "idx_idempotency_keys_expires_at",
+        ),
+        (
+            "notifications past their window (Store::reap_webhook_events)",
+            "DELETE FROM webhook_events WHERE received_at < $1".into(),
+            "now() - interval '30 days'".into(),
+            "idx_webhook_events_received_at",
+        ),
+        (
+            "one order's history (Store::events; a stream of one order)",
+            "SELECT * FROM order_events WHERE order_id = $1 ORDER BY id ASC".into(),
+            order(777),
+            "idx_order_events_order",
+        ),
+        (
+            "the event feed's next read (Store::events_after)",
+            "SELECT * FROM order_events WHERE id > $1 ORDER BY id ASC LIMIT $2".into(),
+            format!("{}, 256", 4 * ORDERS - 100),
+            "order_events_pkey",
+        ),
+        (
+            "one order's provider calls (Store::attempts)",
+            "SELECT * FROM provider_attempts WHERE order_id = $1 ORDER BY id ASC".into(),
+            order(777),
+            "idx_provider_attempts_order",
+        ),
+        (
+            "orders with a call of unknown outcome (the backlog gauge, Store::backlog)",
+            "SELECT COUNT(*) FROM (SELECT DISTINCT order_id FROM provider_attempts WHERE state = $1) AS s"
+                .into(),
+            "'unknown'".into(),
+            "idx_provider_attempts_open",
+        ),
+        (
+            "ListOrders by status",
+            "SELECT * FROM orders WHERE status IN ($1) ORDER BY id DESC LIMIT $2".into(),
+            "'pending', 21".into(),
+            "idx_orders_status_id",
+        ),
+        (
+            "ListOrders of a provider with few orders",
+            "SELECT * FROM orders WHERE provider = $1 ORDER BY id DESC LIMIT $2".into(),
+            "'paymentoptions', 21".into(),
+            "idx_orders_provider_id",
+        ),
+        (
+            "ListOrders of a caller with few orders",
+            "SELECT * FROM orders WHERE owner = $1 ORDER BY id DESC LIMIT $2".into(),
+            "'small-shop', 21".into(),
+            "idx_orders_owner_id",
+        ),
+        (
+            "ListOrders by merchant reference",
+            "SELECT * FROM orders WHERE merchant_reference = $1 ORDER BY id DESC LIMIT $2".into(),
+            "'ref-777', 21".into(),
+            "idx_orders_merchant_reference",
+        ),
+        (
+            "ListOrders created in a window",
+            "SELECT * FROM orders WHERE created_at >= $1 AND created_at < $2 ORDER BY id DESC LIMIT $3"
+                .into(),
+            "now() - interval '10 minutes', now() - interval '5 minutes', 21".into(),
+            "idx_orders_created_at",
+        ),
+        (
+            "ListOrders of the orders to review; the backlog gauge",
+            "SELECT * FROM orders WHERE needs_review = $1 ORDER BY id DESC LIMIT $2".into(),
+            "true, 21".into(),
+            "idx_orders_needs_review",
+        ),
+        (
+            "an order by id (GetOrder, the row lock)",
+            "SELECT * FROM orders WHERE id = $1 LIMIT $2".into(),
+            format!("{}, 1", order(777)),
+            "orders_pkey",
+        ),
+        (
+            "an idempotency key (Tx::claim_key's conflict, Store::find_key)",
+            "SELECT * FROM idempotency_keys WHERE scope = $1 AND key = $2 LIMIT $3".into(),
+            format!("'shop', 'key-{:0>24}', 1", format!("{:X}", 4 * 777)),
+            "idempotency_keys_pkey",
+        ),
+        (
+            "a capture by id (Tx::capture)",
+            "SELECT * FROM captures WHERE id = $1 LIMIT $2".into(),
+            format!("'cap_01{:0>24}', 1", format!("{:X}", 2 * 772)),
+            "captures_pkey",
+        ),
+        (
+            "a refund by id (Tx::refund)",
+            "SELECT * FROM refunds WHERE id = $1 LIMIT $2".into(),
+            format!("'ref_01{:0>24}', 1", format!("{:X}", 772)),
+            "refunds_pkey",
+        ),
+        (
+            "a provider call by id (Tx::attempt)",
+            "SELECT * FROM provider_attempts WHERE id = $1 LIMIT $2".into(),
+            format!("'att_01{:0>24}', 1", format!("{:X}", 4 * 772)),
+            "provider_attempts_pkey",
+        ),
+        (
+            "a notification already received (Store::receive_webhook_event)",
+            "SELECT * FROM webhook_events WHERE provider = $1 AND event_id = $2 LIMIT $3".into(),
+            "'payjp', 'evt_777', 1".into(),
+            "webhook_events_pkey",
+        ),
+        (
             "the orders due a provider check (Store::due_orders)",
             "SELECT * FROM orders WHERE (status IN ($1, $2) OR (status IN ($3, $4) AND expires_at <= $5)) \
              AND (next_sync_at IS NULL OR next_sync_at <= $6) AND provider_order_id IS NOT NULL \
@@ -212,13 +346,45 @@ async fn the_hot_queries_read_through_an_index_on_a_large_database() {
     // entries merged into it.
     db.execute("VACUUM ANALYZE").await.unwrap();
 
-    for (what, statement, arguments, index) in hot_queries() {
+    let queries = hot_queries();
+    for (what, statement, arguments, index) in &queries {
         for mode in ["force_custom_plan", "auto"] {
-            let plan = plan(&mut db, mode, &statement, &arguments).await;
+            let plan = plan(&mut db, mode, statement, arguments).await;
             assert!(
                 !plan.contains("Seq Scan") && plan.contains("Index") && plan.contains(index),
                 "{what} ({mode}) should read through {index:?}:\n{plan}"
             );
         }
     }
+
+    // Every index is one a query above reads through: an index no query
+    // uses is only a cost on every write (unique ones are kept for the
+    // invariants they enforce, and are named above all the same).
+    let indexes: Vec<String> = db
+        .fetch_all(
+            "SELECT indexname FROM pg_indexes WHERE schemaname = 'public' \
+             AND tablename <> 'seaql_migrations' ORDER BY indexname",
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    let named: std::collections::BTreeSet<&str> = queries.iter().map(|q| q.3).collect();
+    let unused: Vec<&String> = indexes
+        .iter()
+        .filter(|index| !named.contains(index.as_str()))
+        .collect();
+    assert!(
+        unused.is_empty(),
+        "indexes no query above reads through: {unused:?} (drop them in a migration, or add the query that needs one)"
+    );
+    let missing: Vec<&&str> = named
+        .iter()
+        .filter(|index| !index.is_empty() && !indexes.iter().any(|i| i == *index))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "indexes named above that do not exist: {missing:?}"
+    );
 }

@@ -16,13 +16,13 @@ use crate::crash::{Process, Providers, fresh_database, kessai_env, start_kessai}
 use crate::helpers::unique_key;
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-struct RoundTrips {
+pub(crate) struct RoundTrips {
     /// Statements other than COMMIT / ROLLBACK.
-    statements: usize,
+    pub statements: usize,
     /// INSERT, UPDATE or DELETE statements.
-    writes: usize,
-    commits: usize,
-    rollbacks: usize,
+    pub writes: usize,
+    pub commits: usize,
+    pub rollbacks: usize,
 }
 
 /// The log lines the driver wrote so far.
@@ -36,7 +36,7 @@ fn statements(process: &Process) -> Vec<String> {
         .collect()
 }
 
-fn classify(summaries: &[String]) -> RoundTrips {
+pub(crate) fn classify(summaries: &[String]) -> RoundTrips {
     let mut trips = RoundTrips::default();
     for summary in summaries {
         let verb = summary

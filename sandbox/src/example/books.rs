@@ -7,6 +7,7 @@ use rand::RngCore;
 use serde_json::{Map, Value, json};
 
 use super::{ExampleLedger, LedgerCharge};
+use crate::book::Book;
 use crate::pipeline::idempotency::{Answers, Idempotent};
 use crate::pipeline::reply::{Reply, json_object};
 
@@ -18,7 +19,7 @@ const AUTHORIZATION: Duration = Duration::days(7);
 /// guards are atomic.
 #[derive(Default)]
 pub(crate) struct Books {
-    charges: Vec<Charge>,
+    charges: Book<Charge>,
     answers: Answers,
     /// Events to notify (type, charge id), sent once the books are unlocked.
     pub(super) outbox: Vec<(&'static str, String)>,
@@ -200,8 +201,7 @@ impl Books {
     fn charge(&mut self, id: &str, now: DateTime<Utc>) -> Result<&mut Charge, ApiError> {
         let charge = self
             .charges
-            .iter_mut()
-            .find(|c| c.id == id)
+            .find_mut(id)
             .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such charge"))?;
         charge.lapse(now);
         Ok(charge)
@@ -356,3 +356,5 @@ impl Books {
         }
     }
 }
+
+crate::book::records_by_id!(Charge);

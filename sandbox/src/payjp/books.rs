@@ -13,6 +13,7 @@ use super::{
     CARD_AUTHORIZATION, EXTENDED_AUTHORIZATION, IDEMPOTENCY_RETENTION, LedgerFlow,
     PAYPAY_AUTHORIZATION, PM_DECLINE, PM_PAYPAY, PM_THREE_D_SECURE, PayjpLedger,
 };
+use crate::book::{Book, Groups};
 use crate::pipeline::idempotency::{Answers, Idempotent};
 use crate::pipeline::reply::Reply;
 
@@ -21,15 +22,25 @@ use crate::pipeline::reply::Reply;
 /// the state file, but for the outbox, which is empty between requests.
 #[derive(Default, Serialize, Deserialize)]
 pub(crate) struct Books {
-    pub(super) flows: Vec<Flow>,
-    pub(super) refunds: Vec<Refund>,
+    pub(super) flows: Book<Flow>,
+    pub(super) refunds: Book<Refund>,
     pub(super) answers: Answers,
+    /// Flows by customer, refunds by flow (for the lists narrowed so).
+    #[serde(skip)]
+    pub(super) customer_flows: Groups,
+    #[serde(skip)]
+    pub(super) flow_refunds: Groups,
     /// Events to notify (type, object), sent once the books are unlocked.
     #[serde(skip)]
     pub(super) outbox: Vec<(&'static str, Value)>,
 }
 
-impl crate::state::Saved for Books {}
+impl crate::state::Saved for Books {
+    fn loaded(&mut self) {
+        self.customer_flows = Groups::of_book(&self.flows, |f| f.customer_id.as_deref());
+        self.flow_refunds = Groups::of_book(&self.refunds, |r| Some(r.payment_flow_id.as_str()));
+    }
+}
 
 impl Idempotent for Books {
     const RETENTION: Duration = IDEMPOTENCY_RETENTION;
@@ -140,16 +151,28 @@ impl Flow {
 impl Books {
     pub(super) fn flow(&self, id: &str) -> Result<&Flow, ApiError> {
         self.flows
-            .iter()
-            .find(|f| f.id == id)
+            .find(id)
             .ok_or_else(|| ApiError::not_found("payment_flow", id))
     }
 
     pub(super) fn flow_mut(&mut self, id: &str) -> Result<&mut Flow, ApiError> {
         self.flows
-            .iter_mut()
-            .find(|f| f.id == id)
+            .find_mut(id)
             .ok_or_else(|| ApiError::not_found("payment_flow", id))
+    }
+
+    pub(super) fn add_flow(&mut self, flow: Flow) {
+        let customer = flow.customer_id.clone();
+        let position = self.flows.push(flow);
+        if let Some(customer) = customer {
+            self.customer_flows.add(&customer, position);
+        }
+    }
+
+    pub(super) fn add_refund(&mut self, refund: Refund) {
+        let flow = refund.payment_flow_id.clone();
+        let position = self.refunds.push(refund);
+        self.flow_refunds.add(&flow, position);
     }
 
     pub(super) fn ledger(&self) -> PayjpLedger {
@@ -314,3 +337,5 @@ pub(super) fn random_hex(bytes: usize) -> String {
     rand::rng().fill_bytes(&mut buffer);
     hex::encode(buffer)
 }
+
+crate::book::records_by_id!(Flow, Refund);

@@ -14,6 +14,7 @@ use super::books::Books;
 use super::errors::ApiError;
 use super::wire::FieldError;
 use super::{LIST_LIMIT_DEFAULT, LIST_LIMIT_MAX, REFUNDS_PATH};
+use crate::book::{Listing, Record};
 use crate::pipeline::reply::Reply;
 
 /// The query of a list request, checked.
@@ -72,13 +73,17 @@ impl ListQuery {
         }
     }
 
-    /// One page of `items` (newest first, each with its id) and whether
-    /// more lie beyond it in the direction paged.
-    pub fn page<T>(&self, items: Vec<(String, T)>) -> Result<(Vec<T>, bool), Vec<FieldError>> {
+    /// One page of `items` (newest first), each as `wire` shows it, and
+    /// whether more lie beyond it in the direction paged. Only the page's
+    /// records are read.
+    pub fn page<'a, T: Record, W>(
+        &self,
+        items: &Listing<'a, T>,
+        wire: impl Fn(&'a T) -> W,
+    ) -> Result<(Vec<W>, bool), Vec<FieldError>> {
         let position = |name: &str, cursor: &str| {
             items
-                .iter()
-                .position(|(id, _)| id == cursor)
+                .rank(cursor)
                 .ok_or_else(|| vec![field(name, &format!("No such object: {cursor}"))])
         };
         let (start, end) = match (&self.starting_after, &self.ending_before) {
@@ -97,12 +102,7 @@ impl ListQuery {
         } else {
             end < items.len()
         };
-        let page = items
-            .into_iter()
-            .skip(start)
-            .take(end - start)
-            .map(|(_, item)| item)
-            .collect();
+        let page = items.ranks(start, end).map(wire).collect();
         Ok((page, has_more))
     }
 }
@@ -147,14 +147,13 @@ impl Books {
     ) -> Result<Reply, ApiError> {
         let query = ListQuery::parse(query).map_err(ApiError::validation)?;
         // GUESS: newest first, as PAY.JP v1 and Stripe-like lists do.
-        let items = self
-            .refunds
-            .iter()
-            .rev()
-            .filter(|r| flow.is_none_or(|id| r.payment_flow_id == id))
-            .map(|r| (r.id.clone(), r.wire()))
-            .collect();
-        let (data, has_more) = query.page(items).map_err(ApiError::validation)?;
+        let items = match flow {
+            None => self.refunds.newest_first(),
+            Some(id) => self.refunds.newest_first_of(self.flow_refunds.of(id)),
+        };
+        let (data, has_more) = query
+            .page(&items, |r| r.wire())
+            .map_err(ApiError::validation)?;
         Ok(Reply::ok(&ListWire {
             object: "list",
             url,
@@ -165,19 +164,13 @@ impl Books {
 
     pub(super) fn list_flows(&self, query: Option<&str>) -> Result<Reply, ApiError> {
         let query = ListQuery::parse(query).map_err(ApiError::validation)?;
-        let items = self
-            .flows
-            .iter()
-            .rev()
-            .filter(|f| {
-                query
-                    .customer_id
-                    .as_deref()
-                    .is_none_or(|c| f.customer_id.as_deref() == Some(c))
-            })
-            .map(|f| (f.id.clone(), f.wire()))
-            .collect();
-        let (data, has_more) = query.page(items).map_err(ApiError::validation)?;
+        let items = match query.customer_id.as_deref() {
+            None => self.flows.newest_first(),
+            Some(customer) => self.flows.newest_first_of(self.customer_flows.of(customer)),
+        };
+        let (data, has_more) = query
+            .page(&items, |f| f.wire())
+            .map_err(ApiError::validation)?;
         Ok(Reply::ok(&ListWire {
             object: "list",
             url: "/v2/payment_flows".to_owned(),
@@ -190,25 +183,52 @@ impl Books {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::book::Book;
 
-    fn items(n: usize) -> Vec<(String, usize)> {
-        (0..n).map(|i| (format!("id{i}"), i)).collect()
+    struct Item(String);
+
+    impl Record for Item {
+        fn id(&self) -> &str {
+            &self.0
+        }
+    }
+
+    /// `n` records made oldest first so that, newest first, `id0` leads.
+    fn items(n: usize) -> Book<Item> {
+        let mut book = Book::default();
+        for i in (0..n).rev() {
+            book.push(Item(format!("id{i}")));
+        }
+        book
+    }
+
+    fn page(raw: Option<&str>, n: usize) -> Result<(Vec<usize>, bool), Vec<FieldError>> {
+        let book = items(n);
+        ListQuery::parse(raw)
+            .unwrap()
+            .page(&book.newest_first(), |i| i.0[2..].parse().unwrap())
     }
 
     #[test]
     fn pages_forward_and_back() {
-        let query = ListQuery::parse(Some("limit=2")).unwrap();
-        assert_eq!(query.page(items(5)).unwrap(), (vec![0, 1], true));
-        let query = ListQuery::parse(Some("limit=2&starting_after=id1")).unwrap();
-        assert_eq!(query.page(items(5)).unwrap(), (vec![2, 3], true));
-        let query = ListQuery::parse(Some("limit=2&starting_after=id3")).unwrap();
-        assert_eq!(query.page(items(5)).unwrap(), (vec![4], false));
-        let query = ListQuery::parse(Some("limit=2&ending_before=id3")).unwrap();
-        assert_eq!(query.page(items(5)).unwrap(), (vec![1, 2], true));
-        let query = ListQuery::parse(Some("ending_before=id1")).unwrap();
-        assert_eq!(query.page(items(5)).unwrap(), (vec![0], false));
-        let query = ListQuery::parse(None).unwrap();
-        assert_eq!(query.page(items(3)).unwrap(), (vec![0, 1, 2], false));
+        assert_eq!(page(Some("limit=2"), 5).unwrap(), (vec![0, 1], true));
+        assert_eq!(
+            page(Some("limit=2&starting_after=id1"), 5).unwrap(),
+            (vec![2, 3], true)
+        );
+        assert_eq!(
+            page(Some("limit=2&starting_after=id3"), 5).unwrap(),
+            (vec![4], false)
+        );
+        assert_eq!(
+            page(Some("limit=2&ending_before=id3"), 5).unwrap(),
+            (vec![1, 2], true)
+        );
+        assert_eq!(
+            page(Some("ending_before=id1"), 5).unwrap(),
+            (vec![0], false)
+        );
+        assert_eq!(page(None, 3).unwrap(), (vec![0, 1, 2], false));
     }
 
     #[test]
@@ -221,8 +241,7 @@ mod tests {
         ] {
             assert!(ListQuery::parse(Some(raw)).is_err(), "{raw}");
         }
-        let query = ListQuery::parse(Some("starting_after=nope")).unwrap();
-        let errors = query.page(items(2)).unwrap_err();
+        let errors = page(Some("starting_after=nope"), 2).unwrap_err();
         assert_eq!(errors[0].field, "starting_after");
     }
 }

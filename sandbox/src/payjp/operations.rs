@@ -68,7 +68,7 @@ impl Books {
             self.outbox.extend(flow.event(attempt.is_err()));
         }
         let reply = attempt.map(|()| Reply::ok(&flow.wire()));
-        self.flows.push(flow);
+        self.add_flow(flow);
         reply
     }
 
@@ -204,14 +204,13 @@ impl Books {
         let reply = Reply::ok(&refund.wire());
         let data = serde_json::to_value(refund.wire()).unwrap_or_default();
         self.outbox.push(("refund.created", data));
-        self.refunds.push(refund);
+        self.add_refund(refund);
         Ok(reply)
     }
 
     pub(super) fn get_refund(&self, id: &str) -> Result<Reply, ApiError> {
         self.refunds
-            .iter()
-            .find(|r| r.id == id)
+            .find(id)
             .map(|r| Reply::ok(&r.wire()))
             .ok_or_else(|| ApiError::not_found("payment_refund", id))
     }

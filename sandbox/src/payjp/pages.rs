@@ -34,8 +34,7 @@ impl PayjpSimulator {
         let mut books = self.core.lock();
         let flow = books
             .flows
-            .iter_mut()
-            .find(|f| f.id == flow_id)
+            .find_mut(flow_id)
             .ok_or(ThreeDsError::UnknownFlow)?;
         if flow.status != Status::RequiresAction {
             return Err(ThreeDsError::NotWaiting(flow.status));
@@ -92,7 +91,7 @@ async fn three_d_secure_page(
     Path(id): Path<String>,
 ) -> Response {
     let books = sim.core.lock();
-    let flow = match books.flows.iter().find(|f| f.id == id) {
+    let flow = match books.flows.find(&id) {
         None => return ThreeDsError::UnknownFlow.into_page(&id),
         Some(flow) if flow.status != Status::RequiresAction => {
             return ThreeDsError::NotWaiting(flow.status).into_page(&id);

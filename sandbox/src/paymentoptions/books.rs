@@ -1,6 +1,7 @@
 //! The simulated merchant account's books: authorizations (PRE_AUTH or
 //! SALE) and every gateway transaction that stems from them.
 
+use std::collections::HashMap;
 use std::fmt;
 
 use chrono::{DateTime, Utc};
@@ -11,6 +12,7 @@ use serde_json::Value;
 use super::cards::{card_scheme, mask_pan};
 use super::errors::ApiError;
 use super::{FIRST_REF, LedgerAuthorization, PaymentOptionsLedger, RC_APPROVED};
+use crate::book::{Book, Groups};
 
 /// Everything behind one mutex, so a check and the action it guards (one
 /// capture only, refunds up to what is left) cannot interleave. Saved whole
@@ -19,14 +21,34 @@ use super::{FIRST_REF, LedgerAuthorization, PaymentOptionsLedger, RC_APPROVED};
 #[derive(Default, Serialize, Deserialize)]
 pub(crate) struct Books {
     pub(super) authorizations: Vec<Authorization>,
-    pub(super) transactions: Vec<Transaction>,
+    pub(super) transactions: Book<Transaction>,
     pub(super) last_ref: i64,
+    /// Authorizations by the merchant's reference, and each one's
+    /// transactions (for the sandbox's lookup by reference).
+    #[serde(skip)]
+    by_ref: Groups,
+    #[serde(skip)]
+    by_authorization: HashMap<usize, Vec<usize>>,
     /// Transactions to notify, sent once the books are unlocked.
     #[serde(skip)]
     pub(super) outbox: Vec<usize>,
 }
 
 impl crate::state::Saved for Books {
+    fn loaded(&mut self) {
+        self.by_ref = Groups::default();
+        for (position, auth) in self.authorizations.iter().enumerate() {
+            self.by_ref.add(&auth.merchant_txn_ref, position);
+        }
+        self.by_authorization = HashMap::new();
+        for (position, txn) in self.transactions.iter().enumerate() {
+            self.by_authorization
+                .entry(txn.authorization)
+                .or_default()
+                .push(position);
+        }
+    }
+
     /// Every transaction stems from an authorization the books hold, and the
     /// gateway's reference counter is past every reference handed out.
     fn consistent(&self) -> bool {
@@ -246,17 +268,33 @@ impl Books {
 
     pub(super) fn find(&self, id: &str) -> Result<usize, ApiError> {
         self.transactions
-            .iter()
-            .position(|t| t.id == id)
+            .position(id)
             .ok_or_else(|| ApiError::not_found(id))
     }
 
+    /// The ids of the transactions of every authorization made with
+    /// `merchant_txn_ref`, oldest first.
     pub(super) fn ids_for_ref(&self, merchant_txn_ref: &str) -> Vec<String> {
-        self.transactions
+        let mut positions: Vec<usize> = self
+            .by_ref
+            .of(merchant_txn_ref)
             .iter()
-            .filter(|t| self.authorizations[t.authorization].merchant_txn_ref == merchant_txn_ref)
+            .filter_map(|auth| self.by_authorization.get(auth))
+            .flatten()
+            .copied()
+            .collect();
+        positions.sort_unstable();
+        positions
+            .into_iter()
+            .filter_map(|p| self.transactions.get(p))
             .map(|t| t.id.clone())
             .collect()
+    }
+
+    pub(super) fn add_authorization(&mut self, auth: Authorization) {
+        self.by_ref
+            .add(&auth.merchant_txn_ref, self.authorizations.len());
+        self.authorizations.push(auth);
     }
 
     /// Records a new transaction and returns its index.
@@ -279,7 +317,7 @@ impl Books {
         env: &Env<'_>,
     ) -> usize {
         self.last_ref = self.last_ref.max(FIRST_REF - 1) + 1;
-        self.transactions.push(Transaction {
+        let position = self.transactions.push(Transaction {
             id: uuid_v4(),
             reference: self.last_ref,
             kind,
@@ -288,8 +326,12 @@ impl Books {
             authorization,
             response_code,
         });
-        self.outbox.push(self.transactions.len() - 1);
-        self.transactions.len() - 1
+        self.by_authorization
+            .entry(authorization)
+            .or_default()
+            .push(position);
+        self.outbox.push(position);
+        position
     }
 }
 
@@ -309,3 +351,5 @@ pub(super) fn uuid_v4() -> String {
         &hex[20..]
     )
 }
+
+crate::book::records_by_id!(Transaction);

@@ -71,7 +71,7 @@ impl Books {
         let index = self.record_with_code(kind, request.amount, auth_index, code, env);
         let id = self.transactions[index].id.clone();
         let sale = approved && kind == Kind::Sale;
-        self.authorizations.push(Authorization {
+        self.add_authorization(Authorization {
             // Refunds of a sale name the sale itself.
             capture_id: sale.then(|| id.clone()),
             id,

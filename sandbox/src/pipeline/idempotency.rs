@@ -8,11 +8,11 @@
 //! the action it guards are atomic: no request can slip in between, and
 //! there is never an "in flight" key to report.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 use axum::http::Method;
 use chrono::Duration;
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use sha2::{Digest, Sha256};
 
 use super::reply::Reply;
@@ -35,10 +35,49 @@ struct Stored {
     reply: Reply,
 }
 
-/// The answers kept by key; saved with the books, so a retry after a
-/// restart still replays.
-#[derive(Default, Serialize, Deserialize)]
-pub(crate) struct Answers(HashMap<String, Stored>);
+/// The answers kept by key; saved with the books (as the map by key), so a
+/// retry after a restart still replays. Their ages are kept in order too, so
+/// forgetting expired keys reads only those.
+#[derive(Default)]
+pub(crate) struct Answers {
+    by_key: HashMap<String, Stored>,
+    by_age: BTreeSet<(i64, String)>,
+}
+
+impl Answers {
+    /// Forgets every answer stored at or before `oldest_ms`.
+    fn forget_until(&mut self, oldest_ms: i64) {
+        while let Some((at_ms, _)) = self.by_age.first()
+            && *at_ms <= oldest_ms
+        {
+            if let Some((_, key)) = self.by_age.pop_first() {
+                self.by_key.remove(&key);
+            }
+        }
+    }
+
+    fn keep(&mut self, key: String, stored: Stored) {
+        self.by_age.insert((stored.at_ms, key.clone()));
+        self.by_key.insert(key, stored);
+    }
+}
+
+impl Serialize for Answers {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.by_key.serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for Answers {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let by_key = HashMap::<String, Stored>::deserialize(deserializer)?;
+        let by_age = by_key
+            .iter()
+            .map(|(key, stored)| (stored.at_ms, key.clone()))
+            .collect();
+        Ok(Self { by_key, by_age })
+    }
+}
 
 /// Books that keep answers by key.
 pub(crate) trait Idempotent {
@@ -77,9 +116,9 @@ pub(crate) fn once<B: Idempotent>(
         return act(books);
     };
     let retention = B::RETENTION.num_milliseconds();
-    let answers = &mut books.answers().0;
-    answers.retain(|_, stored| now_ms - stored.at_ms < retention);
-    if let Some(stored) = answers.get(&key) {
+    let answers = books.answers();
+    answers.forget_until(now_ms.saturating_sub(retention));
+    if let Some(stored) = answers.by_key.get(&key) {
         return if stored.fingerprint == fingerprint {
             stored.reply.clone()
         } else {
@@ -88,7 +127,7 @@ pub(crate) fn once<B: Idempotent>(
     }
     let reply = act(books);
     if B::keeps(&reply) {
-        books.answers().0.insert(
+        books.answers().keep(
             key,
             Stored {
                 fingerprint,
@@ -98,4 +137,70 @@ pub(crate) fn once<B: Idempotent>(
         );
     }
     reply
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Books {
+        answers: Answers,
+        acted: usize,
+    }
+
+    impl Idempotent for Books {
+        const RETENTION: Duration = Duration::milliseconds(1_000);
+
+        fn answers(&mut self) -> &mut Answers {
+            &mut self.answers
+        }
+    }
+
+    fn call(books: &mut Books, key: &str, now_ms: i64) -> Reply {
+        once(
+            books,
+            Some(Keyed {
+                key: key.to_owned(),
+                fingerprint: [1; 32],
+                now_ms,
+            }),
+            || Reply::ok(&"conflict"),
+            |b| {
+                b.acted += 1;
+                Reply::ok(&b.acted)
+            },
+        )
+    }
+
+    #[test]
+    fn a_key_replays_within_its_retention_and_is_forgotten_after() {
+        let mut books = Books {
+            answers: Answers::default(),
+            acted: 0,
+        };
+        call(&mut books, "a", 0);
+        call(&mut books, "b", 500);
+        call(&mut books, "a", 999);
+        assert_eq!(books.acted, 2, "a replayed");
+        // At 1 000 ms, a (stored at 0) is forgotten, b is not.
+        call(&mut books, "a", 1_000);
+        assert_eq!(books.acted, 3, "a acted again");
+        assert!(books.answers.by_key.contains_key("b"));
+        assert_eq!(books.answers.by_key.len(), books.answers.by_age.len());
+        // Saved as the map by key, read back with the ages in order.
+        let json = serde_json::to_value(&books.answers).unwrap();
+        assert!(json.get("a").is_some() && json.get("b").is_some());
+        let mut back = Books {
+            answers: serde_json::from_value(json).unwrap(),
+            acted: 10,
+        };
+        call(&mut back, "b", 1_499);
+        assert_eq!(back.acted, 10, "b replayed after the reload");
+        call(&mut back, "b", 1_500);
+        assert_eq!(back.acted, 11, "b forgotten at its retention");
+        assert!(
+            back.answers.by_key.contains_key("a"),
+            "a, stored again at 1 000 ms, is kept"
+        );
+    }
 }

@@ -1,6 +1,8 @@
 //! The simulated Smartpay merchant account's books: checkout sessions,
 //! orders, payments (captures) and refunds, and the rules that move them.
 
+use std::collections::BTreeSet;
+
 use chrono::Duration;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
@@ -12,6 +14,7 @@ use super::{
     AUTHORIZATION_WINDOW, BASE62, ID_LENGTH, IDEMPOTENCY_RETENTION, LedgerOrder, LedgerPayment,
     SmartpayLedger,
 };
+use crate::book::{Book, Groups};
 use crate::pipeline::idempotency::{Answers, Idempotent};
 
 /// Everything behind one mutex, so an idempotency lookup and the action it
@@ -19,17 +22,35 @@ use crate::pipeline::idempotency::{Answers, Idempotent};
 /// the state file, but for the outbox, which is empty between requests.
 #[derive(Default, Serialize, Deserialize)]
 pub(crate) struct Books {
-    pub(super) sessions: Vec<Session>,
-    pub(super) orders: Vec<Order>,
-    pub(super) payments: Vec<Payment>,
-    pub(super) refunds: Vec<Refund>,
+    pub(super) sessions: Book<Session>,
+    pub(super) orders: Book<Order>,
+    pub(super) payments: Book<Payment>,
+    pub(super) refunds: Book<Refund>,
     pub(super) answers: Answers,
+    /// Each order's checkout session, if it has one.
+    #[serde(skip)]
+    pub(super) order_sessions: Groups,
+    /// Orders that may lapse at their deadline: (deadline, position),
+    /// soonest first; an entry whose order moved on is dropped when due.
+    #[serde(skip)]
+    deadlines: BTreeSet<(i64, usize)>,
     /// Events to notify (type, object), sent once the books are unlocked.
     #[serde(skip)]
     pub(super) outbox: Vec<(&'static str, Value)>,
 }
 
-impl crate::state::Saved for Books {}
+impl crate::state::Saved for Books {
+    fn loaded(&mut self) {
+        self.order_sessions = Groups::of_book(&self.sessions, |s| Some(s.order_id.as_str()));
+        self.deadlines = self
+            .orders
+            .iter()
+            .enumerate()
+            .filter(|(_, o)| o.status == OrderStatus::RequiresCapture)
+            .filter_map(|(position, o)| Some((o.expires_at?, position)))
+            .collect();
+    }
+}
 
 /// GUESS: every answer is kept, errors included, so a retry learns exactly
 /// what the first attempt learned.
@@ -167,31 +188,45 @@ impl Books {
     }
 
     pub(super) fn order(&self, id: &str) -> Result<&Order, ApiError> {
-        self.orders
-            .iter()
-            .find(|o| o.id == id)
-            .ok_or_else(ApiError::order_not_found)
+        self.orders.find(id).ok_or_else(ApiError::order_not_found)
     }
 
     pub(super) fn order_mut(&mut self, id: &str) -> Result<&mut Order, ApiError> {
         self.orders
-            .iter_mut()
-            .find(|o| o.id == id)
+            .find_mut(id)
             .ok_or_else(ApiError::order_not_found)
     }
 
     pub(super) fn payment_mut(&mut self, id: &str) -> Result<&mut Payment, ApiError> {
         self.payments
-            .iter_mut()
-            .find(|p| p.id == id)
+            .find_mut(id)
             .ok_or_else(ApiError::payment_not_found)
+    }
+
+    /// The checkout session that made `order_id`, if one did.
+    pub(super) fn session_of(&self, order_id: &str) -> Option<&Session> {
+        let position = *self.order_sessions.of(order_id).first()?;
+        self.sessions.get(position)
+    }
+
+    pub(super) fn add_session(&mut self, session: Session) {
+        let order_id = session.order_id.clone();
+        let position = self.sessions.push(session);
+        self.order_sessions.add(&order_id, position);
     }
 
     /// Smartpay cancels an uncaptured order by itself at its deadline; the
     /// simulator catches up whenever it is touched, dating the change at the
-    /// deadline so the books read as if it had happened on time.
+    /// deadline so the books read as if it had happened on time. Only the
+    /// orders whose deadline has come are read.
     pub(super) fn settle_expired(&mut self, now: i64) {
-        for order in &mut self.orders {
+        while let Some(&(deadline, position)) = self.deadlines.first()
+            && deadline <= now
+        {
+            self.deadlines.pop_first();
+            let Some(order) = self.orders.get_mut(position) else {
+                continue;
+            };
             let overdue = order.status == OrderStatus::RequiresCapture
                 && order.expires_at.is_some_and(|deadline| now >= deadline);
             if overdue {
@@ -216,8 +251,10 @@ impl Books {
         order.authorized = order.amount;
         // GUESS: an automatically captured order also shows the 7-day
         // `expiresAt` (order.succeeded.json carries one).
-        order.expires_at = Some(now + AUTHORIZATION_WINDOW.num_milliseconds());
+        let deadline = now + AUTHORIZATION_WINDOW.num_milliseconds();
+        order.expires_at = Some(deadline);
         order.updated_at = now;
+        self.deadlines.insert((deadline, order_index));
         match order.capture_method {
             CaptureMethod::Manual => order.status = OrderStatus::RequiresCapture,
             CaptureMethod::Automatic => {
@@ -271,8 +308,7 @@ impl Books {
             }
         }
         self.notify("payment.created", &payment.wire());
-        self.payments.push(payment);
-        self.payments.len() - 1
+        self.payments.push(payment)
     }
 
     pub(super) fn ledger(&self) -> SmartpayLedger {
@@ -282,21 +318,17 @@ impl Books {
     }
 
     pub(super) fn ledger_order(&self, order: &Order) -> LedgerOrder {
-        let payments: Vec<LedgerPayment> = self
-            .payments
+        let payments: Vec<LedgerPayment> = order
+            .payment_ids
             .iter()
-            .filter(|p| p.order_id == order.id)
+            .filter_map(|id| self.payments.find(id))
             .map(|p| LedgerPayment {
                 id: p.id.clone(),
                 amount: p.amount,
                 refunded: p.refunded,
             })
             .collect();
-        let session_reference = self
-            .sessions
-            .iter()
-            .find(|s| s.order_id == order.id)
-            .and_then(|s| s.reference.clone());
+        let session_reference = self.session_of(&order.id).and_then(|s| s.reference.clone());
         LedgerOrder {
             id: order.id.clone(),
             status: order.status.as_str().to_owned(),
@@ -319,3 +351,5 @@ pub(super) fn new_id(prefix: &str) -> String {
         .collect();
     format!("{prefix}_test_{tail}")
 }
+
+crate::book::records_by_id!(Session, Order, Payment, Refund);

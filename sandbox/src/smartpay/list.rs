@@ -9,6 +9,7 @@ use serde_json::Value;
 use super::books::{Books, Env};
 use super::errors::ApiError;
 use super::wire::CollectionWire;
+use crate::book::{Book, Record};
 use crate::pipeline::reply::Reply;
 
 /// The collections `GET /v1/{collection}` lists.
@@ -80,49 +81,22 @@ impl Books {
         fn value<T: Serialize>(wire: T) -> Value {
             serde_json::to_value(wire).unwrap_or_default()
         }
-        let objects: Vec<(&str, Value)> = match collection {
-            Collection::CheckoutSessions => self
-                .sessions
-                .iter()
-                .rev()
-                .filter_map(|session| {
-                    let order = self.orders.iter().find(|o| o.id == session.order_id)?;
-                    Some((
-                        session.id.as_str(),
-                        value(session.wire(order, env.public_base_url)),
-                    ))
-                })
-                .collect(),
-            Collection::Orders => self
-                .orders
-                .iter()
-                .rev()
-                .map(|o| (o.id.as_str(), value(o.wire())))
-                .collect(),
-            Collection::Payments => self
-                .payments
-                .iter()
-                .rev()
-                .map(|p| (p.id.as_str(), value(p.wire())))
-                .collect(),
-            Collection::Refunds => self
-                .refunds
-                .iter()
-                .rev()
-                .map(|r| (r.id.as_str(), value(r.wire())))
-                .collect(),
+        let page = match collection {
+            // A session whose order is missing is not listed (the books
+            // never hold one: every session is made with its order).
+            Collection::CheckoutSessions => page(&self.sessions, query, |session| {
+                let order = self.orders.find(&session.order_id)?;
+                Some(value(session.wire(order, env.public_base_url)))
+            }),
+            Collection::Orders => page(&self.orders, query, |o| Some(value(o.wire()))),
+            Collection::Payments => page(&self.payments, query, |p| Some(value(p.wire()))),
+            Collection::Refunds => page(&self.refunds, query, |r| Some(value(r.wire()))),
         };
-        let start = match &query.page_token {
-            None => 0,
-            Some(token) => objects
-                .iter()
-                .position(|(id, _)| id == token)
-                .ok_or_else(|| ApiError::invalid(vec!["pageToken: is invalid".to_owned()]))?,
-        };
-        let end = (start + query.max_results).min(objects.len());
-        let page_token = objects.get(start).map(|(id, _)| *id).unwrap_or_default();
-        let next_page_token = objects.get(end).map(|(id, _)| *id);
-        let data: Vec<Value> = objects[start..end].iter().map(|(_, v)| v.clone()).collect();
+        let Page {
+            page_token,
+            next_page_token,
+            data,
+        } = page?;
         Ok(Reply::ok(&CollectionWire {
             object: "collection",
             page_token,
@@ -132,4 +106,33 @@ impl Books {
             data,
         }))
     }
+}
+
+/// One page of a collection.
+struct Page<'a> {
+    page_token: &'a str,
+    next_page_token: Option<&'a str>,
+    data: Vec<Value>,
+}
+
+/// The page of `book` (newest first) that `query` asks for, reading only
+/// the page's records (and the next one's id).
+fn page<'a, T: Record>(
+    book: &'a Book<T>,
+    query: &ListQuery,
+    wire: impl Fn(&'a T) -> Option<Value>,
+) -> Result<Page<'a>, ApiError> {
+    let listing = book.newest_first();
+    let start = match &query.page_token {
+        None => 0,
+        Some(token) => listing
+            .rank(token)
+            .ok_or_else(|| ApiError::invalid(vec!["pageToken: is invalid".to_owned()]))?,
+    };
+    let end = (start + query.max_results).min(listing.len());
+    Ok(Page {
+        page_token: listing.at(start).map(Record::id).unwrap_or_default(),
+        next_page_token: listing.at(end).map(Record::id),
+        data: listing.ranks(start, end).filter_map(wire).collect(),
+    })
 }

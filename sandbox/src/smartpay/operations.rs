@@ -41,8 +41,7 @@ impl Books {
                 .and_then(|r| self.create_payment(r, env.now)),
             Call::GetPayment(id) => self
                 .payments
-                .iter()
-                .find(|p| p.id == *id)
+                .find(id)
                 .map(|p| Reply::ok(&p.wire()))
                 .ok_or_else(ApiError::payment_not_found),
             Call::CreateRefund => parse_body(body)
@@ -50,16 +49,14 @@ impl Books {
                 .and_then(|r| self.create_refund(r, env.now)),
             Call::GetRefund(id) => self
                 .refunds
-                .iter()
-                .find(|r| r.id == *id)
+                .find(id)
                 .map(|r| Reply::ok(&r.wire()))
                 .ok_or_else(ApiError::refund_not_found),
             Call::GetCheckoutSession(id) => self
                 .sessions
-                .iter()
-                .find(|s| s.id == *id)
+                .find(id)
                 .and_then(|session| {
-                    let order = self.orders.iter().find(|o| o.id == session.order_id)?;
+                    let order = self.orders.find(&session.order_id)?;
                     Some(Reply::ok(&session.wire(order, env.public_base_url)))
                 })
                 .ok_or_else(ApiError::checkout_session_not_found),
@@ -94,7 +91,7 @@ impl Books {
         };
         let reply = Reply::ok(&session.wire(&order, env.public_base_url));
         self.orders.push(order);
-        self.sessions.push(session);
+        self.add_session(session);
         reply
     }
 
@@ -118,8 +115,7 @@ impl Books {
             order.reject(now);
             self.notify("order.rejected", &order.wire());
         }
-        self.orders.push(order);
-        let index = self.orders.len() - 1;
+        let index = self.orders.push(order);
         if approved {
             self.authorize(index, now);
         }
@@ -133,8 +129,7 @@ impl Books {
     ) -> Result<Reply, ApiError> {
         let index = self
             .orders
-            .iter()
-            .position(|o| o.id == request.order_id)
+            .position(&request.order_id)
             .ok_or_else(ApiError::order_not_found)?;
         let order = &self.orders[index];
         // An expired order was already settled (canceled/succeeded) before

@@ -44,14 +44,12 @@ impl SmartpaySimulator {
         books.settle_expired(now);
         let session = books
             .sessions
-            .iter()
-            .find(|s| s.id == session_id)
+            .find(session_id)
             .cloned()
             .ok_or(PageError::UnknownSession)?;
         let index = books
             .orders
-            .iter()
-            .position(|o| o.id == session.order_id)
+            .position(&session.order_id)
             .ok_or(PageError::UnknownSession)?;
         let status = books.orders[index].status;
         if status != OrderStatus::RequiresAuthorization {
@@ -109,7 +107,7 @@ async fn checkout_page(State(sim): State<SmartpaySimulator>, Path(id): Path<Stri
     let now = sim.core.clock.now_ms();
     let mut books = sim.core.lock();
     books.settle_expired(now);
-    let Some(session) = books.sessions.iter().find(|s| s.id == id) else {
+    let Some(session) = books.sessions.find(&id) else {
         return PageError::UnknownSession.into_page(&id);
     };
     let Ok(order) = books.order(&session.order_id) else {

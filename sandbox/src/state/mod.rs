@@ -61,6 +61,9 @@ pub(crate) trait Saved: Serialize + DeserializeOwned {
     fn consistent(&self) -> bool {
         true
     }
+
+    /// Rebuilds what is not saved (indexes by key) from what is.
+    fn loaded(&mut self) {}
 }
 
 /// Why a state file was not used.
@@ -95,7 +98,8 @@ fn parse<A: Api>(file: &mut Value, name: &'static str) -> Result<A::Books, State
 where
     A::Books: Saved,
 {
-    let books: A::Books = serde_json::from_value(file[name].take())?;
+    let mut books: A::Books = serde_json::from_value(file[name].take())?;
+    books.loaded();
     if !books.consistent() {
         return Err(StateError::Inconsistent(name));
     }

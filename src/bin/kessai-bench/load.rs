@@ -11,6 +11,7 @@ use kessai::proto::v1::payment_service_client::PaymentServiceClient;
 use tonic::transport::Channel;
 
 use crate::cpu::{CpuPerCall, CpuProbe};
+use crate::statements::{DbPerCall, DbProbe};
 
 pub type Client = PaymentServiceClient<Channel>;
 
@@ -34,6 +35,9 @@ pub struct Stats {
     pub window: Duration,
     /// The CPU each answered call cost, when a probe was given.
     pub cpu: Option<CpuPerCall>,
+    /// The database statements and commits each answered call cost, when
+    /// the probe reads them.
+    pub db: Option<DbPerCall>,
     /// Sorted, microseconds.
     latencies: Vec<u32>,
 }
@@ -88,12 +92,19 @@ where
     drive_counted(clients, load, None, op).await
 }
 
-/// [`drive`], also reading the CPU `probe` names at the measured window's
+/// What to read at a measured window's start and end.
+#[derive(Debug, Clone)]
+pub struct Probe {
+    pub cpu: CpuProbe,
+    pub db: Option<DbProbe>,
+}
+
+/// [`drive`], also reading what `probe` names at the measured window's
 /// start and end.
 pub async fn drive_counted<F, Fut>(
     clients: &[Client],
     load: Load,
-    probe: Option<CpuProbe>,
+    probe: Option<Probe>,
     op: F,
 ) -> Stats
 where
@@ -105,13 +116,19 @@ where
     let start = Instant::now() + Duration::from_millis(20);
     let measure_from = start + load.warmup;
     let measure_until = measure_from + load.duration;
-    let cpu = probe.map(|probe| {
+    let probed = probe.map(|Probe { cpu, db }| {
         tokio::spawn(async move {
             tokio::time::sleep_until(measure_from.into()).await;
-            let before = tokio::task::spawn_blocking(move || probe.read()).await;
+            let (before, db_before) = tokio::join!(
+                tokio::task::spawn_blocking(move || cpu.read()),
+                read_db(db.as_ref())
+            );
             tokio::time::sleep_until(measure_until.into()).await;
-            let after = tokio::task::spawn_blocking(move || probe.read()).await;
-            before.ok().zip(after.ok())
+            let (after, db_after) = tokio::join!(
+                tokio::task::spawn_blocking(move || cpu.read()),
+                read_db(db.as_ref())
+            );
+            (before.ok().zip(after.ok()), db_before.zip(db_after))
         })
     });
     let mut tasks = Vec::with_capacity(load.concurrency);
@@ -168,12 +185,21 @@ where
         stats.latencies.extend(worker.latencies);
     }
     stats.latencies.sort_unstable();
-    if let Some(cpu) = cpu
-        && let Ok(Some((before, after))) = cpu.await
+    if let Some(probed) = probed
+        && let Ok((cpu, db)) = probed.await
     {
-        stats.cpu = before.per_call(&after, stats.ops);
+        if let Some((before, after)) = cpu {
+            stats.cpu = before.per_call(&after, stats.ops);
+        }
+        if let Some((before, after)) = db {
+            stats.db = before.per_call(&after, stats.ops);
+        }
     }
     stats
+}
+
+async fn read_db(probe: Option<&DbProbe>) -> Option<crate::statements::DbCounts> {
+    Some(probe?.read().await)
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 //! tonic stack answering a canned order) for the gRPC path and `pgbench`
 //! for the database path. See BENCHMARKS.md.
 
+mod books;
 mod calls;
 mod chaos;
 mod cpu;
@@ -13,6 +14,7 @@ mod search;
 mod seed;
 mod server;
 mod soak;
+mod statements;
 mod targets;
 mod watchers;
 
@@ -28,7 +30,7 @@ use kessai::sandbox::Sandbox;
 use kessai::telemetry::LogTo;
 use tokio_util::sync::CancellationToken;
 
-use crate::load::{Client, Load, Stats, drive};
+use crate::load::{Client, Load, Probe, Stats, drive};
 use crate::postgres::{Postgres, seeded_order_id};
 use crate::report::Report;
 use crate::seed::{Dialect, seed_orders};
@@ -62,6 +64,8 @@ enum Command {
     /// GetOrder, kessai's CPU and the database's commits with and without
     /// many idle WatchOrderEvents streams open.
     Watchers(watchers::WatchersArgs),
+    /// What one request to the PAY.JP simulator costs as its books grow.
+    Books(books::BooksArgs),
     /// Half an hour of a shop's traffic with provider faults and idle
     /// watchers: memory, descriptors and p99 stay flat, the books balance.
     Soak(soak::SoakArgs),
@@ -164,6 +168,7 @@ fn main() -> anyhow::Result<()> {
         Some(Command::Watchers(args)) => runtime.block_on(watchers::run(args)),
         Some(Command::Soak(args)) => runtime.block_on(soak::run(args)),
         Some(Command::Search(args)) => runtime.block_on(search::run(args)),
+        Some(Command::Books(args)) => runtime.block_on(books::run(args)),
         None => {
             let smoke = cli.run.smoke;
             let args = if smoke { cli.run.smoke() } else { cli.run };
@@ -234,11 +239,28 @@ struct PerDatabase {
     idle_rss: f64,
 }
 
+/// What to read around each window of `server`: its CPU, the local
+/// PostgreSQL's when `postgres` names kessai's database there, and the
+/// statements and commits.
+fn probe_of(server: &Server, postgres: Option<&statements::PgStats>) -> Probe {
+    Probe {
+        cpu: cpu::CpuProbe {
+            server: server.pid(),
+            database: postgres.is_some(),
+        },
+        db: Some(statements::DbProbe {
+            metrics: server.metrics_addr,
+            postgres: postgres.cloned(),
+        }),
+    }
+}
+
 async fn per_database(
     args: &RunArgs,
     report: &mut Report,
     name: &str,
     server: &Server,
+    postgres: Option<&statements::PgStats>,
     run_id: &str,
 ) -> anyhow::Result<PerDatabase> {
     let idle_rss = server.rss_mib().unwrap_or(f64::NAN);
@@ -248,14 +270,11 @@ async fn per_database(
         .await?;
     let hot = Arc::new(authorize_many(&clients, 1_000, &format!("{run_id}-{name}-seed")).await?);
     // SQLite runs inside kessai; PostgreSQL is a server of its own here.
-    let probe = Some(cpu::CpuProbe {
-        server: server.pid(),
-        database: name == "PostgreSQL",
-    });
+    let probe = Some(probe_of(server, postgres));
 
     eprintln!("{name}: GetOrder");
     let sampler = server.sample_rss();
-    let get = load::drive_counted(&clients, load, probe, move |client, n| {
+    let get = load::drive_counted(&clients, load, probe.clone(), move |client, n| {
         let id = hot[(spread(n, hot.len() as u64)) as usize].clone();
         calls::get_order(client, id)
     })
@@ -265,7 +284,7 @@ async fn per_database(
     eprintln!("{name}: Authorize");
     let sampler = server.sample_rss();
     let prefix = format!("{run_id}-{name}-auth");
-    let authorize = load::drive_counted(&clients, load, probe, move |client, n| {
+    let authorize = load::drive_counted(&clients, load, probe.clone(), move |client, n| {
         let key = format!("{prefix}-{n}");
         async move { calls::authorize(client, key).await.map(|_| ()) }
     })
@@ -279,7 +298,7 @@ async fn per_database(
     eprintln!("{name}: Authorize → Capture → Refund");
     let sampler = server.sample_rss();
     let prefix = format!("{run_id}-{name}-flow");
-    let flow = load::drive_counted(&clients, load, probe, move |client, n| {
+    let flow = load::drive_counted(&clients, load, probe.clone(), move |client, n| {
         calls::flow(client, format!("{prefix}-{n}"))
     })
     .await;
@@ -346,9 +365,12 @@ async fn run(args: &RunArgs) -> anyhow::Result<Report> {
     let null = Server::start(Kind::Null, &HashMap::new()).await?;
     let clients = null.clients(RunArgs::connections(args.concurrency)).await?;
     let canned = kessai::grpc::null_backend::canned_order().id;
-    let null_probe = Some(cpu::CpuProbe {
-        server: null.pid(),
-        database: false,
+    let null_probe = Some(Probe {
+        cpu: cpu::CpuProbe {
+            server: null.pid(),
+            database: false,
+        },
+        db: None,
     });
     let null_get = load::drive_counted(&clients, load, null_probe, move |client, _| {
         calls::get_order(client, canned.clone())
@@ -378,7 +400,7 @@ async fn run(args: &RunArgs) -> anyhow::Result<Report> {
     let sqlite_url = format!("sqlite://{}", sqlite_path.display());
     let sqlite_env = kessai_env(args.db_connections(), &sqlite_url, &sandbox);
     let sqlite = args.kessai(&sqlite_env).await?;
-    let on_sqlite = per_database(args, &mut report, "SQLite", &sqlite, &run_id).await?;
+    let on_sqlite = per_database(args, &mut report, "SQLite", &sqlite, None, &run_id).await?;
     drop(sqlite);
 
     // Start-up on the SQLite database just used.
@@ -394,7 +416,16 @@ async fn run(args: &RunArgs) -> anyhow::Result<Report> {
     let postgres = args
         .kessai(&kessai_env(args.db_connections(), &pg_url, &sandbox))
         .await?;
-    let on_pg = per_database(args, &mut report, "PostgreSQL", &postgres, &run_id).await?;
+    let pg_stats = statements::PgStats::new(&args.postgres.url, "kessai_bench").await;
+    let on_pg = per_database(
+        args,
+        &mut report,
+        "PostgreSQL",
+        &postgres,
+        Some(&pg_stats),
+        &run_id,
+    )
+    .await?;
 
     // Latency hiding: a slow provider, many callers.
     eprintln!(
@@ -410,10 +441,7 @@ async fn run(args: &RunArgs) -> anyhow::Result<Report> {
         .await?;
     let sampler = postgres.sample_rss();
     let prefix = format!("{run_id}-slow");
-    let slow_probe = Some(cpu::CpuProbe {
-        server: postgres.pid(),
-        database: true,
-    });
+    let slow_probe = Some(probe_of(&postgres, Some(&pg_stats)));
     let slow = load::drive_counted(
         &clients,
         args.load(args.in_flight),
@@ -516,9 +544,12 @@ async fn run(args: &RunArgs) -> anyhow::Result<Report> {
         &deep_page,
         None,
     );
-    let scale_probe = Some(cpu::CpuProbe {
-        server: server.pid(),
-        database: true,
+    let scale_probe = Some(Probe {
+        cpu: cpu::CpuProbe {
+            server: server.pid(),
+            database: true,
+        },
+        db: None,
     });
     search::measure(
         &clients,
@@ -547,6 +578,9 @@ async fn run(args: &RunArgs) -> anyhow::Result<Report> {
     let _ = std::fs::remove_file(&sqlite_path);
     sandbox.stop().await;
 
+    report
+        .notes
+        .push(statements::sources(pg_stats.statements_view));
     judge(
         args,
         &mut report,

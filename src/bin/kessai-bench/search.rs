@@ -18,6 +18,7 @@ use kessai::sandbox::Sandbox;
 
 use crate::chaos::Databases;
 use crate::cpu::CpuProbe;
+use crate::load::Probe;
 use crate::load::{Client, Load, Stats, drive, drive_counted};
 use crate::postgres::Postgres;
 use crate::report::Report;
@@ -83,7 +84,7 @@ fn searches(scale: u64) -> Vec<(&'static str, Request)> {
 pub async fn measure(
     clients: &[Client],
     load: Load,
-    probe: Option<CpuProbe>,
+    probe: Option<Probe>,
     database: &str,
     scale: u64,
     plain: &Stats,
@@ -91,7 +92,7 @@ pub async fn measure(
 ) {
     for (what, request) in searches(scale) {
         eprintln!("{database}: search {what}");
-        let stats = drive_counted(clients, load, probe, move |client, n| {
+        let stats = drive_counted(clients, load, probe.clone(), move |client, n| {
             calls::search_page(client, request(n))
         })
         .await;
@@ -117,7 +118,7 @@ pub async fn measure(
 pub async fn plain_page(
     clients: &[Client],
     load: Load,
-    probe: Option<CpuProbe>,
+    probe: Option<Probe>,
     database: &str,
     scale: u64,
     report: &mut Report,
@@ -196,11 +197,14 @@ where
         .await
         .map_err(|e| anyhow::anyhow!(e))?;
     seed(template).await?;
-    let probe = Some(CpuProbe {
-        server: server.pid(),
-        database: database == "PostgreSQL",
+    let probe = Some(Probe {
+        cpu: CpuProbe {
+            server: server.pid(),
+            database: database == "PostgreSQL",
+        },
+        db: None,
     });
-    let plain = plain_page(&clients, load, probe, database, scale, report).await;
+    let plain = plain_page(&clients, load, probe.clone(), database, scale, report).await;
     measure(&clients, load, probe, database, scale, &plain, report).await;
     Ok(())
 }

@@ -28,6 +28,8 @@ pub enum Kind {
 pub struct Server {
     child: Child,
     pub addr: SocketAddr,
+    /// Where kessai serves `/metrics` (`KESSAI_METRICS_ADDR`), if it does.
+    pub metrics_addr: Option<SocketAddr>,
     /// Where the process writes its stdout and stderr (JSON log lines).
     pub log: PathBuf,
     /// From spawning the process to `kessai.v1.PaymentService` SERVING.
@@ -72,15 +74,19 @@ impl Server {
             Kind::Kessai => "kessai serving gRPC",
             Kind::Null => "null backend serving gRPC",
         };
-        let addr = loop {
+        let (addr, metrics_addr) = loop {
             let text = std::fs::read_to_string(&log).unwrap_or_default();
-            let found = text
+            let serving = text
                 .lines()
                 .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-                .find(|l| l["message"] == message)
-                .and_then(|l| l["addr"].as_str().and_then(|a| a.parse().ok()));
-            if let Some(addr) = found {
-                break addr;
+                .find(|l| l["message"] == message);
+            let address = |field: &str| {
+                serving
+                    .as_ref()
+                    .and_then(|l| l[field].as_str().and_then(|a| a.parse().ok()))
+            };
+            if let Some(addr) = address("addr") {
+                break (addr, address("metrics_addr"));
             }
             if let Some(status) = child.try_wait()? {
                 bail!("the server exited ({status}) before serving:\n{text}");
@@ -94,6 +100,7 @@ impl Server {
         let mut server = Self {
             child,
             addr,
+            metrics_addr,
             log,
             ready_after: Duration::ZERO,
         };
@@ -214,6 +221,8 @@ pub fn kessai_env(
         ),
         ("KESSAI_DATABASE_URL", database_url.to_owned()),
         ("KESSAI_LISTEN_ADDR", "127.0.0.1:0".to_owned()),
+        // Statements per call are read from kessai's counter.
+        ("KESSAI_METRICS_ADDR", "127.0.0.1:0".to_owned()),
         ("KESSAI_SANDBOX", "false".to_owned()),
         // The simulators take the providers' test keys.
         ("KESSAI_PROVIDER_MODE", "test".to_owned()),

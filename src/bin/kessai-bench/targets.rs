@@ -94,6 +94,28 @@ pub fn judge(args: &RunArgs, report: &mut Report, j: Judged<'_>) {
         ),
         pg_flow >= 0.1 * j.tps_n,
     );
+    for (name, on) in [("SQLite", j.on_sqlite), ("PostgreSQL", j.on_pg)] {
+        if let Some(db) = on.authorize.db {
+            // BEGIN and COMMIT are round trips too.
+            let trips = db.statements + db.begun.unwrap_or(0.0) + db.commits.unwrap_or(0.0);
+            report.check(
+                format!("round trips per Authorize on {name} ≤ 4"),
+                format!(
+                    "{trips:.2} ({:.2} statements, {} commits)",
+                    db.statements,
+                    db.commits.map_or("–".into(), |c| format!("{c:.2}"))
+                ),
+                trips <= 4.0,
+            );
+        }
+        if let Some(db) = on.get.db {
+            report.check(
+                format!("statements per GetOrder on {name} ≤ 2"),
+                format!("{:.2}", db.statements),
+                db.statements <= 2.0,
+            );
+        }
+    }
     let latency = args.provider_latency_ms as f64 / 1000.0;
     let bound = (args.in_flight as f64 / latency).min(pg_auth);
     report.check(
