@@ -135,7 +135,7 @@ mod tests {
         // may show none yet, so work until one is counted, or fail after 5 s.
         let started = std::time::Instant::now();
         let mut spin = 0u64;
-        while !process_cpu(std::process::id()).is_some_and(|t| t > Duration::ZERO) {
+        while process_cpu(std::process::id()).is_none_or(|t| t == Duration::ZERO) {
             assert!(
                 started.elapsed() < Duration::from_secs(5),
                 "/proc shows no CPU for this process"
