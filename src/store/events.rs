@@ -1,19 +1,7 @@
 //! The order history read as a stream: every event after a cursor, in id
-//! order, and never one that an earlier, still uncommitted event could
-//! precede.
-//!
-//! On PostgreSQL, event ids come from a sequence, and sequence numbers are
-//! not committed in order: a reader that has seen id 10 may later find id 9
-//! committed by a transaction that took its number first. Each read
-//! therefore also takes the snapshot's list of transactions in progress
-//! (`pg_current_snapshot()`), and [`Horizon`] holds back every event past a
-//! read that had transactions in progress until all of them have finished;
-//! by then whatever they wrote below that point is visible, or will never
-//! be. (A transaction takes its id when it first writes, and every event is
-//! appended after the order row is written, so a transaction that holds an
-//! event number is always in that list. Transactions known not to hold one
-//! are left out of it: see [`IN_PROGRESS`].) SQLite has one writer at a time, so
-//! what a reader sees is always a prefix of the history.
+//! order. On PostgreSQL each read also says which transactions were in
+//! progress when its snapshot was taken, so that [`super::Horizon`] can hold
+//! back what one of them could still precede.
 
 use std::sync::atomic::Ordering;
 
@@ -28,6 +16,7 @@ use tokio::sync::SemaphorePermit;
 use super::Store;
 use super::entities::{order_events, orders};
 use super::error::StoreError;
+use super::horizon::Running;
 use super::records::EventAmounts;
 use crate::domain::{Currency, OrderId, OrderStatus, ProviderKind};
 
@@ -85,8 +74,8 @@ pub struct EventBatch {
     /// Whether the read stopped at its limit (more may be visible already).
     pub full: bool,
     /// PostgreSQL: the transactions in progress when the read's snapshot
-    /// was taken. Empty on SQLite.
-    pub in_progress: Vec<u64>,
+    /// was taken. Empty on SQLite and for reads below a known horizon.
+    pub in_progress: Running,
 }
 
 impl Store {
@@ -129,13 +118,16 @@ impl Store {
 
     /// The newest visible event id, and (PostgreSQL) the transactions in
     /// progress beside it: one of those may still commit an event below it.
-    pub(super) async fn latest_event(&self) -> Result<(i64, Vec<u64>), StoreError> {
+    pub(super) async fn latest_event(&self) -> Result<(i64, Running), StoreError> {
         let _permit = self.event_read_permit().await?;
         let sql = match self.backend() {
             DatabaseBackend::Postgres => format!(
-                "SELECT COALESCE(MAX(id), 0) AS latest, {IN_PROGRESS} AS snapshot FROM order_events"
+                "SELECT COALESCE(MAX(id), 0) AS latest, {IN_PROGRESS} AS snapshot, \
+                 {OWN_ID} AS own FROM order_events"
             ),
-            _ => "SELECT COALESCE(MAX(id), 0) AS latest, '' AS snapshot FROM order_events".into(),
+            _ => "SELECT COALESCE(MAX(id), 0) AS latest, '' AS snapshot, NULL AS own \
+                  FROM order_events"
+                .into(),
         };
         let row = self
             .read
@@ -143,10 +135,12 @@ impl Store {
             .await?
             .ok_or_else(|| StoreError::Database("no latest event".into()))?;
         let latest: i64 = row.try_get("", "latest")?;
-        let snapshot: String = row.try_get("", "snapshot")?;
         let in_progress = match self.backend() {
-            DatabaseBackend::Postgres => in_progress(&snapshot)?,
-            _ => Vec::new(),
+            DatabaseBackend::Postgres => Running::parse(
+                &row.try_get::<String>("", "snapshot")?,
+                row.try_get::<Option<String>>("", "own")?.as_deref(),
+            )?,
+            _ => Running::default(),
         };
         Ok((latest, in_progress))
     }
@@ -195,31 +189,36 @@ impl Store {
         let (rows, in_progress) = match (self.backend(), until) {
             (DatabaseBackend::Postgres, None) => {
                 // One row even when no event matches: the snapshot is
-                // needed either way (see [`Horizon::admit`]).
+                // needed either way (see [`super::Horizon::admit`]). The
+                // read takes an id of its own only when it found events.
                 let inner = query.build(DatabaseBackend::Postgres);
                 let statement = Statement {
                     sql: format!(
-                        "SELECT s.snapshot, e.* \
-                         FROM (SELECT {IN_PROGRESS} AS snapshot) s \
-                         LEFT JOIN LATERAL ({}) e ON true ORDER BY e.id",
+                        "WITH e AS ({}) \
+                         SELECT s.snapshot, s.own, e.* FROM (SELECT {IN_PROGRESS} AS snapshot, \
+                         CASE WHEN EXISTS (SELECT 1 FROM e) THEN {OWN_ID} END AS own) s \
+                         LEFT JOIN e ON true ORDER BY e.id",
                         inner.sql
                     ),
                     ..inner
                 };
                 let results = self.read.query_all_raw(statement).await?;
-                let text: String = results
+                let first = results
                     .first()
-                    .ok_or_else(|| StoreError::Database("no snapshot".into()))?
-                    .try_get("", "snapshot")?;
+                    .ok_or_else(|| StoreError::Database("no snapshot".into()))?;
+                let running = Running::parse(
+                    &first.try_get::<String>("", "snapshot")?,
+                    first.try_get::<Option<String>>("", "own")?.as_deref(),
+                )?;
                 let mut rows = Vec::with_capacity(results.len());
                 for result in &results {
                     if result.try_get::<Option<i64>>("", "id")?.is_some() {
                         rows.push(order_events::Model::from_query_result(result, "")?);
                     }
                 }
-                (rows, in_progress(&text)?)
+                (rows, running)
             }
-            _ => (query.all(&self.read).await?, Vec::new()),
+            _ => (query.all(&self.read).await?, Running::default()),
         };
         let mut order_ids: Vec<&str> = rows.iter().map(|r| r.order_id.as_str()).collect();
         order_ids.sort_unstable();
@@ -289,8 +288,9 @@ fn streamed(row: order_events::Model, order: &orders::Model) -> Result<StreamedE
     })
 }
 
-/// The transactions in progress that may hold an event number: the
-/// statement snapshot's `xip` (in `pg_snapshot`'s text form), without the
+/// The transactions in progress that may hold an event number, as
+/// `xmin:xmax:xip` (`pg_snapshot`'s text form): the statement snapshot's
+/// `xip` without the
 /// transactions of sessions connected to another database of the same
 /// server, which can never write this database's `order_events`. Leaving
 /// those out keeps a long transaction elsewhere from holding back every
@@ -299,201 +299,15 @@ fn streamed(row: order_events::Model, order: &orders::Model) -> Result<StreamedE
 /// tried and dropped: `pg_locks` is not one consistent picture, and under
 /// load streams skipped events.) A session whose transaction id this role
 /// may not see is kept, which can only hold a stream back, never skip.
-const IN_PROGRESS: &str = "(SELECT '0:0:' || coalesce(string_agg(x::text, ',' ORDER BY x), '') \
+const IN_PROGRESS: &str = "(SELECT pg_snapshot_xmin(pg_current_snapshot())::text || ':' || \
+    pg_snapshot_xmax(pg_current_snapshot())::text || ':' || coalesce(string_agg(x::text, ',' ORDER BY x), '') \
     FROM pg_snapshot_xip(pg_current_snapshot()) AS x \
     WHERE (x::text::bigint % 4294967296) NOT IN ( \
         SELECT backend_xid::text::bigint FROM pg_stat_activity \
         WHERE backend_xid IS NOT NULL AND datname <> current_database()))";
 
-/// The in-progress transaction ids of a `pg_snapshot` (`xmin:xmax:xip,…`).
-fn in_progress(snapshot: &str) -> Result<Vec<u64>, StoreError> {
-    let list = snapshot
-        .splitn(3, ':')
-        .nth(2)
-        .ok_or_else(|| corrupt("snapshot", snapshot))?;
-    list.split(',')
-        .filter(|x| !x.is_empty())
-        .map(|x| x.parse().map_err(|_| corrupt("snapshot", snapshot)))
-        .collect()
-}
-
-/// How far a watcher has read, and what it must wait for before reading on.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Horizon {
-    /// Every event up to here was delivered (or never committed).
-    cursor: i64,
-    barrier: Option<Barrier>,
-}
-
-/// Events up to `upto` were read while `waiting_on` were in progress: one of
-/// them may still commit an event below `upto`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Barrier {
-    upto: i64,
-    waiting_on: Vec<u64>,
-}
-
-impl Horizon {
-    pub fn after(cursor: i64) -> Self {
-        Self {
-            cursor,
-            barrier: None,
-        }
-    }
-
-    /// Where the next read starts.
-    pub fn cursor(&self) -> i64 {
-        self.cursor
-    }
-
-    /// Whether events already read are held back until transactions in
-    /// progress finish (which may announce nothing: read again soon).
-    pub fn held_back(&self) -> bool {
-        self.barrier.is_some()
-    }
-
-    /// The events of `batch` (a read after [`Horizon::cursor`]) that can be
-    /// delivered now, in order. The rest are read again later.
-    pub fn admit(&mut self, batch: EventBatch) -> Vec<StreamedEvent> {
-        if let Some(barrier) = &mut self.barrier {
-            // Transactions that have finished are no longer in the list.
-            barrier
-                .waiting_on
-                .retain(|xid| batch.in_progress.contains(xid));
-        }
-        let last = batch.events.last().map(|e| e.id);
-        let mut admitted = Vec::new();
-        for event in batch.events {
-            if let Some(barrier) = &self.barrier {
-                if !barrier.waiting_on.is_empty() {
-                    break;
-                }
-                if event.id > barrier.upto {
-                    self.cursor = std::cmp::max(self.cursor, barrier.upto);
-                    self.barrier = None;
-                }
-            }
-            if self.barrier.is_none() && !batch.in_progress.is_empty() {
-                self.barrier = Some(Barrier {
-                    upto: last.unwrap_or(event.id),
-                    waiting_on: batch.in_progress.clone(),
-                });
-                break;
-            }
-            self.cursor = event.id;
-            admitted.push(event);
-        }
-        // Everything up to a cleared barrier was read: nothing more can
-        // appear below it.
-        if let Some(barrier) = &self.barrier
-            && barrier.waiting_on.is_empty()
-            && !batch.full
-        {
-            self.cursor = std::cmp::max(self.cursor, barrier.upto);
-            self.barrier = None;
-        }
-        admitted
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn event(id: i64) -> StreamedEvent {
-        StreamedEvent {
-            id,
-            order_id: OrderId::from_trusted(format!("ord_{id}")),
-            owner: "shop".into(),
-            provider: ProviderKind::Payjp,
-            event_type: "capture.succeeded".into(),
-            actor: "test".into(),
-            status: OrderStatus::Captured,
-            currency: Currency::parse("JPY").unwrap(),
-            amount: 100,
-            amounts: None,
-            created_at: Utc::now(),
-        }
-    }
-
-    fn batch(ids: &[i64], in_progress: &[u64]) -> EventBatch {
-        EventBatch {
-            events: ids.iter().copied().map(event).collect(),
-            full: false,
-            in_progress: in_progress.to_vec(),
-        }
-    }
-
-    fn ids(events: &[StreamedEvent]) -> Vec<i64> {
-        events.iter().map(|e| e.id).collect()
-    }
-
-    #[test]
-    fn with_nothing_in_progress_every_visible_event_is_final() {
-        let mut h = Horizon::after(0);
-        assert_eq!(ids(&h.admit(batch(&[1, 2, 4], &[]))), [1, 2, 4]);
-        assert_eq!(h.cursor(), 4);
-    }
-
-    #[test]
-    fn an_event_committed_late_below_one_already_seen_is_not_skipped() {
-        // 10 commits while the transaction holding 9 (xid 77) is open.
-        let mut h = Horizon::after(8);
-        assert!(h.admit(batch(&[10], &[77])).is_empty());
-        assert_eq!(h.cursor(), 8, "nothing past 8 is final yet");
-        // Still open: still nothing.
-        assert!(h.admit(batch(&[10], &[77, 80])).is_empty());
-        // 77 committed 9; a newer transaction (80) does not hold anything
-        // below 10, so 9 and 10 go out, in order.
-        assert_eq!(ids(&h.admit(batch(&[9, 10], &[80]))), [9, 10]);
-        assert_eq!(h.cursor(), 10);
-    }
-
-    #[test]
-    fn a_gap_left_by_a_rolled_back_transaction_is_passed_once_it_has_finished() {
-        let mut h = Horizon::after(0);
-        assert!(h.admit(batch(&[2, 3], &[5])).is_empty());
-        // 5 rolled back: id 1 never appears.
-        assert_eq!(ids(&h.admit(batch(&[2, 3], &[]))), [2, 3]);
-        assert_eq!(h.cursor(), 3);
-    }
-
-    #[test]
-    fn events_past_a_cleared_barrier_wait_for_the_transactions_of_their_own_read() {
-        let mut h = Horizon::after(0);
-        assert!(h.admit(batch(&[2], &[5])).is_empty());
-        // 5 finished, but 6 started and 7 is visible beyond the barrier.
-        assert_eq!(ids(&h.admit(batch(&[1, 2, 7], &[6]))), [1, 2]);
-        assert_eq!(h.cursor(), 2);
-        assert_eq!(ids(&h.admit(batch(&[5, 7], &[]))), [5, 7]);
-    }
-
-    #[test]
-    fn a_full_read_keeps_the_cleared_barrier_for_the_rest() {
-        let mut h = Horizon::after(0);
-        assert!(h.admit(batch(&[1, 2, 3, 4], &[9])).is_empty());
-        let mut first = batch(&[1, 2], &[]);
-        first.full = true;
-        assert_eq!(ids(&h.admit(first)), [1, 2]);
-        assert_eq!(h.cursor(), 2);
-        // Nothing is in progress any more, yet the barrier still covers up
-        // to 4 until the read reaches it.
-        assert_eq!(ids(&h.admit(batch(&[3, 4, 5], &[11]))), [3, 4]);
-        assert_eq!(h.cursor(), 4);
-        assert!(h.admit(batch(&[5], &[11])).is_empty());
-    }
-
-    #[test]
-    fn a_filtered_read_with_nothing_new_leaves_the_cursor() {
-        let mut h = Horizon::after(3);
-        assert!(h.admit(batch(&[], &[4])).is_empty());
-        assert_eq!(h.cursor(), 3);
-    }
-
-    #[test]
-    fn snapshots_list_their_transactions_in_progress() {
-        assert_eq!(in_progress("10:20:").unwrap(), Vec::<u64>::new());
-        assert_eq!(in_progress("10:20:10,14,15").unwrap(), [10, 14, 15]);
-        assert!(in_progress("garbage").is_err());
-    }
-}
+/// An id taken by the reading statement after its snapshot: past every id
+/// handed out before it (see `Running`). Nothing is written under it, so
+/// its commit need not wait for the disk.
+const OWN_ID: &str = "(pg_current_xact_id()::text \
+    || substr(set_config('synchronous_commit', 'off', true), 1, 0))";

@@ -28,7 +28,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::Store;
 use super::error::StoreError;
-use super::events::{EventFilter, Horizon, StreamedEvent};
+use super::events::{EventFilter, StreamedEvent};
+use super::horizon::{Horizon, StartBarrier};
 
 /// How often the feed reads with nothing announced.
 const SAFETY_POLL: Duration = Duration::from_secs(1);
@@ -245,11 +246,14 @@ async fn start(store: &Store) -> Horizon {
 }
 
 async fn start_position(store: &Store) -> Result<Horizon, StoreError> {
-    let (latest, mut waiting) = store.latest_event().await?;
+    let (latest, running) = store.latest_event().await?;
+    let mut waiting = StartBarrier::new(running);
     while !waiting.is_empty() {
         tokio::time::sleep(HELD_BACK_POLL).await;
-        let (_, in_progress) = store.latest_event().await?;
-        waiting.retain(|xid| in_progress.contains(xid));
+        let (_, running) = store.latest_event().await?;
+        if waiting.passed(&running) {
+            break;
+        }
     }
     Ok(Horizon::after(latest))
 }

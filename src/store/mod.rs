@@ -17,6 +17,7 @@ pub mod entities;
 mod error;
 mod events;
 mod feed;
+mod horizon;
 mod observe;
 mod reads;
 mod reconcile;
@@ -41,8 +42,9 @@ use sea_orm::{
 };
 
 pub use error::StoreError;
-pub use events::{EventBatch, EventFilter, Horizon, StreamedEvent};
+pub use events::{EventBatch, EventFilter, StreamedEvent};
 pub use feed::EventSubscription;
+pub use horizon::{Horizon, Running};
 pub use observe::{Backlog, MoneyMoved, MoneyObserver, PoolStats};
 pub use reads::OrderFilter;
 pub use records::*;
