@@ -33,7 +33,7 @@ RELEASE = "kessai"
 NAMESPACE = "payments"
 FULLNAME = "kessai"
 UID = 65532
-GRPC_PORT, METRICS_PORT, WEBHOOKS_PORT = 50051, 9090, 8080
+GRPC_PORT, METRICS_PORT, WEBHOOKS_PORT, CONSOLE_PORT = 50051, 9090, 8080, 8088
 READINESS_SERVICE = "kessai.v1.PaymentService"
 HOOK_EVENTS = {"pre-install", "pre-upgrade"}
 # Every variable that holds a secret: never a literal value, always a secretKeyRef.
@@ -385,8 +385,10 @@ def check_render(c: Checks, name: str, docs: list[dict], values: dict, input_val
     if c.equal(len(services), 1, "Services"):
         svc = services[0]
         sports = {p["name"]: p for p in svc["spec"]["ports"]}
-        c.equal({n: p["port"] for n, p in sports.items()},
-                {"grpc": GRPC_PORT, "metrics": METRICS_PORT, "webhooks": WEBHOOKS_PORT}, "Service ports")
+        want_ports = {"grpc": GRPC_PORT, "metrics": METRICS_PORT, "webhooks": WEBHOOKS_PORT}
+        if values["console"]["enabled"]:
+            want_ports["console"] = CONSOLE_PORT
+        c.equal({n: p["port"] for n, p in sports.items()}, want_ports, "Service ports (console iff console.enabled)")
         c.equal(sports.get("grpc", {}).get("appProtocol"), "grpc", "Service grpc appProtocol")
         c.check(selector_matches(svc["spec"]["selector"], pod_labels), "Service selects the server pods")
 
@@ -467,20 +469,32 @@ def check_render(c: Checks, name: str, docs: list[dict], values: dict, input_val
     # Optional features.
     kinds = {d["kind"] for d in docs if not hook_events(d)}
     for kind, key in (("ServiceMonitor", "serviceMonitor"), ("NetworkPolicy", "networkPolicy"),
-                      ("Ingress", "ingress"), ("GRPCRoute", "grpcRoute")):
+                      ("GRPCRoute", "grpcRoute")):
         c.equal(kind in kinds, bool(values[key]["enabled"]), f"{kind} rendered iff {key}.enabled")
+    console = values["console"]
+    ingresses = {d["metadata"]["name"]: d for d in of_kind(docs, "Ingress", hooks=False)}
+    want_ingresses = set()
+    if values["ingress"]["enabled"]:
+        want_ingresses.add(f"{FULLNAME}-webhooks")
+    if console["enabled"] and console["ingress"]["enabled"]:
+        want_ingresses.add(f"{FULLNAME}-console")
+    c.equal(set(ingresses), want_ingresses,
+            "Ingresses: -webhooks iff ingress.enabled, -console iff console.enabled and console.ingress.enabled")
     for crd in crds:
         if crd["kind"] == "ServiceMonitor" and services:
             check_service_monitor(c, crd, services[0])
         elif crd["kind"] == "GRPCRoute" and services:
             check_grpc_route(c, crd, services[0])
-    for ing in of_kind(docs, "Ingress"):
-        for rule in ing["spec"]["rules"]:
+    if f"{FULLNAME}-webhooks" in ingresses:
+        for rule in ingresses[f"{FULLNAME}-webhooks"]["spec"]["rules"]:
             for p in rule["http"]["paths"]:
                 c.check(p["path"].startswith("/webhooks/"), f"Ingress path {p['path']} is a webhook path")
                 c.equal(p["backend"]["service"]["port"].get("name"), "webhooks", "Ingress goes to the webhooks port")
+    if f"{FULLNAME}-console" in ingresses:
+        check_console_ingress(c, ingresses[f"{FULLNAME}-console"], values)
+    check_console(c, config, services, values, notes)
     for np in of_kind(docs, "NetworkPolicy"):
-        check_network_policy(c, np, pod_labels, jobs)
+        check_network_policy(c, np, pod_labels, jobs, values)
         if np["metadata"]["name"] == FULLNAME and tracing["otlp"]["endpoint"]:
             otlp = values["networkPolicy"]["egress"]["otlp"]
             c.check(any(rule.get("to") == otlp["to"] and {"port": otlp["port"], "protocol": "TCP"} in rule.get("ports", [])
@@ -491,7 +505,57 @@ def check_render(c: Checks, name: str, docs: list[dict], values: dict, input_val
     c.equal("SANDBOX MODE" in notes, sandbox, "NOTES warn about sandbox mode iff enabled")
 
 
-def check_network_policy(c: Checks, np: dict, server_labels: dict, jobs: list[dict]) -> None:
+def check_console(c: Checks, config: dict, services: list[dict], values: dict, notes: str) -> None:
+    """The operator console: its settings iff console.enabled, "off" otherwise (sandbox mode included),
+    never beyond loopback in plaintext unless allowed (kessai would refuse to start), HTTPS on the
+    Service port iff tls.enabled. The container port is checked in check_tls.check_probes_and_ports."""
+    console = values["console"]
+    tls = bool(values["tls"]["enabled"])
+    got = {k: v for k, v in config.items() if k.startswith("KESSAI_CONSOLE_")}
+    if console["enabled"]:
+        want = {
+            "KESSAI_CONSOLE_ADDR": f"0.0.0.0:{CONSOLE_PORT}",
+            "KESSAI_CONSOLE_ALLOW_PLAINTEXT": "true" if console["allowPlaintext"] else "false",
+            "KESSAI_CONSOLE_SESSION_HOURS": str(console["sessionHours"]),
+            "KESSAI_CONSOLE_MAX_CONNECTIONS": str(console["maxConnections"]),
+        }
+        c.check(tls or console["allowPlaintext"],
+                "console beyond loopback only with tls.enabled or console.allowPlaintext (else kessai refuses to start)")
+        c.check("KESSAI_TLS_CERT_FILE" in config or got.get("KESSAI_CONSOLE_ALLOW_PLAINTEXT") == "true",
+                "ConfigMap: the console has TLS (KESSAI_TLS_CERT_FILE) or KESSAI_CONSOLE_ALLOW_PLAINTEXT=true")
+    else:
+        want = {"KESSAI_CONSOLE_ADDR": "off"}
+    c.equal(got, want, "console settings in the ConfigMap (KESSAI_CONSOLE_ADDR=off iff console.enabled is false)")
+    for svc in services:
+        port = {p["name"]: p for p in svc["spec"]["ports"]}.get("console")
+        if console["enabled"] and c.check(port is not None, "Service has the console port"):
+            c.equal(port.get("targetPort"), "console", "Service console targetPort")
+            c.equal(port.get("appProtocol"), "https" if tls else "http", "Service console appProtocol: https iff tls.enabled")
+    c.equal("Operator console" in notes, bool(console["enabled"]), "NOTES mention the console iff enabled")
+
+
+def check_console_ingress(c: Checks, ing: dict, values: dict) -> None:
+    """The console's Ingress: its own host, path / (Prefix), to the Service's console port only."""
+    where = f"Ingress/{ing['metadata']['name']}"
+    spec_values = values["console"]["ingress"]
+    spec = ing["spec"]
+    rules = spec.get("rules", [])
+    c.equal([r.get("host") for r in rules], [spec_values["host"]], f"{where}: host is console.ingress.host")
+    c.check(spec_values["host"] != (values["ingress"]["host"] if values["ingress"]["enabled"] else None),
+            f"{where}: not on the webhooks' host")
+    paths = [p for r in rules for p in r.get("http", {}).get("paths", [])]
+    c.equal([(p.get("path"), p.get("pathType")) for p in paths], [("/", "Prefix")], f"{where}: path / (Prefix)")
+    for p in paths:
+        c.equal(p["backend"]["service"], {"name": FULLNAME, "port": {"name": "console"}},
+                f"{where}: backend is the Service's console port")
+    c.equal(spec.get("ingressClassName"), spec_values["className"] or None, f"{where}: ingressClassName")
+    c.equal(ing["metadata"].get("annotations"), spec_values["annotations"] or None, f"{where}: annotations")
+    want_tls = [{"hosts": [spec_values["host"]], "secretName": spec_values["tls"]["secretName"]}] \
+        if spec_values["tls"].get("secretName") else None
+    c.equal(spec.get("tls"), want_tls, f"{where}: tls")
+
+
+def check_network_policy(c: Checks, np: dict, server_labels: dict, jobs: list[dict], values: dict) -> None:
     where = f"NetworkPolicy/{np['metadata']['name']}"
     spec = np["spec"]
     c.equal(sorted(spec.get("policyTypes", [])), ["Egress", "Ingress"], f"{where}: policyTypes")
@@ -507,7 +571,14 @@ def check_network_policy(c: Checks, np: dict, server_labels: dict, jobs: list[di
         return
     c.check(selector_matches(spec["podSelector"]["matchLabels"], server_labels), f"{where}: selects the server pods")
     ingress_ports = {p["port"] for r in spec.get("ingress", []) for p in r.get("ports", [])}
-    c.equal(ingress_ports, {GRPC_PORT, METRICS_PORT, WEBHOOKS_PORT}, f"{where}: ingress ports")
+    want_ports = {GRPC_PORT, METRICS_PORT, WEBHOOKS_PORT}
+    if values["console"]["enabled"]:
+        want_ports.add(CONSOLE_PORT)
+        console_rules = [r for r in spec.get("ingress", []) if {"port": CONSOLE_PORT, "protocol": "TCP"} in r.get("ports", [])]
+        c.equal([(r.get("from"), r.get("ports")) for r in console_rules],
+                [(values["networkPolicy"]["console"]["from"], [{"port": CONSOLE_PORT, "protocol": "TCP"}])],
+                f"{where}: one ingress rule for the console port, from networkPolicy.console.from")
+    c.equal(ingress_ports, want_ports, f"{where}: ingress ports (console iff console.enabled)")
     for rule in spec.get("ingress", []):
         c.check(bool(rule.get("from")), f"{where}: every ingress rule names its sources")
     c.check((443, "TCP") in egress_ports, f"{where}: egress to HTTPS")
@@ -537,6 +608,8 @@ def cmd_check(args: argparse.Namespace) -> int:
         check_render(c, render, docs, values, input_values, text, notes, versions)
         if render == "production":
             check_production(c, docs, values)
+        elif render == "default":
+            check_default(c, docs, values)
         print(f"  {render}: {len(docs)} manifests, {'ok' if c.failed == before else 'FAILED'}")
     print(f"manifests: {c.passed} passed, {c.failed} failed")
     return 1 if c.failed else 0
@@ -545,14 +618,33 @@ def cmd_check(args: argparse.Namespace) -> int:
 def check_production(c: Checks, docs: list[dict], values: dict) -> None:
     c.scope = "production"
     c.check(bool(values.get("existingSecret")), "production uses existingSecret")
-    for kind in ("ServiceMonitor", "NetworkPolicy", "GRPCRoute", "Ingress", "HorizontalPodAutoscaler", "PodDisruptionBudget"):
+    for kind in ("ServiceMonitor", "NetworkPolicy", "GRPCRoute", "HorizontalPodAutoscaler", "PodDisruptionBudget"):
         c.check(len(of_kind(docs, kind, hooks=False)) == 1, f"production renders a {kind}")
+    c.equal(sorted(d["metadata"]["name"] for d in of_kind(docs, "Ingress", hooks=False)),
+            [f"{FULLNAME}-console", f"{FULLNAME}-webhooks"], "production renders the webhooks' and the console's Ingress")
+    c.check(values["console"]["enabled"] and values["console"]["ingress"]["enabled"],
+            "production serves the console through an Ingress")
     hpa = of_kind(docs, "HorizontalPodAutoscaler")
     c.check(bool(hpa) and hpa[0]["spec"]["minReplicas"] >= 3, "production runs at least 3 replicas")
     dep = of_kind(docs, "Deployment")[0]
     res = dep["spec"]["template"]["spec"]["containers"][0]["resources"]
     c.check(res != yaml.safe_load(Path(__file__).with_name("kessai").joinpath("values.yaml").read_text())["resources"],
             "production sets its own resources")
+
+
+def check_default(c: Checks, docs: list[dict], values: dict) -> None:
+    """The console is off by default: no port in the Deployment or the Service, KESSAI_CONSOLE_ADDR=off."""
+    c.scope = "default"
+    c.equal(values["console"]["enabled"], False, "console off by default")
+    for dep in of_kind(docs, "Deployment"):
+        for ct in dep["spec"]["template"]["spec"]["containers"]:
+            ports = {p.get("name") for p in ct.get("ports", [])} | {p.get("containerPort") for p in ct.get("ports", [])}
+            c.check("console" not in ports and CONSOLE_PORT not in ports, f"default: no console port in container {ct['name']}")
+    for svc in of_kind(docs, "Service"):
+        ports = {p.get("name") for p in svc["spec"]["ports"]} | {p.get("port") for p in svc["spec"]["ports"]}
+        c.check("console" not in ports and CONSOLE_PORT not in ports, "default: no console port in the Service")
+    for cm in of_kind(docs, "ConfigMap"):
+        c.equal(cm.get("data", {}).get("KESSAI_CONSOLE_ADDR"), "off", "default: KESSAI_CONSOLE_ADDR is off")
 
 
 def cmd_schema(args: argparse.Namespace) -> int:

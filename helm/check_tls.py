@@ -5,7 +5,7 @@ kubelet's gRPC probes can reach without a client certificate."""
 
 from __future__ import annotations
 
-GRPC_PORT, METRICS_PORT, WEBHOOKS_PORT, HEALTH_PORT = 50051, 9090, 8080, 8086
+GRPC_PORT, METRICS_PORT, WEBHOOKS_PORT, HEALTH_PORT, CONSOLE_PORT = 50051, 9090, 8080, 8086, 8088
 READINESS_SERVICE = "kessai.v1.PaymentService"
 TLS_DIR, CLIENT_CA_DIR = "/etc/kessai/tls", "/etc/kessai/client-ca"
 
@@ -30,7 +30,9 @@ def check_probes_and_ports(c, ct: dict, values: dict) -> None:
     want = {"grpc": GRPC_PORT, "metrics": METRICS_PORT, "webhooks": WEBHOOKS_PORT}
     if tls:
         want["health"] = HEALTH_PORT
-    c.equal(ports, want, "container ports")
+    if values["console"]["enabled"]:
+        want["console"] = CONSOLE_PORT
+    c.equal(ports, want, "container ports (console iff console.enabled)")
 
 
 def check_tls(c, config: dict, pods: dict[str, tuple[dict, dict]], services: list[dict], values: dict) -> None:

@@ -87,13 +87,15 @@ metrics:
 secrets:
   databaseUrl: postgres://kessai:sandbox-only-password@postgres:5432/kessai
 EOF
-# gRPC over mutual TLS: the probes ask the plaintext health port.
+# gRPC over mutual TLS: the probes ask the plaintext health port; the console speaks HTTPS.
 cat >"$WORK/tls-values.yaml" <<'EOF'
 existingSecret: kessai-secrets
 tls:
   enabled: true
   secretName: kessai-grpc-tls
   clientCaSecretName: kessai-client-ca
+console:
+  enabled: true
 EOF
 renders=(default production sandbox tls)
 render_ok=true
@@ -182,6 +184,10 @@ expect_render_error extra-env-otlp-headers "extraEnv must not set OTEL_EXPORTER_
   "{existingSecret: s, extraEnv: [{name: OTEL_EXPORTER_OTLP_HEADERS, value: 'api-key=x'}]}"
 expect_render_error tls-without-secret "tls.secretName is required when tls.enabled" \
   "{existingSecret: s, tls: {enabled: true}}"
+expect_render_error console-in-plaintext "console.enabled needs tls.enabled or console.allowPlaintext" \
+  "{existingSecret: s, console: {enabled: true}}"
+expect_render_error console-ingress-without-host "console.ingress.host is required" \
+  "{existingSecret: s, console: {enabled: true, allowPlaintext: true, ingress: {enabled: true}}}"
 expect_render_error kubernetes-too-old "chart requires kubeVersion" "{existingSecret: s}" --kube-version 1.29.0
 
 # expect_schema_error NAME MESSAGE VALUES_YAML: the merged values must fail values.schema.json
@@ -210,6 +216,8 @@ expect_schema_error otlp-protocol-enum "is not one of ['http/protobuf', 'grpc']"
   "{existingSecret: s, tracing: {otlp: {endpoint: 'http://collector:4318', protocol: http/json}}}"
 expect_schema_error otlp-endpoint-url "does not match" "{existingSecret: s, tracing: {otlp: {endpoint: 'collector:4318'}}}"
 expect_schema_error bad-service-type "is not one of" "{existingSecret: s, service: {type: ExternalName}}"
+expect_schema_error console-session-hours "is greater than the maximum of 168" \
+  "{existingSecret: s, console: {enabled: true, allowPlaintext: true, sessionHours: 169}}"
 
 step "helm lint / helm template"
 if command -v helm >/dev/null 2>&1; then

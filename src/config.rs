@@ -16,12 +16,14 @@ use crate::env_vars::{Env, known};
 use crate::providers::ProviderSettings;
 use crate::providers::http::HttpSettings;
 
+mod console;
 #[cfg(test)]
 mod every_mistake;
 mod sandbox_state;
 mod summary;
 mod webhooks;
 
+pub use console::ConsoleSettings;
 pub use sandbox_state::{InMemoryBecause, SandboxState, SqliteDatabase, sqlite_database};
 pub use webhooks::WebhookSettings;
 
@@ -135,6 +137,7 @@ pub struct Config {
     /// gRPC port's (`limits`).
     pub metrics_max_connections: usize,
     pub webhooks: WebhookSettings,
+    pub console: ConsoleSettings,
 }
 
 /// The key used when none is configured in sandbox mode. Fine for fake
@@ -261,6 +264,7 @@ impl Config {
                 "KESSAI_TLS_CLIENT_CA_FILE (mutual TLS) needs KESSAI_TLS_CERT_FILE and KESSAI_TLS_KEY_FILE".into(),
             ));
         }
+        let tls_on = tls.is_some();
         let limits = Limits {
             max_message_bytes: env.parse("KESSAI_MAX_MESSAGE_BYTES")?.unwrap_or(256 * 1024),
             max_metadata_bytes: env.parse("KESSAI_MAX_METADATA_BYTES")?.unwrap_or(16 * 1024),
@@ -386,6 +390,7 @@ impl Config {
             metrics_max_connections: at_least_one(env, "KESSAI_METRICS_MAX_CONNECTIONS", 64)?,
             access_log: env.parse_bool("KESSAI_ACCESS_LOG")?.unwrap_or(true),
             webhooks: webhooks::from_env(env)?,
+            console: console::from_env(env, sandbox, tls_on)?,
         })
     }
 }

@@ -5,6 +5,7 @@
 pub mod cli;
 pub use kessai_clock as clock;
 pub mod config;
+pub mod console;
 mod descriptors;
 pub mod domain;
 pub mod env_vars;

@@ -43,6 +43,7 @@ use crate::sandbox::{
 use crate::store::{Store, StoreOptions};
 use crate::webhooks::WebhookServer;
 
+mod console;
 mod webhooks;
 
 /// Kept here too, where callers have long found it.
@@ -119,6 +120,8 @@ pub struct Application {
     config: Config,
     webhooks: Option<WebhookServer>,
     webhook_addr: Option<SocketAddr>,
+    console: Option<console::ConsoleListener>,
+    console_addr: Option<SocketAddr>,
 }
 
 impl Application {
@@ -158,6 +161,13 @@ impl Application {
                 ..payments_config(&config)
             },
         );
+        let console = console::bind(&config, &payments, clock.clone()).await?;
+        let console_addr = console.as_ref().and_then(console::ConsoleListener::addr);
+        if let Some(console) = &console
+            && let Some(addr) = console_addr
+        {
+            tracing::info!(url = %format!("{}://{addr}/", console.scheme()), "the operator console is serving");
+        }
         let webhooks = webhook_listener
             .map(|listener| webhooks::server(listener, &config, payments.clone(), clock))
             .transpose()?;
@@ -190,7 +200,14 @@ impl Application {
             config,
             webhooks,
             webhook_addr,
+            console,
+            console_addr,
         })
+    }
+
+    /// Where the operator console serves, when it does.
+    pub fn console_addr(&self) -> Option<SocketAddr> {
+        self.console_addr
     }
 
     /// Where the provider webhook listener serves, when
@@ -264,6 +281,10 @@ impl Application {
             .webhooks
             .take()
             .map(|server| tokio::spawn(server.run(shutdown.clone())));
+        let console = self
+            .console
+            .take()
+            .map(|console| tokio::spawn(console.serve(shutdown.clone())));
         let reconciler = tokio::spawn(reconcile_periodically(
             self.payments.clone(),
             self.config.reconcile_interval,
@@ -385,6 +406,7 @@ impl Application {
         reconciler.abort();
         metrics_stop.cancel();
         stop_listener(metrics).await;
+        stop_listener(console).await;
         if let Some(server) = webhook_server {
             // Notifications being applied finish; the rest are redelivered.
             let abort = server.abort_handle();

@@ -53,6 +53,13 @@ impl Config {
             .map_or("off (KESSAI_METRICS_ADDR unset)".to_owned(), |addr| {
                 format!("http://{addr}/metrics")
             });
+        let console = match self.console.addr {
+            None => "off (KESSAI_CONSOLE_ADDR unset)".to_owned(),
+            Some(addr) => {
+                let scheme = if self.tls.is_some() { "https" } else { "http" };
+                format!("{scheme}://{addr}/")
+            }
+        };
         vec![
             format!("listen address: {}", self.listen_addr),
             format!("database: {}", database(self.database_url.expose_secret())),
@@ -63,6 +70,7 @@ impl Config {
             format!("webhook listener: {webhooks}"),
             format!("metrics: {metrics}"),
             format!("health: {health}"),
+            format!("console: {console}"),
         ]
     }
 }
@@ -157,5 +165,6 @@ mod tests {
         assert!(text.contains("(simulated)"), "{text}");
         assert!(text.contains("caller authentication: off"), "{text}");
         assert!(text.contains("webhook listener: off"), "{text}");
+        assert!(text.contains("console: http://127.0.0.1:8088/"), "{text}");
     }
 }

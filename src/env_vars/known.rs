@@ -337,6 +337,30 @@ pub const VARS: &[Var] = &[
         "the longest a call may take without a shorter deadline",
     ),
     var(
+        "KESSAI_CONSOLE_ADDR",
+        "127.0.0.1:8088 in sandbox mode, else - (off)",
+        "127.0.0.1:8088",
+        "where the operator console serves (off: none)",
+    ),
+    var(
+        "KESSAI_CONSOLE_ALLOW_PLAINTEXT",
+        "false",
+        "true",
+        "let the console listen beyond loopback without TLS (a proxy terminates it)",
+    ),
+    var(
+        "KESSAI_CONSOLE_SESSION_HOURS",
+        "8",
+        "12",
+        "how long an operator's sign-in lasts",
+    ),
+    var(
+        "KESSAI_CONSOLE_MAX_CONNECTIONS",
+        "64",
+        "64",
+        "open connections to the console; beyond it kessai stops accepting",
+    ),
+    var(
         "KESSAI_WEBHOOK_ADDR",
         "- (no listener)",
         "0.0.0.0:8080",

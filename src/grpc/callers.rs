@@ -23,6 +23,9 @@ pub enum Scope {
     /// it a caller sees only the orders of its owner.
     #[serde(rename = "orders:all")]
     AllOrders,
+    /// Sign in to the operator console (what they may do there is what
+    /// their other scopes allow: without charge or refund, only look).
+    Console,
 }
 
 impl Scope {
@@ -32,6 +35,7 @@ impl Scope {
             Scope::Charge => "charge",
             Scope::Refund => "refund",
             Scope::AllOrders => "orders:all",
+            Scope::Console => "console",
         }
     }
 }
@@ -158,6 +162,14 @@ impl Callers {
             }
         }
         found.map(Caller::identity)
+    }
+
+    /// The caller of this name (a console session names its caller).
+    pub fn by_name(&self, name: &str) -> Option<Identity> {
+        self.callers
+            .iter()
+            .find(|c| c.name == name)
+            .map(Caller::identity)
     }
 
     /// The caller a verified client certificate's common name belongs to.

@@ -36,6 +36,36 @@ pub async fn serve(
     limits: ListenerLimits,
     stop: CancellationToken,
 ) -> std::io::Result<()> {
+    let incoming = connections::incoming(listener, limits.connections.clone())
+        .map(|admitted| admitted.map(|a| (a.peer().clone(), a)));
+    serve_connections(incoming, router, limits, stop).await
+}
+
+/// [`serve`] behind TLS (the console with `KESSAI_TLS_*`): a handshake
+/// within the first bytes' deadline, its failures told as the gRPC port's.
+pub async fn serve_tls(
+    listener: TcpListener,
+    router: Router,
+    limits: ListenerLimits,
+    tls: std::sync::Arc<rustls::ServerConfig>,
+    stop: CancellationToken,
+) -> std::io::Result<()> {
+    let admitted = connections::incoming(listener, limits.connections.clone());
+    let incoming = super::tls::incoming(admitted, tls, limits.connections.handshake_timeout)
+        .map(|stream| stream.map(|s| (s.get_ref().0.peer().clone(), s)));
+    serve_connections(incoming, router, limits, stop).await
+}
+
+async fn serve_connections<S, IO>(
+    incoming: S,
+    router: Router,
+    limits: ListenerLimits,
+    stop: CancellationToken,
+) -> std::io::Result<()>
+where
+    S: futures::Stream<Item = std::io::Result<(connections::Peer, IO)>>,
+    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     let mut builder = Builder::new(TokioExecutor::new());
     builder
         .http1()
@@ -43,10 +73,9 @@ pub async fn serve(
         .header_read_timeout(limits.header_timeout);
     builder.http2().timer(TokioTimer::new());
     let graceful = GracefulShutdown::new();
-    let incoming = connections::incoming(listener, limits.connections.clone());
     futures::pin_mut!(incoming);
     loop {
-        let admitted = tokio::select! {
+        let (peer, stream) = tokio::select! {
             () = stop.cancelled() => break,
             next = incoming.next() => match next {
                 Some(Ok(admitted)) => admitted,
@@ -57,7 +86,6 @@ pub async fn serve(
                 None => break,
             },
         };
-        let peer = admitted.peer().clone();
         let service = tower::ServiceBuilder::new()
             .map_request(move |request: http::Request<hyper::body::Incoming>| {
                 let mut request = request.map(axum::body::Body::new);
@@ -68,7 +96,7 @@ pub async fn serve(
             .service(router.clone())
             .map_response(axum::response::IntoResponse::into_response);
         let connection = builder
-            .serve_connection(TokioIo::new(admitted), TowerToHyperService::new(service))
+            .serve_connection(TokioIo::new(stream), TowerToHyperService::new(service))
             .into_owned();
         let connection = graceful.watch(connection);
         let name = limits.name;

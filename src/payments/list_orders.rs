@@ -5,7 +5,7 @@ use sha2::{Digest, Sha256};
 
 use super::{Caller, PaymentError, Payments, page_token};
 use crate::domain::{InvalidInput, OrderSearch, OrderStatus, OrderView, ProviderKind, Reason};
-use crate::store::OrderFilter;
+use crate::store::{ListOrder, OrderFilter};
 
 pub const DEFAULT_PAGE_SIZE: i32 = 50;
 pub const MAX_PAGE_SIZE: i32 = 200;
@@ -22,6 +22,9 @@ pub struct ListOrdersCommand {
     pub needs_review: bool,
     /// Customer e-mail, name and free-text filters, already in search form.
     pub search: OrderSearch,
+    /// Soonest authorization expiry first instead of newest first (the
+    /// console's Uncaptured tab).
+    pub soonest_expiry: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -53,6 +56,9 @@ impl ListOrdersCommand {
             if let Some(term) = term {
                 canonical[name] = term.as_str().into();
             }
+        }
+        if self.soonest_expiry {
+            canonical["order"] = "soonest_expiry".into();
         }
         hex::encode(&Sha256::digest(canonical.to_string().as_bytes())[..8])
     }
@@ -94,8 +100,16 @@ impl Payments {
         cmd: ListOrdersCommand,
     ) -> Result<OrderPage, PaymentError> {
         let page_size = cmd.page_size()?;
-        let before_id = cmd.cursor(self.page_key())?;
+        let cursor = cmd.cursor(self.page_key())?;
+        let (order, before_id, after_expiry) = if cmd.soonest_expiry {
+            let after = cursor.as_deref().map(expiry_cursor::open).transpose()?;
+            (ListOrder::SoonestExpiry, None, after)
+        } else {
+            (ListOrder::Newest, cursor, None)
+        };
         let filter = OrderFilter {
+            order,
+            after_expiry,
             statuses: cmd.statuses.clone(),
             provider: cmd.provider,
             merchant_reference: cmd.merchant_reference.clone(),
@@ -113,7 +127,10 @@ impl Payments {
             orders.truncate(page_size as usize);
             let last = orders
                 .last()
-                .map(|v| v.order.id.to_string())
+                .map(|v| match cmd.soonest_expiry {
+                    true => expiry_cursor::seal(v.order.state.expires_at, v.order.id.as_str()),
+                    false => v.order.id.to_string(),
+                })
                 .unwrap_or_default();
             page_token::seal(self.page_key(), last, cmd.filters_digest())
         } else {
@@ -123,5 +140,56 @@ impl Payments {
             orders,
             next_page_token,
         })
+    }
+}
+
+/// Where a page of the soonest-expiry listing starts: the last order's
+/// expiry (RFC 3339, `-` for none) and id, inside the sealed page token.
+mod expiry_cursor {
+    use chrono::{DateTime, Utc};
+
+    use crate::domain::{InvalidInput, Reason};
+
+    pub fn seal(at: Option<DateTime<Utc>>, id: &str) -> String {
+        let at = at.map_or_else(|| "-".to_owned(), |at| at.to_rfc3339());
+        format!("{at}|{id}")
+    }
+
+    pub fn open(cursor: &str) -> Result<(Option<DateTime<Utc>>, String), InvalidInput> {
+        let invalid = || {
+            InvalidInput::new(
+                Reason::InvalidPageToken,
+                "page_token",
+                "is not a token from a previous page of this listing",
+            )
+        };
+        let (at, id) = cursor.split_once('|').ok_or_else(invalid)?;
+        let at = match at {
+            "-" => None,
+            at => Some(
+                DateTime::parse_from_rfc3339(at)
+                    .map_err(|_| invalid())?
+                    .with_timezone(&Utc),
+            ),
+        };
+        Ok((at, id.to_owned()))
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn a_cursor_opens_to_what_was_sealed() {
+            let at = DateTime::parse_from_rfc3339("2026-12-06T10:00:00.123456Z")
+                .unwrap()
+                .with_timezone(&Utc);
+            assert_eq!(
+                open(&seal(Some(at), "ord_1")).unwrap(),
+                (Some(at), "ord_1".into())
+            );
+            assert_eq!(open(&seal(None, "ord_2")).unwrap(), (None, "ord_2".into()));
+            assert!(open("ord_3").is_err());
+        }
     }
 }

@@ -24,7 +24,9 @@ use crate::domain::{
 };
 
 pub use notification::{Notification, Rejection, Subject};
-pub use registry::{AuthorizeDetails, ProviderDetails, ProviderSettings, Registry, rules};
+pub use registry::{
+    AuthorizeDetails, ProviderDetails, ProviderSettings, Registry, dashboard_url, rules,
+};
 
 /// Authorize at the provider.
 #[derive(Debug, Clone)]

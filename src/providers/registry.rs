@@ -103,6 +103,20 @@ pub fn rules(provider: ProviderKind) -> &'static ProviderRules {
     }
 }
 
+/// An order's page in its provider's dashboard, where the provider has one
+/// kessai knows of.
+pub fn dashboard_url(provider: ProviderKind, provider_order_id: &str) -> Option<String> {
+    let template = match provider {
+        ProviderKind::Payjp => super::payjp::DASHBOARD,
+        ProviderKind::Smartpay => super::smartpay::DASHBOARD,
+        ProviderKind::PaymentOptions => super::paymentoptions::DASHBOARD,
+        #[cfg(feature = "example-provider")]
+        ProviderKind::Example => super::example::DASHBOARD,
+    }?;
+    let id: String = url::form_urlencoded::byte_serialize(provider_order_id.as_bytes()).collect();
+    Some(template.replace("{id}", &id))
+}
+
 /// Provider-specific Authorize input, parsed from the contract's
 /// `provider_details` oneof. The variant chooses the provider.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -25,6 +25,7 @@ pub mod records;
 mod reset;
 mod search;
 mod statements;
+mod totals;
 mod tx;
 mod webhooks;
 
@@ -46,9 +47,10 @@ pub use events::{EventBatch, EventFilter, StreamedEvent};
 pub use feed::EventSubscription;
 pub use horizon::{Horizon, Running};
 pub use observe::{Backlog, MoneyMoved, MoneyObserver, PoolStats};
-pub use reads::OrderFilter;
+pub use reads::{ListOrder, OrderFilter};
 pub use records::*;
 pub use statements::{StatementKind, statement_counts};
+pub use totals::{Attention, DailyTotal, shop_offset};
 pub use tx::Tx;
 pub use webhooks::Receipt;
 

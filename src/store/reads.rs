@@ -3,7 +3,8 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::sea_query::NullOrdering;
+use sea_orm::{ColumnTrait, Condition, EntityTrait, Order, QueryFilter, QueryOrder, QuerySelect};
 
 use super::Store;
 use super::convert::{capture_from_row, order_from_row, refund_from_row};
@@ -15,7 +16,18 @@ use crate::domain::{
     RefundRecord, Visibility,
 };
 
-/// Which orders to list, newest first, and where the page starts.
+/// In which order a listing comes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ListOrder {
+    /// Newest first; pages start below `before_id`.
+    #[default]
+    Newest,
+    /// Soonest authorization expiry first (none last), then by id; pages
+    /// start after `after_expiry`.
+    SoonestExpiry,
+}
+
+/// Which orders to list, in which order, and where the page starts.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OrderFilter {
     pub statuses: Vec<OrderStatus>,
@@ -27,6 +39,10 @@ pub struct OrderFilter {
     pub created_before: Option<DateTime<Utc>>,
     /// Keyset cursor: only ids below this one (ids sort by creation).
     pub before_id: Option<String>,
+    pub order: ListOrder,
+    /// Keyset cursor of [`ListOrder::SoonestExpiry`]: only orders after
+    /// this (expiry, id).
+    pub after_expiry: Option<(Option<DateTime<Utc>>, String)>,
     /// Only orders flagged for manual review.
     pub needs_review: bool,
     /// Customer and free-text filters (`store/search.rs`).
@@ -126,12 +142,30 @@ impl Store {
         if let Some(cursor) = &filter.before_id {
             query = query.filter(orders::Column::Id.lt(cursor.as_str()));
         }
+        if let Some((at, id)) = &filter.after_expiry {
+            use orders::Column::{ExpiresAt, Id};
+            query = query.filter(match at {
+                Some(at) => Condition::any()
+                    .add(ExpiresAt.gt(*at))
+                    .add(
+                        Condition::all()
+                            .add(ExpiresAt.eq(*at))
+                            .add(Id.gt(id.as_str())),
+                    )
+                    .add(ExpiresAt.is_null()),
+                None => Condition::all()
+                    .add(ExpiresAt.is_null())
+                    .add(Id.gt(id.as_str())),
+            });
+        }
         let query = self.searched(query, &filter.search).await?;
-        let rows = query
-            .order_by_desc(orders::Column::Id)
-            .limit(filter.limit)
-            .all(&self.read)
-            .await?;
+        let query = match filter.order {
+            ListOrder::Newest => query.order_by_desc(orders::Column::Id),
+            ListOrder::SoonestExpiry => query
+                .order_by_with_nulls(orders::Column::ExpiresAt, Order::Asc, NullOrdering::Last)
+                .order_by_asc(orders::Column::Id),
+        };
+        let rows = query.limit(filter.limit).all(&self.read).await?;
         let orders = rows
             .into_iter()
             .map(order_from_row)

@@ -79,6 +79,8 @@ pub struct TestApp {
     pub addr: SocketAddr,
     /// Where kessai takes provider webhooks.
     pub webhook_addr: SocketAddr,
+    /// Where the operator console serves, when `KESSAI_CONSOLE_ADDR` is set.
+    pub console_addr: Option<SocketAddr>,
     pub client: PaymentServiceClient<Channel>,
     pub channel: Channel,
     pub clock: ManualClock,
@@ -237,6 +239,7 @@ impl TestApp {
             .expect("application starts");
         let addr = app.addr();
         let webhook_addr = app.webhook_addr().expect("the webhook listener is on");
+        let console_addr = app.console_addr();
         let payjp = sandbox.payjp.clone();
         let smartpay = sandbox.smartpay.clone();
         let paymentoptions = sandbox.paymentoptions.clone();
@@ -257,6 +260,7 @@ impl TestApp {
         Self {
             addr,
             webhook_addr,
+            console_addr,
             client: PaymentServiceClient::new(channel.clone()),
             channel,
             clock,

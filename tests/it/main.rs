@@ -16,6 +16,7 @@ mod cli;
 mod concurrency;
 mod conformance;
 mod connections;
+mod console;
 mod contract_payjp;
 mod contract_smartpay;
 mod crash;

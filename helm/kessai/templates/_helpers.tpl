@@ -135,6 +135,15 @@ KESSAI_TLS_CLIENT_CA_FILE: "/etc/kessai/client-ca/ca.crt"
 {{- /* The probes cannot speak TLS with a client certificate: they ask here. */}}
 KESSAI_HEALTH_ADDR: {{ printf "0.0.0.0:%d" (int .Values.ports.health) | quote }}
 {{- end }}
+{{- /* The operator console; "off" otherwise, so that sandbox mode does not open it either. */}}
+{{- if .Values.console.enabled }}
+KESSAI_CONSOLE_ADDR: {{ printf "0.0.0.0:%d" (int .Values.ports.console) | quote }}
+KESSAI_CONSOLE_ALLOW_PLAINTEXT: {{ ternary "true" "false" (eq (toString .Values.console.allowPlaintext) "true") | quote }}
+KESSAI_CONSOLE_SESSION_HOURS: {{ int .Values.console.sessionHours | quote }}
+KESSAI_CONSOLE_MAX_CONNECTIONS: {{ int .Values.console.maxConnections | quote }}
+{{- else }}
+KESSAI_CONSOLE_ADDR: "off"
+{{- end }}
 {{- with .Values.tracing.otlp.endpoint }}
 OTEL_EXPORTER_OTLP_ENDPOINT: {{ . | quote }}
 OTEL_EXPORTER_OTLP_PROTOCOL: {{ $.Values.tracing.otlp.protocol | quote }}
@@ -332,6 +341,14 @@ Checks of values that the schema cannot express. Included by every workload temp
 {{- end }}
 {{- if and .Values.grpcRoute.enabled (empty .Values.grpcRoute.parentRefs) }}
 {{- fail "grpcRoute.parentRefs is required when grpcRoute.enabled: the Gateway(s) to attach the route to" }}
+{{- end }}
+{{- /* kessai refuses to start with the console beyond loopback in plaintext: said here, before
+the pods crash-loop. */}}
+{{- if and .Values.console.enabled (not .Values.tls.enabled) (not .Values.console.allowPlaintext) }}
+{{- fail "console.enabled needs tls.enabled or console.allowPlaintext: kessai refuses to serve the console on 0.0.0.0 in plaintext (operators' tokens and sessions would cross the network in the clear) and the pods would crash-loop. Set tls.enabled (the console then speaks HTTPS), or console.allowPlaintext=true when an Ingress or proxy in front terminates TLS" }}
+{{- end }}
+{{- if and .Values.console.enabled .Values.console.ingress.enabled }}
+{{- $_ := required "console.ingress.host is required when console.ingress.enabled: the host name operators open the console at" .Values.console.ingress.host }}
 {{- end }}
 {{- end }}
 

@@ -101,6 +101,7 @@ impl TryFrom<v1::ListOrdersRequest> for ListOrdersCommand {
             page_token: r.page_token,
             needs_review: r.needs_review,
             search: search.unwrap_or_default(),
+            soonest_expiry: false,
         })
     }
 }

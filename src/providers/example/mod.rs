@@ -20,7 +20,7 @@ pub mod webhook;
 mod wire;
 
 pub use self::details::ExampleDetails;
-pub use self::rules::RULES;
+pub use self::rules::{DASHBOARD, RULES};
 
 use reqwest::StatusCode;
 use secrecy::{ExposeSecret, SecretString};

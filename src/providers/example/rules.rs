@@ -27,3 +27,7 @@ pub const RULES: ProviderRules = ProviderRules {
         extended_days: None,
     }],
 };
+
+/// Where an order's page is in the provider's dashboard (`{id}`: the
+/// provider's order id), for the console's link. The test-only provider has no dashboard.
+pub const DASHBOARD: Option<&str> = None;

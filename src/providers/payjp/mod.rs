@@ -14,7 +14,7 @@ pub mod webhook;
 mod wire;
 
 pub use self::details::PayjpDetails;
-pub use self::rules::RULES;
+pub use self::rules::{DASHBOARD, RULES};
 
 use std::collections::BTreeMap;
 

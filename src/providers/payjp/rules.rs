@@ -39,3 +39,7 @@ pub const RULES: ProviderRules = ProviderRules {
         },
     ],
 };
+
+/// Where an order's page is in the provider's dashboard (`{id}`: the
+/// provider's order id), for the console's link. Guess (no seed or SDK names it): the dashboard page of a Payment Flow, after the v1 dashboard's `/d/charges/{id}`. Recorded in docs/providers/payjp.md.
+pub const DASHBOARD: Option<&str> = Some("https://pay.jp/d/payment_flows/{id}");

@@ -17,7 +17,7 @@ pub mod webhook;
 mod wire;
 
 pub use self::details::PaymentOptionsDetails;
-pub use self::rules::RULES;
+pub use self::rules::{DASHBOARD, RULES};
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;

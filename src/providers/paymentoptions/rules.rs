@@ -23,3 +23,7 @@ pub const RULES: ProviderRules = ProviderRules {
     void_after_partial_capture: false,
     windows: &[],
 };
+
+/// Where an order's page is in the provider's dashboard (`{id}`: the
+/// provider's order id), for the console's link. The seed names no merchant dashboard addresses: no link.
+pub const DASHBOARD: Option<&str> = None;

@@ -22,7 +22,7 @@ pub use self::details::{
     ItemsTotal, SmartpayCustomer, SmartpayDetails, SmartpayFlow, SmartpayItem, SmartpayItemKind,
     SmartpayShipping,
 };
-pub use self::rules::RULES;
+pub use self::rules::{DASHBOARD, RULES};
 
 use std::collections::BTreeMap;
 

@@ -23,3 +23,7 @@ pub const RULES: ProviderRules = ProviderRules {
         extended_days: None,
     }],
 };
+
+/// Where an order's page is in the provider's dashboard (`{id}`: the
+/// provider's order id), for the console's link. Guess (the seeds name the dashboard, not its addresses): an order's page. Recorded in docs/providers/smartpay.md.
+pub const DASHBOARD: Option<&str> = Some("https://dashboard.smartpay.co/app/orders/{id}");
