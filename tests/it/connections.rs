@@ -1,7 +1,8 @@
 //! Connection discipline on the gRPC port: a capped number of connections,
 //! a deadline for the first bytes, and idle connections closed — while a
 //! connection with a call or a stream in progress is left alone. The
-//! webhook and metrics listeners keep the same, with a header deadline.
+//! webhook, metrics and console listeners keep the same, with a header
+//! deadline.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -295,4 +296,63 @@ async fn metrics_connections_beyond_the_cap_wait_for_a_place() {
         .unwrap();
     assert_eq!(&answer, b"HTTP/1.1 200");
     assert!(kessai.scrape().await.contains("kessai_"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_cuts_off_slow_silent_and_surplus_connections() {
+    let app = spawn(&[
+        ("KESSAI_CONSOLE_ADDR", "127.0.0.1:0"),
+        ("KESSAI_CONSOLE_MAX_CONNECTIONS", "2"),
+        ("KESSAI_HANDSHAKE_TIMEOUT_SECS", "1"),
+        ("KESSAI_IDLE_TIMEOUT_SECS", "1"),
+    ])
+    .await;
+    let console = app.console_addr.expect("the console is on");
+
+    // A client that says nothing, and one that trickles its headers, are
+    // both closed within the first bytes' and headers' deadline.
+    let mut silent = TcpStream::connect(console).await.unwrap();
+    let mut slow = TcpStream::connect(console).await.unwrap();
+    slow.write_all(b"GET /sign-in HTTP/1.1\r\nHost: kessai\r\n")
+        .await
+        .unwrap();
+    let trickle = async {
+        for i in 0..20 {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            if slow
+                .write_all(format!("X-Slow-{i}: 1\r\n").as_bytes())
+                .await
+                .is_err()
+            {
+                return;
+            }
+        }
+    };
+    // Meanwhile both places are taken: a third client waits.
+    let url = format!("http://{console}/sign-in");
+    let waiting = tokio::spawn(async move { reqwest::get(url).await.map(|r| r.status()) });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        !waiting.is_finished(),
+        "no page while both places are taken"
+    );
+    tokio::time::timeout(Duration::from_secs(10), trickle)
+        .await
+        .expect("the writes end");
+    let closed = closed_after(&mut silent, Duration::from_secs(5)).await;
+    assert!(closed.is_some(), "a silent connection is closed");
+    let answered = tokio::time::timeout(Duration::from_secs(5), waiting)
+        .await
+        .expect("answered once a place frees")
+        .unwrap()
+        .expect("the sign-in page");
+    assert_eq!(answered, reqwest::StatusCode::OK);
+
+    // An idle connection after a page is closed too.
+    let mut idle = TcpStream::connect(console).await.unwrap();
+    idle.write_all(b"GET /sign-in HTTP/1.1\r\nHost: kessai\r\n\r\n")
+        .await
+        .unwrap();
+    let closed = closed_after(&mut idle, Duration::from_secs(5)).await;
+    assert!(closed.is_some(), "an idle connection is closed");
 }
