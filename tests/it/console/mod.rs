@@ -6,6 +6,8 @@
 
 mod browser;
 pub(crate) mod client;
+mod tls;
+mod void_and_expiry;
 
 use kessai::proto::v1;
 
