@@ -409,7 +409,7 @@ pub(crate) fn write_pem(name: &str, pem: &str) -> String {
     path.display().to_string()
 }
 
-fn tls_env(pki: &Pki, mutual: bool) -> HashMap<String, String> {
+pub(crate) fn tls_env(pki: &Pki, mutual: bool) -> HashMap<String, String> {
     let mut env = base_env(&fresh_sqlite());
     env.insert(
         "KESSAI_TLS_CERT_FILE".into(),

@@ -66,6 +66,11 @@ pub(crate) async fn card_order(
         name: name.into(),
         phone: String::new(),
     });
+    by_the_shop(app, request).await
+}
+
+/// The order `request` authorizes, sent by the shop's checkout.
+pub(crate) async fn by_the_shop(app: &TestApp, request: v1::AuthorizeRequest) -> v1::Order {
     app.client
         .clone()
         .authorize(as_caller(SHOP, request))

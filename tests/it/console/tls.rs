@@ -12,8 +12,8 @@ use tokio::net::TcpStream;
 use tonic::transport::{Certificate, ClientTlsConfig};
 
 use super::{OPS, console_env};
-use crate::helpers::{TestApp, base_env, fresh_sqlite};
-use crate::security::{Pki, pki, write_pem};
+use crate::helpers::TestApp;
+use crate::security::{Pki, pki, tls_env};
 
 /// One HTTP/1.1 request over TLS, trusting the test CA; the whole answer.
 async fn https(addr: SocketAddr, pki: &Pki, request: &str) -> String {
@@ -41,16 +41,8 @@ async fn https(addr: SocketAddr, pki: &Pki, request: &str) -> String {
 async fn behind_tls_the_console_speaks_https_and_its_cookie_is_secure() {
     kessai::startup::install_crypto_provider();
     let pki = pki();
-    let mut env = base_env(&fresh_sqlite());
+    let mut env = tls_env(&pki, false);
     env.extend(console_env());
-    env.insert(
-        "KESSAI_TLS_CERT_FILE".into(),
-        write_pem("server.pem", &pki.server_cert),
-    );
-    env.insert(
-        "KESSAI_TLS_KEY_FILE".into(),
-        write_pem("server.key", &pki.server_key),
-    );
     let trust = ClientTlsConfig::new()
         .ca_certificate(Certificate::from_pem(&pki.ca_pem))
         .domain_name("localhost");

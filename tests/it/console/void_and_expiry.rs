@@ -7,21 +7,13 @@ use kessai::payments::{Caller, ListOrdersCommand};
 use kessai::proto::v1;
 
 use super::client::{Browser, field};
-use super::{OPS, SHOP, order};
+use super::{OPS, order};
 use crate::helpers::{TestApp, payjp_authorize, unique_key};
-use crate::security::as_caller;
 
 /// A PAY.JP card order (its authorization lives 7 days) by the shop.
 async fn payjp_order(app: &TestApp) -> v1::Order {
     let request = payjp_authorize(&unique_key("auth"), 2_000, "pm_test_approve");
-    app.client
-        .clone()
-        .authorize(as_caller(SHOP, request))
-        .await
-        .expect("authorized")
-        .into_inner()
-        .order
-        .expect("the order")
+    super::by_the_shop(app, request).await
 }
 
 crate::db_test! {
