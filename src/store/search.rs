@@ -107,24 +107,36 @@ fn conditions(search: &OrderSearch, backend: DatabaseBackend) -> Vec<SimpleExpr>
     all
 }
 
-/// The SQLite FTS subquery of one term: the ids of the orders whose search
-/// text holds it (and, for a free query, whose provider order id it is).
-fn fts_candidates(term: &SearchTerm, free_query: bool) -> (String, Vec<Value>) {
+/// The SQLite FTS query of one probe: the ids of the orders whose search
+/// text holds `fragment` (and, for a free query, whose provider order id
+/// is the whole term, which is then the fragment).
+fn fts_candidates(fragment: &str, free_query: bool) -> (String, Vec<Value>) {
     let mut sql =
         String::from("SELECT order_id FROM orders_search WHERE orders_search.search_text GLOB ?");
-    let mut values: Vec<Value> = vec![glob_pattern(term).into()];
+    let mut values: Vec<Value> = vec![format!("*{fragment}*").into()];
     if free_query {
-        sql.push_str(" UNION ALL SELECT id FROM orders WHERE lower(provider_order_id) = ?");
-        values.push(term.as_str().into());
+        sql.push_str(
+            " UNION ALL SELECT id AS order_id FROM orders WHERE lower(provider_order_id) = ?",
+        );
+        values.push(fragment.to_owned().into());
     }
     (sql, values)
 }
 
-/// Whether the trigram index can find `term` (three characters of it in a
-/// row, no GLOB wildcard to escape).
-fn fts_can_find(term: &SearchTerm) -> bool {
+/// What to ask the trigram index for a term, if it can find it: the term
+/// itself, or for an e-mail its part before the `@` — every order holding
+/// the address holds that part, and a shop's few domains would make every
+/// order a candidate for the domain's trigrams (the page's own condition
+/// still matches the whole address). A free query is asked whole, as a
+/// provider order id must match whole.
+fn probe(term: &SearchTerm, free_query: bool) -> Option<String> {
     let text = term.as_str();
-    text.chars().count() >= 3 && !text.contains(['*', '?', '['])
+    let fragment = match text.split_once('@') {
+        Some((local, _)) if !free_query && local.chars().count() >= 3 => local,
+        Some(_) | None => text,
+    };
+    (fragment.chars().count() >= 3 && !fragment.contains(['*', '?', '[']))
+        .then(|| fragment.to_owned())
 }
 
 impl Store {
@@ -149,8 +161,11 @@ impl Store {
         Ok(query)
     }
 
-    /// On SQLite, `id IN (<FTS candidates>)` for the longest term the
+    /// On SQLite, `id IN (<the FTS candidates>)` for the longest term the
     /// index can find, when it has fewer than [`FTS_CANDIDATES`] matches.
+    /// One read of the FTS table: the candidates themselves, at most that
+    /// many, then bound by value (reading them again through a subquery
+    /// would ask the index twice).
     async fn fts_narrowing(&self, search: &OrderSearch) -> Result<Option<SimpleExpr>, StoreError> {
         if !self.sqlite_fts().await? {
             return Ok(None);
@@ -161,33 +176,29 @@ impl Store {
             (&search.name, false),
         ]
         .into_iter()
-        .filter_map(|(term, free)| Some((term.as_ref()?, free)))
-        .filter(|(term, _)| fts_can_find(term))
-        .max_by_key(|(term, _)| term.as_str().chars().count());
-        let Some((term, free_query)) = best else {
+        .filter_map(|(term, free)| Some((probe(term.as_ref()?, free)?, free)))
+        .max_by_key(|(fragment, _)| fragment.chars().count());
+        let Some((fragment, free_query)) = best else {
             return Ok(None);
         };
-        let (candidates, values) = fts_candidates(term, free_query);
-        let mut count_values = values.clone();
-        count_values.push((FTS_CANDIDATES as i64).into());
-        let count = self
+        let (candidates, mut values) = fts_candidates(&fragment, free_query);
+        values.push((FTS_CANDIDATES as i64).into());
+        let rows = self
             .read
-            .query_one_raw(Statement::from_sql_and_values(
+            .query_all_raw(Statement::from_sql_and_values(
                 DatabaseBackend::Sqlite,
-                format!("SELECT count(*) AS n FROM ({candidates} LIMIT ?)"),
-                count_values,
+                format!("SELECT order_id FROM ({candidates}) LIMIT ?"),
+                values,
             ))
-            .await?
-            .map(|row| row.try_get::<i64>("", "n"))
-            .transpose()?
-            .unwrap_or(0);
-        if count as u64 >= FTS_CANDIDATES {
+            .await?;
+        if rows.len() as u64 >= FTS_CANDIDATES {
             return Ok(None);
         }
-        Ok(Some(Expr::cust_with_values(
-            format!("\"orders\".\"id\" IN ({candidates})"),
-            values,
-        )))
+        let ids = rows
+            .iter()
+            .map(|row| row.try_get::<String>("", "order_id"))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Some(column(orders::Column::Id).is_in(ids)))
     }
 
     /// Whether substring searches have their index: SQLite's FTS table, or
@@ -247,9 +258,26 @@ mod tests {
 
     #[test]
     fn the_trigram_index_is_asked_only_what_it_can_find() {
-        assert!(fts_can_find(&term("yamada")));
-        assert!(fts_can_find(&term("山田太")));
-        assert!(!fts_can_find(&term("山田")));
-        assert!(!fts_can_find(&term("ab*cd")));
+        assert_eq!(probe(&term("yamada"), false).as_deref(), Some("yamada"));
+        assert_eq!(probe(&term("山田太"), false).as_deref(), Some("山田太"));
+        assert_eq!(probe(&term("山田"), false), None);
+        assert_eq!(probe(&term("ab*cd"), false), None);
+    }
+
+    #[test]
+    fn an_e_mail_is_asked_by_its_part_before_the_domain() {
+        assert_eq!(
+            probe(&term("hanako.sato12@example.jp"), false).as_deref(),
+            Some("hanako.sato12")
+        );
+        assert_eq!(
+            probe(&term("ab@example.jp"), false).as_deref(),
+            Some("ab@example.jp")
+        );
+        assert_eq!(
+            probe(&term("hanako.sato12@example.jp"), true).as_deref(),
+            Some("hanako.sato12@example.jp"),
+            "a free query may be a provider order id, matched whole"
+        );
     }
 }

@@ -230,16 +230,16 @@ async fn an_operators_day_in_a_real_browser() {
     // Search by e-mail, then by part of the name.
     driver.type_into("#q", "hanako.sato@example").await;
     driver.click("#search").await;
-    let found = driver
-        .until_shown(&format!(r#"data-order="{}""#, order_a.id))
-        .await;
+    // The answer's page, not the one the search was typed into.
+    let found = driver.until_shown(r#"value="hanako.sato@example""#).await;
+    assert!(found.contains(&format!(r#"data-order="{}""#, order_a.id)));
     assert!(!found.contains(&other.id));
     driver.screenshot("03-search-by-email").await;
     driver.type_into("#q", "佐藤花").await;
     driver.click("#search").await;
-    let found = driver
-        .until_shown(&format!(r#"data-order="{}""#, order_a.id))
-        .await;
+    // The answer's page, not the one the search was typed into.
+    let found = driver.until_shown(r#"value="佐藤花""#).await;
+    assert!(found.contains(&format!(r#"data-order="{}""#, order_a.id)));
     assert!(!found.contains(&other.id));
     driver.screenshot("04-search-by-name").await;
 
