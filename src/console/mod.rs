@@ -138,11 +138,7 @@ fn status_of(error: &PaymentError) -> StatusCode {
 /// What the operator is told: the use case's own sentence (the same the
 /// gRPC callers get, which quotes no card, secret or shopper).
 fn said(error: &PaymentError) -> String {
-    let text = error.to_string();
-    match text.char_indices().nth(300) {
-        Some((cut, _)) => format!("{}…", &text[..cut]),
-        None => text,
-    }
+    crate::domain::error::shortened(error.to_string(), 300)
 }
 
 /// A page saying a read failed, without anything of its internals.

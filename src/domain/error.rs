@@ -109,7 +109,13 @@ impl fmt::Display for Reason {
 pub const MAX_QUOTED: usize = 200;
 
 fn cut(text: String) -> String {
-    match text.char_indices().nth(MAX_QUOTED - 1) {
+    shortened(text, MAX_QUOTED - 1)
+}
+
+/// `text` with at most `keep` characters, and `…` after them when it had
+/// more.
+pub fn shortened(text: String, keep: usize) -> String {
+    match text.char_indices().nth(keep) {
         Some((at, _)) => format!("{}…", &text[..at]),
         None => text,
     }

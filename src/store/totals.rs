@@ -36,6 +36,14 @@ pub struct Attention {
     pub expiring: u64,
 }
 
+/// The `n`th bound value's place in a statement for `backend`.
+fn placeholder(backend: DatabaseBackend, n: usize) -> String {
+    match backend {
+        DatabaseBackend::Postgres => format!("${n}"),
+        _ => format!("?{n}"),
+    }
+}
+
 impl Store {
     /// The totals of every day from `since` on, of the orders `sees` allows.
     pub async fn daily_totals(
@@ -44,10 +52,7 @@ impl Store {
         sees: &Visibility,
     ) -> Result<Vec<DailyTotal>, StoreError> {
         let backend = self.backend();
-        let p = |n: usize| match backend {
-            DatabaseBackend::Postgres => format!("${n}"),
-            _ => format!("?{n}"),
-        };
+        let p = |n| placeholder(backend, n);
         let day = |column: &str| match backend {
             DatabaseBackend::Postgres => {
                 format!("to_char({column} AT TIME ZONE 'Asia/Tokyo', 'YYYY-MM-DD')")
@@ -138,10 +143,7 @@ impl Store {
         sees: &Visibility,
     ) -> Result<Attention, StoreError> {
         let backend = self.backend();
-        let p = |n: usize| match backend {
-            DatabaseBackend::Postgres => format!("${n}"),
-            _ => format!("?{n}"),
-        };
+        let p = |n| placeholder(backend, n);
         let mut values: Vec<Value> = vec![now.into(), until.into()];
         let owner = match sees.owner() {
             Some(owner) => {

@@ -42,6 +42,20 @@ async fn closed_after(socket: &mut TcpStream, within: Duration) -> Option<Durati
     }
 }
 
+/// A header line every 300 ms, at most 20, until kessai closes `slow`.
+async fn trickle_headers(slow: &mut TcpStream) {
+    for i in 0..20 {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        if slow
+            .write_all(format!("X-Slow-{i}: 1\r\n").as_bytes())
+            .await
+            .is_err()
+        {
+            return;
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_connection_that_never_finishes_its_preface_is_closed() {
     let app = spawn(&[("KESSAI_HANDSHAKE_TIMEOUT_SECS", "1")]).await;
@@ -147,18 +161,7 @@ async fn a_webhook_sender_that_trickles_its_headers_is_cut_off() {
     slow.write_all(b"POST /webhooks/payjp HTTP/1.1\r\nHost: kessai\r\n")
         .await
         .unwrap();
-    let trickle = async {
-        for i in 0..20 {
-            tokio::time::sleep(Duration::from_millis(300)).await;
-            if slow
-                .write_all(format!("X-Slow-{i}: 1\r\n").as_bytes())
-                .await
-                .is_err()
-            {
-                return;
-            }
-        }
-    };
+    let trickle = trickle_headers(&mut slow);
     let started = Instant::now();
     tokio::time::timeout(Duration::from_secs(10), trickle)
         .await
@@ -316,18 +319,7 @@ async fn the_console_cuts_off_slow_silent_and_surplus_connections() {
     slow.write_all(b"GET /sign-in HTTP/1.1\r\nHost: kessai\r\n")
         .await
         .unwrap();
-    let trickle = async {
-        for i in 0..20 {
-            tokio::time::sleep(Duration::from_millis(300)).await;
-            if slow
-                .write_all(format!("X-Slow-{i}: 1\r\n").as_bytes())
-                .await
-                .is_err()
-            {
-                return;
-            }
-        }
-    };
+    let trickle = trickle_headers(&mut slow);
     // Meanwhile both places are taken: a third client waits.
     let url = format!("http://{console}/sign-in");
     let waiting = tokio::spawn(async move { reqwest::get(url).await.map(|r| r.status()) });

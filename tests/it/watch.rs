@@ -223,38 +223,93 @@ pub(crate) fn event_of(order_id: &OrderId) -> NewEvent {
     }
 }
 
+/// Two orders and a stream from after their events.
+struct HeldEvent {
+    first: v1::Order,
+    second: v1::Order,
+    start: i64,
+    stream: Streaming<v1::WatchOrderEventsResponse>,
+}
+
+/// [`HeldEvent`], and the transaction still open whose event for the
+/// first order has taken its number.
+async fn an_event_numbered_but_not_committed(app: &TestApp) -> (HeldEvent, kessai::store::Tx) {
+    let first = app.authorized_payjp(1_000).await;
+    let second = app.authorized_payjp(1_000).await;
+    let start = *stored_ids(app, &second.id).await.last().unwrap();
+    let stream = watch(
+        app,
+        v1::WatchOrderEventsRequest {
+            after_cursor: start.to_string(),
+            ..Default::default()
+        },
+    )
+    .await;
+    let first_id = OrderId::from_trusted(first.id.clone());
+    let slow = app.store.begin().await.unwrap();
+    slow.lock_order(&first_id).await.unwrap().unwrap();
+    slow.append_event(&event_of(&first_id), chrono::Utc::now())
+        .await
+        .unwrap();
+    // A read sends the writes the transaction held back: the event takes
+    // its number now, not at the commit.
+    slow.captures(&first_id).await.unwrap();
+    (
+        HeldEvent {
+            first,
+            second,
+            start,
+            stream,
+        },
+        slow,
+    )
+}
+
+/// Commits an event for `order` in a transaction of its own: it takes the
+/// next number after the held one.
+async fn commit_an_event(app: &TestApp, order: &v1::Order) {
+    let id = OrderId::from_trusted(order.id.clone());
+    let fast = app.store.begin().await.unwrap();
+    fast.lock_order(&id).await.unwrap().unwrap();
+    fast.append_event(&event_of(&id), chrono::Utc::now())
+        .await
+        .unwrap();
+    fast.commit().await.unwrap();
+}
+
+/// The held event and the later one, in number order, once the held one
+/// commits.
+async fn both_in_order(held: &mut HeldEvent) -> [v1::OrderEvent; 2] {
+    let a = next(&mut held.stream, Duration::from_secs(5))
+        .await
+        .expect("the earlier event");
+    let b = next(&mut held.stream, Duration::from_secs(5))
+        .await
+        .expect("the later event");
+    assert_eq!(
+        (a.order_id.as_str(), b.order_id.as_str()),
+        (held.first.id.as_str(), held.second.id.as_str())
+    );
+    assert_eq!(
+        cursors(&[a.clone(), b.clone()]),
+        [held.start + 1, held.start + 2]
+    );
+    [a, b]
+}
+
 db_test! {
     async fn an_event_committed_after_a_later_numbered_one_is_still_delivered_once(app: TestApp) {
         if app.store.backend() != sea_orm::DatabaseBackend::Postgres {
             // SQLite has one writer: events commit in the order they are numbered.
             return;
         }
-        let first = app.authorized_payjp(1_000).await;
-        let second = app.authorized_payjp(1_000).await;
-        let (first_id, second_id) = (OrderId::from_trusted(first.id.clone()), OrderId::from_trusted(second.id.clone()));
-        let start = *stored_ids(&app, &second.id).await.last().unwrap();
-        let mut stream = watch(&app, v1::WatchOrderEventsRequest { after_cursor: start.to_string(), ..Default::default() }).await;
-        let now = chrono::Utc::now();
-        // The first transaction takes its number, then waits; the second
-        // takes the next number and commits.
-        let slow = app.store.begin().await.unwrap();
-        slow.lock_order(&first_id).await.unwrap().unwrap();
-        slow.append_event(&event_of(&first_id), now).await.unwrap();
-        // A read sends the writes the transaction held back: the event takes
-        // its number now, not at the commit.
-        slow.captures(&first_id).await.unwrap();
-        let fast = app.store.begin().await.unwrap();
-        fast.lock_order(&second_id).await.unwrap().unwrap();
-        fast.append_event(&event_of(&second_id), now).await.unwrap();
-        fast.commit().await.unwrap();
+        let (mut held, slow) = an_event_numbered_but_not_committed(&app).await;
+        commit_an_event(&app, &held.second).await;
         // The later number is visible, but the earlier one may still come.
-        assert!(next(&mut stream, Duration::from_millis(1_000)).await.is_none(), "held back while an earlier number may commit");
+        assert!(next(&mut held.stream, Duration::from_millis(1_000)).await.is_none(), "held back while an earlier number may commit");
         slow.commit().await.unwrap();
-        let a = next(&mut stream, Duration::from_secs(5)).await.expect("the earlier event");
-        let b = next(&mut stream, Duration::from_secs(5)).await.expect("the later event");
-        assert_eq!((a.order_id.as_str(), b.order_id.as_str()), (first.id.as_str(), second.id.as_str()));
-        assert_eq!(cursors(&[a.clone(), b.clone()]), [start + 1, start + 2]);
-        assert!(next(&mut stream, Duration::from_millis(600)).await.is_none());
+        both_in_order(&mut held).await;
+        assert!(next(&mut held.stream, Duration::from_millis(600)).await.is_none());
     }
 }
 
@@ -264,22 +319,12 @@ db_test! {
             // SQLite has one writer: events commit in the order they are numbered.
             return;
         }
-        let first = app.authorized_payjp(1_000).await;
-        let second = app.authorized_payjp(1_000).await;
-        let (first_id, second_id) = (OrderId::from_trusted(first.id.clone()), OrderId::from_trusted(second.id.clone()));
-        let start = *stored_ids(&app, &second.id).await.last().unwrap();
-        let mut stream = watch(&app, v1::WatchOrderEventsRequest { after_cursor: start.to_string(), ..Default::default() }).await;
-        let now = chrono::Utc::now();
-        let slow = app.store.begin().await.unwrap();
-        slow.lock_order(&first_id).await.unwrap().unwrap();
-        slow.append_event(&event_of(&first_id), now).await.unwrap();
-        // A read sends the held-back event: it takes its number now.
-        slow.captures(&first_id).await.unwrap();
+        let (mut held, slow) = an_event_numbered_but_not_committed(&app).await;
         // Another transaction waits for the order's row lock, and so asks
         // for the first transaction's id: the lock table then lists that id
         // twice, once for the waiter, who writes no event.
         let waiter = tokio::spawn({
-            let (store, id) = (app.store.clone(), first_id.clone());
+            let (store, id) = (app.store.clone(), OrderId::from_trusted(held.first.id.clone()));
             async move {
                 let tx = store.begin().await.unwrap();
                 tx.lock_order(&id).await.unwrap();
@@ -287,17 +332,11 @@ db_test! {
             }
         });
         tokio::time::sleep(Duration::from_millis(300)).await;
-        let fast = app.store.begin().await.unwrap();
-        fast.lock_order(&second_id).await.unwrap().unwrap();
-        fast.append_event(&event_of(&second_id), now).await.unwrap();
-        fast.commit().await.unwrap();
-        assert!(next(&mut stream, Duration::from_millis(1_000)).await.is_none(), "held back while an earlier number may commit");
+        commit_an_event(&app, &held.second).await;
+        assert!(next(&mut held.stream, Duration::from_millis(1_000)).await.is_none(), "held back while an earlier number may commit");
         slow.commit().await.unwrap();
         waiter.await.unwrap();
-        let a = next(&mut stream, Duration::from_secs(5)).await.expect("the earlier event");
-        let b = next(&mut stream, Duration::from_secs(5)).await.expect("the later event");
-        assert_eq!((a.order_id.as_str(), b.order_id.as_str()), (first.id.as_str(), second.id.as_str()));
-        assert_eq!(cursors(&[a, b]), [start + 1, start + 2]);
+        both_in_order(&mut held).await;
     }
 }
 
