@@ -9,6 +9,7 @@ mod m20261210_000003_order_event_notify;
 mod m20261211_000004_lookup_indexes;
 mod m20261212_000005_drop_unused_indexes;
 mod m20261215_000005_customer_search;
+mod m20261216_000006_guarded_writes;
 
 /// The PostgreSQL channel new order events are announced on.
 pub use m20261210_000003_order_event_notify::CHANNEL as ORDER_EVENTS_CHANNEL;
@@ -26,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261211_000004_lookup_indexes::Migration),
             Box::new(m20261212_000005_drop_unused_indexes::Migration),
             Box::new(m20261215_000005_customer_search::Migration),
+            Box::new(m20261216_000006_guarded_writes::Migration),
         ]
     }
 }

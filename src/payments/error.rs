@@ -134,6 +134,9 @@ impl From<StoreError> for PaymentError {
                     "the order changed while the request was decided; retry",
                 ))
             }
+            // Authorize answers a taken key itself; anywhere else it is the
+            // key in use.
+            StoreError::KeyTaken => PaymentError::KeyInUse,
             StoreError::Conflict => PaymentError::Refused(RuleViolation::new(
                 Reason::OperationInProgress,
                 "the order changed while the request was decided; retry",

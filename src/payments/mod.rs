@@ -32,7 +32,7 @@ use chrono::{DateTime, Utc};
 use secrecy::SecretSlice;
 
 use crate::clock::SharedClock;
-use crate::domain::{OrderId, OrderView, ProviderKind, Visibility};
+use crate::domain::{OrderId, OrderView, ProviderKind, Reason, Visibility};
 use crate::providers::{PaymentProvider, Registry};
 use crate::store::{AttemptState, Store};
 
@@ -59,8 +59,17 @@ where
     F: Fn(bool) -> Fut,
     Fut: std::future::Future<Output = Result<Option<T>, PaymentError>>,
 {
-    if first_call && let Some(done) = step(true).await? {
-        return Ok(done);
+    if first_call {
+        match step(true).await {
+            Ok(Some(done)) => return Ok(done),
+            Ok(None) => {}
+            // The order moved since the intent: found by the guarded first
+            // write when the step was sent (`Tx::save_order_unless_moved`);
+            // nothing was written.
+            Err(PaymentError::Refused(refusal))
+                if refusal.reason == Reason::OperationInProgress => {}
+            Err(other) => return Err(other),
+        }
     }
     step(false).await?.ok_or(PaymentError::Internal)
 }

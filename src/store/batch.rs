@@ -4,12 +4,23 @@
 //! trip instead of one per row. Each statement's text depends only on which
 //! writes it chains, so PostgreSQL prepares each shape once per connection.
 //! SQLite writes at once (it runs in the process: no round trip to save).
+//!
+//! A batch may carry a guard: a write that must change exactly one row
+//! (claiming a free idempotency key, updating an order still at the version
+//! read). It is the statement's main query, so PostgreSQL runs it first and
+//! the chained writes only after it (it runs unreferenced data-modifying
+//! CTEs to completion after the main query); `kessai_guard` raises when it
+//! changed no row, and the whole statement, chained writes included, is
+//! undone. Running first also gives the transaction its id before any
+//! chained event takes its number (see `store::events`).
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use sea_orm::sea_query::{Alias, CommonTableExpression, SubQueryStatement, WithClause, WithQuery};
-use sea_orm::{ConnectionTrait, DatabaseBackend, DatabaseTransaction, DbErr, ExecResult};
+use sea_orm::sea_query::{
+    Alias, CommonTableExpression, Expr, Query, SubQueryStatement, WithClause, WithQuery,
+};
+use sea_orm::{ConnectionTrait, DatabaseBackend, DbErr, ExecResult, RuntimeErr};
 
 use super::error::StoreError;
 
@@ -24,9 +35,22 @@ pub(super) enum Table {
     Events,
 }
 
+/// What a guard protects, and so what its failure means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Guard {
+    /// An idempotency key's insert: fails when someone holds the key.
+    KeyFree,
+    /// An order's conditional update: fails when someone wrote it since.
+    OrderUnmoved,
+}
+
+/// The SQLSTATE `kessai_guard` raises (migration `…_000006_guarded_writes`).
+const GUARD_FAILED: &str = "KG001";
+
 pub(super) struct Batch {
     holds: bool,
     held: Mutex<Vec<(Table, SubQueryStatement)>>,
+    guard: Mutex<Option<(Guard, SubQueryStatement)>>,
     /// Whether the transaction has already written or row-locked through a
     /// statement of its own, and so holds a transaction id.
     has_xid: AtomicBool,
@@ -37,6 +61,7 @@ impl Batch {
         Self {
             holds: backend == DatabaseBackend::Postgres,
             held: Mutex::default(),
+            guard: Mutex::default(),
             has_xid: AtomicBool::new(false),
         }
     }
@@ -50,56 +75,108 @@ impl Batch {
         self.has_xid.store(true, Ordering::Relaxed);
     }
 
-    /// Writes `statement` now (SQLite) or with the next batch.
-    ///
-    /// Chained statements all see the snapshot from before the batch and
-    /// run in no set order, so a write to a table already written in the
-    /// batch goes in the next one: every row is written once per batch,
-    /// and events keep the order they were appended in. An event is never
-    /// held before the transaction has a transaction id: the event stream
-    /// relies on an event's transaction holding one before the event takes
-    /// its number (see `store::events`).
-    pub(super) async fn write<S>(
+    /// Whether `statement` for `table` can be held without a statement
+    /// first: on PostgreSQL, unless the batch already writes the table (a
+    /// write to a table already in the batch goes in the next one: chained
+    /// statements all see the snapshot from before the batch and run in no
+    /// set order, so every row is written once per batch and events keep
+    /// the order they were appended in), and an event only once the
+    /// transaction holds an id or a guard will give it one first.
+    pub(super) fn can_hold(&self, table: Table) -> bool {
+        self.holds
+            && !self.held().iter().any(|(t, _)| *t == table)
+            && (table != Table::Events || self.has_xid.load(Ordering::Relaxed) || self.guarded())
+    }
+
+    /// Holds `statement` for the next batch (see [`Batch::can_hold`]).
+    pub(super) fn hold(&self, table: Table, statement: impl Into<SubQueryStatement>) {
+        self.held().push((table, statement.into()));
+    }
+
+    /// Whether anything waits to be sent.
+    pub(super) fn is_empty(&self) -> bool {
+        self.held().is_empty() && !self.guarded()
+    }
+
+    /// Whether writes are held at all (PostgreSQL).
+    pub(super) fn holds(&self) -> bool {
+        self.holds
+    }
+
+    /// Whether a guard can be held: on PostgreSQL, with nothing held yet.
+    pub(super) fn can_guard(&self) -> bool {
+        self.holds && self.is_empty()
+    }
+
+    fn guarded(&self) -> bool {
+        self.guard
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_some()
+    }
+
+    /// Makes `statement` the next batch's guard; it must return a row for
+    /// each row it changes. Only a batch that nothing was held in before
+    /// takes one (PostgreSQL only).
+    pub(super) fn hold_guard(&self, guard: Guard, statement: impl Into<SubQueryStatement>) {
+        debug_assert!(self.can_guard());
+        *self.guard.lock().unwrap_or_else(|p| p.into_inner()) = Some((guard, statement.into()));
+    }
+
+    /// Writes `statement` now (SQLite) or with the next batch, after
+    /// sending what keeps it from being held.
+    pub(super) async fn write<C: ConnectionTrait>(
         &self,
-        txn: &DatabaseTransaction,
+        conn: &C,
         table: Table,
-        statement: S,
-    ) -> Result<(), StoreError>
-    where
-        S: Into<SubQueryStatement>,
-    {
+        statement: impl Into<SubQueryStatement>,
+    ) -> Result<(), StoreError> {
         let statement = statement.into();
         if !self.holds {
-            execute(txn, statement).await?;
+            execute(conn, statement).await?;
             return Ok(());
         }
-        let clash = self.held().iter().any(|(t, _)| *t == table);
-        if clash {
-            self.flush(txn).await?;
+        if !self.can_hold(table) {
+            self.flush(conn).await?;
         }
-        if table == Table::Events && !self.has_xid.load(Ordering::Relaxed) {
-            self.flush(txn).await?;
-            if !self.has_xid.load(Ordering::Relaxed) {
-                txn.execute_unprepared("SELECT pg_current_xact_id()")
-                    .await?;
-                self.wrote();
-            }
+        if table == Table::Events && !self.has_xid.load(Ordering::Relaxed) && !self.guarded() {
+            conn.execute_unprepared("SELECT pg_current_xact_id()")
+                .await?;
+            self.wrote();
         }
-        self.held().push((table, statement));
+        self.hold(table, statement);
         Ok(())
     }
 
     /// Sends what is held back, as one statement.
-    pub(super) async fn flush(&self, txn: &DatabaseTransaction) -> Result<(), StoreError> {
+    pub(super) async fn flush<C: ConnectionTrait>(&self, conn: &C) -> Result<(), StoreError> {
         let held = std::mem::take(&mut *self.held());
+        let guard = self.guard.lock().unwrap_or_else(|p| p.into_inner()).take();
+        let guard_kind = guard.as_ref().map(|(kind, _)| *kind);
         let mut statements: Vec<SubQueryStatement> = held.into_iter().map(|(_, s)| s).collect();
-        let Some(last) = statements.pop() else {
-            return Ok(());
+        let mut with = WithClause::new();
+        let main = match guard {
+            Some((_, guard)) => {
+                with.cte(
+                    CommonTableExpression::new()
+                        .query(guard)
+                        .table_name(Alias::new("g"))
+                        .to_owned(),
+                );
+                SubQueryStatement::SelectStatement(
+                    Query::select()
+                        .expr(Expr::cust(r#"kessai_guard((SELECT count(*) FROM "g"))"#))
+                        .to_owned(),
+                )
+            }
+            None => match statements.pop() {
+                Some(last) => last,
+                None => return Ok(()),
+            },
         };
-        if statements.is_empty() {
-            execute(txn, last).await?;
+        let sent = if statements.is_empty() && guard_kind.is_none() {
+            execute(conn, main).await
         } else {
-            let mut with = WithClause::new();
             for (n, statement) in statements.into_iter().enumerate() {
                 with.cte(
                     CommonTableExpression::new()
@@ -108,23 +185,45 @@ impl Batch {
                         .to_owned(),
                 );
             }
-            let chained: WithQuery = with.query(last);
-            txn.execute(&chained).await?;
+            let chained: WithQuery = with.query(main);
+            conn.execute(&chained).await
+        };
+        match sent {
+            Ok(_) => {}
+            Err(e) => {
+                return Err(match guard_kind {
+                    Some(failed) if sqlstate(&e).as_deref() == Some(GUARD_FAILED) => match failed {
+                        Guard::KeyFree => StoreError::KeyTaken,
+                        Guard::OrderUnmoved => StoreError::Conflict,
+                    },
+                    _ => e.into(),
+                });
+            }
         }
         self.wrote();
         Ok(())
     }
 }
 
-async fn execute(
-    txn: &DatabaseTransaction,
+/// The SQLSTATE of a database error, if the database sent one.
+fn sqlstate(e: &DbErr) -> Option<String> {
+    match e {
+        DbErr::Exec(RuntimeErr::SqlxError(inner)) | DbErr::Query(RuntimeErr::SqlxError(inner)) => {
+            Some(inner.as_database_error()?.code()?.into_owned())
+        }
+        _ => None,
+    }
+}
+
+async fn execute<C: ConnectionTrait>(
+    conn: &C,
     statement: SubQueryStatement,
 ) -> Result<ExecResult, DbErr> {
     match statement {
-        SubQueryStatement::InsertStatement(s) => txn.execute(&s).await,
-        SubQueryStatement::UpdateStatement(s) => txn.execute(&s).await,
-        SubQueryStatement::DeleteStatement(s) => txn.execute(&s).await,
-        SubQueryStatement::SelectStatement(s) => txn.execute(&s).await,
-        SubQueryStatement::WithStatement(s) => txn.execute(&s).await,
+        SubQueryStatement::InsertStatement(s) => conn.execute(&s).await,
+        SubQueryStatement::UpdateStatement(s) => conn.execute(&s).await,
+        SubQueryStatement::DeleteStatement(s) => conn.execute(&s).await,
+        SubQueryStatement::SelectStatement(s) => conn.execute(&s).await,
+        SubQueryStatement::WithStatement(s) => conn.execute(&s).await,
     }
 }

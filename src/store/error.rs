@@ -12,6 +12,10 @@ pub enum StoreError {
     /// The row changed under a write that expected another version.
     #[error("the order changed concurrently")]
     Conflict,
+    /// An idempotency key claimed at commit was held by someone else:
+    /// nothing was written (`Tx::claim_key_at_commit`).
+    #[error("the idempotency key is held by another request")]
+    KeyTaken,
     /// A stored value could not be read back.
     #[error("unreadable stored value: {0}")]
     Corrupt(String),

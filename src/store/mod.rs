@@ -223,17 +223,22 @@ impl Store {
     /// once `BEGIN` has answered). Every use case runs on a task of its own
     /// (`Payments::to_completion`), so none is.
     pub async fn begin(&self) -> Result<Tx, StoreError> {
-        let options = TransactionOptions {
-            sqlite_transaction_mode: match self.backend() {
-                DatabaseBackend::Sqlite => Some(sea_orm::SqliteTransactionMode::Immediate),
-                _ => None,
-            },
-            ..Default::default()
+        let txn = match self.backend() {
+            DatabaseBackend::Sqlite => {
+                let options = TransactionOptions {
+                    sqlite_transaction_mode: Some(sea_orm::SqliteTransactionMode::Immediate),
+                    ..Default::default()
+                };
+                let txn = self.write.begin_with_options(options).await?;
+                statements::count(StatementKind::Begin);
+                Some(txn)
+            }
+            // Begun by the transaction's first statement that needs it.
+            _ => None,
         };
-        let txn = self.write.begin_with_options(options).await?;
-        statements::count(StatementKind::Begin);
         Ok(Tx::new(
             txn,
+            self.write.clone(),
             self.money_observer.clone(),
             self.feed.wake.clone(),
         ))

@@ -7,13 +7,13 @@ use tokio::sync::Notify;
 
 use chrono::{DateTime, Utc};
 use sea_orm::ActiveValue::Set;
-use sea_orm::sea_query::{Expr, OnConflict};
+use sea_orm::sea_query::{Expr, OnConflict, SubQueryStatement, UpdateStatement};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, QueryTrait,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, EntityTrait,
+    QueryFilter, QueryOrder, QuerySelect, QueryTrait, TransactionTrait,
 };
 
-use super::batch::{Batch, Table};
+use super::batch::{Batch, Guard, Table};
 use super::convert::{
     capture_from_row, capture_to_active, order_from_row, order_to_active, refund_from_row,
     refund_to_active,
@@ -25,13 +25,22 @@ use super::error::StoreError;
 use super::observe::{MoneyBook, MoneyObserver};
 use super::reads::key_from_row;
 use super::records::{AttemptState, Claim, KeyState, NewAttempt, NewEvent, NewKey};
+use super::statements::{self, StatementKind};
 use crate::domain::{
     AttemptId, CaptureId, CaptureRecord, OrderId, OrderRecord, RefundId, RefundRecord, Visibility,
 };
 
 /// One write transaction. Dropping it without [`Tx::commit`] rolls back.
+///
+/// On PostgreSQL the transaction begins at its first statement that cannot
+/// wait for the commit (a read, a lock, a claim whose answer is needed), so
+/// a step made only of writes is sent as one statement that commits itself:
+/// one round trip, no `BEGIN` or `COMMIT`. On SQLite it begins at once, with
+/// the database's write lock (`BEGIN IMMEDIATE`).
 pub struct Tx {
-    txn: DatabaseTransaction,
+    txn: tokio::sync::OnceCell<DatabaseTransaction>,
+    /// Where the transaction begins, or a step of writes alone is sent.
+    pool: DatabaseConnection,
     money: Mutex<MoneyBook>,
     money_observer: Option<MoneyObserver>,
     /// This process's event feed, woken once events appended here are
@@ -42,14 +51,18 @@ pub struct Tx {
 }
 
 impl Tx {
+    /// A transaction begun already (`txn`), or to begin on `pool` when first
+    /// needed.
     pub(super) fn new(
-        txn: DatabaseTransaction,
+        txn: Option<DatabaseTransaction>,
+        pool: DatabaseConnection,
         money_observer: Option<MoneyObserver>,
         feed: Arc<Notify>,
     ) -> Self {
         Self {
-            batch: Batch::new(txn.get_database_backend()),
-            txn,
+            batch: Batch::new(pool.get_database_backend()),
+            txn: tokio::sync::OnceCell::new_with(txn),
+            pool,
             money: Mutex::default(),
             money_observer,
             feed,
@@ -60,16 +73,24 @@ impl Tx {
     /// Commits, then tells the money observer what the transaction moved:
     /// once per durable change, never for a rolled-back one.
     pub async fn commit(self) -> Result<(), StoreError> {
-        self.batch.flush(&self.txn).await?;
         let Tx {
             txn,
+            pool,
             money,
             money_observer,
             feed,
             appended,
-            batch: _,
+            batch,
         } = self;
-        txn.commit().await?;
+        match txn.into_inner() {
+            Some(txn) => {
+                batch.flush(&txn).await?;
+                txn.commit().await?;
+            }
+            // Nothing was read: the writes go as one statement, which
+            // commits on its own or not at all.
+            None => batch.flush(&pool).await?,
+        }
         if appended.into_inner() {
             feed.notify_one();
         }
@@ -89,15 +110,70 @@ impl Tx {
     }
 
     pub async fn rollback(self) -> Result<(), StoreError> {
-        self.txn.rollback().await?;
+        if let Some(txn) = self.txn.into_inner() {
+            txn.rollback().await?;
+        }
         Ok(())
     }
 
-    /// Claims an idempotency key, or returns whoever holds it. On PostgreSQL
-    /// a concurrent claim of the same key waits here until the first commits.
-    pub async fn claim_key(&self, key: &NewKey) -> Result<Claim, StoreError> {
-        self.batch.flush(&self.txn).await?;
-        self.batch.wrote();
+    /// The transaction, begun now if it was not.
+    async fn begun(&self) -> Result<&DatabaseTransaction, StoreError> {
+        self.txn
+            .get_or_try_init(|| async {
+                let txn = self.pool.begin().await?;
+                statements::count(StatementKind::Begin);
+                Ok::<_, StoreError>(txn)
+            })
+            .await
+    }
+
+    /// The transaction, with every held write sent: for a statement that
+    /// must see them.
+    async fn sent(&self) -> Result<&DatabaseTransaction, StoreError> {
+        let txn = self.begun().await?;
+        self.batch.flush(txn).await?;
+        Ok(txn)
+    }
+
+    /// Holds a write for the next batch, or sends it (see `store::batch`).
+    async fn write(
+        &self,
+        table: Table,
+        statement: impl Into<SubQueryStatement>,
+    ) -> Result<(), StoreError> {
+        if self.batch.can_hold(table) {
+            self.batch.hold(table, statement);
+            return Ok(());
+        }
+        self.batch
+            .write(self.begun().await?, table, statement)
+            .await
+    }
+
+    /// Whether a guard can still be held: on PostgreSQL, before the
+    /// transaction has begun or held anything.
+    fn can_guard(&self) -> bool {
+        self.batch.can_guard() && !self.txn.initialized()
+    }
+
+    /// [`Tx::claim_key`], decided at the commit where it can be: on
+    /// PostgreSQL, in a transaction that has sent nothing, the claim is
+    /// held as the guard of the writes that follow (`store::batch`) and the
+    /// answer is `Claimed`; [`Tx::commit`] then fails with
+    /// [`StoreError::KeyTaken`], having written nothing, if someone holds
+    /// the key. A read before the commit sends the claim first and fails the
+    /// same way.
+    pub async fn claim_key_at_commit(&self, key: &NewKey) -> Result<Claim, StoreError> {
+        if !self.can_guard() {
+            return self.claim_key(key).await;
+        }
+        let mut insert = Self::key_insert(key);
+        insert.returning_col(idempotency_keys::Column::Key);
+        self.batch.hold_guard(Guard::KeyFree, insert);
+        Ok(Claim::Claimed)
+    }
+
+    fn key_insert(key: &NewKey) -> sea_orm::sea_query::InsertStatement {
         let row = idempotency_keys::ActiveModel {
             scope: Set(key.scope.clone()),
             key: Set(key.key.clone()),
@@ -111,7 +187,7 @@ impl Tx {
             updated_at: Set(key.now),
             expires_at: Set(key.expires_at),
         };
-        let inserted = idempotency_keys::Entity::insert(row)
+        idempotency_keys::Entity::insert(row)
             .on_conflict(
                 OnConflict::columns([
                     idempotency_keys::Column::Scope,
@@ -120,18 +196,20 @@ impl Tx {
                 .do_nothing()
                 .to_owned(),
             )
-            .exec_without_returning(&self.txn)
-            .await;
-        let rows = match inserted {
-            Ok(rows) => rows,
-            Err(sea_orm::DbErr::RecordNotInserted) => 0,
-            Err(e) => return Err(e.into()),
-        };
+            .into_query()
+    }
+
+    /// Claims an idempotency key, or returns whoever holds it. On PostgreSQL
+    /// a concurrent claim of the same key waits here until the first commits.
+    pub async fn claim_key(&self, key: &NewKey) -> Result<Claim, StoreError> {
+        let txn = self.sent().await?;
+        self.batch.wrote();
+        let rows = txn.execute(&Self::key_insert(key)).await?.rows_affected();
         if rows == 1 {
             return Ok(Claim::Claimed);
         }
         let existing = idempotency_keys::Entity::find_by_id((key.scope.clone(), key.key.clone()))
-            .one(&self.txn)
+            .one(txn)
             .await?
             .ok_or_else(|| {
                 StoreError::Database("idempotency key vanished after a conflict".into())
@@ -165,7 +243,7 @@ impl Tx {
             .filter(idempotency_keys::Column::Scope.eq(scope))
             .filter(idempotency_keys::Column::Key.eq(key))
             .into_query();
-        self.batch.write(&self.txn, Table::Keys, update).await
+        self.write(Table::Keys, update).await
     }
 
     /// Leaves a key without an outcome and without a driver, so that a retry
@@ -185,7 +263,7 @@ impl Tx {
             .filter(idempotency_keys::Column::Scope.eq(scope))
             .filter(idempotency_keys::Column::Key.eq(key))
             .into_query();
-        self.batch.write(&self.txn, Table::Keys, update).await
+        self.write(Table::Keys, update).await
     }
 
     /// Takes over a key that nobody drives (open, or in flight since
@@ -196,7 +274,7 @@ impl Tx {
         attempt_id: Option<&AttemptId>,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        self.batch.flush(&self.txn).await?;
+        let txn = self.sent().await?;
         self.batch.wrote();
         let mut update = idempotency_keys::Entity::update_many()
             .col_expr(
@@ -215,7 +293,7 @@ impl Tx {
             .filter(idempotency_keys::Column::Key.eq(record.key.as_str()))
             .filter(idempotency_keys::Column::State.eq(record.state.as_str()))
             .filter(idempotency_keys::Column::UpdatedAt.eq(record.updated_at))
-            .exec(&self.txn)
+            .exec(txn)
             .await?;
         Ok(result.rows_affected == 1)
     }
@@ -226,7 +304,7 @@ impl Tx {
             .filter(idempotency_keys::Column::Scope.eq(scope))
             .filter(idempotency_keys::Column::Key.eq(key))
             .into_query();
-        self.batch.write(&self.txn, Table::Keys, delete).await
+        self.write(Table::Keys, delete).await
     }
 
     /// Takes the order's row lock and returns the locked row. On
@@ -246,12 +324,12 @@ impl Tx {
         id: &OrderId,
         sees: &Visibility,
     ) -> Result<Option<OrderRecord>, StoreError> {
-        self.batch.flush(&self.txn).await?;
+        let txn = self.sent().await?;
         self.batch.wrote();
         let select = orders::Entity::find()
             .filter(orders::Column::Id.eq(id.as_str()))
             .lock_exclusive();
-        let row = super::reads::visible(select, sees).one(&self.txn).await?;
+        let row = super::reads::visible(select, sees).one(txn).await?;
         let order = row.map(order_from_row).transpose()?;
         if let Some(order) = &order {
             self.book().locked(order);
@@ -270,8 +348,8 @@ impl Tx {
     }
 
     /// [`Tx::save_order`], `None` when someone wrote the order since
-    /// `order.version` (this transaction then wrote nothing and is to be
-    /// dropped).
+    /// `order.version` and this transaction wrote nothing (on SQLite; on
+    /// PostgreSQL [`Tx::save_order`]'s guard fails the commit instead).
     pub async fn save_order_unless_moved(
         &self,
         order: &OrderRecord,
@@ -286,31 +364,49 @@ impl Tx {
 
     pub async fn insert_order(&self, order: &OrderRecord) -> Result<(), StoreError> {
         let insert = orders::Entity::insert(order_to_active(order)).into_query();
-        self.batch.write(&self.txn, Table::Orders, insert).await?;
+        self.write(Table::Orders, insert).await?;
         self.book().inserted(order);
         Ok(())
     }
 
+    /// The order's next version, and the update that writes it if the row
+    /// is still at `order.version`.
+    fn order_update(order: &OrderRecord, now: DateTime<Utc>) -> (OrderRecord, UpdateStatement) {
+        let mut next = order.clone();
+        next.version = order.version + 1;
+        next.updated_at = now;
+        let update = orders::Entity::update_many()
+            .set(order_to_active(&next))
+            .filter(orders::Column::Id.eq(order.id.as_str()))
+            .filter(orders::Column::LockVersion.eq(order.version))
+            .into_query();
+        (next, update)
+    }
+
     /// Writes the whole order if nobody wrote it since `order.version` was
     /// read. The CHECK constraints refuse a state that breaks an invariant.
+    ///
+    /// On PostgreSQL the update is held as the guard of the writes that
+    /// follow and goes with them (`store::batch`): a moved order then fails
+    /// the statement that sends them, a read or [`Tx::commit`], with
+    /// [`StoreError::Conflict`], and nothing of the batch is written.
     pub async fn save_order(
         &self,
         order: &OrderRecord,
         now: DateTime<Utc>,
     ) -> Result<OrderRecord, StoreError> {
-        self.batch.flush(&self.txn).await?;
-        self.batch.wrote();
-        let mut next = order.clone();
-        next.version = order.version + 1;
-        next.updated_at = now;
-        let result = orders::Entity::update_many()
-            .set(order_to_active(&next))
-            .filter(orders::Column::Id.eq(order.id.as_str()))
-            .filter(orders::Column::LockVersion.eq(order.version))
-            .exec(&self.txn)
-            .await?;
-        if result.rows_affected != 1 {
-            return Err(StoreError::Conflict);
+        let (next, mut update) = Self::order_update(order, now);
+        if self.batch.holds() {
+            if !self.batch.can_guard() {
+                self.sent().await?;
+            }
+            update.returning_col(orders::Column::Id);
+            self.batch.hold_guard(Guard::OrderUnmoved, update);
+        } else {
+            let txn = self.sent().await?;
+            if txn.execute(&update).await?.rows_affected() != 1 {
+                return Err(StoreError::Conflict);
+            }
         }
         self.book().saved(&next);
         Ok(next)
@@ -318,11 +414,11 @@ impl Tx {
 
     /// The order's captures, oldest first (read under the order's lock).
     pub async fn captures(&self, order_id: &OrderId) -> Result<Vec<CaptureRecord>, StoreError> {
-        self.batch.flush(&self.txn).await?;
+        let txn = self.sent().await?;
         captures::Entity::find()
             .filter(captures::Column::OrderId.eq(order_id.as_str()))
             .order_by_asc(captures::Column::Id)
-            .all(&self.txn)
+            .all(txn)
             .await?
             .into_iter()
             .map(capture_from_row)
@@ -330,9 +426,9 @@ impl Tx {
     }
 
     pub async fn capture(&self, id: &CaptureId) -> Result<Option<CaptureRecord>, StoreError> {
-        self.batch.flush(&self.txn).await?;
+        let txn = self.sent().await?;
         captures::Entity::find_by_id(id.as_str())
-            .one(&self.txn)
+            .one(txn)
             .await?
             .map(capture_from_row)
             .transpose()
@@ -340,7 +436,7 @@ impl Tx {
 
     pub async fn insert_capture(&self, capture: &CaptureRecord) -> Result<(), StoreError> {
         let insert = captures::Entity::insert(capture_to_active(capture)).into_query();
-        self.batch.write(&self.txn, Table::Captures, insert).await
+        self.write(Table::Captures, insert).await
     }
 
     pub async fn save_capture(&self, capture: &CaptureRecord) -> Result<(), StoreError> {
@@ -348,13 +444,13 @@ impl Tx {
             .set(capture_to_active(capture))
             .filter(captures::Column::Id.eq(capture.id.as_str()))
             .into_query();
-        self.batch.write(&self.txn, Table::Captures, update).await
+        self.write(Table::Captures, update).await
     }
 
     pub async fn refund(&self, id: &RefundId) -> Result<Option<RefundRecord>, StoreError> {
-        self.batch.flush(&self.txn).await?;
+        let txn = self.sent().await?;
         refunds::Entity::find_by_id(id.as_str())
-            .one(&self.txn)
+            .one(txn)
             .await?
             .map(refund_from_row)
             .transpose()
@@ -362,7 +458,7 @@ impl Tx {
 
     pub async fn insert_refund(&self, refund: &RefundRecord) -> Result<(), StoreError> {
         let insert = refunds::Entity::insert(refund_to_active(refund)).into_query();
-        self.batch.write(&self.txn, Table::Refunds, insert).await
+        self.write(Table::Refunds, insert).await
     }
 
     pub async fn save_refund(&self, refund: &RefundRecord) -> Result<(), StoreError> {
@@ -370,7 +466,7 @@ impl Tx {
             .set(refund_to_active(refund))
             .filter(refunds::Column::Id.eq(refund.id.as_str()))
             .into_query();
-        self.batch.write(&self.txn, Table::Refunds, update).await
+        self.write(Table::Refunds, update).await
     }
 
     /// Records the intent to call a provider (write-ahead).
@@ -395,16 +491,16 @@ impl Tx {
             updated_at: Set(now),
         })
         .into_query();
-        self.batch.write(&self.txn, Table::Attempts, insert).await
+        self.write(Table::Attempts, insert).await
     }
 
     pub async fn attempt(
         &self,
         id: &AttemptId,
     ) -> Result<Option<super::records::AttemptRecord>, StoreError> {
-        self.batch.flush(&self.txn).await?;
+        let txn = self.sent().await?;
         provider_attempts::Entity::find_by_id(id.as_str())
-            .one(&self.txn)
+            .one(txn)
             .await?
             .map(super::reads::attempt_from_row)
             .transpose()
@@ -444,7 +540,7 @@ impl Tx {
         let update = update
             .filter(provider_attempts::Column::Id.eq(id.as_str()))
             .into_query();
-        self.batch.write(&self.txn, Table::Attempts, update).await
+        self.write(Table::Attempts, update).await
     }
 
     /// Appends a line to the order's history.
@@ -472,7 +568,7 @@ impl Tx {
             amount_capturable: Set(Some(event.amounts.capturable)),
         })
         .into_query();
-        self.batch.write(&self.txn, Table::Events, insert).await?;
+        self.write(Table::Events, insert).await?;
         self.appended.store(true, Ordering::Relaxed);
         Ok(())
     }

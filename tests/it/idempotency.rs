@@ -98,3 +98,34 @@ db_test! {
         assert_eq!((stored.status(), stored.amount_captured), (OrderStatus::PartiallyCaptured, 1_000));
     }
 }
+
+db_test! {
+    async fn concurrent_authorizes_with_one_key_make_one_order_and_one_provider_call(app: TestApp) {
+        // The claim goes with the intent's writes (PostgreSQL: one
+        // statement); the callers that lose it learn who holds it and are
+        // told to retry, or get the order once it is settled.
+        app.payjp.faults().set_latency(Duration::from_millis(400));
+        let key = unique_key("auth");
+        let attempts = (0..6).map(|_| {
+            let mut client = app.client.clone();
+            let request = payjp_authorize(&key, 1_000, "pm_test_approve");
+            async move { client.authorize(request).await }
+        });
+        let results = futures::future::join_all(attempts).await;
+        app.payjp.faults().clear();
+        let orders: std::collections::BTreeSet<String> = results
+            .iter()
+            .filter_map(|r| r.as_ref().ok())
+            .map(|answer| answer.get_ref().order.as_ref().unwrap().id.clone())
+            .collect();
+        assert_eq!(orders.len(), 1, "{results:?}");
+        assert!(
+            results.iter().all(|r| r.is_ok() || matches!(r, Err(s) if s.code() == Code::Aborted)),
+            "{results:?}"
+        );
+        assert_eq!(app.count("orders").await, 1);
+        assert_eq!(app.payjp.ledger().flows.len(), 1, "one payment flow at PAY.JP");
+        let again = app.authorize(payjp_authorize(&key, 1_000, "pm_test_approve")).await.unwrap();
+        assert_eq!(Some(&again.id), orders.iter().next());
+    }
+}

@@ -53,3 +53,99 @@ db_test! {
         assert_eq!(stored.updated_at, order.updated_at, "nothing was written");
     }
 }
+
+/// An authorized order, as answered and as stored.
+async fn stored_order(app: &crate::helpers::TestApp) -> (kessai::proto::v1::Order, OrderRecord) {
+    let order = app.authorized_payjp(1_000).await;
+    let id = OrderId::parse(&order.id, "order_id").unwrap();
+    let read = app.store.begin().await.unwrap();
+    let stored = read.lock_order(&id).await.unwrap().unwrap();
+    read.rollback().await.unwrap();
+    (order, stored)
+}
+
+/// A history line for `order`, as a step appends one.
+fn event_for(order: &OrderRecord) -> kessai::store::NewEvent {
+    kessai::store::NewEvent {
+        order_id: order.id.clone(),
+        event_type: "test_event",
+        actor: "test".into(),
+        status: order.state.status(),
+        amounts: kessai::store::EventAmounts::of(&order.state),
+        data: serde_json::json!({}),
+    }
+}
+
+db_test! {
+    async fn a_step_from_a_stale_order_writes_none_of_its_batch(app: TestApp) {
+        // An outcome step starts from the order as its intent wrote it
+        // (no read); someone wrote the order since. On PostgreSQL the
+        // order's update is the guard of the step's one statement; on
+        // SQLite it is written first, alone.
+        let (order, current) = stored_order(&app).await;
+        let events = app.count("order_events").await;
+
+        let stale = OrderRecord { version: current.version - 1, ..current.clone() };
+        let tx = app.store.begin().await.unwrap();
+        tx.assume_unchanged(&stale);
+        let saved = tx.save_order_unless_moved(&stale, chrono::Utc::now()).await.unwrap();
+        let outcome = match saved {
+            Some(next) => {
+                tx.append_event(&event_for(&next), chrono::Utc::now()).await.unwrap();
+                tx.commit().await
+            }
+            None => {
+                tx.rollback().await.unwrap();
+                Err(StoreError::Conflict)
+            }
+        };
+        assert!(matches!(outcome, Err(StoreError::Conflict)), "{outcome:?}");
+        assert_eq!(app.count("order_events").await, events, "the step's event was not written");
+        let stored = app.get_order(&order.id, false).await.unwrap();
+        assert_eq!(stored.updated_at, order.updated_at, "the order was not written");
+
+        // From the current version the same step lands, event and all.
+        let tx = app.store.begin().await.unwrap();
+        tx.assume_unchanged(&current);
+        let next = tx.save_order_unless_moved(&current, chrono::Utc::now()).await.unwrap().unwrap();
+        tx.append_event(&event_for(&next), chrono::Utc::now()).await.unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!(app.count("order_events").await, events + 1);
+    }
+}
+
+db_test! {
+    async fn a_key_claimed_with_the_writes_it_guards_is_refused_when_taken(app: TestApp) {
+        let (_, record) = stored_order(&app).await;
+        let now = chrono::Utc::now();
+        let key = kessai::store::NewKey {
+            scope: "test".into(),
+            key: crate::helpers::unique_key("guard"),
+            rpc: "authorize",
+            request_hash: "h".into(),
+            order_id: None,
+            attempt_id: None,
+            now,
+            expires_at: now + chrono::Duration::hours(1),
+        };
+        let events = app.count("order_events").await;
+        let first = app.store.begin().await.unwrap();
+        assert_eq!(first.claim_key_at_commit(&key).await.unwrap(), kessai::store::Claim::Claimed);
+        first.append_event(&event_for(&record), now).await.unwrap();
+        first.commit().await.unwrap();
+        assert_eq!(app.count("order_events").await, events + 1);
+
+        // The same key again: refused at the commit (PostgreSQL) or at
+        // once (SQLite); either way the guarded event is not written.
+        let second = app.store.begin().await.unwrap();
+        let outcome = match second.claim_key_at_commit(&key).await.unwrap() {
+            kessai::store::Claim::Claimed => {
+                second.append_event(&event_for(&record), now).await.unwrap();
+                second.commit().await
+            }
+            kessai::store::Claim::Existing(_) => Err(StoreError::KeyTaken),
+        };
+        assert!(matches!(outcome, Err(StoreError::KeyTaken)), "{outcome:?}");
+        assert_eq!(app.count("order_events").await, events + 1);
+    }
+}

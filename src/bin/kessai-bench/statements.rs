@@ -219,7 +219,8 @@ pub fn sources(postgres_view: bool) -> String {
     format!(
         "DB statements and commits per call: on SQLite from kessai's `kessai_db_statements_total` \
          (commits by SQLite's commit hook); on PostgreSQL {}. A statement is a round trip other \
-         than BEGIN and COMMIT; round trips per call ≈ statements + 2 × commits.",
+         than BEGIN and COMMIT, and commits count transactions begun with BEGIN (a statement \
+         sent alone commits itself); round trips per call ≈ statements + 2 × commits.",
         if postgres_view {
             "from `pg_stat_statements` (statements other than BEGIN/COMMIT/ROLLBACK, and COMMITs)"
         } else {

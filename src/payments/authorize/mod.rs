@@ -18,7 +18,9 @@ use crate::providers::{
     AuthorizeCall, AuthorizeOutcome, AuthorizeResult, PaymentProvider, ProviderDetails,
     ProviderError,
 };
-use crate::store::{AttemptState, Claim, EventAmounts, KeyRecord, NewAttempt, NewEvent, Operation};
+use crate::store::{
+    AttemptState, Claim, EventAmounts, KeyRecord, NewAttempt, NewEvent, Operation, StoreError,
+};
 
 impl Payments {
     /// Every field that makes two Authorize requests different.
@@ -105,42 +107,54 @@ impl Payments {
             request: cmd.replay_data(),
         };
 
-        let tx = self.store().begin().await?;
-        let claim = tx
-            .claim_key(&self.new_key(&request, Some(&order.id), Some(&attempt.id), now))
-            .await?;
-        if let Claim::Existing(record) = claim {
-            tx.rollback().await?;
-            return match self.existing(record, &request).await {
-                Existing::Answer(answer) => *answer,
-                Existing::Resume(record) => {
-                    let resumed = self
-                        .resume_authorize(caller, record, &request, &cmd, provider)
-                        .await;
-                    self.unless_under_review(resumed).await
-                }
+        // The claim is first decided with the intent's writes (one statement
+        // on PostgreSQL); if someone holds the key, again on its own, to
+        // learn who.
+        for claim_at_commit in [true, false] {
+            let tx = self.store().begin().await?;
+            let key = self.new_key(&request, Some(&order.id), Some(&attempt.id), now);
+            let claim = if claim_at_commit {
+                tx.claim_key_at_commit(&key).await?
+            } else {
+                tx.claim_key(&key).await?
             };
+            if let Claim::Existing(record) = claim {
+                tx.rollback().await?;
+                return match self.existing(record, &request).await {
+                    Existing::Answer(answer) => *answer,
+                    Existing::Resume(record) => {
+                        let resumed = self
+                            .resume_authorize(caller, record, &request, &cmd, provider)
+                            .await;
+                        self.unless_under_review(resumed).await
+                    }
+                };
+            }
+            tx.insert_order(&order).await?;
+            tx.insert_attempt(&attempt, now).await?;
+            tx.append_event(
+                &NewEvent {
+                    order_id: order.id.clone(),
+                    event_type: AUTHORIZATION_REQUESTED,
+                    actor: caller.name.clone(),
+                    status: order.state.status(),
+                    amounts: EventAmounts::of(&order.state),
+                    data: json!({
+                        "provider": kind.as_str(),
+                        "amount": cmd.money.amount.get(),
+                        "currency": cmd.money.currency.code(),
+                        "capture_method": cmd.capture_method.as_str(),
+                    }),
+                },
+                now,
+            )
+            .await?;
+            match tx.commit().await {
+                Ok(()) => break,
+                Err(StoreError::KeyTaken) if claim_at_commit => continue,
+                Err(other) => return Err(other.into()),
+            }
         }
-        tx.insert_order(&order).await?;
-        tx.insert_attempt(&attempt, now).await?;
-        tx.append_event(
-            &NewEvent {
-                order_id: order.id.clone(),
-                event_type: AUTHORIZATION_REQUESTED,
-                actor: caller.name.clone(),
-                status: order.state.status(),
-                amounts: EventAmounts::of(&order.state),
-                data: json!({
-                    "provider": kind.as_str(),
-                    "amount": cmd.money.amount.get(),
-                    "currency": cmd.money.currency.code(),
-                    "capture_method": cmd.capture_method.as_str(),
-                }),
-            },
-            now,
-        )
-        .await?;
-        tx.commit().await?;
         self.crash_point(CrashPoint::AfterIntentCommit);
 
         let result = provider.authorize(call(&order.id, &cmd, None)).await;
