@@ -10,6 +10,7 @@
 //! SQLite's busy handler), IMMEDIATE transactions (safe across processes) and
 //! a pool of readers in WAL mode; PostgreSQL gets one pool for both.
 
+mod attached;
 mod batch;
 mod convert;
 mod diagnose;

@@ -1,19 +1,16 @@
 //! Reads, served from the read pool.
 
-use std::collections::HashMap;
-
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::NullOrdering;
 use sea_orm::{ColumnTrait, Condition, EntityTrait, Order, QueryFilter, QueryOrder, QuerySelect};
 
 use super::Store;
-use super::convert::{capture_from_row, order_from_row, refund_from_row};
-use super::entities::{captures, idempotency_keys, order_events, orders, provider_attempts};
+use super::convert::order_from_row;
+use super::entities::{idempotency_keys, order_events, orders, provider_attempts};
 use super::error::StoreError;
 use super::records::{AttemptRecord, AttemptState, EventRecord, KeyRecord, KeyState, Operation};
 use crate::domain::{
-    AttemptId, CaptureRecord, OrderId, OrderSearch, OrderStatus, OrderView, ProviderKind,
-    RefundRecord, Visibility,
+    AttemptId, OrderId, OrderSearch, OrderStatus, OrderView, ProviderKind, Visibility,
 };
 
 /// In which order a listing comes.
@@ -98,8 +95,7 @@ pub(super) fn visible<Q: QueryFilter>(query: Q, sees: &Visibility) -> Q {
 }
 
 impl Store {
-    /// One order with its captures and refunds: three statements at most
-    /// (two before anything was captured), no write.
+    /// One order with its captures and refunds: two statements, no write.
     /// `None` also when `sees` does not allow the order.
     pub async fn order_view(
         &self,
@@ -173,52 +169,22 @@ impl Store {
         self.attach(orders).await
     }
 
-    /// Loads the captures and refunds of several orders in two statements.
+    /// Loads the captures and refunds of several orders in one statement.
     async fn attach(
         &self,
         orders: Vec<crate::domain::OrderRecord>,
     ) -> Result<Vec<OrderView>, StoreError> {
-        if orders.is_empty() {
-            return Ok(Vec::new());
-        }
-        let ids: Vec<String> = orders.iter().map(|o| o.id.to_string()).collect();
-        let mut captures_by_order: HashMap<String, Vec<CaptureRecord>> = HashMap::new();
-        for row in captures::Entity::find()
-            .filter(captures::Column::OrderId.is_in(ids))
-            .order_by_asc(captures::Column::Id)
-            .all(&self.read)
-            .await?
-        {
-            let capture = capture_from_row(row)?;
-            captures_by_order
-                .entry(capture.order_id.to_string())
-                .or_default()
-                .push(capture);
-        }
-        let mut refunds_by_order: HashMap<String, Vec<RefundRecord>> = HashMap::new();
+        let capture_orders: Vec<String> = orders.iter().map(|o| o.id.to_string()).collect();
         // A refund needs a captured amount, and what was captured is never
         // un-captured: orders that never captured have no refund to read.
-        let ids: Vec<String> = orders
+        let refund_orders: Vec<String> = orders
             .iter()
             .filter(|o| o.state.captured > 0)
             .map(|o| o.id.to_string())
             .collect();
-        let refund_rows = if ids.is_empty() {
-            Vec::new()
-        } else {
-            super::entities::refunds::Entity::find()
-                .filter(super::entities::refunds::Column::OrderId.is_in(ids))
-                .order_by_asc(super::entities::refunds::Column::Id)
-                .all(&self.read)
-                .await?
-        };
-        for row in refund_rows {
-            let refund = refund_from_row(row)?;
-            refunds_by_order
-                .entry(refund.order_id.to_string())
-                .or_default()
-                .push(refund);
-        }
+        let (mut captures_by_order, mut refunds_by_order) =
+            super::attached::captures_and_refunds(&self.read, capture_orders, refund_orders)
+                .await?;
         Ok(orders
             .into_iter()
             .map(|order| OrderView {
