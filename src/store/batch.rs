@@ -20,9 +20,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use sea_orm::sea_query::{
     Alias, CommonTableExpression, Expr, Query, SubQueryStatement, WithClause, WithQuery,
 };
-use sea_orm::{ConnectionTrait, DatabaseBackend, DbErr, ExecResult, RuntimeErr};
+use sea_orm::{ConnectionTrait, DatabaseBackend, DbErr, ExecResult};
 
-use super::error::StoreError;
+use super::error::{StoreError, sqlstate};
 
 /// The table a held-back write goes to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -188,30 +188,15 @@ impl Batch {
             let chained: WithQuery = with.query(main);
             conn.execute(&chained).await
         };
-        match sent {
-            Ok(_) => {}
-            Err(e) => {
-                return Err(match guard_kind {
-                    Some(failed) if sqlstate(&e).as_deref() == Some(GUARD_FAILED) => match failed {
-                        Guard::KeyFree => StoreError::KeyTaken,
-                        Guard::OrderUnmoved => StoreError::Conflict,
-                    },
-                    _ => e.into(),
-                });
-            }
-        }
+        sent.map_err(|e| match guard_kind {
+            Some(failed) if sqlstate(&e).as_deref() == Some(GUARD_FAILED) => match failed {
+                Guard::KeyFree => StoreError::KeyTaken,
+                Guard::OrderUnmoved => StoreError::Conflict,
+            },
+            _ => e.into(),
+        })?;
         self.wrote();
         Ok(())
-    }
-}
-
-/// The SQLSTATE of a database error, if the database sent one.
-fn sqlstate(e: &DbErr) -> Option<String> {
-    match e {
-        DbErr::Exec(RuntimeErr::SqlxError(inner)) | DbErr::Query(RuntimeErr::SqlxError(inner)) => {
-            Some(inner.as_database_error()?.code()?.into_owned())
-        }
-        _ => None,
     }
 }
 

@@ -23,12 +23,25 @@ pub enum StoreError {
     Database(String),
 }
 
+/// The driver's error under a statement's failure, if it had one.
+fn sqlx_error(e: &DbErr) -> Option<&sea_orm::sqlx::Error> {
+    match e {
+        DbErr::Exec(RuntimeErr::SqlxError(inner)) | DbErr::Query(RuntimeErr::SqlxError(inner)) => {
+            Some(inner.as_ref())
+        }
+        _ => None,
+    }
+}
+
+/// The SQLSTATE of a statement's failure, if the database sent one.
+pub(super) fn sqlstate(e: &DbErr) -> Option<String> {
+    Some(sqlx_error(e)?.as_database_error()?.code()?.into_owned())
+}
+
 impl From<DbErr> for StoreError {
     fn from(e: DbErr) -> Self {
-        if let DbErr::Exec(RuntimeErr::SqlxError(inner))
-        | DbErr::Query(RuntimeErr::SqlxError(inner)) = &e
-        {
-            if let sea_orm::sqlx::Error::Database(db) = inner.as_ref()
+        if let Some(inner) = sqlx_error(&e) {
+            if let sea_orm::sqlx::Error::Database(db) = inner
                 && let sea_orm::sqlx::error::ErrorKind::CheckViolation = db.kind()
             {
                 return StoreError::InvariantViolated(db.message().to_owned());
@@ -36,7 +49,7 @@ impl From<DbErr> for StoreError {
             if let sea_orm::sqlx::Error::PoolTimedOut
             | sea_orm::sqlx::Error::PoolClosed
             | sea_orm::sqlx::Error::Io(_)
-            | sea_orm::sqlx::Error::Tls(_) = inner.as_ref()
+            | sea_orm::sqlx::Error::Tls(_) = inner
             {
                 return StoreError::Unavailable(inner.to_string());
             }
