@@ -18,6 +18,7 @@ pub mod entities;
 mod error;
 mod events;
 mod feed;
+mod group_commit;
 mod horizon;
 mod observe;
 mod reads;
@@ -38,10 +39,7 @@ use sea_orm::sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sea_orm::sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
 };
-use sea_orm::{
-    DatabaseBackend, DatabaseConnection, SqlxPostgresConnector, SqlxSqliteConnector,
-    TransactionOptions, TransactionTrait,
-};
+use sea_orm::{DatabaseBackend, DatabaseConnection, SqlxPostgresConnector, SqlxSqliteConnector};
 
 pub use error::StoreError;
 pub use events::{EventBatch, EventFilter, StreamedEvent};
@@ -96,6 +94,8 @@ pub struct Store {
     feed: std::sync::Arc<feed::Feed>,
     /// Whether SQLite's search table exists, once known (`search.rs`).
     search_index: std::sync::Arc<tokio::sync::OnceCell<bool>>,
+    /// SQLite's writer, which commits many callers' steps at once.
+    group: Option<std::sync::Arc<group_commit::GroupCommit>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -150,6 +150,7 @@ impl Store {
         let mut write = SqlxSqliteConnector::from_sqlx_sqlite_pool(write);
         statements::count_statements_of(&mut read);
         statements::count_statements_of(&mut write);
+        let turn_timeout = options.acquire_timeout.max(Duration::from_secs(30));
         Ok(Self {
             read,
             write,
@@ -158,6 +159,9 @@ impl Store {
             event_reads_total: Default::default(),
             feed: std::sync::Arc::new(feed::Feed::new(options.event_feed_buffer, None)),
             search_index: Default::default(),
+            group: Some(std::sync::Arc::new(group_commit::GroupCommit::start(
+                turn_timeout,
+            ))),
         })
     }
 
@@ -192,6 +196,7 @@ impl Store {
             event_reads_total: Default::default(),
             feed: std::sync::Arc::new(feed::Feed::new(options.event_feed_buffer, Some(connect))),
             search_index: Default::default(),
+            group: None,
         })
     }
 
@@ -216,7 +221,8 @@ impl Store {
         Ok(())
     }
 
-    /// Starts a write transaction (IMMEDIATE on SQLite).
+    /// Starts a write transaction: on SQLite a step in the writer's open
+    /// epoch (`group_commit.rs`), durable once [`Tx::commit`] returns.
     ///
     /// Not to be awaited where a caller's cancellation can drop it: a
     /// `BEGIN` interrupted while waiting for its answer hands its connection
@@ -224,21 +230,17 @@ impl Store {
     /// once `BEGIN` has answered). Every use case runs on a task of its own
     /// (`Payments::to_completion`), so none is.
     pub async fn begin(&self) -> Result<Tx, StoreError> {
-        let txn = match self.backend() {
-            DatabaseBackend::Sqlite => {
-                let options = TransactionOptions {
-                    sqlite_transaction_mode: Some(sea_orm::SqliteTransactionMode::Immediate),
-                    ..Default::default()
-                };
-                let txn = self.write.begin_with_options(options).await?;
-                statements::count(StatementKind::Begin);
-                Some(txn)
+        let (txn, turn) = match &self.group {
+            Some(group) => {
+                let (txn, turn) = group.step(&self.write).await?;
+                (Some(txn), Some(turn))
             }
             // Begun by the transaction's first statement that needs it.
-            _ => None,
+            None => (None, None),
         };
         Ok(Tx::new(
             txn,
+            turn,
             self.write.clone(),
             self.money_observer.clone(),
             self.feed.wake.clone(),
@@ -246,6 +248,9 @@ impl Store {
     }
 
     pub async fn close(self) {
+        if let Some(group) = &self.group {
+            group.close();
+        }
         self.feed.close().await;
         let _ = self.write.close().await;
         let _ = self.read.close().await;

@@ -22,6 +22,7 @@ use super::entities::{
     captures, idempotency_keys, order_events, orders, provider_attempts, refunds,
 };
 use super::error::StoreError;
+use super::group_commit::Turn;
 use super::observe::{MoneyBook, MoneyObserver};
 use super::reads::key_from_row;
 use super::records::{AttemptState, Claim, KeyState, NewAttempt, NewEvent, NewKey};
@@ -39,6 +40,10 @@ use crate::domain::{
 /// the database's write lock (`BEGIN IMMEDIATE`).
 pub struct Tx {
     txn: tokio::sync::OnceCell<DatabaseTransaction>,
+    /// SQLite: this step's turn at the writer (`group_commit.rs`). After
+    /// `txn`, so that a step dropped unfinished has queued its rollback
+    /// before the next step's turn.
+    turn: Option<Turn>,
     /// Where the transaction begins, or a step of writes alone is sent.
     pool: DatabaseConnection,
     money: Mutex<MoneyBook>,
@@ -55,6 +60,7 @@ impl Tx {
     /// needed.
     pub(super) fn new(
         txn: Option<DatabaseTransaction>,
+        turn: Option<Turn>,
         pool: DatabaseConnection,
         money_observer: Option<MoneyObserver>,
         feed: Arc<Notify>,
@@ -62,6 +68,7 @@ impl Tx {
         Self {
             batch: Batch::new(pool.get_database_backend()),
             txn: tokio::sync::OnceCell::new_with(txn),
+            turn,
             pool,
             money: Mutex::default(),
             money_observer,
@@ -75,6 +82,7 @@ impl Tx {
     pub async fn commit(self) -> Result<(), StoreError> {
         let Tx {
             txn,
+            turn,
             pool,
             money,
             money_observer,
@@ -86,6 +94,9 @@ impl Tx {
             Some(txn) => {
                 batch.flush(&txn).await?;
                 txn.commit().await?;
+                if let Some(turn) = turn {
+                    turn.durable().await?;
+                }
             }
             // Nothing was read: the writes go as one statement, which
             // commits on its own or not at all.
