@@ -32,5 +32,5 @@ pub use records::{
     OrderView, RefundPart, RefundRecord, RefundStatus,
 };
 pub use rules::{ProviderRules, RefundReason};
-pub use search::{OrderSearch, SearchTerm};
+pub use search::{OrderSearch, SearchTerm, address_probe, email_local_reversed};
 pub use text::Metadata;

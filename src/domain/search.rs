@@ -53,6 +53,39 @@ impl Customer {
     pub fn name_key(&self) -> Option<String> {
         self.name.as_deref().map(search_form)
     }
+
+    /// The e-mail's local part, reversed, for an index that finds the
+    /// addresses holding a searched one ([`address_probe`]).
+    pub fn email_local_reversed(&self) -> Option<String> {
+        self.email_key().as_deref().map(email_local_reversed)
+    }
+}
+
+/// An e-mail's part before its `@`, reversed: every address holding a term
+/// `local@domain` has a local part ending with the term's `local`, so its
+/// reversed local part begins with the term's, and an ordered index finds
+/// it by that prefix. An address whose search form holds a second `@` (a
+/// full-width `＠` folds to one) gets the empty string: it is a candidate for
+/// every such search, and the full match is still asked of each candidate.
+pub fn email_local_reversed(email_key: &str) -> String {
+    match email_key.split_once('@') {
+        Some((local, domain)) if !domain.contains('@') => local.chars().rev().collect(),
+        Some(_) | None => String::new(),
+    }
+}
+
+/// For an e-mail term holding `@` after at least one character: the prefix
+/// of [`email_local_reversed`] that every address holding it has, and the
+/// first text past every text with that prefix (`None` for a term without
+/// one, which the index cannot find).
+pub fn address_probe(term: &SearchTerm) -> Option<(String, String)> {
+    let (local, _) = term.as_str().split_once('@')?;
+    let prefix: String = local.chars().rev().collect();
+    let last = prefix.chars().next_back()?;
+    let next = (u32::from(last) + 1..=u32::from(char::MAX)).find_map(char::from_u32)?;
+    let mut past = prefix[..prefix.len() - last.len_utf8()].to_owned();
+    past.push(next);
+    Some((prefix, past))
 }
 
 /// One filter's text in search form; never empty. Prints as its length
@@ -156,6 +189,40 @@ mod tests {
         assert_eq!(search_text("ord_01ABC", "", None), "ord_01abc");
         assert_eq!(customer.email_key().as_deref(), Some("hanako@example.jp"));
         assert_eq!(customer.name_key().as_deref(), Some("佐藤花子"));
+    }
+
+    #[test]
+    fn an_address_is_found_by_the_reversed_end_of_its_local_part() {
+        let stored = Customer::parse("Hanako.Sato12@Example.jp", "", "", "c")
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            stored.email_local_reversed().as_deref(),
+            Some("21otas.okanah")
+        );
+        let term = |t: &str| {
+            SearchTerm::parse(t, "customer_email", 255)
+                .unwrap()
+                .unwrap()
+        };
+        let (prefix, past) = address_probe(&term("sato12@example")).unwrap();
+        assert_eq!((prefix.as_str(), past.as_str()), ("21otas", "21otat"));
+        let key = stored.email_local_reversed().unwrap();
+        assert!(key.as_str() >= prefix.as_str() && key.as_str() < past.as_str());
+        let (prefix, past) = address_probe(&term("ko.sato12@")).unwrap();
+        assert!(key.as_str() >= prefix.as_str() && key.as_str() < past.as_str());
+        let (prefix, past) = address_probe(&term("hanako.sato1@example.jp")).unwrap();
+        assert!(!(key.as_str() >= prefix.as_str() && key.as_str() < past.as_str()));
+        assert_eq!(address_probe(&term("@example.jp")), None);
+        assert_eq!(address_probe(&term("hanako")), None);
+        // The first character past `z` is `{`; past U+D7FF comes U+E000.
+        assert_eq!(address_probe(&term("z@x")).unwrap().1, "{");
+        assert_eq!(address_probe(&term("\u{d7ff}@x")).unwrap().1, "\u{e000}");
+        assert_eq!(
+            email_local_reversed("a@b@c"),
+            "",
+            "a second @ makes it a candidate always"
+        );
     }
 
     #[test]

@@ -166,6 +166,7 @@ pub fn order_to_active(order: &OrderRecord) -> orders::ActiveModel {
         customer_phone: Set(customer.and_then(|c| c.phone.clone())),
         customer_email_norm: Set(customer.and_then(Customer::email_key)),
         customer_name_norm: Set(customer.and_then(Customer::name_key)),
+        customer_email_local_rev: Set(customer.and_then(Customer::email_local_reversed)),
         search_text: Set(search_text(
             order.id.as_str(),
             &order.merchant_reference,

@@ -16,7 +16,11 @@
 //!   [`FTS_CANDIDATES`] matches in the FTS table, and below that reads the
 //!   matches through it, at or above it walks. The trigram index cannot
 //!   find a term under three characters (nor one holding a GLOB wildcard),
-//!   which therefore always walks.
+//!   which therefore always walks. An e-mail term holding `@` is found
+//!   instead through an ordered index on the reversed local part
+//!   (`idx_orders_email_local_rev`, see `domain::email_local_reversed`):
+//!   one B-tree range, where the trigram table merges a posting list per
+//!   trigram of the address.
 
 use sea_orm::sea_query::extension::sqlite::SqliteBinOper;
 use sea_orm::sea_query::{Expr, Func, SimpleExpr};
@@ -25,7 +29,7 @@ use sea_orm::{ConnectionTrait, DatabaseBackend, ExprTrait, QueryFilter, Select, 
 use super::Store;
 use super::entities::orders;
 use super::error::StoreError;
-use crate::domain::{OrderSearch, SearchTerm};
+use crate::domain::{OrderSearch, SearchTerm, address_probe};
 
 /// Below this many matches of its best term, a search on SQLite reads
 /// them through the FTS index and the orders by id (at most this many); at
@@ -108,6 +112,25 @@ fn conditions(search: &OrderSearch, backend: DatabaseBackend) -> Vec<SimpleExpr>
     all
 }
 
+/// The orders an address search on SQLite reads: those whose reversed
+/// local part has the term's as prefix, and those whose e-mail holds a
+/// second `@` (the empty string, a candidate for every address), at most
+/// `?3`. Each half reads `idx_orders_email_local_rev`.
+const ADDRESS_CANDIDATES: &str = "SELECT order_id FROM (\
+     SELECT id AS order_id FROM orders \
+     WHERE customer_email_local_rev >= ?1 AND customer_email_local_rev < ?2 \
+     UNION ALL SELECT id AS order_id FROM orders WHERE customer_email_local_rev = '') LIMIT ?3";
+
+/// What an address search narrows the page's read to.
+enum Narrowing {
+    /// `id IN (…)`: every order the search can match is among these.
+    Candidates(SimpleExpr),
+    /// Too many candidates: walking the orders fills a page soon.
+    Dense,
+    /// The search has no e-mail term with an `@` to find this way.
+    NotAnAddress,
+}
+
 /// The SQLite FTS query of one probe: the ids of the orders whose search
 /// text holds `fragment` (and, for a free query, whose provider order id
 /// is the whole term, which is then the fragment).
@@ -154,12 +177,43 @@ impl Store {
         for condition in conditions(search, backend) {
             query = query.filter(condition);
         }
-        if backend == DatabaseBackend::Sqlite
-            && let Some(narrow) = self.fts_narrowing(search).await?
-        {
-            query = query.filter(narrow);
+        if backend == DatabaseBackend::Sqlite {
+            let narrow = match self.address_narrowing(search).await? {
+                Narrowing::Candidates(narrow) => Some(narrow),
+                Narrowing::Dense => None,
+                Narrowing::NotAnAddress => self.fts_narrowing(search).await?,
+            };
+            if let Some(narrow) = narrow {
+                query = query.filter(narrow);
+            }
         }
         Ok(query)
+    }
+
+    /// On SQLite, for an e-mail term holding `@`: the orders whose e-mail's
+    /// local part ends with the term's (`idx_orders_email_local_rev`, a
+    /// prefix range of the reversed local part), when fewer than
+    /// [`FTS_CANDIDATES`]. One read of the B-tree; no trigram is merged.
+    async fn address_narrowing(&self, search: &OrderSearch) -> Result<Narrowing, StoreError> {
+        let Some((prefix, past)) = search.email.as_ref().and_then(address_probe) else {
+            return Ok(Narrowing::NotAnAddress);
+        };
+        let rows = self
+            .read
+            .query_all_raw(Statement::from_sql_and_values(
+                DatabaseBackend::Sqlite,
+                ADDRESS_CANDIDATES,
+                [prefix.into(), past.into(), (FTS_CANDIDATES as i64).into()],
+            ))
+            .await?;
+        if rows.len() as u64 >= FTS_CANDIDATES {
+            return Ok(Narrowing::Dense);
+        }
+        let ids = rows
+            .iter()
+            .map(|row| row.try_get::<String>("", "order_id"))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Narrowing::Candidates(column(orders::Column::Id).is_in(ids)))
     }
 
     /// On SQLite, `id IN (<the FTS candidates>)` for the longest term the
@@ -246,6 +300,41 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn an_address_search_reads_its_index_twice_and_no_table() {
+        let dir = std::env::temp_dir().join(format!("kessai-search-{}", ulid::Ulid::new()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let url = format!("sqlite://{}", dir.join("plan.sqlite").display());
+        let store = Store::connect(&url, &Default::default()).await.unwrap();
+        store.migrate().await.unwrap();
+        let plan = store
+            .read
+            .query_all_raw(Statement::from_sql_and_values(
+                DatabaseBackend::Sqlite,
+                format!("EXPLAIN QUERY PLAN {ADDRESS_CANDIDATES}"),
+                ["21otas".into(), "21otat".into(), 300i64.into()],
+            ))
+            .await
+            .unwrap()
+            .iter()
+            .map(|row| row.try_get::<String>("", "detail").unwrap())
+            .collect::<Vec<_>>();
+        store.close().await;
+        let _ = std::fs::remove_dir_all(&dir);
+        let reads = plan
+            .iter()
+            .filter(|step| {
+                step.contains("USING COVERING INDEX idx_orders_email_local_rev")
+                    || step.contains("USING INDEX idx_orders_email_local_rev")
+            })
+            .count();
+        assert_eq!(reads, 2, "{plan:?}");
+        assert!(
+            !plan.iter().any(|step| step.starts_with("SCAN")),
+            "{plan:?}"
+        );
+    }
 
     fn term(text: &str) -> SearchTerm {
         SearchTerm::parse(text, "query", 255).unwrap().unwrap()

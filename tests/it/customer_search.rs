@@ -348,35 +348,84 @@ db_test! {
     }
 }
 
+/// `count` copies of an authorized order, inserted straight into the store
+/// (faster than as many Authorize calls), customer `n` for copy `n`; their
+/// numbers and ids.
+async fn copies(
+    app: &TestApp,
+    count: u32,
+    customer: impl Fn(u32) -> kessai::domain::Customer,
+) -> Vec<(u32, String)> {
+    use kessai::domain::OrderId;
+    let template = app.authorized_payjp(1_000).await;
+    let tx = app.store.begin().await.unwrap();
+    let template = tx
+        .lock_order(&OrderId::parse(&template.id, "id").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    let mut made = Vec::new();
+    for n in 0..count {
+        let mut order = template.clone();
+        order.id = OrderId::generate();
+        order.provider_order_id = Some(format!("pi_copy_{n}"));
+        order.customer = Some(customer(n));
+        tx.insert_order(&order).await.unwrap();
+        made.push((n, order.id.to_string()));
+    }
+    tx.commit().await.unwrap();
+    made
+}
+
+/// The ids of the copies `keep` keeps, newest first.
+fn newest_first(made: &[(u32, String)], keep: impl Fn(u32) -> bool) -> Vec<String> {
+    let mut ids: Vec<String> = made
+        .iter()
+        .filter(|(n, _)| keep(*n))
+        .map(|(_, id)| id.clone())
+        .collect();
+    ids.sort_unstable_by(|a, b| b.cmp(a));
+    ids
+}
+
 db_test! {
     async fn a_common_term_and_a_rare_one_answer_alike_whichever_index_reads_them(app: TestApp) {
-        use kessai::domain::{Customer, OrderId};
+        use kessai::domain::Customer;
         // More orders sharing a term than SQLite's search reads through its
         // index (kessai::store FTS_CANDIDATES): that term walks, the rarer ones do not.
-        let template = app.authorized_payjp(1_000).await;
-        let tx = app.store.begin().await.unwrap();
-        let template = tx.lock_order(&OrderId::parse(&template.id, "id").unwrap()).await.unwrap().unwrap();
-        let mut made = Vec::new();
-        for n in 0..1_100 {
-            let mut order = template.clone();
-            order.id = OrderId::generate();
-            order.provider_order_id = Some(format!("pi_dense_{n}"));
-            order.customer = Some(Customer { email: Some(format!("buyer{n}@dense.example")), name: Some(format!("Common Name {n}")), phone: None });
-            tx.insert_order(&order).await.unwrap();
-            made.push((n, order.id.to_string()));
-        }
-        tx.commit().await.unwrap();
-        let newest_first = |keep: &dyn Fn(u32) -> bool| {
-            let mut ids: Vec<String> = made.iter().filter(|(n, _)| keep(*n)).map(|(_, id)| id.clone()).collect();
-            ids.sort_unstable_by(|a, b| b.cmp(a));
-            ids
-        };
+        let made = copies(&app, 1_100, |n| Customer { email: Some(format!("buyer{n}@dense.example")), name: Some(format!("Common Name {n}")), phone: None }).await;
         let all_pages = |request| every_page(&app, request);
-        assert_eq!(all_pages(by_email("@DENSE.example")).await, newest_first(&|_| true), "every one, walking");
-        assert_eq!(found(&app, by_email("buyer1099@")).await, newest_first(&|n| n == 1099));
+        assert_eq!(all_pages(by_email("@DENSE.example")).await, newest_first(&made, |_| true), "every one, walking");
+        assert_eq!(found(&app, by_email("buyer1099@")).await, newest_first(&made, |n| n == 1099));
         let tens = |n: u32| n == 10 || (100..110).contains(&n) || (1000..1100).contains(&n);
-        assert_eq!(all_pages(by_query("common name 10")).await, newest_first(&tens), "111, through the index");
-        assert_eq!(all_pages(by_name("COMMON")).await, newest_first(&|_| true));
-        assert_eq!(found(&app, by_query("PI_DENSE_77")).await, newest_first(&|n| n == 77));
+        assert_eq!(all_pages(by_query("common name 10")).await, newest_first(&made, tens), "111, through the index");
+        assert_eq!(all_pages(by_name("COMMON")).await, newest_first(&made, |_| true));
+        assert_eq!(found(&app, by_query("PI_COPY_77")).await, newest_first(&made, |n| n == 77));
+    }
+}
+
+db_test! {
+    async fn an_address_finds_every_e_mail_whose_local_part_ends_with_its_own(app: TestApp) {
+        use kessai::domain::Customer;
+        // More orders share the end of a local part than SQLite's address
+        // search reads through its index (kessai::store FTS_CANDIDATES):
+        // such a term walks, a rarer one reads its candidates.
+        let made = copies(&app, 350, |n| {
+            let local = if n % 2 == 0 { "hakana" } else { "kakana" };
+            let domain = if n < 340 { "mail.example" } else { "shop.example" };
+            Customer { email: Some(format!("{local}@{domain}")), name: None, phone: None }
+        })
+        .await;
+        let newest_first = |keep: &dyn Fn(u32) -> bool| newest_first(&made, keep);
+        assert_eq!(every_page(&app, by_email("KANA@shop")).await, newest_first(&|n| n >= 340), "350 candidates: walks");
+        assert_eq!(every_page(&app, by_email("hakana@shop.example")).await, newest_first(&|n| n >= 340 && n % 2 == 0), "175 candidates");
+        assert_eq!(every_page(&app, by_email("akana@mail.")).await, newest_first(&|n| n < 340));
+        assert_eq!(found(&app, by_email("xhakana@")).await, Vec::<String>::new());
+        // A full-width ＠ folds to a second @: that address is a candidate
+        // for every address search, and found by the part after either.
+        let odd = order_for(&app, customer("Ｘ＠y@weird.example", "", ""), "cart-odd").await;
+        assert_eq!(found(&app, by_email("y@weird")).await, vec![odd.id.clone()]);
+        assert_eq!(found(&app, by_email("x@y@weird.example")).await, vec![odd.id.clone()]);
+        assert_eq!(found(&app, by_email("x@y")).await, vec![odd.id]);
     }
 }

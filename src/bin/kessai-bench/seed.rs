@@ -152,9 +152,23 @@ impl Dialect {
     }
 }
 
+/// Digits a seeded e-mail's number (customer / 1,600) can have.
+const DIGITS: usize = 7;
+
+/// `names`, lower-cased and spelled backwards.
+fn reversed_lower(names: &[&str]) -> Vec<String> {
+    names
+        .iter()
+        .map(|n| n.to_lowercase().chars().rev().collect())
+        .collect()
+}
+
 /// `names[index]` from one packed literal (both databases have `substr`).
-fn pick(names: &[&str], width: usize, index: &str) -> String {
-    let packed: String = names.iter().map(|n| format!("{n:<width$}")).collect();
+fn pick(names: &[impl AsRef<str>], width: usize, index: &str) -> String {
+    let packed: String = names
+        .iter()
+        .map(|n| format!("{:<width$}", n.as_ref()))
+        .collect();
     format!("rtrim(substr('{packed}', CAST(({index}) * {width} + 1 AS INTEGER), {width}))")
 }
 
@@ -174,9 +188,25 @@ fn seed_statement(
     let domain = pick(&DOMAINS, DOMAIN_WIDTH, &format!("{c} % 7"));
     let id = dialect.order_id("g");
     let sep = dialect.separator();
+    // The local part reversed, as kessai stores it (neither database's
+    // `reverse` is on both): the number's digits reversed by `substr`,
+    // then the names from lists spelled backwards.
+    let number = format!("CAST(({c} / 1600) AS TEXT)");
+    let number_reversed = (1..=DIGITS)
+        .rev()
+        .map(|i| format!("substr({number}, {i}, 1)"))
+        .collect::<Vec<_>>()
+        .join(" || ");
+    let family_reversed = pick(&reversed_lower(&FAMILIES), NAME_WIDTH, &format!("{c} % 40"));
+    let given_reversed = pick(
+        &reversed_lower(&GIVENS),
+        NAME_WIDTH,
+        &format!("{c} / 40 % 40"),
+    );
     let derived = format!(
         "g, {id} AS id, lower({given}) || '.' || lower({family}) || ({c} / 1600) || '@' || \
-         {domain} AS email, {family} || ' ' || {given} AS name"
+         {domain} AS email, {family} || ' ' || {given} AS name, \
+         {number_reversed} || {family_reversed} || '.' || {given_reversed} AS local_reversed"
     );
     let list = columns
         .iter()
@@ -193,6 +223,7 @@ fn seed_statement(
             "customer_name" => "s.name".to_owned(),
             "customer_phone" => "NULL".to_owned(),
             "customer_name_norm" => "lower(replace(s.name, ' ', ''))".to_owned(),
+            "customer_email_local_rev" => "s.local_reversed".to_owned(),
             "search_text" => format!(
                 "lower(s.id) || {sep} || 'seeded-' || s.g || {sep} || s.email || {sep} || \
                  lower(replace(s.name, ' ', ''))"

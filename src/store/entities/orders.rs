@@ -53,6 +53,9 @@ pub struct Model {
     /// What searches match (`domain::search::search_form`).
     pub customer_email_norm: Option<String>,
     pub customer_name_norm: Option<String>,
+    /// The e-mail's local part reversed (`domain::email_local_reversed`),
+    /// indexed on SQLite for searches by an address.
+    pub customer_email_local_rev: Option<String>,
     /// Id, merchant reference, e-mail and name in search form, for a free
     /// `query` (`domain::search::search_text`).
     pub search_text: String,
