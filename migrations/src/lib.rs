@@ -10,7 +10,7 @@ mod m20261211_000004_lookup_indexes;
 mod m20261212_000005_drop_unused_indexes;
 mod m20261215_000005_customer_search;
 mod m20261216_000006_guarded_writes;
-mod m20261217_000007_email_local_index;
+mod m20261217_000007_sqlite_search_indexes;
 
 /// The PostgreSQL channel new order events are announced on.
 pub use m20261210_000003_order_event_notify::CHANNEL as ORDER_EVENTS_CHANNEL;
@@ -29,7 +29,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261212_000005_drop_unused_indexes::Migration),
             Box::new(m20261215_000005_customer_search::Migration),
             Box::new(m20261216_000006_guarded_writes::Migration),
-            Box::new(m20261217_000007_email_local_index::Migration),
+            Box::new(m20261217_000007_sqlite_search_indexes::Migration),
         ]
     }
 }

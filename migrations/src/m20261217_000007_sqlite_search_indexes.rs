@@ -12,6 +12,15 @@
 //!
 //! Orders made before get the column here: in SQL on PostgreSQL (`reverse`),
 //! row by row on SQLite, which has no `reverse`.
+//!
+//! Also on SQLite, `idx_orders_owner_id` (`owner, id`) becomes
+//! `idx_orders_owner_id_search_text` (`owner, id, search_text`). A search
+//! whose term many orders hold walks a caller's orders newest first through
+//! it until a page is full, and every term is also asked of `search_text`:
+//! SQLite tests that on the index entry and reads only the rows that pass,
+//! where it read every row on the way (a family name held by one order in
+//! 40: ~2,000 rows, ~350 pages, for a page of 50). The index serves what the
+//! old one did, only grows at its end (ids do) and no update touches it.
 
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::sea_orm::{ConnectionTrait, DbBackend, Statement};
@@ -26,6 +35,8 @@ enum Orders {
 }
 
 const INDEX: &str = "idx_orders_email_local_rev";
+const OWNER_INDEX: &str = "idx_orders_owner_id";
+const OWNER_WALK_INDEX: &str = "idx_orders_owner_id_search_text";
 
 /// What kessai writes for an e-mail in search form.
 fn local_reversed(email_key: &str) -> String {
@@ -58,6 +69,12 @@ async fn fill_sqlite(manager: &SchemaManager<'_>) -> Result<(), DbErr> {
          WHERE customer_email_local_rev IS NOT NULL"
     ))
     .await?;
+    db.execute_unprepared(&format!(
+        "CREATE INDEX {OWNER_WALK_INDEX} ON orders (owner, id, search_text)"
+    ))
+    .await?;
+    db.execute_unprepared(&format!("DROP INDEX {OWNER_INDEX}"))
+        .await?;
     Ok(())
 }
 
@@ -94,6 +111,11 @@ impl MigrationTrait for Migration {
             manager
                 .get_connection()
                 .execute_unprepared(&format!("DROP INDEX IF EXISTS {INDEX}"))
+                .await?;
+            let db = manager.get_connection();
+            db.execute_unprepared(&format!("CREATE INDEX {OWNER_INDEX} ON orders (owner, id)"))
+                .await?;
+            db.execute_unprepared(&format!("DROP INDEX {OWNER_WALK_INDEX}"))
                 .await?;
         }
         manager
