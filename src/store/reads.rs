@@ -2,7 +2,9 @@
 
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::NullOrdering;
-use sea_orm::{ColumnTrait, Condition, EntityTrait, Order, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{
+    ColumnTrait, Condition, EntityTrait, Order, QueryFilter, QueryOrder, QuerySelect, QueryTrait,
+};
 
 use super::Store;
 use super::convert::order_from_row;
@@ -47,6 +49,22 @@ pub struct OrderFilter {
     /// Whose orders (the ownership check).
     pub sees: Visibility,
     pub limit: u64,
+}
+
+impl OrderFilter {
+    /// Whether a walk for a search reads every order newest first: nothing
+    /// else narrows it (a caller's own orders, a status, a provider… each
+    /// has its index) and it is in `id` order.
+    fn walks_every_order(&self) -> bool {
+        self.sees.owner().is_none()
+            && self.statuses.is_empty()
+            && self.provider.is_none()
+            && self.merchant_reference.is_none()
+            && self.created_after.is_none()
+            && self.created_before.is_none()
+            && !self.needs_review
+            && self.order == ListOrder::Newest
+    }
 }
 
 pub(super) fn key_from_row(row: idempotency_keys::Model) -> Result<KeyRecord, StoreError> {
@@ -154,14 +172,23 @@ impl Store {
                     .add(Id.gt(id.as_str())),
             });
         }
-        let query = self.searched(query, &filter.search).await?;
+        let (query, walks) = self.searched(query, &filter.search).await?;
         let query = match filter.order {
             ListOrder::Newest => query.order_by_desc(orders::Column::Id),
             ListOrder::SoonestExpiry => query
                 .order_by_with_nulls(orders::Column::ExpiresAt, Order::Asc, NullOrdering::Last)
                 .order_by_asc(orders::Column::Id),
         };
-        let rows = query.limit(filter.limit).all(&self.read).await?;
+        let query = query.limit(filter.limit);
+        let rows = if walks && filter.walks_every_order() {
+            let page = super::search::through_walk_index(query.build(self.backend()));
+            orders::Entity::find()
+                .from_raw_sql(page)
+                .all(&self.read)
+                .await?
+        } else {
+            query.all(&self.read).await?
+        };
         let orders = rows
             .into_iter()
             .map(order_from_row)

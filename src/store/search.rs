@@ -112,6 +112,26 @@ fn conditions(search: &OrderSearch, backend: DatabaseBackend) -> Vec<SimpleExpr>
     all
 }
 
+/// The index a SQLite walk over every order reads (`id, search_text`).
+const WALK_INDEX: &str = "idx_orders_id_search_text";
+
+/// `page` (a SQLite `SELECT … FROM "orders" …`) read through
+/// [`WALK_INDEX`]: newest first, every search term is tested on
+/// `search_text` in the index entry and only the orders that pass are read.
+/// SQLite's planner, which has no statistics here, would walk the primary
+/// key's index and read every order on the way (measured: 0.9 ms against
+/// 0.45 ms for a family name held by one order in 40, warm), so the index
+/// is named. Only for a walk that no other filter narrows (those have
+/// their own indexes), and only in `id` order, which the index gives.
+pub(super) fn through_walk_index(mut page: Statement) -> Statement {
+    const FROM: &str = r#"FROM "orders""#;
+    if let Some(at) = page.sql.find(FROM) {
+        page.sql
+            .insert_str(at + FROM.len(), &format!(r#" INDEXED BY "{WALK_INDEX}""#));
+    }
+    page
+}
+
 /// The orders an address search on SQLite reads: those whose reversed
 /// local part has the term's as prefix, and those whose e-mail holds a
 /// second `@` (the empty string, a candidate for every address), at most
@@ -164,30 +184,33 @@ fn probe(term: &SearchTerm, free_query: bool) -> Option<String> {
 }
 
 impl Store {
-    /// `query` narrowed to the orders `search` matches.
+    /// `query` narrowed to the orders `search` matches, and whether it
+    /// walks the orders (on SQLite, a search whose index found no few
+    /// candidates to read instead).
     pub(super) async fn searched(
         &self,
         mut query: Select<orders::Entity>,
         search: &OrderSearch,
-    ) -> Result<Select<orders::Entity>, StoreError> {
+    ) -> Result<(Select<orders::Entity>, bool), StoreError> {
         if search.is_empty() {
-            return Ok(query);
+            return Ok((query, false));
         }
         let backend = self.backend();
         for condition in conditions(search, backend) {
             query = query.filter(condition);
         }
-        if backend == DatabaseBackend::Sqlite {
-            let narrow = match self.address_narrowing(search).await? {
-                Narrowing::Candidates(narrow) => Some(narrow),
-                Narrowing::Dense => None,
-                Narrowing::NotAnAddress => self.fts_narrowing(search).await?,
-            };
-            if let Some(narrow) = narrow {
-                query = query.filter(narrow);
-            }
+        if backend != DatabaseBackend::Sqlite {
+            return Ok((query, false));
         }
-        Ok(query)
+        let narrow = match self.address_narrowing(search).await? {
+            Narrowing::Candidates(narrow) => Some(narrow),
+            Narrowing::Dense => None,
+            Narrowing::NotAnAddress => self.fts_narrowing(search).await?,
+        };
+        match narrow {
+            Some(narrow) => Ok((query.filter(narrow), false)),
+            None => Ok((query, true)),
+        }
     }
 
     /// On SQLite, for an e-mail term holding `@`: the orders whose e-mail's
@@ -343,6 +366,32 @@ mod tests {
             plan,
             ["SEARCH orders USING INDEX idx_orders_owner_id_search_text (owner=?)"],
             "the walk tests the search text on the index, and reads only the orders that pass"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_walk_over_every_order_reads_the_index_it_names() {
+        use sea_orm::{ColumnTrait, EntityTrait, QueryOrder, QuerySelect, QueryTrait};
+        let search = OrderSearch::parse("", "Sato", "").unwrap();
+        let mut page = orders::Entity::find().filter(orders::Column::Id.lt("ord_01Z"));
+        for condition in conditions(&search, DatabaseBackend::Sqlite) {
+            page = page.filter(condition);
+        }
+        let page = page
+            .order_by_desc(orders::Column::Id)
+            .limit(51)
+            .build(DatabaseBackend::Sqlite);
+        let unnamed = sqlite_plan(page.sql.clone(), page.values.clone().unwrap().0).await;
+        assert_eq!(
+            unnamed,
+            ["SEARCH orders USING INDEX sqlite_autoindex_orders_1 (id<?)"],
+            "left to itself, the planner walks the primary key"
+        );
+        let page = through_walk_index(page);
+        let plan = sqlite_plan(page.sql, page.values.unwrap().0).await;
+        assert_eq!(
+            plan,
+            ["SEARCH orders USING INDEX idx_orders_id_search_text (id<?)"]
         );
     }
 
