@@ -90,6 +90,30 @@ impl Turn {
     }
 }
 
+impl Turn {
+    /// Gives up the turn of a step rolled back, and waits until its epoch
+    /// has ended all the same: the step may have read what earlier steps of
+    /// the epoch wrote (an order already settled, say) and its caller acts
+    /// on that, which must not happen before it is durable.
+    pub(super) async fn settled(self) -> Result<(), StoreError> {
+        let Some(epoch) = self.writer.open.as_ref() else {
+            return Ok(());
+        };
+        let mut done = epoch.done.subscribe();
+        drop(self);
+        let ended = done
+            .wait_for(Option::is_some)
+            .await
+            .map_err(|_| StoreError::Database("the committer stopped before the commit".into()))?;
+        match ended.as_ref() {
+            Some(Ok(())) | None => Ok(()),
+            Some(Err(e)) => Err(StoreError::Database(format!(
+                "the commit of what this step read failed: {e}"
+            ))),
+        }
+    }
+}
+
 impl GroupCommit {
     /// The writer of the database behind `write` (a pool of one connection),
     /// with its committer task.
@@ -214,7 +238,7 @@ mod tests {
         (dir, db, GroupCommit::start(Duration::from_secs(5)))
     }
 
-    async fn count(db: &DatabaseConnection) -> i64 {
+    async fn count(db: &impl ConnectionTrait) -> i64 {
         let row = db
             .query_one_raw(Statement::from_string(
                 db.get_database_backend(),
@@ -281,6 +305,43 @@ mod tests {
         assert_eq!(count(&db).await, 6);
         let commits = group.commits.load(Ordering::Relaxed);
         assert_eq!(commits, 1, "six steps that queued together, one commit");
+    }
+
+    #[tokio::test]
+    async fn a_step_rolled_back_returns_once_what_it_read_is_durable() {
+        let (dir, db, group) = writer().await;
+        let group = Arc::new(group);
+        let other =
+            Database::connect(format!("sqlite://{}", dir.0.join("g.sqlite").display()).as_str())
+                .await
+                .unwrap();
+        let (first, turn) = group.step(&db).await.unwrap();
+        let writer = {
+            let (group, db) = (group.clone(), db.clone());
+            tokio::spawn(async move {
+                let (txn, turn) = group.step(&db).await?;
+                txn.execute_unprepared("INSERT INTO t VALUES (5)").await?;
+                txn.commit().await?;
+                turn.durable().await
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let reader = {
+            let (group, db) = (group.clone(), db.clone());
+            tokio::spawn(async move {
+                let (txn, turn) = group.step(&db).await.unwrap();
+                let seen = count(&txn).await;
+                txn.rollback().await.unwrap();
+                turn.settled().await.unwrap();
+                // What it saw, as any other connection now reads it.
+                (seen, count(&other).await)
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        first.commit().await.unwrap();
+        turn.durable().await.unwrap();
+        assert_eq!(reader.await.unwrap(), (1, 1));
+        writer.await.unwrap().unwrap();
     }
 
     #[tokio::test]

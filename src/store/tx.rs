@@ -120,9 +120,15 @@ impl Tx {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    /// Undoes the transaction. On SQLite it then waits for its epoch to
+    /// end (`group_commit::Turn::settled`): what it read may be other
+    /// steps' writes, not yet durable.
     pub async fn rollback(self) -> Result<(), StoreError> {
         if let Some(txn) = self.txn.into_inner() {
             txn.rollback().await?;
+        }
+        if let Some(turn) = self.turn {
+            turn.settled().await?;
         }
         Ok(())
     }
