@@ -10,8 +10,13 @@
 //! cost several milliseconds a search. PostgreSQL's trigram index already
 //! answers within its target and gets the column only, kept the same way.
 //!
-//! Orders made before get the column here: in SQL on PostgreSQL (`reverse`),
-//! row by row on SQLite, which has no `reverse`.
+//! On SQLite, orders made before get the column here, row by row (SQLite
+//! has no `reverse`). On PostgreSQL nothing reads it, and filling it would
+//! rewrite every order row for nothing (a new version of each, and the
+//! table's size doubled until vacuum): there, orders made before the
+//! migration keep it NULL. A query that ever reads it on PostgreSQL fills
+//! it first (`reverse(split_part(customer_email_norm, '@', 1))`, or `''`
+//! where the e-mail holds a second `@`).
 //!
 //! Also on SQLite, `idx_orders_owner_id` (`owner, id`) becomes
 //! `idx_orders_owner_id_search_text` (`owner, id, search_text`). A search
@@ -53,21 +58,31 @@ fn local_reversed(email_key: &str) -> String {
 
 async fn fill_sqlite(manager: &SchemaManager<'_>) -> Result<(), DbErr> {
     let db = manager.get_connection();
-    let rows = db
-        .query_all_raw(Statement::from_string(
-            DbBackend::Sqlite,
-            "SELECT id, customer_email_norm FROM orders WHERE customer_email_norm IS NOT NULL",
-        ))
-        .await?;
-    for row in rows {
-        let id: String = row.try_get("", "id")?;
-        let email: String = row.try_get("", "customer_email_norm")?;
-        db.execute_raw(Statement::from_sql_and_values(
-            DbBackend::Sqlite,
-            "UPDATE orders SET customer_email_local_rev = ? WHERE id = ?",
-            [local_reversed(&email).into(), id.into()],
-        ))
-        .await?;
+    // A page of orders at a time, so that memory stays flat however many.
+    let mut after = String::new();
+    loop {
+        let rows = db
+            .query_all_raw(Statement::from_sql_and_values(
+                DbBackend::Sqlite,
+                "SELECT id, customer_email_norm FROM orders \
+                 WHERE id > ? AND customer_email_norm IS NOT NULL ORDER BY id LIMIT 10000",
+                [after.clone().into()],
+            ))
+            .await?;
+        let Some(last) = rows.last() else {
+            break;
+        };
+        after = last.try_get("", "id")?;
+        for row in rows {
+            let id: String = row.try_get("", "id")?;
+            let email: String = row.try_get("", "customer_email_norm")?;
+            db.execute_raw(Statement::from_sql_and_values(
+                DbBackend::Sqlite,
+                "UPDATE orders SET customer_email_local_rev = ? WHERE id = ?",
+                [local_reversed(&email).into(), id.into()],
+            ))
+            .await?;
+        }
     }
     db.execute_unprepared(&format!(
         "CREATE INDEX {INDEX} ON orders (customer_email_local_rev) \
@@ -100,18 +115,7 @@ impl MigrationTrait for Migration {
             .await?;
         match manager.get_database_backend() {
             DbBackend::Sqlite => fill_sqlite(manager).await,
-            _ => {
-                manager
-                    .get_connection()
-                    .execute_unprepared(
-                        "UPDATE orders SET customer_email_local_rev = CASE \
-                           WHEN customer_email_norm LIKE '%@%@%' THEN '' \
-                           ELSE reverse(split_part(customer_email_norm, '@', 1)) END \
-                         WHERE customer_email_norm IS NOT NULL",
-                    )
-                    .await?;
-                Ok(())
-            }
+            _ => Ok(()),
         }
     }
 

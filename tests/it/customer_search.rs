@@ -429,3 +429,34 @@ db_test! {
         assert_eq!(found(&app, by_email("x@y")).await, vec![odd.id]);
     }
 }
+
+/// Orders already there when the address index is made (its migration
+/// undone, which drops the column, and applied again) are filled in and
+/// found through it.
+#[tokio::test]
+async fn orders_there_before_the_address_index_are_found_through_it() {
+    use kessai_migrations::{Migrator, MigratorTrait};
+    use sea_orm::{ConnectionTrait, Statement};
+    let app = TestApp::spawn(crate::helpers::Backend::Sqlite).await;
+    let before = order_for(&app, customer("Hanako.Sato@Example.jp", "", ""), "cart-old").await;
+    let db = sea_orm::Database::connect(app.database_url.as_str())
+        .await
+        .unwrap();
+    Migrator::down(&db, Some(1)).await.unwrap();
+    Migrator::up(&db, None).await.unwrap();
+    let row = db
+        .query_one_raw(Statement::from_sql_and_values(
+            db.get_database_backend(),
+            "SELECT customer_email_local_rev AS r FROM orders WHERE id = ?",
+            [before.id.clone().into()],
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.try_get::<String>("", "r").unwrap(), "otas.okanah");
+    let after = order_for(&app, customer("ko.sato@example.jp", "", ""), "cart-new").await;
+    assert_eq!(
+        found(&app, by_email("sato@example")).await,
+        vec![after.id, before.id]
+    );
+}
