@@ -3,7 +3,11 @@
 //! before the next statement that must see them or the commit: one round
 //! trip instead of one per row. Each statement's text depends only on which
 //! writes it chains, so PostgreSQL prepares each shape once per connection.
-//! SQLite writes at once (it runs in the process: no round trip to save).
+//! On SQLite the held writes go as one call of several statements, run in
+//! the order they were held (sqlx binds each statement's arguments from one
+//! list, in turn): SQLite runs in the process, but each call is a hop to
+//! the connection's worker thread, and those hops were most of the CPU of a
+//! step of writes.
 //!
 //! A batch may carry a guard: a write that must change exactly one row
 //! (claiming a free idempotency key, updating an order still at the version
@@ -20,7 +24,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use sea_orm::sea_query::{
     Alias, CommonTableExpression, Expr, Query, SubQueryStatement, WithClause, WithQuery,
 };
-use sea_orm::{ConnectionTrait, DatabaseBackend, DbErr, ExecResult};
+use sea_orm::{ConnectionTrait, DatabaseBackend, DbErr, ExecResult, Statement};
 
 use super::error::{StoreError, sqlstate};
 
@@ -48,6 +52,7 @@ pub(super) enum Guard {
 const GUARD_FAILED: &str = "KG001";
 
 pub(super) struct Batch {
+    backend: DatabaseBackend,
     holds: bool,
     held: Mutex<Vec<(Table, SubQueryStatement)>>,
     guard: Mutex<Option<(Guard, SubQueryStatement)>>,
@@ -59,7 +64,8 @@ pub(super) struct Batch {
 impl Batch {
     pub(super) fn new(backend: DatabaseBackend) -> Self {
         Self {
-            holds: backend == DatabaseBackend::Postgres,
+            backend,
+            holds: matches!(backend, DatabaseBackend::Postgres | DatabaseBackend::Sqlite),
             held: Mutex::default(),
             guard: Mutex::default(),
             has_xid: AtomicBool::new(false),
@@ -83,6 +89,10 @@ impl Batch {
     /// the order they were appended in), and an event only once the
     /// transaction holds an id or a guard will give it one first.
     pub(super) fn can_hold(&self, table: Table) -> bool {
+        if self.backend == DatabaseBackend::Sqlite {
+            // Run one after another: any write, in the order held.
+            return true;
+        }
         self.holds
             && !self.held().iter().any(|(t, _)| *t == table)
             && (table != Table::Events || self.has_xid.load(Ordering::Relaxed) || self.guarded())
@@ -98,14 +108,15 @@ impl Batch {
         self.held().is_empty() && !self.guarded()
     }
 
-    /// Whether writes are held at all (PostgreSQL).
-    pub(super) fn holds(&self) -> bool {
-        self.holds
+    /// Whether a write's guard goes with the batch (PostgreSQL); on SQLite
+    /// a guarded write runs alone, for its row count.
+    pub(super) fn guards(&self) -> bool {
+        self.backend == DatabaseBackend::Postgres
     }
 
     /// Whether a guard can be held: on PostgreSQL, with nothing held yet.
     pub(super) fn can_guard(&self) -> bool {
-        self.holds && self.is_empty()
+        self.backend == DatabaseBackend::Postgres && self.is_empty()
     }
 
     fn guarded(&self) -> bool {
@@ -139,7 +150,11 @@ impl Batch {
         if !self.can_hold(table) {
             self.flush(conn).await?;
         }
-        if table == Table::Events && !self.has_xid.load(Ordering::Relaxed) && !self.guarded() {
+        if self.backend == DatabaseBackend::Postgres
+            && table == Table::Events
+            && !self.has_xid.load(Ordering::Relaxed)
+            && !self.guarded()
+        {
             conn.execute_unprepared("SELECT pg_current_xact_id()")
                 .await?;
             self.wrote();
@@ -148,8 +163,11 @@ impl Batch {
         Ok(())
     }
 
-    /// Sends what is held back, as one statement.
+    /// Sends what is held back, as one statement (on SQLite, one call).
     pub(super) async fn flush<C: ConnectionTrait>(&self, conn: &C) -> Result<(), StoreError> {
+        if self.backend == DatabaseBackend::Sqlite {
+            return self.flush_in_turn(conn).await;
+        }
         let held = std::mem::take(&mut *self.held());
         let guard = self.guard.lock().unwrap_or_else(|p| p.into_inner()).take();
         let guard_kind = guard.as_ref().map(|(kind, _)| *kind);
@@ -197,6 +215,39 @@ impl Batch {
         })?;
         self.wrote();
         Ok(())
+    }
+}
+
+impl Batch {
+    /// SQLite: the held writes as one call, statement after statement.
+    async fn flush_in_turn<C: ConnectionTrait>(&self, conn: &C) -> Result<(), StoreError> {
+        let held = std::mem::take(&mut *self.held());
+        let mut held = held.into_iter().map(|(_, s)| s);
+        let Some(first) = held.next() else {
+            return Ok(());
+        };
+        let mut call = built(self.backend, first);
+        for statement in held {
+            let next = built(self.backend, statement);
+            call.sql.push_str(";\n");
+            call.sql.push_str(&next.sql);
+            if let (Some(values), Some(more)) = (call.values.as_mut(), next.values) {
+                values.0.extend(more.0);
+            }
+        }
+        conn.execute_raw(call).await?;
+        Ok(())
+    }
+}
+
+/// `statement` as SQL and values for `backend`.
+fn built(backend: DatabaseBackend, statement: SubQueryStatement) -> Statement {
+    match statement {
+        SubQueryStatement::InsertStatement(s) => backend.build(&s),
+        SubQueryStatement::UpdateStatement(s) => backend.build(&s),
+        SubQueryStatement::DeleteStatement(s) => backend.build(&s),
+        SubQueryStatement::SelectStatement(s) => backend.build(&s),
+        SubQueryStatement::WithStatement(s) => backend.build(&s),
     }
 }
 

@@ -413,7 +413,7 @@ impl Tx {
         now: DateTime<Utc>,
     ) -> Result<OrderRecord, StoreError> {
         let (next, mut update) = Self::order_update(order, now);
-        if self.batch.holds() {
+        if self.batch.guards() {
             if !self.batch.can_guard() {
                 self.sent().await?;
             }
