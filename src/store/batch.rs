@@ -24,7 +24,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use sea_orm::sea_query::{
     Alias, CommonTableExpression, Expr, Query, SubQueryStatement, WithClause, WithQuery,
 };
-use sea_orm::{ConnectionTrait, DatabaseBackend, DbErr, ExecResult, Statement};
+use sea_orm::{ConnectionTrait, DatabaseBackend, Statement};
 
 use super::error::{StoreError, sqlstate};
 
@@ -53,7 +53,6 @@ const GUARD_FAILED: &str = "KG001";
 
 pub(super) struct Batch {
     backend: DatabaseBackend,
-    holds: bool,
     held: Mutex<Vec<(Table, SubQueryStatement)>>,
     guard: Mutex<Option<(Guard, SubQueryStatement)>>,
     /// Whether the transaction has already written or row-locked through a
@@ -65,7 +64,6 @@ impl Batch {
     pub(super) fn new(backend: DatabaseBackend) -> Self {
         Self {
             backend,
-            holds: matches!(backend, DatabaseBackend::Postgres | DatabaseBackend::Sqlite),
             held: Mutex::default(),
             guard: Mutex::default(),
             has_xid: AtomicBool::new(false),
@@ -93,8 +91,7 @@ impl Batch {
             // Run one after another: any write, in the order held.
             return true;
         }
-        self.holds
-            && !self.held().iter().any(|(t, _)| *t == table)
+        !self.held().iter().any(|(t, _)| *t == table)
             && (table != Table::Events || self.has_xid.load(Ordering::Relaxed) || self.guarded())
     }
 
@@ -134,8 +131,8 @@ impl Batch {
         *self.guard.lock().unwrap_or_else(|p| p.into_inner()) = Some((guard, statement.into()));
     }
 
-    /// Writes `statement` now (SQLite) or with the next batch, after
-    /// sending what keeps it from being held.
+    /// Holds `statement` for the next batch, after sending what keeps it
+    /// from being held.
     pub(super) async fn write<C: ConnectionTrait>(
         &self,
         conn: &C,
@@ -143,10 +140,6 @@ impl Batch {
         statement: impl Into<SubQueryStatement>,
     ) -> Result<(), StoreError> {
         let statement = statement.into();
-        if !self.holds {
-            execute(conn, statement).await?;
-            return Ok(());
-        }
         if !self.can_hold(table) {
             self.flush(conn).await?;
         }
@@ -193,7 +186,7 @@ impl Batch {
             },
         };
         let sent = if statements.is_empty() && guard_kind.is_none() {
-            execute(conn, main).await
+            conn.execute_raw(built(self.backend, main)).await
         } else {
             for (n, statement) in statements.into_iter().enumerate() {
                 with.cte(
@@ -248,18 +241,5 @@ fn built(backend: DatabaseBackend, statement: SubQueryStatement) -> Statement {
         SubQueryStatement::DeleteStatement(s) => backend.build(&s),
         SubQueryStatement::SelectStatement(s) => backend.build(&s),
         SubQueryStatement::WithStatement(s) => backend.build(&s),
-    }
-}
-
-async fn execute<C: ConnectionTrait>(
-    conn: &C,
-    statement: SubQueryStatement,
-) -> Result<ExecResult, DbErr> {
-    match statement {
-        SubQueryStatement::InsertStatement(s) => conn.execute(&s).await,
-        SubQueryStatement::UpdateStatement(s) => conn.execute(&s).await,
-        SubQueryStatement::DeleteStatement(s) => conn.execute(&s).await,
-        SubQueryStatement::SelectStatement(s) => conn.execute(&s).await,
-        SubQueryStatement::WithStatement(s) => conn.execute(&s).await,
     }
 }

@@ -76,21 +76,15 @@ impl Turn {
             StoreError::Database("a step's epoch ended before the step was counted".into())
         })?;
         epoch.members += 1;
-        let mut done = epoch.done.subscribe();
+        let done = epoch.done.subscribe();
         drop(self);
-        let ended = done
-            .wait_for(Option::is_some)
-            .await
-            .map_err(|_| StoreError::Database("the committer stopped before the commit".into()))?;
-        match ended.as_ref() {
+        match end_of(done).await? {
             Some(Ok(())) => Ok(()),
             Some(Err(e)) => Err(StoreError::Database(format!("the commit failed: {e}"))),
             None => Err(StoreError::Database("the commit did not end".into())),
         }
     }
-}
 
-impl Turn {
     /// Gives up the turn of a step rolled back, and waits until its epoch
     /// has ended all the same: the step may have read what earlier steps of
     /// the epoch wrote (an order already settled, say) and its caller acts
@@ -99,19 +93,26 @@ impl Turn {
         let Some(epoch) = self.writer.open.as_ref() else {
             return Ok(());
         };
-        let mut done = epoch.done.subscribe();
+        let done = epoch.done.subscribe();
         drop(self);
-        let ended = done
-            .wait_for(Option::is_some)
-            .await
-            .map_err(|_| StoreError::Database("the committer stopped before the commit".into()))?;
-        match ended.as_ref() {
+        match end_of(done).await? {
             Some(Ok(())) | None => Ok(()),
             Some(Err(e)) => Err(StoreError::Database(format!(
                 "the commit of what this step read failed: {e}"
             ))),
         }
     }
+}
+
+/// How an epoch ended, once it has (waited for with the turn given up).
+async fn end_of(
+    mut done: watch::Receiver<Option<Result<(), String>>>,
+) -> Result<Option<Result<(), String>>, StoreError> {
+    let ended = done
+        .wait_for(Option::is_some)
+        .await
+        .map_err(|_| StoreError::Database("the committer stopped before the commit".into()))?;
+    Ok(ended.clone())
 }
 
 impl GroupCommit {

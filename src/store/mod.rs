@@ -131,10 +131,13 @@ impl Store {
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10));
         diagnose::probe_sqlite(&connect).await?;
+        // How long a write waits for the one writer: its connection, and a
+        // step its turn (`group_commit.rs`).
+        let writer_wait = options.acquire_timeout.max(Duration::from_secs(30));
         let write = SqlitePoolOptions::new()
             .max_connections(1)
             .test_before_acquire(false)
-            .acquire_timeout(options.acquire_timeout.max(Duration::from_secs(30)))
+            .acquire_timeout(writer_wait)
             .after_connect(|connection, _| Box::pin(statements::count_commits_of(connection)))
             .connect_with(connect.clone())
             .await
@@ -150,7 +153,6 @@ impl Store {
         let mut write = SqlxSqliteConnector::from_sqlx_sqlite_pool(write);
         statements::count_statements_of(&mut read);
         statements::count_statements_of(&mut write);
-        let turn_timeout = options.acquire_timeout.max(Duration::from_secs(30));
         Ok(Self {
             read,
             write,
@@ -160,7 +162,7 @@ impl Store {
             feed: std::sync::Arc::new(feed::Feed::new(options.event_feed_buffer, None)),
             search_index: Default::default(),
             group: Some(std::sync::Arc::new(group_commit::GroupCommit::start(
-                turn_timeout,
+                writer_wait,
             ))),
         })
     }

@@ -349,18 +349,24 @@ mod tests {
         plan
     }
 
-    #[tokio::test]
-    async fn a_callers_walk_for_a_name_tests_the_search_text_on_its_index() {
-        use sea_orm::{ColumnTrait, EntityTrait, QueryOrder, QuerySelect, QueryTrait};
+    /// A SQLite page of 50, newest first, of the orders `narrow` keeps
+    /// whose name holds "Sato", as `Store::list_orders` asks for it.
+    fn sato_page(narrow: SimpleExpr) -> Statement {
+        use sea_orm::{EntityTrait, QueryOrder, QuerySelect, QueryTrait};
         let search = OrderSearch::parse("", "Sato", "").unwrap();
-        let mut page = orders::Entity::find().filter(orders::Column::Owner.eq("shop"));
+        let mut page = orders::Entity::find().filter(narrow);
         for condition in conditions(&search, DatabaseBackend::Sqlite) {
             page = page.filter(condition);
         }
-        let page = page
-            .order_by_desc(orders::Column::Id)
+        page.order_by_desc(orders::Column::Id)
             .limit(51)
-            .build(DatabaseBackend::Sqlite);
+            .build(DatabaseBackend::Sqlite)
+    }
+
+    #[tokio::test]
+    async fn a_callers_walk_for_a_name_tests_the_search_text_on_its_index() {
+        use sea_orm::ColumnTrait;
+        let page = sato_page(orders::Column::Owner.eq("shop"));
         let plan = sqlite_plan(page.sql, page.values.unwrap().0).await;
         assert_eq!(
             plan,
@@ -371,16 +377,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_walk_over_every_order_reads_the_index_it_names() {
-        use sea_orm::{ColumnTrait, EntityTrait, QueryOrder, QuerySelect, QueryTrait};
-        let search = OrderSearch::parse("", "Sato", "").unwrap();
-        let mut page = orders::Entity::find().filter(orders::Column::Id.lt("ord_01Z"));
-        for condition in conditions(&search, DatabaseBackend::Sqlite) {
-            page = page.filter(condition);
-        }
-        let page = page
-            .order_by_desc(orders::Column::Id)
-            .limit(51)
-            .build(DatabaseBackend::Sqlite);
+        use sea_orm::ColumnTrait;
+        let page = sato_page(orders::Column::Id.lt("ord_01Z"));
         let unnamed = sqlite_plan(page.sql.clone(), page.values.clone().unwrap().0).await;
         assert_eq!(
             unnamed,

@@ -426,16 +426,8 @@ async fn kill_mid_workload(postgres: bool) {
     // Mid-workload: flows the kill cut short, whether at that instant a
     // provider call was in flight (an order left open) or the flow was
     // between two calls (an order not yet refunded, its flow's last step).
-    let unfinished = client
-        .clone()
-        .list_orders(v1::ListOrdersRequest {
-            page_size: 200,
-            ..Default::default()
-        })
+    let unfinished = every_order(&client)
         .await
-        .unwrap()
-        .into_inner()
-        .orders
         .into_iter()
         .filter(|o| o.refunds.is_empty())
         .count();
@@ -468,9 +460,9 @@ async fn kill_mid_workload(postgres: bool) {
 
 const KILL_WORKLOAD: usize = 24;
 
-/// Orders waiting on an answer, or with a capture or refund in flight.
-async fn open_orders(client: &PaymentServiceClient<Channel>) -> Vec<v1::Order> {
-    let page = client
+/// Every order of the workload (one page holds them all).
+async fn every_order(client: &PaymentServiceClient<Channel>) -> Vec<v1::Order> {
+    client
         .clone()
         .list_orders(v1::ListOrdersRequest {
             page_size: 200,
@@ -478,8 +470,14 @@ async fn open_orders(client: &PaymentServiceClient<Channel>) -> Vec<v1::Order> {
         })
         .await
         .unwrap()
-        .into_inner();
-    page.orders
+        .into_inner()
+        .orders
+}
+
+/// Orders waiting on an answer, or with a capture or refund in flight.
+async fn open_orders(client: &PaymentServiceClient<Channel>) -> Vec<v1::Order> {
+    every_order(client)
+        .await
         .into_iter()
         .filter(|o| {
             o.status() == v1::OrderStatus::Pending
