@@ -11,6 +11,7 @@ mod m20261212_000005_drop_unused_indexes;
 mod m20261215_000005_customer_search;
 mod m20261216_000006_guarded_writes;
 mod m20261217_000007_sqlite_search_indexes;
+mod m20261218_000008_guard_codes;
 
 /// The PostgreSQL channel new order events are announced on.
 pub use m20261210_000003_order_event_notify::CHANNEL as ORDER_EVENTS_CHANNEL;
@@ -30,6 +31,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261215_000005_customer_search::Migration),
             Box::new(m20261216_000006_guarded_writes::Migration),
             Box::new(m20261217_000007_sqlite_search_indexes::Migration),
+            Box::new(m20261218_000008_guard_codes::Migration),
         ]
     }
 }

@@ -5,6 +5,7 @@ use serde_json::json;
 use super::authorize::event_of;
 use super::events::*;
 use super::idempotency::{Existing, KeyAfter, KeyedRequest, complete};
+use super::unlocked::Attached;
 use super::{
     Caller, CrashPoint, PaymentError, Payments, account_unknown, outcome_step, save_first,
 };
@@ -67,6 +68,18 @@ struct Drive {
     /// The capture the provider reports it made, found by the id its
     /// notification named: the answer a lost call would have had.
     found: Option<CaptureOutcome>,
+    /// What was attached to the order when its intent was decided on an
+    /// unlocked read (`payments::unlocked`): the answer's other records.
+    attached: Option<Attached>,
+}
+
+/// What a capture's outcome step left.
+struct Settled {
+    /// The release to make next, when a final partial capture needs one.
+    release: Option<(AttemptId, String)>,
+    /// The order and capture as the step wrote them, when it started from
+    /// the drive's records (nobody wrote the order since the intent).
+    written: Option<(OrderRecord, CaptureRecord)>,
 }
 
 impl Payments {
@@ -76,8 +89,10 @@ impl Payments {
         cmd: CaptureCommand,
     ) -> Result<OrderView, PaymentError> {
         let request = self.keyed(caller, &cmd.key, "capture", &cmd.fingerprint());
+        if let Some(drive) = self.capture_unlocked(caller, &cmd, &request).await? {
+            return self.drive_capture(caller, &request, drive).await;
+        }
         let now = self.now();
-        let capture_id = CaptureId::generate();
         let attempt_id = AttemptId::generate();
         let tx = self.store().begin().await?;
         let claim = tx
@@ -93,7 +108,7 @@ impl Payments {
                 }
             };
         }
-        let Some(mut order) = tx.lock_order_as(&cmd.order_id, &caller.sees).await? else {
+        let Some(order) = tx.lock_order_as(&cmd.order_id, &caller.sees).await? else {
             return Err(PaymentError::OrderNotFound {
                 order_id: cmd.order_id.to_string(),
             });
@@ -112,10 +127,80 @@ impl Payments {
                 return self.refuse(caller, tx, &request, order, refusal).await;
             }
         };
+        let (order, capture, data) = self
+            .capture_intent(caller, &tx, &cmd, order, plan, &attempt_id, now)
+            .await?;
+        tx.commit().await?;
+        self.crash_point(CrashPoint::AfterIntentCommit);
+        self.drive_capture(
+            caller,
+            &request,
+            Drive {
+                order,
+                capture,
+                attempt_id,
+                data,
+                resumed_after: None,
+                found: None,
+                attached: None,
+            },
+        )
+        .await
+    }
+
+    /// The capture's intent decided on an unlocked read
+    /// (`payments::unlocked`): `None` when the call must go the locked way
+    /// (a refusal, a held key, an order that moved or is not found).
+    async fn capture_unlocked(
+        &self,
+        caller: &Caller,
+        cmd: &CaptureCommand,
+        request: &KeyedRequest,
+    ) -> Result<Option<Drive>, PaymentError> {
+        let amount = cmd.amount.map(Amount::get);
+        let decide = |order: &OrderRecord, _: &[CaptureRecord], now| {
+            let rules = crate::providers::rules(order.provider);
+            decide_capture(&order.state, rules, amount, cmd.final_capture, now).ok()
+        };
+        let intent = async |tx: &Tx, order, plan, attempt_id: &AttemptId, now| {
+            self.capture_intent(caller, tx, cmd, order, plan, attempt_id, now)
+                .await
+        };
+        let unlocked = self
+            .intend_unlocked(caller, &cmd.order_id, request, decide, intent)
+            .await?;
+        Ok(unlocked.map(|u| {
+            let (order, capture, data) = u.intent;
+            Drive {
+                order,
+                capture,
+                attempt_id: u.attempt_id,
+                data,
+                resumed_after: None,
+                found: None,
+                attached: Some(u.attached),
+            }
+        }))
+    }
+
+    /// Writes a capture's intent on `tx`: the reservation on `order` (locked,
+    /// or read at the version the write is conditional on), the capture,
+    /// the provider attempt and the event.
+    #[allow(clippy::too_many_arguments)]
+    async fn capture_intent(
+        &self,
+        caller: &Caller,
+        tx: &Tx,
+        cmd: &CaptureCommand,
+        mut order: OrderRecord,
+        plan: CapturePlan,
+        attempt_id: &AttemptId,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(OrderRecord, CaptureRecord, CaptureRequestData), PaymentError> {
         order.state = order.state.clone().capture_reserved(plan.amount);
         let order = tx.save_order(&order, now).await?;
         let capture = CaptureRecord {
-            id: capture_id,
+            id: CaptureId::generate(),
             order_id: order.id.clone(),
             amount: plan.amount,
             status: CaptureStatus::Pending,
@@ -147,21 +232,7 @@ impl Payments {
         let event = json!({ "capture_id": capture.id.as_str(), "amount": plan.amount, "final_capture": plan.final_capture });
         tx.append_event(&event_of(&order, CAPTURE_REQUESTED, caller, event), now)
             .await?;
-        tx.commit().await?;
-        self.crash_point(CrashPoint::AfterIntentCommit);
-        self.drive_capture(
-            caller,
-            &request,
-            Drive {
-                order,
-                capture,
-                attempt_id,
-                data,
-                resumed_after: None,
-                found: None,
-            },
-        )
-        .await
+        Ok((order, capture, data))
     }
 
     /// A refusal before any provider call commits nothing, except that an
@@ -266,6 +337,7 @@ impl Payments {
                 data,
                 resumed_after: Some(now - attempt.created_at),
                 found,
+                attached: None,
             },
         )
         .await
@@ -295,12 +367,16 @@ impl Payments {
         };
         self.crash_point(CrashPoint::AfterProviderAnswer);
         let order_id = drive.order.id.clone();
-        let release = self.settle_capture(caller, request, &drive, result).await?;
-        if let Some((attempt_id, key)) = release {
+        let settled = self.settle_capture(caller, request, &drive, result).await?;
+        if let Some((attempt_id, key)) = settled.release {
             self.release_remainder(caller, &order_id, &attempt_id, key)
                 .await?;
+            return self.view(&order_id).await;
         }
-        self.view(&order_id).await
+        match (drive.attached, settled.written) {
+            (Some(attached), Some((order, capture))) => Ok(attached.answer(order, [capture], [])),
+            _ => self.view(&order_id).await,
+        }
     }
 
     /// Records a capture's outcome. Returns the attempt of the release to
@@ -313,7 +389,7 @@ impl Payments {
         request: &KeyedRequest,
         drive: &Drive,
         result: Result<CaptureOutcome, ProviderError>,
-    ) -> Result<Option<(AttemptId, String)>, PaymentError> {
+    ) -> Result<Settled, PaymentError> {
         let first_call = drive.resumed_after.is_none() && drive.found.is_none();
         outcome_step(first_call, |assume| {
             self.settle_capture_from(caller, request, drive, result.clone(), assume)
@@ -331,7 +407,7 @@ impl Payments {
         drive: &Drive,
         result: Result<CaptureOutcome, ProviderError>,
         assume: bool,
-    ) -> Result<Option<Option<(AttemptId, String)>>, PaymentError> {
+    ) -> Result<Option<Settled>, PaymentError> {
         let now = self.now();
         let tx = self.store().begin().await?;
         let (mut order, mut capture, prior) = if assume {
@@ -354,7 +430,10 @@ impl Payments {
                 // Settled meanwhile, by reconciliation or a resumed call.
                 complete(&tx, request, &Ok(order.id.clone()), now).await?;
                 tx.commit().await?;
-                return Ok(Some(None));
+                return Ok(Some(Settled {
+                    release: None,
+                    written: None,
+                }));
             }
             let prior = Self::prior_state(&tx, &drive.attempt_id).await?;
             (order, capture, prior)
@@ -473,7 +552,8 @@ impl Payments {
         complete(&tx, request, &Ok(order.id.clone()), now).await?;
         tx.commit().await?;
         self.crash_point(CrashPoint::AfterOutcomeCommit);
-        Ok(Some(release))
+        let written = assume.then_some((order, capture));
+        Ok(Some(Settled { release, written }))
     }
 
     /// Releases what a final partial capture left, where the provider has no

@@ -22,6 +22,7 @@ mod page_token;
 mod reconcile;
 mod refund;
 mod to_completion;
+mod unlocked;
 mod void;
 mod watch;
 mod watchers;

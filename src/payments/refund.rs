@@ -10,16 +10,17 @@ use super::authorize::event_of;
 use super::capture::failure_of;
 use super::events::*;
 use super::idempotency::{Existing, KeyedRequest, complete};
+use super::unlocked::Attached;
 use super::{
     Caller, CrashPoint, PaymentError, Payments, account_unknown, outcome_step, save_first,
 };
-use crate::domain::decide::{RefundableCapture, decide_refund};
+use crate::domain::decide::{RefundPlan, RefundableCapture, decide_refund};
 use crate::domain::{
     Amount, AttemptId, CaptureRecord, CaptureStatus, IdempotencyKey, OrderId, OrderRecord,
     OrderView, RefundId, RefundPart, RefundReason, RefundRecord, RefundStatus,
 };
 use crate::providers::{ProviderError, RefundCall, RefundOutcome};
-use crate::store::{AttemptState, Claim, KeyRecord, NewAttempt, Operation};
+use crate::store::{AttemptState, Claim, KeyRecord, NewAttempt, Operation, Tx};
 
 #[derive(Debug, Clone)]
 pub struct RefundCommand {
@@ -53,6 +54,9 @@ struct Drive {
     /// A refund the provider reports it made for this order, found by the
     /// id its notification named: the answer a lost call would have had.
     found: Option<FoundRefund>,
+    /// What was attached to the order when its intent was decided on an
+    /// unlocked read (`payments::unlocked`): the answer's other records.
+    attached: Option<Attached>,
 }
 
 /// A refund looked up at the provider (`PaymentProvider::transaction`).
@@ -69,6 +73,9 @@ impl Payments {
         cmd: RefundCommand,
     ) -> Result<OrderView, PaymentError> {
         let request = self.keyed(caller, &cmd.key, "refund", &cmd.fingerprint());
+        if let Some(drive) = self.refund_unlocked(caller, &cmd, &request).await? {
+            return self.drive_refund(caller, &request, drive).await;
+        }
         let now = self.now();
         let attempt_id = AttemptId::generate();
         let tx = self.store().begin().await?;
@@ -85,29 +92,85 @@ impl Payments {
                 }
             };
         }
-        let Some(mut order) = tx.lock_order_as(&cmd.order_id, &caller.sees).await? else {
+        let Some(order) = tx.lock_order_as(&cmd.order_id, &caller.sees).await? else {
             return Err(PaymentError::OrderNotFound {
                 order_id: cmd.order_id.to_string(),
             });
         };
         self.provider(order.provider)?;
-        let rules = crate::providers::rules(order.provider);
         let captures = tx.captures(&order.id).await?;
-        let refundable: Vec<RefundableCapture> = captures
-            .iter()
-            .filter(|c| c.status == CaptureStatus::Succeeded)
-            .map(|c| RefundableCapture {
-                capture_id: c.id.clone(),
-                refundable: c.refundable(),
-            })
-            .collect();
-        let plan = decide_refund(
-            &order.state,
-            rules,
-            cmd.amount.map(Amount::get),
-            cmd.reason,
-            &refundable,
-        )?;
+        let plan = plan_refund(&cmd, &order, &captures)?;
+        let (order, refund, captures) = self
+            .refund_intent(caller, &tx, &cmd, order, captures, plan, &attempt_id, now)
+            .await?;
+        tx.commit().await?;
+        self.crash_point(CrashPoint::AfterIntentCommit);
+        self.drive_refund(
+            caller,
+            &request,
+            Drive {
+                order,
+                refund,
+                captures,
+                attempt_id,
+                resumed_after: None,
+                found: None,
+                attached: None,
+            },
+        )
+        .await
+    }
+
+    /// The refund's intent decided on an unlocked read
+    /// (`payments::unlocked`): `None` when the call must go the locked way
+    /// (a refusal, a held key, an order that moved or is not found).
+    async fn refund_unlocked(
+        &self,
+        caller: &Caller,
+        cmd: &RefundCommand,
+        request: &KeyedRequest,
+    ) -> Result<Option<Drive>, PaymentError> {
+        let decide = |order: &OrderRecord, captures: &[CaptureRecord], _| {
+            let plan = plan_refund(cmd, order, captures).ok()?;
+            Some((plan, captures.to_vec()))
+        };
+        let intent = async |tx: &Tx, order, (plan, captures), attempt_id: &AttemptId, now| {
+            self.refund_intent(caller, tx, cmd, order, captures, plan, attempt_id, now)
+                .await
+        };
+        let unlocked = self
+            .intend_unlocked(caller, &cmd.order_id, request, decide, intent)
+            .await?;
+        Ok(unlocked.map(|u| {
+            let (order, refund, captures) = u.intent;
+            Drive {
+                order,
+                refund,
+                captures,
+                attempt_id: u.attempt_id,
+                resumed_after: None,
+                found: None,
+                attached: Some(u.attached),
+            }
+        }))
+    }
+
+    /// Writes a refund's intent on `tx`: the reservation on `order` (locked,
+    /// or read at the version the write is conditional on) and on each
+    /// capture a part draws from, the refund with its parts, the provider
+    /// attempt and the event. Returns the captures by id as written.
+    #[allow(clippy::too_many_arguments)]
+    async fn refund_intent(
+        &self,
+        caller: &Caller,
+        tx: &Tx,
+        cmd: &RefundCommand,
+        mut order: OrderRecord,
+        captures: Vec<CaptureRecord>,
+        plan: RefundPlan,
+        attempt_id: &AttemptId,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(OrderRecord, RefundRecord, BTreeMap<String, CaptureRecord>), PaymentError> {
         order.state = order.state.clone().refund_reserved(plan.amount);
         let order = tx.save_order(&order, now).await?;
         let mut by_id: BTreeMap<String, CaptureRecord> = captures
@@ -162,21 +225,7 @@ impl Payments {
         let data = json!({ "refund_id": refund.id.as_str(), "amount": plan.amount, "parts": refund.parts.len() });
         tx.append_event(&event_of(&order, REFUND_REQUESTED, caller, data), now)
             .await?;
-        tx.commit().await?;
-        self.crash_point(CrashPoint::AfterIntentCommit);
-        self.drive_refund(
-            caller,
-            &request,
-            Drive {
-                order,
-                refund,
-                captures: by_id,
-                attempt_id,
-                resumed_after: None,
-                found: None,
-            },
-        )
-        .await
+        Ok((order, refund, by_id))
     }
 
     async fn resume_refund(
@@ -254,6 +303,7 @@ impl Payments {
                 attempt_id,
                 resumed_after: Some(now - attempt.created_at),
                 found,
+                attached: None,
             },
         )
         .await
@@ -511,6 +561,38 @@ impl Payments {
         tx.commit().await?;
         self.crash_point(CrashPoint::AfterOutcomeCommit);
         result?;
-        self.view(&order.id).await.map(Some)
+        match drive.attached.clone().filter(|_| assume) {
+            // Nobody wrote the order since the intent: its records, as this
+            // step wrote them, are the answer.
+            Some(attached) => Ok(Some(attached.answer(
+                order,
+                captures.into_values(),
+                [refund],
+            ))),
+            None => self.view(&order.id).await.map(Some),
+        }
     }
+}
+
+/// What the rules allow of `cmd` on `order` and its `captures`.
+fn plan_refund(
+    cmd: &RefundCommand,
+    order: &OrderRecord,
+    captures: &[CaptureRecord],
+) -> Result<RefundPlan, PaymentError> {
+    let refundable: Vec<RefundableCapture> = captures
+        .iter()
+        .filter(|c| c.status == CaptureStatus::Succeeded)
+        .map(|c| RefundableCapture {
+            capture_id: c.id.clone(),
+            refundable: c.refundable(),
+        })
+        .collect();
+    Ok(decide_refund(
+        &order.state,
+        crate::providers::rules(order.provider),
+        cmd.amount.map(Amount::get),
+        cmd.reason,
+        &refundable,
+    )?)
 }

@@ -5,13 +5,14 @@ use serde_json::json;
 use super::authorize::event_of;
 use super::events::*;
 use super::idempotency::{Existing, KeyAfter, KeyedRequest, complete};
+use super::unlocked::Attached;
 use super::{
     Caller, CrashPoint, PaymentError, Payments, account_unknown, outcome_step, save_first,
 };
-use crate::domain::decide::decide_void;
+use crate::domain::decide::{VoidPlan, decide_void};
 use crate::domain::{AttemptId, IdempotencyKey, OrderId, OrderRecord, OrderView};
 use crate::providers::{ProviderError, VoidCall};
-use crate::store::{AttemptState, Claim, KeyRecord, NewAttempt, Operation};
+use crate::store::{AttemptState, Claim, KeyRecord, NewAttempt, Operation, Tx};
 
 #[derive(Debug, Clone)]
 pub struct VoidCommand {
@@ -50,6 +51,14 @@ impl Payments {
             "void",
             &json!({ "order_id": cmd.order_id.as_str() }),
         );
+        if let Some((order, attempt_id, attached)) =
+            self.void_unlocked(caller, &cmd, &request).await?
+        {
+            let call = Resend::first();
+            return self
+                .drive_void(caller, &request, order, attempt_id, call, Some(attached))
+                .await;
+        }
         let now = self.now();
         let attempt_id = AttemptId::generate();
         let tx = self.store().begin().await?;
@@ -66,13 +75,56 @@ impl Payments {
                 }
             };
         }
-        let Some(mut order) = tx.lock_order_as(&cmd.order_id, &caller.sees).await? else {
+        let Some(order) = tx.lock_order_as(&cmd.order_id, &caller.sees).await? else {
             return Err(PaymentError::OrderNotFound {
                 order_id: cmd.order_id.to_string(),
             });
         };
         self.provider(order.provider)?;
         let plan = decide_void(&order.state, crate::providers::rules(order.provider), now)?;
+        let order = self
+            .void_intent(caller, &tx, order, plan, &attempt_id, now)
+            .await?;
+        tx.commit().await?;
+        self.crash_point(CrashPoint::AfterIntentCommit);
+        self.drive_void(caller, &request, order, attempt_id, Resend::first(), None)
+            .await
+    }
+
+    /// The void's intent decided on an unlocked read
+    /// (`payments::unlocked`): `None` when the call must go the locked way
+    /// (a refusal, a held key, an order that moved or is not found).
+    async fn void_unlocked(
+        &self,
+        caller: &Caller,
+        cmd: &VoidCommand,
+        request: &KeyedRequest,
+    ) -> Result<Option<(OrderRecord, AttemptId, Attached)>, PaymentError> {
+        let decide = |order: &OrderRecord, _: &[_], now| {
+            decide_void(&order.state, crate::providers::rules(order.provider), now).ok()
+        };
+        let intent = async |tx: &Tx, order, plan, attempt_id: &AttemptId, now| {
+            self.void_intent(caller, tx, order, plan, attempt_id, now)
+                .await
+        };
+        let unlocked = self
+            .intend_unlocked(caller, &cmd.order_id, request, decide, intent)
+            .await?;
+        Ok(unlocked.map(|u| (u.intent, u.attempt_id, u.attached)))
+    }
+
+    /// Writes a void's intent on `tx`: `order` (locked, or read at the
+    /// version the write is conditional on) marked as voiding, the provider
+    /// attempt and the event.
+    async fn void_intent(
+        &self,
+        caller: &Caller,
+        tx: &Tx,
+        mut order: OrderRecord,
+        plan: VoidPlan,
+        attempt_id: &AttemptId,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<OrderRecord, PaymentError> {
         order.state = order.state.clone().void_requested();
         let order = tx.save_order(&order, now).await?;
         tx.insert_attempt(
@@ -91,10 +143,7 @@ impl Payments {
         let data = json!({ "releases": plan.releases });
         tx.append_event(&event_of(&order, VOID_REQUESTED, caller, data), now)
             .await?;
-        tx.commit().await?;
-        self.crash_point(CrashPoint::AfterIntentCommit);
-        self.drive_void(caller, &request, order, attempt_id, Resend::first())
-            .await
+        Ok(order)
     }
 
     async fn resume_void(
@@ -157,7 +206,7 @@ impl Payments {
             resumed_after,
             found,
         };
-        self.drive_void(caller, request, order, attempt_id, call)
+        self.drive_void(caller, request, order, attempt_id, call, None)
             .await
     }
 
@@ -168,6 +217,7 @@ impl Payments {
         order: OrderRecord,
         attempt_id: AttemptId,
         call: Resend,
+        attached: Option<Attached>,
     ) -> Result<OrderView, PaymentError> {
         let provider = self.provider(order.provider)?.clone();
         let result = if call.found {
@@ -186,7 +236,16 @@ impl Payments {
         // from a locked read only if anything wrote the order since.
         let first_call = call.resumed_after.is_none() && !call.found;
         outcome_step(first_call, |assume| {
-            self.settle_void_from(caller, request, &order, &attempt_id, &result, assume)
+            let attached = attached.clone();
+            self.settle_void_from(
+                caller,
+                request,
+                &order,
+                &attempt_id,
+                &result,
+                assume,
+                attached,
+            )
         })
         .await
     }
@@ -194,6 +253,9 @@ impl Payments {
     /// Records a void's outcome, from `order` as this process last wrote it
     /// (`assume`, with the attempt still in flight) or from a locked read.
     /// `None` when the assumed order was written since: nothing was.
+    /// `attached`, when the intent was decided unlocked and `assume`: the
+    /// answer's other records.
+    #[allow(clippy::too_many_arguments)]
     async fn settle_void_from(
         &self,
         caller: &Caller,
@@ -202,6 +264,7 @@ impl Payments {
         attempt_id: &AttemptId,
         result: &Result<(), ProviderError>,
         assume: bool,
+        attached: Option<Attached>,
     ) -> Result<Option<OrderView>, PaymentError> {
         let now = self.now();
         let tx = self.store().begin().await?;
@@ -274,9 +337,11 @@ impl Payments {
         .await?;
         tx.commit().await?;
         self.crash_point(CrashPoint::AfterOutcomeCommit);
-        match answer {
-            Some(error) => Err(error),
-            None => self.view(&order.id).await.map(Some),
+        match (answer, attached.filter(|_| assume)) {
+            (Some(error), _) => Err(error),
+            // Nobody wrote the order since the intent.
+            (None, Some(attached)) => Ok(Some(attached.answer(order, [], []))),
+            (None, None) => self.view(&order.id).await.map(Some),
         }
     }
 }

@@ -9,14 +9,23 @@
 //! the connection's worker thread, and those hops were most of the CPU of a
 //! step of writes.
 //!
-//! A batch may carry a guard: a write that must change exactly one row
-//! (claiming a free idempotency key, updating an order still at the version
-//! read). It is the statement's main query, so PostgreSQL runs it first and
-//! the chained writes only after it (it runs unreferenced data-modifying
-//! CTEs to completion after the main query); `kessai_guard` raises when it
-//! changed no row, and the whole statement, chained writes included, is
-//! undone. Running first also gives the transaction its id before any
-//! chained event takes its number (see `store::events`).
+//! A batch may carry guards, one of each kind: a write that must change
+//! exactly one row (claiming a free idempotency key, updating an order still
+//! at the version read). They are the statement's main query, so PostgreSQL
+//! runs them first and the chained writes only after them (it runs
+//! unreferenced data-modifying CTEs to completion after the main query);
+//! `kessai_guard` raises its guard's code when it changed no row, and the
+//! whole statement, chained writes included, is undone. Running first also
+//! gives the transaction its id before any chained event takes its number
+//! (see `store::events`). On SQLite each guard goes first in the call,
+//! followed by the write that stores its row count in `kessai_guards`,
+//! whose CHECK fails unless it is 1: the call stops there, before the
+//! chained writes, and the step is rolled back.
+//!
+//! A batch that failed to send is spent: a later flush, and so the commit,
+//! fails too, so nothing of a step can commit after one of its writes or
+//! guards failed (PostgreSQL would answer a COMMIT after a failed statement
+//! with a silent rollback; SQLite would commit the statements before it).
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -26,7 +35,7 @@ use sea_orm::sea_query::{
 };
 use sea_orm::{ConnectionTrait, DatabaseBackend, Statement};
 
-use super::error::{StoreError, sqlstate};
+use super::error::{StoreError, check_failed, sqlstate};
 
 /// The table a held-back write goes to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,16 +57,41 @@ pub(super) enum Guard {
     OrderUnmoved,
 }
 
-/// The SQLSTATE `kessai_guard` raises (migration `…_000006_guarded_writes`).
-const GUARD_FAILED: &str = "KG001";
+impl Guard {
+    /// The SQLSTATE `kessai_guard` raises when this guard changed no row
+    /// (migration `…_000008_guard_codes`).
+    fn code(self) -> &'static str {
+        match self {
+            Guard::OrderUnmoved => "KG001",
+            Guard::KeyFree => "KG002",
+        }
+    }
+
+    /// The constraint of `kessai_guards` that fails on SQLite.
+    fn constraint(self) -> &'static str {
+        match self {
+            Guard::OrderUnmoved => "kessai_guard_kg001",
+            Guard::KeyFree => "kessai_guard_kg002",
+        }
+    }
+
+    fn failed(self) -> StoreError {
+        match self {
+            Guard::KeyFree => StoreError::KeyTaken,
+            Guard::OrderUnmoved => StoreError::Conflict,
+        }
+    }
+}
 
 pub(super) struct Batch {
     backend: DatabaseBackend,
     held: Mutex<Vec<(Table, SubQueryStatement)>>,
-    guard: Mutex<Option<(Guard, SubQueryStatement)>>,
+    guards: Mutex<Vec<(Guard, SubQueryStatement)>>,
     /// Whether the transaction has already written or row-locked through a
     /// statement of its own, and so holds a transaction id.
     has_xid: AtomicBool,
+    /// Whether a flush failed: the step must not commit.
+    spent: AtomicBool,
 }
 
 impl Batch {
@@ -65,8 +99,9 @@ impl Batch {
         Self {
             backend,
             held: Mutex::default(),
-            guard: Mutex::default(),
+            guards: Mutex::default(),
             has_xid: AtomicBool::new(false),
+            spent: AtomicBool::new(false),
         }
     }
 
@@ -100,35 +135,27 @@ impl Batch {
         self.held().push((table, statement.into()));
     }
 
-    /// Whether anything waits to be sent.
-    pub(super) fn is_empty(&self) -> bool {
-        self.held().is_empty() && !self.guarded()
+    fn held_guards(&self) -> std::sync::MutexGuard<'_, Vec<(Guard, SubQueryStatement)>> {
+        self.guards.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Whether a write's guard goes with the batch (PostgreSQL); on SQLite
-    /// a guarded write runs alone, for its row count.
-    pub(super) fn guards(&self) -> bool {
-        self.backend == DatabaseBackend::Postgres
-    }
-
-    /// Whether a guard can be held: on PostgreSQL, with nothing held yet.
-    pub(super) fn can_guard(&self) -> bool {
-        self.backend == DatabaseBackend::Postgres && self.is_empty()
+    /// Whether a guard of `kind` can be held: with no write held yet and no
+    /// guard of the same kind (two guards of one kind would write one table
+    /// twice in a statement).
+    pub(super) fn can_guard(&self, kind: Guard) -> bool {
+        self.held().is_empty() && !self.held_guards().iter().any(|(k, _)| *k == kind)
     }
 
     fn guarded(&self) -> bool {
-        self.guard
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .is_some()
+        !self.held_guards().is_empty()
     }
 
-    /// Makes `statement` the next batch's guard; it must return a row for
-    /// each row it changes. Only a batch that nothing was held in before
-    /// takes one (PostgreSQL only).
+    /// Makes `statement` one of the next batch's guards; it must return a
+    /// row for each row it changes. Only a batch that no write was held in
+    /// before takes one (see [`Batch::can_guard`]).
     pub(super) fn hold_guard(&self, guard: Guard, statement: impl Into<SubQueryStatement>) {
-        debug_assert!(self.can_guard());
-        *self.guard.lock().unwrap_or_else(|p| p.into_inner()) = Some((guard, statement.into()));
+        debug_assert!(self.can_guard(guard));
+        self.held_guards().push((guard, statement.into()));
     }
 
     /// Holds `statement` for the next batch, after sending what keeps it
@@ -158,34 +185,55 @@ impl Batch {
 
     /// Sends what is held back, as one statement (on SQLite, one call).
     pub(super) async fn flush<C: ConnectionTrait>(&self, conn: &C) -> Result<(), StoreError> {
-        if self.backend == DatabaseBackend::Sqlite {
-            return self.flush_in_turn(conn).await;
+        if self.spent.load(Ordering::Relaxed) {
+            return Err(StoreError::Database(
+                "a write of this step failed before; it cannot commit".into(),
+            ));
         }
+        let sent = match self.backend {
+            DatabaseBackend::Sqlite => self.flush_in_turn(conn).await,
+            _ => self.flush_chained(conn).await,
+        };
+        if sent.is_err() {
+            self.spent.store(true, Ordering::Relaxed);
+        }
+        sent
+    }
+
+    /// PostgreSQL: the held writes as one statement of data-modifying CTEs.
+    async fn flush_chained<C: ConnectionTrait>(&self, conn: &C) -> Result<(), StoreError> {
         let held = std::mem::take(&mut *self.held());
-        let guard = self.guard.lock().unwrap_or_else(|p| p.into_inner()).take();
-        let guard_kind = guard.as_ref().map(|(kind, _)| *kind);
+        let guards = std::mem::take(&mut *self.held_guards());
+        let kinds: Vec<Guard> = guards.iter().map(|(kind, _)| *kind).collect();
         let mut statements: Vec<SubQueryStatement> = held.into_iter().map(|(_, s)| s).collect();
         let mut with = WithClause::new();
-        let main = match guard {
-            Some((_, guard)) => {
+        let main = if guards.is_empty() {
+            match statements.pop() {
+                Some(last) => last,
+                None => return Ok(()),
+            }
+        } else {
+            let mut checks = Vec::with_capacity(guards.len());
+            for (n, (kind, guard)) in guards.into_iter().enumerate() {
+                let name = format!("g{n}");
+                checks.push(format!(
+                    r#"kessai_guard((SELECT count(*) FROM "{name}"), '{}')"#,
+                    kind.code()
+                ));
                 with.cte(
                     CommonTableExpression::new()
                         .query(guard)
-                        .table_name(Alias::new("g"))
+                        .table_name(Alias::new(name))
                         .to_owned(),
                 );
-                SubQueryStatement::SelectStatement(
-                    Query::select()
-                        .expr(Expr::cust(r#"kessai_guard((SELECT count(*) FROM "g"))"#))
-                        .to_owned(),
-                )
             }
-            None => match statements.pop() {
-                Some(last) => last,
-                None => return Ok(()),
-            },
+            SubQueryStatement::SelectStatement(
+                Query::select()
+                    .expr(Expr::cust(checks.join(" + ")))
+                    .to_owned(),
+            )
         };
-        let sent = if statements.is_empty() && guard_kind.is_none() {
+        let sent = if statements.is_empty() && kinds.is_empty() {
             conn.execute_raw(built(self.backend, main)).await
         } else {
             for (n, statement) in statements.into_iter().enumerate() {
@@ -199,12 +247,15 @@ impl Batch {
             let chained: WithQuery = with.query(main);
             conn.execute(&chained).await
         };
-        sent.map_err(|e| match guard_kind {
-            Some(failed) if sqlstate(&e).as_deref() == Some(GUARD_FAILED) => match failed {
-                Guard::KeyFree => StoreError::KeyTaken,
-                Guard::OrderUnmoved => StoreError::Conflict,
-            },
-            _ => e.into(),
+        sent.map_err(|e| {
+            let code = sqlstate(&e);
+            match kinds
+                .iter()
+                .find(|kind| code.as_deref() == Some(kind.code()))
+            {
+                Some(failed) => failed.failed(),
+                None => e.into(),
+            }
         })?;
         self.wrote();
         Ok(())
@@ -212,23 +263,49 @@ impl Batch {
 }
 
 impl Batch {
-    /// SQLite: the held writes as one call, statement after statement.
+    /// SQLite: the guards, each followed by the check of its row count, then
+    /// the held writes, as one call, statement after statement.
     async fn flush_in_turn<C: ConnectionTrait>(&self, conn: &C) -> Result<(), StoreError> {
+        let guards = std::mem::take(&mut *self.held_guards());
+        let kinds: Vec<Guard> = guards.iter().map(|(kind, _)| *kind).collect();
         let held = std::mem::take(&mut *self.held());
-        let mut held = held.into_iter().map(|(_, s)| s);
-        let Some(first) = held.next() else {
+        let mut statements = Vec::with_capacity(2 * guards.len() + held.len());
+        for (kind, guard) in guards {
+            statements.push(built(self.backend, guard));
+            statements.push(Statement::from_string(
+                self.backend,
+                format!(
+                    "UPDATE kessai_guards SET changed = changes() WHERE code = '{}'",
+                    kind.code()
+                ),
+            ));
+        }
+        statements.extend(held.into_iter().map(|(_, s)| built(self.backend, s)));
+        let mut statements = statements.into_iter();
+        let Some(mut call) = statements.next() else {
             return Ok(());
         };
-        let mut call = built(self.backend, first);
-        for statement in held {
-            let next = built(self.backend, statement);
+        for next in statements {
             call.sql.push_str(";\n");
             call.sql.push_str(&next.sql);
-            if let (Some(values), Some(more)) = (call.values.as_mut(), next.values) {
-                values.0.extend(more.0);
+            match (call.values.as_mut(), next.values) {
+                (Some(values), Some(more)) => values.0.extend(more.0),
+                (None, more) => call.values = more,
+                (Some(_), None) => {}
             }
         }
-        conn.execute_raw(call).await?;
+        conn.execute_raw(call).await.map_err(|e| {
+            let refused = check_failed(&e);
+            let failed = refused.and_then(|message| {
+                kinds
+                    .iter()
+                    .find(|kind| message.contains(kind.constraint()))
+            });
+            match failed {
+                Some(kind) => kind.failed(),
+                None => e.into(),
+            }
+        })?;
         Ok(())
     }
 }

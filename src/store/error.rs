@@ -38,6 +38,12 @@ pub(super) fn sqlstate(e: &DbErr) -> Option<String> {
     Some(sqlx_error(e)?.as_database_error()?.code()?.into_owned())
 }
 
+/// The database's message when a CHECK constraint refused the statement.
+pub(super) fn check_failed(e: &DbErr) -> Option<String> {
+    let db = sqlx_error(e)?.as_database_error()?;
+    (db.kind() == sea_orm::sqlx::error::ErrorKind::CheckViolation).then(|| db.message().to_owned())
+}
+
 impl From<DbErr> for StoreError {
     fn from(e: DbErr) -> Self {
         if let Some(inner) = sqlx_error(&e) {

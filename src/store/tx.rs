@@ -167,21 +167,14 @@ impl Tx {
             .await
     }
 
-    /// Whether a guard can still be held: on PostgreSQL, before the
-    /// transaction has begun or held anything.
-    fn can_guard(&self) -> bool {
-        self.batch.can_guard() && !self.txn.initialized()
-    }
-
-    /// [`Tx::claim_key`], decided at the commit where it can be: on
-    /// PostgreSQL, in a transaction that has sent nothing, the claim is
-    /// held as the guard of the writes that follow (`store::batch`) and the
-    /// answer is `Claimed`; [`Tx::commit`] then fails with
-    /// [`StoreError::KeyTaken`], having written nothing, if someone holds
-    /// the key. A read before the commit sends the claim first and fails the
-    /// same way.
+    /// [`Tx::claim_key`], decided at the commit where it can be: in a step
+    /// that has held no write yet, the claim is held as a guard of the
+    /// writes that follow (`store::batch`) and the answer is `Claimed`;
+    /// [`Tx::commit`] then fails with [`StoreError::KeyTaken`], having
+    /// written nothing, if someone holds the key. A read before the commit
+    /// sends the claim first and fails the same way.
     pub async fn claim_key_at_commit(&self, key: &NewKey) -> Result<Claim, StoreError> {
-        if !self.can_guard() {
+        if !self.batch.can_guard(Guard::KeyFree) {
             return self.claim_key(key).await;
         }
         let mut insert = Self::key_insert(key);
@@ -364,9 +357,10 @@ impl Tx {
         self.book().locked(order);
     }
 
-    /// [`Tx::save_order`], `None` when someone wrote the order since
-    /// `order.version` and this transaction wrote nothing (on SQLite; on
-    /// PostgreSQL [`Tx::save_order`]'s guard fails the commit instead).
+    /// [`Tx::save_order`], `None` when the order is known to have moved
+    /// before anything of the step is sent (a write held before it found
+    /// so); otherwise a move found when the step is sent fails the read
+    /// that sends it, or [`Tx::commit`], with [`StoreError::Conflict`].
     pub async fn save_order_unless_moved(
         &self,
         order: &OrderRecord,
@@ -403,28 +397,21 @@ impl Tx {
     /// Writes the whole order if nobody wrote it since `order.version` was
     /// read. The CHECK constraints refuse a state that breaks an invariant.
     ///
-    /// On PostgreSQL the update is held as the guard of the writes that
-    /// follow and goes with them (`store::batch`): a moved order then fails
-    /// the statement that sends them, a read or [`Tx::commit`], with
-    /// [`StoreError::Conflict`], and nothing of the batch is written.
+    /// The update is held as a guard of the writes that follow and goes
+    /// with them (`store::batch`): a moved order then fails the statement
+    /// (on SQLite, the call) that sends them, a read or [`Tx::commit`], with
+    /// [`StoreError::Conflict`], and nothing of the step is written.
     pub async fn save_order(
         &self,
         order: &OrderRecord,
         now: DateTime<Utc>,
     ) -> Result<OrderRecord, StoreError> {
         let (next, mut update) = Self::order_update(order, now);
-        if self.batch.guards() {
-            if !self.batch.can_guard() {
-                self.sent().await?;
-            }
-            update.returning_col(orders::Column::Id);
-            self.batch.hold_guard(Guard::OrderUnmoved, update);
-        } else {
-            let txn = self.sent().await?;
-            if txn.execute(&update).await?.rows_affected() != 1 {
-                return Err(StoreError::Conflict);
-            }
+        if !self.batch.can_guard(Guard::OrderUnmoved) {
+            self.sent().await?;
         }
+        update.returning_col(orders::Column::Id);
+        self.batch.hold_guard(Guard::OrderUnmoved, update);
         self.book().saved(&next);
         Ok(next)
     }

@@ -8,6 +8,7 @@ mod requests;
 mod tools;
 
 mod admission;
+mod answers;
 mod bad_input;
 mod cancel_safety;
 mod capture_discrepancy;

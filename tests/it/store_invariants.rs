@@ -79,9 +79,8 @@ fn event_for(order: &OrderRecord) -> kessai::store::NewEvent {
 db_test! {
     async fn a_step_from_a_stale_order_writes_none_of_its_batch(app: TestApp) {
         // An outcome step starts from the order as its intent wrote it
-        // (no read); someone wrote the order since. On PostgreSQL the
-        // order's update is the guard of the step's one statement; on
-        // SQLite it is written first, alone.
+        // (no read); someone wrote the order since. The order's update is
+        // the guard of the step's one statement (on SQLite, one call).
         let (order, current) = stored_order(&app).await;
         let events = app.count("order_events").await;
 
@@ -135,8 +134,8 @@ db_test! {
         first.commit().await.unwrap();
         assert_eq!(app.count("order_events").await, events + 1);
 
-        // The same key again: refused at the commit (PostgreSQL) or at
-        // once (SQLite); either way the guarded event is not written.
+        // The same key again: refused at the commit, and the guarded
+        // event is not written.
         let second = app.store.begin().await.unwrap();
         let outcome = match second.claim_key_at_commit(&key).await.unwrap() {
             kessai::store::Claim::Claimed => {
@@ -147,5 +146,72 @@ db_test! {
         };
         assert!(matches!(outcome, Err(StoreError::KeyTaken)), "{outcome:?}");
         assert_eq!(app.count("order_events").await, events + 1);
+    }
+}
+
+/// A step guarded twice, as an intent decided on an unlocked read is
+/// (`payments::unlocked`): the key's claim and the order's update at the
+/// version read, both guards of one statement (on SQLite, one call).
+async fn twice_guarded_step(
+    app: &crate::helpers::TestApp,
+    key: &kessai::store::NewKey,
+    order: &OrderRecord,
+) -> Result<(), StoreError> {
+    let now = chrono::Utc::now();
+    let tx = app.store.begin().await.unwrap();
+    if let kessai::store::Claim::Existing(_) = tx.claim_key_at_commit(key).await? {
+        tx.rollback().await?;
+        return Err(StoreError::KeyTaken);
+    }
+    tx.assume_unchanged(order);
+    let next = tx.save_order(order, now).await?;
+    tx.append_event(&event_for(&next), now).await?;
+    tx.commit().await
+}
+
+fn new_key(name: &str) -> kessai::store::NewKey {
+    let now = chrono::Utc::now();
+    kessai::store::NewKey {
+        scope: "test".into(),
+        key: crate::helpers::unique_key(name),
+        rpc: "capture",
+        request_hash: "h".into(),
+        order_id: None,
+        attempt_id: None,
+        now,
+        expires_at: now + chrono::Duration::hours(1),
+    }
+}
+
+db_test! {
+    async fn a_step_guarded_by_a_key_and_a_version_writes_nothing_unless_both_hold(app: TestApp) {
+        let (order, current) = stored_order(&app).await;
+        let events = app.count("order_events").await;
+        let keys = app.count("idempotency_keys").await;
+
+        // The order moved since it was read: a conflict, the key not claimed.
+        let stale = OrderRecord { version: current.version - 1, ..current.clone() };
+        let outcome = twice_guarded_step(&app, &new_key("moved"), &stale).await;
+        assert!(matches!(outcome, Err(StoreError::Conflict)), "{outcome:?}");
+        assert_eq!(app.count("idempotency_keys").await, keys, "the key was not claimed");
+        assert_eq!(app.count("order_events").await, events);
+
+        // The key is held: the order is not written.
+        let held = new_key("held");
+        let claim = app.store.begin().await.unwrap();
+        claim.claim_key(&held).await.unwrap();
+        claim.commit().await.unwrap();
+        let outcome = twice_guarded_step(&app, &held, &current).await;
+        assert!(matches!(outcome, Err(StoreError::KeyTaken)), "{outcome:?}");
+        let stored = app.get_order(&order.id, false).await.unwrap();
+        assert_eq!(stored.updated_at, order.updated_at, "the order was not written");
+        assert_eq!(app.count("order_events").await, events);
+
+        // Both hold: key, order and event land together.
+        twice_guarded_step(&app, &new_key("free"), &current).await.unwrap();
+        assert_eq!(app.count("idempotency_keys").await, keys + 2);
+        assert_eq!(app.count("order_events").await, events + 1);
+        let stored = app.get_order(&order.id, false).await.unwrap();
+        assert_ne!(stored.updated_at, order.updated_at, "the order was written");
     }
 }
