@@ -10,11 +10,12 @@
 //! the previous release during a rolling upgrade.
 //!
 //! SQLite has no way for SQL to raise outside a trigger, but a CHECK can
-//! refuse: right after a guarded write, `UPDATE kessai_guards SET changed =
-//! changes() WHERE code = …` stores the row count of that write in the
-//! guard's row, and the guard's named constraint fails unless it is 1. The
-//! error stops the call of several statements there, before the step's
-//! other writes, and the step is rolled back.
+//! refuse: right after a guarded write, an upsert of the guard's row in
+//! `kessai_guards` stores the row count of that write (`changes()`), and the
+//! guard's named constraint fails unless it is 1. The error stops the call
+//! of several statements there, before the step's other writes, and the
+//! step is rolled back. (The rows inserted here only save the first
+//! upsert its insert.)
 
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::sea_orm::{ConnectionTrait, DbBackend};

@@ -18,9 +18,9 @@
 //! whole statement, chained writes included, is undone. Running first also
 //! gives the transaction its id before any chained event takes its number
 //! (see `store::events`). On SQLite each guard goes first in the call,
-//! followed by the write that stores its row count in `kessai_guards`,
-//! whose CHECK fails unless it is 1: the call stops there, before the
-//! chained writes, and the step is rolled back.
+//! followed by the write that stores its row count (`changes()`) in its row
+//! of `kessai_guards`, whose CHECK fails unless it is 1: the call stops
+//! there, before the chained writes, and the step is rolled back.
 //!
 //! A batch that failed to send is spent: a later flush, and so the commit,
 //! fails too, so nothing of a step can commit after one of its writes or
@@ -274,8 +274,11 @@ impl Batch {
             statements.push(built(self.backend, guard));
             statements.push(Statement::from_string(
                 self.backend,
+                // An upsert, so that the CHECK is met even if the guard's
+                // row were missing.
                 format!(
-                    "UPDATE kessai_guards SET changed = changes() WHERE code = '{}'",
+                    "INSERT INTO kessai_guards (code, changed) VALUES ('{}', changes()) \
+                     ON CONFLICT (code) DO UPDATE SET changed = excluded.changed",
                     kind.code()
                 ),
             ));

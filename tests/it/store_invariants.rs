@@ -215,3 +215,28 @@ db_test! {
         assert_ne!(stored.updated_at, order.updated_at, "the order was written");
     }
 }
+
+#[tokio::test]
+async fn sqlite_guards_hold_without_their_rows() {
+    // A guard's check writes its own row; were the rows gone, the check
+    // must still refuse a write that changed nothing.
+    use sea_orm::ConnectionTrait;
+    let app = crate::helpers::TestApp::spawn(crate::helpers::Backend::Sqlite).await;
+    let conn = sea_orm::Database::connect(&app.database_url).await.unwrap();
+    conn.execute_unprepared("DELETE FROM kessai_guards")
+        .await
+        .unwrap();
+    let (_, current) = stored_order(&app).await;
+    let events = app.count("order_events").await;
+    let stale = OrderRecord {
+        version: current.version - 1,
+        ..current.clone()
+    };
+    let outcome = twice_guarded_step(&app, &new_key("rowless"), &stale).await;
+    assert!(matches!(outcome, Err(StoreError::Conflict)), "{outcome:?}");
+    assert_eq!(app.count("order_events").await, events);
+    twice_guarded_step(&app, &new_key("rowless"), &current)
+        .await
+        .unwrap();
+    assert_eq!(app.count("order_events").await, events + 1);
+}
