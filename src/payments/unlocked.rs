@@ -1,6 +1,6 @@
 //! An intent decided on an unlocked read of the order, for Capture, Refund
 //! and Void: the order and its captures and refunds are read from the read
-//! pool (GetOrder's two statements), the rules decide on that, and the
+//! pool (GetOrder's one statement), the rules decide on that, and the
 //! intent's writes go as one step carrying two guards, the idempotency
 //! key's claim and the order's update at the version read (one statement
 //! that commits itself on PostgreSQL, `store::batch`). Nothing is decided on
@@ -9,7 +9,7 @@
 //! nothing is written and the call starts again the locked way, which also
 //! answers a retried key, a refusal and an order not found. A first call's
 //! outcome then answers from these records, as its step wrote them, instead
-//! of reading the order back: 4 round trips where the locked way takes 8.
+//! of reading the order back: 3 round trips where the locked way takes 7.
 
 use chrono::{DateTime, Utc};
 

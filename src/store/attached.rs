@@ -1,15 +1,21 @@
 //! The captures and refunds of a page of orders, in one statement: the
 //! two tables' rows as one `UNION ALL`, each with the columns of both (the
 //! other table's as `NULL`) and a first column naming its table. One round
-//! trip fewer for every GetOrder and ListOrders page of captured orders.
+//! trip fewer for every ListOrders page of captured orders. One order (a
+//! GetOrder, the read a Capture, Refund or Void decides on) is read with
+//! them in the same statement: the order's row joined to each of its
+//! records.
 
 use std::collections::HashMap;
 
-use sea_orm::sea_query::{Alias, Expr, Query, SelectStatement, UnionType};
-use sea_orm::{ConnectionTrait, DatabaseConnection, ExprTrait, QueryResult};
+use sea_orm::sea_query::{Alias, Expr, JoinType, Query, SelectStatement, UnionType};
+use sea_orm::{
+    ConnectionTrait, DatabaseConnection, ExprTrait, FromQueryResult, QueryResult, QueryTrait,
+    Select,
+};
 
 use super::convert::{capture_from_row, refund_from_row};
-use super::entities::{captures, refunds};
+use super::entities::{captures, orders, refunds};
 use super::error::StoreError;
 use crate::domain::{CaptureRecord, RefundRecord};
 
@@ -90,65 +96,133 @@ pub(super) async fn captures_and_refunds(
         select.union(UnionType::All, branch(Table::Refund, refund_orders));
     }
     for row in db.query_all(&select).await? {
-        let kind: String = row.try_get("", "kind")?;
-        if kind == "capture" {
-            let capture = capture_from_row(capture_model(&row)?)?;
-            captures_by_order
+        match record(&row, "")? {
+            Some(Record::Capture(capture)) => captures_by_order
                 .entry(capture.order_id.to_string())
                 .or_default()
-                .push(capture);
-        } else {
-            let refund = refund_from_row(refund_model(&row)?)?;
-            refunds_by_order
+                .push(capture),
+            Some(Record::Refund(refund)) => refunds_by_order
                 .entry(refund.order_id.to_string())
                 .or_default()
-                .push(refund);
+                .push(refund),
+            None => {}
         }
     }
-    // Ids grow with time (ULIDs): the order they were made in.
     for captures in captures_by_order.values_mut() {
-        captures.sort_by(|a, b| a.id.as_str().cmp(b.id.as_str()));
+        oldest_first(captures, |c| c.id.as_str());
     }
     for refunds in refunds_by_order.values_mut() {
-        refunds.sort_by(|a, b| a.id.as_str().cmp(b.id.as_str()));
+        oldest_first(refunds, |r| r.id.as_str());
     }
     Ok((captures_by_order, refunds_by_order))
 }
 
-fn capture_model(row: &QueryResult) -> Result<captures::Model, StoreError> {
-    Ok(captures::Model {
-        id: row.try_get("", "id")?,
-        order_id: row.try_get("", "order_id")?,
-        amount: row.try_get("", "amount")?,
-        status: row.try_get("", "status")?,
-        final_capture: row.try_get("", "final_capture")?,
-        provider_capture_id: row.try_get("", "provider_capture_id")?,
-        reference: row.try_get("", "reference")?,
-        description: row.try_get("", "description")?,
-        amount_refunded: row.try_get("", "amount_refunded")?,
-        pending_refund: row.try_get("", "pending_refund")?,
-        failure_code: row.try_get("", "failure_code")?,
-        failure_message: row.try_get("", "failure_message")?,
-        failure_provider_code: row.try_get("", "failure_provider_code")?,
-        created_at: row.try_get("", "created_at")?,
-        updated_at: row.try_get("", "updated_at")?,
+/// Ids grow with time (ULIDs): the order records were made in.
+fn oldest_first<T>(records: &mut [T], id: impl Fn(&T) -> &str) {
+    records.sort_by(|a, b| id(a).cmp(id(b)));
+}
+
+/// A capture or a refund read from a row of [`branch`]es' columns.
+enum Record {
+    Capture(CaptureRecord),
+    Refund(RefundRecord),
+}
+
+/// The record in `row`'s columns named with `pre`, if any (`None`: an
+/// order joined to no record).
+fn record(row: &QueryResult, pre: &str) -> Result<Option<Record>, StoreError> {
+    let kind: Option<String> = row.try_get(pre, "kind")?;
+    Ok(match kind.as_deref() {
+        Some("capture") => Some(Record::Capture(capture_from_row(capture_model(row, pre)?)?)),
+        Some(_) => Some(Record::Refund(refund_from_row(refund_model(row, pre)?)?)),
+        None => None,
     })
 }
 
-fn refund_model(row: &QueryResult) -> Result<refunds::Model, StoreError> {
+/// One order that `select` finds (by id, narrowed as its caller may see)
+/// with its captures and refunds, oldest first, in one statement.
+pub(super) async fn order_with_attached(
+    db: &DatabaseConnection,
+    select: Select<orders::Entity>,
+    id: &str,
+) -> Result<Option<(orders::Model, Vec<CaptureRecord>, Vec<RefundRecord>)>, StoreError> {
+    // Each branch is narrowed to the order itself, so that neither
+    // database has to read either table beyond its index on `order_id`.
+    let mut attached = branch(Table::Capture, vec![id.to_owned()]);
+    attached.union(UnionType::All, branch(Table::Refund, vec![id.to_owned()]));
+    let mut query = select.into_query();
+    let a = Alias::new("a");
+    query.join_subquery(
+        JoinType::LeftJoin,
+        attached,
+        a.clone(),
+        Expr::col((a.clone(), Alias::new("order_id"))).equals((orders::Entity, orders::Column::Id)),
+    );
+    query.expr_as(
+        Expr::col((a.clone(), Alias::new("kind"))),
+        Alias::new(format!("{ATTACHED}kind")),
+    );
+    for (column, _) in COLUMNS {
+        query.expr_as(
+            Expr::col((a.clone(), Alias::new(column))),
+            Alias::new(format!("{ATTACHED}{column}")),
+        );
+    }
+    let rows = db.query_all(&query).await?;
+    let Some(first) = rows.first() else {
+        return Ok(None);
+    };
+    let order = orders::Model::from_query_result(first, "")?;
+    let (mut captures, mut refunds) = (Vec::new(), Vec::new());
+    for row in &rows {
+        match record(row, ATTACHED)? {
+            Some(Record::Capture(capture)) => captures.push(capture),
+            Some(Record::Refund(refund)) => refunds.push(refund),
+            None => {}
+        }
+    }
+    oldest_first(&mut captures, |c| c.id.as_str());
+    oldest_first(&mut refunds, |r| r.id.as_str());
+    Ok(Some((order, captures, refunds)))
+}
+
+/// The prefix of the attached record's columns beside the order's.
+const ATTACHED: &str = "a_";
+
+fn capture_model(row: &QueryResult, pre: &str) -> Result<captures::Model, StoreError> {
+    Ok(captures::Model {
+        id: row.try_get(pre, "id")?,
+        order_id: row.try_get(pre, "order_id")?,
+        amount: row.try_get(pre, "amount")?,
+        status: row.try_get(pre, "status")?,
+        final_capture: row.try_get(pre, "final_capture")?,
+        provider_capture_id: row.try_get(pre, "provider_capture_id")?,
+        reference: row.try_get(pre, "reference")?,
+        description: row.try_get(pre, "description")?,
+        amount_refunded: row.try_get(pre, "amount_refunded")?,
+        pending_refund: row.try_get(pre, "pending_refund")?,
+        failure_code: row.try_get(pre, "failure_code")?,
+        failure_message: row.try_get(pre, "failure_message")?,
+        failure_provider_code: row.try_get(pre, "failure_provider_code")?,
+        created_at: row.try_get(pre, "created_at")?,
+        updated_at: row.try_get(pre, "updated_at")?,
+    })
+}
+
+fn refund_model(row: &QueryResult, pre: &str) -> Result<refunds::Model, StoreError> {
     Ok(refunds::Model {
-        id: row.try_get("", "id")?,
-        order_id: row.try_get("", "order_id")?,
-        amount: row.try_get("", "amount")?,
-        status: row.try_get("", "status")?,
-        reason: row.try_get("", "reason")?,
-        reference: row.try_get("", "reference")?,
-        description: row.try_get("", "description")?,
-        parts: row.try_get("", "parts")?,
-        failure_code: row.try_get("", "failure_code")?,
-        failure_message: row.try_get("", "failure_message")?,
-        failure_provider_code: row.try_get("", "failure_provider_code")?,
-        created_at: row.try_get("", "created_at")?,
-        updated_at: row.try_get("", "updated_at")?,
+        id: row.try_get(pre, "id")?,
+        order_id: row.try_get(pre, "order_id")?,
+        amount: row.try_get(pre, "amount")?,
+        status: row.try_get(pre, "status")?,
+        reason: row.try_get(pre, "reason")?,
+        reference: row.try_get(pre, "reference")?,
+        description: row.try_get(pre, "description")?,
+        parts: row.try_get(pre, "parts")?,
+        failure_code: row.try_get(pre, "failure_code")?,
+        failure_message: row.try_get(pre, "failure_message")?,
+        failure_provider_code: row.try_get(pre, "failure_provider_code")?,
+        created_at: row.try_get(pre, "created_at")?,
+        updated_at: row.try_get(pre, "updated_at")?,
     })
 }

@@ -113,22 +113,23 @@ pub(super) fn visible<Q: QueryFilter>(query: Q, sees: &Visibility) -> Q {
 }
 
 impl Store {
-    /// One order with its captures and refunds: two statements, no write.
+    /// One order with its captures and refunds: one statement, no write.
     /// `None` also when `sees` does not allow the order.
     pub async fn order_view(
         &self,
         id: &OrderId,
         sees: &Visibility,
     ) -> Result<Option<OrderView>, StoreError> {
-        let Some(row) = visible(orders::Entity::find_by_id(id.as_str()), sees)
-            .one(&self.read)
-            .await?
-        else {
+        let select = visible(orders::Entity::find_by_id(id.as_str()), sees);
+        let found = super::attached::order_with_attached(&self.read, select, id.as_str()).await?;
+        let Some((row, captures, refunds)) = found else {
             return Ok(None);
         };
-        let order = order_from_row(row)?;
-        let mut views = self.attach(vec![order]).await?;
-        Ok(views.pop())
+        Ok(Some(OrderView {
+            order: order_from_row(row)?,
+            captures,
+            refunds,
+        }))
     }
 
     /// A page of orders, newest first.

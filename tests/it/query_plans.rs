@@ -113,6 +113,18 @@ fn hot_queries() -> Vec<(&'static str, String, String, &'static str)> {
             "idx_captures_order",
         ),
         (
+            "one order with its captures and refunds, one statement (GetOrder)",
+            "SELECT orders.*, a.kind AS a_kind, a.id AS a_id, a.amount AS a_amount \
+             FROM orders LEFT JOIN ( \
+               SELECT 'capture' AS kind, id, order_id, amount FROM captures WHERE order_id IN ($1) \
+               UNION ALL \
+               SELECT 'refund' AS kind, id, order_id, amount FROM refunds WHERE order_id IN ($2) \
+             ) AS a ON a.order_id = orders.id WHERE orders.id = $3"
+                .into(),
+            format!("{0}, {0}, {0}", order(777)),
+            "idx_captures_order",
+        ),
+        (
             "the captures of a ListOrders page",
             format!(
                 "SELECT * FROM captures WHERE order_id IN ({}) ORDER BY id ASC",
