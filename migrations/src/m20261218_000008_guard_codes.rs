@@ -23,58 +23,56 @@ use sea_orm_migration::sea_orm::{ConnectionTrait, DbBackend};
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
+/// SQLite's table of guard checks, each guard's constraint named by its code.
+const SQLITE_UP: &[&str] = &[
+    "CREATE TABLE kessai_guards ( \
+       code TEXT PRIMARY KEY NOT NULL, \
+       changed INTEGER NOT NULL, \
+       CONSTRAINT kessai_guard_kg001 CHECK (code <> 'KG001' OR changed = 1), \
+       CONSTRAINT kessai_guard_kg002 CHECK (code <> 'KG002' OR changed = 1) \
+     ) WITHOUT ROWID",
+    "INSERT INTO kessai_guards VALUES ('KG001', 1), ('KG002', 1)",
+];
+
+const POSTGRES_UP: &[&str] = &[
+    "CREATE FUNCTION kessai_guard(changed bigint, code text) RETURNS bigint \
+     LANGUAGE plpgsql VOLATILE AS $$ BEGIN \
+       IF changed IS DISTINCT FROM 1 THEN \
+         RAISE EXCEPTION 'a guarded write changed % rows, not 1', changed \
+           USING ERRCODE = code; \
+       END IF; \
+       RETURN changed; \
+     END $$",
+];
+
+/// Runs the statements meant for the manager's database, in order.
+async fn run(manager: &SchemaManager<'_>, sqlite: &[&str], postgres: &[&str]) -> Result<(), DbErr> {
+    let statements = match manager.get_database_backend() {
+        DbBackend::Sqlite => sqlite,
+        DbBackend::Postgres => postgres,
+        _ => &[],
+    };
+    for statement in statements {
+        manager
+            .get_connection()
+            .execute_unprepared(statement)
+            .await?;
+    }
+    Ok(())
+}
+
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        if manager.get_database_backend() == DbBackend::Sqlite {
-            let db = manager.get_connection();
-            db.execute_unprepared(
-                "CREATE TABLE kessai_guards ( \
-                   code TEXT PRIMARY KEY NOT NULL, \
-                   changed INTEGER NOT NULL, \
-                   CONSTRAINT kessai_guard_kg001 CHECK (code <> 'KG001' OR changed = 1), \
-                   CONSTRAINT kessai_guard_kg002 CHECK (code <> 'KG002' OR changed = 1) \
-                 ) WITHOUT ROWID",
-            )
-            .await?;
-            db.execute_unprepared("INSERT INTO kessai_guards VALUES ('KG001', 1), ('KG002', 1)")
-                .await?;
-            return Ok(());
-        }
-        if manager.get_database_backend() != DbBackend::Postgres {
-            return Ok(());
-        }
-        manager
-            .get_connection()
-            .execute_unprepared(
-                "CREATE FUNCTION kessai_guard(changed bigint, code text) RETURNS bigint \
-                 LANGUAGE plpgsql VOLATILE AS $$ BEGIN \
-                   IF changed IS DISTINCT FROM 1 THEN \
-                     RAISE EXCEPTION 'a guarded write changed % rows, not 1', changed \
-                       USING ERRCODE = code; \
-                   END IF; \
-                   RETURN changed; \
-                 END $$",
-            )
-            .await?;
-        Ok(())
+        run(manager, SQLITE_UP, POSTGRES_UP).await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        if manager.get_database_backend() == DbBackend::Sqlite {
-            manager
-                .get_connection()
-                .execute_unprepared("DROP TABLE kessai_guards")
-                .await?;
-            return Ok(());
-        }
-        if manager.get_database_backend() != DbBackend::Postgres {
-            return Ok(());
-        }
-        manager
-            .get_connection()
-            .execute_unprepared("DROP FUNCTION kessai_guard(bigint, text)")
-            .await?;
-        Ok(())
+        run(
+            manager,
+            &["DROP TABLE kessai_guards"],
+            &["DROP FUNCTION kessai_guard(bigint, text)"],
+        )
+        .await
     }
 }

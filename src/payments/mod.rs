@@ -67,12 +67,17 @@ where
             // The order moved since the intent: found by the guarded first
             // write when the step was sent (`Tx::save_order_unless_moved`);
             // nothing was written.
-            Err(PaymentError::Refused(refusal))
-                if refusal.reason == Reason::OperationInProgress => {}
+            Err(error) if order_moved(&error) => {}
             Err(other) => return Err(other),
         }
     }
     step(false).await?.ok_or(PaymentError::Internal)
+}
+
+/// Whether a step failed because the order was written since it was read
+/// (its guarded write found another version: `StoreError::Conflict`).
+fn order_moved(error: &PaymentError) -> bool {
+    matches!(error, PaymentError::Refused(refusal) if refusal.reason == Reason::OperationInProgress)
 }
 
 /// An outcome step's first write. From an `assumed` order (not read under

@@ -13,13 +13,11 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::domain::{
-    AttemptId, CaptureRecord, OrderId, OrderRecord, OrderView, Reason, RefundRecord,
-};
+use crate::domain::{AttemptId, CaptureRecord, OrderId, OrderRecord, OrderView, RefundRecord};
 use crate::store::{Claim, StoreError, Tx};
 
 use super::idempotency::KeyedRequest;
-use super::{Caller, CrashPoint, PaymentError, Payments};
+use super::{Caller, CrashPoint, PaymentError, Payments, order_moved};
 
 /// An intent written after deciding on an unlocked read.
 pub(super) struct Unlocked<T> {
@@ -150,11 +148,7 @@ impl Payments {
 /// Whether a step's error says the key was held or the order moved since
 /// it was read (sent before the commit by a read in the step).
 fn raced(error: &PaymentError) -> bool {
-    match error {
-        PaymentError::KeyInUse => true,
-        PaymentError::Refused(refusal) => refusal.reason == Reason::OperationInProgress,
-        _ => false,
-    }
+    matches!(error, PaymentError::KeyInUse) || order_moved(error)
 }
 
 #[cfg(test)]

@@ -33,7 +33,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use sea_orm::sea_query::{
     Alias, CommonTableExpression, Expr, Query, SubQueryStatement, WithClause, WithQuery,
 };
-use sea_orm::{ConnectionTrait, DatabaseBackend, Statement};
+use sea_orm::{ConnectionTrait, DatabaseBackend, DbErr, Statement};
 
 use super::error::{StoreError, check_failed, sqlstate};
 
@@ -79,6 +79,21 @@ impl Guard {
         match self {
             Guard::KeyFree => StoreError::KeyTaken,
             Guard::OrderUnmoved => StoreError::Conflict,
+        }
+    }
+
+    /// `e` as the failure of whichever of `guards` it says failed: by the
+    /// SQLSTATE `kessai_guard` raised (PostgreSQL), or by the constraint of
+    /// `kessai_guards` that refused (SQLite).
+    fn failure_among(guards: &[Guard], e: DbErr) -> StoreError {
+        let code = sqlstate(&e);
+        let refused = check_failed(&e).unwrap_or_default();
+        let failed = guards.iter().find(|guard| {
+            code.as_deref() == Some(guard.code()) || refused.contains(guard.constraint())
+        });
+        match failed {
+            Some(guard) => guard.failed(),
+            None => e.into(),
         }
     }
 }
@@ -247,16 +262,7 @@ impl Batch {
             let chained: WithQuery = with.query(main);
             conn.execute(&chained).await
         };
-        sent.map_err(|e| {
-            let code = sqlstate(&e);
-            match kinds
-                .iter()
-                .find(|kind| code.as_deref() == Some(kind.code()))
-            {
-                Some(failed) => failed.failed(),
-                None => e.into(),
-            }
-        })?;
+        sent.map_err(|e| Guard::failure_among(&kinds, e))?;
         self.wrote();
         Ok(())
     }
@@ -297,18 +303,9 @@ impl Batch {
                 (Some(_), None) => {}
             }
         }
-        conn.execute_raw(call).await.map_err(|e| {
-            let refused = check_failed(&e);
-            let failed = refused.and_then(|message| {
-                kinds
-                    .iter()
-                    .find(|kind| message.contains(kind.constraint()))
-            });
-            match failed {
-                Some(kind) => kind.failed(),
-                None => e.into(),
-            }
-        })?;
+        conn.execute_raw(call)
+            .await
+            .map_err(|e| Guard::failure_among(&kinds, e))?;
         Ok(())
     }
 }
