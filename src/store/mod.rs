@@ -26,6 +26,7 @@ mod reconcile;
 pub mod records;
 mod reset;
 mod search;
+mod sqlite_process;
 mod statements;
 mod totals;
 mod tx;
@@ -122,6 +123,7 @@ impl Store {
     }
 
     async fn connect_sqlite(url: &str, options: &StoreOptions) -> Result<Self, StoreError> {
+        sqlite_process::configure_once();
         let connect = SqliteConnectOptions::from_str(url)
             .map_err(|e| StoreError::Unavailable(format!("invalid SQLite URL: {e}")))?
             .create_if_missing(options.create_if_missing)

@@ -1,9 +1,10 @@
 //! Reads, served from the read pool.
 
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::NullOrdering;
+use sea_orm::sea_query::{NullOrdering, Value};
 use sea_orm::{
-    ColumnTrait, Condition, EntityTrait, Order, QueryFilter, QueryOrder, QuerySelect, QueryTrait,
+    ColumnTrait, Condition, DatabaseBackend, EntityTrait, Order, QueryFilter, QueryOrder,
+    QuerySelect, QueryTrait, Statement,
 };
 
 use super::Store;
@@ -112,6 +113,28 @@ pub(super) fn visible<Q: QueryFilter>(query: Q, sees: &Visibility) -> Q {
     }
 }
 
+/// A page's `LIMIT ?` on SQLite, written into the statement instead. SQLite
+/// reads a bound limit while it plans, so binding one marks the statement
+/// stale and every run parsed and planned it again (`sqlite3Reprepare`:
+/// 4 % of kessai's CPU on ListOrders). The limit is kessai's own number, at
+/// most `MAX_PAGE_SIZE + 1`: a few statements, each prepared once per
+/// connection. PostgreSQL keeps its parameter.
+fn literal_limit(mut page: Statement) -> Statement {
+    const BOUND: &str = " LIMIT ?";
+    if page.db_backend != DatabaseBackend::Sqlite || !page.sql.ends_with(BOUND) {
+        return page;
+    }
+    let Some(values) = page.values.as_mut() else {
+        return page;
+    };
+    if let Some(Value::BigUnsigned(Some(limit))) = values.0.last().cloned() {
+        values.0.pop();
+        page.sql.truncate(page.sql.len() - BOUND.len());
+        page.sql.push_str(&format!(" LIMIT {limit}"));
+    }
+    page
+}
+
 impl Store {
     /// One order with its captures and refunds: one statement, no write.
     /// `None` also when `sees` does not allow the order.
@@ -180,16 +203,16 @@ impl Store {
                 .order_by_with_nulls(orders::Column::ExpiresAt, Order::Asc, NullOrdering::Last)
                 .order_by_asc(orders::Column::Id),
         };
-        let query = query.limit(filter.limit);
-        let rows = if walks && filter.walks_every_order() {
-            let page = super::search::through_walk_index(query.build(self.backend()));
-            orders::Entity::find()
-                .from_raw_sql(page)
-                .all(&self.read)
-                .await?
+        let page = literal_limit(query.limit(filter.limit).build(self.backend()));
+        let page = if walks && filter.walks_every_order() {
+            super::search::through_walk_index(page)
         } else {
-            query.all(&self.read).await?
+            page
         };
+        let rows = orders::Entity::find()
+            .from_raw_sql(page)
+            .all(&self.read)
+            .await?;
         let orders = rows
             .into_iter()
             .map(order_from_row)
@@ -268,5 +291,92 @@ impl Store {
             .into_iter()
             .map(attempt_from_row)
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod literal_limit_tests {
+    use sea_orm::sqlx::sqlite::SqliteConnection;
+    use sea_orm::sqlx::{Connection, Executor};
+
+    use super::*;
+
+    fn page(backend: DatabaseBackend) -> Statement {
+        orders::Entity::find()
+            .filter(orders::Column::Owner.eq("shop"))
+            .order_by_desc(orders::Column::Id)
+            .limit(51)
+            .build(backend)
+    }
+
+    #[test]
+    fn sqlite_pages_carry_their_limit_in_the_statement() {
+        let bound = page(DatabaseBackend::Sqlite);
+        let literal = literal_limit(bound.clone());
+        assert!(bound.sql.ends_with(" LIMIT ?"), "{}", bound.sql);
+        assert!(literal.sql.ends_with(" LIMIT 51"), "{}", literal.sql);
+        let values = |s: &Statement| s.values.as_ref().map(|v| v.0.clone()).unwrap_or_default();
+        assert_eq!(values(&literal), values(&bound)[..1].to_vec());
+
+        let postgres = page(DatabaseBackend::Postgres);
+        assert_eq!(literal_limit(postgres.clone()).sql, postgres.sql);
+    }
+
+    /// Statements re-prepared on `connection` so far.
+    async fn reprepared(connection: &mut SqliteConnection) -> i32 {
+        let mut handle = connection.lock_handle().await.unwrap();
+        let db = handle.as_raw_handle().as_ptr();
+        let mut total = 0;
+        // SAFETY: the handle is locked for the loop; statements are only
+        // read, not finalized.
+        unsafe {
+            let mut statement = libsqlite3_sys::sqlite3_next_stmt(db, std::ptr::null_mut());
+            while !statement.is_null() {
+                total += libsqlite3_sys::sqlite3_stmt_status(
+                    statement,
+                    libsqlite3_sys::SQLITE_STMTSTATUS_REPREPARE,
+                    0,
+                );
+                statement = libsqlite3_sys::sqlite3_next_stmt(db, statement);
+            }
+        }
+        total
+    }
+
+    /// Why the limit is written in: SQLite plans again each run whose
+    /// limit is bound, and never one whose limit is written.
+    #[tokio::test]
+    async fn sqlite_plans_a_bound_limit_again_on_every_run() {
+        let mut connection = SqliteConnection::connect("sqlite::memory:").await.unwrap();
+        connection
+            .execute("CREATE TABLE t (id TEXT PRIMARY KEY, owner TEXT)")
+            .await
+            .unwrap();
+        for (sql, expected) in [
+            (
+                "SELECT id FROM t WHERE owner = ? ORDER BY id DESC LIMIT ?",
+                10,
+            ),
+            (
+                "SELECT id FROM t WHERE owner = ? ORDER BY id DESC LIMIT 51",
+                0,
+            ),
+        ] {
+            let before = reprepared(&mut connection).await;
+            for _ in 0..10 {
+                let query = sea_orm::sqlx::query(sql).bind("shop");
+                let query = if sql.ends_with('?') {
+                    query.bind(51_i64)
+                } else {
+                    query
+                };
+                query.fetch_all(&mut connection).await.unwrap();
+            }
+            assert_eq!(
+                reprepared(&mut connection).await - before,
+                expected,
+                "{sql}"
+            );
+        }
     }
 }

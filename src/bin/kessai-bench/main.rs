@@ -236,6 +236,7 @@ struct PerDatabase {
     get: Stats,
     authorize: Stats,
     flow: Stats,
+    list: Stats,
     idle_rss: f64,
 }
 
@@ -318,6 +319,7 @@ async fn per_database(
         get,
         authorize,
         flow,
+        list,
         idle_rss,
     })
 }
@@ -588,6 +590,7 @@ async fn run(args: &RunArgs) -> anyhow::Result<Report> {
             tps_s,
             tps_n,
             null_get: &null_get,
+            null_list: &null_list,
             on_sqlite: &on_sqlite,
             on_pg: &on_pg,
             slow: &slow,

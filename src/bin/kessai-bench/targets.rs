@@ -11,6 +11,7 @@ pub struct Judged<'a> {
     pub tps_s: f64,
     pub tps_n: f64,
     pub null_get: &'a Stats,
+    pub null_list: &'a Stats,
     pub on_sqlite: &'a PerDatabase,
     pub on_pg: &'a PerDatabase,
     pub slow: &'a Stats,
@@ -57,13 +58,13 @@ pub fn judge(args: &RunArgs, report: &mut Report, j: Judged<'_>) {
     }
     let pg_auth = j.on_pg.authorize.rate();
     report.check(
-        "Authorize on PostgreSQL ≥ 0.35 × pgbench -N",
+        "Authorize on PostgreSQL ≥ 0.5 × pgbench -N",
         format!(
             "{pg_auth:.0}/s = {:.2} × {:.0} TPS",
             pg_auth / j.tps_n,
             j.tps_n
         ),
-        pg_auth >= 0.35 * j.tps_n,
+        pg_auth >= 0.5 * j.tps_n,
     );
     if let Some(cpu) = j.on_pg.authorize.cpu {
         report.check(
@@ -86,14 +87,47 @@ pub fn judge(args: &RunArgs, report: &mut Report, j: Judged<'_>) {
     );
     let pg_flow = j.on_pg.flow.rate();
     report.check(
-        "flow on PostgreSQL ≥ 0.1 × pgbench -N",
+        "flow on PostgreSQL ≥ 0.15 × pgbench -N",
         format!(
             "{pg_flow:.0} flows/s = {:.2} × {:.0} TPS",
             pg_flow / j.tps_n,
             j.tps_n
         ),
-        pg_flow >= 0.1 * j.tps_n,
+        pg_flow >= 0.15 * j.tps_n,
     );
+    let null_page = j.null_list.rate();
+    for (name, on) in [("SQLite", j.on_sqlite), ("PostgreSQL", j.on_pg)] {
+        let page = on.list.rate();
+        report.check(
+            format!("ListOrders page of 50 on {name} ≥ 0.3 × null backend's page"),
+            format!("{page:.0}/s = {:.2} × {null_page:.0}/s", page / null_page),
+            page >= 0.3 * null_page,
+        );
+    }
+    let at_64 = [
+        ("GetOrder, null backend", j.null_get),
+        ("ListOrders, null backend", j.null_list),
+        ("GetOrder on SQLite", &j.on_sqlite.get),
+        ("Authorize on SQLite", &j.on_sqlite.authorize),
+        ("flow on SQLite", &j.on_sqlite.flow),
+        ("ListOrders on SQLite", &j.on_sqlite.list),
+        ("GetOrder on PostgreSQL", &j.on_pg.get),
+        ("Authorize on PostgreSQL", &j.on_pg.authorize),
+        ("flow on PostgreSQL", &j.on_pg.flow),
+        ("ListOrders on PostgreSQL", &j.on_pg.list),
+    ];
+    for (name, stats) in at_64 {
+        report.check(
+            format!("p99 ≤ 3 × p50, {name}"),
+            format!(
+                "{:.2} ms = {:.2} × {:.2} ms",
+                stats.p99(),
+                stats.p99() / stats.p50(),
+                stats.p50()
+            ),
+            stats.p99() <= 3.0 * stats.p50(),
+        );
+    }
     for (name, on) in [("SQLite", j.on_sqlite), ("PostgreSQL", j.on_pg)] {
         if let Some(db) = on.authorize.db {
             // BEGIN and COMMIT are round trips too.
