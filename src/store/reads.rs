@@ -143,8 +143,7 @@ impl Store {
         id: &OrderId,
         sees: &Visibility,
     ) -> Result<Option<OrderView>, StoreError> {
-        let select = visible(orders::Entity::find_by_id(id.as_str()), sees);
-        let found = super::attached::order_with_attached(&self.read, select, id.as_str()).await?;
+        let found = super::attached::order_with_attached(&self.read, id.as_str(), sees).await?;
         let Some((row, captures, refunds)) = found else {
             return Ok(None);
         };
