@@ -200,7 +200,7 @@ fn order_read(id: &str, sees: &Visibility) -> SelectStatement {
 
 /// [`order_read`] built once per database, with and without an owner:
 /// sea-query assembling its columns and join again on every GetOrder was
-/// 7 % of kessai's CPU for one (PostgreSQL). Built with stand-ins for the
+/// 6 % of kessai's CPU for one (PostgreSQL). Built with stand-ins for the
 /// id and the owner, whose places in the values the call fills.
 struct OrderRead {
     backend: DatabaseBackend,
