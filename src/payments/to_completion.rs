@@ -26,7 +26,6 @@
 use std::future::Future;
 use std::time::Duration;
 
-use futures::future::BoxFuture;
 use tokio::sync::OwnedSemaphorePermit;
 use tracing::Instrument;
 use tracing::instrument::WithSubscriber;
@@ -45,24 +44,29 @@ impl Payments {
     /// Waits for a place among the running operations, then runs `work` on
     /// a tracked task of its own and waits for its result.
     ///
-    /// `work` comes boxed: a use case's future is kilobytes, and held by
-    /// value it made every future around it as large (this one, the gRPC
-    /// handler's, the task's). With 1,000 calls in flight that was 30 MiB
-    /// of kessai's resident memory (BENCHMARKS.md).
-    async fn to_completion<T>(
+    /// `work` is boxed before anything waits: a use case's future is
+    /// kilobytes, and held by value it made every future around it as large
+    /// (the admission wait's, the gRPC handler's, the task's). With 1,000
+    /// calls in flight that was 30 MiB of kessai's resident memory
+    /// (BENCHMARKS.md).
+    fn to_completion<T, F>(
         &self,
-        work: BoxFuture<'static, Result<T, PaymentError>>,
-    ) -> Result<T, PaymentError>
+        work: F,
+    ) -> impl Future<Output = Result<T, PaymentError>> + Send + '_
     where
+        F: Future<Output = Result<T, PaymentError>> + Send + 'static,
         T: Send + 'static,
     {
-        let place = self.admit().await?;
-        self.detached(async move {
-            let result = work.await;
-            drop(place);
-            result
-        })
-        .await
+        let work = Box::pin(work);
+        async move {
+            let place = self.admit().await?;
+            self.detached(async move {
+                let result = work.await;
+                drop(place);
+                result
+            })
+            .await
+        }
     }
 
     /// A place among the running operations, or `Overloaded` when none
@@ -130,10 +134,8 @@ impl Payments {
         cmd: AuthorizeCommand,
     ) -> Result<OrderView, PaymentError> {
         let (this, caller) = (self.clone(), caller.clone());
-        self.to_completion(Box::pin(
-            async move { this.authorize_now(&caller, cmd).await },
-        ))
-        .await
+        self.to_completion(async move { this.authorize_now(&caller, cmd).await })
+            .await
     }
 
     pub async fn capture(
@@ -142,10 +144,8 @@ impl Payments {
         cmd: CaptureCommand,
     ) -> Result<OrderView, PaymentError> {
         let (this, caller) = (self.clone(), caller.clone());
-        self.to_completion(Box::pin(
-            async move { this.capture_now(&caller, cmd).await },
-        ))
-        .await
+        self.to_completion(async move { this.capture_now(&caller, cmd).await })
+            .await
     }
 
     pub async fn refund(
@@ -154,13 +154,13 @@ impl Payments {
         cmd: RefundCommand,
     ) -> Result<OrderView, PaymentError> {
         let (this, caller) = (self.clone(), caller.clone());
-        self.to_completion(Box::pin(async move { this.refund_now(&caller, cmd).await }))
+        self.to_completion(async move { this.refund_now(&caller, cmd).await })
             .await
     }
 
     pub async fn void(&self, caller: &Caller, cmd: VoidCommand) -> Result<OrderView, PaymentError> {
         let (this, caller) = (self.clone(), caller.clone());
-        self.to_completion(Box::pin(async move { this.void_now(&caller, cmd).await }))
+        self.to_completion(async move { this.void_now(&caller, cmd).await })
             .await
     }
 
@@ -177,23 +177,21 @@ impl Payments {
             return Ok(view);
         }
         let (this, caller) = (self.clone(), caller.clone());
-        self.to_completion(Box::pin(async move { this.refreshed(&caller, view).await }))
+        self.to_completion(async move { this.refreshed(&caller, view).await })
             .await
     }
 
     pub async fn notify(&self, notification: &Notification) -> Result<NotifyOutcome, PaymentError> {
         let (this, notification) = (self.clone(), notification.clone());
-        self.to_completion(Box::pin(
-            async move { this.notify_now(&notification).await },
-        ))
-        .await
+        self.to_completion(async move { this.notify_now(&notification).await })
+            .await
     }
 
     /// One pass over what is due. Called periodically by the worker; tests
     /// call it directly.
     pub async fn reconcile_once(&self) -> Result<ReconcileReport, PaymentError> {
         let this = self.clone();
-        self.detached(Box::pin(async move { this.reconcile_once_now().await }))
+        self.detached(async move { this.reconcile_once_now().await })
             .await
     }
 
@@ -204,9 +202,7 @@ impl Payments {
         id: &OrderId,
     ) -> Result<OrderReconciliation, PaymentError> {
         let (this, caller, id) = (self.clone(), caller.clone(), id.clone());
-        self.to_completion(Box::pin(async move {
-            this.reconcile_order_now(&caller, &id).await
-        }))
-        .await
+        self.to_completion(async move { this.reconcile_order_now(&caller, &id).await })
+            .await
     }
 }
