@@ -82,8 +82,6 @@ pub fn init_to(format: LogFormat, filter: &str, to: LogTo) {
     let export = Export::from_lookup(|name| std::env::var(name).ok());
     let (provider, problem) = tracer_provider(&export);
     let tracer = provider.tracer("kessai");
-    // Spans are traced at INFO whatever the log filter says: quiet logs must
-    // not break the trace a caller started.
     // Entering a span is on every poll of an instrumented future (a page
     // of rows polls it once a row): the busy/idle timings and the active
     // OpenTelemetry context cost two clock reads and a context switch per
@@ -94,6 +92,8 @@ pub fn init_to(format: LogFormat, filter: &str, to: LogTo) {
         .with_tracer(tracer)
         .with_tracked_inactivity(false)
         .with_context_activation(false)
+        // Spans are traced at INFO whatever the log filter says: quiet logs
+        // must not break the trace a caller started.
         .with_filter(Targets::new().with_target("kessai", Level::INFO));
     let (writer, terminal) = match to {
         LogTo::Stdout => (
