@@ -18,10 +18,11 @@ use sea_orm::{
 use super::convert::{capture_from_row, refund_from_row};
 use super::entities::{captures, orders, refunds};
 use super::error::StoreError;
+use super::sqlite_reads::{AttachedRow, DirectReads};
 use crate::domain::{CaptureRecord, RefundRecord, Visibility};
 
 /// Every column of either table, and which table has it.
-const COLUMNS: [(&str, Table); 17] = {
+pub(super) const COLUMNS: [(&str, Table); 17] = {
     use Table::{Both, Capture, Refund};
     [
         ("id", Both),
@@ -45,7 +46,7 @@ const COLUMNS: [(&str, Table); 17] = {
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Table {
+pub(super) enum Table {
     Capture,
     Refund,
     Both,
@@ -78,6 +79,7 @@ fn branch(table: Table, order_ids: Vec<String>) -> SelectStatement {
 /// orders `refund_orders`, each by order, oldest first.
 pub(super) async fn captures_and_refunds(
     db: &DatabaseConnection,
+    direct: Option<&DirectReads>,
     capture_orders: Vec<String>,
     refund_orders: Vec<String>,
 ) -> Result<
@@ -96,17 +98,34 @@ pub(super) async fn captures_and_refunds(
     if !refund_orders.is_empty() {
         select.union(UnionType::All, branch(Table::Refund, refund_orders));
     }
-    for row in db.query_all(&select).await? {
-        match record(&row, "")? {
-            Some(Record::Capture(capture)) => captures_by_order
+    let backend = db.get_database_backend();
+    let direct = direct.map(|direct| direct.attached(&backend.build(&select)));
+    let records = match direct {
+        Some(Ok(rows)) => rows
+            .into_iter()
+            .map(Record::of)
+            .collect::<Result<Vec<_>, _>>()?,
+        fell => {
+            if let Some(Err(e)) = &fell {
+                super::sqlite_reads::fell_back(e);
+            }
+            let mut records = Vec::new();
+            for row in db.query_all(&select).await? {
+                records.extend(record(&row, "")?);
+            }
+            records
+        }
+    };
+    for record in records {
+        match record {
+            Record::Capture(capture) => captures_by_order
                 .entry(capture.order_id.to_string())
                 .or_default()
                 .push(capture),
-            Some(Record::Refund(refund)) => refunds_by_order
+            Record::Refund(refund) => refunds_by_order
                 .entry(refund.order_id.to_string())
                 .or_default()
                 .push(refund),
-            None => {}
         }
     }
     for captures in captures_by_order.values_mut() {
@@ -129,6 +148,15 @@ enum Record {
     Refund(RefundRecord),
 }
 
+impl Record {
+    fn of(row: AttachedRow) -> Result<Self, StoreError> {
+        Ok(match row {
+            AttachedRow::Capture(capture) => Record::Capture(capture_from_row(capture)?),
+            AttachedRow::Refund(refund) => Record::Refund(refund_from_row(refund)?),
+        })
+    }
+}
+
 /// The record in `row`'s columns named with `pre`, if any (`None`: an
 /// order joined to no record).
 fn record(row: &QueryResult, pre: &str) -> Result<Option<Record>, StoreError> {
@@ -144,10 +172,20 @@ fn record(row: &QueryResult, pre: &str) -> Result<Option<Record>, StoreError> {
 /// refunds, oldest first, in one statement.
 pub(super) async fn order_with_attached(
     db: &DatabaseConnection,
+    direct: Option<&DirectReads>,
     id: &str,
     sees: &Visibility,
 ) -> Result<Option<(orders::Model, Vec<CaptureRecord>, Vec<RefundRecord>)>, StoreError> {
     let backend = db.get_database_backend();
+    if let Some(direct) = direct
+        && let Some(read) = OrderRead::of(backend, sees.owner().is_some())
+        && let Some(params) = read.params(id, sees.owner())
+    {
+        match direct.order_with_attached(&read.sql, &params) {
+            Ok(found) => return found.map(with_records).transpose(),
+            Err(e) => super::sqlite_reads::fell_back(&e),
+        }
+    }
     let statement = match OrderRead::of(backend, sees.owner().is_some()) {
         Some(read) => read.with(id, sees.owner()),
         None => backend.build(&order_read(id, sees)),
@@ -168,6 +206,22 @@ pub(super) async fn order_with_attached(
     oldest_first(&mut captures, |c| c.id.as_str());
     oldest_first(&mut refunds, |r| r.id.as_str());
     Ok(Some((order, captures, refunds)))
+}
+
+/// The order's row model with its records as domain records, oldest first.
+fn with_records(
+    (order, attached): (orders::Model, Vec<AttachedRow>),
+) -> Result<(orders::Model, Vec<CaptureRecord>, Vec<RefundRecord>), StoreError> {
+    let (mut captures, mut refunds) = (Vec::new(), Vec::new());
+    for row in attached {
+        match Record::of(row)? {
+            Record::Capture(capture) => captures.push(capture),
+            Record::Refund(refund) => refunds.push(refund),
+        }
+    }
+    oldest_first(&mut captures, |c| c.id.as_str());
+    oldest_first(&mut refunds, |r| r.id.as_str());
+    Ok((order, captures, refunds))
 }
 
 /// The statement of [`order_with_attached`]: the order's row joined to
@@ -255,6 +309,19 @@ impl OrderRead {
                 slots,
             }
         }))
+    }
+
+    /// The values for the order `id`, narrowed to `owner` if given, as
+    /// text in turn; `None` if the statement holds a value of its own.
+    fn params<'a>(&self, id: &'a str, owner: Option<&'a str>) -> Option<Vec<&'a str>> {
+        self.slots
+            .iter()
+            .map(|slot| match slot {
+                Slot::Id => Some(id),
+                Slot::Owner => Some(owner.unwrap_or_default()),
+                Slot::Fixed(_) => None,
+            })
+            .collect()
     }
 
     /// The statement for the order `id`, narrowed to `owner` if given.

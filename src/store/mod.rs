@@ -27,6 +27,7 @@ pub mod records;
 mod reset;
 mod search;
 mod sqlite_process;
+mod sqlite_reads;
 mod statements;
 mod totals;
 mod tx;
@@ -49,6 +50,7 @@ pub use horizon::{Horizon, Running};
 pub use observe::{Backlog, MoneyMoved, MoneyObserver, PoolStats};
 pub use reads::{ListOrder, OrderFilter};
 pub use records::*;
+pub use sqlite_reads::reads_on_calling_thread;
 pub use statements::{StatementKind, statement_counts};
 pub use totals::{Attention, DailyTotal, shop_offset};
 pub use tx::Tx;
@@ -68,6 +70,10 @@ pub struct StoreOptions {
     /// New events the feed keeps for streams that are slow to take them;
     /// one that falls further behind catches up from the database.
     pub event_feed_buffer: usize,
+    /// SQLite: answer an order and its records, and a ListOrders page, on
+    /// the calling thread (`sqlite_reads.rs`); off, every read goes through
+    /// the driver.
+    pub reads_on_calling_thread: bool,
 }
 
 impl Default for StoreOptions {
@@ -77,6 +83,7 @@ impl Default for StoreOptions {
             acquire_timeout: Duration::from_secs(5),
             create_if_missing: true,
             event_feed_buffer: DEFAULT_EVENT_FEED_BUFFER,
+            reads_on_calling_thread: true,
         }
     }
 }
@@ -97,6 +104,8 @@ pub struct Store {
     search_index: std::sync::Arc<tokio::sync::OnceCell<bool>>,
     /// SQLite's writer, which commits many callers' steps at once.
     group: Option<std::sync::Arc<group_commit::GroupCommit>>,
+    /// SQLite: reads on the calling thread (`sqlite_reads.rs`).
+    direct: Option<std::sync::Arc<sqlite_reads::DirectReads>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -133,6 +142,8 @@ impl Store {
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10));
         diagnose::probe_sqlite(&connect).await?;
+        let direct = sqlite_reads::DirectReads::of(url, connect.get_filename())
+            .filter(|_| options.reads_on_calling_thread);
         // How long a write waits for the one writer: its connection, and a
         // step its turn (`group_commit.rs`).
         let writer_wait = options.acquire_timeout.max(Duration::from_secs(30));
@@ -166,6 +177,7 @@ impl Store {
             group: Some(std::sync::Arc::new(group_commit::GroupCommit::start(
                 writer_wait,
             ))),
+            direct: direct.map(std::sync::Arc::new),
         })
     }
 
@@ -201,6 +213,7 @@ impl Store {
             feed: std::sync::Arc::new(feed::Feed::new(options.event_feed_buffer, Some(connect))),
             search_index: Default::default(),
             group: None,
+            direct: None,
         })
     }
 

@@ -143,7 +143,13 @@ impl Store {
         id: &OrderId,
         sees: &Visibility,
     ) -> Result<Option<OrderView>, StoreError> {
-        let found = super::attached::order_with_attached(&self.read, id.as_str(), sees).await?;
+        let found = super::attached::order_with_attached(
+            &self.read,
+            self.direct.as_deref(),
+            id.as_str(),
+            sees,
+        )
+        .await?;
         let Some((row, captures, refunds)) = found else {
             return Ok(None);
         };
@@ -208,10 +214,18 @@ impl Store {
         } else {
             page
         };
-        let rows = orders::Entity::find()
-            .from_raw_sql(page)
-            .all(&self.read)
-            .await?;
+        let rows = match self.direct.as_deref().map(|direct| direct.orders(&page)) {
+            Some(Ok(rows)) => rows,
+            fell => {
+                if let Some(Err(e)) = &fell {
+                    super::sqlite_reads::fell_back(e);
+                }
+                orders::Entity::find()
+                    .from_raw_sql(page)
+                    .all(&self.read)
+                    .await?
+            }
+        };
         let orders = rows
             .into_iter()
             .map(order_from_row)
@@ -232,9 +246,13 @@ impl Store {
             .filter(|o| o.state.captured > 0)
             .map(|o| o.id.to_string())
             .collect();
-        let (mut captures_by_order, mut refunds_by_order) =
-            super::attached::captures_and_refunds(&self.read, capture_orders, refund_orders)
-                .await?;
+        let (mut captures_by_order, mut refunds_by_order) = super::attached::captures_and_refunds(
+            &self.read,
+            self.direct.as_deref(),
+            capture_orders,
+            refund_orders,
+        )
+        .await?;
         Ok(orders
             .into_iter()
             .map(|order| OrderView {

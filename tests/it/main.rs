@@ -31,6 +31,7 @@ mod first_hour;
 mod health_addr;
 mod idempotency;
 mod metrics;
+mod order_reads;
 mod otlp_unreachable;
 mod owners;
 mod payjp_rules;

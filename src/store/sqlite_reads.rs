@@ -1,0 +1,572 @@
+//! SQLite: one order with its captures and refunds (GetOrder, and the read a
+//! Capture, Refund or Void decides on) read on the calling thread, through
+//! read-only connections of kessai's own, instead of through the driver.
+//!
+//! The driver runs each connection on a thread of its own: every statement
+//! is a message to that thread and every row a message back, each a wake-up
+//! of the other side, and every column is copied into an allocation of its
+//! own before sea-orm reads it by name. For a read that SQLite answers from
+//! its page cache in microseconds, those hops and copies were most of
+//! GetOrder's cost (the wake-ups alone about a seventh of the CPU). Here the
+//! statement runs where the call runs, and the columns are read by position
+//! straight into the row models.
+//!
+//! A read blocks its runtime thread while it runs: one indexed lookup of an
+//! order and its few records. `busy_timeout` is 0, so it never waits for a
+//! lock either: whatever keeps this path from answering at once (a busy
+//! database, a connection that cannot open, a row it cannot read) sends the
+//! call down the driver's path instead, which waits and reports as before.
+//! Both read committed data only, so the answer is the same either way.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, Once};
+
+use rusqlite::types::{Value as SqlValue, ValueRef};
+use rusqlite::{Connection, OpenFlags, Row};
+use sea_orm::Statement;
+use sea_orm::prelude::DateTimeUtc;
+use sea_orm::sea_query::Value;
+
+use super::entities::{captures, orders, refunds};
+use super::statements::{self, StatementKind};
+
+/// What keeps a direct read from answering; the caller falls back.
+#[derive(Debug, thiserror::Error)]
+pub(super) enum DirectError {
+    #[error(transparent)]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("column {0}: {1}")]
+    Column(usize, &'static str),
+    #[error("a value to bind: {0}")]
+    Value(&'static str),
+}
+
+/// The captures or refund joined to an order's row, if any.
+pub(super) enum AttachedRow {
+    Capture(captures::Model),
+    Refund(refunds::Model),
+}
+
+/// Read-only connections to one SQLite file, each used by one read at a
+/// time and kept for the next.
+pub(super) struct DirectReads {
+    path: PathBuf,
+    idle: Mutex<Vec<Connection>>,
+}
+
+impl DirectReads {
+    /// Reads of the file `path`; none for an in-memory database, which
+    /// another connection cannot open.
+    pub(super) fn of(url: &str, path: &Path) -> Option<Self> {
+        if url.contains(":memory:") || url.contains("mode=memory") {
+            return None;
+        }
+        Some(Self {
+            path: path.to_owned(),
+            idle: Mutex::default(),
+        })
+    }
+
+    fn open(&self) -> Result<Connection, DirectError> {
+        let connection = Connection::open_with_flags(
+            &self.path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        connection.busy_timeout(std::time::Duration::ZERO)?;
+        Ok(connection)
+    }
+
+    /// Runs `read` on an idle connection (a new one if none is idle); the
+    /// connection is kept only if the read succeeded.
+    fn with<T>(
+        &self,
+        read: impl FnOnce(&Connection) -> Result<T, DirectError>,
+    ) -> Result<T, DirectError> {
+        let idle = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        let connection = match idle {
+            Some(connection) => connection,
+            None => self.open()?,
+        };
+        let answer = read(&connection)?;
+        self.idle
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(connection);
+        Ok(answer)
+    }
+
+    /// The rows of `sql` with `params` bound, each read by `read`.
+    fn rows<T>(
+        &self,
+        sql: &str,
+        params: impl rusqlite::Params,
+        mut read: impl FnMut(&Row<'_>) -> Result<T, DirectError>,
+    ) -> Result<Vec<T>, DirectError> {
+        let answer = self.with(|connection| {
+            let mut statement = connection.prepare_cached(sql)?;
+            let mut rows = statement.query(params)?;
+            let mut read_rows = Vec::new();
+            while let Some(row) = rows.next()? {
+                read_rows.push(read(row)?);
+            }
+            Ok(read_rows)
+        })?;
+        ANSWERED.fetch_add(1, Ordering::Relaxed);
+        statements::count(StatementKind::Select);
+        // The statement log every driver statement is in (`sqlx::query` at
+        // DEBUG), so that counts of round trips see this one too.
+        tracing::debug!(target: "sqlx::query", summary = summary(sql), db.statement = sql, "read on the calling thread");
+        Ok(answer)
+    }
+
+    /// The rows of `sql` (the order joined to its records, as
+    /// `attached::order_read` builds it for SQLite) with `params` bound in
+    /// turn: the order's row model and each record.
+    pub(super) fn order_with_attached(
+        &self,
+        sql: &str,
+        params: &[&str],
+    ) -> Result<Option<(orders::Model, Vec<AttachedRow>)>, DirectError> {
+        let mut order = None;
+        let attached = self.rows(sql, rusqlite::params_from_iter(params), |row| {
+            if order.is_none() {
+                order = Some(order_model(row)?);
+            }
+            attached_row(row, ORDER_COLUMNS.len())
+        })?;
+        Ok(order.map(|order| (order, attached.into_iter().flatten().collect())))
+    }
+
+    /// The orders of a page: `statement` selects the entity's columns.
+    pub(super) fn orders(&self, statement: &Statement) -> Result<Vec<orders::Model>, DirectError> {
+        self.rows(&statement.sql, bound(statement)?, order_model)
+    }
+
+    /// The records `statement` selects, as `attached::branch`es do.
+    pub(super) fn attached(&self, statement: &Statement) -> Result<Vec<AttachedRow>, DirectError> {
+        let rows = self.rows(&statement.sql, bound(statement)?, |row| {
+            attached_row(row, 0)
+        })?;
+        Ok(rows.into_iter().flatten().collect())
+    }
+}
+
+/// The first words of `sql`, as the driver's log gives them.
+fn summary(sql: &str) -> String {
+    sql.split_whitespace().take(4).collect::<Vec<_>>().join(" ")
+}
+
+/// `statement`'s values as the driver binds them: a time as RFC 3339 text,
+/// a truth as 0 or 1. Any other kind of value is left to the driver.
+fn bound(statement: &Statement) -> Result<rusqlite::ParamsFromIter<Vec<SqlValue>>, DirectError> {
+    let values = statement
+        .values
+        .as_ref()
+        .map(|v| v.0.as_slice())
+        .unwrap_or_default();
+    let bound = values
+        .iter()
+        .map(|value| {
+            Ok(match value {
+                Value::Bool(b) => b.map_or(SqlValue::Null, |b| SqlValue::Integer(b.into())),
+                Value::Int(i) => i.map_or(SqlValue::Null, |i| SqlValue::Integer(i.into())),
+                Value::BigInt(i) => i.map_or(SqlValue::Null, SqlValue::Integer),
+                Value::BigUnsigned(Some(i)) => SqlValue::Integer(
+                    i64::try_from(*i).map_err(|_| DirectError::Value("an integer beyond i64"))?,
+                ),
+                Value::BigUnsigned(None) => SqlValue::Null,
+                Value::String(s) => s.clone().map_or(SqlValue::Null, SqlValue::Text),
+                Value::ChronoDateTimeUtc(t) => t.map_or(SqlValue::Null, |t| {
+                    SqlValue::Text(t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, false))
+                }),
+                _ => return Err(DirectError::Value("a kind of value left to the driver")),
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(rusqlite::params_from_iter(bound))
+}
+
+static ANSWERED: AtomicU64 = AtomicU64::new(0);
+
+/// How many SQLite reads of this process were answered on the calling
+/// thread, not by the driver.
+pub fn reads_on_calling_thread() -> u64 {
+    ANSWERED.load(Ordering::Relaxed)
+}
+
+/// Says once per process that direct reads fell back, and why.
+pub(super) fn fell_back(error: &DirectError) {
+    static SAID: Once = Once::new();
+    SAID.call_once(|| {
+        tracing::warn!(%error, "an SQLite read fell back to the driver's connection");
+    });
+    tracing::debug!(%error, "an SQLite read fell back to the driver's connection");
+}
+
+/// The order's columns in the order `order_model` reads them, which is the
+/// order of `orders::Column` (and so of sea-query's select of the entity).
+pub(super) const ORDER_COLUMNS: [&str; 48] = [
+    "id",
+    "provider",
+    "provider_order_id",
+    "merchant_reference",
+    "description",
+    "currency",
+    "capture_method",
+    "payment_method",
+    "auth_state",
+    "release",
+    "status",
+    "amount",
+    "amount_authorized",
+    "amount_captured",
+    "amount_refunded",
+    "pending_capture",
+    "pending_refund",
+    "captures_succeeded",
+    "captures_pending",
+    "void_pending",
+    "unsettled",
+    "expires_at",
+    "next_action_kind",
+    "next_action_value",
+    "failure_code",
+    "failure_message",
+    "failure_provider_code",
+    "livemode",
+    "metadata",
+    "provider_data",
+    "card_bin",
+    "card_last4",
+    "card_brand",
+    "card_exp_month",
+    "card_exp_year",
+    "needs_review",
+    "next_sync_at",
+    "created_at",
+    "updated_at",
+    "lock_version",
+    "owner",
+    "customer_email",
+    "customer_name",
+    "customer_phone",
+    "customer_email_norm",
+    "customer_name_norm",
+    "customer_email_local_rev",
+    "search_text",
+];
+
+/// Reads a row's columns in turn.
+struct Columns<'r, 's> {
+    row: &'r Row<'s>,
+    at: usize,
+}
+
+impl Columns<'_, '_> {
+    fn next<T: rusqlite::types::FromSql>(&mut self) -> Result<T, DirectError> {
+        let value = self.row.get(self.at)?;
+        self.at += 1;
+        Ok(value)
+    }
+
+    fn time(&mut self) -> Result<DateTimeUtc, DirectError> {
+        let at = self.at;
+        self.optional_time()?
+            .ok_or(DirectError::Column(at, "a time, not NULL"))
+    }
+
+    fn optional_time(&mut self) -> Result<Option<DateTimeUtc>, DirectError> {
+        let at = self.at;
+        self.at += 1;
+        time_of(self.row.get_ref(at)?).map_err(|what| DirectError::Column(at, what))
+    }
+}
+
+fn order_model(row: &Row<'_>) -> Result<orders::Model, DirectError> {
+    let mut c = Columns { row, at: 0 };
+    Ok(orders::Model {
+        id: c.next()?,
+        provider: c.next()?,
+        provider_order_id: c.next()?,
+        merchant_reference: c.next()?,
+        description: c.next()?,
+        currency: c.next()?,
+        capture_method: c.next()?,
+        payment_method: c.next()?,
+        auth_state: c.next()?,
+        release: c.next()?,
+        status: c.next()?,
+        amount: c.next()?,
+        amount_authorized: c.next()?,
+        amount_captured: c.next()?,
+        amount_refunded: c.next()?,
+        pending_capture: c.next()?,
+        pending_refund: c.next()?,
+        captures_succeeded: c.next()?,
+        captures_pending: c.next()?,
+        void_pending: c.next()?,
+        unsettled: c.next()?,
+        expires_at: c.optional_time()?,
+        next_action_kind: c.next()?,
+        next_action_value: c.next()?,
+        failure_code: c.next()?,
+        failure_message: c.next()?,
+        failure_provider_code: c.next()?,
+        livemode: c.next()?,
+        metadata: c.next()?,
+        provider_data: c.next()?,
+        card_bin: c.next()?,
+        card_last4: c.next()?,
+        card_brand: c.next()?,
+        card_exp_month: c.next()?,
+        card_exp_year: c.next()?,
+        needs_review: c.next()?,
+        next_sync_at: c.optional_time()?,
+        created_at: c.time()?,
+        updated_at: c.time()?,
+        lock_version: c.next()?,
+        owner: c.next()?,
+        customer_email: c.next()?,
+        customer_name: c.next()?,
+        customer_phone: c.next()?,
+        customer_email_norm: c.next()?,
+        customer_name_norm: c.next()?,
+        customer_email_local_rev: c.next()?,
+        search_text: c.next()?,
+    })
+}
+
+/// The record in the columns from `at` on (`kind`, then those of
+/// `attached::COLUMNS`, in its order), if the order has one in this row.
+fn attached_row(row: &Row<'_>, at: usize) -> Result<Option<AttachedRow>, DirectError> {
+    let mut c = Columns { row, at };
+    let kind: Option<String> = c.next()?;
+    let Some(kind) = kind else {
+        return Ok(None);
+    };
+    let id = c.next()?;
+    let order_id = c.next()?;
+    let amount = c.next()?;
+    let status = c.next()?;
+    let reference = c.next()?;
+    let description = c.next()?;
+    let failure_code = c.next()?;
+    let failure_message = c.next()?;
+    let failure_provider_code = c.next()?;
+    let created_at = c.time()?;
+    let updated_at = c.time()?;
+    if kind == "capture" {
+        Ok(Some(AttachedRow::Capture(captures::Model {
+            id,
+            order_id,
+            amount,
+            status,
+            final_capture: c.next()?,
+            provider_capture_id: c.next()?,
+            reference,
+            description,
+            amount_refunded: c.next()?,
+            pending_refund: c.next()?,
+            failure_code,
+            failure_message,
+            failure_provider_code,
+            created_at,
+            updated_at,
+        })))
+    } else {
+        // Past the capture's own four columns, NULL in a refund's row.
+        c.at += 4;
+        Ok(Some(AttachedRow::Refund(refunds::Model {
+            id,
+            order_id,
+            amount,
+            status,
+            reason: c.next()?,
+            reference,
+            description,
+            parts: c.next()?,
+            failure_code,
+            failure_message,
+            failure_provider_code,
+            created_at,
+            updated_at,
+        })))
+    }
+}
+
+/// A stored time, read as the driver reads one: text in RFC 3339 or one of
+/// SQLite's own date formats (UTC unless it says otherwise), seconds since
+/// the epoch, or a Julian day number.
+fn time_of(value: ValueRef<'_>) -> Result<Option<DateTimeUtc>, &'static str> {
+    use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
+    const FORMATS: [&str; 12] = [
+        "%F %T%.f",
+        "%F %R",
+        "%F %RZ",
+        "%F %R%:z",
+        "%F %T%.fZ",
+        "%F %T%.f%:z",
+        "%FT%R",
+        "%FT%RZ",
+        "%FT%R%:z",
+        "%FT%T%.f",
+        "%FT%T%.fZ",
+        "%FT%T%.f%:z",
+    ];
+    match value {
+        ValueRef::Null => Ok(None),
+        ValueRef::Text(bytes) => {
+            let text = std::str::from_utf8(bytes).map_err(|_| "a time, not UTF-8")?;
+            if let Ok(at) = DateTime::parse_from_rfc3339(text) {
+                return Ok(Some(at.with_timezone(&Utc)));
+            }
+            for format in FORMATS {
+                if let Ok(at) = DateTime::parse_from_str(text, format) {
+                    return Ok(Some(at.with_timezone(&Utc)));
+                }
+                if let Ok(at) = NaiveDateTime::parse_from_str(text, format) {
+                    return Ok(Some(Utc.from_utc_datetime(&at)));
+                }
+            }
+            Err("a time in no format the driver reads")
+        }
+        ValueRef::Integer(seconds) => Utc
+            .timestamp_opt(seconds, 0)
+            .single()
+            .map(Some)
+            .ok_or("a time out of range"),
+        ValueRef::Real(julian_day) => {
+            const UNIX_EPOCH_JULIAN_DAY: f64 = 2_440_587.5;
+            let seconds = (julian_day - UNIX_EPOCH_JULIAN_DAY) * 86_400.0;
+            if !seconds.is_finite() {
+                return Err("a time out of range");
+            }
+            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+            let (whole, nanos) = (seconds.trunc() as i64, (seconds.fract() * 1e9).abs() as u32);
+            Utc.timestamp_opt(whole, nanos)
+                .single()
+                .map(Some)
+                .ok_or("a time out of range")
+        }
+        ValueRef::Blob(_) => Err("a time, not a blob"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sea_orm::Iterable;
+
+    #[test]
+    fn the_order_columns_are_the_entity_columns_in_order() {
+        let entity: Vec<String> = orders::Column::iter()
+            .map(|c| sea_orm::IdenStatic::as_str(&c).to_owned())
+            .collect();
+        assert_eq!(entity, ORDER_COLUMNS.map(str::to_owned).to_vec());
+    }
+
+    /// `attached_row` reads the record's columns in the order the
+    /// statements select them.
+    #[test]
+    fn the_record_columns_are_read_in_the_order_selected() {
+        let selected: Vec<&str> = super::super::attached::COLUMNS
+            .iter()
+            .map(|(c, _)| *c)
+            .collect();
+        assert_eq!(
+            selected,
+            [
+                "id",
+                "order_id",
+                "amount",
+                "status",
+                "reference",
+                "description",
+                "failure_code",
+                "failure_message",
+                "failure_provider_code",
+                "created_at",
+                "updated_at",
+                "final_capture",
+                "provider_capture_id",
+                "amount_refunded",
+                "pending_refund",
+                "reason",
+                "parts",
+            ]
+        );
+    }
+
+    #[test]
+    fn times_read_as_the_driver_writes_and_reads_them() {
+        use chrono::{TimeZone, Utc};
+        let at = Utc.with_ymd_and_hms(2026, 12, 7, 5, 43, 15).unwrap()
+            + chrono::Duration::microseconds(603_309);
+        for text in [
+            "2026-12-07T05:43:15.603309+00:00",
+            "2026-12-07T14:43:15.603309+09:00",
+            "2026-12-07 05:43:15.603309",
+            "2026-12-07T05:43:15.603309Z",
+        ] {
+            assert_eq!(
+                time_of(ValueRef::Text(text.as_bytes())),
+                Ok(Some(at)),
+                "{text}"
+            );
+        }
+        assert_eq!(time_of(ValueRef::Null), Ok(None));
+        assert_eq!(
+            time_of(ValueRef::Integer(1_796_622_195)),
+            Ok(Some(Utc.timestamp_opt(1_796_622_195, 0).unwrap()))
+        );
+        assert!(time_of(ValueRef::Text(b"yesterday")).is_err());
+        assert!(time_of(ValueRef::Blob(b"\x00")).is_err());
+    }
+
+    /// Every kind of value a page binds goes to SQLite as the driver sends
+    /// it: SQLite compares stored text, so a time must be the same text.
+    #[tokio::test]
+    async fn values_are_bound_as_the_driver_binds_them() {
+        use chrono::{TimeZone, Utc};
+        use sea_orm::{ConnectionTrait, Database, DatabaseBackend};
+        let at = Utc.with_ymd_and_hms(2026, 12, 7, 5, 43, 15).unwrap()
+            + chrono::Duration::microseconds(603_309);
+        let values: Vec<Value> = vec![
+            Value::ChronoDateTimeUtc(Some(at)),
+            Value::ChronoDateTimeUtc(Some(Utc.with_ymd_and_hms(2026, 1, 2, 3, 4, 5).unwrap())),
+            Value::Bool(Some(true)),
+            Value::Bool(Some(false)),
+            Value::BigUnsigned(Some(51)),
+            Value::BigInt(Some(-7)),
+            Value::Int(Some(3)),
+            Value::String(Some("ord_01".into())),
+            Value::String(None),
+        ];
+        let sql = format!(
+            "SELECT {}",
+            (0..values.len())
+                .map(|n| format!("quote(?) AS v{n}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        let statement = Statement::from_sql_and_values(DatabaseBackend::Sqlite, &sql, values);
+        let db = Database::connect("sqlite::memory:").await.unwrap();
+        let row = db.query_one_raw(statement.clone()).await.unwrap().unwrap();
+        let by_driver: Vec<String> = (0..9)
+            .map(|n| row.try_get("", &format!("v{n}")).unwrap())
+            .collect();
+        let connection = Connection::open_in_memory().unwrap();
+        let mut prepared = connection.prepare(&sql).unwrap();
+        let mut rows = prepared.query(bound(&statement).unwrap()).unwrap();
+        let row = rows.next().unwrap().unwrap();
+        let by_us: Vec<String> = (0..9).map(|n| row.get(n).unwrap()).collect();
+        assert_eq!(by_us, by_driver);
+        let unsupported = Statement::from_sql_and_values(
+            DatabaseBackend::Sqlite,
+            "SELECT ?",
+            [Value::Double(Some(1.5))],
+        );
+        assert!(bound(&unsupported).is_err(), "left to the driver");
+    }
+}
