@@ -569,4 +569,44 @@ mod tests {
         );
         assert!(bound(&unsupported).is_err(), "left to the driver");
     }
+
+    /// A read that cannot be answered here is answered by the driver.
+    #[tokio::test]
+    async fn a_read_that_fails_here_is_answered_by_the_driver() {
+        use crate::domain::Visibility;
+        let dir = std::env::temp_dir().join(format!("kessai-direct-{}", ulid::Ulid::new()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let url = format!("sqlite://{}", dir.join("direct.sqlite").display());
+        let store = super::super::Store::connect(&url, &Default::default())
+            .await
+            .unwrap();
+        store.migrate().await.unwrap();
+        let broken = DirectReads::of(&url, &dir.join("absent").join("direct.sqlite")).unwrap();
+        let id = "ord_01JZZZZZZZZZZZZZZZZZZZZZZZ";
+        let before = reads_on_calling_thread();
+        let read = super::super::attached::order_with_attached(
+            &store.read,
+            Some(&broken),
+            id,
+            &Visibility::All,
+        )
+        .await;
+        assert!(
+            matches!(read, Ok(None)),
+            "the driver answered: no such order"
+        );
+        assert_eq!(reads_on_calling_thread(), before, "none answered here");
+        let direct = store.direct.clone().expect("reads here on a file");
+        let read = super::super::attached::order_with_attached(
+            &store.read,
+            Some(&direct),
+            id,
+            &Visibility::All,
+        )
+        .await;
+        assert!(matches!(read, Ok(None)));
+        assert!(reads_on_calling_thread() > before, "answered here");
+        store.close().await;
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }
