@@ -11,14 +11,17 @@ use std::sync::OnceLock;
 
 use sea_orm::sea_query::{Alias, Expr, JoinType, Query, SelectStatement, UnionType, Value};
 use sea_orm::{
-    ConnectionTrait, DatabaseBackend, DatabaseConnection, EntityTrait, ExprTrait, FromQueryResult,
-    QueryResult, QueryTrait, Statement,
+    ConnectionTrait, DatabaseBackend, DatabaseConnection, EntityTrait, ExprTrait, QueryTrait,
+    Statement,
 };
 
 use super::convert::{capture_from_row, refund_from_row};
-use super::entities::{captures, orders, refunds};
+use super::entities::orders;
 use super::error::StoreError;
-use super::sqlite_reads::{AttachedRow, DirectReads};
+use super::row_models::{
+    AttachedRow, DriverRow, ORDER_COLUMNS, RowReader, attached_row, order_model,
+};
+use super::sqlite_reads::DirectReads;
 use crate::domain::{CaptureRecord, RefundRecord, Visibility};
 
 /// Every column of either table, and which table has it.
@@ -111,7 +114,9 @@ pub(super) async fn captures_and_refunds(
             }
             let mut records = Vec::new();
             for row in db.query_all(&select).await? {
-                records.extend(record(&row, "")?);
+                if let Some(row) = attached_row(&mut DriverRow::new(&row)).map_err(corrupt)? {
+                    records.push(Record::of(row)?);
+                }
             }
             records
         }
@@ -157,17 +162,6 @@ impl Record {
     }
 }
 
-/// The record in `row`'s columns named with `pre`, if any (`None`: an
-/// order joined to no record).
-fn record(row: &QueryResult, pre: &str) -> Result<Option<Record>, StoreError> {
-    let kind: Option<String> = row.try_get(pre, "kind")?;
-    Ok(match kind.as_deref() {
-        Some("capture") => Some(Record::Capture(capture_from_row(capture_model(row, pre)?)?)),
-        Some(_) => Some(Record::Refund(refund_from_row(refund_model(row, pre)?)?)),
-        None => None,
-    })
-}
-
 /// One order, found by `id` as `sees` allows, with its captures and
 /// refunds, oldest first, in one statement.
 pub(super) async fn order_with_attached(
@@ -194,18 +188,19 @@ pub(super) async fn order_with_attached(
     let Some(first) = rows.first() else {
         return Ok(None);
     };
-    let order = orders::Model::from_query_result(first, "")?;
-    let (mut captures, mut refunds) = (Vec::new(), Vec::new());
+    let order = order_model(&mut DriverRow::new(first)).map_err(corrupt)?;
+    let mut attached = Vec::new();
     for row in &rows {
-        match record(row, ATTACHED)? {
-            Some(Record::Capture(capture)) => captures.push(capture),
-            Some(Record::Refund(refund)) => refunds.push(refund),
-            None => {}
-        }
+        let mut row = DriverRow::new(row);
+        row.skip(ORDER_COLUMNS.len());
+        attached.extend(attached_row(&mut row).map_err(corrupt)?);
     }
-    oldest_first(&mut captures, |c| c.id.as_str());
-    oldest_first(&mut refunds, |r| r.id.as_str());
-    Ok(Some((order, captures, refunds)))
+    with_records((order, attached)).map(Some)
+}
+
+/// A row the driver answered that does not read as its model.
+pub(super) fn corrupt(e: super::row_models::ColumnError) -> StoreError {
+    StoreError::Corrupt(format!("a row not in the shape of its model: {e}"))
 }
 
 /// The order's row model with its records as domain records, oldest first.
@@ -337,44 +332,6 @@ impl OrderRead {
 
 /// The prefix of the attached record's columns beside the order's.
 const ATTACHED: &str = "a_";
-
-fn capture_model(row: &QueryResult, pre: &str) -> Result<captures::Model, StoreError> {
-    Ok(captures::Model {
-        id: row.try_get(pre, "id")?,
-        order_id: row.try_get(pre, "order_id")?,
-        amount: row.try_get(pre, "amount")?,
-        status: row.try_get(pre, "status")?,
-        final_capture: row.try_get(pre, "final_capture")?,
-        provider_capture_id: row.try_get(pre, "provider_capture_id")?,
-        reference: row.try_get(pre, "reference")?,
-        description: row.try_get(pre, "description")?,
-        amount_refunded: row.try_get(pre, "amount_refunded")?,
-        pending_refund: row.try_get(pre, "pending_refund")?,
-        failure_code: row.try_get(pre, "failure_code")?,
-        failure_message: row.try_get(pre, "failure_message")?,
-        failure_provider_code: row.try_get(pre, "failure_provider_code")?,
-        created_at: row.try_get(pre, "created_at")?,
-        updated_at: row.try_get(pre, "updated_at")?,
-    })
-}
-
-fn refund_model(row: &QueryResult, pre: &str) -> Result<refunds::Model, StoreError> {
-    Ok(refunds::Model {
-        id: row.try_get(pre, "id")?,
-        order_id: row.try_get(pre, "order_id")?,
-        amount: row.try_get(pre, "amount")?,
-        status: row.try_get(pre, "status")?,
-        reason: row.try_get(pre, "reason")?,
-        reference: row.try_get(pre, "reference")?,
-        description: row.try_get(pre, "description")?,
-        parts: row.try_get(pre, "parts")?,
-        failure_code: row.try_get(pre, "failure_code")?,
-        failure_message: row.try_get(pre, "failure_message")?,
-        failure_provider_code: row.try_get(pre, "failure_provider_code")?,
-        created_at: row.try_get(pre, "created_at")?,
-        updated_at: row.try_get(pre, "updated_at")?,
-    })
-}
 
 #[cfg(test)]
 mod tests {

@@ -25,6 +25,7 @@ mod reads;
 mod reconcile;
 pub mod records;
 mod reset;
+mod row_models;
 mod search;
 mod sqlite_process;
 mod sqlite_reads;

@@ -3,8 +3,8 @@
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{NullOrdering, Value};
 use sea_orm::{
-    ColumnTrait, Condition, DatabaseBackend, EntityTrait, Order, QueryFilter, QueryOrder,
-    QuerySelect, QueryTrait, Statement,
+    ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, EntityTrait, Order, QueryFilter,
+    QueryOrder, QuerySelect, QueryTrait, Statement,
 };
 
 use super::Store;
@@ -12,6 +12,7 @@ use super::convert::order_from_row;
 use super::entities::{idempotency_keys, order_events, orders, provider_attempts};
 use super::error::StoreError;
 use super::records::{AttemptRecord, AttemptState, EventRecord, KeyRecord, KeyState, Operation};
+use super::row_models::{DriverRow, order_model};
 use crate::domain::{
     AttemptId, OrderId, OrderSearch, OrderStatus, OrderView, ProviderKind, Visibility,
 };
@@ -220,10 +221,13 @@ impl Store {
                 if let Some(Err(e)) = &fell {
                     super::sqlite_reads::fell_back(e);
                 }
-                orders::Entity::find()
-                    .from_raw_sql(page)
-                    .all(&self.read)
-                    .await?
+                let mut rows = Vec::new();
+                for row in self.read.query_all_raw(page).await? {
+                    rows.push(
+                        order_model(&mut DriverRow::new(&row)).map_err(super::attached::corrupt)?,
+                    );
+                }
+                rows
             }
         };
         let orders = rows

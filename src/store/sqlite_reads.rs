@@ -28,7 +28,10 @@ use sea_orm::Statement;
 use sea_orm::prelude::DateTimeUtc;
 use sea_orm::sea_query::Value;
 
-use super::entities::{captures, orders, refunds};
+use super::entities::orders;
+use super::row_models::{
+    AttachedRow, ColumnError, ORDER_COLUMNS, RowReader, attached_row, order_model,
+};
 use super::statements::{self, StatementKind};
 
 /// What keeps a direct read from answering; the caller falls back.
@@ -36,16 +39,10 @@ use super::statements::{self, StatementKind};
 pub(super) enum DirectError {
     #[error(transparent)]
     Sqlite(#[from] rusqlite::Error),
-    #[error("column {0}: {1}")]
-    Column(usize, &'static str),
+    #[error(transparent)]
+    Column(#[from] ColumnError),
     #[error("a value to bind: {0}")]
     Value(&'static str),
-}
-
-/// The captures or refund joined to an order's row, if any.
-pub(super) enum AttachedRow {
-    Capture(captures::Model),
-    Refund(refunds::Model),
 }
 
 /// Read-only connections to one SQLite file, each used by one read at a
@@ -130,23 +127,27 @@ impl DirectReads {
     ) -> Result<Option<(orders::Model, Vec<AttachedRow>)>, DirectError> {
         let mut order = None;
         let attached = self.rows(sql, rusqlite::params_from_iter(params), |row| {
-            if order.is_none() {
-                order = Some(order_model(row)?);
+            let mut row = SqliteRow { row, at: 0 };
+            match order {
+                None => order = Some(order_model(&mut row)?),
+                Some(_) => row.skip(ORDER_COLUMNS.len()),
             }
-            attached_row(row, ORDER_COLUMNS.len())
+            Ok(attached_row(&mut row)?)
         })?;
         Ok(order.map(|order| (order, attached.into_iter().flatten().collect())))
     }
 
     /// The orders of a page: `statement` selects the entity's columns.
     pub(super) fn orders(&self, statement: &Statement) -> Result<Vec<orders::Model>, DirectError> {
-        self.rows(&statement.sql, bound(statement)?, order_model)
+        self.rows(&statement.sql, bound(statement)?, |row| {
+            Ok(order_model(&mut SqliteRow { row, at: 0 })?)
+        })
     }
 
     /// The records `statement` selects, as `attached::branch`es do.
     pub(super) fn attached(&self, statement: &Statement) -> Result<Vec<AttachedRow>, DirectError> {
         let rows = self.rows(&statement.sql, bound(statement)?, |row| {
-            attached_row(row, 0)
+            Ok(attached_row(&mut SqliteRow { row, at: 0 })?)
         })?;
         Ok(rows.into_iter().flatten().collect())
     }
@@ -204,194 +205,50 @@ pub(super) fn fell_back(error: &DirectError) {
     tracing::debug!(%error, "an SQLite read fell back to the driver's connection");
 }
 
-/// The order's columns in the order `order_model` reads them, which is the
-/// order of `orders::Column` (and so of sea-query's select of the entity).
-pub(super) const ORDER_COLUMNS: [&str; 48] = [
-    "id",
-    "provider",
-    "provider_order_id",
-    "merchant_reference",
-    "description",
-    "currency",
-    "capture_method",
-    "payment_method",
-    "auth_state",
-    "release",
-    "status",
-    "amount",
-    "amount_authorized",
-    "amount_captured",
-    "amount_refunded",
-    "pending_capture",
-    "pending_refund",
-    "captures_succeeded",
-    "captures_pending",
-    "void_pending",
-    "unsettled",
-    "expires_at",
-    "next_action_kind",
-    "next_action_value",
-    "failure_code",
-    "failure_message",
-    "failure_provider_code",
-    "livemode",
-    "metadata",
-    "provider_data",
-    "card_bin",
-    "card_last4",
-    "card_brand",
-    "card_exp_month",
-    "card_exp_year",
-    "needs_review",
-    "next_sync_at",
-    "created_at",
-    "updated_at",
-    "lock_version",
-    "owner",
-    "customer_email",
-    "customer_name",
-    "customer_phone",
-    "customer_email_norm",
-    "customer_name_norm",
-    "customer_email_local_rev",
-    "search_text",
-];
-
-/// Reads a row's columns in turn.
-struct Columns<'r, 's> {
+/// A row of SQLite's, its columns read in turn.
+struct SqliteRow<'r, 's> {
     row: &'r Row<'s>,
     at: usize,
 }
 
-impl Columns<'_, '_> {
-    fn next<T: rusqlite::types::FromSql>(&mut self) -> Result<T, DirectError> {
-        let value = self.row.get(self.at)?;
-        self.at += 1;
-        Ok(value)
-    }
-
-    fn time(&mut self) -> Result<DateTimeUtc, DirectError> {
-        let at = self.at;
-        self.optional_time()?
-            .ok_or(DirectError::Column(at, "a time, not NULL"))
-    }
-
-    fn optional_time(&mut self) -> Result<Option<DateTimeUtc>, DirectError> {
+impl SqliteRow<'_, '_> {
+    fn take<T: rusqlite::types::FromSql>(&mut self) -> Result<Option<T>, ColumnError> {
         let at = self.at;
         self.at += 1;
-        time_of(self.row.get_ref(at)?).map_err(|what| DirectError::Column(at, what))
+        self.row.get(at).map_err(|e| ColumnError::at(at, e))
     }
 }
 
-fn order_model(row: &Row<'_>) -> Result<orders::Model, DirectError> {
-    let mut c = Columns { row, at: 0 };
-    Ok(orders::Model {
-        id: c.next()?,
-        provider: c.next()?,
-        provider_order_id: c.next()?,
-        merchant_reference: c.next()?,
-        description: c.next()?,
-        currency: c.next()?,
-        capture_method: c.next()?,
-        payment_method: c.next()?,
-        auth_state: c.next()?,
-        release: c.next()?,
-        status: c.next()?,
-        amount: c.next()?,
-        amount_authorized: c.next()?,
-        amount_captured: c.next()?,
-        amount_refunded: c.next()?,
-        pending_capture: c.next()?,
-        pending_refund: c.next()?,
-        captures_succeeded: c.next()?,
-        captures_pending: c.next()?,
-        void_pending: c.next()?,
-        unsettled: c.next()?,
-        expires_at: c.optional_time()?,
-        next_action_kind: c.next()?,
-        next_action_value: c.next()?,
-        failure_code: c.next()?,
-        failure_message: c.next()?,
-        failure_provider_code: c.next()?,
-        livemode: c.next()?,
-        metadata: c.next()?,
-        provider_data: c.next()?,
-        card_bin: c.next()?,
-        card_last4: c.next()?,
-        card_brand: c.next()?,
-        card_exp_month: c.next()?,
-        card_exp_year: c.next()?,
-        needs_review: c.next()?,
-        next_sync_at: c.optional_time()?,
-        created_at: c.time()?,
-        updated_at: c.time()?,
-        lock_version: c.next()?,
-        owner: c.next()?,
-        customer_email: c.next()?,
-        customer_name: c.next()?,
-        customer_phone: c.next()?,
-        customer_email_norm: c.next()?,
-        customer_name_norm: c.next()?,
-        customer_email_local_rev: c.next()?,
-        search_text: c.next()?,
-    })
-}
+impl RowReader for SqliteRow<'_, '_> {
+    fn text(&mut self) -> Result<Option<String>, ColumnError> {
+        self.take()
+    }
 
-/// The record in the columns from `at` on (`kind`, then those of
-/// `attached::COLUMNS`, in its order), if the order has one in this row.
-fn attached_row(row: &Row<'_>, at: usize) -> Result<Option<AttachedRow>, DirectError> {
-    let mut c = Columns { row, at };
-    let kind: Option<String> = c.next()?;
-    let Some(kind) = kind else {
-        return Ok(None);
-    };
-    let id = c.next()?;
-    let order_id = c.next()?;
-    let amount = c.next()?;
-    let status = c.next()?;
-    let reference = c.next()?;
-    let description = c.next()?;
-    let failure_code = c.next()?;
-    let failure_message = c.next()?;
-    let failure_provider_code = c.next()?;
-    let created_at = c.time()?;
-    let updated_at = c.time()?;
-    if kind == "capture" {
-        Ok(Some(AttachedRow::Capture(captures::Model {
-            id,
-            order_id,
-            amount,
-            status,
-            final_capture: c.next()?,
-            provider_capture_id: c.next()?,
-            reference,
-            description,
-            amount_refunded: c.next()?,
-            pending_refund: c.next()?,
-            failure_code,
-            failure_message,
-            failure_provider_code,
-            created_at,
-            updated_at,
-        })))
-    } else {
-        // Past the capture's own four columns, NULL in a refund's row.
-        c.at += 4;
-        Ok(Some(AttachedRow::Refund(refunds::Model {
-            id,
-            order_id,
-            amount,
-            status,
-            reason: c.next()?,
-            reference,
-            description,
-            parts: c.next()?,
-            failure_code,
-            failure_message,
-            failure_provider_code,
-            created_at,
-            updated_at,
-        })))
+    fn int64(&mut self) -> Result<Option<i64>, ColumnError> {
+        self.take()
+    }
+
+    fn int32(&mut self) -> Result<Option<i32>, ColumnError> {
+        self.take()
+    }
+
+    fn boolean(&mut self) -> Result<Option<bool>, ColumnError> {
+        self.take()
+    }
+
+    fn time(&mut self) -> Result<Option<DateTimeUtc>, ColumnError> {
+        let at = self.at;
+        self.at += 1;
+        let value = self.row.get_ref(at).map_err(|e| ColumnError::at(at, e))?;
+        time_of(value).map_err(|what| ColumnError::at(at, what))
+    }
+
+    fn skip(&mut self, columns: usize) {
+        self.at += columns;
+    }
+
+    fn position(&self) -> usize {
+        self.at
     }
 }
 
@@ -456,47 +313,6 @@ fn time_of(value: ValueRef<'_>) -> Result<Option<DateTimeUtc>, &'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use sea_orm::Iterable;
-
-    #[test]
-    fn the_order_columns_are_the_entity_columns_in_order() {
-        let entity: Vec<String> = orders::Column::iter()
-            .map(|c| sea_orm::IdenStatic::as_str(&c).to_owned())
-            .collect();
-        assert_eq!(entity, ORDER_COLUMNS.map(str::to_owned).to_vec());
-    }
-
-    /// `attached_row` reads the record's columns in the order the
-    /// statements select them.
-    #[test]
-    fn the_record_columns_are_read_in_the_order_selected() {
-        let selected: Vec<&str> = super::super::attached::COLUMNS
-            .iter()
-            .map(|(c, _)| *c)
-            .collect();
-        assert_eq!(
-            selected,
-            [
-                "id",
-                "order_id",
-                "amount",
-                "status",
-                "reference",
-                "description",
-                "failure_code",
-                "failure_message",
-                "failure_provider_code",
-                "created_at",
-                "updated_at",
-                "final_capture",
-                "provider_capture_id",
-                "amount_refunded",
-                "pending_refund",
-                "reason",
-                "parts",
-            ]
-        );
-    }
 
     #[test]
     fn times_read_as_the_driver_writes_and_reads_them() {
