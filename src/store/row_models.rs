@@ -80,6 +80,26 @@ from_column! {
     DateTimeUtc => time,
 }
 
+/// The [`RowReader`] methods of a reader with a column position `at` and
+/// a `take` that reads the column there as its type: `skip`, `position`,
+/// and the named reads.
+macro_rules! reads_in_turn {
+    ($($read:ident: $t:ty),*) => {
+        $(fn $read(&mut self) -> Result<Option<$t>, ColumnError> {
+            self.take()
+        })*
+
+        fn skip(&mut self, columns: usize) {
+            self.at += columns;
+        }
+
+        fn position(&self) -> usize {
+            self.at
+        }
+    };
+}
+pub(super) use reads_in_turn;
+
 /// A row the driver answered, its columns read in turn.
 pub(super) struct DriverRow<'r> {
     row: &'r QueryResult,
@@ -101,32 +121,10 @@ impl<'r> DriverRow<'r> {
 }
 
 impl RowReader for DriverRow<'_> {
-    fn text(&mut self) -> Result<Option<String>, ColumnError> {
-        self.take()
-    }
-
-    fn int64(&mut self) -> Result<Option<i64>, ColumnError> {
-        self.take()
-    }
-
-    fn int32(&mut self) -> Result<Option<i32>, ColumnError> {
-        self.take()
-    }
-
-    fn boolean(&mut self) -> Result<Option<bool>, ColumnError> {
-        self.take()
-    }
+    reads_in_turn!(text: String, int64: i64, int32: i32, boolean: bool);
 
     fn time(&mut self) -> Result<Option<DateTimeUtc>, ColumnError> {
         self.take()
-    }
-
-    fn skip(&mut self, columns: usize) {
-        self.at += columns;
-    }
-
-    fn position(&self) -> usize {
-        self.at
     }
 }
 

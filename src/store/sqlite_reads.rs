@@ -30,7 +30,7 @@ use sea_orm::sea_query::Value;
 
 use super::entities::orders;
 use super::row_models::{
-    AttachedRow, ColumnError, ORDER_COLUMNS, RowReader, attached_row, order_model,
+    AttachedRow, ColumnError, ORDER_COLUMNS, RowReader, attached_row, order_model, reads_in_turn,
 };
 use super::statements::{self, StatementKind};
 
@@ -220,35 +220,13 @@ impl SqliteRow<'_, '_> {
 }
 
 impl RowReader for SqliteRow<'_, '_> {
-    fn text(&mut self) -> Result<Option<String>, ColumnError> {
-        self.take()
-    }
-
-    fn int64(&mut self) -> Result<Option<i64>, ColumnError> {
-        self.take()
-    }
-
-    fn int32(&mut self) -> Result<Option<i32>, ColumnError> {
-        self.take()
-    }
-
-    fn boolean(&mut self) -> Result<Option<bool>, ColumnError> {
-        self.take()
-    }
+    reads_in_turn!(text: String, int64: i64, int32: i32, boolean: bool);
 
     fn time(&mut self) -> Result<Option<DateTimeUtc>, ColumnError> {
         let at = self.at;
         self.at += 1;
         let value = self.row.get_ref(at).map_err(|e| ColumnError::at(at, e))?;
         time_of(value).map_err(|what| ColumnError::at(at, what))
-    }
-
-    fn skip(&mut self, columns: usize) {
-        self.at += columns;
-    }
-
-    fn position(&self) -> usize {
-        self.at
     }
 }
 
