@@ -223,21 +223,16 @@ impl Store {
         let Some((prefix, past)) = search.email.as_ref().and_then(address_probe) else {
             return Ok(Narrowing::NotAnAddress);
         };
-        let rows = self
-            .read
-            .query_all_raw(Statement::from_sql_and_values(
+        let ids = self
+            .candidate_ids(Statement::from_sql_and_values(
                 DatabaseBackend::Sqlite,
                 ADDRESS_CANDIDATES,
                 [prefix.into(), past.into()],
             ))
             .await?;
-        if rows.len() as u64 >= FTS_CANDIDATES {
+        if ids.len() as u64 >= FTS_CANDIDATES {
             return Ok(Narrowing::Dense);
         }
-        let ids = rows
-            .iter()
-            .map(|row| row.try_get::<String>("", "order_id"))
-            .collect::<Result<Vec<_>, _>>()?;
         Ok(Narrowing::Candidates(column(orders::Column::Id).is_in(ids)))
     }
 
@@ -262,22 +257,35 @@ impl Store {
             return Ok(None);
         };
         let (candidates, values) = fts_candidates(&fragment, free_query);
-        let rows = self
-            .read
-            .query_all_raw(Statement::from_sql_and_values(
+        let ids = self
+            .candidate_ids(Statement::from_sql_and_values(
                 DatabaseBackend::Sqlite,
                 format!("SELECT order_id FROM ({candidates}) LIMIT {FTS_CANDIDATES}"),
                 values,
             ))
             .await?;
-        if rows.len() as u64 >= FTS_CANDIDATES {
+        if ids.len() as u64 >= FTS_CANDIDATES {
             return Ok(None);
         }
-        let ids = rows
-            .iter()
-            .map(|row| row.try_get::<String>("", "order_id"))
-            .collect::<Result<Vec<_>, _>>()?;
         Ok(Some(column(orders::Column::Id).is_in(ids)))
+    }
+
+    /// The order ids `statement` selects (its one column, `order_id`):
+    /// on the calling thread where it can (`sqlite_reads.rs`), a dense
+    /// term's candidates being hundreds of rows.
+    async fn candidate_ids(&self, statement: Statement) -> Result<Vec<String>, StoreError> {
+        if let Some(direct) = self.direct.as_deref() {
+            match direct.ids(&statement) {
+                Ok(ids) => return Ok(ids),
+                Err(e) => super::sqlite_reads::fell_back(&e),
+            }
+        }
+        self.read
+            .query_all_raw(statement)
+            .await?
+            .iter()
+            .map(|row| Ok(row.try_get::<String>("", "order_id")?))
+            .collect()
     }
 
     /// Whether substring searches have their index: SQLite's FTS table, or

@@ -1,5 +1,6 @@
 //! SQLite: one order with its captures and refunds (GetOrder, and the read a
-//! Capture, Refund or Void decides on) read on the calling thread, through
+//! Capture, Refund or Void decides on), a ListOrders page and a search's
+//! candidate ids read on the calling thread, through
 //! read-only connections of kessai's own, instead of through the driver.
 //!
 //! The driver runs each connection on a thread of its own: every statement
@@ -141,6 +142,13 @@ impl DirectReads {
     pub(super) fn orders(&self, statement: &Statement) -> Result<Vec<orders::Model>, DirectError> {
         self.rows(&statement.sql, bound(statement)?, |row| {
             Ok(order_model(&mut SqliteRow { row, at: 0 })?)
+        })
+    }
+
+    /// The text of the one column `statement` selects, in each row.
+    pub(super) fn ids(&self, statement: &Statement) -> Result<Vec<String>, DirectError> {
+        self.rows(&statement.sql, bound(statement)?, |row| {
+            Ok(SqliteRow { row, at: 0 }.next()?)
         })
     }
 

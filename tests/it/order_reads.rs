@@ -2,7 +2,7 @@
 //! on SQLite on the calling thread, is the order the driver reads: every
 //! field, its captures and its refunds, and only for whoever may see it.
 
-use kessai::domain::{OrderId, OrderView, Visibility};
+use kessai::domain::{OrderId, OrderView, SearchTerm, Visibility};
 use kessai::store::{ListOrder, OrderFilter, Store, StoreOptions};
 
 use crate::db_test;
@@ -39,6 +39,20 @@ db_test! {
         let listed = page.iter().find(|v| v.order.id == id).expect("on the page");
         assert_eq!(&read, listed, "the same order, field for field");
 
+        // The search text holds the order's id.
+        let reference = read.order.id.to_string();
+        let before = kessai::store::reads_on_calling_thread();
+        let mut by_id = first_page_filter();
+        by_id.search.query = SearchTerm::parse(&reference, "query", 200).unwrap();
+        let found = app.store.list_orders(&by_id).await.unwrap();
+        assert_eq!(found, vec![read.clone()], "found by its id");
+        if sqlite {
+            assert!(
+                kessai::store::reads_on_calling_thread() - before >= 3,
+                "SQLite read the search's candidates, the page and its records on the calling thread"
+            );
+        }
+
         let driver_only = StoreOptions { reads_on_calling_thread: false, ..StoreOptions::default() };
         let driver = Store::connect(&app.database_url, &driver_only).await.unwrap();
         let before = kessai::store::reads_on_calling_thread();
@@ -64,21 +78,22 @@ db_test! {
 
 /// The newest 50 orders every caller may see.
 async fn first_page(store: &Store) -> Vec<OrderView> {
-    store
-        .list_orders(&OrderFilter {
-            statuses: Vec::new(),
-            provider: None,
-            merchant_reference: None,
-            created_after: None,
-            created_before: None,
-            before_id: None,
-            order: ListOrder::Newest,
-            after_expiry: None,
-            needs_review: false,
-            search: Default::default(),
-            sees: Visibility::All,
-            limit: 50,
-        })
-        .await
-        .unwrap()
+    store.list_orders(&first_page_filter()).await.unwrap()
+}
+
+fn first_page_filter() -> OrderFilter {
+    OrderFilter {
+        statuses: Vec::new(),
+        provider: None,
+        merchant_reference: None,
+        created_after: None,
+        created_before: None,
+        before_id: None,
+        order: ListOrder::Newest,
+        after_expiry: None,
+        needs_review: false,
+        search: Default::default(),
+        sees: Visibility::All,
+        limit: 50,
+    }
 }
