@@ -72,6 +72,10 @@ impl DirectReads {
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )?;
         connection.busy_timeout(std::time::Duration::ZERO)?;
+        // As many prepared statements as the driver keeps per connection: a
+        // page's records are read by a statement with one placeholder per
+        // order, so pages of different sizes are different statements.
+        connection.set_prepared_statement_cache_capacity(100);
         Ok(connection)
     }
 
