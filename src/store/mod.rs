@@ -51,7 +51,6 @@ pub use horizon::{Horizon, Running};
 pub use observe::{Backlog, MoneyMoved, MoneyObserver, PoolStats};
 pub use reads::{ListOrder, OrderFilter};
 pub use records::*;
-pub use sqlite_reads::reads_on_calling_thread;
 pub use statements::{StatementKind, statement_counts};
 pub use totals::{Attention, DailyTotal, shop_offset};
 pub use tx::Tx;

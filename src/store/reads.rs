@@ -137,6 +137,12 @@ fn literal_limit(mut page: Statement) -> Statement {
 }
 
 impl Store {
+    /// How many of this store's reads SQLite answered on the calling
+    /// thread (`sqlite_reads.rs`), not through the driver.
+    pub fn reads_on_calling_thread(&self) -> u64 {
+        self.direct.as_ref().map_or(0, |direct| direct.answered())
+    }
+
     /// One order with its captures and refunds: one statement, no write.
     /// `None` also when `sees` does not allow the order.
     pub async fn order_view(

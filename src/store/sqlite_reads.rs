@@ -51,6 +51,8 @@ pub(super) enum DirectError {
 pub(super) struct DirectReads {
     path: PathBuf,
     idle: Mutex<Vec<Connection>>,
+    /// Reads answered here.
+    answered: AtomicU64,
 }
 
 impl DirectReads {
@@ -63,7 +65,13 @@ impl DirectReads {
         Some(Self {
             path: path.to_owned(),
             idle: Mutex::default(),
+            answered: AtomicU64::new(0),
         })
+    }
+
+    /// How many reads were answered here, not by the driver.
+    pub(super) fn answered(&self) -> u64 {
+        self.answered.load(Ordering::Relaxed)
     }
 
     fn open(&self) -> Result<Connection, DirectError> {
@@ -114,7 +122,7 @@ impl DirectReads {
             }
             Ok(read_rows)
         })?;
-        ANSWERED.fetch_add(1, Ordering::Relaxed);
+        self.answered.fetch_add(1, Ordering::Relaxed);
         statements::count(StatementKind::Select);
         // The statement log every driver statement is in (`sqlx::query` at
         // DEBUG), so that counts of round trips see this one too.
@@ -198,14 +206,6 @@ fn bound(statement: &Statement) -> Result<rusqlite::ParamsFromIter<Vec<SqlValue>
         })
         .collect::<Result<Vec<_>, _>>()?;
     Ok(rusqlite::params_from_iter(bound))
-}
-
-static ANSWERED: AtomicU64 = AtomicU64::new(0);
-
-/// How many SQLite reads of this process were answered on the calling
-/// thread, not by the driver.
-pub fn reads_on_calling_thread() -> u64 {
-    ANSWERED.load(Ordering::Relaxed)
 }
 
 /// Says once per process that direct reads fell back, and why.
@@ -389,7 +389,6 @@ mod tests {
         store.migrate().await.unwrap();
         let broken = DirectReads::of(&url, &dir.join("absent").join("direct.sqlite")).unwrap();
         let id = "ord_01JZZZZZZZZZZZZZZZZZZZZZZZ";
-        let before = reads_on_calling_thread();
         let read = super::super::attached::order_with_attached(
             &store.read,
             Some(&broken),
@@ -401,7 +400,7 @@ mod tests {
             matches!(read, Ok(None)),
             "the driver answered: no such order"
         );
-        assert_eq!(reads_on_calling_thread(), before, "none answered here");
+        assert_eq!(broken.answered(), 0, "none answered here");
         let direct = store.direct.clone().expect("reads here on a file");
         let read = super::super::attached::order_with_attached(
             &store.read,
@@ -411,7 +410,7 @@ mod tests {
         )
         .await;
         assert!(matches!(read, Ok(None)));
-        assert!(reads_on_calling_thread() > before, "answered here");
+        assert_eq!(direct.answered(), 1, "answered here");
         store.close().await;
         let _ = std::fs::remove_dir_all(&dir);
     }

@@ -17,22 +17,22 @@ db_test! {
         let id = OrderId::parse(&order.id, "order_id").unwrap();
         let sqlite = app.store.backend() == sea_orm::DatabaseBackend::Sqlite;
 
-        let before = kessai::store::reads_on_calling_thread();
+        let before = app.store.reads_on_calling_thread();
         let read = app.store.order_view(&id, &Visibility::All).await.unwrap().expect("the order");
         if sqlite {
             assert!(
-                kessai::store::reads_on_calling_thread() > before,
+                app.store.reads_on_calling_thread() > before,
                 "SQLite answered GetOrder's read on the calling thread"
             );
         }
         assert_eq!((read.captures.len(), read.refunds.len()), (1, 2), "{read:?}");
         assert_eq!(read.order.state.refunded, 1_500);
 
-        let before = kessai::store::reads_on_calling_thread();
+        let before = app.store.reads_on_calling_thread();
         let page = first_page(&app.store).await;
         if sqlite {
             assert!(
-                kessai::store::reads_on_calling_thread() - before >= 2,
+                app.store.reads_on_calling_thread() - before >= 2,
                 "SQLite answered the page's orders and their records on the calling thread"
             );
         }
@@ -41,25 +41,24 @@ db_test! {
 
         // The search text holds the order's id.
         let reference = read.order.id.to_string();
-        let before = kessai::store::reads_on_calling_thread();
+        let before = app.store.reads_on_calling_thread();
         let mut by_id = first_page_filter();
         by_id.search.query = SearchTerm::parse(&reference, "query", 200).unwrap();
         let found = app.store.list_orders(&by_id).await.unwrap();
         assert_eq!(found, vec![read.clone()], "found by its id");
         if sqlite {
             assert!(
-                kessai::store::reads_on_calling_thread() - before >= 3,
+                app.store.reads_on_calling_thread() - before >= 3,
                 "SQLite read the search's candidates, the page and its records on the calling thread"
             );
         }
 
         let driver_only = StoreOptions { reads_on_calling_thread: false, ..StoreOptions::default() };
         let driver = Store::connect(&app.database_url, &driver_only).await.unwrap();
-        let before = kessai::store::reads_on_calling_thread();
         let through_driver = driver.order_view(&id, &Visibility::All).await.unwrap();
         assert_eq!(through_driver.as_ref(), Some(&read), "the driver reads the same order");
         assert_eq!(first_page(&driver).await, page, "and the same page");
-        assert_eq!(kessai::store::reads_on_calling_thread(), before, "all through the driver");
+        assert_eq!(driver.reads_on_calling_thread(), 0, "all through the driver");
 
         let pending_id = OrderId::parse(&pending.id, "order_id").unwrap();
         let unattached = app.store.order_view(&pending_id, &Visibility::All).await.unwrap().unwrap();
