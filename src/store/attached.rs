@@ -18,10 +18,8 @@ use sea_orm::{
 use super::convert::{capture_from_row, refund_from_row};
 use super::entities::orders;
 use super::error::StoreError;
-use super::row_models::{
-    AttachedRow, DriverRow, ORDER_COLUMNS, RowReader, attached_row, order_model,
-};
-use super::sqlite_reads::DirectReads;
+use super::row_models::{AttachedRow, DriverRow, attached_row, joined_row};
+use super::sqlite_reads::{DirectReads, answered};
 use crate::domain::{CaptureRecord, RefundRecord, Visibility};
 
 /// Every column of either table, and which table has it.
@@ -102,27 +100,18 @@ pub(super) async fn captures_and_refunds(
         select.union(UnionType::All, branch(Table::Refund, refund_orders));
     }
     let backend = db.get_database_backend();
-    let direct = direct.map(|direct| direct.attached(&backend.build(&select)));
-    let records = match direct {
-        Some(Ok(rows)) => rows
-            .into_iter()
-            .map(Record::of)
-            .collect::<Result<Vec<_>, _>>()?,
-        fell => {
-            if let Some(Err(e)) = &fell {
-                super::sqlite_reads::fell_back(e);
-            }
-            let mut records = Vec::new();
+    let rows = match answered(direct, |direct| direct.attached(&backend.build(&select))) {
+        Some(rows) => rows,
+        None => {
+            let mut rows = Vec::new();
             for row in db.query_all(&select).await? {
-                if let Some(row) = attached_row(&mut DriverRow::new(&row)).map_err(corrupt)? {
-                    records.push(Record::of(row)?);
-                }
+                rows.extend(attached_row(&mut DriverRow::new(&row)).map_err(corrupt)?);
             }
-            records
+            rows
         }
     };
-    for record in records {
-        match record {
+    for record in rows.into_iter().map(Record::of) {
+        match record? {
             Record::Capture(capture) => captures_by_order
                 .entry(capture.order_id.to_string())
                 .or_default()
@@ -171,31 +160,25 @@ pub(super) async fn order_with_attached(
     sees: &Visibility,
 ) -> Result<Option<(orders::Model, Vec<CaptureRecord>, Vec<RefundRecord>)>, StoreError> {
     let backend = db.get_database_backend();
-    if let Some(direct) = direct
-        && let Some(read) = OrderRead::of(backend, sees.owner().is_some())
+    if let Some(read) = OrderRead::of(backend, sees.owner().is_some())
         && let Some(params) = read.params(id, sees.owner())
+        && let Some(found) = answered(direct, |direct| {
+            direct.order_with_attached(&read.sql, &params)
+        })
     {
-        match direct.order_with_attached(&read.sql, &params) {
-            Ok(found) => return found.map(with_records).transpose(),
-            Err(e) => super::sqlite_reads::fell_back(&e),
-        }
+        return found.map(with_records).transpose();
     }
     let statement = match OrderRead::of(backend, sees.owner().is_some()) {
         Some(read) => read.with(id, sees.owner()),
         None => backend.build(&order_read(id, sees)),
     };
-    let rows = db.query_all_raw(statement).await?;
-    let Some(first) = rows.first() else {
-        return Ok(None);
-    };
-    let order = order_model(&mut DriverRow::new(first)).map_err(corrupt)?;
-    let mut attached = Vec::new();
-    for row in &rows {
-        let mut row = DriverRow::new(row);
-        row.skip(ORDER_COLUMNS.len());
-        attached.extend(attached_row(&mut row).map_err(corrupt)?);
+    let (mut order, mut attached) = (None, Vec::new());
+    for row in db.query_all_raw(statement).await? {
+        attached.extend(joined_row(&mut DriverRow::new(&row), &mut order).map_err(corrupt)?);
     }
-    with_records((order, attached)).map(Some)
+    order
+        .map(|order| with_records((order, attached)))
+        .transpose()
 }
 
 /// A row the driver answered that does not read as its model.

@@ -13,6 +13,7 @@ use super::entities::{idempotency_keys, order_events, orders, provider_attempts}
 use super::error::StoreError;
 use super::records::{AttemptRecord, AttemptState, EventRecord, KeyRecord, KeyState, Operation};
 use super::row_models::{DriverRow, order_model};
+use super::sqlite_reads::answered;
 use crate::domain::{
     AttemptId, OrderId, OrderSearch, OrderStatus, OrderView, ProviderKind, Visibility,
 };
@@ -221,12 +222,9 @@ impl Store {
         } else {
             page
         };
-        let rows = match self.direct.as_deref().map(|direct| direct.orders(&page)) {
-            Some(Ok(rows)) => rows,
-            fell => {
-                if let Some(Err(e)) = &fell {
-                    super::sqlite_reads::fell_back(e);
-                }
+        let rows = match answered(self.direct.as_deref(), |direct| direct.orders(&page)) {
+            Some(rows) => rows,
+            None => {
                 let mut rows = Vec::new();
                 for row in self.read.query_all_raw(page).await? {
                     rows.push(

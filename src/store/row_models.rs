@@ -2,8 +2,8 @@
 //! statements select them: the order's columns as the entity declares
 //! them, then a record's (`attached::COLUMNS`). Reading by name looked each
 //! of an order's 48 columns up in the row's names, with a formatted name
-//! for each prefixed one; on a ListOrders page on PostgreSQL that was a
-//! tenth of kessai's CPU. The same mapping serves the driver's rows and
+//! for each prefixed one; on a ListOrders page on PostgreSQL that was an
+//! eighth of the machine's CPU samples. The same mapping serves the driver's rows and
 //! SQLite's rows read on the calling thread (`sqlite_reads.rs`).
 
 use sea_orm::QueryResult;
@@ -121,11 +121,7 @@ impl<'r> DriverRow<'r> {
 }
 
 impl RowReader for DriverRow<'_> {
-    reads_in_turn!(text: String, int64: i64, int32: i32, boolean: bool);
-
-    fn time(&mut self) -> Result<Option<DateTimeUtc>, ColumnError> {
-        self.take()
-    }
+    reads_in_turn!(text: String, int64: i64, int32: i32, boolean: bool, time: DateTimeUtc);
 }
 
 /// The capture or refund joined to an order's row, if any.
@@ -238,6 +234,19 @@ pub(super) fn order_model(c: &mut impl RowReader) -> Result<orders::Model, Colum
         customer_email_local_rev: c.next()?,
         search_text: c.next()?,
     })
+}
+
+/// A row of an order joined to one of its records (`attached::order_read`):
+/// the order's model into `order` from the first such row, then the record.
+pub(super) fn joined_row(
+    row: &mut impl RowReader,
+    order: &mut Option<orders::Model>,
+) -> Result<Option<AttachedRow>, ColumnError> {
+    match order {
+        None => *order = Some(order_model(row)?),
+        Some(_) => row.skip(ORDER_COLUMNS.len()),
+    }
+    attached_row(row)
 }
 
 /// The record in the row's next columns (`kind`, then those of

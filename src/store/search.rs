@@ -29,6 +29,7 @@ use sea_orm::{ConnectionTrait, DatabaseBackend, ExprTrait, QueryFilter, Select, 
 use super::Store;
 use super::entities::orders;
 use super::error::StoreError;
+use super::sqlite_reads::answered;
 use crate::domain::{OrderSearch, SearchTerm, address_probe};
 
 /// Below this many matches of its best term, a search on SQLite reads
@@ -274,11 +275,8 @@ impl Store {
     /// on the calling thread where it can (`sqlite_reads.rs`), a dense
     /// term's candidates being hundreds of rows.
     async fn candidate_ids(&self, statement: Statement) -> Result<Vec<String>, StoreError> {
-        if let Some(direct) = self.direct.as_deref() {
-            match direct.ids(&statement) {
-                Ok(ids) => return Ok(ids),
-                Err(e) => super::sqlite_reads::fell_back(&e),
-            }
+        if let Some(ids) = answered(self.direct.as_deref(), |direct| direct.ids(&statement)) {
+            return Ok(ids);
         }
         self.read
             .query_all_raw(statement)

@@ -8,7 +8,8 @@
 //! of the other side, and every column is copied into an allocation of its
 //! own before sea-orm reads it by name. For a read that SQLite answers from
 //! its page cache in microseconds, those hops and copies were most of
-//! GetOrder's cost (the wake-ups alone about a seventh of the CPU). Here the
+//! GetOrder's cost (the wake-ups alone about a seventh of the machine's CPU
+//! samples). Here the
 //! statement runs where the call runs, and the columns are read by position
 //! straight into the row models.
 //!
@@ -31,7 +32,7 @@ use sea_orm::sea_query::Value;
 
 use super::entities::orders;
 use super::row_models::{
-    AttachedRow, ColumnError, ORDER_COLUMNS, RowReader, attached_row, order_model, reads_in_turn,
+    AttachedRow, ColumnError, RowReader, attached_row, joined_row, order_model, reads_in_turn,
 };
 use super::statements::{self, StatementKind};
 
@@ -140,12 +141,7 @@ impl DirectReads {
     ) -> Result<Option<(orders::Model, Vec<AttachedRow>)>, DirectError> {
         let mut order = None;
         let attached = self.rows(sql, rusqlite::params_from_iter(params), |row| {
-            let mut row = SqliteRow { row, at: 0 };
-            match order {
-                None => order = Some(order_model(&mut row)?),
-                Some(_) => row.skip(ORDER_COLUMNS.len()),
-            }
-            Ok(attached_row(&mut row)?)
+            Ok(joined_row(&mut SqliteRow { row, at: 0 }, &mut order)?)
         })?;
         Ok(order.map(|order| (order, attached.into_iter().flatten().collect())))
     }
@@ -208,8 +204,23 @@ fn bound(statement: &Statement) -> Result<rusqlite::ParamsFromIter<Vec<SqlValue>
     Ok(rusqlite::params_from_iter(bound))
 }
 
-/// Says once per process that direct reads fell back, and why.
-pub(super) fn fell_back(error: &DirectError) {
+/// What `read` answers through `direct`; `None` where there is no `direct`
+/// or it did not answer, and the caller reads through the driver (said
+/// once per process as a warning, then at DEBUG).
+pub(super) fn answered<T>(
+    direct: Option<&DirectReads>,
+    read: impl FnOnce(&DirectReads) -> Result<T, DirectError>,
+) -> Option<T> {
+    match read(direct?) {
+        Ok(answer) => Some(answer),
+        Err(error) => {
+            fell_back(&error);
+            None
+        }
+    }
+}
+
+fn fell_back(error: &DirectError) {
     static SAID: Once = Once::new();
     SAID.call_once(|| {
         tracing::warn!(%error, "an SQLite read fell back to the driver's connection");
