@@ -2,6 +2,7 @@
 //! (`kessai.v1.PaymentService`); kessai drives the providers and keeps the
 //! record of every order. See ARCHITECTURE.md for the map.
 
+mod allocator;
 pub mod cli;
 pub use kessai_clock as clock;
 pub mod config;
