@@ -51,20 +51,16 @@ fn span(
     order_id: &OrderId,
     idempotency_key: Option<&str>,
 ) -> tracing::Span {
-    let span = tracing::info_span!(
+    tracing::info_span!(
         "provider_call",
         otel.name = %format_args!("{} {operation}", provider.as_str()),
         otel.kind = "client",
         provider = provider.as_str(),
         operation,
         order_id = %order_id,
-        idempotency_key = tracing::field::Empty,
+        idempotency_key,
         outcome = tracing::field::Empty,
-    );
-    if let Some(key) = idempotency_key {
-        span.record("idempotency_key", key);
-    }
-    span
+    )
 }
 
 impl Instrumented {
