@@ -14,9 +14,9 @@
 //!   by a trigger on insert). SQLite's planner cannot weigh a virtual table
 //!   against the walk, so kessai does: it counts up to
 //!   [`FTS_CANDIDATES`] matches in the FTS table, and below that reads the
-//!   matches through it, at or above it walks. The trigram index cannot
-//!   find a term under three characters (nor one holding a GLOB wildcard),
-//!   which therefore always walks. An e-mail term holding `@` is found
+//!   matches through it, at or above it walks. A term under three
+//!   characters (which the trigram index cannot find) or holding a GLOB
+//!   wildcard is not asked of it, and always walks. An e-mail term holding `@` is found
 //!   instead through an ordered index on the reversed local part
 //!   (`idx_orders_email_local_rev`, see `domain::email_local_reversed`):
 //!   one B-tree range, where the trigram table merges a posting list per
@@ -157,10 +157,17 @@ enum Narrowing {
 /// The SQLite FTS query of one probe: the ids of the orders whose search
 /// text holds `fragment` (and, for a free query, whose provider order id
 /// is the whole term, which is then the fragment).
+///
+/// The fragment is asked as a phrase of its trigrams (`MATCH`), which the
+/// index answers from its position lists alone: a `GLOB` is answered by
+/// testing the pattern on each candidate's text, read from the table's
+/// content, and those reads were most of a dense term's search. The phrase
+/// finds the orders whose text holds the fragment, as the `GLOB` did
+/// (folding case too, where the stored text is already lower-case); the
+/// page's own condition still tests each order it reads.
 fn fts_candidates(fragment: &str, free_query: bool) -> (String, Vec<Value>) {
-    let mut sql =
-        String::from("SELECT order_id FROM orders_search WHERE orders_search.search_text GLOB ?");
-    let mut values: Vec<Value> = vec![format!("*{fragment}*").into()];
+    let mut sql = String::from("SELECT order_id FROM orders_search WHERE search_text MATCH ?");
+    let mut values: Vec<Value> = vec![format!("\"{}\"", fragment.replace('"', "\"\"")).into()];
     if free_query {
         sql.push_str(
             " UNION ALL SELECT id AS order_id FROM orders WHERE lower(provider_order_id) = ?",
@@ -398,6 +405,103 @@ mod tests {
             plan,
             ["SEARCH orders USING INDEX idx_orders_id_search_text (id<?)"]
         );
+    }
+
+    /// The order ids of `texts` (one order each, `o0`, `o1`, …) whose
+    /// search text holds each of `fragments`: by the FTS phrase kessai asks,
+    /// and by a GLOB over every text.
+    async fn phrase_and_glob(
+        texts: &[&str],
+        fragments: &[&str],
+    ) -> Vec<(Vec<String>, Vec<String>)> {
+        let dir = std::env::temp_dir().join(format!("kessai-search-{}", ulid::Ulid::new()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let url = format!("sqlite://{}", dir.join("fts.sqlite").display());
+        let store = Store::connect(&url, &Default::default()).await.unwrap();
+        store.migrate().await.unwrap();
+        for (n, text) in texts.iter().enumerate() {
+            store
+                .write
+                .execute_raw(Statement::from_sql_and_values(
+                    DatabaseBackend::Sqlite,
+                    "INSERT INTO orders_search (order_id, search_text) VALUES (?, ?)",
+                    [format!("o{n}").into(), (*text).into()],
+                ))
+                .await
+                .unwrap();
+        }
+        let ids = |sql: String, values: Vec<Value>| {
+            let store = &store;
+            async move {
+                let mut ids: Vec<String> = store
+                    .read
+                    .query_all_raw(Statement::from_sql_and_values(
+                        DatabaseBackend::Sqlite,
+                        sql,
+                        values,
+                    ))
+                    .await
+                    .unwrap()
+                    .iter()
+                    .map(|row| row.try_get::<String>("", "order_id").unwrap())
+                    .collect();
+                ids.sort();
+                ids
+            }
+        };
+        let mut found = Vec::new();
+        for fragment in fragments {
+            let (sql, values) = fts_candidates(fragment, false);
+            let by_phrase = ids(sql, values).await;
+            let by_glob = ids(
+                "SELECT order_id FROM orders_search WHERE search_text GLOB ?".into(),
+                vec![format!("*{fragment}*").into()],
+            )
+            .await;
+            found.push((by_phrase, by_glob));
+        }
+        store.close().await;
+        let _ = std::fs::remove_dir_all(&dir);
+        found
+    }
+
+    #[tokio::test]
+    async fn the_phrase_finds_the_orders_the_glob_finds() {
+        let texts = [
+            "yamadatarou",
+            "tanqanaqnakayamada",
+            "山田太郎やまだたろう",
+            "o\"neill",
+            "aaaaa",
+            "satohanako",
+        ];
+        let fragments = [
+            "yamada",
+            "tanaka",
+            "山田太",
+            "だたろ",
+            "o\"ne",
+            "aaaa",
+            "aaaaaa",
+            "ako",
+        ];
+        let found = phrase_and_glob(&texts, &fragments).await;
+        for (fragment, (by_phrase, by_glob)) in fragments.iter().zip(&found) {
+            assert_eq!(by_phrase, by_glob, "{fragment}");
+        }
+        let expected: [&[&str]; 8] = [
+            &["o0", "o1"],
+            &[],
+            &["o2"],
+            &["o2"],
+            &["o3"],
+            &["o4"],
+            &[],
+            &["o5"],
+        ];
+        for ((by_phrase, _), expected) in found.iter().zip(expected) {
+            assert_eq!(by_phrase, expected);
+        }
     }
 
     #[test]
