@@ -160,7 +160,9 @@ pub(super) async fn order_with_attached(
     sees: &Visibility,
 ) -> Result<Option<(orders::Model, Vec<CaptureRecord>, Vec<RefundRecord>)>, StoreError> {
     let backend = db.get_database_backend();
-    if let Some(read) = OrderRead::of(backend, sees.owner().is_some())
+    let read = OrderRead::of(backend, sees.owner().is_some());
+    if direct.is_some()
+        && let Some(read) = read
         && let Some(params) = read.params(id, sees.owner())
         && let Some(found) = answered(direct, |direct| {
             direct.order_with_attached(&read.sql, &params)
@@ -168,7 +170,7 @@ pub(super) async fn order_with_attached(
     {
         return found.map(with_records).transpose();
     }
-    let statement = match OrderRead::of(backend, sees.owner().is_some()) {
+    let statement = match read {
         Some(read) => read.with(id, sees.owner()),
         None => backend.build(&order_read(id, sees)),
     };

@@ -3,8 +3,9 @@
 //! them, then a record's (`attached::COLUMNS`). Reading by name looked each
 //! of an order's 48 columns up in the row's names, with a formatted name
 //! for each prefixed one; on a ListOrders page on PostgreSQL that was an
-//! eighth of the machine's CPU samples. The same mapping serves the driver's rows and
-//! SQLite's rows read on the calling thread (`sqlite_reads.rs`).
+//! eighth of the machine's CPU samples. The same mapping serves the
+//! driver's rows and SQLite's rows read on the calling thread
+//! (`sqlite_reads.rs`).
 
 use sea_orm::QueryResult;
 use sea_orm::prelude::DateTimeUtc;

@@ -16,8 +16,8 @@
 //!   [`FTS_CANDIDATES`] matches in the FTS table, and below that reads the
 //!   matches through it, at or above it walks. A term under three
 //!   characters (which the trigram index cannot find) or holding a GLOB
-//!   wildcard is not asked of it, and always walks. An e-mail term holding `@` is found
-//!   instead through an ordered index on the reversed local part
+//!   wildcard is not asked of it, and always walks. An e-mail term holding
+//!   `@` is found instead through an ordered index on the reversed local part
 //!   (`idx_orders_email_local_rev`, see `domain::email_local_reversed`):
 //!   one B-tree range, where the trigram table merges a posting list per
 //!   trigram of the address.
@@ -338,15 +338,28 @@ impl Store {
 mod tests {
     use super::*;
 
+    /// A migrated SQLite database in a directory of its own, which
+    /// [`dropped`] removes.
+    async fn migrated() -> (Store, std::path::PathBuf) {
+        let dir = std::env::temp_dir().join(format!("kessai-search-{}", ulid::Ulid::new()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let url = format!("sqlite://{}", dir.join("search.sqlite").display());
+        let store = Store::connect(&url, &Default::default()).await.unwrap();
+        store.migrate().await.unwrap();
+        (store, dir)
+    }
+
+    async fn dropped((store, dir): (Store, std::path::PathBuf)) {
+        store.close().await;
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
     /// SQLite's plan of `sql` with `values`, step by step, on a migrated
     /// database of its own.
     async fn sqlite_plan(sql: String, values: Vec<Value>) -> Vec<String> {
-        let dir = std::env::temp_dir().join(format!("kessai-search-{}", ulid::Ulid::new()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let url = format!("sqlite://{}", dir.join("plan.sqlite").display());
-        let store = Store::connect(&url, &Default::default()).await.unwrap();
-        store.migrate().await.unwrap();
-        let plan = store
+        let database = migrated().await;
+        let plan = database
+            .0
             .read
             .query_all_raw(Statement::from_sql_and_values(
                 DatabaseBackend::Sqlite,
@@ -358,8 +371,7 @@ mod tests {
             .iter()
             .map(|row| row.try_get::<String>("", "detail").unwrap())
             .collect::<Vec<_>>();
-        store.close().await;
-        let _ = std::fs::remove_dir_all(&dir);
+        dropped(database).await;
         plan
     }
 
@@ -414,11 +426,8 @@ mod tests {
         texts: &[&str],
         fragments: &[&str],
     ) -> Vec<(Vec<String>, Vec<String>)> {
-        let dir = std::env::temp_dir().join(format!("kessai-search-{}", ulid::Ulid::new()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let url = format!("sqlite://{}", dir.join("fts.sqlite").display());
-        let store = Store::connect(&url, &Default::default()).await.unwrap();
-        store.migrate().await.unwrap();
+        let database = migrated().await;
+        let store = &database.0;
         for (n, text) in texts.iter().enumerate() {
             store
                 .write
@@ -430,24 +439,21 @@ mod tests {
                 .await
                 .unwrap();
         }
-        let ids = |sql: String, values: Vec<Value>| {
-            let store = &store;
-            async move {
-                let mut ids: Vec<String> = store
-                    .read
-                    .query_all_raw(Statement::from_sql_and_values(
-                        DatabaseBackend::Sqlite,
-                        sql,
-                        values,
-                    ))
-                    .await
-                    .unwrap()
-                    .iter()
-                    .map(|row| row.try_get::<String>("", "order_id").unwrap())
-                    .collect();
-                ids.sort();
-                ids
-            }
+        let ids = |sql: String, values: Vec<Value>| async move {
+            let mut ids: Vec<String> = store
+                .read
+                .query_all_raw(Statement::from_sql_and_values(
+                    DatabaseBackend::Sqlite,
+                    sql,
+                    values,
+                ))
+                .await
+                .unwrap()
+                .iter()
+                .map(|row| row.try_get::<String>("", "order_id").unwrap())
+                .collect();
+            ids.sort();
+            ids
         };
         let mut found = Vec::new();
         for fragment in fragments {
@@ -460,8 +466,7 @@ mod tests {
             .await;
             found.push((by_phrase, by_glob));
         }
-        store.close().await;
-        let _ = std::fs::remove_dir_all(&dir);
+        dropped(database).await;
         found
     }
 

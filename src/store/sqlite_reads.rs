@@ -1,7 +1,7 @@
 //! SQLite: one order with its captures and refunds (GetOrder, and the read a
 //! Capture, Refund or Void decides on), a ListOrders page and a search's
-//! candidate ids read on the calling thread, through
-//! read-only connections of kessai's own, instead of through the driver.
+//! candidate ids read on the calling thread, through read-only connections
+//! of kessai's own, instead of through the driver.
 //!
 //! The driver runs each connection on a thread of its own: every statement
 //! is a message to that thread and every row a message back, each a wake-up
@@ -9,9 +9,8 @@
 //! own before sea-orm reads it by name. For a read that SQLite answers from
 //! its page cache in microseconds, those hops and copies were most of
 //! GetOrder's cost (the wake-ups alone about a seventh of the machine's CPU
-//! samples). Here the
-//! statement runs where the call runs, and the columns are read by position
-//! straight into the row models.
+//! samples). Here the statement runs where the call runs, and the columns
+//! are read by position straight into the row models.
 //!
 //! A read blocks its runtime thread while it runs: one indexed lookup of an
 //! order and its few records. `busy_timeout` is 0, so it never waits for a
