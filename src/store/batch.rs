@@ -30,10 +30,10 @@
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use sea_orm::sea_query::{Alias, CommonTableExpression, Expr, Query, SubQueryStatement, WithQuery};
-use sea_orm::{ConnectionTrait, DatabaseBackend, DbErr, Statement};
+use sea_orm::{ConnectionTrait, DatabaseBackend, DbErr, Statement, Values};
 
 use super::error::{StoreError, check_failed, sqlstate};
+use super::written::renumbered;
 
 /// The table a held-back write goes to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -98,8 +98,8 @@ impl Guard {
 
 pub(super) struct Batch {
     backend: DatabaseBackend,
-    held: Mutex<Vec<(Table, SubQueryStatement)>>,
-    guards: Mutex<Vec<(Guard, SubQueryStatement)>>,
+    held: Mutex<Vec<(Table, Statement)>>,
+    guards: Mutex<Vec<(Guard, Statement)>>,
     /// Whether the transaction has already written or row-locked through a
     /// statement of its own, and so holds a transaction id.
     has_xid: AtomicBool,
@@ -118,7 +118,7 @@ impl Batch {
         }
     }
 
-    fn held(&self) -> std::sync::MutexGuard<'_, Vec<(Table, SubQueryStatement)>> {
+    fn held(&self) -> std::sync::MutexGuard<'_, Vec<(Table, Statement)>> {
         self.held.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -144,11 +144,11 @@ impl Batch {
     }
 
     /// Holds `statement` for the next batch (see [`Batch::can_hold`]).
-    pub(super) fn hold(&self, table: Table, statement: impl Into<SubQueryStatement>) {
-        self.held().push((table, statement.into()));
+    pub(super) fn hold(&self, table: Table, statement: Statement) {
+        self.held().push((table, statement));
     }
 
-    fn held_guards(&self) -> std::sync::MutexGuard<'_, Vec<(Guard, SubQueryStatement)>> {
+    fn held_guards(&self) -> std::sync::MutexGuard<'_, Vec<(Guard, Statement)>> {
         self.guards.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -166,9 +166,9 @@ impl Batch {
     /// Makes `statement` one of the next batch's guards; it must return a
     /// row for each row it changes. Only a batch that no write was held in
     /// before takes one (see [`Batch::can_guard`]).
-    pub(super) fn hold_guard(&self, guard: Guard, statement: impl Into<SubQueryStatement>) {
+    pub(super) fn hold_guard(&self, guard: Guard, statement: Statement) {
         debug_assert!(self.can_guard(guard));
-        self.held_guards().push((guard, statement.into()));
+        self.held_guards().push((guard, statement));
     }
 
     /// Holds `statement` for the next batch, after sending what keeps it
@@ -177,9 +177,8 @@ impl Batch {
         &self,
         conn: &C,
         table: Table,
-        statement: impl Into<SubQueryStatement>,
+        statement: Statement,
     ) -> Result<(), StoreError> {
-        let statement = statement.into();
         if !self.can_hold(table) {
             self.flush(conn).await?;
         }
@@ -218,42 +217,88 @@ impl Batch {
         let held = std::mem::take(&mut *self.held());
         let guards = std::mem::take(&mut *self.held_guards());
         let kinds: Vec<Guard> = guards.iter().map(|(kind, _)| *kind).collect();
-        let mut statements: Vec<SubQueryStatement> = held.into_iter().map(|(_, s)| s).collect();
-        // Built in place: sea-query's chained builders end in `to_owned()`,
-        // a deep copy of every statement and its values, which with their
-        // drops were a few per cent of kessai's CPU per Authorize.
-        let mut with = WithQuery::new();
-        let main = if guards.is_empty() {
-            match statements.pop() {
-                Some(last) => last,
-                None => return Ok(()),
-            }
+        if guards.is_empty() && held.len() <= 1 {
+            return match held.into_iter().next() {
+                Some((_, statement)) => {
+                    conn.execute_raw(statement).await?;
+                    self.wrote();
+                    Ok(())
+                }
+                None => Ok(()),
+            };
+        }
+        let mut chain = Chain::default();
+        let mut checks = Vec::with_capacity(guards.len());
+        for (n, (kind, guard)) in guards.into_iter().enumerate() {
+            let name = format!("g{n}");
+            checks.push(format!(
+                r#"kessai_guard((SELECT count(*) FROM "{name}"), '{}')"#,
+                kind.code()
+            ));
+            chain.cte(&name, guard);
+        }
+        let mut statements: Vec<Statement> = held.into_iter().map(|(_, s)| s).collect();
+        // Without guards the last write is the main query.
+        let main = if checks.is_empty() {
+            statements.pop()
         } else {
-            let mut checks = Vec::with_capacity(guards.len());
-            for (n, (kind, guard)) in guards.into_iter().enumerate() {
-                let name = format!("g{n}");
-                checks.push(format!(
-                    r#"kessai_guard((SELECT count(*) FROM "{name}"), '{}')"#,
-                    kind.code()
-                ));
-                with.cte(cte(name, guard));
-            }
-            let mut select = Query::select();
-            select.expr(Expr::cust(checks.join(" + ")));
-            SubQueryStatement::SelectStatement(select)
+            None
         };
-        let sent = if statements.is_empty() && kinds.is_empty() {
-            conn.execute_raw(built(self.backend, main)).await
-        } else {
-            for (n, statement) in statements.into_iter().enumerate() {
-                with.cte(cte(format!("w{n}"), statement));
-            }
-            with.query(main);
-            conn.execute(&with).await
+        for (n, statement) in statements.into_iter().enumerate() {
+            chain.cte(&format!("w{n}"), statement);
+        }
+        let statement = match main {
+            Some(main) => chain.then(main),
+            None => chain.then_select(&checks.join(" + ")),
         };
-        sent.map_err(|e| Guard::failure_among(&kinds, e))?;
+        conn.execute_raw(statement)
+            .await
+            .map_err(|e| Guard::failure_among(&kinds, e))?;
         self.wrote();
         Ok(())
+    }
+}
+
+/// A PostgreSQL statement of common table expressions being written: each
+/// statement's parameters numbered after the ones before it.
+#[derive(Default)]
+struct Chain {
+    sql: String,
+    values: Vec<sea_orm::Value>,
+}
+
+impl Chain {
+    fn cte(&mut self, name: &str, statement: Statement) {
+        self.sql
+            .push_str(if self.sql.is_empty() { "WITH " } else { ", " });
+        self.sql.push('"');
+        self.sql.push_str(name);
+        self.sql.push_str("\" AS (");
+        self.append(statement);
+        self.sql.push(')');
+    }
+
+    fn append(&mut self, statement: Statement) {
+        renumbered(&statement.sql, self.values.len(), &mut self.sql);
+        if let Some(Values(values)) = statement.values {
+            self.values.extend(values);
+        }
+    }
+
+    fn then(mut self, main: Statement) -> Statement {
+        self.sql.push(' ');
+        self.append(main);
+        self.statement()
+    }
+
+    fn then_select(mut self, expression: &str) -> Statement {
+        self.sql.push_str(" SELECT ");
+        self.sql.push_str(expression);
+        self.statement()
+    }
+
+    fn statement(self) -> Statement {
+        Statement::from_sql_and_values(DatabaseBackend::Postgres, self.sql, self.values)
     }
 }
 
@@ -266,7 +311,7 @@ impl Batch {
         let held = std::mem::take(&mut *self.held());
         let mut statements = Vec::with_capacity(2 * guards.len() + held.len());
         for (kind, guard) in guards {
-            statements.push(built(self.backend, guard));
+            statements.push(guard);
             statements.push(Statement::from_string(
                 self.backend,
                 // An upsert, so that the CHECK is met even if the guard's
@@ -278,7 +323,7 @@ impl Batch {
                 ),
             ));
         }
-        statements.extend(held.into_iter().map(|(_, s)| built(self.backend, s)));
+        statements.extend(held.into_iter().map(|(_, s)| s));
         let mut statements = statements.into_iter();
         let Some(mut call) = statements.next() else {
             return Ok(());
@@ -296,23 +341,5 @@ impl Batch {
             .await
             .map_err(|e| Guard::failure_among(&kinds, e))?;
         Ok(())
-    }
-}
-
-/// `statement` as the common table expression `name`, moved, not copied.
-fn cte(name: String, statement: SubQueryStatement) -> CommonTableExpression {
-    let mut cte = CommonTableExpression::new();
-    cte.query(statement).table_name(Alias::new(name));
-    cte
-}
-
-/// `statement` as SQL and values for `backend`.
-fn built(backend: DatabaseBackend, statement: SubQueryStatement) -> Statement {
-    match statement {
-        SubQueryStatement::InsertStatement(s) => backend.build(&s),
-        SubQueryStatement::UpdateStatement(s) => backend.build(&s),
-        SubQueryStatement::DeleteStatement(s) => backend.build(&s),
-        SubQueryStatement::SelectStatement(s) => backend.build(&s),
-        SubQueryStatement::WithStatement(s) => backend.build(&s),
     }
 }

@@ -30,9 +30,11 @@ mod search;
 mod sqlite_process;
 mod sqlite_reads;
 mod statements;
+mod step_writes;
 mod totals;
 mod tx;
 mod webhooks;
+mod written;
 
 use std::str::FromStr;
 use std::time::Duration;

@@ -6,27 +6,22 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::Notify;
 
 use chrono::{DateTime, Utc};
-use sea_orm::ActiveValue::Set;
-use sea_orm::sea_query::{Expr, OnConflict, SubQueryStatement, UpdateStatement};
+use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, EntityTrait,
-    QueryFilter, QueryOrder, QuerySelect, QueryTrait, TransactionTrait,
+    ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection, DatabaseTransaction,
+    EntityTrait, QueryFilter, QueryOrder, QuerySelect, Statement, TransactionTrait,
 };
 
 use super::batch::{Batch, Guard, Table};
-use super::convert::{
-    capture_from_row, capture_to_active, order_from_row, order_to_active, refund_from_row,
-    refund_to_active,
-};
-use super::entities::{
-    captures, idempotency_keys, order_events, orders, provider_attempts, refunds,
-};
+use super::convert::{capture_from_row, order_from_row, refund_from_row};
+use super::entities::{captures, idempotency_keys, orders, provider_attempts, refunds};
 use super::error::StoreError;
 use super::group_commit::Turn;
 use super::observe::{MoneyBook, MoneyObserver};
 use super::reads::key_from_row;
 use super::records::{AttemptState, Claim, KeyState, NewAttempt, NewEvent, NewKey};
 use super::statements::{self, StatementKind};
+use super::step_writes;
 use crate::domain::{
     AttemptId, CaptureId, CaptureRecord, OrderId, OrderRecord, RefundId, RefundRecord, Visibility,
 };
@@ -153,11 +148,7 @@ impl Tx {
     }
 
     /// Holds a write for the next batch, or sends it (see `store::batch`).
-    async fn write(
-        &self,
-        table: Table,
-        statement: impl Into<SubQueryStatement>,
-    ) -> Result<(), StoreError> {
+    async fn write(&self, table: Table, statement: Statement) -> Result<(), StoreError> {
         if self.batch.can_hold(table) {
             self.batch.hold(table, statement);
             return Ok(());
@@ -177,36 +168,13 @@ impl Tx {
         if !self.batch.can_guard(Guard::KeyFree) {
             return self.claim_key(key).await;
         }
-        let mut insert = Self::key_insert(key);
-        insert.returning_col(idempotency_keys::Column::Key);
+        let insert = step_writes::key_insert(self.backend(), key, true);
         self.batch.hold_guard(Guard::KeyFree, insert);
         Ok(Claim::Claimed)
     }
 
-    fn key_insert(key: &NewKey) -> sea_orm::sea_query::InsertStatement {
-        let row = idempotency_keys::ActiveModel {
-            scope: Set(key.scope.clone()),
-            key: Set(key.key.clone()),
-            rpc: Set(key.rpc.to_owned()),
-            request_hash: Set(key.request_hash.clone()),
-            order_id: Set(key.order_id.clone()),
-            attempt_id: Set(key.attempt_id.clone()),
-            state: Set(KeyState::InFlight.as_str().to_owned()),
-            outcome: Set(None),
-            created_at: Set(key.now),
-            updated_at: Set(key.now),
-            expires_at: Set(key.expires_at),
-        };
-        idempotency_keys::Entity::insert(row)
-            .on_conflict(
-                OnConflict::columns([
-                    idempotency_keys::Column::Scope,
-                    idempotency_keys::Column::Key,
-                ])
-                .do_nothing()
-                .to_owned(),
-            )
-            .into_query()
+    fn backend(&self) -> DatabaseBackend {
+        self.pool.get_database_backend()
     }
 
     /// Claims an idempotency key, or returns whoever holds it. On PostgreSQL
@@ -214,7 +182,8 @@ impl Tx {
     pub async fn claim_key(&self, key: &NewKey) -> Result<Claim, StoreError> {
         let txn = self.sent().await?;
         self.batch.wrote();
-        let rows = txn.execute(&Self::key_insert(key)).await?.rows_affected();
+        let insert = step_writes::key_insert(self.backend(), key, false);
+        let rows = txn.execute_raw(insert).await?.rows_affected();
         if rows == 1 {
             return Ok(Claim::Claimed);
         }
@@ -236,23 +205,8 @@ impl Tx {
         outcome: &str,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let mut update = idempotency_keys::Entity::update_many()
-            .col_expr(
-                idempotency_keys::Column::State,
-                Expr::value(KeyState::Completed.as_str()),
-            )
-            .col_expr(idempotency_keys::Column::Outcome, Expr::value(outcome))
-            .col_expr(idempotency_keys::Column::UpdatedAt, Expr::value(now));
-        if let Some(order_id) = order_id {
-            update = update.col_expr(
-                idempotency_keys::Column::OrderId,
-                Expr::value(order_id.to_string()),
-            );
-        }
-        let update = update
-            .filter(idempotency_keys::Column::Scope.eq(scope))
-            .filter(idempotency_keys::Column::Key.eq(key))
-            .into_query();
+        let update =
+            step_writes::key_completion(self.backend(), (scope, key), order_id, outcome, now);
         self.write(Table::Keys, update).await
     }
 
@@ -264,15 +218,7 @@ impl Tx {
         key: &str,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let update = idempotency_keys::Entity::update_many()
-            .col_expr(
-                idempotency_keys::Column::State,
-                Expr::value(KeyState::Open.as_str()),
-            )
-            .col_expr(idempotency_keys::Column::UpdatedAt, Expr::value(now))
-            .filter(idempotency_keys::Column::Scope.eq(scope))
-            .filter(idempotency_keys::Column::Key.eq(key))
-            .into_query();
+        let update = step_writes::key_reopening(self.backend(), (scope, key), now);
         self.write(Table::Keys, update).await
     }
 
@@ -310,10 +256,7 @@ impl Tx {
 
     /// Forgets a key whose call must be retryable (nothing reached the provider).
     pub async fn delete_key(&self, scope: &str, key: &str) -> Result<(), StoreError> {
-        let delete = idempotency_keys::Entity::delete_many()
-            .filter(idempotency_keys::Column::Scope.eq(scope))
-            .filter(idempotency_keys::Column::Key.eq(key))
-            .into_query();
+        let delete = step_writes::key_deletion(self.backend(), (scope, key));
         self.write(Table::Keys, delete).await
     }
 
@@ -374,24 +317,10 @@ impl Tx {
     }
 
     pub async fn insert_order(&self, order: &OrderRecord) -> Result<(), StoreError> {
-        let insert = orders::Entity::insert(order_to_active(order)).into_query();
+        let insert = step_writes::order_insert(self.backend(), order);
         self.write(Table::Orders, insert).await?;
         self.book().inserted(order);
         Ok(())
-    }
-
-    /// The order's next version, and the update that writes it if the row
-    /// is still at `order.version`.
-    fn order_update(order: &OrderRecord, now: DateTime<Utc>) -> (OrderRecord, UpdateStatement) {
-        let mut next = order.clone();
-        next.version = order.version + 1;
-        next.updated_at = now;
-        let update = orders::Entity::update_many()
-            .set(order_to_active(&next))
-            .filter(orders::Column::Id.eq(order.id.as_str()))
-            .filter(orders::Column::LockVersion.eq(order.version))
-            .into_query();
-        (next, update)
     }
 
     /// Writes the whole order if nobody wrote it since `order.version` was
@@ -406,11 +335,13 @@ impl Tx {
         order: &OrderRecord,
         now: DateTime<Utc>,
     ) -> Result<OrderRecord, StoreError> {
-        let (next, mut update) = Self::order_update(order, now);
+        let mut next = order.clone();
+        next.version = order.version + 1;
+        next.updated_at = now;
+        let update = step_writes::order_update(self.backend(), &next, order.version);
         if !self.batch.can_guard(Guard::OrderUnmoved) {
             self.sent().await?;
         }
-        update.returning_col(orders::Column::Id);
         self.batch.hold_guard(Guard::OrderUnmoved, update);
         self.book().saved(&next);
         Ok(next)
@@ -439,15 +370,12 @@ impl Tx {
     }
 
     pub async fn insert_capture(&self, capture: &CaptureRecord) -> Result<(), StoreError> {
-        let insert = captures::Entity::insert(capture_to_active(capture)).into_query();
+        let insert = step_writes::capture_insert(self.backend(), capture);
         self.write(Table::Captures, insert).await
     }
 
     pub async fn save_capture(&self, capture: &CaptureRecord) -> Result<(), StoreError> {
-        let update = captures::Entity::update_many()
-            .set(capture_to_active(capture))
-            .filter(captures::Column::Id.eq(capture.id.as_str()))
-            .into_query();
+        let update = step_writes::capture_update(self.backend(), capture);
         self.write(Table::Captures, update).await
     }
 
@@ -461,15 +389,12 @@ impl Tx {
     }
 
     pub async fn insert_refund(&self, refund: &RefundRecord) -> Result<(), StoreError> {
-        let insert = refunds::Entity::insert(refund_to_active(refund)).into_query();
+        let insert = step_writes::refund_insert(self.backend(), refund);
         self.write(Table::Refunds, insert).await
     }
 
     pub async fn save_refund(&self, refund: &RefundRecord) -> Result<(), StoreError> {
-        let update = refunds::Entity::update_many()
-            .set(refund_to_active(refund))
-            .filter(refunds::Column::Id.eq(refund.id.as_str()))
-            .into_query();
+        let update = step_writes::refund_update(self.backend(), refund);
         self.write(Table::Refunds, update).await
     }
 
@@ -479,22 +404,7 @@ impl Tx {
         attempt: &NewAttempt,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let insert = provider_attempts::Entity::insert(provider_attempts::ActiveModel {
-            id: Set(attempt.id.to_string()),
-            order_id: Set(attempt.order_id.to_string()),
-            operation: Set(attempt.operation.as_str().to_owned()),
-            target_id: Set(attempt.target_id.clone()),
-            provider_key: Set(attempt.provider_key.clone()),
-            amount: Set(attempt.amount),
-            request: Set(attempt.request.to_string()),
-            state: Set(AttemptState::InFlight.as_str().to_owned()),
-            error: Set(None),
-            checks: Set(0),
-            next_check_at: Set(None),
-            created_at: Set(now),
-            updated_at: Set(now),
-        })
-        .into_query();
+        let insert = step_writes::attempt_insert(self.backend(), attempt, now);
         self.write(Table::Attempts, insert).await
     }
 
@@ -524,26 +434,10 @@ impl Tx {
         now: DateTime<Utc>,
         next_check_at: Option<DateTime<Utc>>,
     ) -> Result<(), StoreError> {
-        let mut update = provider_attempts::Entity::update_many()
-            .col_expr(
-                provider_attempts::Column::State,
-                Expr::value(state.as_str()),
-            )
-            .col_expr(
-                provider_attempts::Column::Error,
-                Expr::value(error.map(str::to_owned)),
-            )
-            .col_expr(provider_attempts::Column::UpdatedAt, Expr::value(now));
         let keeps_backoff = state == AttemptState::Unknown && next_check_at.is_none();
-        if !keeps_backoff {
-            update = update.col_expr(
-                provider_attempts::Column::NextCheckAt,
-                Expr::value(next_check_at),
-            );
-        }
-        let update = update
-            .filter(provider_attempts::Column::Id.eq(id.as_str()))
-            .into_query();
+        let next_check_at = (!keeps_backoff).then_some(next_check_at);
+        let update =
+            step_writes::attempt_finish(self.backend(), id, (state, error), now, next_check_at);
         self.write(Table::Attempts, update).await
     }
 
@@ -558,20 +452,7 @@ impl Tx {
         event: &NewEvent,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let insert = order_events::Entity::insert(order_events::ActiveModel {
-            id: sea_orm::ActiveValue::NotSet,
-            order_id: Set(event.order_id.to_string()),
-            event_type: Set(event.event_type.to_owned()),
-            actor: Set(event.actor.clone()),
-            status: Set(event.status.as_str().to_owned()),
-            data: Set(event.data.to_string()),
-            created_at: Set(now),
-            amount_authorized: Set(Some(event.amounts.authorized)),
-            amount_captured: Set(Some(event.amounts.captured)),
-            amount_refunded: Set(Some(event.amounts.refunded)),
-            amount_capturable: Set(Some(event.amounts.capturable)),
-        })
-        .into_query();
+        let insert = step_writes::event_insert(self.backend(), event, now);
         self.write(Table::Events, insert).await?;
         self.appended.store(true, Ordering::Relaxed);
         Ok(())
