@@ -26,8 +26,10 @@ use tracing_subscriber::{EnvFilter, Layer};
 use crate::config::LogFormat;
 
 mod export_failures;
+mod span_fields;
 
 use export_failures::ToldOnce;
+use span_fields::AppendedJsonFields;
 
 static TRACER_PROVIDER: OnceLock<SdkTracerProvider> = OnceLock::new();
 
@@ -119,6 +121,7 @@ pub fn init_to(format: LogFormat, filter: &str, to: LogTo) {
             .flatten_event(true)
             .with_current_span(true)
             .with_target(true)
+            .fmt_fields(AppendedJsonFields)
             .with_writer(writer)
             .with_filter(filter)
             .boxed(),

@@ -88,8 +88,10 @@ impl PaymentService for PaymentApi {
         tracing::Span::current().record("provider", cmd.details.provider().as_str());
         super::access::note_provider(cmd.details.provider().as_str());
         let view = self.payments.authorize(&caller, cmd).await?;
+        // The provider is on the span already, from the request.
+        about_order(&view.order.id);
         Ok(Response::new(v1::AuthorizeResponse {
-            order: order(&view),
+            order: Some((&view).into()),
         }))
     }
 
