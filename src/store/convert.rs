@@ -1,10 +1,14 @@
 //! Rows ⇄ records. A row that cannot be read back is reported as corrupt,
 //! never guessed at.
 
+use chrono::{DateTime, Utc};
 use sea_orm::ActiveValue::Set;
 
-use super::entities::{captures, orders, refunds};
+use super::entities::{
+    captures, idempotency_keys, order_events, orders, provider_attempts, refunds,
+};
 use super::error::StoreError;
+use super::records::{AttemptState, KeyState, NewAttempt, NewEvent, NewKey};
 use crate::domain::search::search_text;
 use crate::domain::{
     AuthState, CaptureId, CaptureMethod, CaptureRecord, CaptureStatus, CardSummary, Currency,
@@ -265,5 +269,61 @@ pub fn refund_to_active(r: &RefundRecord) -> refunds::ActiveModel {
         failure_provider_code: Set(r.failure.as_ref().and_then(|f| f.provider_code.clone())),
         created_at: Set(r.created_at),
         updated_at: Set(r.updated_at),
+    }
+}
+
+/// A key's row as claimed.
+pub fn key_to_active(key: &NewKey) -> idempotency_keys::ActiveModel {
+    idempotency_keys::ActiveModel {
+        scope: Set(key.scope.clone()),
+        key: Set(key.key.clone()),
+        rpc: Set(key.rpc.to_owned()),
+        request_hash: Set(key.request_hash.clone()),
+        order_id: Set(key.order_id.clone()),
+        attempt_id: Set(key.attempt_id.clone()),
+        state: Set(KeyState::InFlight.as_str().to_owned()),
+        outcome: Set(None),
+        created_at: Set(key.now),
+        updated_at: Set(key.now),
+        expires_at: Set(key.expires_at),
+    }
+}
+
+/// An attempt's row as recorded before the call.
+pub fn attempt_to_active(
+    attempt: &NewAttempt,
+    now: DateTime<Utc>,
+) -> provider_attempts::ActiveModel {
+    provider_attempts::ActiveModel {
+        id: Set(attempt.id.to_string()),
+        order_id: Set(attempt.order_id.to_string()),
+        operation: Set(attempt.operation.as_str().to_owned()),
+        target_id: Set(attempt.target_id.clone()),
+        provider_key: Set(attempt.provider_key.clone()),
+        amount: Set(attempt.amount),
+        request: Set(attempt.request.to_string()),
+        state: Set(AttemptState::InFlight.as_str().to_owned()),
+        error: Set(None),
+        checks: Set(0),
+        next_check_at: Set(None),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+}
+
+/// An event's row as appended.
+pub fn event_to_active(event: &NewEvent, now: DateTime<Utc>) -> order_events::ActiveModel {
+    order_events::ActiveModel {
+        id: sea_orm::ActiveValue::NotSet,
+        order_id: Set(event.order_id.to_string()),
+        event_type: Set(event.event_type.to_owned()),
+        actor: Set(event.actor.clone()),
+        status: Set(event.status.as_str().to_owned()),
+        data: Set(event.data.to_string()),
+        created_at: Set(now),
+        amount_authorized: Set(Some(event.amounts.authorized)),
+        amount_captured: Set(Some(event.amounts.captured)),
+        amount_refunded: Set(Some(event.amounts.refunded)),
+        amount_capturable: Set(Some(event.amounts.capturable)),
     }
 }

@@ -2,11 +2,12 @@
 //! SQL text and values for one database (`store::written`).
 
 use chrono::{DateTime, Utc};
-use sea_orm::ActiveValue::Set;
 use sea_orm::{DatabaseBackend, Statement};
 
-use super::convert::{capture_to_active, order_to_active, refund_to_active};
-use super::entities::{idempotency_keys, order_events, provider_attempts};
+use super::convert::{
+    attempt_to_active, capture_to_active, event_to_active, key_to_active, order_to_active,
+    refund_to_active,
+};
 use super::records::{AttemptState, KeyState, NewAttempt, NewEvent, NewKey};
 use super::written::{Update, delete, insert};
 use crate::domain::{AttemptId, CaptureRecord, OrderId, OrderRecord, RefundRecord};
@@ -40,24 +41,7 @@ pub(super) fn key_insert(backend: DatabaseBackend, key: &NewKey, returning: bool
     } else {
         r#" ON CONFLICT ("scope", "key") DO NOTHING"#
     };
-    insert(backend, key_row(key), tail)
-}
-
-/// A key's row as claimed.
-pub(super) fn key_row(key: &NewKey) -> idempotency_keys::ActiveModel {
-    idempotency_keys::ActiveModel {
-        scope: Set(key.scope.clone()),
-        key: Set(key.key.clone()),
-        rpc: Set(key.rpc.to_owned()),
-        request_hash: Set(key.request_hash.clone()),
-        order_id: Set(key.order_id.clone()),
-        attempt_id: Set(key.attempt_id.clone()),
-        state: Set(KeyState::InFlight.as_str().to_owned()),
-        outcome: Set(None),
-        created_at: Set(key.now),
-        updated_at: Set(key.now),
-        expires_at: Set(key.expires_at),
-    }
+    insert(backend, key_to_active(key), tail)
 }
 
 /// The outcome to replay for a key.
@@ -109,29 +93,7 @@ pub(super) fn attempt_insert(
     attempt: &NewAttempt,
     now: DateTime<Utc>,
 ) -> Statement {
-    insert(backend, attempt_row(attempt, now), "")
-}
-
-/// An attempt's row as recorded before the call.
-pub(super) fn attempt_row(
-    attempt: &NewAttempt,
-    now: DateTime<Utc>,
-) -> provider_attempts::ActiveModel {
-    provider_attempts::ActiveModel {
-        id: Set(attempt.id.to_string()),
-        order_id: Set(attempt.order_id.to_string()),
-        operation: Set(attempt.operation.as_str().to_owned()),
-        target_id: Set(attempt.target_id.clone()),
-        provider_key: Set(attempt.provider_key.clone()),
-        amount: Set(attempt.amount),
-        request: Set(attempt.request.to_string()),
-        state: Set(AttemptState::InFlight.as_str().to_owned()),
-        error: Set(None),
-        checks: Set(0),
-        next_check_at: Set(None),
-        created_at: Set(now),
-        updated_at: Set(now),
-    }
+    insert(backend, attempt_to_active(attempt, now), "")
 }
 
 /// A provider call's outcome; `next_check_at` written unless `None` is to
@@ -158,23 +120,7 @@ pub(super) fn event_insert(
     event: &NewEvent,
     now: DateTime<Utc>,
 ) -> Statement {
-    insert(backend, event_row(event, now), "")
-}
-
-pub(super) fn event_row(event: &NewEvent, now: DateTime<Utc>) -> order_events::ActiveModel {
-    order_events::ActiveModel {
-        id: sea_orm::ActiveValue::NotSet,
-        order_id: Set(event.order_id.to_string()),
-        event_type: Set(event.event_type.to_owned()),
-        actor: Set(event.actor.clone()),
-        status: Set(event.status.as_str().to_owned()),
-        data: Set(event.data.to_string()),
-        created_at: Set(now),
-        amount_authorized: Set(Some(event.amounts.authorized)),
-        amount_captured: Set(Some(event.amounts.captured)),
-        amount_refunded: Set(Some(event.amounts.refunded)),
-        amount_capturable: Set(Some(event.amounts.capturable)),
-    }
+    insert(backend, event_to_active(event, now), "")
 }
 
 pub(super) fn capture_insert(backend: DatabaseBackend, capture: &CaptureRecord) -> Statement {

@@ -11,7 +11,10 @@ use crate::domain::{
     AttemptId, CaptureId, CaptureRecord, CaptureStatus, CardSummary, Customer, Failure, OrderId,
     OrderRecord, OrderState, OrderStatus, ProviderKind, RefundId, RefundRecord, RefundStatus,
 };
-use crate::store::convert::{capture_to_active, order_to_active, refund_to_active};
+use crate::store::convert::{
+    attempt_to_active, capture_to_active, event_to_active, key_to_active, order_to_active,
+    refund_to_active,
+};
 use crate::store::entities::{
     captures, idempotency_keys, order_events, orders, provider_attempts, refunds,
 };
@@ -146,7 +149,7 @@ fn a_key_is_claimed_completed_reopened_and_deleted_as_sea_query_builds_it() {
     let order_id = OrderId::from_trusted("ord_2".into());
     for backend in BACKENDS {
         for returning in [false, true] {
-            let mut insert = idempotency_keys::Entity::insert(step_writes::key_row(&key))
+            let mut insert = idempotency_keys::Entity::insert(key_to_active(&key))
                 .on_conflict(
                     OnConflict::columns([
                         idempotency_keys::Column::Scope,
@@ -240,8 +243,8 @@ fn an_attempt_and_an_event_are_written_as_sea_query_builds_them() {
         data: serde_json::json!({"capture_id": "cap_1"}),
     };
     for backend in BACKENDS {
-        let insert = provider_attempts::Entity::insert(step_writes::attempt_row(&attempt, at(8)))
-            .into_query();
+        let insert =
+            provider_attempts::Entity::insert(attempt_to_active(&attempt, at(8))).into_query();
         same(
             backend,
             step_writes::attempt_insert(backend, &attempt, at(8)),
@@ -283,8 +286,7 @@ fn an_attempt_and_an_event_are_written_as_sea_query_builds_them() {
                 backend.build(&update),
             );
         }
-        let insert =
-            order_events::Entity::insert(step_writes::event_row(&event, at(10))).into_query();
+        let insert = order_events::Entity::insert(event_to_active(&event, at(10))).into_query();
         same(
             backend,
             step_writes::event_insert(backend, &event, at(10)),
