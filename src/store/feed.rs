@@ -7,10 +7,11 @@
 //! idle stream holds no connection and costs no query.
 //!
 //! The feed reads only when woken: by this process's commits that appended
-//! events (`Tx::commit`), by PostgreSQL notifications (a trigger on
-//! `order_events` notifies at commit, so other replicas' events wake it too,
-//! on a connection of its own that is not the pool's), and by a slow poll in
-//! case a notification was lost or another process wrote the SQLite file.
+//! events (`Tx::commit`), by PostgreSQL notifications (other replicas send
+//! one after their commits, `announce.rs`; it listens on a connection of its
+//! own that is not the pool's), and by a slow poll in case a notification
+//! was lost, an operator wrote an event or another process wrote the SQLite
+//! file.
 //! While a read shows events held back behind transactions in progress it
 //! reads again soon, since those transactions may announce nothing. The task
 //! stops once no stream listens (the next one starts it again) and when the

@@ -10,6 +10,7 @@
 //! SQLite's busy handler), IMMEDIATE transactions (safe across processes) and
 //! a pool of readers in WAL mode; PostgreSQL gets one pool for both.
 
+mod announce;
 mod attached;
 mod batch;
 mod convert;
@@ -102,6 +103,9 @@ pub struct Store {
     event_reads_total: std::sync::Arc<std::sync::atomic::AtomicU64>,
     /// The one reader of new events that every stream listens to.
     feed: std::sync::Arc<feed::Feed>,
+    /// Where a commit's new events are announced: `feed`, and on
+    /// PostgreSQL other replicas' feeds.
+    announce: announce::Announce,
     /// Whether SQLite's search table exists, once known (`search.rs`).
     search_index: std::sync::Arc<tokio::sync::OnceCell<bool>>,
     /// SQLite's writer, which commits many callers' steps at once.
@@ -168,13 +172,15 @@ impl Store {
         let mut write = SqlxSqliteConnector::from_sqlx_sqlite_pool(write);
         statements::count_statements_of(&mut read);
         statements::count_statements_of(&mut write);
+        let feed = std::sync::Arc::new(feed::Feed::new(options.event_feed_buffer, None));
         Ok(Self {
             read,
             write,
             money_observer: None,
             event_reads: event_read_permits(options),
             event_reads_total: Default::default(),
-            feed: std::sync::Arc::new(feed::Feed::new(options.event_feed_buffer, None)),
+            announce: announce::Announce::new(feed.wake.clone(), None),
+            feed,
             search_index: Default::default(),
             group: Some(std::sync::Arc::new(group_commit::GroupCommit::start(
                 writer_wait,
@@ -204,7 +210,8 @@ impl Store {
             .connect_with(connect.clone())
             .await
             .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-        let mut db = SqlxPostgresConnector::from_sqlx_postgres_pool(pool);
+        let mut db = SqlxPostgresConnector::from_sqlx_postgres_pool(pool.clone());
+        let feed = std::sync::Arc::new(feed::Feed::new(options.event_feed_buffer, Some(connect)));
         statements::count_statements_of(&mut db);
         Ok(Self {
             read: db.clone(),
@@ -212,7 +219,8 @@ impl Store {
             money_observer: None,
             event_reads: event_read_permits(options),
             event_reads_total: Default::default(),
-            feed: std::sync::Arc::new(feed::Feed::new(options.event_feed_buffer, Some(connect))),
+            announce: announce::Announce::new(feed.wake.clone(), Some(pool)),
+            feed,
             search_index: Default::default(),
             group: None,
             direct: None,
@@ -262,7 +270,7 @@ impl Store {
             turn,
             self.write.clone(),
             self.money_observer.clone(),
-            self.feed.wake.clone(),
+            self.announce.clone(),
         ))
     }
 

@@ -1,9 +1,7 @@
 //! A write transaction and the statements that run inside it.
 
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
-
-use tokio::sync::Notify;
 
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
@@ -12,6 +10,7 @@ use sea_orm::{
     EntityTrait, QueryFilter, QueryOrder, QuerySelect, Statement, TransactionTrait,
 };
 
+use super::announce::Announce;
 use super::batch::{Batch, Guard, Table};
 use super::convert::{capture_from_row, order_from_row, refund_from_row};
 use super::entities::{captures, idempotency_keys, orders, provider_attempts, refunds};
@@ -43,9 +42,8 @@ pub struct Tx {
     pool: DatabaseConnection,
     money: Mutex<MoneyBook>,
     money_observer: Option<MoneyObserver>,
-    /// This process's event feed, woken once events appended here are
-    /// committed (on SQLite nothing else announces them).
-    feed: Arc<Notify>,
+    /// Where events appended here are announced once committed.
+    announce: Announce,
     appended: AtomicBool,
     batch: Batch,
 }
@@ -58,7 +56,7 @@ impl Tx {
         turn: Option<Turn>,
         pool: DatabaseConnection,
         money_observer: Option<MoneyObserver>,
-        feed: Arc<Notify>,
+        announce: Announce,
     ) -> Self {
         Self {
             batch: Batch::new(pool.get_database_backend()),
@@ -67,7 +65,7 @@ impl Tx {
             pool,
             money: Mutex::default(),
             money_observer,
-            feed,
+            announce,
             appended: AtomicBool::new(false),
         }
     }
@@ -81,7 +79,7 @@ impl Tx {
             pool,
             money,
             money_observer,
-            feed,
+            announce,
             appended,
             batch,
         } = self;
@@ -98,7 +96,7 @@ impl Tx {
             None => batch.flush(&pool).await?,
         }
         if appended.into_inner() {
-            feed.notify_one();
+            announce.committed();
         }
         if let Some(observer) = money_observer {
             let book = money.into_inner().unwrap_or_else(|p| p.into_inner());

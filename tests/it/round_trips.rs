@@ -25,6 +25,10 @@ pub(crate) struct RoundTrips {
     pub writes: usize,
     pub commits: usize,
     pub rollbacks: usize,
+    /// PostgreSQL: notifications of new events to other replicas' feeds,
+    /// each sent after a commit for every commit of the past 20 ms
+    /// (`store::announce`), off the call's path.
+    pub announcements: usize,
 }
 
 /// The log lines the driver wrote so far.
@@ -51,6 +55,7 @@ pub(crate) fn classify(summaries: &[String]) -> RoundTrips {
             "ROLLBACK" => trips.rollbacks += 1,
             // A new pooled connection's set-up, not the call's.
             "PRAGMA" => {}
+            "SELECT" if summary.contains("pg_notify") => trips.announcements += 1,
             // Writes sent together as one statement (PostgreSQL).
             "WITH"
                 if ["INSERT", "UPDATE", "DELETE"]
@@ -247,9 +252,16 @@ fn assert_within_budget(table: &BTreeMap<&'static str, RoundTrips>, commits_logg
         if commits_logged {
             assert!(trips.commits <= 2, "{rpc}: {trips:?}");
         }
+        assert!(
+            trips.announcements <= 2,
+            "{rpc}: one a step at most: {trips:?}"
+        );
     }
     let list = table["ListOrders"];
     assert_eq!(list.writes, 0, "ListOrders: {list:?}");
+    for (rpc, read) in table.iter().filter(|(rpc, _)| rpc.starts_with("GetOrder")) {
+        assert_eq!(read.announcements, 0, "{rpc} appends no event: {read:?}");
+    }
     assert!(list.statements <= 2, "ListOrders: {list:?}");
 }
 

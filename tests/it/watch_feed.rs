@@ -273,3 +273,73 @@ db_test! {
         assert!(took < Duration::from_secs(1), "after reconnecting, six events took {took:?}");
     }
 }
+
+/// Notifications on the feeds' channel that arrive within `wait`.
+async fn notifications_within(
+    listener: &mut sea_orm::sqlx::postgres::PgListener,
+    wait: Duration,
+) -> usize {
+    let deadline = tokio::time::Instant::now() + wait;
+    let mut received = 0;
+    while let Ok(next) = tokio::time::timeout_at(deadline, listener.recv()).await {
+        next.expect("the listening connection stays up");
+        received += 1;
+    }
+    received
+}
+
+db_test! {
+    async fn commits_announce_their_events_after_committing_a_burst_with_few_notifications(app: TestApp) {
+        if app.store.backend() != sea_orm::DatabaseBackend::Postgres {
+            return;
+        }
+        let order = authorized(&app).await;
+        let mut listener = sea_orm::sqlx::postgres::PgListener::connect(&app.database_url)
+            .await
+            .unwrap();
+        listener.listen(kessai_migrations::ORDER_EVENTS_CHANNEL).await.unwrap();
+        notifications_within(&mut listener, Duration::from_millis(200)).await;
+
+        // A commit that appends an event is announced, once.
+        append(&app, &order).await;
+        assert_eq!(
+            notifications_within(&mut listener, Duration::from_millis(500)).await,
+            1,
+            "one commit, one notification"
+        );
+
+        // A burst of commits shares notifications: at most one per 20 ms,
+        // and one after the last commit.
+        let started = Instant::now();
+        for _ in 0..40 {
+            append(&app, &order).await;
+        }
+        let burst = started.elapsed();
+        let received = notifications_within(&mut listener, Duration::from_millis(500)).await;
+        let most = burst.as_millis() / 20 + 2;
+        assert!(
+            (1..=most as usize).contains(&received),
+            "40 commits in {burst:?}: {received} notifications (at most {most})"
+        );
+
+        // The commit itself notifies nobody: an event written by anything
+        // but kessai (an operator's repair) is left to the feeds' poll.
+        let mut admin = {
+            use sea_orm::sqlx::Connection;
+            sea_orm::sqlx::PgConnection::connect(&app.database_url).await.unwrap()
+        };
+        sea_orm::sqlx::query(
+            "INSERT INTO order_events (order_id, event_type, actor, status, created_at) \
+             VALUES ($1, 'authorized', 'operator', 'authorized', now())",
+        )
+        .bind(order.to_string())
+        .execute(&mut admin)
+        .await
+        .unwrap();
+        assert_eq!(
+            notifications_within(&mut listener, Duration::from_millis(300)).await,
+            0,
+            "no notification inside a commit"
+        );
+    }
+}
