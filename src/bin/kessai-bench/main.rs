@@ -3,6 +3,7 @@
 //! tonic stack answering a canned order) for the gRPC path and `pgbench`
 //! for the database path. See BENCHMARKS.md.
 
+mod ab;
 mod books;
 mod calls;
 mod chaos;
@@ -72,6 +73,8 @@ enum Command {
     /// Only ListOrders' customer and free-text searches over `--scale`
     /// seeded orders, against the plain first page.
     Search(search::SearchArgs),
+    /// Two builds, one scenario, measured in alternating windows.
+    Ab(ab::AbArgs),
 }
 
 #[derive(Debug, Clone, Args)]
@@ -169,6 +172,7 @@ fn main() -> anyhow::Result<()> {
         Some(Command::Soak(args)) => runtime.block_on(soak::run(args)),
         Some(Command::Search(args)) => runtime.block_on(search::run(args)),
         Some(Command::Books(args)) => runtime.block_on(books::run(args)),
+        Some(Command::Ab(args)) => runtime.block_on(ab::run(args)),
         None => {
             let smoke = cli.run.smoke;
             let args = if smoke { cli.run.smoke() } else { cli.run };
