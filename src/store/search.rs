@@ -154,9 +154,8 @@ enum Narrowing {
     NotAnAddress,
 }
 
-/// The SQLite FTS query of one probe: the ids of the orders whose search
-/// text holds `fragment` (and, for a free query, whose provider order id
-/// is the whole term, which is then the fragment).
+/// The SQLite FTS probe for `fragment`: the rows of the FTS table whose
+/// search text holds it, at most [`FTS_CANDIDATES`], as their rowids.
 ///
 /// The fragment is asked as a phrase of its trigrams (`MATCH`), which the
 /// index answers from its position lists alone: a `GLOB` is answered by
@@ -164,17 +163,35 @@ enum Narrowing {
 /// content, and those reads were most of a dense term's search. The phrase
 /// finds the orders whose text holds the fragment, as the `GLOB` did
 /// (folding case too, where the stored text is already lower-case); the
-/// page's own condition still tests each order it reads.
-fn fts_candidates(fragment: &str, free_query: bool) -> (String, Vec<Value>) {
-    let mut sql = String::from("SELECT order_id FROM orders_search WHERE search_text MATCH ?");
-    let mut values: Vec<Value> = vec![format!("\"{}\"", fragment.replace('"', "\"\"")).into()];
+/// page's own condition still tests each order it reads. Only rowids are
+/// read: the position lists hold them, where each row's order id is one
+/// more seek into the table's content, half of the probe's time for a term
+/// too dense to be read this way (`fts_rows`).
+fn fts_probe(fragment: &str) -> (String, Vec<Value>) {
+    (
+        format!(
+            "SELECT CAST(rowid AS TEXT) FROM orders_search WHERE search_text MATCH ? \
+             LIMIT {FTS_CANDIDATES}"
+        ),
+        vec![format!("\"{}\"", fragment.replace('"', "\"\"")).into()],
+    )
+}
+
+/// The page's narrowing to the orders of the FTS rows `rowids` (read by
+/// rowid inside the page's statement), and for a free query to the orders
+/// whose provider order id is the whole term, which is then `fragment`.
+fn fts_rows(rowids: &[i64], fragment: &str, free_query: bool) -> SimpleExpr {
+    let mut sql =
+        String::from(r#""orders"."id" IN (SELECT order_id FROM orders_search WHERE rowid IN ("#);
+    sql.push_str(&vec!["?"; rowids.len()].join(", "));
+    sql.push(')');
+    let mut values: Vec<Value> = rowids.iter().map(|&rowid| rowid.into()).collect();
     if free_query {
-        sql.push_str(
-            " UNION ALL SELECT id AS order_id FROM orders WHERE lower(provider_order_id) = ?",
-        );
+        sql.push_str(" UNION ALL SELECT id FROM orders WHERE lower(provider_order_id) = ?");
         values.push(fragment.to_owned().into());
     }
-    (sql, values)
+    sql.push(')');
+    Expr::cust_with_values(sql, values)
 }
 
 /// What to ask the trigram index for a term, if it can find it: the term
@@ -244,11 +261,11 @@ impl Store {
         Ok(Narrowing::Candidates(column(orders::Column::Id).is_in(ids)))
     }
 
-    /// On SQLite, `id IN (<the FTS candidates>)` for the longest term the
-    /// index can find, when it has fewer than [`FTS_CANDIDATES`] matches.
-    /// One read of the FTS table: the candidates themselves, at most that
-    /// many, then bound by value (reading them again through a subquery
-    /// would ask the index twice).
+    /// On SQLite, the orders of the FTS rows matching the longest term the
+    /// index can find, when it has fewer than [`FTS_CANDIDATES`] matches:
+    /// one probe of the index for their rowids, bound by value into the
+    /// page's statement (reading them through a subquery would ask the
+    /// index twice), which reads each one's order id by rowid.
     async fn fts_narrowing(&self, search: &OrderSearch) -> Result<Option<SimpleExpr>, StoreError> {
         if !self.sqlite_fts().await? {
             return Ok(None);
@@ -264,21 +281,30 @@ impl Store {
         let Some((fragment, free_query)) = best else {
             return Ok(None);
         };
-        let (candidates, values) = fts_candidates(&fragment, free_query);
-        let ids = self
+        let (probe, values) = fts_probe(&fragment);
+        let found = self
             .candidate_ids(Statement::from_sql_and_values(
                 DatabaseBackend::Sqlite,
-                format!("SELECT order_id FROM ({candidates}) LIMIT {FTS_CANDIDATES}"),
+                probe,
                 values,
             ))
             .await?;
-        if ids.len() as u64 >= FTS_CANDIDATES {
+        if found.len() as u64 >= FTS_CANDIDATES {
             return Ok(None);
         }
-        Ok(Some(column(orders::Column::Id).is_in(ids)))
+        // Rowids, as SQLite wrote them: one that does not read as a number
+        // leaves the search to the walk, which is always exact.
+        let Ok(rowids) = found
+            .iter()
+            .map(|rowid| rowid.parse::<i64>())
+            .collect::<Result<Vec<_>, _>>()
+        else {
+            return Ok(None);
+        };
+        Ok(Some(fts_rows(&rowids, &fragment, free_query)))
     }
 
-    /// The order ids `statement` selects (its one column, `order_id`):
+    /// The ids `statement` selects (its one column, text):
     /// on the calling thread where it can (`sqlite_reads.rs`), a dense
     /// term's candidates being hundreds of rows.
     async fn candidate_ids(&self, statement: Statement) -> Result<Vec<String>, StoreError> {
@@ -289,7 +315,7 @@ impl Store {
             .query_all_raw(statement)
             .await?
             .iter()
-            .map(|row| Ok(row.try_get::<String>("", "order_id")?))
+            .map(|row| Ok(row.try_get_by_index::<String>(0)?))
             .collect()
     }
 
@@ -402,6 +428,27 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_page_of_few_fts_candidates_reads_each_order_by_id() {
+        for free_query in [false, true] {
+            let page = sato_page(fts_rows(&[3, 5, 8], "sato", free_query));
+            let plan = sqlite_plan(page.sql, page.values.unwrap().0).await;
+            assert_eq!(
+                plan[0], "SEARCH orders USING INDEX sqlite_autoindex_orders_1 (id=?)",
+                "{plan:?}"
+            );
+            assert!(
+                plan.iter()
+                    .any(|step| step.contains("SCAN orders_search VIRTUAL TABLE INDEX 0:=")),
+                "the candidates' order ids read by rowid: {plan:?}"
+            );
+            assert!(
+                !plan.iter().any(|step| step.starts_with("SCAN orders ")),
+                "no scan of the orders: {plan:?}"
+            );
+        }
+    }
+
+    #[tokio::test]
     async fn a_walk_over_every_order_reads_the_index_it_names() {
         use sea_orm::ColumnTrait;
         let page = sato_page(orders::Column::Id.lt("ord_01Z"));
@@ -450,15 +497,27 @@ mod tests {
                 .await
                 .unwrap()
                 .iter()
-                .map(|row| row.try_get::<String>("", "order_id").unwrap())
+                .map(|row| row.try_get_by_index::<String>(0).unwrap())
                 .collect();
             ids.sort();
             ids
         };
         let mut found = Vec::new();
         for fragment in fragments {
-            let (sql, values) = fts_candidates(fragment, false);
-            let by_phrase = ids(sql, values).await;
+            let (probe, values) = fts_probe(fragment);
+            let rowids: Vec<Value> = ids(probe, values)
+                .await
+                .iter()
+                .map(|rowid| rowid.parse::<i64>().unwrap().into())
+                .collect();
+            let by_phrase = ids(
+                format!(
+                    "SELECT order_id FROM orders_search WHERE rowid IN ({})",
+                    vec!["?"; rowids.len()].join(", ")
+                ),
+                rowids,
+            )
+            .await;
             let by_glob = ids(
                 "SELECT order_id FROM orders_search WHERE search_text GLOB ?".into(),
                 vec![format!("*{fragment}*").into()],
