@@ -41,7 +41,8 @@ impl Announce {
             others: others.map(|pool| {
                 Arc::new(Announcer {
                     pool,
-                    scheduled: AtomicBool::new(false),
+                    due: AtomicBool::new(false),
+                    running: AtomicBool::new(false),
                     last_sent: Mutex::new(None),
                 })
             }),
@@ -59,48 +60,68 @@ impl Announce {
 
 pub(super) struct Announcer {
     pool: PgPool,
-    /// A notification is due and will be sent after every commit that saw
-    /// this set: those commits need none of their own.
-    scheduled: AtomicBool,
+    /// A commit since the last notification was queued.
+    due: AtomicBool,
+    /// A task is sending notifications: at most one, so that a pool short
+    /// of connections holds at most one of them for this.
+    running: AtomicBool,
     last_sent: Mutex<Option<Instant>>,
 }
 
 impl Announcer {
     fn schedule(self: &Arc<Self>) {
-        if self.scheduled.swap(true, Ordering::AcqRel) {
+        self.due.store(true, Ordering::SeqCst);
+        if self.running.swap(true, Ordering::SeqCst) {
             return;
         }
         let this = self.clone();
-        // A task only while a notification is due: a store that writes
+        // A task only while notifications are due: a store that writes
         // nothing holds none, and none keeps its pool open.
-        tokio::spawn(async move {
-            let last = *this
+        tokio::spawn(async move { this.run().await });
+    }
+
+    async fn run(&self) {
+        loop {
+            let last = *self
                 .last_sent
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner);
             if let Some(last) = last {
                 tokio::time::sleep_until(last + SPACING).await;
             }
-            // Cleared before sending: a commit that sees it cleared
-            // schedules the next notification, which is sent after it.
-            this.scheduled.store(false, Ordering::Release);
-            *this
+            // Cleared before sending: a commit after this sets it again and
+            // is covered by the next round.
+            self.due.store(false, Ordering::SeqCst);
+            *self
                 .last_sent
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner) = Some(Instant::now());
-            super::statements::count(super::statements::StatementKind::Select);
-            let sent = sea_orm::sqlx::query("SELECT pg_notify($1, '')")
-                .bind(ORDER_EVENTS_CHANNEL)
-                .execute(&this.pool)
-                .await;
-            if let Err(error) = sent
-                && !this.pool.is_closed()
-            {
-                tracing::warn!(
-                    %error,
-                    "announcing new order events failed; other replicas see them by their poll"
-                );
+            self.send().await;
+            if self.due.load(Ordering::SeqCst) {
+                continue;
             }
-        });
+            self.running.store(false, Ordering::SeqCst);
+            // A commit between the check above and the store saw this task
+            // still running and started none: take the turn back.
+            if !self.due.load(Ordering::SeqCst) || self.running.swap(true, Ordering::SeqCst) {
+                return;
+            }
+        }
+    }
+
+    async fn send(&self) {
+        super::statements::count(super::statements::StatementKind::Select);
+        let sent = sea_orm::sqlx::query("SELECT pg_notify($1, '')")
+            .bind(ORDER_EVENTS_CHANNEL)
+            .execute(&self.pool)
+            .await;
+        if let Err(error) = sent
+            && !self.pool.is_closed()
+        {
+            tracing::warn!(
+                %error,
+                "announcing new order events failed; other replicas see them by their poll"
+            );
+        }
     }
 }
