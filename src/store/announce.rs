@@ -7,10 +7,11 @@
 //! that commit with every other one that notifies: PostgreSQL takes one
 //! cluster-wide lock from queueing the notification until the commit is
 //! durable (`PreCommit_Notify`), so each commit waits for the previous
-//! one's WAL flush and none share one. A `pg_notify` per statement once
-//! capped this machine at about 1,100 commits a second against 5,000–6,700
-//! without it (`pgbench -c 64`, an insert per transaction). Events written
-//! by anything else (an operator's repair) reach the feeds by their poll.
+//! one's WAL flush and none share one. On this project's 2-core test
+//! machine, `pgbench -c 64` made about 3,200 commits a second with a
+//! `pg_notify` in each, against 14,000–16,000 without (an insert per
+//! transaction; BENCHMARKS.md). Events written by anything else (an
+//! operator's repair) reach the feeds by their poll.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -29,7 +30,7 @@ pub(super) const SPACING: Duration = Duration::from_millis(20);
 #[derive(Clone)]
 pub(super) struct Announce {
     /// This process's feed.
-    pub(super) local: Arc<Notify>,
+    local: Arc<Notify>,
     /// PostgreSQL: the other replicas' feeds.
     others: Option<Arc<Announcer>>,
 }
