@@ -17,19 +17,11 @@ use clap::{Args, ValueEnum};
 use kessai::clock::SystemClock;
 use kessai::sandbox::Sandbox;
 
-use crate::load::{Client, Load, Stats, drive_counted};
+use crate::load::{Client, Load, Stats};
 use crate::postgres::{Postgres, PostgresArg};
 use crate::server::{Kind, Server, default_db_connections, kessai_env};
 use crate::statements::PgStats;
-use crate::{RunArgs, authorize_many, calls, probe_of, spread};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Scenario {
-    Authorize,
-    Flow,
-    List,
-    Get,
-}
+use crate::{RunArgs, Scenario, authorize_many, drive_scenario, probe_of};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Database {
@@ -169,9 +161,8 @@ pub async fn run(args: AbArgs) -> anyhow::Result<()> {
         b.1 / a.1,
         b.2 / a.2
     );
-    for side in sides {
-        drop(side.server);
-    }
+    // The servers stop before their databases are dropped.
+    drop(sides);
     if args.database == Database::Postgres {
         pg.drop_database("kessai_bench_ab_a").await;
         pg.drop_database("kessai_bench_ab_b").await;
@@ -182,36 +173,15 @@ pub async fn run(args: AbArgs) -> anyhow::Result<()> {
 async fn window(side: &Side, scenario: Scenario, load: Load, round: usize) -> Stats {
     let probe = Some(probe_of(&side.server, side.pg_stats.as_ref()));
     let prefix = format!("ab-{}-{round}", side.name);
-    let clients = &side.clients;
-    match scenario {
-        Scenario::Authorize => {
-            drive_counted(clients, load, probe, move |client, n| {
-                let key = format!("{prefix}-{n}");
-                async move { calls::authorize(client, key).await.map(|_| ()) }
-            })
-            .await
-        }
-        Scenario::Flow => {
-            drive_counted(clients, load, probe, move |client, n| {
-                calls::flow(client, format!("{prefix}-{n}"))
-            })
-            .await
-        }
-        Scenario::List => {
-            drive_counted(clients, load, probe, |client, _| async move {
-                calls::list_page(client, String::new()).await.map(|_| ())
-            })
-            .await
-        }
-        Scenario::Get => {
-            let hot = side.hot.clone();
-            drive_counted(clients, load, probe, move |client, n| {
-                let id = hot[spread(n, hot.len() as u64) as usize].clone();
-                calls::get_order(client, id)
-            })
-            .await
-        }
-    }
+    drive_scenario(
+        scenario,
+        &side.clients,
+        load,
+        probe,
+        prefix,
+        side.hot.clone(),
+    )
+    .await
 }
 
 /// kessai's and the database server's CPU per call, NaN where unread.

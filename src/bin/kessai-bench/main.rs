@@ -244,6 +244,56 @@ struct PerDatabase {
     idle_rss: f64,
 }
 
+/// A scenario every database runs (`per_database`; `kessai-bench ab`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Scenario {
+    Authorize,
+    Flow,
+    List,
+    Get,
+}
+
+/// One window of `scenario`: Authorize and the flow with idempotency keys
+/// `{prefix}-{n}`, GetOrder on ids spread over `hot`, the first page of
+/// ListOrders.
+async fn drive_scenario(
+    scenario: Scenario,
+    clients: &[Client],
+    load: Load,
+    probe: Option<Probe>,
+    prefix: String,
+    hot: Arc<Vec<String>>,
+) -> Stats {
+    match scenario {
+        Scenario::Authorize => {
+            load::drive_counted(clients, load, probe, move |client, n| {
+                let key = format!("{prefix}-{n}");
+                async move { calls::authorize(client, key).await.map(|_| ()) }
+            })
+            .await
+        }
+        Scenario::Flow => {
+            load::drive_counted(clients, load, probe, move |client, n| {
+                calls::flow(client, format!("{prefix}-{n}"))
+            })
+            .await
+        }
+        Scenario::List => {
+            load::drive_counted(clients, load, probe, |client, _| async move {
+                calls::list_page(client, String::new()).await.map(|_| ())
+            })
+            .await
+        }
+        Scenario::Get => {
+            load::drive_counted(clients, load, probe, move |client, n| {
+                let id = hot[spread(n, hot.len() as u64) as usize].clone();
+                calls::get_order(client, id)
+            })
+            .await
+        }
+    }
+}
+
 /// What to read around each window of `server`: its CPU, the local
 /// PostgreSQL's when `postgres` names kessai's database there, and the
 /// statements and commits.
@@ -279,20 +329,28 @@ async fn per_database(
 
     eprintln!("{name}: GetOrder");
     let sampler = server.sample_rss();
-    let get = load::drive_counted(&clients, load, probe.clone(), move |client, n| {
-        let id = hot[(spread(n, hot.len() as u64)) as usize].clone();
-        calls::get_order(client, id)
-    })
+    let get = drive_scenario(
+        Scenario::Get,
+        &clients,
+        load,
+        probe.clone(),
+        String::new(),
+        hot,
+    )
     .await;
     report.row(format!("GetOrder, {name}"), &get, Some(sampler.max_mib()));
 
     eprintln!("{name}: Authorize");
     let sampler = server.sample_rss();
     let prefix = format!("{run_id}-{name}-auth");
-    let authorize = load::drive_counted(&clients, load, probe.clone(), move |client, n| {
-        let key = format!("{prefix}-{n}");
-        async move { calls::authorize(client, key).await.map(|_| ()) }
-    })
+    let authorize = drive_scenario(
+        Scenario::Authorize,
+        &clients,
+        load,
+        probe.clone(),
+        prefix,
+        Arc::default(),
+    )
     .await;
     report.row(
         format!("Authorize, {name}"),
@@ -303,9 +361,14 @@ async fn per_database(
     eprintln!("{name}: Authorize → Capture → Refund");
     let sampler = server.sample_rss();
     let prefix = format!("{run_id}-{name}-flow");
-    let flow = load::drive_counted(&clients, load, probe.clone(), move |client, n| {
-        calls::flow(client, format!("{prefix}-{n}"))
-    })
+    let flow = drive_scenario(
+        Scenario::Flow,
+        &clients,
+        load,
+        probe.clone(),
+        prefix,
+        Arc::default(),
+    )
     .await;
     report.row(
         format!("flow Authorize → Capture → Refund (flows/s), {name}"),
@@ -314,9 +377,14 @@ async fn per_database(
     );
 
     eprintln!("{name}: ListOrders");
-    let list = load::drive_counted(&clients, load, probe, |client, _| async move {
-        calls::list_page(client, String::new()).await.map(|_| ())
-    })
+    let list = drive_scenario(
+        Scenario::List,
+        &clients,
+        load,
+        probe,
+        String::new(),
+        Arc::default(),
+    )
     .await;
     report.row(format!("ListOrders first page of 50, {name}"), &list, None);
     Ok(PerDatabase {
