@@ -11,8 +11,7 @@ use std::sync::OnceLock;
 
 use sea_orm::sea_query::{Alias, Expr, JoinType, Query, SelectStatement, UnionType, Value};
 use sea_orm::{
-    ConnectionTrait, DatabaseBackend, DatabaseConnection, EntityTrait, ExprTrait, QueryTrait,
-    Statement,
+    ConnectionTrait, DatabaseBackend, DatabaseConnection, ExprTrait, QueryTrait, Statement,
 };
 
 use super::convert::{capture_from_row, refund_from_row};
@@ -53,9 +52,17 @@ pub(super) enum Table {
     Both,
 }
 
-/// The select of one table's rows for `order_ids`, with every column of
-/// [`COLUMNS`].
-fn branch(table: Table, order_ids: Vec<String>) -> SelectStatement {
+/// Whose records a branch selects.
+pub(super) enum Of {
+    /// The orders with these ids.
+    Orders(Vec<String>),
+    /// The orders of the statement's `page` (`page_read.rs`).
+    Page,
+}
+
+/// The select of one table's rows of the orders `of`, with every column
+/// of [`COLUMNS`].
+pub(super) fn branch(table: Table, of: Of) -> SelectStatement {
     let (name, kind) = match table {
         Table::Capture => ("captures", "'capture'"),
         Table::Refund | Table::Both => ("refunds", "'refund'"),
@@ -70,9 +77,10 @@ fn branch(table: Table, order_ids: Vec<String>) -> SelectStatement {
             select.expr_as(Expr::cust("NULL"), Alias::new(column));
         }
     }
-    select
-        .from(Alias::new(name))
-        .and_where(Expr::col(Alias::new("order_id")).is_in(order_ids));
+    select.from(Alias::new(name)).and_where(match of {
+        Of::Orders(ids) => Expr::col(Alias::new("order_id")).is_in(ids),
+        Of::Page => Expr::cust(r#""order_id" IN (SELECT "id" FROM "page")"#),
+    });
     select
 }
 
@@ -95,9 +103,12 @@ pub(super) async fn captures_and_refunds(
     if capture_orders.is_empty() {
         return Ok((captures_by_order, refunds_by_order));
     }
-    let mut select = branch(Table::Capture, capture_orders);
+    let mut select = branch(Table::Capture, Of::Orders(capture_orders));
     if !refund_orders.is_empty() {
-        select.union(UnionType::All, branch(Table::Refund, refund_orders));
+        select.union(
+            UnionType::All,
+            branch(Table::Refund, Of::Orders(refund_orders)),
+        );
     }
     let backend = db.get_database_backend();
     let rows = match answered(direct, |direct| direct.attached(&backend.build(&select))) {
@@ -209,9 +220,14 @@ fn with_records(
 /// so that neither database reads either table beyond its index on
 /// `order_id`.
 fn order_read(id: &str, sees: &Visibility) -> SelectStatement {
-    let mut attached = branch(Table::Capture, vec![id.to_owned()]);
-    attached.union(UnionType::All, branch(Table::Refund, vec![id.to_owned()]));
-    let mut query = super::reads::visible(orders::Entity::find_by_id(id), sees).into_query();
+    let mut attached = branch(Table::Capture, Of::Orders(vec![id.to_owned()]));
+    attached.union(
+        UnionType::All,
+        branch(Table::Refund, Of::Orders(vec![id.to_owned()])),
+    );
+    use sea_orm::{ColumnTrait, QueryFilter};
+    let by_id = super::row_models::view_select().filter(orders::Column::Id.eq(id));
+    let mut query = super::reads::visible(by_id, sees).into_query();
     let a = Alias::new("a");
     query.join_subquery(
         JoinType::LeftJoin,

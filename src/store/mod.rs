@@ -22,6 +22,7 @@ mod feed;
 mod group_commit;
 mod horizon;
 mod observe;
+mod page_read;
 mod reads;
 mod reconcile;
 pub mod records;

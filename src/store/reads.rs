@@ -3,8 +3,8 @@
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{NullOrdering, Value};
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, EntityTrait, Order, QueryFilter,
-    QueryOrder, QuerySelect, QueryTrait, Statement,
+    ColumnTrait, Condition, DatabaseBackend, EntityTrait, Order, QueryFilter, QueryOrder,
+    QuerySelect, QueryTrait, Statement,
 };
 
 use super::Store;
@@ -12,7 +12,6 @@ use super::convert::order_from_row;
 use super::entities::{idempotency_keys, order_events, orders, provider_attempts};
 use super::error::StoreError;
 use super::records::{AttemptRecord, AttemptState, EventRecord, KeyRecord, KeyState, Operation};
-use super::row_models::{DriverRow, order_model};
 use super::sqlite_reads::answered;
 use crate::domain::{
     AttemptId, OrderId, OrderSearch, OrderStatus, OrderView, ProviderKind, Visibility,
@@ -170,7 +169,7 @@ impl Store {
 
     /// A page of orders, newest first.
     pub async fn list_orders(&self, filter: &OrderFilter) -> Result<Vec<OrderView>, StoreError> {
-        let mut query = visible(orders::Entity::find(), &filter.sees);
+        let mut query = visible(super::row_models::view_select(), &filter.sees);
         if !filter.statuses.is_empty() {
             query = query
                 .filter(orders::Column::Status.is_in(filter.statuses.iter().map(|s| s.as_str())));
@@ -222,17 +221,9 @@ impl Store {
         } else {
             page
         };
-        let rows = match answered(self.direct.as_deref(), |direct| direct.orders(&page)) {
-            Some(rows) => rows,
-            None => {
-                let mut rows = Vec::new();
-                for row in self.read.query_all_raw(page).await? {
-                    rows.push(
-                        order_model(&mut DriverRow::new(&row)).map_err(super::attached::corrupt)?,
-                    );
-                }
-                rows
-            }
+        let Some(rows) = answered(self.direct.as_deref(), |direct| direct.orders(&page)) else {
+            let page = super::page_read::with_records(page, filter.order);
+            return super::page_read::read(&self.read, page).await;
         };
         let orders = rows
             .into_iter()

@@ -80,9 +80,19 @@ async fn counted<T>(process: &Process, call: impl Future<Output = T>) -> (T, Rou
     let before = statements(process).len();
     let answer = call.await;
     // The server logs a statement before it answers; the file may lag a
-    // moment behind the answer.
+    // moment behind the answer, and a step's announcement (at most one per
+    // 20 ms) follows its commit. Read until the log stops growing, so that
+    // none of it falls into the next call's count on a loaded machine.
     tokio::time::sleep(Duration::from_millis(100)).await;
-    let after = statements(process);
+    let mut after = statements(process);
+    for _ in 0..20 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let again = statements(process);
+        if again.len() == after.len() {
+            break;
+        }
+        after = again;
+    }
     // The statement log, for whoever reads the test's output.
     for summary in &after[before..] {
         println!("    {summary}");

@@ -21,7 +21,7 @@ use crate::load::{Client, Load, Stats};
 use crate::postgres::{Postgres, PostgresArg};
 use crate::server::{Kind, Server, default_db_connections, kessai_env};
 use crate::statements::PgStats;
-use crate::{RunArgs, Scenario, authorize_many, drive_scenario, probe_of};
+use crate::{RunArgs, Scenario, authorize_many, drive_scenario, flow_many, probe_of};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Database {
@@ -100,6 +100,11 @@ pub async fn run(args: AbArgs) -> anyhow::Result<()> {
             Database::Sqlite => None,
         };
         let hot = Arc::new(authorize_many(&clients, 1_000, &format!("ab-{name}-seed")).await?);
+        if args.scenario == Scenario::List {
+            // The main run lists after its flows: the first page's orders
+            // each have a capture and a refund to attach.
+            flow_many(&clients, 100, &format!("ab-{name}-flow")).await?;
+        }
         sides.push(Side {
             name,
             server,

@@ -225,6 +225,20 @@ async fn authorize_many(clients: &[Client], n: usize, prefix: &str) -> anyhow::R
         .map_err(|e| anyhow::anyhow!("seeding orders: {e}"))
 }
 
+/// `n` orders authorized, captured and partly refunded.
+async fn flow_many(clients: &[Client], n: usize, prefix: &str) -> anyhow::Result<()> {
+    let results: Vec<Result<(), String>> = futures::stream::iter(0..n)
+        .map(|i| calls::flow(clients[i % clients.len()].clone(), format!("{prefix}-{i}")))
+        .buffer_unordered(64)
+        .collect()
+        .await;
+    results
+        .into_iter()
+        .collect::<Result<Vec<_>, _>>()
+        .map(|_| ())
+        .map_err(|e| anyhow::anyhow!("seeding flows: {e}"))
+}
+
 /// A number spread over 0..n from a call's sequence number (splitmix64),
 /// so that callers ask for ids all over the table.
 fn spread(sequence: u64, n: u64) -> u64 {
