@@ -56,8 +56,11 @@ pub(super) enum Table {
 pub(super) enum Of {
     /// The orders with these ids.
     Orders(Vec<String>),
-    /// The orders of the statement's `page` (`page_read.rs`).
-    Page,
+    /// The orders of the statement's `page` (`page_read.rs`): of its row
+    /// at hand when `lateral`, else of all its rows. Refunds only of orders
+    /// that captured: what was captured is never un-captured, and a refund
+    /// needs it.
+    Page { lateral: bool },
 }
 
 /// The select of one table's rows of the orders `of`, with every column
@@ -79,7 +82,16 @@ pub(super) fn branch(table: Table, of: Of) -> SelectStatement {
     }
     select.from(Alias::new(name)).and_where(match of {
         Of::Orders(ids) => Expr::col(Alias::new("order_id")).is_in(ids),
-        Of::Page => Expr::cust(r#""order_id" IN (SELECT "id" FROM "page")"#),
+        Of::Page { lateral } => Expr::cust(match (lateral, table) {
+            (true, Table::Capture) => r#""order_id" = "page"."id""#,
+            (true, Table::Refund | Table::Both) => {
+                r#""order_id" = "page"."id" AND "page"."amount_captured" > 0"#
+            }
+            (false, Table::Capture) => r#""order_id" IN (SELECT "id" FROM "page")"#,
+            (false, Table::Refund | Table::Both) => {
+                r#""order_id" IN (SELECT "id" FROM "page" WHERE "amount_captured" > 0)"#
+            }
+        }),
     });
     select
 }

@@ -1,13 +1,16 @@
 //! A ListOrders page read through the driver (PostgreSQL) in one
 //! statement: the page's orders, each joined to its captures and refunds.
-//! Two statements (the page, then its records by 100 bound ids) cost a
-//! round trip, a connection from the pool and a hundred parameters more;
-//! an order with two records comes twice, and its columns are read once.
+//! Two statements (the page, then its records by a hundred bound ids) cost
+//! kessai a round trip, a connection from the pool and the parameters. An
+//! order with two records comes twice, and its columns are read once.
+//! Measured against the two statements and against one `UNION ALL` of the
+//! orders' rows and the records' (each NULL where the other's columns
+//! are), which PostgreSQL had to materialize and sort: BENCHMARKS.md.
 //! SQLite reads its pages on the calling thread (`sqlite_reads.rs`), where
 //! a statement costs no round trip.
 
 use sea_orm::sea_query::UnionType;
-use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
+use sea_orm::{ConnectionTrait, DatabaseBackend, DatabaseConnection, Statement};
 
 use super::attached::{Of, Table, branch, corrupt};
 use super::convert::{capture_from_row, order_from_row, refund_from_row};
@@ -20,18 +23,27 @@ use crate::domain::OrderView;
 
 /// `page` (a select of `row_models::view_select`'s columns) with each
 /// order's records joined, in the page's order, each order's records
-/// oldest first.
+/// oldest first. PostgreSQL joins each order's records laterally, two
+/// index searches per order: joined by `order_id IN` the page, it planned
+/// a whole scan of `refunds`. SQLite has no lateral join and searches the
+/// index for the `IN` list.
 pub(super) fn with_records(page: Statement, order: ListOrder) -> Statement {
-    let mut records = branch(Table::Capture, Of::Page);
-    records.union(UnionType::All, branch(Table::Refund, Of::Page));
+    let lateral = page.db_backend == DatabaseBackend::Postgres;
+    let mut records = branch(Table::Capture, Of::Page { lateral });
+    records.union(UnionType::All, branch(Table::Refund, Of::Page { lateral }));
     let records = page.db_backend.build(&records).sql;
+    let join = if lateral {
+        format!(r#"LEFT JOIN LATERAL ({records}) AS "a" ON TRUE"#)
+    } else {
+        format!(r#"LEFT JOIN ({records}) AS "a" ON "a"."order_id" = "page"."id""#)
+    };
     let keys = match order {
         ListOrder::Newest => r#""page"."id" DESC"#,
         ListOrder::SoonestExpiry => r#""page"."expires_at" ASC NULLS LAST, "page"."id" ASC"#,
     };
     Statement {
         sql: format!(
-            r#"WITH "page" AS ({}) SELECT "page".*, "a".* FROM "page" LEFT JOIN ({records}) AS "a" ON "a"."order_id" = "page"."id" ORDER BY {keys}, "a"."created_at", "a"."id""#,
+            r#"WITH "page" AS ({}) SELECT "page".*, "a".* FROM "page" {join} ORDER BY {keys}, "a"."id""#,
             page.sql
         ),
         ..page

@@ -77,27 +77,35 @@ pub(crate) fn classify(summaries: &[String]) -> RoundTrips {
 
 /// Runs `call` and counts what the server sent to the database meanwhile.
 async fn counted<T>(process: &Process, call: impl Future<Output = T>) -> (T, RoundTrips) {
-    let before = statements(process).len();
+    // What an earlier call sent, counted or not, is in the log before this
+    // one starts.
+    let before = settled(process).await.len();
     let answer = call.await;
-    // The server logs a statement before it answers; the file may lag a
-    // moment behind the answer, and a step's announcement (at most one per
-    // 20 ms) follows its commit. Read until the log stops growing, so that
-    // none of it falls into the next call's count on a loaded machine.
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    let mut after = statements(process);
-    for _ in 0..20 {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        let again = statements(process);
-        if again.len() == after.len() {
-            break;
-        }
-        after = again;
-    }
+    let after = settled(process).await;
     // The statement log, for whoever reads the test's output.
     for summary in &after[before..] {
         println!("    {summary}");
     }
     (answer, classify(&after[before..]))
+}
+
+/// The statement log once it has stopped growing. The server logs a
+/// statement before it answers, but the file may lag a moment behind the
+/// answer, and a step's announcement (at most one per 20 ms) follows its
+/// commit: on a loaded machine, a call's last statements could otherwise
+/// fall into the next call's count.
+async fn settled(process: &Process) -> Vec<String> {
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut log = statements(process);
+    for _ in 0..20 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let again = statements(process);
+        if again.len() == log.len() {
+            break;
+        }
+        log = again;
+    }
+    log
 }
 
 async fn count_round_trips(postgres: bool) -> Option<BTreeMap<&'static str, RoundTrips>> {
@@ -213,7 +221,13 @@ async fn count_round_trips(postgres: bool) -> Option<BTreeMap<&'static str, Roun
         }),
     )
     .await;
-    assert_eq!(answer.unwrap().into_inner().orders.len(), 1);
+    let listed = answer.unwrap().into_inner().orders;
+    assert_eq!(listed.len(), 1);
+    assert_eq!(
+        (listed[0].captures.len(), listed[0].refunds.len()),
+        (1, 1),
+        "the page's order with its records"
+    );
     table.insert("ListOrders", trips);
 
     let voided = client.authorize(authorize()).await.unwrap();
@@ -309,6 +323,11 @@ async fn round_trips_per_call_on_postgres() {
     };
     assert_within_budget(&table, true);
     assert_batched(&table);
+    let list = table["ListOrders"];
+    assert_eq!(
+        list.statements, 1,
+        "a page's orders and their records in one statement: {list:?}"
+    );
 }
 
 #[tokio::test]
