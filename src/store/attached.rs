@@ -11,7 +11,8 @@ use std::sync::OnceLock;
 
 use sea_orm::sea_query::{Alias, Expr, JoinType, Query, SelectStatement, UnionType, Value};
 use sea_orm::{
-    ConnectionTrait, DatabaseBackend, DatabaseConnection, ExprTrait, QueryTrait, Statement,
+    ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection, ExprTrait, QueryFilter,
+    QueryTrait, Statement,
 };
 
 use super::convert::{capture_from_row, refund_from_row};
@@ -237,7 +238,6 @@ fn order_read(id: &str, sees: &Visibility) -> SelectStatement {
         UnionType::All,
         branch(Table::Refund, Of::Orders(vec![id.to_owned()])),
     );
-    use sea_orm::{ColumnTrait, QueryFilter};
     let by_id = super::row_models::view_select().filter(orders::Column::Id.eq(id));
     let mut query = super::reads::visible(by_id, sees).into_query();
     let a = Alias::new("a");

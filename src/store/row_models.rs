@@ -120,13 +120,13 @@ impl<'r> DriverRow<'r> {
     {
         let at = self.at;
         self.at += 1;
-        // The driver's own read, unchecked: sea-orm's answers a NULL with
-        // an error whose text it formats, and the driver's checked read
-        // compares each value's type with every type its Rust type accepts.
-        // A page of orders is four thousand values, and the statements are
-        // this store's own, whose columns the tests read back on both
-        // databases; a value of another type fails to decode here rather
-        // than being misread (text must be UTF-8, integers fit or fail).
+        // The driver's own read, unchecked: sea-orm's answers each NULL
+        // with an error whose text it formats, and the driver's checked
+        // read compares each value's type with every type its Rust type
+        // accepts; a page of orders is four thousand values. The statements
+        // are this store's own and the tests read every column back on both
+        // databases. Unchecked, text that is not UTF-8 and an integer that
+        // does not fit still fail.
         if let Some(row) = self.row.try_as_pg_row() {
             return row
                 .try_get_unchecked::<Option<T>, usize>(at)
@@ -150,8 +150,8 @@ pub(super) enum AttachedRow {
 
 /// The order's columns in the order `order_model` reads them, which is the
 /// order of `orders::Column` without its last four, the search columns: a
-/// search reads them and no view does, and on PostgreSQL they were a tenth
-/// of a page's bytes ([`view_select`]).
+/// search reads them through its indexes and no view shows them
+/// ([`view_select`]).
 pub(super) const ORDER_COLUMNS: [&str; 44] = [
     "id",
     "provider",
