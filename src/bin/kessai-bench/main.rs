@@ -214,8 +214,28 @@ async fn serve_null() -> anyhow::Result<()> {
 
 /// Makes `n` orders through the API; their ids.
 async fn authorize_many(clients: &[Client], n: usize, prefix: &str) -> anyhow::Result<Vec<String>> {
-    let results: Vec<Result<String, String>> = futures::stream::iter(0..n)
-        .map(|i| calls::authorize(clients[i % clients.len()].clone(), format!("{prefix}-{i}")))
+    seed(clients, n, prefix, calls::authorize).await
+}
+
+/// `n` orders authorized, captured and partly refunded.
+async fn flow_many(clients: &[Client], n: usize, prefix: &str) -> anyhow::Result<()> {
+    seed(clients, n, prefix, calls::flow).await.map(drop)
+}
+
+/// `call` made `n` times, 64 at a time over `clients`, each with the key
+/// `{prefix}-{i}`; every answer, or the first failure.
+async fn seed<T, F, Fut>(
+    clients: &[Client],
+    n: usize,
+    prefix: &str,
+    call: F,
+) -> anyhow::Result<Vec<T>>
+where
+    F: Fn(Client, String) -> Fut,
+    Fut: std::future::Future<Output = Result<T, String>>,
+{
+    let results: Vec<Result<T, String>> = futures::stream::iter(0..n)
+        .map(|i| call(clients[i % clients.len()].clone(), format!("{prefix}-{i}")))
         .buffer_unordered(64)
         .collect()
         .await;
@@ -223,20 +243,6 @@ async fn authorize_many(clients: &[Client], n: usize, prefix: &str) -> anyhow::R
         .into_iter()
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| anyhow::anyhow!("seeding orders: {e}"))
-}
-
-/// `n` orders authorized, captured and partly refunded.
-async fn flow_many(clients: &[Client], n: usize, prefix: &str) -> anyhow::Result<()> {
-    let results: Vec<Result<(), String>> = futures::stream::iter(0..n)
-        .map(|i| calls::flow(clients[i % clients.len()].clone(), format!("{prefix}-{i}")))
-        .buffer_unordered(64)
-        .collect()
-        .await;
-    results
-        .into_iter()
-        .collect::<Result<Vec<_>, _>>()
-        .map(|_| ())
-        .map_err(|e| anyhow::anyhow!("seeding flows: {e}"))
 }
 
 /// A number spread over 0..n from a call's sequence number (splitmix64),
