@@ -85,6 +85,9 @@ pub struct Config {
     pub database_max_connections: u32,
     /// New order events kept for streams slow to take them.
     pub event_feed_buffer: usize,
+    /// Views of orders kept to answer reads that find the same versions;
+    /// 0 keeps none.
+    pub order_view_cache: usize,
     /// Apply pending migrations at start. Off where a single job migrates
     /// (the Helm chart's hook): then start-up only checks the schema.
     pub migrate_on_start: bool,
@@ -338,6 +341,9 @@ impl Config {
                 "KESSAI_EVENT_FEED_BUFFER",
                 crate::store::DEFAULT_EVENT_FEED_BUFFER,
             )?,
+            order_view_cache: env
+                .parse("KESSAI_ORDER_VIEW_CACHE")?
+                .unwrap_or(crate::store::DEFAULT_VIEW_CACHE_ENTRIES),
             migrate_on_start: env.parse_bool("KESSAI_MIGRATE_ON_START")?.unwrap_or(true),
             log_format: match env.get("KESSAI_LOG_FORMAT").as_deref() {
                 None | Some("text") => LogFormat::Text,

@@ -54,6 +54,7 @@ pub async fn connect_store(config: &Config) -> anyhow::Result<Store> {
     let options = StoreOptions {
         max_connections: config.database_max_connections,
         event_feed_buffer: config.event_feed_buffer,
+        order_view_cache: config.order_view_cache,
         ..StoreOptions::default()
     };
     Ok(Store::connect(config.database_url.expose_secret(), &options).await?)

@@ -295,6 +295,12 @@ pub const VARS: &[Var] = &[
         "new order events kept for slow streams",
     ),
     var(
+        "KESSAI_ORDER_VIEW_CACHE",
+        "4096",
+        "4096",
+        "views of orders kept for reads that find the same versions; 0 keeps none",
+    ),
+    var(
         "KESSAI_MAX_CONNECTIONS",
         "1000",
         "1000",

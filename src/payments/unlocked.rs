@@ -104,7 +104,14 @@ impl Payments {
             DateTime<Utc>,
         ) -> Result<T, PaymentError>,
     ) -> Result<Option<Unlocked<T>>, PaymentError> {
-        let Some(view) = self.store().order_view(order_id, &caller.sees).await? else {
+        // Read whole, not by its version first: the order a Capture, Refund
+        // or Void decides on was most often just written, and no kept view
+        // can answer at its new version.
+        let Some(view) = self
+            .store()
+            .order_view_whole(order_id, &caller.sees)
+            .await?
+        else {
             return Ok(None);
         };
         let (order, attached) = Attached::split(view);

@@ -35,6 +35,7 @@ mod statements;
 mod step_writes;
 mod totals;
 mod tx;
+mod view_cache;
 mod webhooks;
 mod written;
 
@@ -58,6 +59,7 @@ pub use records::*;
 pub use statements::{StatementKind, statement_counts};
 pub use totals::{Attention, DailyTotal, shop_offset};
 pub use tx::Tx;
+pub use view_cache::DEFAULT_VIEW_CACHE_ENTRIES;
 pub use webhooks::Receipt;
 
 /// Events kept for slow streams unless configured.
@@ -78,6 +80,9 @@ pub struct StoreOptions {
     /// the calling thread (`sqlite_reads.rs`); off, every read goes through
     /// the driver.
     pub reads_on_calling_thread: bool,
+    /// Views of orders kept to answer reads that find the same versions
+    /// (`view_cache.rs`); 0 keeps none.
+    pub order_view_cache: usize,
 }
 
 impl Default for StoreOptions {
@@ -88,6 +93,7 @@ impl Default for StoreOptions {
             create_if_missing: true,
             event_feed_buffer: DEFAULT_EVENT_FEED_BUFFER,
             reads_on_calling_thread: true,
+            order_view_cache: DEFAULT_VIEW_CACHE_ENTRIES,
         }
     }
 }
@@ -113,6 +119,8 @@ pub struct Store {
     group: Option<std::sync::Arc<group_commit::GroupCommit>>,
     /// SQLite: reads on the calling thread (`sqlite_reads.rs`).
     direct: Option<std::sync::Arc<sqlite_reads::DirectReads>>,
+    /// Views read before, answered again while their versions hold.
+    views: Option<std::sync::Arc<view_cache::ViewCache>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -187,6 +195,7 @@ impl Store {
                 writer_wait,
             ))),
             direct: direct.map(std::sync::Arc::new),
+            views: view_cache::ViewCache::new(options.order_view_cache).map(std::sync::Arc::new),
         })
     }
 
@@ -225,6 +234,7 @@ impl Store {
             search_index: Default::default(),
             group: None,
             direct: None,
+            views: view_cache::ViewCache::new(options.order_view_cache).map(std::sync::Arc::new),
         })
     }
 

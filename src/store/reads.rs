@@ -3,16 +3,19 @@
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{NullOrdering, Value};
 use sea_orm::{
-    ColumnTrait, Condition, DatabaseBackend, EntityTrait, Order, QueryFilter, QueryOrder,
-    QuerySelect, QueryTrait, Statement,
+    ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, EntityTrait, Order, QueryFilter,
+    QueryOrder, QuerySelect, QueryTrait, Select, Statement,
 };
 
 use super::Store;
+use super::attached::corrupt;
 use super::convert::order_from_row;
 use super::entities::{idempotency_keys, order_events, orders, provider_attempts};
 use super::error::StoreError;
 use super::records::{AttemptRecord, AttemptState, EventRecord, KeyRecord, KeyState, Operation};
+use super::row_models::{self, DriverRow};
 use super::sqlite_reads::answered;
+use super::view_cache::Stamp;
 use crate::domain::{
     AttemptId, OrderId, OrderSearch, OrderStatus, OrderView, ProviderKind, Visibility,
 };
@@ -136,6 +139,13 @@ fn literal_limit(mut page: Statement) -> Statement {
     page
 }
 
+/// The statement of an order's id and version, found by `id` as `sees`
+/// allows.
+fn version_of(backend: DatabaseBackend, id: &OrderId, sees: &Visibility) -> Statement {
+    let select = row_models::stamp_select().filter(orders::Column::Id.eq(id.as_str()));
+    visible(select, sees).build(backend)
+}
+
 impl Store {
     /// How many of this store's reads SQLite answered on the calling
     /// thread (`sqlite_reads.rs`), not through the driver.
@@ -143,9 +153,36 @@ impl Store {
         self.direct.as_ref().map_or(0, |direct| direct.answered())
     }
 
-    /// One order with its captures and refunds: one statement, no write.
-    /// `None` also when `sees` does not allow the order.
+    /// One order with its captures and refunds, no write. Where a view of
+    /// it is kept, the order's version first, and that view if it was read
+    /// at that version (`view_cache.rs`); otherwise
+    /// [`Store::order_view_whole`]. `None` also when `sees` does not allow
+    /// the order.
     pub async fn order_view(
+        &self,
+        id: &OrderId,
+        sees: &Visibility,
+    ) -> Result<Option<OrderView>, StoreError> {
+        if let Some(views) = self.views.as_ref().filter(|views| views.holds(id)) {
+            let Some(stamp) = self
+                .stamps(version_of(self.backend(), id, sees))
+                .await?
+                .pop()
+            else {
+                return Ok(None);
+            };
+            if let Some(view) = views.view(&stamp) {
+                return Ok(Some(view));
+            }
+        }
+        self.order_view_whole(id, sees).await
+    }
+
+    /// [`Store::order_view`] read whole in one statement, without asking
+    /// for the version first: for a read that a write has most likely just
+    /// made new (the one a Capture, Refund or Void decides on). The view is
+    /// kept for the reads after it.
+    pub async fn order_view_whole(
         &self,
         id: &OrderId,
         sees: &Visibility,
@@ -160,16 +197,65 @@ impl Store {
         let Some((row, captures, refunds)) = found else {
             return Ok(None);
         };
-        Ok(Some(OrderView {
+        let view = OrderView {
             order: order_from_row(row)?,
             captures,
             refunds,
-        }))
+        };
+        if let Some(views) = &self.views {
+            views.keep(std::slice::from_ref(&view));
+        }
+        Ok(Some(view))
     }
 
-    /// A page of orders, newest first.
+    /// A page of orders, newest first: their ids and versions first, and
+    /// the views kept for them if every one is kept at its version
+    /// (`view_cache.rs`); otherwise the page read whole, and kept.
     pub async fn list_orders(&self, filter: &OrderFilter) -> Result<Vec<OrderView>, StoreError> {
-        let mut query = visible(super::row_models::view_select(), &filter.sees);
+        let page = self.page_select(filter).await?;
+        if let Some(views) = &self.views {
+            let stamps = self
+                .stamps(self.page_statement(&page, row_models::stamp_columns()))
+                .await?;
+            if let Some(kept) = views.page(&stamps) {
+                return Ok(kept);
+            }
+        }
+        let statement = super::page_read::with_records(
+            self.page_statement(&page, row_models::view_columns()),
+            filter.order,
+        );
+        let read = match answered(self.direct.as_deref(), |direct| direct.page(&statement)) {
+            Some(rows) => rows.views()?,
+            None => super::page_read::read(&self.read, statement).await?,
+        };
+        if let Some(views) = &self.views {
+            views.keep(&read);
+        }
+        Ok(read)
+    }
+
+    /// The ids and versions `statement` (of [`row_models::stamp_columns`])
+    /// selects.
+    async fn stamps(&self, statement: Statement) -> Result<Vec<Stamp>, StoreError> {
+        if let Some(stamps) = answered(self.direct.as_deref(), |direct| direct.stamps(&statement)) {
+            return Ok(stamps);
+        }
+        self.read
+            .query_all_raw(statement)
+            .await?
+            .iter()
+            .map(|row| row_models::stamp(&mut DriverRow::new(row)).map_err(corrupt))
+            .collect()
+    }
+
+    /// The page `filter` asks for, with no column selected yet, and whether
+    /// it walks every order for a search (`search::through_walk_index`).
+    async fn page_select(
+        &self,
+        filter: &OrderFilter,
+    ) -> Result<(Select<orders::Entity>, bool), StoreError> {
+        let mut query = visible(orders::Entity::find().select_only(), &filter.sees);
         if !filter.statuses.is_empty() {
             query = query
                 .filter(orders::Column::Status.is_in(filter.statuses.iter().map(|s| s.as_str())));
@@ -215,55 +301,24 @@ impl Store {
                 .order_by_with_nulls(orders::Column::ExpiresAt, Order::Asc, NullOrdering::Last)
                 .order_by_asc(orders::Column::Id),
         };
-        let page = literal_limit(query.limit(filter.limit).build(self.backend()));
-        let page = if walks && filter.walks_every_order() {
-            super::search::through_walk_index(page)
-        } else {
-            page
-        };
-        let Some(rows) = answered(self.direct.as_deref(), |direct| direct.orders(&page)) else {
-            let page = super::page_read::with_records(page, filter.order);
-            return super::page_read::read(&self.read, page).await;
-        };
-        let orders = rows
-            .into_iter()
-            .map(order_from_row)
-            .collect::<Result<Vec<_>, _>>()?;
-        self.attach(orders).await
+        Ok((
+            query.limit(filter.limit),
+            walks && filter.walks_every_order(),
+        ))
     }
 
-    /// Loads the captures and refunds of several orders in one statement.
-    async fn attach(
+    /// [`Store::page_select`]'s page selecting `columns`.
+    fn page_statement(
         &self,
-        orders: Vec<crate::domain::OrderRecord>,
-    ) -> Result<Vec<OrderView>, StoreError> {
-        let capture_orders: Vec<String> = orders.iter().map(|o| o.id.to_string()).collect();
-        // A refund needs a captured amount, and what was captured is never
-        // un-captured: orders that never captured have no refund to read.
-        let refund_orders: Vec<String> = orders
-            .iter()
-            .filter(|o| o.state.captured > 0)
-            .map(|o| o.id.to_string())
-            .collect();
-        let (mut captures_by_order, mut refunds_by_order) = super::attached::captures_and_refunds(
-            &self.read,
-            self.direct.as_deref(),
-            capture_orders,
-            refund_orders,
-        )
-        .await?;
-        Ok(orders
-            .into_iter()
-            .map(|order| OrderView {
-                captures: captures_by_order
-                    .remove(order.id.as_str())
-                    .unwrap_or_default(),
-                refunds: refunds_by_order
-                    .remove(order.id.as_str())
-                    .unwrap_or_default(),
-                order,
-            })
-            .collect())
+        (page, walks): &(Select<orders::Entity>, bool),
+        columns: impl IntoIterator<Item = orders::Column>,
+    ) -> Statement {
+        let statement = literal_limit(page.clone().columns(columns).build(self.backend()));
+        if *walks {
+            super::search::through_walk_index(statement)
+        } else {
+            statement
+        }
     }
 
     pub async fn find_key(&self, scope: &str, key: &str) -> Result<Option<KeyRecord>, StoreError> {

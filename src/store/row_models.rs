@@ -202,10 +202,36 @@ pub(super) const ORDER_COLUMNS: [&str; 44] = [
 /// The orders as a view reads them: every column of [`ORDER_COLUMNS`], in
 /// its order, for [`order_model`].
 pub(super) fn view_select() -> sea_orm::Select<orders::Entity> {
-    use sea_orm::{EntityTrait, IdenStatic, Iterable, QuerySelect};
+    use sea_orm::{EntityTrait, QuerySelect};
+    orders::Entity::find().select_only().columns(view_columns())
+}
+
+/// [`view_select`]'s columns.
+pub(super) fn view_columns() -> impl Iterator<Item = orders::Column> {
+    use sea_orm::{IdenStatic, Iterable};
+    orders::Column::iter().filter(|c| ORDER_COLUMNS.contains(&IdenStatic::as_str(c)))
+}
+
+/// The orders as a read of their versions selects them: the id and the
+/// row's version (`view_cache.rs`), for [`stamp`].
+pub(super) fn stamp_select() -> sea_orm::Select<orders::Entity> {
+    use sea_orm::{EntityTrait, QuerySelect};
     orders::Entity::find()
         .select_only()
-        .columns(orders::Column::iter().filter(|c| ORDER_COLUMNS.contains(&IdenStatic::as_str(c))))
+        .columns(stamp_columns())
+}
+
+/// [`stamp_select`]'s columns.
+pub(super) fn stamp_columns() -> [orders::Column; 2] {
+    [orders::Column::Id, orders::Column::LockVersion]
+}
+
+/// The id and version in a row of [`stamp_select`]'s columns.
+pub(super) fn stamp(c: &mut impl RowReader) -> Result<super::view_cache::Stamp, ColumnError> {
+    Ok(super::view_cache::Stamp {
+        id: c.next()?,
+        version: c.next()?,
+    })
 }
 
 /// The order in a row of [`view_select`]'s columns; the search columns,

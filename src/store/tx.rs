@@ -21,6 +21,7 @@ use super::reads::key_from_row;
 use super::records::{AttemptState, Claim, KeyState, NewAttempt, NewEvent, NewKey};
 use super::statements::{self, StatementKind};
 use super::step_writes;
+use super::view_cache::RecordsWritten;
 use crate::domain::{
     AttemptId, CaptureId, CaptureRecord, OrderId, OrderRecord, RefundId, RefundRecord, Visibility,
 };
@@ -46,6 +47,9 @@ pub struct Tx {
     announce: Announce,
     appended: AtomicBool,
     batch: Batch,
+    /// Orders written, and orders whose records were: a record is written
+    /// only with its order's next version (`view_cache.rs`).
+    written: Mutex<RecordsWritten>,
 }
 
 impl Tx {
@@ -67,6 +71,7 @@ impl Tx {
             money_observer,
             announce,
             appended: AtomicBool::new(false),
+            written: Mutex::default(),
         }
     }
 
@@ -82,7 +87,15 @@ impl Tx {
             announce,
             appended,
             batch,
+            written,
         } = self;
+        let written = written.into_inner().unwrap_or_else(|p| p.into_inner());
+        if let Some(order) = written.unversioned() {
+            // Dropping the transaction rolls it back; nothing held is sent.
+            return Err(StoreError::Database(format!(
+                "the records of order {order} were written without a new version of the order"
+            )));
+        }
         match txn.into_inner() {
             Some(txn) => {
                 batch.flush(&txn).await?;
@@ -105,6 +118,12 @@ impl Tx {
             }
         }
         Ok(())
+    }
+
+    fn written(&self) -> std::sync::MutexGuard<'_, RecordsWritten> {
+        self.written
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn book(&self) -> std::sync::MutexGuard<'_, MoneyBook> {
@@ -317,6 +336,7 @@ impl Tx {
     pub async fn insert_order(&self, order: &OrderRecord) -> Result<(), StoreError> {
         let insert = step_writes::order_insert(self.backend(), order);
         self.write(Table::Orders, insert).await?;
+        self.written().order(&order.id);
         self.book().inserted(order);
         Ok(())
     }
@@ -341,6 +361,7 @@ impl Tx {
             self.sent().await?;
         }
         self.batch.hold_guard(Guard::OrderUnmoved, update);
+        self.written().order(&next.id);
         self.book().saved(&next);
         Ok(next)
     }
@@ -369,11 +390,13 @@ impl Tx {
 
     pub async fn insert_capture(&self, capture: &CaptureRecord) -> Result<(), StoreError> {
         let insert = step_writes::capture_insert(self.backend(), capture);
+        self.written().record_of(&capture.order_id);
         self.write(Table::Captures, insert).await
     }
 
     pub async fn save_capture(&self, capture: &CaptureRecord) -> Result<(), StoreError> {
         let update = step_writes::capture_update(self.backend(), capture);
+        self.written().record_of(&capture.order_id);
         self.write(Table::Captures, update).await
     }
 
@@ -388,11 +411,13 @@ impl Tx {
 
     pub async fn insert_refund(&self, refund: &RefundRecord) -> Result<(), StoreError> {
         let insert = step_writes::refund_insert(self.backend(), refund);
+        self.written().record_of(&refund.order_id);
         self.write(Table::Refunds, insert).await
     }
 
     pub async fn save_refund(&self, refund: &RefundRecord) -> Result<(), StoreError> {
         let update = step_writes::refund_update(self.backend(), refund);
+        self.written().record_of(&refund.order_id);
         self.write(Table::Refunds, update).await
     }
 

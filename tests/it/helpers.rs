@@ -280,8 +280,15 @@ impl TestApp {
     /// Another kessai process on the same database and providers (a second
     /// replica), until the returned guard drops.
     pub async fn replica(&self) -> Replica {
+        self.replica_setting(&[]).await
+    }
+
+    /// [`TestApp::replica`] with these variables set beside this one's.
+    pub async fn replica_setting(&self, setting: &[(&str, &str)]) -> Replica {
+        let mut env = self.env.clone();
+        env.extend(setting.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         let config =
-            Config::from_lookup(|name| self.env.get(name).cloned()).expect("test configuration");
+            Config::from_lookup(|name| env.get(name).cloned()).expect("test configuration");
         let app = Application::build(config, Arc::new(self.clock.clone()))
             .await
             .expect("the replica starts");

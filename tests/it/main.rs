@@ -30,6 +30,7 @@ mod examples;
 mod first_hour;
 mod health_addr;
 mod idempotency;
+mod kept_views;
 mod metrics;
 mod order_reads;
 mod otlp_unreachable;

@@ -54,8 +54,19 @@ pub struct AbArgs {
     concurrency: usize,
     #[arg(long)]
     db_connections: Option<u32>,
+    /// A variable set for build B alone, `NAME=VALUE` (repeatable): the
+    /// same build with a setting changed.
+    #[arg(long = "b-set", value_parser = setting)]
+    b_set: Vec<(String, String)>,
     #[command(flatten)]
     postgres: PostgresArg,
+}
+
+fn setting(text: &str) -> Result<(String, String), String> {
+    let (name, value) = text
+        .split_once('=')
+        .ok_or_else(|| format!("{text:?} is not NAME=VALUE"))?;
+    Ok((name.to_owned(), value.to_owned()))
 }
 
 /// One build, served and ready.
@@ -87,7 +98,10 @@ pub async fn run(args: AbArgs) -> anyhow::Result<()> {
                 format!("sqlite://{}", path.display())
             }
         };
-        let env: HashMap<String, String> = kessai_env(connections, &url, &sandbox);
+        let mut env: HashMap<String, String> = kessai_env(connections, &url, &sandbox);
+        if name == "B" {
+            env.extend(args.b_set.iter().cloned());
+        }
         let server = match exe {
             Some(exe) => Server::start_exe(exe, Kind::Kessai, &env).await?,
             None => Server::start(Kind::Kessai, &env).await?,
