@@ -1,5 +1,7 @@
 //! Reads, served from the read pool.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{NullOrdering, Value};
 use sea_orm::{
@@ -15,7 +17,7 @@ use super::error::StoreError;
 use super::records::{AttemptRecord, AttemptState, EventRecord, KeyRecord, KeyState, Operation};
 use super::row_models::{self, DriverRow};
 use super::sqlite_reads::answered;
-use super::view_cache::Stamp;
+use super::view_cache::{Stamp, ViewCache};
 use crate::domain::{
     AttemptId, OrderId, OrderSearch, OrderStatus, OrderView, ProviderKind, Visibility,
 };
@@ -208,31 +210,75 @@ impl Store {
         Ok(Some(view))
     }
 
-    /// A page of orders, newest first: their ids and versions first, and
-    /// the views kept for them if every one is kept at its version
-    /// (`view_cache.rs`); otherwise the page read whole, and kept.
+    /// A page of orders, newest first. A page read before asks for its
+    /// orders' ids and versions first and reads whole only the orders not
+    /// kept at their version (`view_cache.rs`); any other is read whole,
+    /// and kept.
     pub async fn list_orders(&self, filter: &OrderFilter) -> Result<Vec<OrderView>, StoreError> {
         let page = self.page_select(filter).await?;
         if let Some(views) = &self.views {
-            let stamps = self
-                .stamps(self.page_statement(&page, row_models::stamp_columns()))
-                .await?;
-            if let Some(kept) = views.page(&stamps) {
-                return Ok(kept);
+            let versions = self.page_statement(&page, row_models::stamp_columns());
+            if views.read_before(&versions) {
+                let stamps = self.stamps(versions).await?;
+                return self.kept_or_read(views, &stamps, &filter.sees).await;
             }
         }
-        let statement = super::page_read::with_records(
-            self.page_statement(&page, row_models::view_columns()),
-            filter.order,
-        );
-        let read = match answered(self.direct.as_deref(), |direct| direct.page(&statement)) {
-            Some(rows) => rows.views()?,
-            None => super::page_read::read(&self.read, statement).await?,
-        };
+        let statement = self.page_statement(&page, row_models::view_columns());
+        let read = self.read_page(statement, filter.order).await?;
         if let Some(views) = &self.views {
             views.keep(&read);
         }
         Ok(read)
+    }
+
+    /// The views of `stamps`, in their order: those kept at their version,
+    /// and the others read whole in one statement, and kept. An order gone
+    /// since its stamp was read is left out.
+    async fn kept_or_read(
+        &self,
+        views: &ViewCache,
+        stamps: &[Stamp],
+        sees: &Visibility,
+    ) -> Result<Vec<OrderView>, StoreError> {
+        let mut page = views.page(stamps);
+        let missing: Vec<&str> = stamps
+            .iter()
+            .zip(&page)
+            .filter(|(_, kept)| kept.is_none())
+            .map(|(stamp, _)| stamp.id.as_str())
+            .collect();
+        if !missing.is_empty() {
+            let by_id = row_models::view_select()
+                .filter(orders::Column::Id.is_in(missing))
+                .order_by_desc(orders::Column::Id);
+            let statement = visible(by_id, sees).build(self.backend());
+            let read = self.read_page(statement, ListOrder::Newest).await?;
+            views.keep(&read);
+            let mut read: HashMap<String, OrderView> = read
+                .into_iter()
+                .map(|view| (view.order.id.to_string(), view))
+                .collect();
+            for (kept, stamp) in page.iter_mut().zip(stamps) {
+                if kept.is_none() {
+                    *kept = read.remove(&stamp.id);
+                }
+            }
+        }
+        Ok(page.into_iter().flatten().collect())
+    }
+
+    /// The orders `statement` (of [`row_models::view_columns`], in
+    /// `order`) selects, each with its records, in one statement.
+    async fn read_page(
+        &self,
+        statement: Statement,
+        order: ListOrder,
+    ) -> Result<Vec<OrderView>, StoreError> {
+        let statement = super::page_read::with_records(statement, order);
+        match answered(self.direct.as_deref(), |direct| direct.page(&statement)) {
+            Some(rows) => rows.views(),
+            None => super::page_read::read(&self.read, statement).await,
+        }
     }
 
     /// The ids and versions `statement` (of [`row_models::stamp_columns`])

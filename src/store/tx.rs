@@ -91,10 +91,19 @@ impl Tx {
         } = self;
         let written = written.into_inner().unwrap_or_else(|p| p.into_inner());
         if let Some(order) = written.unversioned() {
-            // Dropping the transaction rolls it back; nothing held is sent.
-            return Err(StoreError::Database(format!(
+            let refused = StoreError::Database(format!(
                 "the records of order {order} were written without a new version of the order"
-            )));
+            ));
+            // Nothing held is sent. Rolled back as `Tx::rollback` does, not
+            // dropped: on SQLite a step's transaction shares its connection
+            // with the other steps of its epoch (`group_commit.rs`).
+            if let Some(txn) = txn.into_inner() {
+                txn.rollback().await?;
+            }
+            if let Some(turn) = turn {
+                turn.settled().await?;
+            }
+            return Err(refused);
         }
         match txn.into_inner() {
             Some(txn) => {

@@ -18,7 +18,10 @@
 //! BENCHMARKS.md.
 
 use std::collections::HashSet;
+use std::hash::{Hash, Hasher};
 use std::sync::Arc;
+
+use sea_orm::Statement;
 
 use crate::domain::{OrderId, OrderView};
 
@@ -32,9 +35,19 @@ pub(super) struct Stamp {
     pub version: i64,
 }
 
-/// The views kept, at most a configured number (least used go first).
+/// Pages whose statements are remembered as read before.
+const PAGES_REMEMBERED: usize = 1024;
+
+/// The views kept, at most a configured number (least used go first), and
+/// which pages were read before.
 pub(super) struct ViewCache {
     views: quick_cache::sync::Cache<String, Arc<OrderView>>,
+    /// A page asked for the first time is read whole at once: asking for
+    /// its versions first would cost a statement more, for views that are
+    /// most likely not kept (a console paging through, a filter tried
+    /// once). A page asked for again (a list watched, its newest orders
+    /// changing) asks for the versions and reads whole only what changed.
+    pages: quick_cache::sync::Cache<u64, ()>,
 }
 
 impl ViewCache {
@@ -42,7 +55,22 @@ impl ViewCache {
     pub(super) fn new(entries: usize) -> Option<Self> {
         (entries > 0).then(|| Self {
             views: quick_cache::sync::Cache::new(entries),
+            pages: quick_cache::sync::Cache::new(PAGES_REMEMBERED),
         })
+    }
+
+    /// Whether the page of `versions` (its statement of ids and versions)
+    /// was read before; it is remembered as read from now on.
+    pub(super) fn read_before(&self, versions: &Statement) -> bool {
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        versions.sql.hash(&mut hasher);
+        format!("{:?}", versions.values).hash(&mut hasher);
+        let page = hasher.finish();
+        if self.pages.get(&page).is_some() {
+            return true;
+        }
+        self.pages.insert(page, ());
+        false
     }
 
     /// Whether a view of order `id` is kept, at any version.
@@ -56,9 +84,8 @@ impl ViewCache {
         (kept.order.version == stamp.version).then(|| OrderView::clone(&kept))
     }
 
-    /// The views of every stamp, in their order, or `None` if any one is
-    /// not kept at its version.
-    pub(super) fn page(&self, stamps: &[Stamp]) -> Option<Vec<OrderView>> {
+    /// The view kept for each stamp at its version, in their order.
+    pub(super) fn page(&self, stamps: &[Stamp]) -> Vec<Option<OrderView>> {
         stamps.iter().map(|stamp| self.view(stamp)).collect()
     }
 
@@ -134,23 +161,41 @@ mod tests {
     }
 
     #[test]
-    fn a_page_is_answered_whole_or_not_at_all() {
+    fn a_page_is_answered_in_its_order_where_kept_at_its_versions() {
         let cache = ViewCache::new(16).unwrap();
         cache.keep(&[view("ord_a", 1), view("ord_b", 1)]);
-        let both = cache.page(&[stamp("ord_b", 1), stamp("ord_a", 1)]).unwrap();
-        let ids: Vec<_> = both.iter().map(|v| v.order.id.as_str()).collect();
-        assert_eq!(ids, ["ord_b", "ord_a"], "in the stamps' order");
+        let ids = |stamps: &[Stamp]| -> Vec<Option<String>> {
+            let page = cache.page(stamps);
+            page.iter()
+                .map(|v| v.as_ref().map(|v| v.order.id.to_string()))
+                .collect()
+        };
+        let (a, b) = (Some("ord_a".to_owned()), Some("ord_b".to_owned()));
+        assert_eq!(ids(&[stamp("ord_b", 1), stamp("ord_a", 1)]), [b, a.clone()]);
+        assert_eq!(
+            ids(&[stamp("ord_a", 1), stamp("ord_b", 2)]),
+            [a.clone(), None]
+        );
+        assert_eq!(ids(&[stamp("ord_c", 1), stamp("ord_a", 1)]), [None, a]);
+        assert!(cache.page(&[]).is_empty());
+    }
+
+    #[test]
+    fn a_page_is_read_before_from_its_second_read_on() {
+        let cache = ViewCache::new(16).unwrap();
+        let page = |sql: &str, id: &str| {
+            Statement::from_sql_and_values(sea_orm::DatabaseBackend::Postgres, sql, [id.into()])
+        };
+        assert!(!cache.read_before(&page("SELECT 1 WHERE $1", "ord_a")));
+        assert!(cache.read_before(&page("SELECT 1 WHERE $1", "ord_a")));
         assert!(
-            cache
-                .page(&[stamp("ord_a", 1), stamp("ord_b", 2)])
-                .is_none()
+            !cache.read_before(&page("SELECT 1 WHERE $1", "ord_b")),
+            "other values"
         );
         assert!(
-            cache
-                .page(&[stamp("ord_a", 1), stamp("ord_c", 1)])
-                .is_none()
+            !cache.read_before(&page("SELECT 2 WHERE $1", "ord_a")),
+            "another statement"
         );
-        assert_eq!(cache.page(&[]), Some(Vec::new()));
     }
 
     #[test]
