@@ -3,19 +3,19 @@
 //! versions in the database answers without reading the rows again.
 //!
 //! Every read still asks the database: first for the ids and versions of
-//! the orders it answers with (a narrow statement, one index and a few
-//! bytes a row), then, if any of them is not kept at that version, for the
-//! whole views as before. So a cached answer is never older than the
-//! database. What makes the version enough is that an order's captures
-//! and refunds change only in a transaction that writes the order's next
-//! version: `Tx::commit` refuses one that does not (`RecordsWritten`), and
-//! every write of the row bumps the version (`Tx::save_order`). A write
-//! made outside kessai must do the same (operators repair through
-//! `kessai reconcile` and `kessai orders`, which go through `Tx`).
+//! the orders it answers with (two columns a row), then, for those not
+//! kept at that version, for the whole views, which it keeps. So no answer
+//! is older than the database. What makes the version enough is that an
+//! order's captures and refunds change only in a transaction that writes
+//! the order's next version: `Tx::commit` refuses one that does not
+//! (`RecordsWritten`), and every write of the row bumps the version
+//! (`Tx::save_order`; the reconciler's lease, `next_sync_at`, is in no
+//! view). A write made outside kessai must do the same.
 //!
-//! What the narrow read saves: on PostgreSQL a page of 50 wide rows joined
-//! to their records, sent and decoded; the measurements are in
-//! BENCHMARKS.md.
+//! Asking for the versions first is a statement more where nothing is
+//! kept, so only reads likely to find views ask: GetOrder of an order a
+//! view is kept of, and a page read before (`ViewCache::read_before`).
+//! BENCHMARKS.md has what a page costs each way.
 
 use std::collections::HashSet;
 use std::hash::{Hash, Hasher};
@@ -76,6 +76,13 @@ impl ViewCache {
     /// Whether a view of order `id` is kept, at any version.
     pub(super) fn holds(&self, id: &OrderId) -> bool {
         self.views.peek(id.as_str()).is_some()
+    }
+
+    /// Whether a view is kept for `stamp` at its version.
+    pub(super) fn kept_at(&self, stamp: &Stamp) -> bool {
+        self.views
+            .peek(stamp.id.as_str())
+            .is_some_and(|kept| kept.order.version == stamp.version)
     }
 
     /// The view kept for `stamp`, if it was read at that version.
@@ -154,6 +161,7 @@ mod tests {
         cache.keep(std::slice::from_ref(&read));
         assert_eq!(cache.view(&stamp("ord_a", 3)), Some(read));
         assert_eq!(cache.view(&stamp("ord_a", 4)), None, "a newer row");
+        assert!(cache.kept_at(&stamp("ord_a", 3)) && !cache.kept_at(&stamp("ord_a", 4)));
         assert_eq!(cache.view(&stamp("ord_a", 2)), None);
         assert_eq!(cache.view(&stamp("ord_b", 3)), None, "never read");
         assert!(cache.holds(&OrderId::from_trusted("ord_a".into())));

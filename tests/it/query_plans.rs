@@ -100,6 +100,28 @@ const PAGE_WITH_RECORDS: &str = "WITH page AS (SELECT * FROM orders ORDER BY id 
        WHERE order_id = page.id AND page.amount_captured > 0 \
      ) AS a ON TRUE ORDER BY page.id DESC, a.id";
 
+/// The orders of a page read before that changed since, each with its
+/// records (`Store::list_orders`, `view_cache.rs`): 50 bound ids.
+fn changed_with_records(index: usize) -> String {
+    let ids = (1..=50)
+        .map(|n| format!("${n}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    PAGE_WITH_RECORDS
+        .replace(
+            "SELECT * FROM orders ORDER BY id DESC LIMIT $1",
+            &format!("SELECT * FROM orders WHERE id IN ({ids}) ORDER BY id DESC"),
+        )
+        .replace("AS a ON TRUE", &format!("AS a ON TRUE /* {index} */"))
+}
+
+fn fifty_orders() -> String {
+    (0..50)
+        .map(|n| order(ORDERS - 3 * n))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// `(what, statement with $n parameters, its arguments, the index its plan
 /// must name)`, each as the store writes it.
 fn hot_queries() -> Vec<(&'static str, String, String, &'static str)> {
@@ -139,6 +161,24 @@ fn hot_queries() -> Vec<(&'static str, String, String, &'static str)> {
             PAGE_WITH_RECORDS.into(),
             "21".into(),
             "idx_refunds_order",
+        ),
+        (
+            "the orders of a page read again that changed, with their captures (view_cache.rs)",
+            changed_with_records(1),
+            fifty_orders(),
+            "idx_captures_order",
+        ),
+        (
+            "the orders of a page read again that changed, with their refunds (view_cache.rs)",
+            changed_with_records(2),
+            fifty_orders(),
+            "idx_refunds_order",
+        ),
+        (
+            "the ids and versions of a page read again (view_cache.rs)",
+            "SELECT id, lock_version FROM orders ORDER BY id DESC LIMIT $1".into(),
+            "51".into(),
+            "orders_pkey",
         ),
         (
             "a ListOrders page",
@@ -360,6 +400,9 @@ async fn the_hot_queries_read_through_an_index_on_a_large_database() {
     for (what, statement, arguments, index) in &queries {
         for mode in ["force_custom_plan", "auto"] {
             let plan = plan(&mut db, mode, statement, arguments).await;
+            if what.contains("changed") {
+                eprintln!("PLAN {what} {mode}\n{plan}");
+            }
             assert!(
                 !plan.contains("Seq Scan") && plan.contains("Index") && plan.contains(index),
                 "{what} ({mode}) should read through {index:?}:\n{plan}"
