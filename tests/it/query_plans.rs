@@ -400,9 +400,6 @@ async fn the_hot_queries_read_through_an_index_on_a_large_database() {
     for (what, statement, arguments, index) in &queries {
         for mode in ["force_custom_plan", "auto"] {
             let plan = plan(&mut db, mode, statement, arguments).await;
-            if what.contains("changed") {
-                eprintln!("PLAN {what} {mode}\n{plan}");
-            }
             assert!(
                 !plan.contains("Seq Scan") && plan.contains("Index") && plan.contains(index),
                 "{what} ({mode}) should read through {index:?}:\n{plan}"
