@@ -6,6 +6,7 @@
 //! them in the same statement: the order's row joined to each of its
 //! records.
 
+use std::collections::HashMap;
 use std::sync::OnceLock;
 
 use sea_orm::sea_query::{Alias, Expr, JoinType, Query, SelectStatement, UnionType, Value};
@@ -17,7 +18,7 @@ use sea_orm::{
 use super::convert::{capture_from_row, refund_from_row};
 use super::entities::orders;
 use super::error::StoreError;
-use super::row_models::{AttachedRow, DriverRow, joined_row};
+use super::row_models::{AttachedRow, DriverRow, attached_row, joined_row};
 use super::sqlite_reads::{DirectReads, answered};
 use crate::domain::{CaptureRecord, RefundRecord, Visibility};
 
@@ -94,6 +95,64 @@ pub(super) fn branch(table: Table, of: Of) -> SelectStatement {
         }),
     });
     select
+}
+
+/// The captures of the orders `capture_orders` and the refunds of the
+/// orders `refund_orders`, each by order, oldest first.
+pub(super) async fn captures_and_refunds(
+    db: &DatabaseConnection,
+    direct: Option<&DirectReads>,
+    capture_orders: Vec<String>,
+    refund_orders: Vec<String>,
+) -> Result<
+    (
+        HashMap<String, Vec<CaptureRecord>>,
+        HashMap<String, Vec<RefundRecord>>,
+    ),
+    StoreError,
+> {
+    let mut captures_by_order: HashMap<String, Vec<CaptureRecord>> = HashMap::new();
+    let mut refunds_by_order: HashMap<String, Vec<RefundRecord>> = HashMap::new();
+    if capture_orders.is_empty() {
+        return Ok((captures_by_order, refunds_by_order));
+    }
+    let mut select = branch(Table::Capture, Of::Orders(capture_orders));
+    if !refund_orders.is_empty() {
+        select.union(
+            UnionType::All,
+            branch(Table::Refund, Of::Orders(refund_orders)),
+        );
+    }
+    let backend = db.get_database_backend();
+    let rows = match answered(direct, |direct| direct.attached(&backend.build(&select))) {
+        Some(rows) => rows,
+        None => {
+            let mut rows = Vec::new();
+            for row in db.query_all(&select).await? {
+                rows.extend(attached_row(&mut DriverRow::new(&row)).map_err(corrupt)?);
+            }
+            rows
+        }
+    };
+    for record in rows.into_iter().map(Record::of) {
+        match record? {
+            Record::Capture(capture) => captures_by_order
+                .entry(capture.order_id.to_string())
+                .or_default()
+                .push(capture),
+            Record::Refund(refund) => refunds_by_order
+                .entry(refund.order_id.to_string())
+                .or_default()
+                .push(refund),
+        }
+    }
+    for captures in captures_by_order.values_mut() {
+        oldest_first(captures, |c| c.id.as_str());
+    }
+    for refunds in refunds_by_order.values_mut() {
+        oldest_first(refunds, |r| r.id.as_str());
+    }
+    Ok((captures_by_order, refunds_by_order))
 }
 
 /// Ids grow with time (ULIDs): the order records were made in.

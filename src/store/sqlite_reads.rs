@@ -30,8 +30,10 @@ use sea_orm::prelude::DateTimeUtc;
 use sea_orm::sea_query::Value;
 
 use super::entities::orders;
-use super::page_read::PageRows;
-use super::row_models::{AttachedRow, ColumnError, RowReader, joined_row, reads_in_turn, stamp};
+use super::row_models::{
+    AttachedRow, ColumnError, RowReader, attached_row, joined_row, order_model, reads_in_turn,
+    stamp,
+};
 use super::statements::{self, StatementKind};
 use super::view_cache::Stamp;
 
@@ -145,15 +147,11 @@ impl DirectReads {
         Ok(order.map(|order| (order, attached.into_iter().flatten().collect())))
     }
 
-    /// The rows of a page joined to its records
-    /// (`page_read::with_records`).
-    pub(super) fn page(&self, statement: &Statement) -> Result<PageRows, DirectError> {
-        let mut page = PageRows::default();
+    /// The orders of a page: `statement` selects the entity's columns.
+    pub(super) fn orders(&self, statement: &Statement) -> Result<Vec<orders::Model>, DirectError> {
         self.rows(&statement.sql, bound(statement)?, |row| {
-            let id = SqliteRow { row, at: 0 }.next()?;
-            Ok(page.read(id, &mut SqliteRow { row, at: 0 })?)
-        })?;
-        Ok(page)
+            Ok(order_model(&mut SqliteRow { row, at: 0 })?)
+        })
     }
 
     /// The ids and versions `statement` selects (`row_models::stamp_select`).
@@ -168,6 +166,14 @@ impl DirectReads {
         self.rows(&statement.sql, bound(statement)?, |row| {
             Ok(SqliteRow { row, at: 0 }.next()?)
         })
+    }
+
+    /// The records `statement` selects, as `attached::branch`es do.
+    pub(super) fn attached(&self, statement: &Statement) -> Result<Vec<AttachedRow>, DirectError> {
+        let rows = self.rows(&statement.sql, bound(statement)?, |row| {
+            Ok(attached_row(&mut SqliteRow { row, at: 0 })?)
+        })?;
+        Ok(rows.into_iter().flatten().collect())
     }
 }
 

@@ -296,14 +296,17 @@ async fn count_round_trips(postgres: bool) -> Option<BTreeMap<&'static str, Roun
 fn assert_within_budget(table: &BTreeMap<&'static str, RoundTrips>, commits_logged: bool) {
     // A read of an order kept at an older version, or of a page read
     // before with an order changed since, asks for the versions, then
-    // reads whole what changed: 2 statements (`store/view_cache.rs`).
+    // reads whole what changed (`store/view_cache.rs`): 2 statements, 3 on
+    // SQLite, whose pages are two statements read on the calling thread
+    // (no round trip; measured faster than one, BENCHMARKS.md).
+    let changed_page = if commits_logged { 2 } else { 3 };
     for (rpc, most) in [
         ("GetOrder, authorized", 1),
         ("GetOrder, refreshed, unchanged", 1),
         ("GetOrder, refunded", 2),
         ("GetOrder, unchanged since read", 1),
         ("ListOrders, unchanged since read", 1),
-        ("ListOrders, an order changed since read", 2),
+        ("ListOrders, an order changed since read", changed_page),
     ] {
         let get = table[rpc];
         assert!(get.statements <= most, "{rpc}: {get:?}");
