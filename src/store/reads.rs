@@ -278,7 +278,8 @@ impl Store {
     }
 
     /// The orders `statement` (of [`row_models::view_columns`], in
-    /// `order`) selects, each with its records, in one statement.
+    /// `order`) selects, each with its records: through the driver in one
+    /// statement (`page_read.rs`).
     async fn read_page(
         &self,
         statement: Statement,
