@@ -218,12 +218,14 @@ impl Store {
     /// A page of orders, newest first. A page read before asks for its
     /// orders' ids and versions first and reads whole only the orders not
     /// kept at their version (`view_cache.rs`); any other is read whole,
-    /// and kept.
+    /// and kept, as is one read before that last asked in vain.
     pub async fn list_orders(&self, filter: &OrderFilter) -> Result<Vec<OrderView>, StoreError> {
         let page = self.page_select(filter).await?;
+        let mut ask_next_time = None;
         if let Some(views) = &self.views {
             let versions = self.page_statement(&page, row_models::stamp_columns());
-            if views.read_before(&versions) {
+            let key = ViewCache::page_key(&versions);
+            if views.ask(key) {
                 let stamps = self.stamps(versions).await?;
                 // Most of the page changed: the page's own statement reads
                 // it as cheaply as the orders by id, and PostgreSQL plans
@@ -231,12 +233,18 @@ impl Store {
                 if missing(views, &stamps) * 2 <= stamps.len() {
                     return self.kept_or_read(views, &stamps, &filter.sees).await;
                 }
+                views.next_time(key, false);
+            } else {
+                ask_next_time = Some(key);
             }
         }
         let statement = self.page_statement(&page, row_models::view_columns());
         let read = self.read_page(statement, filter.order).await?;
         if let Some(views) = &self.views {
             views.keep(&read);
+            if let Some(key) = ask_next_time {
+                views.next_time(key, true);
+            }
         }
         Ok(read)
     }

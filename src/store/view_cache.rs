@@ -14,7 +14,8 @@
 //!
 //! Asking for the versions first is a statement more where nothing is
 //! kept, so only reads likely to find views ask: GetOrder of an order a
-//! view is kept of, and a page read before (`ViewCache::read_before`).
+//! view is kept of, and a page read before whose last ask was not in vain
+//! (`ViewCache::ask`).
 //! BENCHMARKS.md has what a page costs each way.
 
 use std::collections::HashSet;
@@ -42,13 +43,19 @@ const PAGES_REMEMBERED: usize = 1024;
 /// which pages were read before.
 pub(super) struct ViewCache {
     views: quick_cache::sync::Cache<String, Arc<OrderView>>,
-    /// A page asked for the first time is read whole at once: asking for
-    /// its versions first would cost a statement more, for views that are
-    /// most likely not kept (a console paging through, a filter tried
-    /// once). A page asked for again (a list watched, its newest orders
-    /// changing) asks for the versions and reads whole only what changed.
-    pages: quick_cache::sync::Cache<u64, ()>,
+    /// Whether to ask for a page's versions the next time it is read. A
+    /// page asked for the first time is read whole at once: asking first
+    /// would cost a statement more, for views most likely not kept (a
+    /// console paging through, a filter tried once). A page read before
+    /// (a list watched, its newest orders changing) asks, and reads whole
+    /// only what changed; if it asked in vain (most of its views were
+    /// changed or gone), its next read is whole at once again.
+    pages: quick_cache::sync::Cache<u64, bool>,
 }
+
+/// A page, by its statement of ids and versions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct PageKey(u64);
 
 impl ViewCache {
     /// A cache of `entries` views; none at all for 0.
@@ -59,18 +66,22 @@ impl ViewCache {
         })
     }
 
-    /// Whether the page of `versions` (its statement of ids and versions)
-    /// was read before; it is remembered as read from now on.
-    pub(super) fn read_before(&self, versions: &Statement) -> bool {
+    /// The page of `versions` (its statement and values).
+    pub(super) fn page_key(versions: &Statement) -> PageKey {
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         versions.sql.hash(&mut hasher);
         format!("{:?}", versions.values).hash(&mut hasher);
-        let page = hasher.finish();
-        if self.pages.get(&page).is_some() {
-            return true;
-        }
-        self.pages.insert(page, ());
-        false
+        PageKey(hasher.finish())
+    }
+
+    /// Whether to ask for `page`'s versions before reading it.
+    pub(super) fn ask(&self, page: PageKey) -> bool {
+        self.pages.get(&page.0).unwrap_or(false)
+    }
+
+    /// Whether to ask for `page`'s versions the next time.
+    pub(super) fn next_time(&self, page: PageKey, ask: bool) {
+        self.pages.insert(page.0, ask);
     }
 
     /// Whether a view of order `id` is kept, at any version.
@@ -189,21 +200,29 @@ mod tests {
     }
 
     #[test]
-    fn a_page_is_read_before_from_its_second_read_on() {
+    fn a_page_asks_as_it_was_told_and_only_from_its_second_read_on() {
         let cache = ViewCache::new(16).unwrap();
         let page = |sql: &str, id: &str| {
-            Statement::from_sql_and_values(sea_orm::DatabaseBackend::Postgres, sql, [id.into()])
+            ViewCache::page_key(&Statement::from_sql_and_values(
+                sea_orm::DatabaseBackend::Postgres,
+                sql,
+                [id.into()],
+            ))
         };
-        assert!(!cache.read_before(&page("SELECT 1 WHERE $1", "ord_a")));
-        assert!(cache.read_before(&page("SELECT 1 WHERE $1", "ord_a")));
+        let a = page("SELECT 1 WHERE $1", "ord_a");
+        assert!(!cache.ask(a), "never read");
+        cache.next_time(a, true);
+        assert!(cache.ask(page("SELECT 1 WHERE $1", "ord_a")));
         assert!(
-            !cache.read_before(&page("SELECT 1 WHERE $1", "ord_b")),
+            !cache.ask(page("SELECT 1 WHERE $1", "ord_b")),
             "other values"
         );
         assert!(
-            !cache.read_before(&page("SELECT 2 WHERE $1", "ord_a")),
+            !cache.ask(page("SELECT 2 WHERE $1", "ord_a")),
             "another statement"
         );
+        cache.next_time(a, false);
+        assert!(!cache.ask(a), "asked in vain");
     }
 
     #[test]
