@@ -83,6 +83,17 @@ db_test! {
         assert_eq!(orders[1].status(), v1::OrderStatus::Voided);
         assert_eq!(page.len(), 2);
         same(&mut keeping, &mut reading.client, &ids, "voided and refunded again").await;
+
+        // A search's page is read whole each time, and answers the same.
+        let search = || v1::ListOrdersRequest { query: a.id.clone(), ..Default::default() };
+        let found = reading.client.list_orders(search()).await.unwrap().into_inner().orders;
+        assert_eq!(found.len(), 1);
+        for client in keeping.iter_mut() {
+            for _ in 0..2 {
+                let again = client.list_orders(search()).await.unwrap().into_inner().orders;
+                assert_eq!(again, found);
+            }
+        }
     }
 }
 
