@@ -14,11 +14,10 @@ use sea_orm::{ConnectionTrait, DatabaseBackend, DatabaseConnection, Statement};
 
 use super::attached::{Of, Table, branch, corrupt};
 use super::convert::{capture_from_row, order_from_row, refund_from_row};
-use super::entities::orders;
 use super::error::StoreError;
 use super::reads::ListOrder;
 use super::row_models::{
-    AttachedRow, ColumnError, DriverRow, ORDER_COLUMNS, RowReader, attached_row, order_model,
+    AttachedRow, DriverRow, ORDER_COLUMNS, RowReader, attached_row, order_model,
 };
 use crate::domain::OrderView;
 
@@ -56,62 +55,31 @@ pub(super) async fn read(
     db: &DatabaseConnection,
     statement: Statement,
 ) -> Result<Vec<OrderView>, StoreError> {
-    let mut page = PageRows::default();
+    let mut views: Vec<OrderView> = Vec::new();
     for row in db.query_all_raw(statement).await? {
-        let id = DriverRow::new(&row).next().map_err(corrupt)?;
-        page.read(id, &mut DriverRow::new(&row)).map_err(corrupt)?;
-    }
-    page.views()
-}
-
-/// [`with_records`]'s rows as read so far, by the driver or on the calling
-/// thread (`sqlite_reads.rs`).
-#[derive(Default)]
-pub(super) struct PageRows {
-    views: Vec<(orders::Model, Vec<AttachedRow>)>,
-}
-
-impl PageRows {
-    /// Reads a row whose order's id is `id` (read from the row already):
-    /// the order's columns unless the last row was the same order's, then
-    /// the record's.
-    pub(super) fn read(
-        &mut self,
-        id: String,
-        columns: &mut impl RowReader,
-    ) -> Result<(), ColumnError> {
-        if self.views.last().is_some_and(|(order, _)| order.id == id) {
+        let id: String = DriverRow::new(&row).next().map_err(corrupt)?;
+        let mut columns = DriverRow::new(&row);
+        if views
+            .last()
+            .is_some_and(|view| view.order.id.as_str() == id)
+        {
             columns.skip(ORDER_COLUMNS.len());
         } else {
-            self.views.push((order_model(columns)?, Vec::new()));
+            let order = order_from_row(order_model(&mut columns).map_err(corrupt)?)?;
+            views.push(OrderView {
+                order,
+                captures: Vec::new(),
+                refunds: Vec::new(),
+            });
         }
-        if let (Some(record), Some((_, records))) = (attached_row(columns)?, self.views.last_mut())
-        {
-            records.push(record);
+        let Some(view) = views.last_mut() else {
+            continue;
+        };
+        match attached_row(&mut columns).map_err(corrupt)? {
+            Some(AttachedRow::Capture(capture)) => view.captures.push(capture_from_row(capture)?),
+            Some(AttachedRow::Refund(refund)) => view.refunds.push(refund_from_row(refund)?),
+            None => {}
         }
-        Ok(())
     }
-
-    /// The orders read, each with its records, as views.
-    pub(super) fn views(self) -> Result<Vec<OrderView>, StoreError> {
-        self.views
-            .into_iter()
-            .map(|(order, records)| {
-                let mut view = OrderView {
-                    order: order_from_row(order)?,
-                    captures: Vec::new(),
-                    refunds: Vec::new(),
-                };
-                for record in records {
-                    match record {
-                        AttachedRow::Capture(capture) => {
-                            view.captures.push(capture_from_row(capture)?)
-                        }
-                        AttachedRow::Refund(refund) => view.refunds.push(refund_from_row(refund)?),
-                    }
-                }
-                Ok(view)
-            })
-            .collect()
-    }
+    Ok(views)
 }

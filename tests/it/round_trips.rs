@@ -142,27 +142,24 @@ async fn count_round_trips(postgres: bool) -> Option<BTreeMap<&'static str, Roun
     let order = order.unwrap().into_inner().order.unwrap();
     assert_eq!(order.status(), v1::OrderStatus::Authorized);
     table.insert("Authorize", trips);
+    let reader = client.clone();
+    let order_id = order.id.clone();
+    let get = move |refresh: bool| {
+        let mut client = reader.clone();
+        let order_id = order_id.clone();
+        async move {
+            client
+                .get_order(v1::GetOrderRequest { order_id, refresh })
+                .await
+        }
+    };
 
-    let (answer, trips) = counted(
-        &process,
-        client.get_order(v1::GetOrderRequest {
-            order_id: order.id.clone(),
-            ..Default::default()
-        }),
-    )
-    .await;
+    let (answer, trips) = counted(&process, get(false)).await;
     answer.unwrap();
     table.insert("GetOrder, authorized", trips);
 
     // Asking the provider about an order whose state it confirms.
-    let (answer, trips) = counted(
-        &process,
-        client.get_order(v1::GetOrderRequest {
-            order_id: order.id.clone(),
-            refresh: true,
-        }),
-    )
-    .await;
+    let (answer, trips) = counted(&process, get(true)).await;
     assert_eq!(
         answer.unwrap().into_inner().order.unwrap().status(),
         v1::OrderStatus::Authorized
@@ -202,25 +199,11 @@ async fn count_round_trips(postgres: bool) -> Option<BTreeMap<&'static str, Roun
     );
     table.insert("Refund", trips);
 
-    let (answer, trips) = counted(
-        &process,
-        client.get_order(v1::GetOrderRequest {
-            order_id: order.id.clone(),
-            ..Default::default()
-        }),
-    )
-    .await;
+    let (answer, trips) = counted(&process, get(false)).await;
     assert_eq!(answer.unwrap().into_inner().order.unwrap().refunds.len(), 1);
     table.insert("GetOrder, refunded", trips);
 
-    let (answer, trips) = counted(
-        &process,
-        client.get_order(v1::GetOrderRequest {
-            order_id: order.id.clone(),
-            ..Default::default()
-        }),
-    )
-    .await;
+    let (answer, trips) = counted(&process, get(false)).await;
     assert_eq!(answer.unwrap().into_inner().order.unwrap().refunds.len(), 1);
     table.insert("GetOrder, unchanged since read", trips);
 
