@@ -374,7 +374,9 @@ impl Payments {
             return self.view(&order_id).await;
         }
         match (drive.attached, settled.written) {
-            (Some(attached), Some((order, capture))) => Ok(attached.answer(order, [capture], [])),
+            (Some(attached), Some((order, capture))) => {
+                Ok(self.keep_written(attached.answer(order, [capture], [])))
+            }
             _ => self.view(&order_id).await,
         }
     }

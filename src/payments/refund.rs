@@ -564,11 +564,11 @@ impl Payments {
         match drive.attached.clone().filter(|_| assume) {
             // Nobody wrote the order since the intent: its records, as this
             // step wrote them, are the answer.
-            Some(attached) => Ok(Some(attached.answer(
+            Some(attached) => Ok(Some(self.keep_written(attached.answer(
                 order,
                 captures.into_values(),
                 [refund],
-            ))),
+            )))),
             None => self.view(&order.id).await.map(Some),
         }
     }

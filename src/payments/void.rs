@@ -340,7 +340,7 @@ impl Payments {
         match (answer, attached.filter(|_| assume)) {
             (Some(error), _) => Err(error),
             // Nobody wrote the order since the intent.
-            (None, Some(attached)) => Ok(Some(attached.answer(order, [], []))),
+            (None, Some(attached)) => Ok(Some(self.keep_written(attached.answer(order, [], [])))),
             (None, None) => self.view(&order.id).await.map(Some),
         }
     }

@@ -185,6 +185,26 @@ impl Store {
         self.order_view_whole(id, sees).await
     }
 
+    /// The view of order `id` this store keeps, if `sees` allows it,
+    /// without asking the database: it may be older than the database's
+    /// row, so it serves only a decision whose write is conditional on the
+    /// view's version (`payments::unlocked`), which writes nothing if the
+    /// row has moved since.
+    pub fn order_view_kept(&self, id: &OrderId, sees: &Visibility) -> Option<OrderView> {
+        let view = self.views.as_ref()?.latest(id)?;
+        sees.allows(&view.order.owner).then_some(view)
+    }
+
+    /// Keeps `view`, built by its caller from the rows a step it committed
+    /// wrote, for the reads and decisions after it. It must be what a read
+    /// of the order at its version answers (`tests/it/kept_views.rs`
+    /// compares them after every call that keeps one).
+    pub fn keep_written(&self, view: &OrderView) {
+        if let Some(views) = &self.views {
+            views.keep(std::slice::from_ref(view));
+        }
+    }
+
     /// [`Store::order_view`] read whole in one statement, without asking
     /// for the version first: for a read that a write has most likely just
     /// made new (the one a Capture, Refund or Void decides on). The view is

@@ -102,14 +102,22 @@ impl ViewCache {
         (kept.order.version == stamp.version).then(|| OrderView::clone(&kept))
     }
 
+    /// The view kept of order `id`, at whatever version it was kept.
+    pub(super) fn latest(&self, id: &OrderId) -> Option<OrderView> {
+        self.views
+            .get(id.as_str())
+            .map(|kept| OrderView::clone(&kept))
+    }
+
     /// The view kept for each stamp at its version, in their order.
     pub(super) fn page(&self, stamps: &[Stamp]) -> Vec<Option<OrderView>> {
         stamps.iter().map(|stamp| self.view(stamp)).collect()
     }
 
-    /// Keeps views just read. A view older than the one kept may replace it
-    /// (two reads racing): the next read then finds the newer version and
-    /// reads again, never the older view.
+    /// Keeps views just read, or just written by a committed step. A view
+    /// older than the one kept may replace it (two reads racing): the next
+    /// read then finds the newer version and reads again, never the older
+    /// view.
     pub(super) fn keep(&self, views: &[OrderView]) {
         for view in views {
             self.views
@@ -176,6 +184,9 @@ mod tests {
         assert_eq!(cache.view(&stamp("ord_a", 2)), None);
         assert_eq!(cache.view(&stamp("ord_b", 3)), None, "never read");
         assert!(cache.holds(&OrderId::from_trusted("ord_a".into())));
+        let latest = |id: &str| cache.latest(&OrderId::from_trusted(id.into()));
+        assert_eq!(latest("ord_a").map(|v| v.order.version), Some(3));
+        assert_eq!(latest("ord_b"), None);
         assert!(!cache.holds(&OrderId::from_trusted("ord_b".into())));
     }
 

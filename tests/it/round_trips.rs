@@ -329,12 +329,13 @@ fn assert_within_budget(table: &BTreeMap<&'static str, RoundTrips>, commits_logg
 /// PostgreSQL a step of writes alone is one statement that commits itself:
 /// Authorize is two statements (its intent, with the key's claim; its
 /// outcome, with the order's conditional update), no transaction. Capture,
-/// Refund and Void read the order with its captures and refunds unlocked (1
-/// statement), then write their intent as one statement guarded by the
-/// key's claim and the order's version, and their outcome as one; the
-/// answer is what they wrote. Round trips are the statements plus `BEGIN`
-/// and `COMMIT` (PostgreSQL's driver logs only the `COMMIT`; on SQLite
-/// steps commit together, `store::group_commit`).
+/// Refund and Void decide on the view of the order the call before kept
+/// (Authorize's or Capture's answer, `payments::unlocked`), without reading
+/// it, then write their intent as one statement guarded by the key's claim
+/// and the order's version, and their outcome as one; the answer is what
+/// they wrote. Round trips are the statements plus `BEGIN` and `COMMIT`
+/// (PostgreSQL's driver logs only the `COMMIT`; on SQLite steps commit
+/// together, `store::group_commit`).
 fn assert_batched(table: &BTreeMap<&'static str, RoundTrips>) {
     let authorize = table["Authorize"];
     assert_eq!(
@@ -346,8 +347,8 @@ fn assert_batched(table: &BTreeMap<&'static str, RoundTrips>) {
         let trips = table[rpc];
         assert_eq!(
             (trips.statements, trips.writes, trips.commits),
-            (3, 2, 0),
-            "{rpc}: a read and 2 writes, no transaction: {trips:?}"
+            (2, 2, 0),
+            "{rpc}: 2 writes, no read, no transaction: {trips:?}"
         );
     }
 }

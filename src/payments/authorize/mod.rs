@@ -517,11 +517,11 @@ impl Payments {
         // The order was pending until this commit, under its row lock: it
         // has no other capture and no refund, so the rows just written are
         // the whole order, and reading them back would only cost round trips.
-        Ok(Some(OrderView {
+        Ok(Some(self.keep_written(OrderView {
             order,
             captures,
             refunds: Vec::new(),
-        }))
+        })))
     }
 }
 
