@@ -174,9 +174,8 @@ impl Payments {
         let Some(plan) = decide(&order, &attached.captures, now) else {
             return Ok(Tried::NotOnThisView);
         };
-        let order_id = order.id.clone();
         let attempt_id = AttemptId::generate();
-        let key = self.new_key(request, Some(&order_id), Some(&attempt_id), now);
+        let key = self.new_key(request, Some(&order.id), Some(&attempt_id), now);
         let tx = self.store().begin().await?;
         if let Claim::Existing(_) = tx.claim_key_at_commit(&key).await? {
             tx.rollback().await?;
