@@ -29,6 +29,11 @@ pub use webhooks::WebhookSettings;
 
 pub const DEFAULT_LISTEN_ADDR: &str = "127.0.0.1:50051";
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://kessai.sqlite";
+/// KESSAI_DATABASE_MAX_CONNECTIONS when unset. On PostgreSQL a step's
+/// connection mostly waits for its commit to be durable, so a pool larger
+/// than the cores keeps them busy: on 2 cores, 16 made 20 % more
+/// Authorize calls a second than 4 (BENCHMARKS.md, "The pool").
+pub const DEFAULT_DATABASE_MAX_CONNECTIONS: u32 = 16;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
@@ -335,7 +340,9 @@ impl Config {
                 .unwrap_or_else(|| DEFAULT_LISTEN_ADDR.parse().expect("valid default")),
             sandbox_state: sandbox_state::from_env(env, database_url.expose_secret()),
             database_url,
-            database_max_connections: env.parse("KESSAI_DATABASE_MAX_CONNECTIONS")?.unwrap_or(16),
+            database_max_connections: env
+                .parse("KESSAI_DATABASE_MAX_CONNECTIONS")?
+                .unwrap_or(DEFAULT_DATABASE_MAX_CONNECTIONS),
             event_feed_buffer: at_least_one(
                 env,
                 "KESSAI_EVENT_FEED_BUFFER",

@@ -58,6 +58,11 @@ pub struct AbArgs {
     /// same build with a setting changed.
     #[arg(long = "b-set", value_parser = setting)]
     b_set: Vec<(String, String)>,
+    /// SQL run on build B's PostgreSQL database once its server has
+    /// migrated it, before any order is made (repeatable): the same build
+    /// on a changed schema.
+    #[arg(long = "b-sql")]
+    b_sql: Vec<String>,
     #[command(flatten)]
     postgres: PostgresArg,
 }
@@ -113,6 +118,13 @@ pub async fn run(args: AbArgs) -> anyhow::Result<()> {
             Database::Postgres => Some(PgStats::new(&args.postgres.url, &database).await),
             Database::Sqlite => None,
         };
+        if name == "B" && !args.b_sql.is_empty() {
+            anyhow::ensure!(
+                args.database == Database::Postgres,
+                "--b-sql changes a PostgreSQL database"
+            );
+            crate::postgres::execute(&url, &args.b_sql).await?;
+        }
         let hot = Arc::new(authorize_many(&clients, 1_000, &format!("ab-{name}-seed")).await?);
         if args.scenario == Scenario::List {
             // The main run lists after its flows: the first page's orders
@@ -136,7 +148,7 @@ pub async fn run(args: AbArgs) -> anyhow::Result<()> {
         pause: Duration::ZERO,
     };
     println!(
-        "window | build | calls/s | p50 ms | p99 ms | kessai CPU ms/call | PostgreSQL CPU ms/call"
+        "window | build | calls/s | p50 ms | p99 ms | kessai CPU ms/call | PostgreSQL CPU ms/call | harness CPU ms/call"
     );
     for round in 0..args.rounds {
         let order: [usize; 2] = if round % 2 == 0 { [0, 1] } else { [1, 0] };
@@ -151,9 +163,9 @@ pub async fn run(args: AbArgs) -> anyhow::Result<()> {
                     stats.first_error
                 );
             }
-            let (kessai, database) = cpu(&stats);
+            let (kessai, database, harness) = cpu(&stats);
             println!(
-                "{round} | {} | {:.0} | {:.2} | {:.2} | {kessai:.3} | {database:.3}",
+                "{round} | {} | {:.0} | {:.2} | {:.2} | {kessai:.3} | {database:.3} | {harness:.3}",
                 side.name,
                 stats.rate(),
                 stats.p50(),
@@ -164,13 +176,17 @@ pub async fn run(args: AbArgs) -> anyhow::Result<()> {
     }
 
     println!("\nmedians of {} windows each:", args.rounds);
-    println!("build | calls/s | kessai CPU ms/call | PostgreSQL CPU ms/call");
+    println!("build | calls/s | kessai CPU ms/call | PostgreSQL CPU ms/call | harness CPU ms/call");
     let mut medians = Vec::new();
     for side in &sides {
         let rate = median(side.windows.iter().map(Stats::rate).collect());
         let kessai = median(side.windows.iter().map(|s| cpu(s).0).collect());
         let database = median(side.windows.iter().map(|s| cpu(s).1).collect());
-        println!("{} | {rate:.0} | {kessai:.3} | {database:.3}", side.name);
+        let harness = median(side.windows.iter().map(|s| cpu(s).2).collect());
+        println!(
+            "{} | {rate:.0} | {kessai:.3} | {database:.3} | {harness:.3}",
+            side.name
+        );
         medians.push((rate, kessai, database));
     }
     let (a, b) = (medians[0], medians[1]);
@@ -203,11 +219,19 @@ async fn window(side: &Side, scenario: Scenario, load: Load, round: usize) -> St
     .await
 }
 
-/// kessai's and the database server's CPU per call, NaN where unread.
-fn cpu(stats: &Stats) -> (f64, f64) {
-    stats.cpu.as_ref().map_or((f64::NAN, f64::NAN), |cpu| {
-        (cpu.server_ms, cpu.database_ms.unwrap_or(f64::NAN))
-    })
+/// kessai's, the database server's and the harness's CPU per call, NaN
+/// where unread.
+fn cpu(stats: &Stats) -> (f64, f64, f64) {
+    stats
+        .cpu
+        .as_ref()
+        .map_or((f64::NAN, f64::NAN, f64::NAN), |cpu| {
+            (
+                cpu.server_ms,
+                cpu.database_ms.unwrap_or(f64::NAN),
+                cpu.harness_ms,
+            )
+        })
 }
 
 fn median(mut values: Vec<f64>) -> f64 {

@@ -85,7 +85,7 @@ pub struct RunArgs {
     /// Seconds the orders may take to settle once the traffic stops.
     #[arg(long, default_value_t = 120)]
     pub settle_within: u64,
-    /// kessai's database pool; default twice the CPUs.
+    /// kessai's database pool; default kessai's own.
     #[arg(long)]
     db_connections: Option<u32>,
     /// A line for the report's notes (say what else the machine ran).

@@ -2,7 +2,10 @@
 //! process (all its threads) and, where the database is a PostgreSQL on
 //! this machine, every `postgres` process (backends, WAL writer,
 //! checkpointer). Divided by the calls answered in the window, it says what
-//! one call costs each side, whatever else the machine was doing.
+//! one call costs each side, whatever else the machine was doing. The
+//! harness's own process (the callers and the simulators it serves) is read
+//! too: on a machine the three share, its CPU is CPU kessai and the
+//! database did not get.
 
 use std::time::Duration;
 
@@ -19,6 +22,8 @@ pub struct CpuProbe {
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct CpuTimes {
     pub server: Duration,
+    /// This process: the load generator and any simulator it serves.
+    pub harness: Duration,
     /// `None` when the database is not read (SQLite runs inside kessai).
     pub database: Option<Duration>,
 }
@@ -27,6 +32,7 @@ pub struct CpuTimes {
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct CpuPerCall {
     pub server_ms: f64,
+    pub harness_ms: f64,
     pub database_ms: Option<f64>,
 }
 
@@ -34,6 +40,7 @@ impl CpuProbe {
     pub fn read(&self) -> CpuTimes {
         CpuTimes {
             server: process_cpu(self.server).unwrap_or_default(),
+            harness: process_cpu(std::process::id()).unwrap_or_default(),
             database: self.database.then(postgres_cpu),
         }
     }
@@ -50,6 +57,7 @@ impl CpuTimes {
         };
         Some(CpuPerCall {
             server_ms: per(self.server, later.server),
+            harness_ms: per(self.harness, later.harness),
             database_ms: match (self.database, later.database) {
                 (Some(before), Some(after)) => Some(per(before, after)),
                 _ => None,
@@ -121,14 +129,17 @@ mod tests {
     fn this_process_has_used_some_cpu_and_per_call_divides_the_difference() {
         let before = CpuTimes {
             server: Duration::from_millis(1_000),
+            harness: Duration::from_millis(200),
             database: Some(Duration::from_millis(500)),
         };
         let after = CpuTimes {
             server: Duration::from_millis(3_000),
+            harness: Duration::from_millis(700),
             database: Some(Duration::from_millis(1_500)),
         };
         let per = before.per_call(&after, 1_000).unwrap();
         assert_eq!(per.server_ms, 2.0);
+        assert_eq!(per.harness_ms, 0.5);
         assert_eq!(per.database_ms, Some(1.0));
         assert!(before.per_call(&after, 0).is_none());
         // /proc counts CPU in clock ticks (10 ms): a process just started

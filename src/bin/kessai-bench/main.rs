@@ -103,8 +103,8 @@ struct RunArgs {
     /// How deep the deep ListOrders page is (pages of 50).
     #[arg(long, default_value_t = 1_000)]
     deep_page: usize,
-    /// kessai's database pool (KESSAI_DATABASE_MAX_CONNECTIONS); default twice
-    /// the CPUs, since database, kessai and callers share this machine.
+    /// kessai's database pool (KESSAI_DATABASE_MAX_CONNECTIONS); default
+    /// kessai's own default.
     #[arg(long)]
     db_connections: Option<u32>,
     /// A short run that proves the harness works (CI): small sizes, no

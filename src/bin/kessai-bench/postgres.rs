@@ -157,6 +157,18 @@ pub async fn stuck_in_transaction(database_url: &str) -> anyhow::Result<i64> {
     Ok(stuck)
 }
 
+/// Runs each of `statements` on `database_url`'s database, in order.
+pub async fn execute(database_url: &str, statements: &[String]) -> anyhow::Result<()> {
+    let mut conn = PgConnection::connect(database_url).await?;
+    for statement in statements {
+        sqlx::raw_sql(sqlx::AssertSqlSafe(statement.clone()))
+            .execute(&mut conn)
+            .await
+            .map_err(|e| anyhow::anyhow!("{statement}: {e}"))?;
+    }
+    Ok(())
+}
+
 /// Whether the server runs autovacuum, which also keeps the planner's
 /// statistics current. Without it a fresh database is never analyzed, and
 /// the planner, guessing, scans whole tables for a page of orders.

@@ -42,13 +42,14 @@ impl Report {
     pub fn row(&mut self, scenario: impl Into<String>, stats: &Stats, rss_mib: Option<f64>) {
         let scenario = scenario.into();
         eprintln!(
-            "  {scenario}: {:.0}/s, p50 {:.2} ms, p99 {:.2} ms, p999 {:.2} ms, CPU ms/call kessai {} database {}, DB statements/call {} commits/call {}, {} errors{}",
+            "  {scenario}: {:.0}/s, p50 {:.2} ms, p99 {:.2} ms, p999 {:.2} ms, CPU ms/call kessai {} database {} harness {}, DB statements/call {} commits/call {}, {} errors{}",
             stats.rate(),
             stats.p50(),
             stats.p99(),
             stats.p999(),
             dash(stats.cpu.map(|c| c.server_ms)),
             dash(stats.cpu.and_then(|c| c.database_ms)),
+            dash(stats.cpu.map(|c| c.harness_ms)),
             per_call(stats.db.map(|d| d.statements)),
             per_call(stats.db.and_then(|d| d.commits)),
             stats.errors,
@@ -110,13 +111,13 @@ impl Report {
         }
         let _ = writeln!(
             out,
-            "| scenario | calls/s | × null | p50 ms | p99 ms | p999 ms | errors | server RSS MiB | kessai CPU ms/call | PostgreSQL CPU ms/call | DB statements/call | commits/call |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+            "| scenario | calls/s | × null | p50 ms | p99 ms | p999 ms | errors | server RSS MiB | kessai CPU ms/call | PostgreSQL CPU ms/call | harness CPU ms/call | DB statements/call | commits/call |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
         );
         for row in &self.rows {
             let s = &row.stats;
             let _ = writeln!(
                 out,
-                "| {} | {:.0} | {:.3} | {:.2} | {:.2} | {:.2} | {} | {} | {} | {} | {} | {} |",
+                "| {} | {:.0} | {:.3} | {:.2} | {:.2} | {:.2} | {} | {} | {} | {} | {} | {} | {} |",
                 row.scenario,
                 s.rate(),
                 if null_rate > 0.0 {
@@ -133,6 +134,7 @@ impl Report {
                     .unwrap_or_else(|| "–".into()),
                 dash(s.cpu.map(|c| c.server_ms)),
                 dash(s.cpu.and_then(|c| c.database_ms)),
+                dash(s.cpu.map(|c| c.harness_ms)),
                 per_call(s.db.map(|d| d.statements)),
                 per_call(s.db.and_then(|d| d.commits)),
             );

@@ -201,9 +201,9 @@ pub fn rss_mib(pid: u32) -> Option<f64> {
     rss_kib(pid).map(|kib| kib as f64 / 1024.0)
 }
 
-/// Twice the CPUs: database, kessai and callers share this machine.
+/// kessai's own default pool, as a deployment that does not set it runs.
 pub fn default_db_connections() -> u32 {
-    2 * std::thread::available_parallelism().map_or(2, |n| n.get() as u32)
+    kessai::config::DEFAULT_DATABASE_MAX_CONNECTIONS
 }
 
 /// What the harness sets for every kessai it starts: production settings

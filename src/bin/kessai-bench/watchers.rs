@@ -45,7 +45,7 @@ pub struct WatchersArgs {
     /// commit's, for a before and after).
     #[arg(long)]
     server: Option<PathBuf>,
-    /// kessai's database pool; default twice the CPUs.
+    /// kessai's database pool; default kessai's own.
     #[arg(long)]
     db_connections: Option<u32>,
 }
