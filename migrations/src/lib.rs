@@ -13,6 +13,7 @@ mod m20261216_000006_guarded_writes;
 mod m20261217_000007_sqlite_search_indexes;
 mod m20261218_000008_guard_codes;
 mod m20261219_000009_events_announced_after_commit;
+mod m20261220_000010_history_keyed_by_statement;
 
 /// The PostgreSQL channel new order events are announced on.
 pub use m20261210_000003_order_event_notify::CHANNEL as ORDER_EVENTS_CHANNEL;
@@ -34,6 +35,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261217_000007_sqlite_search_indexes::Migration),
             Box::new(m20261218_000008_guard_codes::Migration),
             Box::new(m20261219_000009_events_announced_after_commit::Migration),
+            Box::new(m20261220_000010_history_keyed_by_statement::Migration),
         ]
     }
 }

@@ -43,7 +43,9 @@ macro_rules! db_test {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn sqlite() {
                 let app = $crate::helpers::TestApp::spawn_setting($crate::helpers::Backend::Sqlite, $env).await;
+                let database = app.database_url.clone();
                 run(app).await;
+                $crate::helpers::no_row_names_a_missing_order(&database).await;
             }
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -53,10 +55,39 @@ macro_rules! db_test {
                     return;
                 }
                 let app = $crate::helpers::TestApp::spawn_setting($crate::helpers::Backend::Postgres, $env).await;
+                let database = app.database_url.clone();
                 run(app).await;
+                $crate::helpers::no_row_names_a_missing_order(&database).await;
             }
         }
     };
+}
+
+/// Fails when an event or a provider call names an order the database does
+/// not hold. On PostgreSQL no foreign key refuses one (migration
+/// `m20261220_000010`): kessai's writes keep it so, and every `db_test!`
+/// ends here to show it.
+pub async fn no_row_names_a_missing_order(database_url: &str) {
+    use sea_orm::{ConnectionTrait, Statement};
+    let conn = sea_orm::Database::connect(database_url)
+        .await
+        .expect("connect to the test database");
+    for table in ["order_events", "provider_attempts", "captures", "refunds"] {
+        let row = conn
+            .query_one_raw(Statement::from_string(
+                conn.get_database_backend(),
+                format!(
+                    "SELECT COUNT(*) AS n FROM {table} t \
+                     WHERE NOT EXISTS (SELECT 1 FROM orders o WHERE o.id = t.order_id)"
+                ),
+            ))
+            .await
+            .expect("count the rows without an order")
+            .expect("a row");
+        let orphans: i64 = row.try_get("", "n").expect("a count");
+        assert_eq!(orphans, 0, "{orphans} rows of {table} name a missing order");
+    }
+    let _ = conn.close().await;
 }
 
 /// The Smartpay webhook signing secret kessai verifies with in tests (the
