@@ -32,36 +32,36 @@ const KEYS: [(&str, &str); 2] = [
     ("provider_attempts", "provider_attempts_order_id_fkey"),
 ];
 
+/// Runs `sql(table, key)` for each key, on PostgreSQL only.
+async fn each_key(manager: &SchemaManager<'_>, sql: fn(&str, &str) -> String) -> Result<(), DbErr> {
+    if manager.get_database_backend() != DbBackend::Postgres {
+        return Ok(());
+    }
+    for (table, key) in KEYS {
+        manager
+            .get_connection()
+            .execute_unprepared(&sql(table, key))
+            .await?;
+    }
+    Ok(())
+}
+
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        if manager.get_database_backend() != DbBackend::Postgres {
-            return Ok(());
-        }
-        for (table, key) in KEYS {
-            manager
-                .get_connection()
-                .execute_unprepared(&format!(
-                    "ALTER TABLE {table} DROP CONSTRAINT IF EXISTS {key}"
-                ))
-                .await?;
-        }
-        Ok(())
+        each_key(manager, |table, key| {
+            format!("ALTER TABLE {table} DROP CONSTRAINT IF EXISTS {key}")
+        })
+        .await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        if manager.get_database_backend() != DbBackend::Postgres {
-            return Ok(());
-        }
-        for (table, key) in KEYS {
-            manager
-                .get_connection()
-                .execute_unprepared(&format!(
-                    "ALTER TABLE {table} ADD CONSTRAINT {key} \
-                     FOREIGN KEY (order_id) REFERENCES orders (id)"
-                ))
-                .await?;
-        }
-        Ok(())
+        each_key(manager, |table, key| {
+            format!(
+                "ALTER TABLE {table} ADD CONSTRAINT {key} \
+                 FOREIGN KEY (order_id) REFERENCES orders (id)"
+            )
+        })
+        .await
     }
 }
