@@ -85,6 +85,36 @@ pub struct StoreOptions {
     pub order_view_cache: usize,
 }
 
+/// How PostgreSQL's share of `KESSAI_DATABASE_MAX_CONNECTIONS` splits.
+///
+/// A step's connection mostly waits for its commit to be durable, so steps
+/// want more connections than the database has cores; a read is one short
+/// statement, and with more connections than cores the reads wait for the
+/// cores in the kernel's order instead of in the pool's, which lengthens
+/// their tail (BENCHMARKS.md, "A pool for reads"). So reads have a pool of
+/// their own, twice kessai's cores and at most half the total, and steps
+/// the rest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PostgresPools {
+    pub reads: u32,
+    pub writes: u32,
+}
+
+impl PostgresPools {
+    pub fn of(max_connections: u32) -> Self {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get() as u32);
+        Self::with_cores(max_connections, cores)
+    }
+
+    fn with_cores(max_connections: u32, cores: u32) -> Self {
+        let reads = (2 * cores).min(max_connections / 2).max(1);
+        Self {
+            reads,
+            writes: max_connections.saturating_sub(reads).max(1),
+        }
+    }
+}
+
 impl Default for StoreOptions {
     fn default() -> Self {
         Self {
@@ -186,7 +216,7 @@ impl Store {
             read,
             write,
             money_observer: None,
-            event_reads: event_read_permits(options),
+            event_reads: event_read_permits(options, options.max_connections),
             event_reads_total: Default::default(),
             announce: announce::Announce::new(feed.wake.clone(), None),
             feed,
@@ -213,21 +243,30 @@ impl Store {
         // (the caller's retry with its key resumes) or is an outcome the
         // reconciliation recovers from the provider.
         diagnose::probe_postgres(&connect).await?;
-        let pool = PgPoolOptions::new()
-            .max_connections(options.max_connections.max(1))
-            .test_before_acquire(false)
-            .acquire_timeout(options.acquire_timeout)
-            .connect_with(connect.clone())
+        let split = PostgresPools::of(options.max_connections);
+        let pool_of = |size: u32| {
+            PgPoolOptions::new()
+                .max_connections(size)
+                .test_before_acquire(false)
+                .acquire_timeout(options.acquire_timeout)
+                .connect_with(connect.clone())
+        };
+        let pool = pool_of(split.writes)
             .await
             .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-        let mut db = SqlxPostgresConnector::from_sqlx_postgres_pool(pool.clone());
+        let reads = pool_of(split.reads)
+            .await
+            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        let mut write = SqlxPostgresConnector::from_sqlx_postgres_pool(pool.clone());
+        let mut read = SqlxPostgresConnector::from_sqlx_postgres_pool(reads);
         let feed = std::sync::Arc::new(feed::Feed::new(options.event_feed_buffer, Some(connect)));
-        statements::count_statements_of(&mut db);
+        statements::count_statements_of(&mut write);
+        statements::count_statements_of(&mut read);
         Ok(Self {
-            read: db.clone(),
-            write: db,
+            read,
+            write,
             money_observer: None,
-            event_reads: event_read_permits(options),
+            event_reads: event_read_permits(options, split.reads),
             event_reads_total: Default::default(),
             announce: announce::Announce::new(feed.wake.clone(), Some(pool)),
             feed,
@@ -295,10 +334,13 @@ impl Store {
     }
 }
 
-/// A quarter of the pool, at least one: the rest stays free for the calls
-/// that move money and for plain reads.
-fn event_read_permits(options: &StoreOptions) -> std::sync::Arc<tokio::sync::Semaphore> {
-    let permits = (options.max_connections / 4).max(1) as usize;
+/// A quarter of the pool and at most half of the reads' pool, at least one:
+/// the rest stays free for the calls that move money and for plain reads.
+fn event_read_permits(
+    options: &StoreOptions,
+    reads: u32,
+) -> std::sync::Arc<tokio::sync::Semaphore> {
+    let permits = (options.max_connections / 4).min(reads / 2).max(1) as usize;
     std::sync::Arc::new(tokio::sync::Semaphore::new(permits))
 }
 
@@ -309,5 +351,26 @@ fn redact_url_error(message: &str) -> String {
             format!("{}://***{}", &message[..start], &message[at..])
         }
         _ => message.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::PostgresPools;
+
+    #[test]
+    fn reads_get_twice_the_cores_and_at_most_half_the_pool() {
+        let split = |max, cores| {
+            let p = PostgresPools::with_cores(max, cores);
+            (p.reads, p.writes)
+        };
+        assert_eq!(split(16, 2), (4, 12));
+        assert_eq!(split(8, 2), (4, 4));
+        assert_eq!(split(4, 2), (2, 2));
+        assert_eq!(split(64, 8), (16, 48));
+        assert_eq!(split(16, 32), (8, 8));
+        // A pool of one or two still has a connection for each.
+        assert_eq!(split(2, 2), (1, 1));
+        assert_eq!(split(1, 2), (1, 1));
     }
 }

@@ -162,13 +162,10 @@ fn pool_stats_of(name: &'static str, db: &DatabaseConnection) -> PoolStats {
 impl Store {
     /// The pools as they are now.
     pub fn pool_stats(&self) -> Vec<PoolStats> {
-        match self.backend() {
-            DatabaseBackend::Sqlite => vec![
-                pool_stats_of("write", &self.write),
-                pool_stats_of("read", &self.read),
-            ],
-            _ => vec![pool_stats_of("main", &self.write)],
-        }
+        vec![
+            pool_stats_of("write", &self.write),
+            pool_stats_of("read", &self.read),
+        ]
     }
 
     /// Counts the orders reconciliation or a person still has to settle.

@@ -291,9 +291,13 @@ async fn metrics_after_traffic(backend: Backend) {
     assert_eq!(backlog("needs_review"), 1.0);
 
     // The pools, as configured (KESSAI_DATABASE_MAX_CONNECTIONS=8).
+    let split = kessai::store::PostgresPools::of(8);
     let pools: &[(&str, f64)] = match backend {
         Backend::Sqlite => &[("write", 1.0), ("read", 8.0)],
-        Backend::Postgres => &[("main", 8.0)],
+        Backend::Postgres => &[
+            ("write", f64::from(split.writes)),
+            ("read", f64::from(split.reads)),
+        ],
     };
     for (pool, max) in pools {
         let labels = [("pool", *pool)];
