@@ -13,8 +13,9 @@
 //! inserts that order, or writes it at the version read (`store::batch`,
 //! whose guard undoes the whole statement when the order is not there as
 //! read), or holds its lock; and orders are never deleted but by `kessai
-//! sandbox reset`, which deletes these rows first. Every test on a database ends by checking that no event or
-//! provider call names a missing order (`tests/it/helpers.rs`).
+//! sandbox reset`, which deletes these rows first. Every test on a
+//! database ends by checking that no event or provider call names a
+//! missing order (`tests/it/helpers.rs`).
 //!
 //! Captures and refunds keep theirs: they are money, and are written far
 //! less often. SQLite keeps all of them (dropping one rebuilds the table,

@@ -244,19 +244,17 @@ impl Store {
         // reconciliation recovers from the provider.
         diagnose::probe_postgres(&connect).await?;
         let split = PostgresPools::of(options.max_connections);
-        let pool_of = |size: u32| {
+        let pool_of = async |size: u32| {
             PgPoolOptions::new()
                 .max_connections(size)
                 .test_before_acquire(false)
                 .acquire_timeout(options.acquire_timeout)
                 .connect_with(connect.clone())
+                .await
+                .map_err(|e| StoreError::Unavailable(e.to_string()))
         };
-        let pool = pool_of(split.writes)
-            .await
-            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-        let reads = pool_of(split.reads)
-            .await
-            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        let pool = pool_of(split.writes).await?;
+        let reads = pool_of(split.reads).await?;
         let mut write = SqlxPostgresConnector::from_sqlx_postgres_pool(pool.clone());
         let mut read = SqlxPostgresConnector::from_sqlx_postgres_pool(reads);
         let feed = std::sync::Arc::new(feed::Feed::new(options.event_feed_buffer, Some(connect)));

@@ -63,31 +63,38 @@ macro_rules! db_test {
     };
 }
 
-/// Fails when an event or a provider call names an order the database does
-/// not hold. On PostgreSQL no foreign key refuses one (migration
-/// `m20261220_000010`): kessai's writes keep it so, and every `db_test!`
-/// ends here to show it.
+/// Fails when an event, a provider call, a capture or a refund names an
+/// order the database does not hold. On PostgreSQL no foreign key refuses
+/// the first two (migration `m20261220_000010`): kessai's writes keep it
+/// so, and every `db_test!` ends here to show it.
 pub async fn no_row_names_a_missing_order(database_url: &str) {
+    for table in ["order_events", "provider_attempts", "captures", "refunds"] {
+        let orphans = count_rows(
+            database_url,
+            &format!("{table} t WHERE NOT EXISTS (SELECT 1 FROM orders o WHERE o.id = t.order_id)"),
+        )
+        .await;
+        assert_eq!(orphans, 0, "{orphans} rows of {table} name a missing order");
+    }
+}
+
+/// `SELECT COUNT(*) FROM {from}` on the database at `database_url`.
+async fn count_rows(database_url: &str, from: &str) -> i64 {
     use sea_orm::{ConnectionTrait, Statement};
     let conn = sea_orm::Database::connect(database_url)
         .await
-        .expect("connect to the test database");
-    for table in ["order_events", "provider_attempts", "captures", "refunds"] {
-        let row = conn
-            .query_one_raw(Statement::from_string(
-                conn.get_database_backend(),
-                format!(
-                    "SELECT COUNT(*) AS n FROM {table} t \
-                     WHERE NOT EXISTS (SELECT 1 FROM orders o WHERE o.id = t.order_id)"
-                ),
-            ))
-            .await
-            .expect("count the rows without an order")
-            .expect("a row");
-        let orphans: i64 = row.try_get("", "n").expect("a count");
-        assert_eq!(orphans, 0, "{orphans} rows of {table} name a missing order");
-    }
+        .expect("connect");
+    let row = conn
+        .query_one_raw(Statement::from_string(
+            conn.get_database_backend(),
+            format!("SELECT COUNT(*) AS n FROM {from}"),
+        ))
+        .await
+        .expect("count")
+        .expect("a row");
+    let n = row.try_get::<i64>("", "n").expect("a count");
     let _ = conn.close().await;
+    n
 }
 
 /// The Smartpay webhook signing secret kessai verifies with in tests (the
@@ -492,19 +499,7 @@ impl TestApp {
 
     /// How many rows a table holds.
     pub async fn count(&self, table: &str) -> i64 {
-        use sea_orm::{ConnectionTrait, Statement};
-        let conn = sea_orm::Database::connect(&self.database_url)
-            .await
-            .expect("connect");
-        let row = conn
-            .query_one_raw(Statement::from_string(
-                conn.get_database_backend(),
-                format!("SELECT COUNT(*) AS n FROM {table}"),
-            ))
-            .await
-            .expect("count")
-            .expect("a row");
-        row.try_get::<i64>("", "n").expect("a count")
+        count_rows(&self.database_url, table).await
     }
 }
 
